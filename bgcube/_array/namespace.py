@@ -1,0 +1,158 @@
+"""Array namespaces, backend names, devices and the dtype policy of the core.
+
+Everything in :mod:`bgcube._array` finds its namespace from its array
+arguments with :func:`array_namespace`, or takes ``xp=`` keyword-only.
+This module imports only the standard library and ``array_api_compat``;
+backend libraries are imported lazily, when a backend is asked for by name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import array_api_compat
+from array_api_compat import device as array_device
+
+__all__ = [
+    "BACKENDS",
+    "BackendUnavailableError",
+    "array_namespace",
+    "array_device",
+    "backend_name",
+    "check_jax_x64",
+    "get_namespace",
+    "is_jax",
+    "COUNT_DTYPE_NAME",
+]
+
+#: Backend names bgcube knows, and the module providing each namespace.
+BACKENDS = {
+    "numpy": "array_api_compat.numpy",
+    "array_api_strict": "array_api_strict",
+    "jax": "jax.numpy",
+    "cupy": "array_api_compat.cupy",
+}
+
+#: Counts and times always accumulate in this floating type (exact to 2**53).
+COUNT_DTYPE_NAME = "float64"
+
+
+class BackendUnavailableError(ImportError):
+    """A backend was asked for by name but cannot be used here."""
+
+
+def array_namespace(*arrays):
+    """Return the Array API namespace of ``arrays`` (``None`` entries ignored).
+
+    Parameters
+    ----------
+    *arrays : array
+        Arrays of one backend.
+
+    Returns
+    -------
+    xp : module
+        The standard-conforming namespace (array_api_compat's wrapper for
+        NumPy and CuPy, ``jax.numpy`` for JAX).
+    """
+    return array_api_compat.array_namespace(*[a for a in arrays if a is not None])
+
+
+def is_jax(xp) -> bool:
+    """Whether ``xp`` is the JAX namespace."""
+    return array_api_compat.is_jax_namespace(xp)
+
+
+def check_jax_x64() -> None:
+    """Raise unless JAX runs with 64-bit types enabled.
+
+    bgcube accumulates counts and times in 64 bits on every backend; JAX
+    silently computes in 32 bits unless ``jax_enable_x64`` is set.
+
+    Raises
+    ------
+    BackendUnavailableError
+        If JAX's x64 mode is off.
+    """
+    import jax
+
+    if not jax.config.jax_enable_x64:
+        raise BackendUnavailableError(
+            "bgcube needs JAX with 64-bit types: set JAX_ENABLE_X64=1 before starting "
+            "Python, or call jax.config.update('jax_enable_x64', True) before creating "
+            "arrays (bgcube.get_namespace('jax') does this for you)."
+        )
+
+
+def get_namespace(name: str):
+    """Return the Array API namespace of a backend given by name.
+
+    Parameters
+    ----------
+    name : {'numpy', 'array_api_strict', 'jax', 'cupy'}
+        Backend name.
+
+    Returns
+    -------
+    xp : module
+        Standard-conforming namespace.
+
+    Raises
+    ------
+    BackendUnavailableError
+        If the backend's library is not installed or (CuPy) no CUDA device
+        is present.
+    ValueError
+        If the name is unknown.
+    """
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose one of {sorted(BACKENDS)}")
+    if name == "jax":
+        os.environ.setdefault("JAX_ENABLE_X64", "1")
+    try:
+        xp = importlib.import_module(BACKENDS[name])
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"backend {name!r} is not installed ({exc}); install it with "
+            f"pip install 'bgcube[{name}]'"
+        ) from exc
+    if name == "jax":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            jax.config.update("jax_enable_x64", True)
+    if name == "cupy":
+        import cupy
+
+        try:
+            n_devices = cupy.cuda.runtime.getDeviceCount()
+        except Exception as exc:  # CUDA driver missing or broken
+            raise BackendUnavailableError(f"cupy is installed but CUDA is unusable: {exc}") from exc
+        if n_devices == 0:
+            raise BackendUnavailableError("cupy is installed but no CUDA device is present")
+    return xp
+
+
+def backend_name(xp) -> str:
+    """Return bgcube's name for the backend of namespace ``xp``.
+
+    Parameters
+    ----------
+    xp : module
+        An Array API namespace.
+
+    Returns
+    -------
+    name : str
+        One of the keys of :data:`BACKENDS`, or the namespace's module name.
+    """
+    if array_api_compat.is_numpy_namespace(xp):
+        return "numpy"
+    if array_api_compat.is_jax_namespace(xp):
+        return "jax"
+    if array_api_compat.is_cupy_namespace(xp):
+        return "cupy"
+    if array_api_compat.is_array_api_strict_namespace(xp):
+        return "array_api_strict"
+    return xp.__name__

@@ -1,0 +1,331 @@
+"""FOVCube: a cube over (energy, DETY, DETX) with units, on any array backend."""
+
+from __future__ import annotations
+
+import copy as _copy
+
+import numpy as np
+import astropy.units as u
+from astropy.coordinates import Angle
+
+from . import _array
+from .axes import CubeAxis
+from .backend import from_numpy, namespace_of, to_numpy
+from .data.events import event_coordinates
+from .schemes import scheme_dict
+
+__all__ = ["FOVCube"]
+
+
+class FOVCube:
+    """Field-of-view cube: data over (energy, DETY, DETX) bins.
+
+    The data live on an array backend (NumPy, JAX, CuPy, array_api_strict)
+    and are indexed ``[energy, dety, detx]`` as in the original Gammapy
+    FOVCube; axes and unit live on the host as astropy objects.
+
+    Parameters
+    ----------
+    coordx_edges : `~astropy.coordinates.Angle`
+        DETX bin edges.
+    coordy_edges : `~astropy.coordinates.Angle`
+        DETY bin edges.
+    energy_edges : `~astropy.units.Quantity`
+        Reconstructed-energy bin edges.
+    data : `~astropy.units.Quantity` or array, optional
+        Cube values, shape ``(n_energy, n_dety, n_detx)``. A Quantity sets
+        the unit; a backend array keeps its backend and device. Default:
+        zeros (float64) on ``backend``.
+    scheme : {'bg_cube', 'bg_counts_cube', 'bg_livetime_cube', None}, optional
+        Naming scheme for FITS files and plot labels.
+    unit : str or `~astropy.units.Unit`, optional
+        Data unit when ``data`` is not a Quantity (default: the scheme's:
+        1/(MeV s sr), dimensionless counts, or s).
+    backend : str or module, optional
+        Backend for default or host data (default NumPy).
+    meta : dict, optional
+        Extra header keywords carried along (e.g. FOVALIGN, time convention).
+
+    Examples
+    --------
+    >>> import astropy.units as u
+    >>> import numpy as np
+    >>> cube = FOVCube(np.linspace(-3, 3, 7) * u.deg, np.linspace(-3, 3, 7) * u.deg,
+    ...                np.geomspace(0.1, 100, 4) * u.TeV, scheme='bg_counts_cube')
+    >>> cube.data.shape
+    (3, 6, 6)
+    """
+
+    def __init__(
+        self,
+        coordx_edges,
+        coordy_edges,
+        energy_edges,
+        data=None,
+        scheme=None,
+        *,
+        unit=None,
+        backend=None,
+        meta=None,
+    ):
+        self._scheme_dict = scheme_dict(scheme)
+        self.scheme = scheme or None
+        names = self._scheme_dict
+        self.detx_axis = CubeAxis(coordx_edges, names["coordx_fits_name"])
+        self.dety_axis = CubeAxis(coordy_edges, names["coordy_fits_name"])
+        self.energy_axis = CubeAxis(energy_edges, "ENERGY")
+        if not self.detx_axis.canonical_unit.is_equivalent(u.deg):
+            raise ValueError(f"coordx_edges must be angles, got unit {self.detx_axis.unit}")
+        if not self.dety_axis.canonical_unit.is_equivalent(u.deg):
+            raise ValueError(f"coordy_edges must be angles, got unit {self.dety_axis.unit}")
+        if not self.energy_axis.canonical_unit.is_equivalent(u.TeV):
+            raise ValueError(f"energy_edges must be energies, got unit {self.energy_axis.unit}")
+        self.meta = dict(meta or {})
+
+        if isinstance(data, u.Quantity):
+            if unit is not None:
+                data = data.to(unit)
+            unit = data.unit
+            data = from_numpy(data.value, backend)
+        elif data is None:
+            data = namespace_of(backend).zeros(self.shape, dtype=namespace_of(backend).float64)
+        elif isinstance(data, np.ndarray) or not hasattr(data, "__array_namespace__"):
+            data = from_numpy(data, backend)
+        if unit is None:
+            unit = names["default_unit"]
+        self.unit = u.Unit(unit)
+        if tuple(data.shape) != self.shape:
+            raise ValueError(
+                f"data shape {tuple(data.shape)} does not match the axes "
+                f"(energy, dety, detx) = {self.shape}"
+            )
+        self.data = data
+
+    # ------------------------------------------------------------------
+    # construction helpers
+    def copy(self, data=None):
+        """A deep copy, optionally with new ``data`` (same backend)."""
+        new = _copy.copy(self)
+        new.meta = dict(self.meta)
+        new.data = self.xp.asarray(self.data, copy=True) if data is None else data
+        return new
+
+    def to_backend(self, backend, device=None):
+        """A copy of this cube with its data on another backend.
+
+        Parameters
+        ----------
+        backend : {'numpy', 'array_api_strict', 'jax', 'cupy'} or module
+            Target backend.
+        device : object, optional
+            Target device on that backend.
+
+        Returns
+        -------
+        cube : FOVCube
+        """
+        return self.copy(data=from_numpy(to_numpy(self.data), backend, device=device))
+
+    def __repr__(self):
+        return (
+            f"FOVCube(scheme={self.scheme!r}, shape={self.shape}, unit='{self.unit}', "
+            f"backend={self.backend!r})"
+        )
+
+    # ------------------------------------------------------------------
+    # backend and data
+    @property
+    def xp(self):
+        """Array API namespace of the data."""
+        return _array.array_namespace(self.data)
+
+    @property
+    def backend(self) -> str:
+        """Backend name of the data ('numpy', 'jax', ...)."""
+        return _array.backend_name(self.xp)
+
+    @property
+    def device(self):
+        """Device holding the data."""
+        return _array.array_device(self.data)
+
+    @property
+    def quantity(self) -> u.Quantity:
+        """The data as an astropy Quantity on the host (a copy for non-NumPy backends)."""
+        return u.Quantity(to_numpy(self.data), self.unit, copy=False)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(n_energy, n_dety, n_detx)``."""
+        return (self.energy_axis.nbin, self.dety_axis.nbin, self.detx_axis.nbin)
+
+    @property
+    def scheme_dict(self) -> dict:
+        """Naming scheme of this cube (FITS names, plot labels)."""
+        return dict(self._scheme_dict)
+
+    @property
+    def binnings(self):
+        """Core binnings ``(energy, dety, detx)``."""
+        return (self.energy_axis.binning, self.dety_axis.binning, self.detx_axis.binning)
+
+    def _edges_on_backend(self):
+        xp, dev = self.xp, self.device
+        return tuple(
+            xp.asarray(a.edges_canonical, dtype=xp.float64, device=dev)
+            for a in (self.energy_axis, self.dety_axis, self.detx_axis)
+        )
+
+    # ------------------------------------------------------------------
+    # axes, in the seed's vocabulary
+    @property
+    def coordx_edges(self) -> Angle:
+        """DETX bin edges."""
+        return self.detx_axis.edges
+
+    @property
+    def coordy_edges(self) -> Angle:
+        """DETY bin edges."""
+        return self.dety_axis.edges
+
+    @property
+    def energy_edges(self) -> u.Quantity:
+        """Energy bin edges."""
+        return self.energy_axis.edges
+
+    @property
+    def energy_bin_centers(self) -> u.Quantity:
+        """Logarithmic centres of the energy bins."""
+        return self.energy_axis.centers
+
+    @property
+    def image_extent(self) -> Angle:
+        """``(x_lo, x_hi, y_lo, y_hi)`` of the images."""
+        x, y = self.coordx_edges, self.coordy_edges.to(self.coordx_edges.unit)
+        return Angle(u.Quantity([x[0], x[-1], y[0], y[-1]]))
+
+    @property
+    def spectrum_extent(self) -> u.Quantity:
+        """``(e_lo, e_hi)`` of the energy axis."""
+        return self.energy_axis.bounds
+
+    @property
+    def image_bin_centers(self):
+        """DETX and DETY bin centres, as two `~astropy.coordinates.Angle` arrays."""
+        return self.detx_axis.centers, self.dety_axis.centers
+
+    def find_energy_bin(self, energy):
+        """Index of the energy bin holding ``energy`` (scalar or array Quantity).
+
+        Raises
+        ------
+        ValueError
+            If the energy is outside the cube; the message gives the range.
+        """
+        return self.energy_axis.index(energy)
+
+    def find_coord_bin(self, coord):
+        """Indices ``(ix, iy)`` of the DETX, DETY bin holding ``coord = (x, y)``.
+
+        Parameters
+        ----------
+        coord : `~astropy.coordinates.Angle`
+            One ``(x, y)`` pair, or an array of shape ``(2, ...)``.
+
+        Returns
+        -------
+        index : numpy.ndarray of int
+            ``[ix, iy]``.
+
+        Raises
+        ------
+        ValueError
+            If the position is outside the cube; the message gives the range.
+        """
+        coord = Angle(coord)
+        if coord.shape[:1] != (2,):
+            raise ValueError(f"coord must be an (x, y) pair, got shape {coord.shape}")
+        return np.array([self.detx_axis.index(coord[0]), self.dety_axis.index(coord[1])])
+
+    find_det_bin = find_coord_bin
+
+    def find_coord_bin_edges(self, coord) -> Angle:
+        """Edges ``(x_lo, x_hi, y_lo, y_hi)`` of the bin holding ``coord = (x, y)``."""
+        ix, iy = self.find_coord_bin(coord)
+        x = self.detx_axis.bin(ix)
+        y = self.dety_axis.bin(iy).to(x.unit)
+        return Angle(u.Quantity([x[0], x[1], y[0], y[1]]))
+
+    # ------------------------------------------------------------------
+    # volumes and integrals
+    def solid_angle(self, exact=False) -> u.Quantity:
+        """Solid angle of each (DETY, DETX) pixel, shape ``(ny, nx)``, in sr.
+
+        ``exact=False`` is the flat ``dx * dy`` of the original; ``exact=True``
+        the true solid angle (see `bgcube._array.solid_angle`).
+        """
+        _, ey, ex = self._edges_on_backend()
+        return u.Quantity(to_numpy(_array.solid_angle(ey, ex, exact=exact)), u.sr)
+
+    def bin_volume_array(self, exact=False):
+        """Bin volumes ``dE * dOmega`` on the data's backend, float64, in TeV sr."""
+        return _array.bin_volume(*self._edges_on_backend(), exact=exact)
+
+    @property
+    def bin_volume(self) -> u.Quantity:
+        """Per-bin volume ``dE * dOmega`` (flat solid angle), in TeV sr."""
+        return u.Quantity(to_numpy(self.bin_volume_array()), u.TeV * u.sr)
+
+    @property
+    def integral(self) -> u.Quantity:
+        """Sum of data times bin volume (data unit times TeV sr)."""
+        total = self.xp.sum(self.data * self.bin_volume_array())
+        return u.Quantity(float(total), self.unit * u.TeV * u.sr)
+
+    @property
+    def integral_images(self) -> u.Quantity:
+        """Integral of each energy image over solid angle (data unit times sr)."""
+        _, ey, ex = self._edges_on_backend()
+        area = _array.solid_angle(ey, ex)
+        per_image = self.xp.sum(self.data * area, axis=(1, 2))
+        return u.Quantity(to_numpy(per_image), self.unit * u.sr)
+
+    def make_spectrum(self, coord) -> u.Quantity:
+        """Data of the (DETX, DETY) bin holding ``coord = (x, y)``, one value per energy bin."""
+        ix, iy = self.find_coord_bin(Angle(coord).flatten())
+        return self.quantity[:, iy, ix]
+
+    # ------------------------------------------------------------------
+    # filling
+    def fill_events(self, event_lists, weights=None, *, method="auto"):
+        """Add the counts of event lists to the data.
+
+        Events are binned with half-open bins ``[lo, hi)`` on every axis;
+        events outside the cube or with NaN coordinates are not counted.
+
+        Parameters
+        ----------
+        event_lists : list
+            Event tables (`~astropy.table.Table` with ``ENERGY``, ``DETX``,
+            ``DETY`` columns carrying units) or objects with such a ``table``.
+            A single table is accepted too.
+        weights : list of array, optional
+            One weight array per event list.
+        method : str
+            Fill method, see `bgcube._array.fill_histogram`.
+
+        Returns
+        -------
+        self : FOVCube
+        """
+        if hasattr(event_lists, "colnames") or hasattr(event_lists, "table"):
+            event_lists = [event_lists]
+        xp, dev = self.xp, self.device
+        for i, events in enumerate(event_lists):
+            energy, dety, detx = (
+                xp.asarray(c, device=dev) for c in event_coordinates(events)
+            )
+            w = None if weights is None else xp.asarray(np.asarray(weights[i]), device=dev)
+            counts = _array.fill_histogram(energy, dety, detx, self.binnings, w, method=method)
+            self.data = self.data + xp.astype(counts, self.data.dtype)
+        return self
