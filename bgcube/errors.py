@@ -15,6 +15,11 @@ __all__ = [
     "EventDataError",
     "ObservationError",
     "DataNotFoundError",
+    "OutputExistsError",
+    "BgcubeWarning",
+    "AmbiguousLayoutWarning",
+    "AssumedUnitWarning",
+    "BgcubeDeprecationWarning",
 ]
 
 
@@ -61,3 +66,26 @@ class ObservationError(BgcubeError, ValueError):
 
 class DataNotFoundError(BgcubeError, FileNotFoundError):
     """A reference data file is missing; the message says which setting to change."""
+
+
+# --- FITS I/O (bgcube/io): existing outputs and warnings ---------------------
+
+
+class OutputExistsError(BgcubeError, FileExistsError):
+    """A write would replace an existing file and ``overwrite=True`` was not given."""
+
+
+class BgcubeWarning(UserWarning):
+    """Base class of the warnings bgcube emits."""
+
+
+class AmbiguousLayoutWarning(BgcubeWarning):
+    """A file's data array fits more than one axis order; the message says which was assumed."""
+
+
+class AssumedUnitWarning(BgcubeWarning):
+    """A file gives no unit where one is needed; the message says which unit was assumed."""
+
+
+class BgcubeDeprecationWarning(BgcubeWarning, DeprecationWarning):
+    """A deprecated bgcube keyword or function was used (e.g. ``clobber=``)."""
