@@ -1,11 +1,19 @@
-"""Reading the (energy, DETY, DETX) coordinates of events from event tables."""
+"""Event lists: reading GADF EVENTS HDUs, and the (energy, DETY, DETX) coordinates of events.
+
+`EventList` holds the columns of one observation's events as float64 NumPy
+arrays in canonical units (TeV, deg, s), read column by column from the
+EVENTS HDU; `event_coordinates` returns the three columns a background cube
+is filled with, from a bgcube `EventList` or any table with units.
+"""
 
 from __future__ import annotations
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 
-__all__ = ["event_coordinates"]
+from ..errors import EventDataError, FileFormatError
+
+__all__ = ["event_coordinates", "EventList", "EVENT_UNITS", "DEFAULT_EVENT_COLUMNS"]
 
 _COLUMNS = (("ENERGY", u.TeV), ("DETY", u.deg), ("DETX", u.deg))
 
@@ -15,9 +23,10 @@ def event_coordinates(events, *, dtype=np.float64):
 
     Parameters
     ----------
-    events : `~astropy.table.Table` or object with a ``table`` attribute
+    events : `EventList`, `~astropy.table.Table` or object with a ``table`` attribute
         Events with ``ENERGY``, ``DETX`` and ``DETY`` columns carrying units
-        (a bgcube or Gammapy ``EventList`` works through its ``table``).
+        (a Gammapy ``EventList`` works through its ``table``; a bgcube
+        `EventList` is used directly, its columns being in TeV and deg).
     dtype : numpy dtype
         Floating type of the returned arrays (float64 by default; float32
         halves memory and is binned exactly all the same).
@@ -34,6 +43,8 @@ def event_coordinates(events, *, dtype=np.float64):
     ValueError
         If a column has no unit or one of the wrong kind.
     """
+    if isinstance(events, EventList):
+        return _event_list_coordinates(events, dtype)
     table = getattr(events, "table", events)
     names = list(getattr(table, "colnames", []))
     out = []
@@ -52,3 +63,214 @@ def event_coordinates(events, *, dtype=np.float64):
             ) from None
         out.append(np.ascontiguousarray(values, dtype=dtype).ravel())
     return tuple(out)
+
+
+def _event_list_coordinates(events, dtype):
+    """`event_coordinates` of a bgcube `EventList` (columns already in TeV, deg)."""
+    out = []
+    for name, _ in _COLUMNS:
+        column = events.columns.get(name)
+        if column is None:
+            hint = (
+                " (compute DETX/DETY with Observation.read(fov_alignment=...))"
+                if name in ("DETX", "DETY")
+                else ""
+            )
+            raise KeyError(
+                f"event list has no {name} column (columns: {list(events.columns)}){hint}"
+            )
+        out.append(np.ascontiguousarray(column, dtype=dtype).ravel())
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------
+# Event lists read from GADF DL3 files
+# --------------------------------------------------------------------------
+
+#: Canonical unit of each known event column; columns are stored converted to it.
+EVENT_UNITS = {
+    "ENERGY": u.TeV,
+    "RA": u.deg,
+    "DEC": u.deg,
+    "DETX": u.deg,
+    "DETY": u.deg,
+    "TIME": u.s,
+}
+
+#: Columns read by default (DETX/DETY are added by `EventList.read` when present).
+DEFAULT_EVENT_COLUMNS = ("ENERGY", "RA", "DEC", "TIME")
+
+
+class EventList:
+    """Event columns as float64 NumPy arrays in canonical units (TeV, deg, s).
+
+    Parameters
+    ----------
+    columns : dict of str -> array_like
+        1-D columns of equal length, keyed by upper-case GADF names; known
+        names (``ENERGY``, ``RA``, ``DEC``, ``DETX``, ``DETY``, ``TIME``) are
+        in the units of `EVENT_UNITS`.
+    meta : dict, optional
+        Header keywords (e.g. ``OBS_ID``, ``FOVALIGN`` of DETX/DETY).
+    filename : str, optional
+        The file the events come from (for messages).
+
+    Notes
+    -----
+    `event_coordinates` (and so ``FOVCube.fill_events``) accepts an
+    `EventList` directly, without building an astropy table.
+    """
+
+    def __init__(self, columns, meta=None, filename=None):
+        self.columns = {name.upper(): np.asarray(col) for name, col in columns.items()}
+        lengths = {name: col.shape for name, col in self.columns.items()}
+        if len({shape for shape in lengths.values()}) > 1 or any(
+            len(shape) != 1 for shape in lengths.values()
+        ):
+            raise EventDataError(f"event columns must be 1-D and of equal length, got {lengths}")
+        self.meta = dict(meta or {})
+        self.filename = None if filename is None else str(filename)
+
+    def __len__(self):
+        return next(iter(self.columns.values())).shape[0] if self.columns else 0
+
+    def __repr__(self):
+        return f"EventList(n={len(self)}, columns={list(self.columns)})"
+
+    def _get(self, name):
+        return self.columns.get(name)
+
+    @property
+    def energy(self):
+        """Reconstructed energy, TeV (None if not read)."""
+        return self._get("ENERGY")
+
+    @property
+    def ra(self):
+        """Right ascension, deg (None if not read)."""
+        return self._get("RA")
+
+    @property
+    def dec(self):
+        """Declination, deg (None if not read)."""
+        return self._get("DEC")
+
+    @property
+    def time(self):
+        """Event time, s since the reference time MJDREF (None if not read)."""
+        return self._get("TIME")
+
+    @property
+    def detx(self):
+        """Field-of-view ``fov_lon``, deg (None if absent); see ``meta['FOVALIGN']``."""
+        return self._get("DETX")
+
+    @property
+    def dety(self):
+        """Field-of-view ``fov_lat``, deg (None if absent); see ``meta['FOVALIGN']``."""
+        return self._get("DETY")
+
+    def select(self, mask):
+        """A new event list with the rows where ``mask`` is true (or the given indices)."""
+        return type(self)(
+            {name: col[mask] for name, col in self.columns.items()}, self.meta, self.filename
+        )
+
+    def with_columns(self, meta=None, **columns):
+        """A new event list with columns added or replaced (and ``meta`` merged in)."""
+        merged = dict(self.columns)
+        merged.update({name.upper(): col for name, col in columns.items()})
+        return type(self)(merged, {**self.meta, **(meta or {})}, self.filename)
+
+    @property
+    def table(self):
+        """The events as an `~astropy.table.Table` with units (columns are not copied)."""
+        from astropy.table import Table
+
+        table = Table(meta=dict(self.meta))
+        for name, col in self.columns.items():
+            table[name] = col
+            if name in EVENT_UNITS:
+                table[name].unit = EVENT_UNITS[name]
+        return table
+
+    @classmethod
+    def read(cls, filename, hdu="EVENTS", columns=DEFAULT_EVENT_COLUMNS, optional=("DETX", "DETY")):
+        """Read selected columns of an event list HDU (gzipped files work).
+
+        Parameters
+        ----------
+        filename : str or path
+            FITS file.
+        hdu : str or int
+            Event HDU (default ``'EVENTS'``).
+        columns : sequence of str
+            Columns that must be there. Only the columns read are converted
+            to float64 (the FITS table is decompressed whole, though).
+        optional : sequence of str
+            Columns read in addition when the HDU has them (default DETX, DETY).
+
+        Returns
+        -------
+        events : EventList
+
+        Raises
+        ------
+        FileFormatError
+            If the file cannot be opened, has no such HDU, or lacks a column or
+            has a column unit of the wrong kind; the message names them.
+        """
+        from astropy.io import fits
+
+        try:
+            with fits.open(filename, memmap=True) as hdulist:
+                try:
+                    table_hdu = hdulist[hdu]
+                except KeyError:
+                    names = [h.name for h in hdulist]
+                    raise FileFormatError(
+                        f"no HDU {hdu!r} (HDUs: {names})", filename=filename
+                    ) from None
+                return cls.from_hdu(table_hdu, columns, optional, filename=filename)
+        except OSError as exc:
+            raise FileFormatError(f"cannot read FITS file: {exc}", filename=filename) from exc
+
+    @classmethod
+    def from_hdu(cls, hdu, columns=DEFAULT_EVENT_COLUMNS, optional=("DETX", "DETY"), filename=None):
+        """Build an event list from an open `~astropy.io.fits.BinTableHDU` (see `read`)."""
+        available = {name.upper(): name for name in hdu.columns.names}
+        wanted = [c.upper() for c in columns]
+        wanted += [
+            c.upper() for c in optional if c.upper() in available and c.upper() not in wanted
+        ]
+        missing = [c for c in wanted if c not in available]
+        if missing:
+            raise FileFormatError(
+                f"missing event column(s) {missing} (columns: {list(available)})",
+                filename=filename,
+                hdu=hdu.name,
+            )
+        data = hdu.data
+        units = {col.name.upper(): col.unit for col in hdu.columns}
+        out = {}
+        for name in wanted:
+            values = np.asarray(data.field(available[name]), dtype=np.float64)
+            out[name] = _to_canonical(values, name, units.get(name), filename, hdu.name)
+        meta = {key: hdu.header[key] for key in hdu.header if key not in ("COMMENT", "HISTORY", "")}
+        return cls(out, meta=meta, filename=filename)
+
+
+def _to_canonical(values, name, unit_string, filename, hdu_name):
+    """Convert a column read from FITS to its canonical unit (assumed when TUNIT is absent)."""
+    target = EVENT_UNITS.get(name)
+    if target is None or not unit_string:
+        return values
+    try:
+        factor = u.Unit(unit_string).to(target)
+    except (ValueError, u.UnitConversionError):
+        raise FileFormatError(
+            f"column {name} has unit {unit_string!r}, expected one convertible to {target}",
+            filename=filename,
+            hdu=hdu_name,
+        ) from None
+    return values if factor == 1 else values * factor

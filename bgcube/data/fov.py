@@ -1,0 +1,280 @@
+"""Sky <-> field-of-view (DETX, DETY) coordinates, vectorised with NumPy.
+
+Convention (the one Gammapy 2.x uses for FoV background models, see
+``gammapy/utils/coordinates/fov.py``, ``sky_to_fov`` and ``FoVICRSFrame``):
+rotate the sphere so that the pointing sits at (0, 0) -- astropy's
+``SkyOffsetFrame(origin=pointing)`` -- and take
+
+    DETX = fov_lon = -(offset-frame longitude, wrapped to (-180, 180] deg)
+    DETY = fov_lat =   offset-frame latitude
+
+i.e. the longitude is *reversed*, so that DETX grows towards decreasing RA
+(west) for FOVALIGN=RADEC. The same formulas with (az, alt) in place of
+(ra, dec) give FOVALIGN=ALTAZ (Gammapy's ``FoVAltAzFrame``), with the
+pointing taken in horizontal coordinates at each event's time.
+
+Writing the unit vector of a direction (lon, lat) relative to a pointing
+(lon0, lat0), with dlon = lon - lon0:
+
+    x = cos(lat0) cos(lat) cos(dlon) + sin(lat0) sin(lat)
+    y = cos(lat) sin(dlon)
+    z = cos(lat0) sin(lat) - sin(lat0) cos(lat) cos(dlon)
+    DETX = -atan2(y, x),  DETY = atan2(z, hypot(x, y))
+
+which is the rotation matrix astropy applies (R_y(-lat0) R_z(lon0)); the
+inverse applies its transpose. All angles here are plain floats in degrees
+(`~astropy.units.Quantity` inputs are converted); results are float64 NumPy
+arrays in degrees.
+
+Timings on this project's machine (one core): 1.05 million H.E.S.S. events
+take about 0.1 s through `sky_to_fov`; astropy's frame transform takes about
+five times as long, and a per-event ``AltAz`` transform about 250 s, which is
+why `radec_to_fov_altaz` interpolates the field rotation on a time grid by
+default.
+"""
+
+from __future__ import annotations
+
+import astropy.units as u
+import numpy as np
+
+__all__ = [
+    "FOV_ALIGNMENTS",
+    "sky_to_fov",
+    "fov_to_sky",
+    "rotate_fov",
+    "altaz_field_rotation",
+    "radec_to_fov_altaz",
+    "fov_altaz_to_radec",
+]
+
+#: Field-of-view alignments bgcube computes (written to files as FOVALIGN).
+FOV_ALIGNMENTS = ("RADEC", "ALTAZ")
+
+
+def _deg(value):
+    """Plain float64 array in deg from floats (taken as deg) or an angle Quantity."""
+    if isinstance(value, u.Quantity):
+        return np.asarray(value.to_value(u.deg), dtype=np.float64)
+    return np.asarray(value, dtype=np.float64)
+
+
+def sky_to_fov(lon, lat, lon_pnt, lat_pnt):
+    """Field-of-view coordinates (DETX, DETY) of sky directions, as Gammapy's ``sky_to_fov``.
+
+    Parameters
+    ----------
+    lon, lat : array_like or `~astropy.units.Quantity`
+        Sky directions (RA/Dec for RADEC alignment, az/alt for ALTAZ), deg.
+    lon_pnt, lat_pnt : float, array_like or `~astropy.units.Quantity`
+        Pointing direction in the same frame, deg; arrays broadcast against
+        ``lon`` (one pointing per event).
+
+    Returns
+    -------
+    detx, dety : numpy.ndarray
+        ``fov_lon`` (longitude reversed, in (-180, 180]) and ``fov_lat``, deg.
+    """
+    lon, lat = np.radians(_deg(lon)), np.radians(_deg(lat))
+    lon0, lat0 = np.radians(_deg(lon_pnt)), np.radians(_deg(lat_pnt))
+    dlon = lon - lon0
+    cos_lat, sin_lat = np.cos(lat), np.sin(lat)
+    cos_lat0, sin_lat0 = np.cos(lat0), np.sin(lat0)
+    c = cos_lat * np.cos(dlon)
+    x = cos_lat0 * c + sin_lat0 * sin_lat
+    y = cos_lat * np.sin(dlon)
+    z = cos_lat0 * sin_lat - sin_lat0 * c
+    detx = -np.degrees(np.arctan2(y, x))
+    dety = np.degrees(np.arctan2(z, np.hypot(x, y)))
+    return detx, dety
+
+
+def fov_to_sky(detx, dety, lon_pnt, lat_pnt):
+    """Sky directions of field-of-view coordinates: the inverse of `sky_to_fov`.
+
+    Parameters
+    ----------
+    detx, dety : array_like or `~astropy.units.Quantity`
+        Field-of-view coordinates (``fov_lon``, ``fov_lat``), deg.
+    lon_pnt, lat_pnt : float, array_like or `~astropy.units.Quantity`
+        Pointing direction, deg (broadcast against ``detx``).
+
+    Returns
+    -------
+    lon, lat : numpy.ndarray
+        Sky longitude in [0, 360) and latitude, deg, in the pointing's frame.
+    """
+    fov_lon, fov_lat = -np.radians(_deg(detx)), np.radians(_deg(dety))
+    lon0, lat0 = np.radians(_deg(lon_pnt)), np.radians(_deg(lat_pnt))
+    cos_flat = np.cos(fov_lat)
+    xo = cos_flat * np.cos(fov_lon)
+    yo = cos_flat * np.sin(fov_lon)
+    zo = np.sin(fov_lat)
+    cos_lat0, sin_lat0 = np.cos(lat0), np.sin(lat0)
+    x = cos_lat0 * xo - sin_lat0 * zo
+    z = sin_lat0 * xo + cos_lat0 * zo
+    lon = np.degrees(lon0 + np.arctan2(yo, x)) % 360.0
+    lat = np.degrees(np.arctan2(z, np.hypot(x, yo)))
+    return lon, lat
+
+
+def rotate_fov(detx, dety, angle):
+    """Rotate field-of-view coordinates rigidly about the pointing direction.
+
+    A direction at position angle ``theta`` (measured from +DETY towards
+    +DETX) moves to ``theta + angle`` at the same angular distance from the
+    pointing. The rotation is exact on the sphere (done on unit vectors).
+
+    Parameters
+    ----------
+    detx, dety : array_like
+        Field-of-view coordinates, deg.
+    angle : float or array_like
+        Rotation angle, deg (broadcast against ``detx``).
+
+    Returns
+    -------
+    detx, dety : numpy.ndarray
+        Rotated coordinates, deg.
+    """
+    fx, fy = np.radians(_deg(detx)), np.radians(_deg(dety))
+    phi = np.radians(_deg(angle))
+    cos_fy = np.cos(fy)
+    x = cos_fy * np.cos(fx)  # component along the pointing
+    a = cos_fy * np.sin(fx)  # component towards +DETX
+    b = np.sin(fy)  # component towards +DETY
+    cos_phi, sin_phi = np.cos(phi), np.sin(phi)
+    a_rot = a * cos_phi + b * sin_phi
+    b_rot = b * cos_phi - a * sin_phi
+    return np.degrees(np.arctan2(a_rot, x)), np.degrees(np.arctan2(b_rot, np.hypot(x, a_rot)))
+
+
+def altaz_field_rotation(times, ra_pnt, dec_pnt, location):
+    """Angle from the RADEC to the ALTAZ field-of-view frame at given times.
+
+    The two frames have opposite handedness (azimuth runs from north to
+    east, right ascension from west to east as seen from inside the sphere),
+    so the ALTAZ position of a direction with RADEC coordinates
+    (detx, dety) is ``rotate_fov(-detx, dety, angle)``, up to the
+    differential aberration across the field (about 1e-4 deg within 5 deg of
+    the pointing). The angle is measured with astropy's ``AltAz`` frame (no
+    refraction) from the pointing and a direction 0.1 deg towards +DETY of
+    it: it is the ALTAZ position angle of the celestial north.
+
+    Parameters
+    ----------
+    times : `~astropy.time.Time`
+        Times (any shape).
+    ra_pnt, dec_pnt : float or `~astropy.units.Quantity`
+        Tracked pointing direction (ICRS), deg.
+    location : `~astropy.coordinates.EarthLocation`
+        Observatory location.
+
+    Returns
+    -------
+    angle : numpy.ndarray
+        Rotation angle, deg, shape of ``times``.
+    """
+    from astropy.coordinates import AltAz, SkyCoord
+
+    ra0, dec0 = float(_deg(ra_pnt)), float(_deg(dec_pnt))
+    ref_ra, ref_dec = fov_to_sky(0.0, 0.1, ra0, dec0)
+    frame = AltAz(obstime=times, location=location)
+    pnt = SkyCoord(ra0 * u.deg, dec0 * u.deg).transform_to(frame)
+    ref = SkyCoord(float(ref_ra) * u.deg, float(ref_dec) * u.deg).transform_to(frame)
+    fx, fy = np.radians(sky_to_fov(ref.az.deg, ref.alt.deg, pnt.az.deg, pnt.alt.deg))
+    # position angle (from +DETY towards +DETX) of the unit vector's transverse part
+    return np.degrees(np.arctan2(np.cos(fy) * np.sin(fx), np.sin(fy)))
+
+
+def _rotation_at(times, ra_pnt, dec_pnt, location, method, step):
+    """Field rotation angle per time, exact or interpolated on a time grid."""
+    if method == "exact":
+        return altaz_field_rotation(times, ra_pnt, dec_pnt, location)
+    if method != "interpolate":
+        raise ValueError(f"method must be 'interpolate' or 'exact', got {method!r}")
+    step_s = u.Quantity(step, u.s).to_value(u.s)
+    if not step_s > 0:
+        raise ValueError(f"step must be a positive time, got {step}")
+    if times.size == 0:
+        return np.zeros(times.shape)
+    t0 = times.min()
+    seconds = (times - t0).to_value(u.s)
+    n_nodes = int(np.ceil(seconds.max() / step_s)) + 2
+    grid = np.arange(n_nodes) * step_s
+    angle = np.unwrap(
+        altaz_field_rotation(t0 + grid * u.s, ra_pnt, dec_pnt, location), period=360.0
+    )
+    return np.interp(seconds, grid, angle)
+
+
+def radec_to_fov_altaz(
+    ra, dec, times, ra_pnt, dec_pnt, location, *, method="interpolate", step=10 * u.s
+):
+    """ALTAZ-aligned field-of-view coordinates of events from a tracked pointing.
+
+    The pointing (fixed in RA/Dec) is taken in horizontal coordinates at each
+    event's time, as Gammapy's ``FoVAltAzFrame`` with that origin.
+
+    Parameters
+    ----------
+    ra, dec : array_like or `~astropy.units.Quantity`
+        Event directions (ICRS), deg.
+    times : `~astropy.time.Time`
+        Event times, same shape.
+    ra_pnt, dec_pnt : float or `~astropy.units.Quantity`
+        Tracked pointing (ICRS), deg.
+    location : `~astropy.coordinates.EarthLocation`
+        Observatory location.
+    method : {'interpolate', 'exact'}
+        ``'interpolate'`` (default): the field rotation is computed with
+        astropy every ``step`` and interpolated linearly; agrees with
+        ``'exact'`` to about 1e-3 deg and takes milliseconds.
+        ``'exact'``: astropy ``AltAz`` transform of every event and of the
+        pointing at its time (about 0.25 ms per event).
+    step : `~astropy.units.Quantity`
+        Grid step of ``'interpolate'`` (default 10 s).
+
+    Returns
+    -------
+    detx, dety : numpy.ndarray
+        ALTAZ-aligned ``fov_lon`` and ``fov_lat``, deg.
+    """
+    if method == "exact":
+        from astropy.coordinates import AltAz, SkyCoord
+
+        frame = AltAz(obstime=times, location=location)
+        events = SkyCoord(_deg(ra) * u.deg, _deg(dec) * u.deg).transform_to(frame)
+        pnt = SkyCoord(float(_deg(ra_pnt)) * u.deg, float(_deg(dec_pnt)) * u.deg)
+        pnt = pnt.transform_to(frame)
+        return sky_to_fov(events.az.deg, events.alt.deg, pnt.az.deg, pnt.alt.deg)
+    angle = _rotation_at(times, ra_pnt, dec_pnt, location, method, step)
+    detx, dety = sky_to_fov(ra, dec, ra_pnt, dec_pnt)
+    return rotate_fov(-detx, dety, angle)  # mirror, then rotate (see altaz_field_rotation)
+
+
+def fov_altaz_to_radec(
+    detx, dety, times, ra_pnt, dec_pnt, location, *, method="interpolate", step=10 * u.s
+):
+    """Sky directions (ICRS) of ALTAZ field-of-view coordinates at given times.
+
+    The inverse of `radec_to_fov_altaz` (with the same ``method``/``step``;
+    ``'exact'`` here also means the per-time astropy rotation angle).
+
+    Parameters
+    ----------
+    detx, dety : array_like
+        ALTAZ-aligned field-of-view coordinates, deg.
+    times : `~astropy.time.Time`
+        Times, broadcast against ``detx``.
+    ra_pnt, dec_pnt, location, method, step
+        As in `radec_to_fov_altaz`.
+
+    Returns
+    -------
+    ra, dec : numpy.ndarray
+        ICRS directions, deg.
+    """
+    angle = _rotation_at(times, ra_pnt, dec_pnt, location, method, step)
+    mirrored_x, radec_y = rotate_fov(detx, dety, -angle)
+    return fov_to_sky(-mirrored_x, radec_y, ra_pnt, dec_pnt)

@@ -1,0 +1,513 @@
+"""One observation (run) of a GADF DL3 data set: events, good times, pointing, times.
+
+`Observation.read` reads what a background model needs from an event file:
+the EVENTS columns (ENERGY, RA, DEC, TIME, and DETX/DETY when used), the GTI
+table, and from the EVENTS header the pointing (RA_PNT/DEC_PNT,
+ALT_PNT/AZ_PNT), ONTIME, LIVETIME, DEADC, OBS_ID, the time reference
+(MJDREFI/MJDREFF, TIMESYS) and the observatory location (GEOLON, GEOLAT,
+ALTITUDE, else the location of a known TELESCOP). By default it also gives
+the events field-of-view coordinates DETX/DETY in the RADEC alignment of
+`bgcube.data.fov` (Gammapy's convention).
+"""
+
+from __future__ import annotations
+
+import astropy.units as u
+import numpy as np
+
+from ..errors import FileFormatError, ObservationError
+from .events import DEFAULT_EVENT_COLUMNS, EventList
+from .fov import FOV_ALIGNMENTS, radec_to_fov_altaz, sky_to_fov
+
+__all__ = [
+    "Observation",
+    "GTI",
+    "KNOWN_LOCATIONS",
+    "observatory_location",
+    "time_reference",
+]
+
+#: Observatory locations by TELESCOP value (lon, lat, height), used when the
+#: header has no GEOLON/GEOLAT. Values as in Gammapy's ``observatory_locations``.
+KNOWN_LOCATIONS = {
+    "HESS": ("16d30m00.8s", "-23d16m18.4s", 1835.0),
+    "MAGIC": ("-17d53m24s", "28d45m43s", 2200.0),
+    "VERITAS": ("-110d57m07.77s", "31d40m30.21s", 1268.0),
+    "CTAO-NORTH": ("-17d53m31.218s", "28d45m43.7904s", 2147.0),
+    "CTAO-SOUTH": ("-70d18m58.84s", "-24d41m0.34s", 2150.0),
+}
+
+
+def observatory_location(meta):
+    """Observatory location from header keywords, or None if unknown.
+
+    Parameters
+    ----------
+    meta : dict-like
+        Header keywords: ``GEOLON``, ``GEOLAT`` (deg) and ``ALTITUDE`` (m,
+        default 0) are used first; else ``TELESCOP`` is looked up in
+        `KNOWN_LOCATIONS` (``'H.E.S.S.'`` and ``'HESS'`` both match).
+
+    Returns
+    -------
+    location : `~astropy.coordinates.EarthLocation` or None
+    """
+    from astropy.coordinates import EarthLocation
+
+    if meta.get("GEOLON") is not None and meta.get("GEOLAT") is not None:
+        return EarthLocation(
+            lon=float(meta["GEOLON"]) * u.deg,
+            lat=float(meta["GEOLAT"]) * u.deg,
+            height=float(meta.get("ALTITUDE", 0.0)) * u.m,
+        )
+    name = str(meta.get("TELESCOP", "")).upper().replace(".", "").replace(" ", "")
+    if name in KNOWN_LOCATIONS:
+        lon, lat, height = KNOWN_LOCATIONS[name]
+        return EarthLocation(lon=lon, lat=lat, height=height * u.m)
+    return None
+
+
+def time_reference(meta):
+    """The reference time of TIME columns (``MJDREFI + MJDREFF`` or ``MJDREF``), or None.
+
+    Parameters
+    ----------
+    meta : dict-like
+        Header keywords; ``TIMESYS`` (default ``'TT'``) gives the time scale.
+
+    Returns
+    -------
+    time_ref : `~astropy.time.Time` or None
+        None if the header has no MJDREF keywords.
+    """
+    from astropy.time import Time
+
+    scale = str(meta.get("TIMESYS", "TT")).strip().lower()
+    if meta.get("MJDREFI") is not None:
+        return Time(
+            int(meta["MJDREFI"]), float(meta.get("MJDREFF", 0.0)), format="mjd", scale=scale
+        )
+    if meta.get("MJDREF") is not None:
+        return Time(float(meta["MJDREF"]), format="mjd", scale=scale)
+    return None
+
+
+class GTI:
+    """Good time intervals of an observation.
+
+    Parameters
+    ----------
+    start, stop : array_like
+        Interval bounds, s since the reference time.
+    time_ref : `~astropy.time.Time`, optional
+        Reference time.
+    """
+
+    def __init__(self, start, stop, time_ref=None):
+        self.start = np.atleast_1d(np.asarray(start, dtype=np.float64))
+        self.stop = np.atleast_1d(np.asarray(stop, dtype=np.float64))
+        if self.start.shape != self.stop.shape:
+            raise ValueError(
+                f"GTI START and STOP differ in shape: {self.start.shape}, {self.stop.shape}"
+            )
+        self.time_ref = time_ref
+
+    def __len__(self):
+        return self.start.size
+
+    def __repr__(self):
+        return f"GTI(n={len(self)}, ontime={self.ontime:.1f})"
+
+    @property
+    def ontime(self):
+        """Sum of the interval lengths (`~astropy.units.Quantity`, s)."""
+        return float(np.sum(self.stop - self.start)) * u.s
+
+    @classmethod
+    def read(cls, filename, hdu="GTI"):
+        """Read a GTI table (START, STOP columns; MJDREF keywords in its header).
+
+        Raises
+        ------
+        FileFormatError
+            If the HDU or its columns are missing.
+        """
+        from astropy.io import fits
+
+        try:
+            with fits.open(filename, memmap=True) as hdulist:
+                if hdu not in hdulist:
+                    names = [h.name for h in hdulist]
+                    raise FileFormatError(f"no HDU {hdu!r} (HDUs: {names})", filename=filename)
+                return cls.from_hdu(hdulist[hdu], filename=filename)
+        except OSError as exc:
+            raise FileFormatError(f"cannot read FITS file: {exc}", filename=filename) from exc
+
+    @classmethod
+    def from_hdu(cls, hdu, filename=None):
+        """Build from an open GTI `~astropy.io.fits.BinTableHDU`."""
+        names = [n.upper() for n in hdu.columns.names]
+        if "START" not in names or "STOP" not in names:
+            raise FileFormatError(
+                f"GTI table needs START and STOP columns (columns: {names})",
+                filename=filename,
+                hdu=hdu.name,
+            )
+        factor = {}
+        for col in hdu.columns:
+            if col.name.upper() in ("START", "STOP"):
+                factor[col.name.upper()] = u.Unit(col.unit).to(u.s) if col.unit else 1.0
+        start = np.asarray(hdu.data.field("START"), dtype=np.float64) * factor["START"]
+        stop = np.asarray(hdu.data.field("STOP"), dtype=np.float64) * factor["STOP"]
+        return cls(start, stop, time_reference(hdu.header))
+
+
+class Observation:
+    """What a background model needs from one observation.
+
+    Usually made by `Observation.read` or ``DataStore.observation``.
+
+    Parameters
+    ----------
+    obs_id : int
+        Observation identifier.
+    events : `~bgcube.data.events.EventList`
+        The events (with DETX/DETY when read with a ``fov_alignment``).
+    gti : `GTI` or None
+        Good time intervals.
+    ra_pnt, dec_pnt : float
+        Pointing direction (ICRS), deg.
+    ontime : `~astropy.units.Quantity`
+        Good observation time, s (> 0).
+    livetime : `~astropy.units.Quantity`, optional
+        Dead-time corrected time, s.
+    deadc : float, optional
+        LIVETIME / ONTIME.
+    alt_pnt, az_pnt : float, optional
+        Mean pointing altitude and azimuth, deg.
+    location : `~astropy.coordinates.EarthLocation`, optional
+        Observatory location.
+    time_ref : `~astropy.time.Time`, optional
+        Reference time of the TIME column.
+    meta : dict, optional
+        The EVENTS header keywords.
+    filename : str, optional
+        The event file.
+    """
+
+    def __init__(
+        self,
+        obs_id,
+        events,
+        gti,
+        ra_pnt,
+        dec_pnt,
+        ontime,
+        livetime=None,
+        deadc=None,
+        alt_pnt=None,
+        az_pnt=None,
+        location=None,
+        time_ref=None,
+        meta=None,
+        filename=None,
+    ):
+        self.obs_id = int(obs_id)
+        self.events = events
+        self.gti = gti
+        self.ra_pnt = float(ra_pnt)
+        self.dec_pnt = float(dec_pnt)
+        self.ontime = u.Quantity(ontime, u.s)
+        self.livetime = None if livetime is None else u.Quantity(livetime, u.s)
+        self.deadc = None if deadc is None else float(deadc)
+        self.alt_pnt = None if alt_pnt is None else float(alt_pnt)
+        self.az_pnt = None if az_pnt is None else float(az_pnt)
+        self.location = location
+        self.time_ref = time_ref
+        self.meta = dict(meta or {})
+        self.filename = None if filename is None else str(filename)
+
+    def __repr__(self):
+        return (
+            f"Observation(obs_id={self.obs_id}, n_events={len(self.events)}, "
+            f"ontime={self.ontime:.1f}, pointing=({self.ra_pnt:.3f}, {self.dec_pnt:.3f}) deg)"
+        )
+
+    @property
+    def zenith(self):
+        """Mean zenith angle of the pointing, deg (``90 - ALT_PNT``; None if unknown)."""
+        return None if self.alt_pnt is None else 90.0 - self.alt_pnt
+
+    @property
+    def fov_alignment(self):
+        """Alignment of the events' DETX/DETY (``'RADEC'``, ``'ALTAZ'``) or None."""
+        return self.events.meta.get("FOVALIGN") if self.events.detx is not None else None
+
+    def _fail(self, message):
+        return ObservationError(f"OBS_ID {self.obs_id} (file {self.filename!r}): {message}")
+
+    def observation_time(self, convention="ONTIME"):
+        """The observation time a model's time cube accumulates.
+
+        Parameters
+        ----------
+        convention : {'ONTIME', 'LIVETIME'}
+
+        Returns
+        -------
+        time : `~astropy.units.Quantity`
+            In s.
+
+        Raises
+        ------
+        ObservationError
+            If LIVETIME is asked for and neither LIVETIME nor DEADC is known.
+        """
+        if convention == "ONTIME":
+            return self.ontime
+        if convention == "LIVETIME":
+            if self.livetime is None:
+                raise self._fail("no LIVETIME (nor DEADC) keyword; use the ONTIME convention")
+            return self.livetime
+        raise ValueError(f"convention must be 'ONTIME' or 'LIVETIME', got {convention!r}")
+
+    def event_times(self):
+        """Event times as `~astropy.time.Time` (TIME column + reference time)."""
+        if self.events.time is None or self.time_ref is None:
+            raise self._fail("event times need the TIME column and MJDREFI/MJDREFF keywords")
+        return self.time_ref + self.events.time * u.s
+
+    def fov_coordinates(self, alignment="RADEC", *, method="interpolate"):
+        """Field-of-view coordinates of the events computed from RA/DEC and the pointing.
+
+        Parameters
+        ----------
+        alignment : {'RADEC', 'ALTAZ'}
+            ``'RADEC'``: `bgcube.data.fov.sky_to_fov` around (RA_PNT, DEC_PNT),
+            as Gammapy. ``'ALTAZ'``: the pointing in horizontal coordinates at
+            each event's time (needs TIME, MJDREF and the observatory location).
+        method : {'interpolate', 'exact'}
+            ALTAZ only, see `bgcube.data.fov.radec_to_fov_altaz`.
+
+        Returns
+        -------
+        detx, dety : numpy.ndarray
+            ``fov_lon``, ``fov_lat`` in deg.
+        """
+        events = self.events
+        if events.ra is None or events.dec is None:
+            raise self._fail("computing DETX/DETY needs the RA and DEC event columns")
+        if alignment == "RADEC":
+            return sky_to_fov(events.ra, events.dec, self.ra_pnt, self.dec_pnt)
+        if alignment == "ALTAZ":
+            if self.location is None:
+                raise self._fail(
+                    "ALTAZ alignment needs the observatory location "
+                    "(GEOLON/GEOLAT keywords or a known TELESCOP)"
+                )
+            return radec_to_fov_altaz(
+                events.ra,
+                events.dec,
+                self.event_times(),
+                self.ra_pnt,
+                self.dec_pnt,
+                self.location,
+                method=method,
+            )
+        raise ValueError(f"alignment must be one of {FOV_ALIGNMENTS}, got {alignment!r}")
+
+    @classmethod
+    def read(
+        cls,
+        filename,
+        *,
+        obs_id=None,
+        hdu="EVENTS",
+        gti_filename=None,
+        gti_hdu="GTI",
+        columns=DEFAULT_EVENT_COLUMNS,
+        fov_alignment="RADEC",
+        fov_source="auto",
+        altaz_method="interpolate",
+        fallback_meta=None,
+    ):
+        """Read one observation from a GADF DL3 event file.
+
+        Parameters
+        ----------
+        filename : str or path
+            Event file (gzipped or not).
+        obs_id : int, optional
+            Expected OBS_ID; an error if the header says otherwise.
+        hdu : str or int
+            Event HDU.
+        gti_filename : str or path, optional
+            File of the GTI HDU (default: the event file).
+        gti_hdu : str or int or None
+            GTI HDU; None not to read GTIs (ONTIME must then be in the header).
+        columns : sequence of str
+            Event columns to read (DETX/DETY are added when ``fov_source`` uses them).
+        fov_alignment : {'RADEC', 'ALTAZ', None}
+            Alignment of the DETX/DETY given to the events (written to
+            ``events.meta['FOVALIGN']``); None leaves DETX/DETY as in the file.
+        fov_source : {'auto', 'compute', 'file'}
+            Where DETX/DETY come from. ``'compute'``: from RA/DEC and the
+            pointing (`fov_coordinates`). ``'file'``: the file's columns, as
+            they are. ``'auto'`` (default): the file's columns when its
+            EVENTS header states ``FOVALIGN`` equal to ``fov_alignment``
+            (``REVERSE_LON_RADEC`` is accepted for RADEC with DETX negated),
+            else computed -- files without FOVALIGN (e.g. CTA 1DC, whose DETX
+            follow another convention) are recomputed.
+        altaz_method : {'interpolate', 'exact'}
+            See `bgcube.data.fov.radec_to_fov_altaz`.
+        fallback_meta : dict, optional
+            Keywords used when the header lacks them (``DataStore`` passes the
+            observation's obs-index row: pointing, times, OBS_ID).
+
+        Returns
+        -------
+        observation : Observation
+
+        Raises
+        ------
+        FileFormatError
+            File unreadable, HDU or column missing.
+        ObservationError
+            No pointing, no usable time (ONTIME <= 0), OBS_ID mismatch, or
+            DETX/DETY asked from a file that has none.
+        """
+        from astropy.io import fits
+
+        if fov_alignment not in (*FOV_ALIGNMENTS, None):
+            raise ValueError(f"fov_alignment must be one of {FOV_ALIGNMENTS} or None")
+        if fov_source not in ("auto", "compute", "file"):
+            raise ValueError(f"fov_source must be 'auto', 'compute' or 'file', got {fov_source!r}")
+        try:
+            with fits.open(filename, memmap=True) as hdulist:
+                if hdu not in hdulist:
+                    names = [h.name for h in hdulist]
+                    raise FileFormatError(
+                        f"no event HDU {hdu!r} (HDUs: {names})", filename=filename
+                    )
+                events_hdu = hdulist[hdu]
+                header = events_hdu.header
+                file_align = str(header.get("FOVALIGN", "")).strip().upper()
+                has_fov = {"DETX", "DETY"} <= {n.upper() for n in events_hdu.columns.names}
+                use_file = _use_file_fov(fov_source, fov_alignment, file_align, has_fov)
+                if fov_source == "file" and not has_fov:
+                    raise ObservationError(
+                        f"file {str(filename)!r}: fov_source='file' but the events have no "
+                        "DETX/DETY columns"
+                    )
+                optional = ("DETX", "DETY") if use_file else ()
+                events = EventList.from_hdu(events_hdu, columns, optional, filename=filename)
+                gti = None
+                if gti_hdu is not None and gti_filename is None:
+                    if gti_hdu not in hdulist:
+                        names = [h.name for h in hdulist]
+                        raise FileFormatError(
+                            f"no GTI HDU {gti_hdu!r} (HDUs: {names})", filename=filename
+                        )
+                    gti = GTI.from_hdu(hdulist[gti_hdu], filename=filename)
+        except OSError as exc:
+            raise FileFormatError(f"cannot read FITS file: {exc}", filename=filename) from exc
+        if gti_hdu is not None and gti_filename is not None:
+            gti = GTI.read(gti_filename, gti_hdu)
+
+        obs = cls._from_header(events, gti, dict(header), filename, obs_id, fallback_meta or {})
+        if use_file:
+            label = file_align or fov_alignment
+            if file_align == "REVERSE_LON_RADEC" and fov_alignment == "RADEC":
+                events, label = events.with_columns(DETX=-events.detx), "RADEC"
+            obs.events = events.with_columns(meta={"FOVALIGN": label})
+        elif fov_alignment is not None:
+            detx, dety = obs.fov_coordinates(fov_alignment, method=altaz_method)
+            obs.events = events.with_columns(meta={"FOVALIGN": fov_alignment}, DETX=detx, DETY=dety)
+        return obs
+
+    @classmethod
+    def _from_header(cls, events, gti, header, filename, obs_id, fallback):
+        """Collect pointing, times and ids from the header (then the fallback keywords)."""
+
+        def get(key):
+            value = header.get(key)
+            if value is None or value == "":
+                value = fallback.get(key)
+            if value is None or (np.ma.is_masked(value)):
+                return None
+            return value
+
+        file_obs_id = get("OBS_ID")
+        where = f"file {str(filename)!r}"
+        if file_obs_id is None and obs_id is None:
+            raise ObservationError(f"{where}: no OBS_ID keyword in the EVENTS header")
+        if obs_id is not None and file_obs_id is not None and int(file_obs_id) != int(obs_id):
+            raise ObservationError(
+                f"{where}: EVENTS header says OBS_ID {int(file_obs_id)}, expected {int(obs_id)}"
+            )
+        the_id = int(obs_id if obs_id is not None else file_obs_id)
+        where = f"OBS_ID {the_id} (file {str(filename)!r})"
+
+        ra_pnt, dec_pnt = get("RA_PNT"), get("DEC_PNT")
+        if ra_pnt is None or dec_pnt is None:
+            raise ObservationError(f"{where}: no pointing (RA_PNT/DEC_PNT keywords)")
+        alt_pnt, az_pnt = get("ALT_PNT"), get("AZ_PNT")
+        if alt_pnt is None and get("ZEN_PNT") is not None:
+            alt_pnt = 90.0 - float(get("ZEN_PNT"))
+
+        ontime = get("ONTIME")
+        if ontime is None and gti is not None:
+            ontime = gti.ontime.to_value(u.s)
+        if ontime is None:
+            raise ObservationError(f"{where}: no ONTIME keyword and no GTI table")
+        ontime = float(ontime)
+        if not (np.isfinite(ontime) and ontime > 0):
+            raise ObservationError(f"{where}: ONTIME must be a positive time, got {ontime} s")
+        livetime, deadc = get("LIVETIME"), get("DEADC")
+        if livetime is None and deadc is not None:
+            livetime = ontime * float(deadc)
+        if livetime is not None:
+            livetime = float(livetime)
+            if not (np.isfinite(livetime) and livetime > 0):
+                raise ObservationError(
+                    f"{where}: LIVETIME must be a positive time, got {livetime} s"
+                )
+            if deadc is None:
+                deadc = livetime / ontime
+        events.meta.setdefault("OBS_ID", the_id)
+        return cls(
+            the_id,
+            events,
+            gti,
+            ra_pnt,
+            dec_pnt,
+            ontime * u.s,
+            livetime=None if livetime is None else livetime * u.s,
+            deadc=deadc,
+            alt_pnt=alt_pnt,
+            az_pnt=az_pnt,
+            location=_first_location(header, fallback),
+            time_ref=time_reference(header),
+            meta=header,
+            filename=filename,
+        )
+
+
+def _first_location(*metas):
+    """The first observatory location found in the given keyword dicts, or None."""
+    for meta in metas:
+        location = observatory_location(meta)
+        if location is not None:
+            return location
+    return None
+
+
+def _use_file_fov(fov_source, fov_alignment, file_align, has_fov):
+    """Whether DETX/DETY are taken from the file (see `Observation.read`)."""
+    if fov_source == "file" or fov_alignment is None:
+        return has_fov
+    if fov_source == "compute" or not has_fov:
+        return False
+    if file_align == fov_alignment:
+        return True
+    return file_align == "REVERSE_LON_RADEC" and fov_alignment == "RADEC"

@@ -1,0 +1,358 @@
+"""A GADF data store: the obs-index and hdu-index tables of a DL3 data set.
+
+The HDU index lists, per observation and HDU type, where the HDU is:
+``FILE_DIR`` / ``FILE_NAME`` (relative to the index file's folder, or to its
+``BASE_DIR`` header keyword when given) and ``HDU_NAME``. The observation
+index has one row per observation (OBS_ID, pointing, times, N_TELS, ...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+
+from ..errors import BgcubeError, DataNotFoundError, FileFormatError, ObservationError
+from .observation import Observation
+
+__all__ = ["DataStore", "select_observations", "zenith_of", "HDU_INDEX", "OBS_INDEX"]
+
+#: Default file names of the indices in a data store folder.
+HDU_INDEX = "hdu-index.fits.gz"
+OBS_INDEX = "obs-index.fits.gz"
+
+_HDU_INDEX_COLUMNS = ("OBS_ID", "HDU_TYPE", "FILE_DIR", "FILE_NAME", "HDU_NAME")
+
+
+def _read_table(filename, what):
+    from astropy.table import Table
+
+    path = Path(filename)
+    if not path.is_file():
+        raise DataNotFoundError(f"{what} file {str(path)!r} does not exist")
+    try:
+        return Table.read(path, hdu=1)
+    except (OSError, ValueError) as exc:
+        raise FileFormatError(f"cannot read the {what}: {exc}", filename=path) from exc
+
+
+def _degrees(value):
+    return u.Quantity(value, u.deg).to_value(u.deg) if isinstance(value, u.Quantity) else value
+
+
+def zenith_of(obs_table):
+    """Zenith angle of each observation, deg: ``ZEN_PNT``, else ``90 - ALT_PNT``.
+
+    Raises
+    ------
+    FileFormatError
+        If the table has neither column.
+    """
+    if "ZEN_PNT" in obs_table.colnames:
+        return u.Quantity(obs_table["ZEN_PNT"], u.deg).to_value(u.deg)
+    if "ALT_PNT" in obs_table.colnames:
+        return 90.0 - u.Quantity(obs_table["ALT_PNT"], u.deg).to_value(u.deg)
+    raise FileFormatError(
+        f"observation table needs a ZEN_PNT or ALT_PNT column (columns: {obs_table.colnames})"
+    )
+
+
+def _range_mask(values, limits, column):
+    if isinstance(limits, tuple) and len(limits) == 2:
+        lo, hi = (None if v is None else _degrees(v) for v in limits)
+        mask = np.ones(len(values), dtype=bool)
+        if lo is not None:
+            mask &= values >= lo
+        if hi is not None:
+            mask &= values <= hi
+        return mask
+    if isinstance(limits, list | set | np.ndarray):
+        return np.isin(values, list(limits))
+    return values == limits
+
+
+def select_observations(
+    obs_table, obs_ids=None, *, zenith=None, azimuth=None, n_tels_min=None, where=None
+):
+    """Rows of an observation table passing every given criterion.
+
+    Parameters
+    ----------
+    obs_table : `~astropy.table.Table`
+        Observation index (OBS_ID, ZEN_PNT or ALT_PNT, AZ_PNT, N_TELS, ...).
+    obs_ids : sequence of int, optional
+        Keep these observations (every one must be in the table).
+    zenith : (float, float), optional
+        Closed zenith range [lo, hi] in deg (or angle Quantities).
+    azimuth : (float, float), optional
+        Closed azimuth range in deg; ``lo > hi`` wraps through north, e.g.
+        ``(330, 30)``.
+    n_tels_min : int, optional
+        Keep observations with ``N_TELS >= n_tels_min``.
+    where : dict, optional
+        Any other columns: ``{name: (lo, hi)}`` keeps a closed range (None
+        for an open end), ``{name: [values]}`` keeps listed values,
+        ``{name: value}`` an exact match, e.g.
+        ``{"MUONEFF": (0.7, None), "OBJECT": "Crab Nebula"}``.
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+        The selected rows, in table order.
+
+    Raises
+    ------
+    ObservationError
+        If an asked OBS_ID is not in the table.
+    FileFormatError
+        If a needed column is missing.
+    """
+    mask = np.ones(len(obs_table), dtype=bool)
+
+    def column(name):
+        if name not in obs_table.colnames:
+            raise FileFormatError(
+                f"observation table has no {name} column (columns: {obs_table.colnames})"
+            )
+        col = obs_table[name]
+        values = np.asarray(col.filled() if hasattr(col, "filled") else col)
+        if values.dtype.kind == "S":  # FITS strings come as bytes
+            values = np.char.decode(values, "ascii", errors="replace")
+        return np.char.strip(values) if values.dtype.kind == "U" else values
+
+    if obs_ids is not None:
+        ids = np.asarray(column("OBS_ID"), dtype=np.int64)
+        wanted = np.asarray(list(obs_ids), dtype=np.int64)
+        missing = np.setdiff1d(wanted, ids)
+        if missing.size:
+            raise ObservationError(f"OBS_ID(s) {missing.tolist()} are not in the observation index")
+        mask &= np.isin(ids, wanted)
+    if zenith is not None:
+        mask &= _range_mask(zenith_of(obs_table), tuple(zenith), "ZEN_PNT")
+    if azimuth is not None:
+        az = np.mod(
+            u.Quantity(column("AZ_PNT"), obs_table["AZ_PNT"].unit or u.deg).to_value(u.deg), 360.0
+        )
+        lo, hi = (_degrees(v) % 360.0 for v in azimuth)
+        mask &= ((az >= lo) & (az <= hi)) if lo <= hi else ((az >= lo) | (az <= hi))
+    if n_tels_min is not None:
+        mask &= column("N_TELS") >= n_tels_min
+    for name, limits in (where or {}).items():
+        mask &= _range_mask(column(name), limits, name)
+    return obs_table[mask]
+
+
+class DataStore:
+    """Observations of a GADF DL3 data set, found through its index tables.
+
+    Parameters
+    ----------
+    obs_table : `~astropy.table.Table`
+        Observation index, one row per observation.
+    hdu_table : `~astropy.table.Table`
+        HDU index (OBS_ID, HDU_TYPE, FILE_DIR, FILE_NAME, HDU_NAME).
+    base_dir : str or path
+        Folder the HDU index's FILE_DIR are relative to.
+    hdu_index_file : str, optional
+        The HDU index file (for messages).
+
+    Examples
+    --------
+    >>> store = DataStore.from_dir("hess-dl3-dr1")              # doctest: +SKIP
+    >>> crab = store.select(where={"OBJECT": "Crab Nebula"})     # doctest: +SKIP
+    >>> obs = crab.observation(crab.obs_ids[0])                  # doctest: +SKIP
+    """
+
+    def __init__(self, obs_table, hdu_table, base_dir, hdu_index_file=None):
+        missing = [c for c in _HDU_INDEX_COLUMNS if c not in hdu_table.colnames]
+        if missing:
+            raise FileFormatError(
+                f"HDU index lacks column(s) {missing} (columns: {hdu_table.colnames})",
+                filename=hdu_index_file,
+            )
+        if "OBS_ID" not in obs_table.colnames:
+            raise FileFormatError(
+                f"observation index has no OBS_ID column (columns: {obs_table.colnames})"
+            )
+        self.obs_table = obs_table
+        self.hdu_table = hdu_table
+        self.base_dir = Path(base_dir)
+        self.hdu_index_file = None if hdu_index_file is None else str(hdu_index_file)
+        self._locations = {}
+        for row in hdu_table:
+            key = (int(row["OBS_ID"]), str(row["HDU_TYPE"]).strip().lower())
+            self._locations.setdefault(
+                key,
+                (
+                    str(row["FILE_DIR"]).strip(),
+                    str(row["FILE_NAME"]).strip(),
+                    str(row["HDU_NAME"]).strip(),
+                ),
+            )
+
+    @classmethod
+    def from_dir(cls, base_dir, hdu_index=HDU_INDEX, obs_index=OBS_INDEX):
+        """Open the data store in a folder holding its index files.
+
+        Parameters
+        ----------
+        base_dir : str or path
+            The folder.
+        hdu_index, obs_index : str
+            Index file names inside it.
+
+        Raises
+        ------
+        DataNotFoundError
+            If the folder or an index file does not exist.
+        FileFormatError
+            If an index cannot be read or lacks required columns.
+        """
+        base = Path(base_dir)
+        if not base.is_dir():
+            raise DataNotFoundError(f"data store folder {str(base)!r} does not exist")
+        return cls.from_files(base / hdu_index, base / obs_index)
+
+    @classmethod
+    def from_files(cls, hdu_index_file, obs_index_file):
+        """Open a data store from its two index files (see `from_dir`)."""
+        hdu_table = _read_table(hdu_index_file, "HDU index")
+        obs_table = _read_table(obs_index_file, "observation index")
+        base = Path(hdu_index_file).parent / str(hdu_table.meta.get("BASE_DIR", "") or "")
+        return cls(obs_table, hdu_table, base, hdu_index_file=hdu_index_file)
+
+    def __len__(self):
+        return len(self.obs_table)
+
+    def __repr__(self):
+        return f"DataStore(n_obs={len(self)}, base_dir={str(self.base_dir)!r})"
+
+    @property
+    def obs_ids(self):
+        """OBS_ID of every observation in the (selected) observation table."""
+        return np.asarray(self.obs_table["OBS_ID"], dtype=np.int64)
+
+    def select(self, obs_ids=None, *, zenith=None, azimuth=None, n_tels_min=None, where=None):
+        """A data store with the observations passing the criteria.
+
+        Same arguments as `select_observations`; the HDU index is shared.
+        """
+        table = select_observations(
+            self.obs_table,
+            obs_ids,
+            zenith=zenith,
+            azimuth=azimuth,
+            n_tels_min=n_tels_min,
+            where=where,
+        )
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__, obs_table=table)
+        return new
+
+    def hdu_location(self, obs_id, hdu_type="events"):
+        """Where an observation's HDU is.
+
+        Parameters
+        ----------
+        obs_id : int
+        hdu_type : str
+            HDU_TYPE of the HDU index (``'events'``, ``'gti'``, ``'bkg'``, ...).
+
+        Returns
+        -------
+        filename : `~pathlib.Path`
+        hdu_name : str
+
+        Raises
+        ------
+        ObservationError
+            If the HDU index has no such row, or the file does not exist.
+        """
+        key = (int(obs_id), hdu_type.lower())
+        if key not in self._locations:
+            raise ObservationError(
+                f"OBS_ID {int(obs_id)}: no HDU_TYPE {hdu_type!r} row in the HDU index "
+                f"{self.hdu_index_file!r}"
+            )
+        file_dir, file_name, hdu_name = self._locations[key]
+        path = self.base_dir / file_dir / file_name
+        if not path.is_file():
+            raise ObservationError(
+                f"OBS_ID {int(obs_id)}: {hdu_type} file {str(path)!r} listed in the HDU index "
+                "does not exist"
+            )
+        return path, hdu_name
+
+    def _index_row(self, obs_id):
+        rows = np.nonzero(np.asarray(self.obs_table["OBS_ID"]) == int(obs_id))[0]
+        if rows.size == 0:
+            return {}
+        row = self.obs_table[rows[0]]
+        return {name: row[name] for name in self.obs_table.colnames}
+
+    def observation(self, obs_id, **read_kwargs):
+        """Read one observation (events, GTI, pointing, times).
+
+        Parameters
+        ----------
+        obs_id : int
+        **read_kwargs
+            Passed to `Observation.read` (``fov_alignment``, ``columns``, ...).
+
+        Returns
+        -------
+        observation : `~bgcube.data.observation.Observation`
+
+        Raises
+        ------
+        ObservationError
+            Naming the OBS_ID and the file, for any reason the run cannot be
+            read (missing index row or file, missing EVENTS HDU or column,
+            no pointing, ONTIME <= 0, ...).
+        """
+        events_file, events_hdu = self.hdu_location(obs_id, "events")
+        try:
+            gti_file, gti_hdu = self.hdu_location(obs_id, "gti")
+        except ObservationError:
+            gti_file, gti_hdu = None, "GTI"  # no GTI row: look in the event file
+        kwargs = dict(
+            obs_id=obs_id,
+            hdu=events_hdu,
+            gti_hdu=gti_hdu,
+            gti_filename=None if gti_file == events_file else gti_file,
+            fallback_meta=self._index_row(obs_id),
+        )
+        kwargs.update(read_kwargs)
+        try:
+            return Observation.read(events_file, **kwargs)
+        except ObservationError:
+            raise
+        except BgcubeError as exc:
+            raise ObservationError(f"OBS_ID {int(obs_id)}: {exc}") from exc
+
+    def observations(self, obs_ids=None, *, on_error=None, **read_kwargs):
+        """Iterate over observations (default: all of the observation table).
+
+        Parameters
+        ----------
+        obs_ids : sequence of int, optional
+        on_error : callable, optional
+            ``on_error(obs_id, exception)`` is called for a run that cannot be
+            read, and the run skipped; by default the error is raised.
+        **read_kwargs
+            Passed to `Observation.read`.
+
+        Yields
+        ------
+        observation : `~bgcube.data.observation.Observation`
+        """
+        for obs_id in self.obs_ids if obs_ids is None else obs_ids:
+            try:
+                obs = self.observation(obs_id, **read_kwargs)
+            except ObservationError as exc:
+                if on_error is None:
+                    raise
+                on_error(int(obs_id), exc)
+                continue
+            yield obs
