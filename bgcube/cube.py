@@ -329,3 +329,103 @@ class FOVCube:
             counts = _array.fill_histogram(energy, dety, detx, self.binnings, w, method=method)
             self.data = self.data + xp.astype(counts, self.data.dtype)
         return self
+
+    # ------------------------------------------------------------------
+    # FITS I/O (thin wrappers; the work is done in bgcube.io)
+    @classmethod
+    def read(cls, filename, format="table", scheme=None, hdu=None, *, layout=None,
+             backend=None):
+        """Read a cube from a FITS file.
+
+        Parameters
+        ----------
+        filename : str or path
+            ``.fits`` or ``.fits.gz``.
+        format : {'table', 'image'}
+            'table': a BKG_3D-style binary table (GADF, H.E.S.S. DR1, CTA 1DC,
+            CTAO prod5, original Gammapy FOVCube files); 'image': the ds9
+            image format written by ``write(..., format='image')``.
+        scheme : {'bg_cube', 'bg_counts_cube', 'bg_livetime_cube', None}, optional
+            Default: inferred from the file (data column BKG/BGD/Bgd ->
+            'bg_cube', COUNTS -> 'bg_counts_cube', LIVETIME ->
+            'bg_livetime_cube', DATA -> None).
+        hdu : int or str, optional
+            HDU to read; default the scheme's HDU, else the BKG_3D one.
+        layout : str, optional
+            Force the stored axis order (see `bgcube.io.formats.LAYOUTS`);
+            by default it is found from TDIM and the shape as Gammapy does.
+        backend : str or module, optional
+            Put the data on this backend (default NumPy).
+
+        Returns
+        -------
+        cube : FOVCube
+            Data indexed ``[energy, dety, detx]``.
+
+        Raises
+        ------
+        bgcube.errors.FileFormatError
+            Missing HDU or column, inconsistent edges, a data size that fits
+            no axis order, or an unparsable unit; the message names file,
+            HDU and problem.
+        """
+        from .io import read_cube
+
+        return read_cube(filename, format, scheme, hdu, layout=layout, backend=backend)
+
+    def write(self, filename, format="table", overwrite=False, clobber=None, *, legacy=False):
+        """Write the cube to a FITS file, atomically.
+
+        Parameters
+        ----------
+        filename : str or path
+            A ``.fits.gz`` name gives a gzipped file.
+        format : {'table', 'image'}
+            'table': GADF BKG_3D binary table (Gammapy reads it); 'image':
+            primary image with a DETX/DETY/energy WCS plus EBOUNDS and
+            DETBOUNDS tables (ds9 opens it).
+        overwrite : bool
+            Replace an existing file (default False).
+        clobber : bool, optional
+            Deprecated alias of ``overwrite``.
+        legacy : bool
+            Table format: write the original FOVCube layout (column ``Bgd``
+            for background cubes, no GADF keywords).
+
+        Raises
+        ------
+        bgcube.errors.OutputExistsError
+            If the file exists and ``overwrite`` is false.
+        """
+        from .io import write_cube
+        from .io.atomic import resolve_overwrite
+
+        overwrite = resolve_overwrite(overwrite, clobber)
+        write_cube(self, filename, format, overwrite, legacy=legacy)
+
+    @classmethod
+    def from_table(cls, table, scheme=None, *, layout=None, backend=None):
+        """A cube from a one-row BKG_3D-style `~astropy.table.Table` (see `read`)."""
+        from .io import cube_from_table
+
+        return cube_from_table(table, scheme, layout=layout, backend=backend)
+
+    def to_table(self, *, legacy=False):
+        """The cube as a one-row BKG_3D `~astropy.table.Table`, keywords in ``meta``."""
+        from .io import cube_to_table
+
+        return cube_to_table(self, legacy=legacy)
+
+    @classmethod
+    def from_hdulist(cls, hdulist, format="table", scheme=None, hdu=None, *, layout=None,
+                     backend=None):
+        """A cube from an open `~astropy.io.fits.HDUList` (see `read`)."""
+        from .io import cube_from_hdulist
+
+        return cube_from_hdulist(hdulist, format, scheme, hdu, layout=layout, backend=backend)
+
+    def to_hdulist(self, format="table", *, legacy=False):
+        """The cube as an `~astropy.io.fits.HDUList` in ``format`` (see `write`)."""
+        from .io import cube_to_hdulist
+
+        return cube_to_hdulist(self, format, legacy=legacy)

@@ -218,3 +218,66 @@ class FOVCubeBackgroundModel:
         area = _array.solid_angle(ey, ex, exact=cube.meta.get("SOLIDANG") == "EXACT")
         cube.data = _array.smooth_images(cube.data, n_passes, area)
         return self
+
+    # ------------------------------------------------------------------
+    # FITS I/O (thin wrappers; the work is done in bgcube.io)
+    @classmethod
+    def read(cls, filename, format="table", *, backend=None):
+        """Read a background model file.
+
+        Parameters
+        ----------
+        filename : str or path
+            'table' format: HDUs COUNTS, LIVETIME and BACKGROUND (as the
+            original ``bg_cube_model_test2.fits.gz``), or BACKGROUND alone.
+        format : {'table', 'image'}
+            'image' files hold the background cube only.
+        backend : str or module, optional
+            Put the cubes on this backend (default NumPy).
+
+        Returns
+        -------
+        model : FOVCubeBackgroundModel
+            ``counts_cube`` and ``livetime_cube`` are None when the file has
+            no COUNTS/LIVETIME HDUs. ``time_convention`` comes from the
+            BKG_TIME keyword (files without it: 'LIVETIME', as the original).
+
+        Raises
+        ------
+        bgcube.errors.FileFormatError
+            If the file has no background cube or a cube cannot be read.
+        """
+        from .io import read_model
+
+        return read_model(filename, format, backend=backend)
+
+    def write(self, filename, format="table", overwrite=False, clobber=None, *, legacy=False):
+        """Write the model to a FITS file, atomically.
+
+        Parameters
+        ----------
+        filename : str or path
+            A ``.fits.gz`` name gives a gzipped file.
+        format : {'table', 'image'}
+            'table': COUNTS, LIVETIME and BACKGROUND HDUs (only BACKGROUND when
+            the counts are empty), BKG_TIME in the headers; 'image': the
+            background cube in the ds9 image format.
+        overwrite : bool
+            Replace an existing file (default False).
+        clobber : bool, optional
+            Deprecated alias of ``overwrite``.
+        legacy : bool
+            Table format: the original FOVCube layout (background column ``Bgd``).
+
+        Raises
+        ------
+        bgcube.errors.OutputExistsError
+            If the file exists and ``overwrite`` is false.
+        ValueError
+            If the model has no background cube.
+        """
+        from .io import write_model
+        from .io.atomic import resolve_overwrite
+
+        overwrite = resolve_overwrite(overwrite, clobber)
+        write_model(self, filename, format, overwrite, legacy=legacy)

@@ -1,0 +1,232 @@
+"""Reading and writing one cube: open the file, pick the HDU, choose the format.
+
+The chain is ``read_cube -> cube_from_hdulist -> cube_from_table_hdu`` (or
+``cube_from_image_hdulist``) and, for writing, ``write_cube ->
+cube_to_hdulist -> atomic_output``.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+from astropy.io import fits
+
+from ..errors import FileFormatError
+from ..schemes import scheme_dict
+from .atomic import atomic_output
+from .formats import BACKGROUND_HDU_NAMES
+from .image import cube_from_image_hdulist, cube_to_image_hdulist
+from .table import cube_from_table_hdu, cube_to_table_hdu
+
+__all__ = [
+    "FORMATS",
+    "open_fits",
+    "select_table_hdu",
+    "cube_from_hdulist",
+    "cube_to_hdulist",
+    "read_cube",
+    "write_cube",
+    "write_hdulist",
+]
+
+#: The on-disk formats of a cube.
+FORMATS = ("table", "image")
+
+
+def _check_format(format):
+    if format not in FORMATS:
+        raise ValueError(f"invalid format {format!r}; expected one of {FORMATS}")
+
+
+def _hdu_names(hdulist):
+    return [h.name for h in hdulist]
+
+
+@contextmanager
+def open_fits(filename):
+    """Open a FITS file for reading (``.gz`` too), with bgcube's errors.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    FileFormatError
+        If the file is not FITS.
+    """
+    path = Path(filename).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    try:
+        hdulist = fits.open(path, memmap=False)
+    except OSError as exc:
+        raise FileFormatError(f"not a readable FITS file: {exc}", filename=str(path)) from None
+    with hdulist:
+        yield hdulist
+
+
+def _has_cube_columns(hdu) -> bool:
+    if not isinstance(hdu, fits.BinTableHDU):
+        return False
+    names = {n.upper() for n in hdu.columns.names}
+    return {"DETX_LO", "DETY_LO"} <= names or {"X_LO", "Y_LO"} <= names
+
+
+def select_table_hdu(hdulist, hdu=None, scheme=None, filename=None):
+    """Return the table HDU holding a cube.
+
+    Parameters
+    ----------
+    hdulist : `~astropy.io.fits.HDUList`
+    hdu : int or str, optional
+        Explicit choice. Default: the scheme's HDU name (e.g. BACKGROUND,
+        COUNTS); else the HDU with HDUCLAS4='BKG_3D'; else BKG or
+        BACKGROUND; else the only table with DETX_LO/DETY_LO columns.
+    scheme : str or None, optional
+    filename : str, optional
+        For messages.
+
+    Raises
+    ------
+    FileFormatError
+        If the HDU is missing or cannot be chosen; the message lists the
+        HDUs the file has.
+    """
+    names = _hdu_names(hdulist)
+    if hdu is not None:
+        try:
+            return hdulist[hdu]
+        except (KeyError, IndexError):
+            raise FileFormatError(
+                f"no HDU {hdu!r} in this file; HDUs present: {names}", filename=filename
+            ) from None
+    wanted = []
+    if scheme is not None:
+        wanted.append(scheme_dict(scheme)["hdu_fits_name"])
+        if scheme == "bg_cube":
+            wanted.extend(BACKGROUND_HDU_NAMES)
+    else:
+        bkg_3d = [h for h in hdulist if h.header.get("HDUCLAS4") == "BKG_3D"]
+        if bkg_3d:
+            return bkg_3d[0]
+        wanted.extend(BACKGROUND_HDU_NAMES)
+    for name in wanted:
+        if name in hdulist:
+            return hdulist[name]
+    if scheme is None:
+        tables = [h for h in hdulist if _has_cube_columns(h)]
+        if len(tables) == 1:
+            return tables[0]
+    raise FileFormatError(
+        f"cannot tell which HDU holds the cube (looked for {wanted or 'a BKG_3D table'}); "
+        f"HDUs present: {names}; pass hdu=...",
+        filename=filename,
+    )
+
+
+def cube_from_hdulist(
+    hdulist, format="table", scheme=None, hdu=None, *, layout=None, backend=None, filename=None
+):
+    """Read a cube from an open `~astropy.io.fits.HDUList`.
+
+    Parameters are those of `read_cube`.
+
+    Returns
+    -------
+    cube : FOVCube
+    """
+    _check_format(format)
+    if format == "image":
+        hdu = 0 if hdu is None else hdu
+        try:
+            hdulist[hdu]
+        except (KeyError, IndexError):
+            raise FileFormatError(
+                f"no HDU {hdu!r} in this file; HDUs present: {_hdu_names(hdulist)}",
+                filename=filename,
+            ) from None
+        return cube_from_image_hdulist(
+            hdulist, scheme, hdu=hdu, backend=backend, filename=filename
+        )
+    table_hdu = select_table_hdu(hdulist, hdu, scheme, filename)
+    return cube_from_table_hdu(
+        table_hdu, scheme, layout=layout, backend=backend, filename=filename
+    )
+
+
+def read_cube(filename, format="table", scheme=None, hdu=None, *, layout=None, backend=None):
+    """Read a cube from a FITS file.
+
+    Parameters
+    ----------
+    filename : str or path
+        ``.fits`` or ``.fits.gz``.
+    format : {'table', 'image'}
+        'table': a BKG_3D-style binary table (GADF, H.E.S.S., CTA, original
+        FOVCube files); 'image': bgcube's / the original FOVCube's image.
+    scheme : str or None, optional
+        The cube's scheme; inferred from the file by default.
+    hdu : int or str, optional
+        The HDU to read (see `select_table_hdu` for the default).
+    layout : str, optional
+        Force the data's axis order (keys of `bgcube.io.formats.LAYOUTS`).
+    backend : str or module, optional
+        Backend of the returned cube (default NumPy).
+
+    Returns
+    -------
+    cube : FOVCube
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    FileFormatError
+        If the file cannot be read as asked; the message names file, HDU and problem.
+    """
+    with open_fits(filename) as hdulist:
+        return cube_from_hdulist(
+            hdulist, format, scheme, hdu, layout=layout, backend=backend, filename=str(filename)
+        )
+
+
+def cube_to_hdulist(cube, format="table", *, legacy=False) -> fits.HDUList:
+    """The cube as an `~astropy.io.fits.HDUList` in ``format`` ('table' or 'image').
+
+    ``legacy`` (table format only) writes the original FOVCube layout.
+    """
+    _check_format(format)
+    if format == "image":
+        return cube_to_image_hdulist(cube)
+    return fits.HDUList([fits.PrimaryHDU(), cube_to_table_hdu(cube, legacy=legacy)])
+
+
+def write_hdulist(hdulist, filename, overwrite=False) -> None:
+    """Write an HDUList atomically (see `bgcube.io.atomic.atomic_output`).
+
+    A ``.gz`` name gives a gzipped file.
+    """
+    with atomic_output(filename, overwrite=overwrite) as tmp:
+        hdulist.writeto(tmp, overwrite=True)
+
+
+def write_cube(cube, filename, format="table", overwrite=False, *, legacy=False) -> None:
+    """Write a cube to a FITS file, atomically.
+
+    Parameters
+    ----------
+    cube : FOVCube
+    filename : str or path
+        ``.fits.gz`` gives a gzipped file.
+    format : {'table', 'image'}
+    overwrite : bool
+        Replace an existing file (default False).
+    legacy : bool
+        Table format: write the original FOVCube layout instead of GADF.
+
+    Raises
+    ------
+    OutputExistsError
+        If the file exists and ``overwrite`` is false.
+    """
+    write_hdulist(cube_to_hdulist(cube, format, legacy=legacy), filename, overwrite)

@@ -1,0 +1,152 @@
+"""Background-model files: the counts, time and rate cubes of one model.
+
+'table' format (as the original ``bg_cube_model_test2.fits.gz``): HDUs
+COUNTS, LIVETIME and BACKGROUND, each a BKG_3D-style table. When the
+counts cube is missing or empty (all zero), only BACKGROUND is written.
+The time convention (ONTIME or LIVETIME; see
+`bgcube.model.FOVCubeBackgroundModel`) is stored as BKG_TIME in the
+LIVETIME and BACKGROUND headers; files without it (the original ones)
+read as LIVETIME, the convention the original FOVCube normalised by.
+
+'image' format: the background cube alone, as `bgcube.io.image` writes it
+(the original FOVCubeBackgroundModel did the same).
+"""
+
+from __future__ import annotations
+
+from ..backend import to_numpy
+from ..errors import FileFormatError
+from ..model import TIME_CONVENTIONS, FOVCubeBackgroundModel
+from .files import FORMATS, cube_from_hdulist, cube_to_hdulist, open_fits, write_hdulist
+from .table import cube_to_table_hdu
+
+__all__ = ["read_model", "write_model", "model_to_hdulist", "model_from_hdulist"]
+
+#: Keyword holding the time convention.
+TIME_KEYWORD = "BKG_TIME"
+
+#: Convention of files that do not say (the original FOVCube's).
+DEFAULT_FILE_TIME = "LIVETIME"
+
+_HDUS = {
+    "counts_cube": ("COUNTS", "bg_counts_cube"),
+    "livetime_cube": ("LIVETIME", "bg_livetime_cube"),
+    "background_cube": ("BACKGROUND", "bg_cube"),
+}
+
+
+def _is_empty(cube) -> bool:
+    if cube is None:
+        return True
+    return not bool(to_numpy(cube.xp.any(cube.data != 0)))
+
+
+def _with_time(cube, convention):
+    copy = cube.copy()
+    copy.meta[TIME_KEYWORD] = convention
+    return copy
+
+
+def model_to_hdulist(model: FOVCubeBackgroundModel, format="table", *, legacy=False):
+    """The model as an `~astropy.io.fits.HDUList` (see the module docstring).
+
+    Raises
+    ------
+    ValueError
+        If the model has no background cube (call ``compute_rate()`` first)
+        or ``format`` is unknown.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"invalid format {format!r}; expected one of {FORMATS}")
+    if model.background_cube is None:
+        raise ValueError("the model has no background cube to write; call compute_rate() first")
+    convention = model.time_convention
+    background = _with_time(model.background_cube, convention)
+    if format == "image":
+        return cube_to_hdulist(background, "image")
+    hdulist = cube_to_hdulist(background, "table", legacy=legacy)
+    if not _is_empty(model.counts_cube) and model.livetime_cube is not None:
+        counts = cube_to_table_hdu(model.counts_cube, legacy=legacy)
+        livetime = cube_to_table_hdu(_with_time(model.livetime_cube, convention), legacy=legacy)
+        hdulist.insert(1, counts)
+        hdulist.insert(2, livetime)
+    return hdulist
+
+
+def write_model(model, filename, format="table", overwrite=False, *, legacy=False) -> None:
+    """Write a background model to a FITS file, atomically.
+
+    Parameters
+    ----------
+    model : FOVCubeBackgroundModel
+    filename : str or path
+        ``.fits.gz`` gives a gzipped file.
+    format : {'table', 'image'}
+    overwrite : bool
+        Replace an existing file (default False).
+    legacy : bool
+        Table format: the original FOVCube layout (data column ``Bgd``).
+
+    Raises
+    ------
+    OutputExistsError
+        If the file exists and ``overwrite`` is false.
+    """
+    write_hdulist(model_to_hdulist(model, format, legacy=legacy), filename, overwrite)
+
+
+def _time_convention(cubes, filename):
+    for name in ("background_cube", "livetime_cube"):
+        cube = cubes.get(name)
+        if cube is not None and TIME_KEYWORD in cube.meta:
+            value = str(cube.meta[TIME_KEYWORD]).strip().upper()
+            if value not in TIME_CONVENTIONS:
+                raise FileFormatError(
+                    f"{TIME_KEYWORD} = {value!r}; expected one of {TIME_CONVENTIONS}",
+                    filename=filename,
+                    hdu=_HDUS[name][0],
+                )
+            return value
+    return DEFAULT_FILE_TIME
+
+
+def model_from_hdulist(hdulist, format="table", *, backend=None, filename=None):
+    """Read a background model from an open HDUList (see `read_model`)."""
+    if format not in FORMATS:
+        raise ValueError(f"invalid format {format!r}; expected one of {FORMATS}")
+    cubes = {}
+    if format == "image":
+        cubes["background_cube"] = cube_from_hdulist(
+            hdulist, "image", "bg_cube", backend=backend, filename=filename
+        )
+    else:
+        for name, (extname, scheme) in _HDUS.items():
+            if name == "background_cube" or extname in hdulist:
+                cubes[name] = cube_from_hdulist(
+                    hdulist, "table", scheme, backend=backend, filename=filename
+                )
+    return FOVCubeBackgroundModel(**cubes, time_convention=_time_convention(cubes, filename))
+
+
+def read_model(filename, format="table", *, backend=None) -> FOVCubeBackgroundModel:
+    """Read a background model file.
+
+    Parameters
+    ----------
+    filename : str or path
+    format : {'table', 'image'}
+    backend : str or module, optional
+        Backend of the cubes (default NumPy).
+
+    Returns
+    -------
+    model : FOVCubeBackgroundModel
+        Counts and time cubes are None when the file holds only the background.
+
+    Raises
+    ------
+    FileFormatError
+        If the file has no background cube or a cube cannot be read.
+    """
+    with open_fits(filename) as hdulist:
+        return model_from_hdulist(hdulist, format, backend=backend, filename=str(filename))
