@@ -4,7 +4,7 @@ Layout of a file (all HDUs written by `cube_to_image_hdulist`):
 
 * PRIMARY: the data as an image, NAXIS1 = DETX, NAXIS2 = DETY, NAXIS3 =
   energy (NumPy ``[E, y, x]``), unit in BUNIT, scheme in BGSCHEME, the
-  cube's meta as keywords, and a WCS: linear DETX/DETY axes (CTYPE 'DETX',
+  cube's meta as keywords (FOVALIGN defaulting to 'RADEC'), and a WCS: linear DETX/DETY axes (CTYPE 'DETX',
   'DETY', deg) and a logarithmic energy axis (CTYPE3 'ENER-LOG', TeV), so
   ds9 shows field-of-view coordinates and energies.
 * EBOUNDS: the energy bins (CHANNEL, E_MIN, E_MAX; OGIP style).
@@ -95,6 +95,7 @@ def cube_to_image_hdulist(cube: FOVCube) -> fits.HDUList:
     _energy_wcs(header, cube.energy_axis.edges)
     header["BUNIT"] = format_unit(cube.unit)
     header["BGSCHEME"] = cube.scheme or "NONE"
+    header["FOVALIGN"] = str(cube.meta.get("FOVALIGN", "RADEC"))
     meta_to_header(cube.meta, header)
 
     energy = cube.energy_axis.edges
