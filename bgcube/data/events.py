@@ -8,6 +8,8 @@ is filled with, from a bgcube `EventList` or any table with units.
 
 from __future__ import annotations
 
+import contextlib
+
 import astropy.units as u
 import numpy as np
 
@@ -99,6 +101,49 @@ EVENT_UNITS = {
 
 #: Columns read by default (DETX/DETY are added by `EventList.read` when present).
 DEFAULT_EVENT_COLUMNS = ("ENERGY", "RA", "DEC", "TIME")
+
+#: EVENTS header keywords copied to `EventList.meta` (parsing a whole FITS
+#: header costs more than reading the columns of a small run).
+EVENT_META_KEYS = ("OBS_ID", "TELESCOP", "INSTRUME", "EV_CLASS", "FOVALIGN", "HDUCLASS", "HDUVERS")
+
+
+@contextlib.contextmanager
+def open_fits(filename):
+    """Open a FITS file (lazily, memory-mapped when not compressed) for reading.
+
+    Raises
+    ------
+    FileFormatError
+        If the file does not exist or is not a readable FITS file.
+    """
+    from astropy.io import fits
+
+    try:
+        hdulist = fits.open(filename, memmap=True)
+    except OSError as exc:
+        raise FileFormatError(f"cannot read FITS file: {exc}", filename=filename) from exc
+    try:
+        yield hdulist
+    except OSError as exc:  # truncated or corrupt data met while reading
+        raise FileFormatError(f"cannot read FITS file: {exc}", filename=filename) from exc
+    finally:
+        hdulist.close()
+
+
+def get_hdu(hdulist, hdu, filename=None, what=""):
+    """An HDU by name or index, reading the file only as far as needed.
+
+    Raises
+    ------
+    FileFormatError
+        If there is no such HDU; the message lists the HDUs there are.
+    """
+    try:
+        return hdulist[hdu]
+    except (KeyError, IndexError):
+        names = [h.name for h in hdulist]
+        kind = f"{what} HDU" if what else "HDU"
+        raise FileFormatError(f"no {kind} {hdu!r} (HDUs: {names})", filename=filename) from None
 
 
 class EventList:
@@ -220,20 +265,9 @@ class EventList:
             If the file cannot be opened, has no such HDU, or lacks a column or
             has a column unit of the wrong kind; the message names them.
         """
-        from astropy.io import fits
-
-        try:
-            with fits.open(filename, memmap=True) as hdulist:
-                try:
-                    table_hdu = hdulist[hdu]
-                except KeyError:
-                    names = [h.name for h in hdulist]
-                    raise FileFormatError(
-                        f"no HDU {hdu!r} (HDUs: {names})", filename=filename
-                    ) from None
-                return cls.from_hdu(table_hdu, columns, optional, filename=filename)
-        except OSError as exc:
-            raise FileFormatError(f"cannot read FITS file: {exc}", filename=filename) from exc
+        with open_fits(filename) as hdulist:
+            table_hdu = get_hdu(hdulist, hdu, filename, "event")
+            return cls.from_hdu(table_hdu, columns, optional, filename=filename)
 
     @classmethod
     def from_hdu(cls, hdu, columns=DEFAULT_EVENT_COLUMNS, optional=("DETX", "DETY"), filename=None):
@@ -256,7 +290,8 @@ class EventList:
         for name in wanted:
             values = np.asarray(data.field(available[name]), dtype=np.float64)
             out[name] = _to_canonical(values, name, units.get(name), filename, hdu.name)
-        meta = {key: hdu.header[key] for key in hdu.header if key not in ("COMMENT", "HISTORY", "")}
+        header = hdu.header
+        meta = {key: header[key] for key in EVENT_META_KEYS if key in header}
         return cls(out, meta=meta, filename=filename)
 
 

@@ -16,7 +16,7 @@ import astropy.units as u
 import numpy as np
 
 from ..errors import FileFormatError, ObservationError
-from .events import DEFAULT_EVENT_COLUMNS, EventList
+from .events import DEFAULT_EVENT_COLUMNS, EventList, get_hdu, open_fits
 from .fov import FOV_ALIGNMENTS, radec_to_fov_altaz, sky_to_fov
 
 __all__ = [
@@ -54,10 +54,11 @@ def observatory_location(meta):
     """
     from astropy.coordinates import EarthLocation
 
-    if meta.get("GEOLON") is not None and meta.get("GEOLAT") is not None:
+    lon, lat = meta.get("GEOLON"), meta.get("GEOLAT")
+    if lon is not None and lat is not None:
         return EarthLocation(
-            lon=float(meta["GEOLON"]) * u.deg,
-            lat=float(meta["GEOLAT"]) * u.deg,
+            lon=float(lon) * u.deg,
+            lat=float(lat) * u.deg,
             height=float(meta.get("ALTITUDE", 0.0)) * u.m,
         )
     name = str(meta.get("TELESCOP", "")).upper().replace(".", "").replace(" ", "")
@@ -83,12 +84,11 @@ def time_reference(meta):
     from astropy.time import Time
 
     scale = str(meta.get("TIMESYS", "TT")).strip().lower()
-    if meta.get("MJDREFI") is not None:
-        return Time(
-            int(meta["MJDREFI"]), float(meta.get("MJDREFF", 0.0)), format="mjd", scale=scale
-        )
-    if meta.get("MJDREF") is not None:
-        return Time(float(meta["MJDREF"]), format="mjd", scale=scale)
+    mjdrefi, mjdref = meta.get("MJDREFI"), meta.get("MJDREF")
+    if mjdrefi is not None:
+        return Time(int(mjdrefi), float(meta.get("MJDREFF", 0.0)), format="mjd", scale=scale)
+    if mjdref is not None:
+        return Time(float(mjdref), format="mjd", scale=scale)
     return None
 
 
@@ -132,16 +132,8 @@ class GTI:
         FileFormatError
             If the HDU or its columns are missing.
         """
-        from astropy.io import fits
-
-        try:
-            with fits.open(filename, memmap=True) as hdulist:
-                if hdu not in hdulist:
-                    names = [h.name for h in hdulist]
-                    raise FileFormatError(f"no HDU {hdu!r} (HDUs: {names})", filename=filename)
-                return cls.from_hdu(hdulist[hdu], filename=filename)
-        except OSError as exc:
-            raise FileFormatError(f"cannot read FITS file: {exc}", filename=filename) from exc
+        with open_fits(filename) as hdulist:
+            return cls.from_hdu(get_hdu(hdulist, hdu, filename, "GTI"), filename=filename)
 
     @classmethod
     def from_hdu(cls, hdu, filename=None):
@@ -173,8 +165,10 @@ class Observation:
         Observation identifier.
     events : `~bgcube.data.events.EventList`
         The events (with DETX/DETY when read with a ``fov_alignment``).
-    gti : `GTI` or None
-        Good time intervals.
+    gti : `GTI`, (filename, hdu) or None
+        Good time intervals, or where to read them on first access of
+        `Observation.gti` (reading a GTI HDU costs about as much as the
+        events of a short run, and a model needs only ONTIME).
     ra_pnt, dec_pnt : float
         Pointing direction (ICRS), deg.
     ontime : `~astropy.units.Quantity`
@@ -189,8 +183,9 @@ class Observation:
         Observatory location.
     time_ref : `~astropy.time.Time`, optional
         Reference time of the TIME column.
-    meta : dict, optional
-        The EVENTS header keywords.
+    meta : dict-like, optional
+        The EVENTS header keywords (`Observation.read` gives the astropy
+        `~astropy.io.fits.Header`).
     filename : str, optional
         The event file.
     """
@@ -214,7 +209,7 @@ class Observation:
     ):
         self.obs_id = int(obs_id)
         self.events = events
-        self.gti = gti
+        self._gti = gti
         self.ra_pnt = float(ra_pnt)
         self.dec_pnt = float(dec_pnt)
         self.ontime = u.Quantity(ontime, u.s)
@@ -224,7 +219,7 @@ class Observation:
         self.az_pnt = None if az_pnt is None else float(az_pnt)
         self.location = location
         self.time_ref = time_ref
-        self.meta = dict(meta or {})
+        self.meta = {} if meta is None else meta
         self.filename = None if filename is None else str(filename)
 
     def __repr__(self):
@@ -232,6 +227,17 @@ class Observation:
             f"Observation(obs_id={self.obs_id}, n_events={len(self.events)}, "
             f"ontime={self.ontime:.1f}, pointing=({self.ra_pnt:.3f}, {self.dec_pnt:.3f}) deg)"
         )
+
+    @property
+    def gti(self):
+        """Good time intervals (`GTI`, read on first access), or None if there are none."""
+        if isinstance(self._gti, tuple):
+            filename, hdu = self._gti
+            try:
+                self._gti = GTI.read(filename, hdu)
+            except FileFormatError as exc:
+                raise self._fail(str(exc)) from exc
+        return self._gti
 
     @property
     def zenith(self):
@@ -376,45 +382,27 @@ class Observation:
             No pointing, no usable time (ONTIME <= 0), OBS_ID mismatch, or
             DETX/DETY asked from a file that has none.
         """
-        from astropy.io import fits
-
         if fov_alignment not in (*FOV_ALIGNMENTS, None):
             raise ValueError(f"fov_alignment must be one of {FOV_ALIGNMENTS} or None")
         if fov_source not in ("auto", "compute", "file"):
             raise ValueError(f"fov_source must be 'auto', 'compute' or 'file', got {fov_source!r}")
-        try:
-            with fits.open(filename, memmap=True) as hdulist:
-                if hdu not in hdulist:
-                    names = [h.name for h in hdulist]
-                    raise FileFormatError(
-                        f"no event HDU {hdu!r} (HDUs: {names})", filename=filename
-                    )
-                events_hdu = hdulist[hdu]
-                header = events_hdu.header
-                file_align = str(header.get("FOVALIGN", "")).strip().upper()
-                has_fov = {"DETX", "DETY"} <= {n.upper() for n in events_hdu.columns.names}
-                use_file = _use_file_fov(fov_source, fov_alignment, file_align, has_fov)
-                if fov_source == "file" and not has_fov:
-                    raise ObservationError(
-                        f"file {str(filename)!r}: fov_source='file' but the events have no "
-                        "DETX/DETY columns"
-                    )
-                optional = ("DETX", "DETY") if use_file else ()
-                events = EventList.from_hdu(events_hdu, columns, optional, filename=filename)
-                gti = None
-                if gti_hdu is not None and gti_filename is None:
-                    if gti_hdu not in hdulist:
-                        names = [h.name for h in hdulist]
-                        raise FileFormatError(
-                            f"no GTI HDU {gti_hdu!r} (HDUs: {names})", filename=filename
-                        )
-                    gti = GTI.from_hdu(hdulist[gti_hdu], filename=filename)
-        except OSError as exc:
-            raise FileFormatError(f"cannot read FITS file: {exc}", filename=filename) from exc
-        if gti_hdu is not None and gti_filename is not None:
-            gti = GTI.read(gti_filename, gti_hdu)
+        with open_fits(filename) as hdulist:
+            events_hdu = get_hdu(hdulist, hdu, filename, "event")
+            header = events_hdu.header
+            file_align = str(header.get("FOVALIGN", "")).strip().upper()
+            has_fov = {"DETX", "DETY"} <= {n.upper() for n in events_hdu.columns.names}
+            if fov_source == "file" and not has_fov:
+                raise ObservationError(
+                    f"file {str(filename)!r}: fov_source='file' but the events have no "
+                    "DETX/DETY columns"
+                )
+            use_file = _use_file_fov(fov_source, fov_alignment, file_align, has_fov)
+            optional = ("DETX", "DETY") if use_file else ()
+            events = EventList.from_hdu(events_hdu, columns, optional, filename=filename)
+            meta = _HeaderKeys(header, fallback_meta or {})
+        gti = None if gti_hdu is None else (gti_filename or filename, gti_hdu)
 
-        obs = cls._from_header(events, gti, dict(header), filename, obs_id, fallback_meta or {})
+        obs = cls._from_header(events, gti, meta, filename, obs_id)
         if use_file:
             label = file_align or fov_alignment
             if file_align == "REVERSE_LON_RADEC" and fov_alignment == "RADEC":
@@ -426,17 +414,9 @@ class Observation:
         return obs
 
     @classmethod
-    def _from_header(cls, events, gti, header, filename, obs_id, fallback):
-        """Collect pointing, times and ids from the header (then the fallback keywords)."""
-
-        def get(key):
-            value = header.get(key)
-            if value is None or value == "":
-                value = fallback.get(key)
-            if value is None or (np.ma.is_masked(value)):
-                return None
-            return value
-
+    def _from_header(cls, events, gti, keys, filename, obs_id):
+        """Collect pointing, times and ids from the header keywords (see `_HeaderKeys`)."""
+        get = keys.get
         file_obs_id = get("OBS_ID")
         where = f"file {str(filename)!r}"
         if file_obs_id is None and obs_id is None:
@@ -457,6 +437,8 @@ class Observation:
 
         ontime = get("ONTIME")
         if ontime is None and gti is not None:
+            if isinstance(gti, tuple):
+                gti = GTI.read(*gti)
             ontime = gti.ontime.to_value(u.s)
         if ontime is None:
             raise ObservationError(f"{where}: no ONTIME keyword and no GTI table")
@@ -486,20 +468,32 @@ class Observation:
             deadc=deadc,
             alt_pnt=alt_pnt,
             az_pnt=az_pnt,
-            location=_first_location(header, fallback),
-            time_ref=time_reference(header),
-            meta=header,
+            location=observatory_location(keys),
+            time_ref=time_reference(keys),
+            meta=keys.header,
             filename=filename,
         )
 
 
-def _first_location(*metas):
-    """The first observatory location found in the given keyword dicts, or None."""
-    for meta in metas:
-        location = observatory_location(meta)
-        if location is not None:
-            return location
-    return None
+class _HeaderKeys:
+    """Keyword look-up in a FITS header, then in fallback keywords (an obs-index row).
+
+    Empty strings and masked values count as absent. Only the keywords asked
+    for are parsed (astropy parses card values lazily; a whole header costs
+    about 1.5 ms).
+    """
+
+    def __init__(self, header, fallback):
+        self.header = header
+        self.fallback = fallback
+
+    def get(self, key, default=None):
+        value = self.header.get(key)
+        if value is None or value == "":
+            value = self.fallback.get(key)
+        if value is None or np.ma.is_masked(value) or value == "":
+            return default
+        return value
 
 
 def _use_file_fov(fov_source, fov_alignment, file_align, has_fov):
