@@ -32,13 +32,13 @@ def _namespace_or_skip(name):
         pytest.skip(f"backend {name} unavailable: {exc}")
 
 
-@pytest.fixture(params=ALL_BACKENDS)
+@pytest.fixture(params=ALL_BACKENDS, scope="session")
 def xp(request):
     """Array API namespace of each backend (skipped with its reason where unavailable)."""
     return _namespace_or_skip(request.param)
 
 
-@pytest.fixture(params=[b for b in ALL_BACKENDS if b != "cupy"])
+@pytest.fixture(params=[b for b in ALL_BACKENDS if b != "cupy"], scope="session")
 def xp_nocupy(request):
     """Like ``xp`` but without CuPy, for comparisons between CPU backends."""
     return _namespace_or_skip(request.param)

@@ -15,6 +15,8 @@ The arithmetic estimate is corrected by one bin against the true edges, so
 a value on an edge, or one whose float32 rounding lands across an edge, goes
 to the bin whose ``[lo, hi)`` holds it, exactly as ``searchsorted`` would.
 Values are compared in float64 (a float32 value is promoted exactly).
+One caveat: XLA on CPU flushes subnormal numbers (|x| < 2.2e-308) to zero,
+so JAX bins such a value as 0.0; no physical coordinate is subnormal.
 """
 
 from __future__ import annotations
