@@ -7,6 +7,7 @@ returns arrays in the input's namespace and on its device.
 
 from .binning import Binning, bin_index
 from .histogram import FILL_METHODS, fill_histogram, flat_bin_index
+from .interpolate import integrate_energy_log_log, interpolate_cube
 from .namespace import (
     BACKENDS,
     BackendUnavailableError,
@@ -34,6 +35,8 @@ __all__ = [
     "fill_histogram",
     "flat_bin_index",
     "get_namespace",
+    "integrate_energy_log_log",
+    "interpolate_cube",
     "n_smooth_passes",
     "smooth_images",
     "solid_angle",
