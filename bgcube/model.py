@@ -281,3 +281,19 @@ class FOVCubeBackgroundModel:
 
         overwrite = resolve_overwrite(overwrite, clobber)
         write_model(self, filename, format, overwrite, legacy=legacy)
+
+    # ------------------------------------------------------------------
+    # plots (thin: the drawing is bgcube.plotting)
+    def peek(self, **kwargs):
+        """Overview figure of the background cube (else counts, else time cube).
+
+        Images at a few energies, spectra at a few positions and radial
+        profiles; see `bgcube.plotting.peek` for the keywords.
+
+        Returns
+        -------
+        figure : `~matplotlib.figure.Figure`
+        """
+        from .plotting import peek
+
+        return peek(self, **kwargs)

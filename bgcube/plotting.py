@@ -1,0 +1,267 @@
+"""Plots of cubes and background models (matplotlib, imported inside the functions).
+
+* `plot_image`: the image of one energy bin;
+* `plot_spectrum`: the spectrum of one DETX/DETY bin, log-log;
+* `radial_profile`: mean over rings of offset from the pointing;
+* `peek`: one figure with images, spectra and radial profiles.
+
+Labels come from the cube's naming scheme (`bgcube.schemes`): a background
+cube says "Background rate [1 / (MeV s sr)]", a counts cube "Counts", a
+time cube "Observation time [s]". Every plot function returns its Axes
+(`peek` its Figure). Only the requested energy image or spectrum is copied
+from the data's backend to the host.
+"""
+
+from __future__ import annotations
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import Angle
+
+from .backend import to_numpy
+
+__all__ = ["plot_image", "plot_spectrum", "radial_profile", "peek"]
+
+
+def _label(name, unit) -> str:
+    """``'name [unit]'``, or just ``name`` for a dimensionless quantity."""
+    unit = u.Unit(unit)
+    if unit == u.dimensionless_unscaled:
+        return name
+    return f"{name} [{unit.to_string()}]"
+
+
+def _data_label(cube) -> str:
+    return _label(cube.scheme_dict["data_plot_name"], cube.unit)
+
+
+def _axes(ax):
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    return plt.gca()
+
+
+def _bin_range(lo, hi, unit) -> str:
+    return f"[{lo:.3g}, {hi:.3g}) {unit}"
+
+
+def plot_image(cube, energy, ax=None, style_kwargs=None):
+    """Plot the image of the energy bin holding ``energy``.
+
+    Parameters
+    ----------
+    cube : `~bgcube.FOVCube`
+        The cube.
+    energy : `~astropy.units.Quantity`
+        An energy inside the cube's energy range.
+    ax : `~matplotlib.axes.Axes`, optional
+        Where to draw (default: the current Axes).
+    style_kwargs : dict, optional
+        Passed to `~matplotlib.axes.Axes.imshow` (e.g. ``norm=LogNorm()``,
+        ``cmap``); defaults: ``cmap='afmhot'``, ``interpolation='nearest'``.
+
+    Returns
+    -------
+    ax : `~matplotlib.axes.Axes`
+        The image is ``ax.images[-1]``, drawn with ``origin='lower'`` over
+        ``cube.image_extent``, with a colour bar labelled with the data name
+        and unit.
+
+    Raises
+    ------
+    ValueError
+        If ``energy`` is outside the cube.
+    """
+    ax = _axes(ax)
+    index = cube.find_energy_bin(u.Quantity(energy))
+    lo, hi = cube.energy_axis.bin(index)
+    image = to_numpy(cube.data[index, ...])
+    extent = cube.image_extent
+    style = {"cmap": "afmhot", "interpolation": "nearest", **(style_kwargs or {})}
+    artist = ax.imshow(image, origin="lower", extent=extent.value, **style)
+    names = cube.scheme_dict
+    ax.set_title(f"{names['energy_plot_name']} = {_bin_range(lo.value, hi.value, lo.unit)}")
+    ax.set_xlabel(_label(names["coordx_plot_name"], extent.unit))
+    ax.set_ylabel(_label(names["coordy_plot_name"], extent.unit))
+    colorbar = ax.figure.colorbar(artist, ax=ax)
+    colorbar.set_label(_data_label(cube))
+    return ax
+
+
+def plot_spectrum(cube, coord, ax=None, style_kwargs=None):
+    """Plot the spectrum of the DETX/DETY bin holding ``coord``, log-log.
+
+    The values of the bin are drawn at the logarithmic centres of the
+    energy bins. The y axis is logarithmic when any value is positive
+    (else linear, since a log axis cannot show it).
+
+    Parameters
+    ----------
+    cube : `~bgcube.FOVCube`
+        The cube.
+    coord : `~astropy.coordinates.Angle`
+        ``(detx, dety)`` inside the cube.
+    ax : `~matplotlib.axes.Axes`, optional
+        Where to draw (default: the current Axes).
+    style_kwargs : dict, optional
+        Passed to `~matplotlib.axes.Axes.plot` (e.g. ``color``, ``label``).
+
+    Returns
+    -------
+    ax : `~matplotlib.axes.Axes`
+        The spectrum is ``ax.lines[-1]``.
+
+    Raises
+    ------
+    ValueError
+        If ``coord`` is outside the cube.
+    """
+    ax = _axes(ax)
+    coord = Angle(coord)
+    ix, iy = cube.find_coord_bin(coord)
+    x_lo, x_hi, y_lo, y_hi = cube.find_coord_bin_edges(coord)
+    values = to_numpy(cube.data[:, iy, ix])
+    centers = cube.energy_axis.centers
+    ax.plot(centers.value, values, **(style_kwargs or {}))
+    ax.set_xscale("log")
+    if np.any(values > 0) or ax.get_yscale() == "log":
+        ax.set_yscale("log")
+    names = cube.scheme_dict
+    unit = x_lo.unit
+    ax.set_title(
+        f"{names['coordx_plot_name']} = {_bin_range(x_lo.value, x_hi.value, unit)}, "
+        f"{names['coordy_plot_name']} = {_bin_range(y_lo.value, y_hi.value, unit)}"
+    )
+    ax.set_xlabel(_label(names["energy_plot_name"], centers.unit))
+    ax.set_ylabel(_data_label(cube))
+    return ax
+
+
+def radial_profile(cube, energy):
+    """Mean of the image of one energy bin over rings of offset from the pointing.
+
+    The offset of a pixel is the distance of its centre from DETX = DETY = 0,
+    ``sqrt(detx**2 + dety**2)`` (flat approximation). Rings are as wide as
+    the narrowest pixel and start at 0.
+
+    Parameters
+    ----------
+    cube : `~bgcube.FOVCube`
+        The cube.
+    energy : `~astropy.units.Quantity`
+        An energy inside the cube; its bin is used.
+
+    Returns
+    -------
+    offset : `~astropy.coordinates.Angle`
+        Ring centres.
+    profile : `~astropy.units.Quantity`
+        Mean value over the pixels whose centre falls in each ring (NaN for
+        rings holding no pixel centre), in the cube's unit.
+    """
+    index = cube.find_energy_bin(u.Quantity(energy))
+    image = to_numpy(cube.data[index, ...]).astype(np.float64)
+    x, y = cube.image_bin_centers
+    unit = x.unit
+    xx, yy = np.meshgrid(x.to_value(unit), y.to_value(unit))
+    offset = np.hypot(xx, yy)
+    width = min(
+        np.min(cube.detx_axis.widths.to_value(unit)), np.min(cube.dety_axis.widths.to_value(unit))
+    )
+    n_rings = int(np.floor(offset.max() / width)) + 1
+    ring = np.minimum((offset / width).astype(np.int64), n_rings - 1).ravel()
+    sums = np.bincount(ring, weights=image.ravel(), minlength=n_rings)
+    counts = np.bincount(ring, minlength=n_rings)
+    profile = np.full(n_rings, np.nan)
+    np.divide(sums, counts, out=profile, where=counts > 0)
+    centers = (np.arange(n_rings) + 0.5) * width
+    return Angle(centers, unit), u.Quantity(profile, cube.unit)
+
+
+def _peek_cube(obj):
+    """The cube to show for a cube or a model, and a figure title."""
+    if not hasattr(obj, "background_cube"):
+        return obj, f"{obj.scheme_dict['data_plot_name']} cube"
+    for name in ("background_cube", "counts_cube", "livetime_cube"):
+        cube = getattr(obj, name)
+        if cube is not None and bool(cube.xp.any(cube.data != 0)):
+            label = cube.scheme_dict["data_plot_name"]
+            return cube, f"Background model ({obj.time_convention}): {label.lower()}"
+    raise ValueError("the model has no cube with non-zero data to show")
+
+
+def _representative(lo, hi, n, log):
+    """``n`` values spread inside ``(lo, hi)`` (log-spaced if ``log``)."""
+    fractions = (np.arange(n) + 0.5) / n
+    if log:
+        return np.exp(np.log(lo) + fractions * (np.log(hi) - np.log(lo)))
+    return lo + fractions * (hi - lo)
+
+
+def peek(cube, n_energies=3, n_positions=3, figsize=(15, 9)):
+    """One figure: images at a few energies, spectra at a few positions, radial profiles.
+
+    Parameters
+    ----------
+    cube : `~bgcube.FOVCube` or `~bgcube.FOVCubeBackgroundModel`
+        A model shows its background cube (else its counts, else its time
+        cube, the first with non-zero data).
+    n_energies : int
+        Number of energies (spread in log over the energy range) with an
+        image and a radial profile each.
+    n_positions : int
+        Number of spectra, at DETY = 0 and DETX from 0 towards the edge.
+    figsize : tuple
+        Figure size in inches.
+
+    Returns
+    -------
+    figure : `~matplotlib.figure.Figure`
+        Top row: images; bottom row: spectra and radial profiles.
+
+    Raises
+    ------
+    ValueError
+        If a model has no cube with non-zero data.
+    """
+    import matplotlib.pyplot as plt
+
+    cube, title = _peek_cube(cube)
+    e_lo, e_hi = cube.spectrum_extent.to_value(u.TeV)
+    energies = _representative(e_lo, e_hi, n_energies, log=True) * u.TeV
+    figure = plt.figure(figsize=figsize, layout="constrained")
+    grid = figure.add_gridspec(2, max(n_energies, 2))
+    for i, energy in enumerate(energies):
+        plot_image(cube, energy, ax=figure.add_subplot(grid[0, i]))
+
+    half = max(n_energies, 2) // 2
+    ax_spec = figure.add_subplot(grid[1, :half])
+    x_lo, x_hi, y_lo, y_hi = cube.image_extent.to_value(u.deg)
+    x0 = 0.0 if x_lo <= 0.0 < x_hi else 0.5 * (x_lo + x_hi)
+    y0 = 0.0 if y_lo <= 0.0 < y_hi else 0.5 * (y_lo + y_hi)
+    for x in x0 + (x_hi - x0) * np.arange(n_positions) / n_positions:
+        coord = Angle([x, y0], u.deg)
+        plot_spectrum(cube, coord, ax=ax_spec, style_kwargs={"label": f"({x:.2g}, {y0:.2g}) deg"})
+    ax_spec.set_title("Spectra")
+    ax_spec.legend(title=f"({cube.scheme_dict['coordx_plot_name']}, "
+                   f"{cube.scheme_dict['coordy_plot_name']})")
+
+    ax_prof = figure.add_subplot(grid[1, half:])
+    any_positive = False
+    for energy in energies:
+        offset, profile = radial_profile(cube, energy)
+        index = cube.find_energy_bin(energy)
+        lo, hi = cube.energy_axis.bin(index)
+        ax_prof.plot(offset.value, profile.value, marker=".",
+                     label=_bin_range(lo.value, hi.value, lo.unit))
+        any_positive |= bool(np.any(profile.value > 0))
+    if any_positive:
+        ax_prof.set_yscale("log")
+    ax_prof.set_title("Radial profile (mean over rings of offset)")
+    ax_prof.set_xlabel(_label("Offset", offset.unit))
+    ax_prof.set_ylabel(_data_label(cube))
+    ax_prof.legend(title=cube.scheme_dict["energy_plot_name"])
+    figure.suptitle(title)
+    return figure
