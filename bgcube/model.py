@@ -149,11 +149,11 @@ class FOVCubeBackgroundModel:
             If the time is negative or not finite.
         """
         self._require("livetime_cube")
-        seconds = u.Quantity(time).to_value(u.s)
+        seconds = float(u.Quantity(time).to_value(u.s))
         if not (seconds >= 0 and seconds < float("inf")):
             raise ValueError(f"observation time must be finite and >= 0, got {time}")
         cube = self.livetime_cube
-        increment = seconds * u.s.to(cube.unit)
+        increment = seconds * float(u.s.to(cube.unit))
         if kept_fraction is None:
             cube.data = cube.data + increment
         else:
@@ -180,9 +180,9 @@ class FOVCubeBackgroundModel:
         """
         self._require("counts_cube", "livetime_cube")
         counts, times = self.counts_cube, self.livetime_cube
-        time_s = times.data * times.unit.to(u.s)
+        time_s = times.data * float(times.unit.to(u.s))
         rate = _array.compute_rate(counts.data, time_s, counts.bin_volume_array(exact_solid_angle))
-        scale = (u.Unit("1 / (TeV s sr)") * counts.unit).to(RATE_UNIT)
+        scale = float((u.Unit("1 / (TeV s sr)") * counts.unit).to(RATE_UNIT))
         meta = dict(counts.meta, SOLIDANG="EXACT" if exact_solid_angle else "FLAT")
         self.background_cube = FOVCube(
             counts.coordx_edges,

@@ -80,12 +80,13 @@ class Binning:
             ``linear`` if the edges are equally spaced, ``log`` if they are
             positive and equally spaced in log, else ``irregular``.
         """
-        edges = tuple(float(e) for e in edges)
-        if len(edges) >= 2 and _is_uniform(edges):
+        irregular = cls(tuple(float(e) for e in edges), "irregular")  # validates
+        edges = irregular.edges
+        if _is_uniform(edges):
             return cls(edges, "linear")
-        if len(edges) >= 2 and edges[0] > 0 and _is_uniform(tuple(math.log(e) for e in edges)):
+        if edges[0] > 0 and _is_uniform(tuple(math.log(e) for e in edges)):
             return cls(edges, "log")
-        return cls(edges, "irregular")
+        return irregular
 
     @property
     def nbin(self) -> int:
