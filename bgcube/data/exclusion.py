@@ -234,30 +234,18 @@ class ExclusionRegions:
         )
 
     def write(self, filename, overwrite=False):
-        """Write the regions (ECSV for ``.ecsv`` names, else FITS); atomic.
+        """Write the regions (ECSV for ``.ecsv`` names, else FITS), atomically.
 
         Raises
         ------
-        FileExistsError
+        OutputExistsError
             If the file exists and ``overwrite`` is False.
         """
-        import os
-        from pathlib import Path
+        from ..io.atomic import atomic_output
 
-        path = Path(filename)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True to replace it")
-        ecsv = path.name.lower().endswith(".ecsv")
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        try:
-            if ecsv:
-                self.to_table().write(tmp, format="ascii.ecsv", overwrite=True)
-            else:
-                self.to_table().write(tmp, format="fits", overwrite=True)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        ecsv = str(filename).lower().endswith(".ecsv")
+        with atomic_output(filename, overwrite=overwrite) as tmp:
+            self.to_table().write(tmp, format="ascii.ecsv" if ecsv else "fits", overwrite=True)
 
     def near(self, ra, dec, max_offset):
         """The circles that reach within ``max_offset`` (deg) of a direction."""
