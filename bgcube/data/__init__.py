@@ -1,5 +1,32 @@
-"""Observations: event lists, times and field-of-view coordinates."""
+"""Observations: event lists, times, field-of-view coordinates, data stores, exclusion."""
 
-from .events import event_coordinates
+from .events import EventList, event_coordinates
+from .exclusion import (
+    ExclusionRegions,
+    default_exclusion_regions,
+    excluded_events,
+    kept_fraction,
+    observation_kept_fraction,
+)
+from .fov import fov_altaz_to_radec, fov_to_sky, radec_to_fov_altaz, rotate_fov, sky_to_fov
+from .observation import GTI, Observation
+from .store import DataStore, select_observations
 
-__all__ = ["event_coordinates"]
+__all__ = [
+    "DataStore",
+    "EventList",
+    "ExclusionRegions",
+    "GTI",
+    "Observation",
+    "default_exclusion_regions",
+    "event_coordinates",
+    "excluded_events",
+    "fov_altaz_to_radec",
+    "fov_to_sky",
+    "kept_fraction",
+    "observation_kept_fraction",
+    "radec_to_fov_altaz",
+    "rotate_fov",
+    "select_observations",
+    "sky_to_fov",
+]

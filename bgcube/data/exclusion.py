@@ -69,6 +69,7 @@ class ExclusionRegions:
 
     def __init__(self, ra, dec, radius, names=None):
         self.ra = np.atleast_1d(_deg(ra)) % 360.0
+        self.ra[self.ra >= 360.0] = 0.0  # -1e-300 % 360 rounds to 360
         self.dec = np.atleast_1d(_deg(dec))
         self.radius = np.atleast_1d(_deg(radius))
         n = self.ra.size

@@ -114,6 +114,7 @@ def fov_to_sky(detx, dety, lon_pnt, lat_pnt):
     x = cos_lat0 * xo - sin_lat0 * zo
     z = sin_lat0 * xo + cos_lat0 * zo
     lon = np.degrees(lon0 + np.arctan2(yo, x)) % 360.0
+    lon = np.where(lon >= 360.0, 0.0, lon)  # -1e-300 % 360 rounds to 360
     lat = np.degrees(np.arctan2(z, np.hypot(x, yo)))
     return lon, lat
 
