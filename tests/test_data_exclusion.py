@@ -1,0 +1,242 @@
+"""Exclusion regions (bgcube.data.exclusion)."""
+
+import astropy.units as u
+import numpy as np
+import pytest
+from astropy.coordinates import EarthLocation, SkyCoord
+from astropy.table import Table
+from astropy.time import Time
+
+from bgcube.data.events import EventList
+from bgcube.data.exclusion import (
+    ExclusionRegions,
+    default_exclusion_regions,
+    excluded_events,
+    kept_fraction,
+    observation_kept_fraction,
+)
+from bgcube.data.fov import fov_to_sky, sky_to_fov
+from bgcube.data.observation import GTI, Observation
+from bgcube.errors import FileFormatError, OutputExistsError
+
+RA0, DEC0 = 150.0, -30.0
+EDGES = np.linspace(-3.0, 3.0, 31)  # 0.2 deg pixels
+
+
+def pixel_solid_angle(ex, ey):
+    """Exact solid angle (sr) of field-of-view pixels: dlon * (sin lat2 - sin lat1)."""
+    dlon = np.radians(np.diff(ex))[None, :]
+    dsin = np.diff(np.sin(np.radians(ey)))[:, None]
+    return dlon * dsin
+
+
+def circle_solid_angle(radius_deg):
+    return 2 * np.pi * (1 - np.cos(np.radians(radius_deg)))
+
+
+def brute_force_kept(regions, ra0, dec0, ex, ey, n):
+    """Reference: sub-sample every pixel, no shortcut."""
+    out = np.empty((ey.size - 1, ex.size - 1))
+    frac = (np.arange(n) + 0.5) / n
+    for j in range(ey.size - 1):
+        for i in range(ex.size - 1):
+            sx = ex[i] + (ex[i + 1] - ex[i]) * frac
+            sy = ey[j] + (ey[j + 1] - ey[j]) * frac
+            gx, gy = np.meshgrid(sx, sy)
+            w = np.cos(np.radians(gy))
+            kept = ~regions.contains(*fov_to_sky(gx, gy, ra0, dec0))
+            out[j, i] = (w * kept).sum() / w.sum()
+    return out
+
+
+def make_observation(ra, dec, time=None, alignment="RADEC"):
+    columns = {"RA": ra, "DEC": dec, "ENERGY": np.ones_like(ra)}
+    if time is not None:
+        columns["TIME"] = time
+    events = EventList(columns)
+    obs = Observation(
+        7,
+        events,
+        GTI([0.0], [1800.0]),
+        RA0,
+        DEC0,
+        1800 * u.s,
+        location=EarthLocation(lon=16.5 * u.deg, lat=-23.27 * u.deg, height=1835 * u.m),
+        time_ref=Time("2010-03-01T22:00:00", scale="tt"),
+    )
+    detx, dety = sky_to_fov(ra, dec, RA0, DEC0)
+    obs.events = events.with_columns(meta={"FOVALIGN": alignment}, DETX=detx, DETY=dety)
+    return obs
+
+
+def test_contains_and_ra_wrap():
+    regions = ExclusionRegions([359.9, 10.0], [0.0, 10.0], [0.3, 1.0 * u.deg.to(u.deg)])
+    inside = regions.contains(
+        [0.1, 359.7, 0.25, 10.0, 10.0, 20.0], [0.0, 0.0, 0.0, 10.99, 11.01, 0]
+    )
+    assert inside.tolist() == [True, True, False, True, False, False]
+    assert ExclusionRegions.empty().contains([1.0, 2.0], [0.0, 0.0]).tolist() == [False, False]
+
+
+def test_events_inside_regions_are_flagged():
+    rng = np.random.default_rng(3)
+    ra, dec = fov_to_sky(rng.uniform(-3, 3, 5000), rng.uniform(-3, 3, 5000), RA0, DEC0)
+    obs = make_observation(ra, dec)
+    src_ra, src_dec = fov_to_sky(1.0, -0.5, RA0, DEC0)
+    regions = ExclusionRegions([src_ra, RA0 + 50], [src_dec, DEC0], [0.4, 0.4])
+    mask = excluded_events(obs, regions)
+    sep = SkyCoord(ra * u.deg, dec * u.deg).separation(SkyCoord(src_ra * u.deg, src_dec * u.deg))
+    np.testing.assert_array_equal(mask, sep.deg <= 0.4)
+    assert 0 < mask.sum() < len(mask)
+    assert not excluded_events(obs, ExclusionRegions.empty()).any()
+
+
+def test_kept_fraction_inside_outside_and_area():
+    radius = 0.7
+    src_ra, src_dec = fov_to_sky(-1.0, 0.6, RA0, DEC0)
+    regions = ExclusionRegions([src_ra], [src_dec], [radius])
+    frac = kept_fraction(regions, RA0, DEC0, EDGES, EDGES)
+    assert frac.shape == (30, 30)
+    centers = 0.5 * (EDGES[1:] + EDGES[:-1])
+    i, j = np.searchsorted(centers, -1.0), np.searchsorted(centers, 0.6)  # pixel at the centre
+    assert frac[j, i] == 0.0
+    assert frac[0, -1] == 1.0 and frac[-1, 0] == 1.0
+    assert np.all((frac >= 0) & (frac <= 1))
+    excluded = np.sum((1 - frac) * pixel_solid_angle(EDGES, EDGES))
+    # 10 x 10 sub-pixels: the edge error is far below one sub-pixel per boundary pixel
+    assert excluded == pytest.approx(circle_solid_angle(radius), rel=2e-3)
+
+
+def test_kept_fraction_converges_with_oversampling():
+    radius = 0.35
+    src_ra, src_dec = fov_to_sky(0.33, -0.17, RA0, DEC0)
+    regions = ExclusionRegions([src_ra], [src_dec], [radius])
+    truth = circle_solid_angle(radius)
+    errors = []
+    for n in (2, 8, 32):
+        frac = kept_fraction(regions, RA0, DEC0, EDGES, EDGES, oversample=n)
+        errors.append(abs(np.sum((1 - frac) * pixel_solid_angle(EDGES, EDGES)) - truth) / truth)
+    assert errors[2] < errors[0] and errors[2] < 2e-3
+
+
+def test_kept_fraction_equals_brute_force():
+    ex, ey = np.linspace(-2, 2, 11), np.linspace(-1.5, 2.5, 9)
+    ras, decs = fov_to_sky([0.3, -1.2, 1.9], [0.1, 2.0, -1.4], RA0, DEC0)
+    regions = ExclusionRegions(ras, decs, [0.45, 0.8, 0.2])
+    fast = kept_fraction(regions, RA0, DEC0, ex * u.deg, ey * u.deg, oversample=6)
+    ref = brute_force_kept(regions, RA0, DEC0, ex, ey, 6)
+    np.testing.assert_allclose(fast, ref, atol=1e-12)
+
+
+def test_no_regions_gives_ones():
+    frac = kept_fraction(ExclusionRegions.empty(), RA0, DEC0, EDGES, EDGES)
+    assert frac.shape == (30, 30) and np.all(frac == 1.0)
+    far = ExclusionRegions([RA0 + 90], [0.0], [1.0])
+    assert np.all(kept_fraction(far, RA0, DEC0, EDGES, EDGES) == 1.0)
+
+
+def test_observation_kept_fraction_altaz():
+    ra, dec = fov_to_sky(np.zeros(3), np.zeros(3), RA0, DEC0)
+    obs = make_observation(ra, dec, time=np.array([0.0, 900.0, 1800.0]), alignment="ALTAZ")
+    # a circle on the pointing does not care about the field rotation
+    centred = ExclusionRegions([RA0], [DEC0], [0.9])
+    radec = observation_kept_fraction(obs, centred, EDGES, EDGES, alignment="RADEC")
+    altaz = observation_kept_fraction(obs, centred, EDGES, EDGES)
+    np.testing.assert_allclose(altaz, radec, atol=1e-6)
+    # an off-centre circle is smeared by the rotation, its area is kept
+    src_ra, src_dec = fov_to_sky(1.5, 0.0, RA0, DEC0)
+    off = ExclusionRegions([src_ra], [src_dec], [0.3])
+    altaz = observation_kept_fraction(obs, off, EDGES, EDGES, time_step=300 * u.s)
+    radec = observation_kept_fraction(obs, off, EDGES, EDGES, alignment="RADEC")
+    area = pixel_solid_angle(EDGES, EDGES)
+    # (a circle centred on pixel edges: 10 x 10 sub-pixels give a 1.3 % lattice error in RADEC)
+    assert np.sum((1 - altaz) * area) == pytest.approx(circle_solid_angle(0.3), rel=5e-3)
+    assert np.sum((1 - radec) * area) == pytest.approx(circle_solid_angle(0.3), rel=2e-2)
+    assert np.count_nonzero(altaz < 1) > np.count_nonzero(radec < 1)
+
+
+def test_from_list_forms():
+    regions = ExclusionRegions.from_list(
+        [
+            (83.63, 22.01, 0.3),
+            (10 * u.deg, -5 * u.deg, 30 * u.arcmin, "named"),
+            (SkyCoord(200, -40, unit="deg"), 0.2 * u.deg),
+            {"ra": 1.0, "dec": 2.0, "radius": 0.1, "name": "d"},
+        ]
+    )
+    assert len(regions) == 4
+    np.testing.assert_allclose(regions.radius, [0.3, 0.5, 0.2, 0.1])
+    assert regions.names[1] == "named" and regions.names[3] == "d"
+    assert len(ExclusionRegions.from_list([])) == 0
+    with pytest.raises(ValueError, match="radius"):
+        ExclusionRegions([0.0], [0.0], [-1.0])
+
+
+def test_from_list_circle_sky_region():
+    regions_pkg = pytest.importorskip("regions")
+    circle = regions_pkg.CircleSkyRegion(SkyCoord(83.63, 22.01, unit="deg"), 0.3 * u.deg)
+    regions = ExclusionRegions.from_list([circle])
+    assert regions.ra[0] == pytest.approx(83.63) and regions.radius[0] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("name", ["regions.ecsv", "regions.fits"])
+def test_table_round_trip(tmp_path, name):
+    regions = ExclusionRegions([83.63, 329.72], [22.01, -30.23], [0.3, 0.5], ["Crab", "PKS"])
+    path = tmp_path / name
+    regions.write(path)
+    back = ExclusionRegions.read(path)
+    np.testing.assert_allclose(back.ra, regions.ra)
+    np.testing.assert_allclose(back.radius, regions.radius)
+    assert back.names == ["Crab", "PKS"]
+    with pytest.raises(OutputExistsError):
+        regions.write(path)
+    regions.write(path, overwrite=True)
+
+
+def test_table_units_galactic_and_errors(tmp_path):
+    table = Table({"glon": [184.557], "glat": [-5.784], "radius": [18.0]})
+    table["radius"].unit = "arcmin"
+    regions = ExclusionRegions.from_table(table)
+    assert regions.radius[0] == pytest.approx(0.3)
+    assert regions.ra[0] == pytest.approx(83.63, abs=0.01)  # the Crab
+    with pytest.raises(FileFormatError, match="RADIUS"):
+        ExclusionRegions.from_table(Table({"RA": [1.0], "DEC": [2.0]}))
+    bad = Table({"RA": [1.0], "DEC": [2.0], "RADIUS": [0.1]})
+    bad["RADIUS"].unit = "s"
+    with pytest.raises(FileFormatError, match="angle"):
+        ExclusionRegions.from_table(bad)
+    with pytest.raises(FileFormatError, match="does not exist"):
+        ExclusionRegions.read(tmp_path / "absent.ecsv")
+
+
+def test_default_regions_synthetic():
+    table = Table(
+        {
+            "OBS_ID": [1, 2, 3],
+            "RA_PNT": [83.63, 84.13, 0.0],
+            "DEC_PNT": [22.51, 22.01, -80.0],
+            "RA_OBJ": [83.63, 83.63, 10.0],
+            "DEC_OBJ": [22.01, 22.01, -80.0],
+            "OBJECT": ["Crab", "Crab", "empty field"],
+        }
+    )
+    regions = default_exclusion_regions(table, target_radius=0.4 * u.deg)
+    # two distinct targets, plus the catalogued Crab (within 4 deg of a pointing)
+    assert regions.names == ["Crab", "empty field", "Crab Nebula"]
+    np.testing.assert_allclose(regions.radius[:2], 0.4)
+    none = default_exclusion_regions(table, sources=())
+    assert len(none) == 2
+
+
+def test_default_regions_hess(shared_data):
+    path = shared_data / "hess-dl3-dr1" / "obs-index.fits.gz"
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    table = Table.read(path)
+    regions = default_exclusion_regions(table)
+    targets = regions.contains(np.asarray(table["RA_OBJ"]), np.asarray(table["DEC_OBJ"]))
+    assert targets.all()
+    by_name = dict(zip(regions.names, regions.radius, strict=True))
+    assert by_name["RX J1713.7-3946"] >= 0.6 and by_name["MSH 15-52"] >= 0.5
+    for name in ("Crab Nebula", "PKS 2155-304"):
+        assert name in by_name
