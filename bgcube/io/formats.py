@@ -19,6 +19,7 @@ __all__ = [
     "LAYOUTS",
     "DIALECT_LAYOUTS",
     "DEFAULT_FLAT_LAYOUT",
+    "LAYOUT_KEYWORD",
     "GADF_KEYWORDS",
     "BGCUBE_KEYWORDS",
     "FORMAT_KEYWORDS",
@@ -90,6 +91,10 @@ DIALECT_LAYOUTS = {
 #: energy slowest, as in every real file without energy-first columns.
 DEFAULT_FLAT_LAYOUT = {"gadf": "energy-slowest", "fovcube": "fovcube"}
 
+#: Keyword naming the layout of the data cell (a key of LAYOUTS) in the files
+#: bgcube writes, so that reading them back never has to guess.
+LAYOUT_KEYWORD = "BGLAYOUT"
+
 #: HDUDOC of GADF files.
 HDUDOC = "https://github.com/open-gamma-ray-astro/gamma-astro-data-formats"
 
@@ -112,7 +117,7 @@ BGCUBE_KEYWORDS = {"HDUCLASS": "BGCUBE", "HDUVERS": "0.1"}
 #: writers, never carried in ``cube.meta``.
 FORMAT_KEYWORDS = frozenset(
     {"HDUCLASS", "HDUDOC", "HDUVERS", "HDUCLAS1", "HDUCLAS2", "HDUCLAS3", "HDUCLAS4",
-     "BGSCHEME", "EXTNAME", "EXTVER", "BUNIT", "DATAUNIT"}
+     "BGSCHEME", "BGLAYOUT", "EXTNAME", "EXTVER", "BUNIT", "DATAUNIT"}
 )
 
 #: Keywords FITS needs to describe the data layout (never carried in meta).

@@ -8,11 +8,13 @@ reproduces Gammapy 2.x, so both read the same values from the same file.
 
 A cell without TDIM is a flat vector whose shape says nothing: it is
 reshaped with the dialect's default layout and an
-`~bgcube.errors.AmbiguousLayoutWarning` says so. The same warning is
-emitted when the TDIM shape fits layouts that disagree on which axis is
-energy (equal energy and spatial bin counts). Equal DETX and DETY bin counts
-with TDIM are not warned about: there the dialect's convention decides, as
-in Gammapy.
+`~bgcube.errors.AmbiguousLayoutWarning` says so (whatever the bin counts:
+a flat vector cannot tell DETX from DETY even when their counts differ).
+The same warning is emitted when the TDIM shape fits layouts that disagree
+on which axis is energy (energy and a spatial axis with equal bin counts).
+Equal DETX and DETY bin counts with TDIM are not warned about: there the
+dialect's convention decides, as in Gammapy. Files written by bgcube name
+their layout (keyword BGLAYOUT) and are never guessed.
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ def _check_layout_name(layout, filename, hdu):
             filename=filename,
             hdu=hdu,
         )
+
+
+def _permutation(layout: str, nbins: dict) -> tuple:
+    # Where each cube axis longer than one bin sits among the stored axes
+    # longer than one bin: equal tuples mean equal results for any data.
+    long_axes = [a for a in LAYOUTS[layout] if nbins[a] > 1]
+    return tuple(long_axes.index(a) for a in CUBE_AXES if nbins[a] > 1)
 
 
 def _to_cube_order(stored: np.ndarray, layout: str) -> np.ndarray:
@@ -93,13 +102,14 @@ def orient(stored, nbins: dict, dialect: str, *, layout=None, column="", filenam
 
     if stored.ndim != 3:
         layout = DEFAULT_FLAT_LAYOUT[dialect]
-        warnings.warn(
-            f"file {filename!r}, HDU {hdu!r}: data column {column!r} has no TDIM, so its "
-            f"axis order is unknown; assumed {layout!r} "
-            f"({', '.join(LAYOUTS[layout])}, slowest first). Pass layout=... to choose.",
-            AmbiguousLayoutWarning,
-            stacklevel=3,
-        )
+        if len({_permutation(name, nbins) for name in LAYOUTS}) > 1:
+            warnings.warn(
+                f"file {filename!r}, HDU {hdu!r}: data column {column!r} has no TDIM, so "
+                f"its axis order is unknown; assumed {layout!r} "
+                f"({', '.join(LAYOUTS[layout])}, slowest first). Pass layout=... to choose.",
+                AmbiguousLayoutWarning,
+                stacklevel=3,
+            )
         return _to_cube_order(stored.reshape(stored_shape(layout, nbins)), layout), layout
 
     fits = [name for name in DIALECT_LAYOUTS[dialect] if stored_shape(name, nbins) == stored.shape]
@@ -113,8 +123,10 @@ def orient(stored, nbins: dict, dialect: str, *, layout=None, column="", filenam
             hdu=hdu,
         )
     layout = fits[0]
-    energy_positions = {LAYOUTS[name].index("ENERGY") for name in fits}
-    if len(energy_positions) > 1:
+    # Layouts that fit but put the energy axis in different places give
+    # different cubes (a DETX/DETY swap alone is settled by the dialect).
+    energy_places = {_permutation(name, nbins)[0] for name in fits} if nbins["ENERGY"] > 1 else ()
+    if len(energy_places) > 1:
         warnings.warn(
             f"file {filename!r}, HDU {hdu!r}: data column {column!r} has shape "
             f"{stored.shape}, which fits several axis orders ({', '.join(fits)}); "

@@ -28,6 +28,7 @@ from .formats import (
     FORMAT_KEYWORDS,
     GADF_DATA_COLUMNS,
     GADF_KEYWORDS,
+    LAYOUT_KEYWORD,
     SCHEME_OF_DATA_COLUMN,
     STRUCTURAL_KEYWORDS,
     STRUCTURAL_PATTERN,
@@ -184,10 +185,11 @@ def _data_column(cols: _Columns, scheme) -> str:
     raise cols.error(f"no data column: looked for {candidates}; columns present: {cols.names}")
 
 
-def _data_unit(cols: _Columns, column: str, scheme):
+def _data_unit(cols: _Columns, column: str, scheme, ours: bool):
     unit = cols.unit(column)
     default = u.Unit(scheme_dict(scheme)["default_unit"])
-    if unit == u.dimensionless_unscaled and default != u.dimensionless_unscaled:
+    # bgcube's own files state units faithfully; an empty one means dimensionless.
+    if not ours and unit == u.dimensionless_unscaled and default != u.dimensionless_unscaled:
         warnings.warn(
             f"file {cols.filename!r}, HDU {cols.hdu!r}: data column {column!r} has no unit; "
             f"assumed {default} (the {scheme!r} scheme's unit, as Gammapy does)",
@@ -205,6 +207,8 @@ def _cube_from_columns(cols: _Columns, meta: dict, scheme, layout, backend) -> F
         scheme = SCHEME_OF_DATA_COLUMN.get(column.upper())
     gadf = "HDUCLASS" in meta or column in GADF_DATA_COLUMNS
     nbins = {axis: len(e) - 1 for axis, e in edges.items()}
+    if layout is None:
+        layout = meta.get(LAYOUT_KEYWORD)  # files written by bgcube say it
     data, _ = orient(
         cols.cell(column),
         nbins,
@@ -214,7 +218,7 @@ def _cube_from_columns(cols: _Columns, meta: dict, scheme, layout, backend) -> F
         filename=cols.filename,
         hdu=cols.hdu,
     )
-    unit = _data_unit(cols, column, scheme)
+    unit = _data_unit(cols, column, scheme, ours=LAYOUT_KEYWORD in meta)
     try:
         return FOVCube(
             edges["DETX"],
@@ -342,7 +346,7 @@ def cube_to_table(cube: FOVCube, *, legacy: bool = False) -> Table:
         for background cubes and ``HDUCLASS='BGCUBE'`` for the others, and
         FOVALIGN (default 'RADEC'). True: the original FOVCube's file (data
         column ``Bgd`` for background cubes, TDIM ``(nDETX, nDETY, nE)``, no
-        format keywords).
+        format keywords). Both name their layout in BGLAYOUT.
 
     Returns
     -------
@@ -358,9 +362,10 @@ def cube_to_table(cube: FOVCube, *, legacy: bool = False) -> Table:
         table[f"{name}_LO"] = u.Quantity(edges[np.newaxis, :-1])
         table[f"{name}_HI"] = u.Quantity(edges[np.newaxis, 1:])
     data = cube.quantity
-    stored = to_layout(data.value, "fovcube" if legacy else "energy-fastest")
-    table[data_name] = u.Quantity(stored[np.newaxis], data.unit)
+    layout = "fovcube" if legacy else "energy-fastest"
+    table[data_name] = u.Quantity(to_layout(data.value, layout)[np.newaxis], data.unit)
     table.meta["EXTNAME"] = cube.scheme_dict["hdu_fits_name"]
+    table.meta[LAYOUT_KEYWORD] = layout
     if not legacy:
         keywords = GADF_KEYWORDS if cube.scheme == "bg_cube" else BGCUBE_KEYWORDS
         table.meta.update(keywords)
@@ -402,7 +407,7 @@ def cube_to_table_hdu(cube: FOVCube, *, legacy: bool = False) -> fits.BinTableHD
         )
     hdu = fits.BinTableHDU.from_columns(columns, name=table.meta["EXTNAME"])
     meta = {k: v for k, v in table.meta.items() if k != "EXTNAME"}
-    for key in ("HDUCLASS", "HDUDOC", "HDUVERS", "HDUCLAS1", "HDUCLAS2", "HDUCLAS3", "HDUCLAS4"):
+    for key in (*GADF_KEYWORDS, LAYOUT_KEYWORD):
         if key in meta:
             hdu.header[key] = meta[key]
     meta_to_header(meta, hdu.header)
