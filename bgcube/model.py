@@ -240,7 +240,8 @@ class FOVCubeBackgroundModel:
         model : FOVCubeBackgroundModel
             ``counts_cube`` and ``livetime_cube`` are None when the file has
             no COUNTS/LIVETIME HDUs. ``time_convention`` comes from the
-            BKG_TIME keyword (files without it: 'LIVETIME', as the original).
+            BKG_TIME keyword; files without it read as 'ONTIME' when the
+            background HDU is GADF, else 'LIVETIME' (the original files).
 
         Raises
         ------

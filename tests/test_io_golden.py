@@ -105,6 +105,13 @@ def test_legacy_model_files(shared_data):
     assert only_bg.background_cube.shape == (14, 24, 24)
 
 
+def test_gadf_file_as_model_is_per_ontime(shared_data):
+    model = FOVCubeBackgroundModel.read(hess_files(shared_data)[0])
+    assert model.time_convention == "ONTIME"  # GADF rates: Gammapy multiplies by ONTIME
+    assert model.counts_cube is None
+    assert model.background_cube.shape == (20, 50, 50)
+
+
 def hess_files(folder):
     return sorted((folder / "hess-dl3-dr1" / "data").glob("*.fits*"))
 

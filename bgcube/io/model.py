@@ -5,8 +5,10 @@ COUNTS, LIVETIME and BACKGROUND, each a BKG_3D-style table. When the
 counts cube is missing or empty (all zero), only BACKGROUND is written.
 The time convention (ONTIME or LIVETIME; see
 `bgcube.model.FOVCubeBackgroundModel`) is stored as BKG_TIME in the
-LIVETIME and BACKGROUND headers; files without it (the original ones)
-read as LIVETIME, the convention the original FOVCube normalised by.
+LIVETIME and BACKGROUND headers. Files without it read as ONTIME when the
+background is a GADF HDU (GADF rates are per unit ontime: Gammapy predicts
+counts as rate x ONTIME) and as LIVETIME otherwise (the original FOVCube
+files, normalised by livetime).
 
 'image' format: the background cube alone, as `bgcube.io.image` writes it
 (the original FOVCubeBackgroundModel did the same).
@@ -17,7 +19,14 @@ from __future__ import annotations
 from ..backend import to_numpy
 from ..errors import FileFormatError
 from ..model import TIME_CONVENTIONS, FOVCubeBackgroundModel
-from .files import FORMATS, cube_from_hdulist, cube_to_hdulist, open_fits, write_hdulist
+from .files import (
+    FORMATS,
+    cube_from_hdulist,
+    cube_to_hdulist,
+    open_fits,
+    select_table_hdu,
+    write_hdulist,
+)
 from .table import cube_to_table_hdu
 
 __all__ = ["read_model", "write_model", "model_to_hdulist", "model_from_hdulist"]
@@ -25,7 +34,8 @@ __all__ = ["read_model", "write_model", "model_to_hdulist", "model_from_hdulist"
 #: Keyword holding the time convention.
 TIME_KEYWORD = "BKG_TIME"
 
-#: Convention of files that do not say (the original FOVCube's).
+#: Convention of files that do not say: GADF's, else the original FOVCube's.
+DEFAULT_GADF_TIME = "ONTIME"
 DEFAULT_FILE_TIME = "LIVETIME"
 
 _HDUS = {
@@ -95,7 +105,7 @@ def write_model(model, filename, format="table", overwrite=False, *, legacy=Fals
     write_hdulist(model_to_hdulist(model, format, legacy=legacy), filename, overwrite)
 
 
-def _time_convention(cubes, filename):
+def _time_convention(cubes, filename, default):
     for name in ("background_cube", "livetime_cube"):
         cube = cubes.get(name)
         if cube is not None and TIME_KEYWORD in cube.meta:
@@ -107,7 +117,7 @@ def _time_convention(cubes, filename):
                     hdu=_HDUS[name][0],
                 )
             return value
-    return DEFAULT_FILE_TIME
+    return default
 
 
 def model_from_hdulist(hdulist, format="table", *, backend=None, filename=None):
@@ -115,17 +125,22 @@ def model_from_hdulist(hdulist, format="table", *, backend=None, filename=None):
     if format not in FORMATS:
         raise ValueError(f"invalid format {format!r}; expected one of {FORMATS}")
     cubes = {}
+    default_time = DEFAULT_FILE_TIME
     if format == "image":
         cubes["background_cube"] = cube_from_hdulist(
             hdulist, "image", "bg_cube", backend=backend, filename=filename
         )
     else:
+        background = select_table_hdu(hdulist, None, "bg_cube", filename)
+        if background.header.get("HDUCLASS") == "GADF":
+            default_time = DEFAULT_GADF_TIME
         for name, (extname, scheme) in _HDUS.items():
             if name == "background_cube" or extname in hdulist:
                 cubes[name] = cube_from_hdulist(
                     hdulist, "table", scheme, backend=backend, filename=filename
                 )
-    return FOVCubeBackgroundModel(**cubes, time_convention=_time_convention(cubes, filename))
+    convention = _time_convention(cubes, filename, default_time)
+    return FOVCubeBackgroundModel(**cubes, time_convention=convention)
 
 
 def read_model(filename, format="table", *, backend=None) -> FOVCubeBackgroundModel:
