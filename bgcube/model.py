@@ -195,6 +195,59 @@ class FOVCubeBackgroundModel:
         )
         return self
 
+    # ------------------------------------------------------------------
+    # building from observations (the seed's API; the work is in bgcube.make)
+    @classmethod
+    def define_cube_binning(cls, observation_table, method="default", *, backend=None,
+                            time_convention="ONTIME"):
+        """An empty model with the original make-models binning for these observations.
+
+        20 log energy bins over 0.1-100 TeV and 60 x 60 bins over +-0.07 rad,
+        fewer for fewer than 100 observations; ``method='michi'`` starts the
+        energy axis at the group's lowest energy threshold. See
+        `bgcube.make.binning.define_cube_binning`.
+
+        Returns
+        -------
+        model : FOVCubeBackgroundModel
+        """
+        from .make.binning import define_cube_binning
+
+        detx, dety, energy = define_cube_binning(observation_table, method)
+        return cls.set_cube_binning(
+            detx, dety, energy, backend=backend, time_convention=time_convention
+        )
+
+    def fill_obs(self, observation_table, data_store, exclusion=None, *, alignment="RADEC",
+                 fail_fast=True, progress=None):
+        """Add the events and time of the observations in ``observation_table``.
+
+        Parameters
+        ----------
+        observation_table : `~astropy.table.Table`
+            Rows with OBS_ID.
+        data_store : `~bgcube.data.store.DataStore`
+        exclusion : `~bgcube.data.exclusion.ExclusionRegions`, optional
+            Events inside are dropped and each pixel's time is reduced by its
+            excluded fraction, per observation.
+        alignment : {'RADEC', 'ALTAZ'}
+        fail_fast : bool
+            Raise on an unreadable run (default); otherwise leave it out.
+        progress : bool, optional
+            Progress bar (default: when stderr is a terminal).
+
+        Returns
+        -------
+        filled : list of `~bgcube.make.fill.ObservationFill`
+        failed : list of (OBS_ID, reason)
+        """
+        from .make.fill import fill_observations
+
+        return fill_observations(
+            self, observation_table["OBS_ID"], data_store, exclusion,
+            alignment=alignment, fail_fast=fail_fast, progress=progress,
+        )
+
     def smooth(self, n_passes=None):
         """Smooth the background cube with the k5a kernel, preserving each image's integral.
 

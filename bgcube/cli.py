@@ -1,0 +1,183 @@
+"""The ``bgcube`` command.
+
+Sub-commands
+------------
+make-models INDIR OUTDIR
+    Build background models from a GADF DL3 data set (one per zenith/azimuth group).
+demo OUTDIR
+    Simulate a data set, build its models with the same pipeline, compare with the truth.
+info FILE
+    Describe a background-model or cube file.
+
+Every sub-command exits with status 0 on success, 1 on bad input (with a
+one-line reason on stderr) and 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import astropy.units as u
+
+from . import __version__
+from .errors import BgcubeError
+
+__all__ = ["main", "build_parser"]
+
+
+def _float_list(text):
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if len(values) < 2:
+        raise argparse.ArgumentTypeError(f"expected at least two edges, got {text!r}")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``bgcube`` command."""
+    parser = argparse.ArgumentParser(
+        prog="bgcube",
+        description="Build, inspect and validate 3D background models (DETX, DETY, energy) "
+        "for Imaging Atmospheric Cherenkov Telescopes.",
+    )
+    parser.add_argument("--version", action="version", version=f"bgcube {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    mm = sub.add_parser(
+        "make-models",
+        help="build background models from a GADF DL3 data set",
+        description="Build one background model per observation group (zenith x azimuth) "
+        "from the runs of a GADF DL3 data set (a folder with hdu-index.fits.gz and "
+        "obs-index.fits.gz). Events inside exclusion regions are dropped and the time "
+        "of the covered field-of-view pixels reduced accordingly. Writes the observation "
+        "tables, the group definitions, the exclusion regions and, per group, "
+        "bg_cube_model_group<ID>_table.fits.gz (COUNTS, LIVETIME, BACKGROUND) and "
+        "bg_cube_model_group<ID>_image.fits.gz.",
+    )
+    mm.add_argument("indir", help="data set folder (with hdu-index.fits.gz and obs-index.fits.gz)")
+    mm.add_argument("outdir", help="output folder (created if missing)")
+    mm.add_argument("--test", action="store_true", help="use only the first 10 runs (a quick check)")
+    mm.add_argument("--method", choices=("default", "michi"), default="default",
+                    help="cube binning: 'default' 0.1-100 TeV; 'michi' starts at the lowest "
+                    "energy threshold of the group (default: %(default)s)")
+    mm.add_argument("--zenith-edges", type=_float_list, default=None, metavar="Z0,Z1,...",
+                    help="zenith bin edges of the groups in deg (default: 0,20,30,40,50,60,70)")
+    mm.add_argument("--azimuth-edges", type=_float_list, default=None, metavar="A0,A1,...",
+                    help="azimuth bin edges in deg; bins may wrap through north, e.g. "
+                    "-90,90,270 (default: 0,360, one bin)")
+    mm.add_argument("--min-observations", type=int, default=1, metavar="N",
+                    help="merge groups with fewer runs into a zenith neighbour (default: %(default)s)")
+    mm.add_argument("--exclusion", default="auto", metavar="FILE|auto|none",
+                    help="exclusion circles: an ECSV/FITS table (RA, DEC, RADIUS), 'auto' for "
+                    "circles around each run's target and known sources, or 'none' "
+                    "(default: %(default)s)")
+    mm.add_argument("--time", choices=("ONTIME", "LIVETIME"), default="ONTIME", dest="time_convention",
+                    help="observation time the model is normalised by (default: %(default)s, "
+                    "as Gammapy predicts background)")
+    mm.add_argument("--alignment", choices=("RADEC", "ALTAZ"), default="RADEC",
+                    help="field-of-view alignment of the models (default: %(default)s)")
+    mm.add_argument("--backend", choices=("numpy", "jax", "cupy"), default="numpy",
+                    help="array backend for the cubes (default: %(default)s)")
+    mm.add_argument("--no-smooth", action="store_true", help="do not smooth the rate")
+    mm.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    mm.add_argument("--fail-fast", action="store_true",
+                    help="stop at the first unreadable run (default: report it and go on)")
+    mm.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    demo = sub.add_parser(
+        "demo",
+        help="simulate a data set, build its models and compare with the truth",
+        description="Simulate a small GADF DL3 data set from a known background model, "
+        "run the make-models pipeline on it exactly as on real data, compare the "
+        "reconstructed models with the truth and write the model files and PNG plots.",
+    )
+    demo.add_argument("outdir", help="output folder (created if missing)")
+    demo.add_argument("--n-obs", type=int, default=20, help="number of runs (default: %(default)s)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    demo.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+    info = sub.add_parser("info", help="describe a background-model or cube file",
+                          description="Print the HDUs, axes, units and totals of a FITS file "
+                          "written by bgcube or another tool.")
+    info.add_argument("filename")
+    return parser
+
+
+def _make_models(args) -> int:
+    from .make.pipeline import DEFAULT_AZIMUTH_EDGES, DEFAULT_ZENITH_EDGES, make_models
+
+    start = time.perf_counter()
+    result = make_models(
+        args.indir,
+        args.outdir,
+        method=args.method,
+        zenith_edges=args.zenith_edges or DEFAULT_ZENITH_EDGES,
+        azimuth_edges=args.azimuth_edges or DEFAULT_AZIMUTH_EDGES,
+        min_observations=args.min_observations,
+        exclusion=args.exclusion,
+        time_convention=args.time_convention,
+        alignment=args.alignment,
+        backend=args.backend,
+        smooth=not args.no_smooth,
+        test=args.test,
+        overwrite=args.overwrite,
+        fail_fast=args.fail_fast,
+        progress=False if args.no_progress else None,
+    )
+    elapsed = time.perf_counter() - start
+    print("\n".join(result.summary_table().pformat(max_lines=-1, max_width=-1)))
+    for obs_id, reason in result.failed:
+        print(f"left out OBS_ID {obs_id}: {reason}", file=sys.stderr)
+    n_obs = sum(len(g.obs_ids) for g in result.groups)
+    total = sum((g.time for g in result.groups), 0 * u.s)
+    print(
+        f"\n{len(result.groups)} group(s), {n_obs} observation(s), "
+        f"{sum(g.n_filled for g in result.groups)} events in cubes, "
+        f"{total.to_value(u.h):.2f} h {result.time_convention}, "
+        f"{len(result.failed)} run(s) left out, {elapsed:.1f} s"
+    )
+    print(f"{len(result.files)} file(s) written to {args.outdir}:")
+    for path in result.files:
+        print(f"  {path.name}")
+    return 0
+
+
+def _demo(args) -> int:
+    from .simulate.demo import run_demo
+
+    run_demo(args.outdir, n_obs=args.n_obs, seed=args.seed, overwrite=args.overwrite)
+    return 0
+
+
+def _info(args) -> int:
+    from .io.describe import describe_file
+
+    print(describe_file(args.filename))
+    return 0
+
+
+_COMMANDS = {"make-models": _make_models, "demo": _demo, "info": _info}
+
+
+def main(argv=None) -> int:
+    """Run the ``bgcube`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except (BgcubeError, OSError) as exc:
+        message = str(exc).replace("pass overwrite=True", "use --overwrite")
+        print(f"bgcube {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"bgcube {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

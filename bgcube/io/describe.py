@@ -1,0 +1,70 @@
+"""A short text description of a FITS file of cubes (``bgcube info``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from ..errors import FileFormatError
+from .files import cube_from_hdulist
+
+__all__ = ["describe_file"]
+
+
+def describe_file(filename) -> str:
+    """Describe each HDU of ``filename``: cubes with axes, unit and totals; other HDUs by kind.
+
+    Parameters
+    ----------
+    filename : str or path
+
+    Returns
+    -------
+    text : str
+
+    Raises
+    ------
+    FileFormatError
+        If the file cannot be opened as FITS.
+    """
+    path = Path(filename)
+    if not path.is_file():
+        raise FileFormatError("no such file", filename=path)
+    try:
+        hdulist = fits.open(path, memmap=False)
+    except OSError as exc:
+        raise FileFormatError(f"not a readable FITS file ({exc})", filename=path) from None
+    lines = [f"{path}"]
+    with hdulist:
+        for index, hdu in enumerate(hdulist):
+            name = hdu.name or f"#{index}"
+            if isinstance(hdu, fits.BinTableHDU) and _is_cube_table(hdu):
+                cube = cube_from_hdulist(hdulist, format="table", hdu=index, filename=path)
+                lines.append(_describe_cube(name, cube))
+            else:
+                kind = type(hdu).__name__
+                shape = getattr(hdu.data, "shape", None) if hdu.data is not None else None
+                lines.append(f"  HDU {index} {name}: {kind}" + (f", shape {shape}" if shape else ""))
+    return "\n".join(lines)
+
+
+def _is_cube_table(hdu) -> bool:
+    names = {n.upper() for n in hdu.columns.names}
+    return {"ENERG_LO", "ENERG_HI"} <= names and any(n.startswith("DETX") for n in names)
+
+
+def _describe_cube(name, cube) -> str:
+    data = cube.quantity
+    e, x, y = cube.energy_edges, cube.coordx_edges, cube.coordy_edges
+    finite = np.isfinite(data.value)
+    return (
+        f"  HDU {name}: cube (energy, DETY, DETX) = {cube.shape}, unit '{cube.unit}'\n"
+        f"    energy {e[0]:.4g} - {e[-1]:.4g} ({cube.energy_axis.binning.kind}), "
+        f"DETX {x[0].to_value('deg'):.3f} - {x[-1].to_value('deg'):.3f} deg, "
+        f"DETY {y[0].to_value('deg'):.3f} - {y[-1].to_value('deg'):.3f} deg\n"
+        f"    sum {data.value[finite].sum():.6g}, max {data.value[finite].max(initial=0):.6g}, "
+        f"zero bins {int(np.count_nonzero(data.value == 0))}, "
+        f"FOVALIGN {cube.meta.get('FOVALIGN', '-')}"
+    )

@@ -1,0 +1,110 @@
+"""The cube binning of a background model, as the original make-models chose it."""
+
+from __future__ import annotations
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import Angle
+
+from ..errors import ObservationError
+
+__all__ = ["define_cube_binning", "cube_shape", "ENERGY_THRESHOLD_COLUMNS"]
+
+#: obs-index columns holding a run's lower energy threshold, in order of preference.
+ENERGY_THRESHOLD_COLUMNS = ("SAFE_ENERGY_LO", "ENERGY_THRESHOLD", "E_THRES", "LO_THRES")
+
+#: The original's defaults: 20 log energy bins over 0.1-100 TeV and 60 x 60
+#: linear bins over +-0.07 rad (about +-4 deg), suited to H.E.S.S.
+DEFAULT_ENERGY_RANGE = (0.1, 100.0) * u.TeV
+DEFAULT_FOV_HALF_WIDTH = Angle(0.07, u.rad)
+
+
+def cube_shape(n_obs: int) -> tuple[int, int, int]:
+    """Number of (energy, DETY, DETX) bins for a group of ``n_obs`` observations.
+
+    20 x 60 x 60; with fewer than 100 observations, ``m = int(n_obs / 10) - 10``
+    (negative) bins are added: ``20 + m`` in energy and ``60 + 4 m`` in DETX
+    and DETY, as the original did, so that sparse groups get coarser cubes.
+
+    Raises
+    ------
+    ObservationError
+        If ``n_obs`` is not positive.
+    """
+    if n_obs < 1:
+        raise ObservationError(f"cannot define a cube binning for {n_obs} observations")
+    n_energy, n_fov = 20, 60
+    if n_obs < 100:
+        m = int(n_obs / 10) - 10
+        n_energy += m
+        n_fov += 4 * m
+    return n_energy, n_fov, n_fov
+
+
+def define_cube_binning(
+    observation_table, method="default", *, energy_range=None, fov_half_width=None
+):
+    """Bin edges of a background model for a group of observations.
+
+    Parameters
+    ----------
+    observation_table : `~astropy.table.Table`
+        The group's rows of the observation index (its length sets the
+        shape, see `cube_shape`).
+    method : {'default', 'michi'}
+        ``'default'``: energies from 0.1 to 100 TeV. ``'michi'``: the energy
+        axis starts at the lowest energy threshold of the group's runs (obs-
+        index column SAFE_ENERGY_LO, ENERGY_THRESHOLD, E_THRES or LO_THRES).
+    energy_range : `~astropy.units.Quantity`, optional
+        ``(min, max)`` to replace 0.1-100 TeV (the 'michi' minimum still applies).
+    fov_half_width : `~astropy.coordinates.Angle`, optional
+        DETX/DETY run over ``+-fov_half_width`` (default 0.07 rad).
+
+    Returns
+    -------
+    detx_edges, dety_edges : `~astropy.coordinates.Angle`
+        Linear field-of-view edges, deg.
+    energy_edges : `~astropy.units.Quantity`
+        Logarithmic energy edges, TeV.
+
+    Raises
+    ------
+    ObservationError
+        If the table is empty, or 'michi' finds no threshold column.
+    ValueError
+        If the method is unknown.
+    """
+    if method not in ("default", "michi"):
+        raise ValueError(f"method must be 'default' or 'michi', got {method!r}")
+    n_energy, n_dety, n_detx = cube_shape(len(observation_table))
+    e_min, e_max = u.Quantity(
+        DEFAULT_ENERGY_RANGE if energy_range is None else energy_range
+    ).to_value(u.TeV)
+    if method == "michi":
+        e_min = _lowest_threshold(observation_table)
+        if not e_min < e_max:
+            raise ObservationError(
+                f"lowest energy threshold {e_min} TeV is not below the upper energy {e_max} TeV"
+            )
+    half = Angle(DEFAULT_FOV_HALF_WIDTH if fov_half_width is None else fov_half_width).to_value(
+        u.deg
+    )
+    log_step = (np.log(e_max) - np.log(e_min)) / n_energy
+    energy_edges = np.exp(np.log(e_min) + log_step * np.arange(n_energy + 1)) * u.TeV
+    dety_edges = Angle(np.linspace(-half, half, n_dety + 1), u.deg)
+    detx_edges = Angle(np.linspace(-half, half, n_detx + 1), u.deg)
+    return detx_edges, dety_edges, energy_edges
+
+
+def _lowest_threshold(observation_table) -> float:
+    for name in ENERGY_THRESHOLD_COLUMNS:
+        if name in observation_table.colnames:
+            column = observation_table[name]
+            values = u.Quantity(column, column.unit or u.TeV).to_value(u.TeV)
+            values = values[np.isfinite(values) & (values > 0)]
+            if values.size:
+                return float(values.min())
+    raise ObservationError(
+        "the 'michi' binning needs each run's energy threshold in one of the obs-index "
+        f"columns {ENERGY_THRESHOLD_COLUMNS}; the table has {observation_table.colnames}"
+    )

@@ -1,0 +1,131 @@
+"""Filling a background model from observations: events minus exclusions, and time."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import astropy.units as u
+import numpy as np
+
+from ..data.exclusion import ExclusionRegions, excluded_events, observation_kept_fraction
+from ..errors import BgcubeError
+
+__all__ = ["ObservationFill", "fill_observation", "fill_observations", "progress_bar"]
+
+
+@dataclass
+class ObservationFill:
+    """What one observation added to a model.
+
+    Attributes
+    ----------
+    obs_id : int
+    n_events : int
+        Events read from the file.
+    n_excluded : int
+        Events dropped because they fall inside an exclusion region.
+    n_filled : int
+        Events that landed inside the cube.
+    time : `~astropy.units.Quantity`
+        The observation time added (ONTIME or LIVETIME), before exclusion.
+    """
+
+    obs_id: int
+    n_events: int
+    n_excluded: int
+    n_filled: int
+    time: u.Quantity
+
+
+def fill_observation(model, observation, regions=None):
+    """Add one observation's events and time to a model.
+
+    Events inside an exclusion region are dropped; the time of each
+    (DETY, DETX) pixel is reduced by the excluded fraction of that pixel for
+    this observation's pointing, so the rate stays unbiased.
+
+    Parameters
+    ----------
+    model : `~bgcube.FOVCubeBackgroundModel`
+        The model to fill (its binning and time convention are used).
+    observation : `~bgcube.data.observation.Observation`
+        With DETX/DETY in the model's field-of-view alignment.
+    regions : `~bgcube.data.exclusion.ExclusionRegions`, optional
+
+    Returns
+    -------
+    fill : ObservationFill
+    """
+    regions = ExclusionRegions.empty() if regions is None else regions
+    events = observation.events
+    counts = model.counts_cube
+    # everything that can fail comes before the model is touched
+    time = observation.observation_time(model.time_convention)
+    inside = excluded_events(observation, regions)
+    fraction = None
+    if len(regions):
+        fraction = observation_kept_fraction(
+            observation, regions, counts.coordx_edges, counts.coordy_edges
+        )
+    kept = events.select(~inside) if inside.any() else events
+    before = float(counts.xp.sum(counts.data))
+    model.fill_events([kept])
+    model.add_observation_time(time, kept_fraction=fraction)
+    after = float(counts.xp.sum(model.counts_cube.data))
+    return ObservationFill(
+        obs_id=observation.obs_id,
+        n_events=len(events),
+        n_excluded=int(np.count_nonzero(inside)),
+        n_filled=int(round(after - before)),
+        time=time,
+    )
+
+
+def progress_bar(iterable, total=None, desc=None, enabled=None):
+    """Wrap ``iterable`` in a tqdm progress bar when writing to a terminal."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="obs", leave=False)
+
+
+def fill_observations(model, obs_ids, data_store, regions=None, *, alignment="RADEC",
+                      fail_fast=False, progress=None, desc=None):
+    """Fill a model from observations of a data store.
+
+    Parameters
+    ----------
+    model : `~bgcube.FOVCubeBackgroundModel`
+    obs_ids : sequence of int
+    data_store : `~bgcube.data.store.DataStore`
+    regions : `~bgcube.data.exclusion.ExclusionRegions`, optional
+    alignment : {'RADEC', 'ALTAZ'}
+        Field-of-view alignment of the model.
+    fail_fast : bool
+        Stop at the first unreadable observation (default: record it and go on).
+    progress : bool, optional
+        Show a progress bar (default: when stderr is a terminal).
+    desc : str, optional
+        Progress-bar label.
+
+    Returns
+    -------
+    filled : list of ObservationFill
+    failed : list of (int, str)
+        OBS_ID and reason of each observation left out.
+    """
+    filled, failed = [], []
+    obs_ids = [int(i) for i in obs_ids]
+    for obs_id in progress_bar(obs_ids, total=len(obs_ids), desc=desc, enabled=progress):
+        try:
+            observation = data_store.observation(obs_id, fov_alignment=alignment)
+            filled.append(fill_observation(model, observation, regions))
+        except BgcubeError as exc:
+            if fail_fast:
+                raise
+            failed.append((obs_id, str(exc)))
+    return filled, failed

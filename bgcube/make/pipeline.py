@@ -1,0 +1,281 @@
+"""The make-models pipeline: observations -> groups -> one background model per group.
+
+This is the library function behind ``bgcube make-models``. Like the
+original ``gammapy-make-bg-cube-models`` it writes, in the output folder:
+
+* ``bg_observation_table.fits.gz``: the observations used;
+* ``bg_observation_table_grouped.fits.gz``: the same with a GROUP_ID column;
+* ``bg_observation_groups.ecsv``: the group definitions (zenith x azimuth);
+* ``bg_exclusion_regions.ecsv``: the exclusion circles applied;
+* per group ``bg_cube_model_group<ID>_table.fits.gz`` (COUNTS, LIVETIME and
+  BACKGROUND HDUs) and ``bg_cube_model_group<ID>_image.fits.gz`` (the
+  background cube for ds9).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.table import Table
+
+from ..data.exclusion import ExclusionRegions, default_exclusion_regions
+from ..data.store import DataStore
+from ..errors import ObservationError
+from ..io.atomic import atomic_output, check_writable
+from ..model import FOVCubeBackgroundModel
+from .binning import define_cube_binning
+from .fill import fill_observations
+from .grouping import ObservationGroups
+
+__all__ = [
+    "make_models",
+    "MakeModelsResult",
+    "GroupResult",
+    "DEFAULT_ZENITH_EDGES",
+    "DEFAULT_AZIMUTH_EDGES",
+    "OUTPUT_NAMES",
+    "resolve_exclusion",
+]
+
+#: Zenith bins of the observation groups, deg.
+DEFAULT_ZENITH_EDGES = (0.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0)
+#: Azimuth bins of the observation groups, deg (one bin: all azimuths).
+DEFAULT_AZIMUTH_EDGES = (0.0, 360.0)
+#: Number of runs ``test=True`` keeps.
+TEST_N_OBS = 10
+
+OUTPUT_NAMES = {
+    "observations": "bg_observation_table.fits.gz",
+    "grouped": "bg_observation_table_grouped.fits.gz",
+    "groups": "bg_observation_groups.ecsv",
+    "exclusion": "bg_exclusion_regions.ecsv",
+    "model_table": "bg_cube_model_group{group_id}_table.fits.gz",
+    "model_image": "bg_cube_model_group{group_id}_image.fits.gz",
+}
+
+
+@dataclass
+class GroupResult:
+    """One group's model and how it was made."""
+
+    group_id: int
+    zenith_range: tuple[float, float]
+    azimuth_range: tuple[float, float]
+    obs_ids: list[int]
+    model: FOVCubeBackgroundModel | None
+    n_events: int = 0
+    n_excluded: int = 0
+    n_filled: int = 0
+    time: u.Quantity = field(default_factory=lambda: 0 * u.s)
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class MakeModelsResult:
+    """What `make_models` did: per-group results, failures and files written."""
+
+    groups: list[GroupResult]
+    failed: list[tuple[int, str]]
+    files: list[Path]
+    time_convention: str
+
+    def summary_table(self) -> Table:
+        """One row per group: GROUP_ID, zenith/azimuth range, N_OBS, events, time, cube shape."""
+        rows = []
+        for g in self.groups:
+            shape = g.model.counts_cube.shape if g.model is not None else ()
+            rows.append(
+                (
+                    g.group_id,
+                    f"{g.zenith_range[0]:g}-{g.zenith_range[1]:g}",
+                    f"{g.azimuth_range[0]:g}-{g.azimuth_range[1]:g}",
+                    len(g.obs_ids),
+                    g.n_events,
+                    g.n_excluded,
+                    g.n_filled,
+                    round(float(g.time.to_value(u.h)), 2),
+                    "x".join(str(n) for n in shape) or "-",
+                )
+            )
+        names = ("GROUP_ID", "ZENITH", "AZIMUTH", "N_OBS", "N_EVENTS", "N_EXCLUDED",
+                 "N_IN_CUBE", f"{self.time_convention}_H", "SHAPE(E,Y,X)")
+        return Table(rows=rows, names=names) if rows else Table(names=names)
+
+
+def resolve_exclusion(exclusion, obs_table) -> ExclusionRegions:
+    """Exclusion regions from a user setting.
+
+    Parameters
+    ----------
+    exclusion : None, 'auto', 'none', str or path, or ExclusionRegions
+        ``'auto'``: circles around each run's target and known sources in
+        the fields (`~bgcube.data.exclusion.default_exclusion_regions`);
+        ``'none'`` or None: no exclusion; a file name: an ECSV or FITS table
+        of circles (`ExclusionRegions.read`).
+    obs_table : `~astropy.table.Table`
+        The observation index (for 'auto').
+
+    Returns
+    -------
+    regions : ExclusionRegions
+    """
+    if exclusion is None or (isinstance(exclusion, str) and exclusion.lower() == "none"):
+        return ExclusionRegions.empty()
+    if isinstance(exclusion, ExclusionRegions):
+        return exclusion
+    if isinstance(exclusion, str) and exclusion.lower() == "auto":
+        return default_exclusion_regions(obs_table)
+    return ExclusionRegions.read(exclusion)
+
+
+def make_models(
+    indir,
+    outdir,
+    *,
+    method="default",
+    zenith_edges=DEFAULT_ZENITH_EDGES,
+    azimuth_edges=DEFAULT_AZIMUTH_EDGES,
+    min_observations=1,
+    min_time=0 * u.s,
+    exclusion="auto",
+    time_convention="ONTIME",
+    alignment="RADEC",
+    backend="numpy",
+    smooth=True,
+    obs_ids=None,
+    test=False,
+    overwrite=False,
+    fail_fast=False,
+    progress=None,
+):
+    """Build one background model per observation group and write them.
+
+    Parameters
+    ----------
+    indir : str, path or `~bgcube.data.store.DataStore`
+        Folder with ``hdu-index.fits.gz`` and ``obs-index.fits.gz``, or a data store.
+    outdir : str or path
+        Output folder (created if missing).
+    method : {'default', 'michi'}
+        Cube binning, see `~bgcube.make.binning.define_cube_binning`.
+    zenith_edges, azimuth_edges : sequence of float
+        Group bins, deg; azimuth bins may wrap through 0/360.
+    min_observations : int
+        Groups with fewer runs are merged with a zenith neighbour.
+    min_time : `~astropy.units.Quantity`
+        Groups with less time are merged with a zenith neighbour.
+    exclusion : 'auto', 'none', file name or ExclusionRegions
+        See `resolve_exclusion` (default 'auto').
+    time_convention : {'ONTIME', 'LIVETIME'}
+        Time the time cube accumulates (ONTIME: as Gammapy predicts background).
+    alignment : {'RADEC', 'ALTAZ'}
+        Field-of-view alignment of the models.
+    backend : str
+        Array backend of the cubes ('numpy', 'jax', 'cupy').
+    smooth : bool
+        Smooth the rate with the k5a method (default True).
+    obs_ids : sequence of int, optional
+        Use only these runs.
+    test : bool
+        Use only the first few runs (a quick check of a setup).
+    overwrite : bool
+        Replace existing output files.
+    fail_fast : bool
+        Stop at the first unreadable run (default: report it and go on).
+    progress : bool, optional
+        Progress bar (default: when stderr is a terminal).
+
+    Returns
+    -------
+    result : MakeModelsResult
+
+    Raises
+    ------
+    DataNotFoundError, FileFormatError
+        Missing or unreadable index files.
+    OutputExistsError
+        An output file exists and ``overwrite`` is false (checked before any work).
+    ObservationError
+        No observation selected, or an unreadable run with ``fail_fast``.
+    """
+    store = indir if isinstance(indir, DataStore) else DataStore.from_dir(indir)
+    if obs_ids is not None:
+        store = store.select(obs_ids=list(obs_ids))
+    if test:
+        store = store.select(obs_ids=sorted(store.obs_ids.tolist())[:TEST_N_OBS])
+    if len(store) == 0:
+        raise ObservationError("no observation selected")
+    obs_table = store.obs_table
+
+    groups = ObservationGroups.from_bins(zenith_edges, azimuth_edges)
+    groups = groups.merge_small_groups(
+        obs_table, min_observations=min_observations, min_time=min_time
+    )
+    grouped = groups.group_observation_table(obs_table, outside="drop")
+    regions = resolve_exclusion(exclusion, obs_table)
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    group_ids = sorted(set(np.asarray(grouped["GROUP_ID"]).tolist()))
+    planned = [outdir / OUTPUT_NAMES[k] for k in ("observations", "grouped", "groups", "exclusion")]
+    for gid in group_ids:
+        planned += [outdir / OUTPUT_NAMES[k].format(group_id=gid) for k in ("model_table", "model_image")]
+    for path in planned:  # fail before hours of work, not after
+        check_writable(path, overwrite)
+
+    files = []
+    _write_table(obs_table, planned[0], overwrite)
+    _write_table(grouped, planned[1], overwrite)
+    groups.write(planned[2], overwrite=overwrite)
+    regions.write(planned[3], overwrite=overwrite)
+    files += planned[:4]
+
+    results, failed = [], []
+    for gid in group_ids:
+        rows = grouped[np.asarray(grouped["GROUP_ID"]) == gid]
+        k = list(groups.group_ids).index(gid)
+        result = GroupResult(
+            group_id=gid,
+            zenith_range=(float(groups.zen_min[k]), float(groups.zen_max[k])),
+            azimuth_range=(float(groups.az_min[k]), float(groups.az_max[k])),
+            obs_ids=[int(i) for i in rows["OBS_ID"]],
+            model=None,
+        )
+        detx, dety, energy = define_cube_binning(rows, method)
+        model = FOVCubeBackgroundModel.set_cube_binning(
+            detx, dety, energy, backend=backend, time_convention=time_convention
+        )
+        for cube in (model.counts_cube, model.livetime_cube, model.background_cube):
+            cube.meta["FOVALIGN"] = alignment
+        filled, bad = fill_observations(
+            model, result.obs_ids, store, regions, alignment=alignment,
+            fail_fast=fail_fast, progress=progress, desc=f"group {gid}",
+        )
+        failed += bad
+        result.obs_ids = [f.obs_id for f in filled]
+        result.n_events = sum(f.n_events for f in filled)
+        result.n_excluded = sum(f.n_excluded for f in filled)
+        result.n_filled = sum(f.n_filled for f in filled)
+        result.time = sum((f.time for f in filled), 0 * u.s)
+        if filled:
+            model.compute_rate()
+            model.background_cube.meta["FOVALIGN"] = alignment
+            if smooth:
+                model.smooth()
+            result.model = model
+            table_file = outdir / OUTPUT_NAMES["model_table"].format(group_id=gid)
+            image_file = outdir / OUTPUT_NAMES["model_image"].format(group_id=gid)
+            model.write(table_file, format="table", overwrite=overwrite)
+            model.write(image_file, format="image", overwrite=overwrite)
+            result.files = [table_file, image_file]
+            files += result.files
+        results.append(result)
+    return MakeModelsResult(results, failed, files, time_convention)
+
+
+def _write_table(table, path, overwrite):
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        table.write(tmp, format="fits", overwrite=True)
