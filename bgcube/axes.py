@@ -6,8 +6,8 @@ One vocabulary for every axis (as in boost-histogram and Gammapy's MapAxis):
 
 from __future__ import annotations
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import Angle
 
 from ._array.binning import Binning

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy as _copy
 
-import numpy as np
 import astropy.units as u
+import numpy as np
 from astropy.coordinates import Angle
 
 from . import _array

@@ -1,8 +1,8 @@
 """FOVCube and FOVCubeBackgroundModel: axes, lookups, filling, rates, backends."""
 
+import astropy.units as u
 import numpy as np
 import pytest
-import astropy.units as u
 from astropy.coordinates import Angle
 from astropy.table import Table
 
