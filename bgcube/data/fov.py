@@ -180,9 +180,11 @@ def altaz_field_rotation(times, ra_pnt, dec_pnt, location):
 
     ra0, dec0 = float(_deg(ra_pnt)), float(_deg(dec_pnt))
     ref_ra, ref_dec = fov_to_sky(0.0, 0.1, ra0, dec0)
-    frame = AltAz(obstime=times, location=location)
-    pnt = SkyCoord(ra0 * u.deg, dec0 * u.deg).transform_to(frame)
-    ref = SkyCoord(float(ref_ra) * u.deg, float(ref_dec) * u.deg).transform_to(frame)
+    # one transform of both directions at every time (astropy's cost is per call and time)
+    pair = SkyCoord([ra0, float(ref_ra)] * u.deg, [dec0, float(ref_dec)] * u.deg)
+    pair = pair.reshape((2,) + (1,) * np.ndim(times.jd1))
+    altaz = pair.transform_to(AltAz(obstime=times, location=location))
+    pnt, ref = altaz[0], altaz[1]
     fx, fy = np.radians(sky_to_fov(ref.az.deg, ref.alt.deg, pnt.az.deg, pnt.alt.deg))
     # position angle (from +DETY towards +DETX) of the unit vector's transverse part
     return np.degrees(np.arctan2(np.cos(fy) * np.sin(fx), np.sin(fy)))

@@ -179,10 +179,12 @@ class Observation:
         LIVETIME / ONTIME.
     alt_pnt, az_pnt : float, optional
         Mean pointing altitude and azimuth, deg.
-    location : `~astropy.coordinates.EarthLocation`, optional
-        Observatory location.
-    time_ref : `~astropy.time.Time`, optional
-        Reference time of the TIME column.
+    location : `~astropy.coordinates.EarthLocation` or dict, optional
+        Observatory location, or the header keywords giving it (GEOLON,
+        GEOLAT, ALTITUDE, TELESCOP; turned into a location on first use).
+    time_ref : `~astropy.time.Time` or dict, optional
+        Reference time of the TIME column, or its keywords (MJDREFI,
+        MJDREFF, MJDREF, TIMESYS).
     meta : dict-like, optional
         The EVENTS header keywords (`Observation.read` gives the astropy
         `~astropy.io.fits.Header`).
@@ -217,8 +219,8 @@ class Observation:
         self.deadc = None if deadc is None else float(deadc)
         self.alt_pnt = None if alt_pnt is None else float(alt_pnt)
         self.az_pnt = None if az_pnt is None else float(az_pnt)
-        self.location = location
-        self.time_ref = time_ref
+        self._location = location
+        self._time_ref = time_ref
         self.meta = {} if meta is None else meta
         self.filename = None if filename is None else str(filename)
 
@@ -227,6 +229,20 @@ class Observation:
             f"Observation(obs_id={self.obs_id}, n_events={len(self.events)}, "
             f"ontime={self.ontime:.1f}, pointing=({self.ra_pnt:.3f}, {self.dec_pnt:.3f}) deg)"
         )
+
+    @property
+    def location(self):
+        """Observatory location (`~astropy.coordinates.EarthLocation`) or None."""
+        if isinstance(self._location, dict):  # keywords: built on first use (~1 ms)
+            self._location = observatory_location(self._location)
+        return self._location
+
+    @property
+    def time_ref(self):
+        """Reference time of the TIME column (`~astropy.time.Time`) or None."""
+        if isinstance(self._time_ref, dict):
+            self._time_ref = time_reference(self._time_ref)
+        return self._time_ref
 
     @property
     def gti(self):
@@ -468,11 +484,15 @@ class Observation:
             deadc=deadc,
             alt_pnt=alt_pnt,
             az_pnt=az_pnt,
-            location=observatory_location(keys),
-            time_ref=time_reference(keys),
+            location={k: keys.get(k) for k in _LOCATION_KEYS if keys.get(k) is not None},
+            time_ref={k: keys.get(k) for k in _TIME_KEYS if keys.get(k) is not None},
             meta=keys.header,
             filename=filename,
         )
+
+
+_LOCATION_KEYS = ("GEOLON", "GEOLAT", "ALTITUDE", "TELESCOP")
+_TIME_KEYS = ("MJDREFI", "MJDREFF", "MJDREF", "TIMESYS")
 
 
 class _HeaderKeys:
