@@ -417,7 +417,9 @@ def make_test_dataset(
                 (int(row["OBS_ID"]), hdu_type, hdu_class, DATA_DIR, name, hdu.name, size)
             )
 
-    obs_table["EVENT_COUNT"] = n_bkg + n_src
+    obs_table.add_column(
+        n_bkg + n_src, name="EVENT_COUNT", index=obs_table.colnames.index("TARGET_NAME")
+    )
     e_lo, e_hi = rate.energy_axis.bounds.to_value(u.TeV)
     obs_table["SAFE_ENERGY_LO"] = np.full(len(obs_table), e_lo) * u.TeV
     obs_table["SAFE_ENERGY_HI"] = np.full(len(obs_table), e_hi) * u.TeV

@@ -170,7 +170,9 @@ def make_test_observation_table(
         One row per run: OBS_ID, RA_PNT, DEC_PNT, GLON_PNT, GLAT_PNT, ZEN_PNT,
         ALT_PNT, AZ_PNT, OBJECT, RA_OBJ, DEC_OBJ, OFFSET_OBJ, ONTIME,
         LIVETIME, DEADC, TSTART, TSTOP, DATE-OBS, TIME-OBS, DATE-END,
-        TIME-END, N_TELS, TELLIST, QUALITY, MUONEFF. ``meta`` holds the time
+        TIME-END, N_TELS, TELLIST, QUALITY, MUONEFF, TARGET_NAME, TARGET_TAG,
+        TARGET_OFFSET (the DR1 obs-index columns but EVENT_COUNT and
+        SAFE_ENERGY_LO/HI, which `make_test_dataset` adds). ``meta`` holds the time
         reference and the observatory location keywords.
     """
     rng = np.random.default_rng(random_state)
@@ -251,6 +253,9 @@ def make_test_observation_table(
     table["TELLIST"] = tellist
     table["QUALITY"] = np.zeros(n_obs, dtype=np.int64)
     table["MUONEFF"] = muoneff
+    table["TARGET_NAME"] = names
+    table["TARGET_TAG"] = [name.lower().replace(" ", "_") for name in names]
+    table["TARGET_OFFSET"] = table["OFFSET_OBJ"]
     table.meta.update(TIME_REFERENCE)
     table.meta["TIMEUNIT"] = "s"
     table.meta["TIMEREF"] = "local"

@@ -60,7 +60,9 @@ def _ratio_images(fig, axes, comparison, energy_bins, ratio_range):
         ax.set_xlabel("DETX (deg)")
         ax.set_ylabel("DETY (deg)")
     if image is not None:
-        fig.colorbar(image, ax=list(axes), label="reconstructed / true rate", shrink=0.8)
+        top = axes[0].get_position()
+        cax = fig.add_axes([0.92, top.y0, 0.012, top.height], label="<colorbar>")
+        fig.colorbar(image, cax=cax, label="reconstructed / true rate")
 
 
 def _spectra(ax, comparison, positions):
@@ -212,8 +214,9 @@ def plot_comparison(
         energy_bins = [int(cube.find_energy_bin(e)) for e in u.Quantity(energies).flatten()][:3]
     positions = _default_positions(cube) if positions is None else [Angle(p) for p in positions]
 
-    fig = Figure(figsize=(15, 9), layout="constrained")
-    grid = fig.subplots(2, 3)
+    fig = Figure(figsize=(15, 9))
+    grid = fig.subplots(2, 3, gridspec_kw={"hspace": 0.35, "wspace": 0.3})
+    fig.subplots_adjust(left=0.06, right=0.9, bottom=0.07, top=0.92)
     _ratio_images(fig, grid[0, : len(energy_bins)], comparison, energy_bins, ratio_range)
     for ax in grid[0, len(energy_bins) :]:
         ax.set_visible(False)
