@@ -17,7 +17,13 @@ import astropy.units as u
 import numpy as np
 
 from ..errors import EventDataError, FileFormatError, ObservationError
-from .fov import FOV_ALIGNMENTS, fov_altaz_to_radec, fov_to_sky, sky_to_fov
+from .fov import (
+    FOV_ALIGNMENTS,
+    altaz_field_rotation,
+    altaz_fov_to_radec_fov,
+    fov_to_sky,
+    sky_to_fov,
+)
 
 __all__ = [
     "ExclusionRegions",
@@ -395,7 +401,8 @@ def observation_kept_fraction(
     *,
     oversample=10,
     alignment=None,
-    time_step=60 * u.s,
+    time_step=10 * u.s,
+    max_rotation=1 * u.deg,
 ):
     """Fraction of each (DETY, DETX) pixel of one observation outside the regions.
 
@@ -413,10 +420,15 @@ def observation_kept_fraction(
     alignment : {'RADEC', 'ALTAZ'}, optional
         Field-of-view alignment of the cube; default the observation's
         events' (``observation.fov_alignment``), else RADEC.
-    time_step : `~astropy.units.Quantity`
-        ALTAZ only: the field rotates during the run, so the fraction is
-        averaged over times spaced by ``time_step`` across the good time
-        intervals (default 60 s).
+    time_step, max_rotation : `~astropy.units.Quantity`
+        ALTAZ only. The field rotates during the run, so the fraction is a
+        time average: the field rotation is computed every ``time_step``
+        (default 10 s) across the good time intervals, consecutive times
+        are gathered while their rotation angles stay within
+        ``max_rotation`` (default 1 deg) of the first, and the fraction is
+        computed once per gathering at its mean angle, weighted by its
+        duration. A typical 28-min run needs 5-15 maps; a run passing near
+        the zenith, more.
 
     Returns
     -------
@@ -435,16 +447,26 @@ def observation_kept_fraction(
             "and the time reference (MJDREFI/MJDREFF)"
         )
     times = _sample_times(observation, u.Quantity(time_step, u.s).to_value(u.s))
+    angles = np.unwrap(altaz_field_rotation(times, *pointing, observation.location), period=360)
     total = 0.0
-    for t in times:
+    for angle, weight in _gather_angles(angles, float(_deg(max_rotation))):
 
-        def to_sky(x, y, t=t):
-            return fov_altaz_to_radec(x, y, t, *pointing, observation.location, method="exact")
+        def to_sky(x, y, angle=angle):
+            return fov_to_sky(*altaz_fov_to_radec_fov(x, y, angle), *pointing)
 
-        total = total + _kept_fraction(
-            regions, detx_edges, dety_edges, oversample, to_sky, pointing
-        )
-    return total / len(times)
+        fraction = _kept_fraction(regions, detx_edges, dety_edges, oversample, to_sky, pointing)
+        total = total + weight * fraction
+    return total / angles.size
+
+
+def _gather_angles(angles, max_rotation):
+    """(mean angle, count) of runs of consecutive angles within ``max_rotation`` of their first."""
+    out, start = [], 0
+    for i in range(1, angles.size + 1):
+        if i == angles.size or abs(angles[i] - angles[start]) > max_rotation:
+            out.append((float(np.mean(angles[start:i])), i - start))
+            start = i
+    return out
 
 
 def _sample_times(observation, step_s):

@@ -44,6 +44,8 @@ __all__ = [
     "fov_to_sky",
     "rotate_fov",
     "altaz_field_rotation",
+    "radec_fov_to_altaz_fov",
+    "altaz_fov_to_radec_fov",
     "radec_to_fov_altaz",
     "fov_altaz_to_radec",
 ]
@@ -150,6 +152,30 @@ def rotate_fov(detx, dety, angle):
     return np.degrees(np.arctan2(a_rot, x)), np.degrees(np.arctan2(b_rot, np.hypot(x, a_rot)))
 
 
+def radec_fov_to_altaz_fov(detx, dety, angle):
+    """ALTAZ field-of-view coordinates from RADEC ones, given the field rotation.
+
+    Parameters
+    ----------
+    detx, dety : array_like
+        RADEC-aligned field-of-view coordinates, deg.
+    angle : float or array_like
+        Field rotation from `altaz_field_rotation`, deg (broadcast).
+
+    Returns
+    -------
+    detx, dety : numpy.ndarray
+        ALTAZ-aligned coordinates, deg: mirrored in DETX, then rotated.
+    """
+    return rotate_fov(-_deg(detx), dety, angle)
+
+
+def altaz_fov_to_radec_fov(detx, dety, angle):
+    """RADEC field-of-view coordinates from ALTAZ ones: the inverse of `radec_fov_to_altaz_fov`."""
+    x, y = rotate_fov(detx, dety, -_deg(angle))
+    return -x, y
+
+
 def altaz_field_rotation(times, ra_pnt, dec_pnt, location):
     """Angle from the RADEC to the ALTAZ field-of-view frame at given times.
 
@@ -253,7 +279,7 @@ def radec_to_fov_altaz(
         return sky_to_fov(events.az.deg, events.alt.deg, pnt.az.deg, pnt.alt.deg)
     angle = _rotation_at(times, ra_pnt, dec_pnt, location, method, step)
     detx, dety = sky_to_fov(ra, dec, ra_pnt, dec_pnt)
-    return rotate_fov(-detx, dety, angle)  # mirror, then rotate (see altaz_field_rotation)
+    return radec_fov_to_altaz_fov(detx, dety, angle)
 
 
 def fov_altaz_to_radec(
@@ -279,5 +305,4 @@ def fov_altaz_to_radec(
         ICRS directions, deg.
     """
     angle = _rotation_at(times, ra_pnt, dec_pnt, location, method, step)
-    mirrored_x, radec_y = rotate_fov(detx, dety, -angle)
-    return fov_to_sky(-mirrored_x, radec_y, ra_pnt, dec_pnt)
+    return fov_to_sky(*altaz_fov_to_radec_fov(detx, dety, angle), ra_pnt, dec_pnt)
