@@ -2,7 +2,7 @@
 
 `Observation.read` reads what a background model needs from an event file:
 the EVENTS columns (ENERGY, RA, DEC, TIME, and DETX/DETY when used), the GTI
-table, and from the EVENTS header the pointing (RA_PNT/DEC_PNT,
+table (on first use), and from the EVENTS header the pointing (RA_PNT/DEC_PNT,
 ALT_PNT/AZ_PNT), ONTIME, LIVETIME, DEADC, OBS_ID, the time reference
 (MJDREFI/MJDREFF, TIMESYS) and the observatory location (GEOLON, GEOLAT,
 ALTITUDE, else the location of a known TELESCOP). By default it also gives
@@ -366,7 +366,8 @@ class Observation:
         gti_filename : str or path, optional
             File of the GTI HDU (default: the event file).
         gti_hdu : str or int or None
-            GTI HDU; None not to read GTIs (ONTIME must then be in the header).
+            GTI HDU, read on first access of `Observation.gti` (or at once
+            when the header has no ONTIME); None for no GTIs.
         columns : sequence of str
             Event columns to read (DETX/DETY are added when ``fov_source`` uses them).
         fov_alignment : {'RADEC', 'ALTAZ', None}
