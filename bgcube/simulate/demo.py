@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import astropy.units as u
 from astropy.table import Table
 
 from ..data.exclusion import ExclusionRegions
@@ -66,13 +65,7 @@ def run_demo(outdir, n_obs=20, seed=0, *, overwrite=False, progress=None, echo=p
     )
     say(f"  {dataset}")
 
-    table = sources_table(sources)
-    regions = ExclusionRegions.from_list(
-        [(float(r["RA"].value if hasattr(r["RA"], "value") else r["RA"]),
-          float(r["DEC"].value if hasattr(r["DEC"], "value") else r["DEC"]),
-          float(r["RADIUS"].value if hasattr(r["RADIUS"], "value") else r["RADIUS"]),
-          str(r["NAME"])) for r in table]
-    )
+    regions = ExclusionRegions.from_table(sources_table(sources))
     say("building models with the make-models pipeline ...")
     result = make_models(
         dataset.path, outdir / "models", exclusion=regions, overwrite=overwrite, progress=progress
@@ -117,9 +110,6 @@ def run_demo(outdir, n_obs=20, seed=0, *, overwrite=False, progress=None, echo=p
 
 
 def _save_peek(model, filename, overwrite):
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
     figure = model.peek()
