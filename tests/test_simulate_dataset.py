@@ -73,6 +73,7 @@ def test_files_and_layout(dataset):
     assert (path / "obs-index.fits.gz").is_file()
     assert (path / "hdu-index.fits.gz").is_file()
     assert (path / "true_model.fits.gz").is_file()
+    assert (path / "truth.fits.gz").is_file()
     assert not (path / "sources.ecsv").exists()  # no sources
     assert len(dataset.filenames) == 3
     for filename in dataset.filenames:
@@ -217,7 +218,8 @@ def test_reproducible_from_seed(tmp_path):
     a = make_small(tmp_path / "a", seed=5)
     b = make_small(tmp_path / "b", seed=5)
     c = make_small(tmp_path / "c", seed=6)
-    names = ["obs-index.fits.gz", "hdu-index.fits.gz"] + [f"data/{f.name}" for f in a.filenames]
+    names = ["obs-index.fits.gz", "hdu-index.fits.gz", "truth.fits.gz"]
+    names += [f"data/{f.name}" for f in a.filenames]
     for name in names:
         assert (a.path / name).read_bytes() == (b.path / name).read_bytes(), name
     for ha, hb in zip(
@@ -391,3 +393,59 @@ def test_read_by_gammapy(dataset):
     )
     assert_allclose(lon.to_value(u.deg), events["DETX"], atol=1e-7)
     assert_allclose(lat.to_value(u.deg), events["DETY"], atol=1e-7)
+
+
+def test_bkg_hdu_orientation_as_gammapy(tmp_path):
+    pytest.importorskip("gammapy")
+    from gammapy.irf import Background3D
+
+    from bgcube import FOVCube
+
+    # a rate that differs along every axis, with unequal DETX and DETY bin counts
+    detx = Angle(np.linspace(-3, 3, 13), "deg")
+    dety = Angle(np.linspace(-2, 2, 9), "deg")
+    energy = np.geomspace(0.1, 100, 5) * u.TeV
+    ie, iy, ix = np.meshgrid(np.arange(4), np.arange(8), np.arange(12), indexing="ij")
+    rate = 1e-3 * (1 + ix) * 10.0 ** (0.1 * iy) * 10.0 ** (-ie)
+    cube = FOVCube(detx, dety, energy, data=rate * u.Unit("1 / (MeV s sr)"), scheme="bg_cube")
+    ds = make_test_dataset(
+        tmp_path / "ds", n_obs=1, background=cube, ontime=10 * u.s, random_state=0
+    )
+    bkg = Background3D.read(ds.filenames[0], hdu="BKG")
+    x, y = cube.detx_axis.centers, cube.dety_axis.centers
+    e = cube.energy_axis.centers
+    values = bkg.evaluate(
+        fov_lon=x[None, None, :],
+        fov_lat=y[None, :, None],
+        energy=e[:, None, None],
+        method="nearest",
+    )
+    assert_allclose(values.to_value("1 / (MeV s sr)"), rate * ds.norms[0], rtol=1e-12)
+
+
+def test_read_back_with_truth(dataset_with_sources, tmp_path):
+    from bgcube.data.exclusion import ExclusionRegions
+    from bgcube.simulate import SimulatedDataset
+
+    ds = dataset_with_sources
+    back = SimulatedDataset.read(ds.path)
+    assert_array_equal(back.obs_ids, ds.obs_ids)
+    assert_allclose(back.norms, ds.norms, rtol=0)
+    assert_array_equal(back.n_background, ds.n_background)
+    assert_array_equal(back.n_source, ds.n_source)
+    assert back.sources == ds.sources
+    assert [f.resolve() for f in back.filenames] == [f.resolve() for f in ds.filenames]
+    assert_allclose(
+        back.background.quantity.to_value(ds.background.unit),
+        ds.background.quantity.value,
+        rtol=1e-15,
+    )
+    assert_allclose(
+        to_numpy(back.true_model([2, 3]).background_cube.data),
+        to_numpy(ds.true_model([2, 3]).background_cube.data),
+        rtol=1e-14,
+    )
+    regions = ExclusionRegions.read(ds.path / "sources.ecsv")
+    assert len(regions) == 1 and regions.radius[0] == pytest.approx(0.4)
+    with pytest.raises(Exception, match="not a simulated data set"):
+        SimulatedDataset.read(tmp_path)

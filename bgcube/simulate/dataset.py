@@ -5,10 +5,14 @@
     obs-index.fits.gz, hdu-index.fits.gz     the H.E.S.S. DL3 DR1 index layout
     data/sim_obs_id_NNNNNN.fits              EVENTS, GTI and BKG (the run's true rate)
     true_model.fits.gz                       the true model of all runs (ONTIME)
-    sources.ecsv                             the simulated sources, if any
+    truth.fits.gz                            BKG: the true rate at norm 1; RUNS: OBS_ID,
+                                             NORM, N_BKG, N_SRC of every run
+    sources.ecsv                             the simulated sources, if any (readable as
+                                             `bgcube.data.exclusion.ExclusionRegions`)
 
 and returns a `SimulatedDataset` that gives the true model of any subset of
-the runs (`SimulatedDataset.true_model`).
+the runs (`SimulatedDataset.true_model`); `SimulatedDataset.read` gets it
+back from the folder.
 
 Background events are drawn exactly from a rate cube constant within its
 bins (`bgcube.simulate.sampling`): for run i the expected counts per bin are
@@ -32,12 +36,12 @@ from astropy.coordinates import Angle
 from astropy.io import fits
 
 from ..data.fov import fov_to_sky, sky_to_fov
-from ..errors import OutputExistsError
+from ..errors import DataNotFoundError, FileFormatError, OutputExistsError
 from ..io import atomic_output
 from . import files
 from .observations import make_test_observation_table
 from .sampling import sample_binned_events, uniform_in_bins
-from .sources import sample_source_events, sources_table
+from .sources import GaussianSource, sample_source_events, sources_table
 from .testmodel import altitude_norm, make_test_bg_cube_model
 from .truth import as_rate_cube, expected_counts, true_model
 
@@ -55,6 +59,7 @@ _DATES = ("2010-01-01", "2015-01-01")
 OBS_INDEX = "obs-index.fits.gz"
 HDU_INDEX = "hdu-index.fits.gz"
 TRUE_MODEL = "true_model.fits.gz"
+TRUTH = "truth.fits.gz"
 SOURCES = "sources.ecsv"
 DATA_DIR = "data"
 
@@ -215,6 +220,76 @@ class SimulatedDataset:
             backend=backend,
         )
 
+    @classmethod
+    def read(cls, path):
+        """Read a data set written by `make_test_dataset`, truth included.
+
+        Parameters
+        ----------
+        path : str or path
+            The data set folder.
+
+        Returns
+        -------
+        dataset : SimulatedDataset
+
+        Raises
+        ------
+        bgcube.errors.DataNotFoundError
+            If the folder lacks the index or truth files.
+        bgcube.errors.FileFormatError
+            If the truth file does not list every run of the index.
+        """
+        from astropy.table import Table
+
+        from ..cube import FOVCube
+        from ..data.store import DataStore
+
+        path = Path(path).expanduser()
+        missing = [n for n in (OBS_INDEX, HDU_INDEX, TRUTH) if not (path / n).is_file()]
+        if missing:
+            raise DataNotFoundError(
+                f"{str(path)!r} is not a simulated data set: missing {', '.join(missing)}"
+            )
+        store = DataStore.from_dir(path)
+        obs_table = Table.read(path / OBS_INDEX, hdu=1)
+        runs = Table.read(path / TRUTH, hdu="RUNS")
+        order = {int(i): k for k, i in enumerate(runs["OBS_ID"])}
+        absent = [int(i) for i in obs_table["OBS_ID"] if int(i) not in order]
+        if absent:
+            raise FileFormatError(
+                f"no truth for OBS_IDs {absent}", filename=path / TRUTH, hdu="RUNS"
+            )
+        rows = [order[int(i)] for i in obs_table["OBS_ID"]]
+        sources = []
+        if (path / SOURCES).is_file():
+            table = Table.read(path / SOURCES, format="ascii.ecsv")
+            sources = [
+                GaussianSource(
+                    str(r["NAME"]),
+                    float(r["RA"]),
+                    float(r["DEC"]),
+                    float(r["SIGMA"]),
+                    float(r["RATE"]),
+                    float(r["SPECTRAL_INDEX"]),
+                )
+                for r in table
+            ]
+        filenames = []
+        for obs_id in obs_table["OBS_ID"]:
+            filename, _ = store.hdu_location(int(obs_id), "events")
+            filenames.append(Path(filename))
+        return cls(
+            path,
+            obs_table,
+            FOVCube.read(path / TRUTH, hdu="BKG"),
+            np.asarray(runs["NORM"], dtype=float)[rows],
+            sources,
+            np.asarray(runs["N_BKG"], dtype=np.int64)[rows],
+            np.asarray(runs["N_SRC"], dtype=np.int64)[rows],
+            filenames,
+        )
+
     def data_store(self):
         """The data set as a `bgcube.data.store.DataStore`."""
         from ..data.store import DataStore
@@ -224,6 +299,23 @@ class SimulatedDataset:
     def sources_table(self):
         """The sources as a Table (see `bgcube.simulate.sources_table`)."""
         return sources_table(self.sources)
+
+
+def _runs_table(dataset):
+    """The RUNS table of the truth file: OBS_ID, NORM, N_BKG, N_SRC."""
+    from astropy.table import Table
+
+    table = Table(
+        {
+            "OBS_ID": dataset.obs_ids.astype(np.int64),
+            "NORM": np.asarray(dataset.norms, dtype=float),
+            "N_BKG": np.asarray(dataset.n_background, dtype=np.int64),
+            "N_SRC": np.asarray(dataset.n_source, dtype=np.int64),
+        }
+    )
+    table.meta["EXTNAME"] = "RUNS"
+    table.meta["COMMENT"] = "true background of run i = NORM_i x BKG (per ONTIME)"
+    return table
 
 
 def _check_outdir(outdir, overwrite):
@@ -429,6 +521,11 @@ def make_test_dataset(
 
     dataset = SimulatedDataset(path, obs_table, rate, norms, sources, n_bkg, n_src, filenames)
     dataset.true_model().write(path / TRUE_MODEL, overwrite=overwrite)
+    files.write_fits(
+        [files.bkg_hdu(rate), fits.table_to_hdu(_runs_table(dataset))],
+        path / TRUTH,
+        overwrite=overwrite,
+    )
     if sources:
         with atomic_output(path / SOURCES, overwrite=overwrite) as tmp:
             dataset.sources_table().write(tmp, format="ascii.ecsv", overwrite=True)
