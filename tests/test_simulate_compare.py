@@ -190,3 +190,15 @@ def test_plot_comparison(dataset, tmp_path):
     comparison.plot(
         filename, overwrite=True, energies=[1.0] * u.TeV, positions=[Angle([0.5, 0.5], "deg")]
     )
+
+
+def test_model_pulls_equal_pulls_unsmoothed_and_show_smoothing(dataset):
+    b = dataset.background
+    reco = reconstruct(dataset, b.coordx_edges, b.coordy_edges, b.energy_edges)
+    comparison = compare_models(reco, dataset.true_model())
+    used = comparison.used
+    assert_allclose(comparison.model_pulls[used], comparison.pulls[used], rtol=1e-9, atol=1e-9)
+    smoothed = compare_models(reco.smooth(), dataset.true_model())
+    # smoothing averages neighbours: far less scatter than Poisson around the truth
+    assert smoothed.model_pull_width < 0.8
+    assert_allclose(smoothed.pulls[smoothed.used], comparison.pulls[used])  # counts unchanged

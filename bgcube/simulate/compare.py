@@ -12,7 +12,11 @@ need not share their binning. Then, per reconstructed bin:
   counts, over the bins with ``N_exp >= min_expected`` that the truth covers
   completely;
 * ratio of the reconstructed to the true rate, the true rate taken in the
-  reconstruction's solid-angle convention.
+  reconstruction's solid-angle convention;
+* model pull ``(ratio - 1) * sqrt(N_exp)``, i.e. ``(N_model - N_exp) / sqrt(N_exp)``
+  with ``N_model`` the counts the reconstructed *rate* predicts. It equals the
+  pull for an unsmoothed model; for a smoothed one it shows what smoothing
+  does: less noise (width below 1) and any bias it brings (mean away from 0).
 
 For a reconstruction that is right, the pulls have mean 0 and width 1 (up to
 the Poisson skewness, about ``1 / sqrt(N_exp)``).
@@ -56,6 +60,8 @@ class ModelComparison:
         ``(N_reco - N_exp) / sqrt(N_exp)``; NaN outside the bins used.
     used : numpy.ndarray of bool or None
         Bins entering the pull statistics.
+    model_pulls : numpy.ndarray or None
+        ``(ratio - 1) * sqrt(N_exp)`` on the bins used; NaN elsewhere.
     min_expected : float
         The ``N_exp`` threshold of the pulls.
     """
@@ -68,6 +74,7 @@ class ModelComparison:
     pulls: np.ndarray | None
     used: np.ndarray | None
     min_expected: float
+    model_pulls: np.ndarray | None = None
 
     @property
     def n_bins(self) -> int:
@@ -102,6 +109,18 @@ class ModelComparison:
         return float(1.0 / np.sqrt(2.0 * (self.n_bins - 1))) if self.n_bins > 1 else float("nan")
 
     @property
+    def model_pull_mean(self) -> float:
+        """Mean of the model pulls (NaN without bins)."""
+        return float(np.mean(self.model_pulls[self.used])) if self.n_bins else float("nan")
+
+    @property
+    def model_pull_width(self) -> float:
+        """Standard deviation of the model pulls (``ddof=1``)."""
+        if self.n_bins < 2:
+            return float("nan")
+        return float(np.std(self.model_pulls[self.used], ddof=1))
+
+    @property
     def chi2(self) -> float:
         """Sum of the squared pulls."""
         return float(np.sum(self._used_pulls() ** 2))
@@ -124,6 +143,8 @@ class ModelComparison:
             "chi2": self.chi2,
             "ndof": self.n_bins,
             "ratio_median": self.ratio_median,
+            "model_pull_mean": self.model_pull_mean,
+            "model_pull_width": self.model_pull_width,
         }
 
     def plot(self, filename=None, **kwargs):
@@ -189,7 +210,7 @@ def compare_models(reco, true, *, min_expected=10.0):
         meta=dict(reco_bg.meta),
     )
 
-    expected = pulls = used = None
+    expected = pulls = used = model_pulls = None
     if reco.counts_cube is not None and reco.livetime_cube is not None:
         time_s = to_numpy(reco.livetime_cube.data) * reco.livetime_cube.unit.to(u.s)
         expected = integral * time_s
@@ -197,6 +218,9 @@ def compare_models(reco, true, *, min_expected=10.0):
         used = complete & (expected >= float(min_expected))
         pulls = np.full(expected.shape, np.nan)
         pulls[used] = (counts[used] - expected[used]) / np.sqrt(expected[used])
+        used &= np.isfinite(ratio)
+        model_pulls = np.full(expected.shape, np.nan)
+        model_pulls[used] = (ratio[used] - 1.0) * np.sqrt(expected[used])
     return ModelComparison(
         reco=reco,
         true_rate=true_cube_reco,
@@ -206,4 +230,5 @@ def compare_models(reco, true, *, min_expected=10.0):
         pulls=pulls,
         used=used,
         min_expected=float(min_expected),
+        model_pulls=model_pulls,
     )

@@ -153,6 +153,17 @@ def _pull_histogram(ax, comparison):
         alpha=0.5,
         label=f"{comparison.n_bins} bins",
     )
+    model = comparison.model_pulls[comparison.used]
+    if not np.allclose(model, pulls, rtol=1e-6, atol=1e-6):
+        ax.hist(
+            model,
+            bins=bins,
+            density=True,
+            histtype="step",
+            color="C3",
+            label=f"rate model (mean {comparison.model_pull_mean:.2f}, "
+            f"width {comparison.model_pull_width:.2f})",
+        )
     x = np.linspace(-lim, lim, 400)
     ax.plot(x, np.exp(-0.5 * x**2) / np.sqrt(2 * np.pi), "k-", label="unit Gaussian")
     ax.set_xlabel("(N_reco - N_exp) / sqrt(N_exp)")
