@@ -192,14 +192,6 @@ def _peek_cube(obj):
     raise ValueError("the model has no cube with non-zero data to show")
 
 
-def _representative(lo, hi, n, log):
-    """``n`` values spread inside ``(lo, hi)`` (log-spaced if ``log``)."""
-    fractions = (np.arange(n) + 0.5) / n
-    if log:
-        return np.exp(np.log(lo) + fractions * (np.log(hi) - np.log(lo)))
-    return lo + fractions * (hi - lo)
-
-
 def peek(cube, n_energies=3, n_positions=3, figsize=(15, 9)):
     """One figure: images at a few energies, spectra at a few positions, radial profiles.
 
@@ -209,8 +201,8 @@ def peek(cube, n_energies=3, n_positions=3, figsize=(15, 9)):
         A model shows its background cube (else its counts, else its time
         cube, the first with non-zero data).
     n_energies : int
-        Number of energies (spread in log over the energy range) with an
-        image and a radial profile each.
+        Number of energy bins, spread evenly over the axis, with an image and
+        a radial profile each.
     n_positions : int
         Number of spectra, at DETY = 0 and DETX from 0 towards the edge.
     figsize : tuple
@@ -229,8 +221,11 @@ def peek(cube, n_energies=3, n_positions=3, figsize=(15, 9)):
     import matplotlib.pyplot as plt
 
     cube, title = _peek_cube(cube)
-    e_lo, e_hi = cube.spectrum_extent.to_value(u.TeV)
-    energies = _representative(e_lo, e_hi, n_energies, log=True) * u.TeV
+    n_bins = cube.energy_axis.nbin
+    n_energies = min(n_energies, n_bins)
+    # the centres of n bins spread evenly over the axis: bins (k + 1/2) * n_bins / n
+    indices = ((np.arange(n_energies) + 0.5) * n_bins / n_energies).astype(int)
+    energies = cube.energy_bin_centers[indices]
     figure = plt.figure(figsize=figsize, layout="constrained")
     grid = figure.add_gridspec(2, max(n_energies, 2))
     for i, energy in enumerate(energies):

@@ -1,0 +1,204 @@
+"""Plots of cubes and models, headless (issue 3, item 3)."""
+
+import subprocess
+import sys
+import textwrap
+
+import astropy.units as u
+import matplotlib
+import numpy as np
+import pytest
+from astropy.coordinates import Angle
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+
+from bgcube import FOVCube, FOVCubeBackgroundModel  # noqa: E402
+from bgcube.plotting import plot_image, plot_spectrum, radial_profile  # noqa: E402
+
+X_EDGES = np.linspace(-3, 3, 13) * u.deg
+Y_EDGES = np.linspace(-2, 2, 9) * u.deg
+E_EDGES = np.geomspace(0.1, 100, 7) * u.TeV
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def make_cube(scheme="bg_cube", backend=None, seed=0):
+    rng = np.random.default_rng(seed)
+    data = rng.uniform(1.0, 2.0, (6, 8, 12)) * np.geomspace(1, 1e-6, 6)[:, None, None]
+    return FOVCube(X_EDGES, Y_EDGES, E_EDGES, data=data, scheme=scheme, backend=backend)
+
+
+def colorbar_label(ax):
+    """The label of the colour bar drawn for the image of ``ax``."""
+    return ax.images[0].colorbar.ax.get_ylabel()
+
+
+def title_energy_bin(cube, ax):
+    """Index of the energy bin named in an image's title 'Energy = [lo, hi) TeV'."""
+    lo, hi = (float(v) for v in ax.get_title().split("[")[1].split(")")[0].split(","))
+    return cube.find_energy_bin(np.sqrt(lo * hi) * u.TeV)
+
+
+def test_plot_image_shows_the_cube_slice(xp):
+    cube = make_cube(backend=xp)
+    fig, ax = plt.subplots()
+    returned = cube.plot_image(energy=2 * u.TeV)  # current Axes
+    assert returned is ax
+    index = cube.find_energy_bin(2 * u.TeV)
+    image = ax.images[0]
+    np.testing.assert_array_equal(np.asarray(image.get_array()), cube.quantity.value[index])
+    assert image.origin == "lower"
+    np.testing.assert_allclose(image.get_extent(), cube.image_extent.deg)
+    lo, hi = cube.energy_edges[index : index + 2].value
+    assert ax.get_title() == f"Energy = [{lo:.3g}, {hi:.3g}) TeV"
+    assert ax.get_xlabel() == "DETX [deg]"
+    assert ax.get_ylabel() == "DETY [deg]"
+    assert colorbar_label(ax) == "Background rate [1 / (MeV s sr)]"
+
+
+@pytest.mark.parametrize(
+    "scheme, unit, label",
+    [
+        ("bg_cube", "1 / (MeV s sr)", "Background rate [1 / (MeV s sr)]"),
+        ("bg_counts_cube", "", "Counts"),
+        ("bg_livetime_cube", "s", "Observation time [s]"),
+        (None, "m", "Data [m]"),
+    ],
+)
+def test_labels_follow_the_scheme(scheme, unit, label):
+    cube = make_cube(scheme)
+    cube.unit = u.Unit(unit)
+    ax = plot_image(cube, 1 * u.TeV, ax=plt.figure().add_subplot())
+    assert colorbar_label(ax) == label
+    names = cube.scheme_dict
+    assert ax.get_xlabel() == f"{names['coordx_plot_name']} [deg]"
+    ax = plot_spectrum(cube, Angle([0.1, 0.1], u.deg), ax=plt.figure().add_subplot())
+    assert ax.get_ylabel() == label
+    assert ax.get_xlabel() == "Energy [TeV]"
+
+
+def test_style_kwargs_and_axes_are_used():
+    cube = make_cube()
+    fig, (ax1, ax2) = plt.subplots(1, 2)
+    returned = cube.plot_image(30 * u.TeV, ax=ax2,
+                               style_kwargs={"norm": LogNorm(), "cmap": "viridis"})
+    assert returned is ax2 and not ax1.images
+    assert isinstance(ax2.images[0].norm, LogNorm)
+    assert ax2.images[0].get_cmap().name == "viridis"
+    cube.plot_spectrum(Angle([0, 0], u.deg), ax=ax1, style_kwargs={"color": "red", "label": "x"})
+    assert ax1.lines[0].get_color() == "red" and ax1.lines[0].get_label() == "x"
+
+
+def test_plot_spectrum_shows_the_bin(xp):
+    cube = make_cube(backend=xp)
+    coord = Angle([0.7, -1.2], u.deg)
+    ax = cube.plot_spectrum(coord, ax=plt.figure().add_subplot())
+    ix, iy = cube.find_coord_bin(coord)
+    line = ax.lines[0]
+    np.testing.assert_allclose(line.get_xdata(), cube.energy_bin_centers.to_value(u.TeV))
+    np.testing.assert_array_equal(line.get_ydata(), cube.quantity.value[:, iy, ix])
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert ax.get_title() == "DETX = [0.5, 1) deg, DETY = [-1.5, -1) deg"
+
+
+def test_spectrum_of_zeros_keeps_a_linear_axis():
+    cube = FOVCube(X_EDGES, Y_EDGES, E_EDGES, scheme="bg_counts_cube")
+    ax = cube.plot_spectrum(Angle([0, 0], u.deg), ax=plt.figure().add_subplot())
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
+
+
+def test_outside_the_cube_is_an_error():
+    cube = make_cube()
+    with pytest.raises(ValueError, match="outside the cube"):
+        cube.plot_image(200 * u.TeV, ax=plt.figure().add_subplot())
+    with pytest.raises(ValueError, match="outside the cube"):
+        cube.plot_spectrum(Angle([5, 0], u.deg), ax=plt.figure().add_subplot())
+
+
+def test_radial_profile_is_the_ring_mean():
+    x = np.linspace(-3, 3, 31) * u.deg
+    e = np.geomspace(1, 10, 3) * u.TeV
+    centres = 0.5 * (x[:-1] + x[1:]).value
+    xx, yy = np.meshgrid(centres, centres)
+    offset = np.hypot(xx, yy)
+    data = np.stack([np.exp(-offset**2), 2 + offset])
+    cube = FOVCube(x, x, e, data=data)
+    for index, energy in enumerate([2, 7] * u.TeV):
+        rings, profile = radial_profile(cube, energy)
+        width = 0.2
+        assert rings.unit == u.deg and profile.unit == cube.unit
+        np.testing.assert_allclose(np.diff(rings.value), width)
+        # reference: mean over the pixels whose centre lies in each ring
+        for k, r in enumerate(rings.value):
+            in_ring = (offset >= r - width / 2) & (offset < r + width / 2)
+            if k == len(rings) - 1:
+                in_ring |= offset >= r + width / 2
+            expected = data[index][in_ring].mean() if in_ring.any() else np.nan
+            np.testing.assert_allclose(profile.value[k], expected, rtol=1e-12)
+
+
+def test_peek_of_a_cube(xp):
+    cube = make_cube(backend=xp)
+    fig = cube.peek()
+    assert isinstance(fig, matplotlib.figure.Figure)
+    with_images = [ax for ax in fig.axes if ax.images]
+    assert len(with_images) == 3
+    indices = [title_energy_bin(cube, ax) for ax in with_images]
+    assert indices == [1, 3, 5]  # 6 bins, 3 images: bins (k + 1/2) * 6 / 3
+    for ax, index in zip(with_images, indices, strict=True):
+        np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()),
+                                      cube.quantity.value[index])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "Spectra" in titles
+    assert "Radial profile (mean over rings of offset)" in titles
+    spectra = fig.axes[titles.index("Spectra")]
+    assert len(spectra.lines) == 3
+    assert fig.get_suptitle() == "Background rate cube"
+
+
+def test_peek_of_a_model():
+    model = FOVCubeBackgroundModel.set_cube_binning(X_EDGES, Y_EDGES, E_EDGES)
+    with pytest.raises(ValueError, match="no cube with non-zero data"):
+        model.peek()
+    model.counts_cube.data = model.counts_cube.data + 3.0
+    fig = model.peek()
+    assert fig.get_suptitle() == "Background model (ONTIME): counts"
+    model.add_observation_time(100 * u.s).compute_rate()
+    fig = model.peek()
+    assert fig.get_suptitle() == "Background model (ONTIME): background rate"
+    for ax in [ax for ax in fig.axes if ax.images]:
+        index = title_energy_bin(model.background_cube, ax)
+        np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()),
+                                      model.background_cube.quantity.value[index])
+
+
+def test_real_model_plots(shared_data):
+    cube = FOVCube.read(shared_data / "gammapy-extra-background/bg_cube_model_test1.fits",
+                        format="table", scheme="bg_cube")
+    ax = cube.plot_image(2 * u.TeV, ax=plt.figure().add_subplot())
+    index = cube.find_energy_bin(2 * u.TeV)
+    np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()), cube.data[index])
+    assert colorbar_label(ax) == f"Background rate [{u.Unit('1 / (s sr TeV)')}]"
+    ax = cube.plot_spectrum(Angle([0, 0], u.deg), ax=plt.figure().add_subplot())
+    assert ax.get_title().startswith("DETX = [0, ")
+
+
+def test_importing_bgcube_does_not_import_matplotlib():
+    code = textwrap.dedent(
+        """
+        import sys
+        import bgcube, bgcube.plotting, bgcube.cube, bgcube.model
+        assert not [m for m in sys.modules if m.split(".")[0] == "matplotlib"]
+        print("ok")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
