@@ -1,29 +1,44 @@
 """Fill (energy, dety, detx) events into a 3D counts array.
 
-One dispatch point, :func:`fill_histogram`, picks a backend fast path
-(``bincount`` for NumPy and CuPy, ``jnp.bincount`` with a fixed length under
-``jax.jit`` for JAX) and falls back to a portable path made only of
-standard functions (sort + searchsorted), which is what runs on
-``array_api_strict`` and proves the code runs on any conforming library.
+One dispatch point, :func:`fill_histogram`, picks the fastest path the
+arrays' backend allows:
 
-Counts accumulate in float64 on every backend, so they are exact up to
-2**53 per bin whatever the dtype of the events.
+========== ============================================================
+method     what runs
+========== ============================================================
+numba      NumPy arrays, numba installed: a compiled, multi-threaded
+           kernel (:mod:`bgcube._array._numba_fill`)
+bincount   NumPy or CuPy: flat bin index, then the library's ``bincount``
+jax        JAX: flat bin index and ``segment_sum`` under ``jax.jit``,
+           compiled once per binning and cached
+portable   any Array API library: flat bin index, then sort + searchsorted
+========== ============================================================
 
-Events outside the cube, or with a NaN coordinate, go to one overflow bin
-that is dropped, so no path has a data-dependent output shape.
+``auto`` picks numba, else bincount, for NumPy; bincount for CuPy; jax for
+JAX; portable otherwise (this is what runs on ``array_api_strict`` and
+proves the code runs on any conforming library).
+
+Every path gives the same counts, to the last event: bins are half-open
+``[lo, hi)`` on every axis, and events outside the cube or with a NaN
+coordinate are dropped (see :mod:`bgcube._array.binning`). Counts
+accumulate in float64 on every backend, so they are exact up to 2**53 per
+bin whatever the dtype of the events. Inside the array paths, dropped
+events go to one overflow bin that is cut off at the end, so no path has a
+data-dependent output shape.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 
 from .binning import Binning, bin_index
 from .namespace import array_device, array_namespace, backend_name, check_jax_x64
 
-__all__ = ["flat_bin_index", "fill_histogram", "FILL_METHODS"]
+__all__ = ["flat_bin_index", "fill_histogram", "default_fill_method", "FILL_METHODS"]
 
 #: Names accepted by ``fill_histogram(method=...)``.
-FILL_METHODS = ("auto", "portable", "bincount", "jax")
+FILL_METHODS = ("auto", "numba", "bincount", "jax", "portable")
 
 
 def flat_bin_index(energy, dety, detx, binnings, *, xp=None):
@@ -55,6 +70,31 @@ def flat_bin_index(energy, dety, detx, binnings, *, xp=None):
     return xp.where(inside, flat, xp.asarray(overflow, dtype=xp.int64, device=array_device(flat)))
 
 
+def default_fill_method(xp) -> str:
+    """The method ``fill_histogram(method='auto')`` uses for namespace ``xp``.
+
+    Parameters
+    ----------
+    xp : module
+        Array API namespace.
+
+    Returns
+    -------
+    method : str
+        ``'numba'`` (NumPy with numba installed), ``'bincount'`` (NumPy
+        without numba, CuPy), ``'jax'`` or ``'portable'``.
+    """
+    name = backend_name(xp)
+    if name == "numpy":
+        return "numba" if _have_numba() else "bincount"
+    return {"cupy": "bincount", "jax": "jax"}.get(name, "portable")
+
+
+@functools.cache
+def _have_numba() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
 def fill_histogram(energy, dety, detx, binnings, weights=None, *, method="auto", xp=None):
     """Histogram events into a ``[nE, ny, nx]`` float64 counts array.
 
@@ -67,9 +107,10 @@ def fill_histogram(energy, dety, detx, binnings, weights=None, *, method="auto",
         ``(energy, dety, detx)`` axes.
     weights : array, optional
         One weight per event (default: 1 for every event).
-    method : {'auto', 'portable', 'bincount', 'jax'}
-        ``'auto'`` uses the fast path of the arrays' backend; ``'portable'``
-        forces the standard-only path.
+    method : {'auto', 'numba', 'bincount', 'jax', 'portable'}
+        ``'auto'`` uses the fastest path of the arrays' backend (see
+        :func:`default_fill_method`); ``'portable'`` forces the
+        standard-only path.
     xp : module, optional
         Namespace; found from the arrays by default.
 
@@ -78,29 +119,49 @@ def fill_histogram(energy, dety, detx, binnings, weights=None, *, method="auto",
     counts : array of float64
         Shape ``(nE, ny, nx)``, on the events' device; events outside the
         cube or with NaN coordinates are not counted.
+
+    Raises
+    ------
+    ValueError
+        If the method is unknown or does not fit the backend, or the event
+        arrays are not 1-D arrays of one length.
     """
     xp = array_namespace(energy, dety, detx, weights) if xp is None else xp
     if method not in FILL_METHODS:
         raise ValueError(f"unknown fill method {method!r}; choose one of {FILL_METHODS}")
+    _check_events(energy, dety, detx, weights)
     if method == "auto":
-        method = {"numpy": "bincount", "cupy": "bincount", "jax": "jax"}.get(
-            backend_name(xp), "portable"
-        )
+        method = default_fill_method(xp)
     binnings = tuple(binnings)
     shape = tuple(b.nbin for b in binnings)
+    if method == "numba":
+        if backend_name(xp) != "numpy":
+            raise ValueError(f"the 'numba' fill method needs NumPy arrays, not {backend_name(xp)}")
+        from . import _numba_fill
+
+        return xp.reshape(_numba_fill.fill(energy, dety, detx, binnings, weights), shape)
     if method == "jax":
         check_jax_x64()
-        flat_counts = _jax_fill(binnings)(energy, dety, detx, weights)
+        flat_counts = _jax_fill(binnings, weights is not None)(energy, dety, detx, weights)
+        return xp.reshape(flat_counts[:-1], shape)
+    flat = flat_bin_index(energy, dety, detx, binnings, xp=xp)
+    if weights is not None:
+        weights = xp.astype(weights, xp.float64)
+    nbins = shape[0] * shape[1] * shape[2] + 1
+    if method == "bincount":
+        flat_counts = _bincount(flat, weights, nbins, xp)
     else:
-        flat = flat_bin_index(energy, dety, detx, binnings, xp=xp)
-        if weights is not None:
-            weights = xp.astype(weights, xp.float64)
-        nbins = shape[0] * shape[1] * shape[2] + 1
-        if method == "bincount":
-            flat_counts = _bincount(flat, weights, nbins, xp)
-        else:
-            flat_counts = _portable_bincount(flat, weights, nbins, xp)
+        flat_counts = _portable_bincount(flat, weights, nbins, xp)
     return xp.reshape(flat_counts[:-1], shape)
+
+
+def _check_events(energy, dety, detx, weights):
+    arrays = {"energy": energy, "dety": dety, "detx": detx}
+    if weights is not None:
+        arrays["weights"] = weights
+    shapes = {name: tuple(a.shape) for name, a in arrays.items()}
+    if any(len(s) != 1 for s in shapes.values()) or len(set(shapes.values())) != 1:
+        raise ValueError(f"events must be 1-D arrays of one length, got shapes {shapes}")
 
 
 def _bincount(flat, weights, nbins, xp):
@@ -136,7 +197,7 @@ def _portable_bincount(flat, weights, nbins, xp):
 
 
 @functools.lru_cache(maxsize=64)
-def _jax_fill(binnings: tuple[Binning, Binning, Binning]):
+def _jax_fill(binnings: tuple[Binning, Binning, Binning], weighted: bool):
     """A jitted fill for one binning, compiled once and cached."""
     import jax
     import jax.numpy as jnp
@@ -145,10 +206,10 @@ def _jax_fill(binnings: tuple[Binning, Binning, Binning]):
 
     def fill(energy, dety, detx, weights):
         flat = flat_bin_index(energy, dety, detx, binnings, xp=jnp)
-        if weights is not None:
+        if weighted:
             weights = weights.astype(jnp.float64)
         else:
             weights = jnp.ones(flat.shape, dtype=jnp.float64)
-        return jnp.bincount(flat, weights=weights, length=nbins)
+        return jax.ops.segment_sum(weights, flat, num_segments=nbins)
 
     return jax.jit(fill)

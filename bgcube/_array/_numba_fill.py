@@ -1,0 +1,247 @@
+"""Compiled fill for NumPy arrays, with numba (imported only by the dispatch).
+
+:func:`bgcube._array.histogram.fill_histogram` calls :func:`fill` for NumPy
+arrays when numba is installed. The result is the same as the portable
+path, to the last count: every bin is ``[lo, hi)`` and a value's bin is
+decided by comparing it, in float64, with the true edges.
+
+How one axis is binned (see :func:`axis_plan`):
+
+* ``linear``: ``s = (v - lo) * nbin / (hi - lo)``; ``floor(s)`` is the bin
+  unless the fractional part of ``s`` is within ``near`` of 0 or 1, where
+  ``near`` bounds the rounding of ``s`` plus the largest distance of an edge
+  from its ideal uniform position. The few values that near an edge are
+  checked against the true edges. This loop has no gathers and no branches,
+  so the compiler vectorises it.
+* positive edges (``log``, and ``irregular`` when it fits): a lookup table
+  on the top bits of the float64 value. The bit pattern of positive floats
+  grows with the value, so ``bits >> shift`` slices the axis into pieces of
+  at most one edge each; the table holds the bin of each slice's start and
+  one comparison with the next edge finishes the job. No ``log`` is taken.
+* any other edges: a binary search.
+
+Events are cut into blocks of :data:`BLOCK`; for each block every axis
+writes its bin (``-1`` outside) into a small buffer, then one loop adds the
+weights. Each thread fills its own float64 histogram over its own slice of
+the events (Python threads; the kernel releases the GIL), and the partial
+histograms are added at the end.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+
+__all__ = ["fill", "axis_plan", "MIN_EVENTS_PER_THREAD"]
+
+#: Events per block: the per-axis buffers stay in the L1/L2 cache.
+BLOCK = 2048
+#: Below this many events per thread, fewer threads are used.
+MIN_EVENTS_PER_THREAD = 200_000
+#: Largest lookup table (entries) before falling back to a binary search.
+MAX_TABLE = 1 << 16
+
+LINEAR, TABLE, SEARCH = 0, 1, 2
+
+
+@functools.lru_cache(maxsize=256)
+def axis_plan(binning):
+    """How the kernel bins one axis: a tuple of fixed types for numba.
+
+    Parameters
+    ----------
+    binning : bgcube._array.binning.Binning
+        The axis (edges in canonical units).
+
+    Returns
+    -------
+    plan : tuple
+        ``(method, nbin, lo, hi, scale, near, shift, key0, edges, table)``:
+        ``method`` is ``LINEAR``, ``TABLE`` or ``SEARCH``; ``edges`` float64
+        and ``table`` int64 arrays (read-only). For ``TABLE``, ``table[k]``
+        is the bin of slice ``k``'s first value and ``edges[k]`` the upper
+        edge of that bin.
+    """
+    edges = np.asarray(binning.edges, dtype=np.float64)
+    lo, hi, nbin = binning.lo, binning.hi, binning.nbin
+    scale = nbin / (hi - lo)
+    empty = np.zeros(1, dtype=np.int64)
+    edges.flags.writeable = False
+    if binning.kind == "linear":
+        ideal = (edges - lo) * scale
+        deviation = float(np.max(np.abs(ideal - np.arange(nbin + 1))))
+        # rounding of s is below 1e-15 * (nbin + 1); keep a wide margin
+        near = 2.0 * deviation + 1e-12 * (nbin + 1)
+        if near < 0.25:
+            return (LINEAR, nbin, lo, hi, scale, near, 0, 0, edges, empty)
+    if lo > 0:
+        table = _slice_table(edges)
+        if table is not None:
+            shift, key0, bins = table
+            # the edge after each slice's bin, so both loads depend on the key only
+            upper = edges[bins + 1]
+            bins.flags.writeable = upper.flags.writeable = False
+            return (TABLE, nbin, lo, hi, scale, 0.0, shift, key0, upper, bins)
+    return (SEARCH, nbin, lo, hi, scale, 0.0, 0, 0, edges, empty)
+
+
+def _slice_table(edges):
+    """Lookup table over float64 bits with at most one edge per slice, or None."""
+    lo, hi, nbin = float(edges[0]), float(edges[-1]), len(edges) - 1
+    k_lo = int(np.float64(lo).view(np.int64))
+    k_hi = int(np.float64(hi).view(np.int64))
+    for mantissa_bits in range(0, 53):
+        shift = 52 - mantissa_bits
+        key0, key1 = k_lo >> shift, k_hi >> shift
+        if key1 - key0 + 2 > MAX_TABLE:
+            return None
+        keys = np.arange(key0, key1 + 2, dtype=np.int64)
+        starts = (keys << shift).view(np.float64)
+        # bin of each slice's first value (unclipped: -1 below lo, nbin from hi)
+        bins = np.searchsorted(edges, starts, side="right") - 1
+        if np.all(np.diff(bins) <= 1):
+            return shift, key0, np.clip(bins[:-1], 0, nbin - 1).astype(np.int64)
+    return None
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _exact_bin(v, edges, i):
+    """Move estimate ``i`` to the bin whose ``[lo, hi)`` holds ``v`` (``v`` inside)."""
+    nbin = edges.shape[0] - 1
+    i = min(max(i, 0), nbin - 1)
+    while v < edges[i]:
+        i -= 1
+    while v >= edges[i + 1]:
+        i += 1
+    return i
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_axis(values, start, n, plan, stride, flat, scratch):
+    """Add ``stride * bin`` of ``values[start:start + n]`` to ``flat[:n]`` (``-inf`` outside)."""
+    method, nbin, lo, hi, scale, near, shift, key0, edges, table = plan
+    if method == LINEAR:
+        n_near = 0
+        for j in range(n):
+            v = np.float64(values[start + j])
+            s = (v - lo) * scale
+            f = np.floor(s)
+            r = s - f
+            inside = (v >= lo) & (v < hi)
+            n_near += inside & ((r < near) | (r > 1.0 - near))
+            scratch[j] = f * stride if inside else -np.inf
+        if n_near > 0:  # rare: check the values near an edge against the true edges
+            for j in range(n):
+                if scratch[j] >= 0.0:
+                    v = np.float64(values[start + j])
+                    scratch[j] = stride * _exact_bin(v, edges, int(np.floor((v - lo) * scale)))
+        for j in range(n):
+            flat[j] += scratch[j]
+    elif method == TABLE:
+        for j in range(n):
+            scratch[j] = np.float64(values[start + j])
+        bits = scratch.view(np.int64)
+        last = table.shape[0] - 1
+        for j in range(n):
+            v = scratch[j]
+            inside = (v >= lo) & (v < hi)
+            key = min(max((bits[j] >> shift) - key0, 0), last)
+            i = table[key] + (v >= edges[key])
+            flat[j] += i * stride if inside else -np.inf
+    else:
+        for j in range(n):
+            v = np.float64(values[start + j])
+            if (v >= lo) & (v < hi):
+                i, step = 0, 1
+                while step * 2 < nbin:
+                    step *= 2
+                while step > 0:
+                    if i + step < nbin and v >= edges[i + step]:
+                        i += step
+                    step //= 2
+                flat[j] += i * stride
+            else:
+                flat[j] = -np.inf
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_range(energy, dety, detx, weights, start, stop, plans, counts):
+    """Add events ``start:stop`` into ``counts`` (flat, float64, one overflow bin)."""
+    plan_e, plan_y, plan_x = plans
+    ny = plan_y[1]
+    nx = plan_x[1]
+    overflow = counts.shape[0] - 1
+    weighted = weights.shape[0] > 0
+    flat = np.empty(BLOCK)
+    scratch = np.empty(BLOCK)
+    for block in range(start, stop, BLOCK):
+        n = min(BLOCK, stop - block)
+        flat[:] = 0.0
+        _add_axis(energy, block, n, plan_e, ny * nx, flat, scratch)
+        _add_axis(dety, block, n, plan_y, nx, flat, scratch)
+        _add_axis(detx, block, n, plan_x, 1, flat, scratch)
+        for j in range(n):
+            f = flat[j]
+            index = int(f) if f >= 0.0 else overflow
+            counts[index] += weights[block + j] if weighted else 1.0
+
+
+def _n_threads() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def fill(energy, dety, detx, binnings, weights=None, *, threads=None):
+    """Histogram NumPy events into a flat float64 array of ``nE*ny*nx`` counts.
+
+    Parameters
+    ----------
+    energy, dety, detx : numpy.ndarray
+        1-D event coordinates (TeV, deg, deg), float32 or float64, one length.
+    binnings : tuple of Binning
+        ``(energy, dety, detx)`` axes.
+    weights : numpy.ndarray, optional
+        One weight per event; default 1.
+    threads : int, optional
+        Number of threads (default: the CPUs this process may use, fewer for
+        small inputs).
+
+    Returns
+    -------
+    counts : numpy.ndarray
+        Flat float64 counts of length ``nE*ny*nx``.
+    """
+    arrays = [np.ascontiguousarray(a) for a in (energy, dety, detx)]
+    dtype = np.result_type(*arrays)
+    if dtype not in (np.float32, np.float64):
+        dtype = np.float64
+    arrays = [a.astype(dtype, copy=False) for a in arrays]
+    n_events = arrays[0].shape[0]
+    w = np.zeros(0) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+    plans = tuple(axis_plan(b) for b in binnings)
+    nbins = math.prod(b.nbin for b in binnings)
+    if threads is None:
+        threads = _n_threads()
+    threads = max(1, min(threads, n_events // MIN_EVENTS_PER_THREAD))
+    counts = np.zeros((threads, nbins + 1))
+    bounds = [n_events * t // threads for t in range(threads + 1)]
+    jobs = [
+        (*arrays, w, bounds[t], bounds[t + 1], plans, counts[t]) for t in range(threads)
+    ]
+    if threads == 1:
+        _fill_range(*jobs[0])
+        return counts[0, :-1]
+    # a pool per call: no threads outlive the call (safe across fork)
+    with ThreadPoolExecutor(max_workers=threads - 1) as pool:
+        futures = [pool.submit(_fill_range, *job) for job in jobs[1:]]
+        _fill_range(*jobs[0])
+        for future in futures:
+            future.result()
+    return counts[:, :-1].sum(axis=0)

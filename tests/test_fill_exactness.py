@@ -1,0 +1,219 @@
+"""Every fill path agrees exactly with a searchsorted reference (issue 7).
+
+The fast paths find a bin by arithmetic (linear), by a lookup table on the
+float bits (log), or by binary search, and must all put a value in the bin
+whose half-open ``[lo, hi)`` holds it. The hard cases are drawn on purpose:
+values exactly on edges, their float64 neighbours, float32 roundings of
+edges and their float32 neighbours, NaN, +-inf, and the top edge (dropped).
+"""
+
+import math
+from unittest import mock
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bgcube._array import Binning, fill_histogram
+from bgcube._array.histogram import FILL_METHODS, default_fill_method
+from bgcube._array.namespace import backend_name
+from bgcube.backend import to_numpy
+
+
+def methods_for(xp):
+    """Every fill method that applies to the backend of ``xp``."""
+    name = backend_name(xp)
+    methods = {"numpy": ["bincount", "portable"], "cupy": ["bincount", "portable"],
+               "jax": ["jax", "portable"]}.get(name, ["portable"])
+    if name == "numpy" and default_fill_method(xp) == "numba":
+        methods.append("numba")
+    return ["auto", *methods]
+
+
+def reference_counts(energy, dety, detx, binnings, weights=None):
+    """Half-open [lo, hi) counts from NumPy's searchsorted on float64 values."""
+    shape = tuple(b.nbin for b in binnings)
+    indices = []
+    inside = np.ones(len(energy), bool)
+    for values, b in zip((energy, dety, detx), binnings, strict=True):
+        v = np.asarray(values).astype(np.float64)
+        inside &= (v >= b.lo) & (v < b.hi)
+        indices.append(np.clip(np.searchsorted(b.edges, v, side="right") - 1, 0, b.nbin - 1))
+    flat = np.ravel_multi_index(tuple(indices), shape)
+    w = None if weights is None else np.asarray(weights, np.float64)[inside]
+    return np.bincount(flat[inside], weights=w, minlength=math.prod(shape)).reshape(shape)
+
+
+@st.composite
+def binnings(draw):
+    """A linear, log or irregular axis, as ``Binning.from_edges`` would classify it."""
+    kind = draw(st.sampled_from(["linear", "log", "irregular", "irregular_positive"]))
+    n = draw(st.integers(1, 70))
+    if kind == "linear":
+        lo = draw(st.floats(-1e3, 1e3, allow_subnormal=False))
+        width = draw(st.floats(1e-3, 1e3))
+        edges = np.linspace(lo, lo + width, n + 1)
+    elif kind == "log":
+        lo = draw(st.floats(1e-4, 1e3))
+        ratio = draw(st.floats(1.0001, 1e4))
+        edges = np.geomspace(lo, lo * ratio, n + 1)
+    else:
+        low = 1e-3 if kind == "irregular_positive" else -50.0
+        points = draw(st.lists(st.floats(low, 50.0, allow_subnormal=False), min_size=2,
+                               max_size=n + 1, unique=True))
+        edges = np.sort(points)
+    if np.any(np.diff(edges) <= 0):  # rounding merged two edges: use fewer
+        edges = np.unique(edges)
+    if len(edges) < 2:
+        edges = np.array([edges[0], np.nextafter(edges[0], np.inf)])
+    return Binning.from_edges(edges)
+
+
+@st.composite
+def hard_values(draw, binning, size):
+    """Values on, next to and around the edges of ``binning``, plus NaN and inf."""
+    edges = np.asarray(binning.edges)
+    e32 = edges.astype(np.float32)
+    special = np.concatenate([
+        edges,
+        np.nextafter(edges, -np.inf),
+        np.nextafter(edges, np.inf),
+        e32.astype(np.float64),
+        np.nextafter(e32, np.float32(-np.inf)).astype(np.float64),
+        np.nextafter(e32, np.float32(np.inf)).astype(np.float64),
+        [np.nan, np.inf, -np.inf, 0.0, -0.0],
+    ])
+    span = binning.hi - binning.lo
+    pick = st.one_of(
+        st.sampled_from(special),
+        st.floats(binning.lo - 0.1 * span, binning.hi + 0.1 * span),
+    )
+    return np.array(draw(st.lists(pick, min_size=size, max_size=size)), dtype=np.float64)
+
+
+#: Events per example: a fixed length (padded with NaN, which is dropped) so that
+#: JAX compiles its kernels once per binning, not once per array length.
+N_EVENTS = 256
+
+
+@st.composite
+def events(draw):
+    axes = (draw(binnings()), draw(binnings()), draw(binnings()))
+    n = draw(st.integers(0, N_EVENTS))
+    pad = np.full(N_EVENTS - n, np.nan)
+    values = tuple(np.concatenate([draw(hard_values(b, n)), pad]) for b in axes)
+    return axes, values
+
+
+def _flush_subnormals(values):
+    """XLA on CPU reads subnormal numbers as 0 (the caveat in bgcube/_array/binning.py)."""
+    tiny = np.finfo(values.dtype).tiny
+    return np.where(np.abs(values) < tiny, np.zeros_like(values), values)
+
+
+def _check_all_methods(xp, axes, values, dtype, weights=None):
+    host = [_flush_subnormals(v.astype(dtype)) for v in values]
+    expected = reference_counts(*host, axes, weights)
+    arrays = [xp.asarray(v) for v in host]
+    w = None if weights is None else xp.asarray(weights)
+    for method in methods_for(xp):
+        counts = fill_histogram(*arrays, axes, w, method=method)
+        assert counts.dtype == xp.float64
+        assert tuple(counts.shape) == tuple(b.nbin for b in axes)
+        np.testing.assert_array_equal(to_numpy(counts), expected, err_msg=f"method={method}")
+
+
+@given(case=events(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_every_method_matches_searchsorted(xp, case, dtype):
+    axes, values = case
+    _check_all_methods(xp, axes, values, dtype)
+
+
+@given(case=events(), data=st.data())
+def test_weighted_fill_matches_searchsorted(xp, case, data):
+    axes, values = case
+    n = N_EVENTS
+    # multiples of 1/4 below 2**20: sums are exact in any order
+    quarters = data.draw(st.lists(st.integers(-4 * 2**20, 4 * 2**20), min_size=n, max_size=n))
+    weights = np.array(quarters, dtype=np.float64) / 4
+    _check_all_methods(xp, axes, values, np.float64, weights)
+
+
+def test_hard_cases_by_hand(xp):
+    """Edges, the top edge, float32 neighbours of an edge, NaN and inf, explicitly."""
+    axes = (Binning.from_edges(np.geomspace(0.1, 100, 21)),
+            Binning.from_edges(np.linspace(-4.0107, 4.0107, 61)),
+            Binning.from_edges([-4.0, -1.0, 0.0, 0.3, 4.0]))
+    edge = axes[0].edges[7]
+    f32 = np.float32(edge)
+    energy = np.array([0.1, 100.0, edge, np.nextafter(edge, 0), float(f32),
+                       float(np.nextafter(f32, np.float32(0))), np.nan, np.inf, 1.0, 1.0])
+    dety = np.array([0.0] * 8 + [axes[1].edges[-1], -np.inf])
+    detx = np.array([0.3] * 10)
+    expected = reference_counts(energy, dety, detx, axes)
+    # lo edge counts, top edge (100) and NaN/inf/top-of-DETY are dropped
+    assert expected.sum() == 5
+    for dtype in (np.float64, np.float32):
+        _check_all_methods(xp, axes, (energy, dety, detx), dtype)
+
+
+def test_auto_method_per_backend(xp):
+    assert default_fill_method(xp) in FILL_METHODS
+    if backend_name(xp) == "array_api_strict":
+        assert default_fill_method(xp) == "portable"
+
+
+def test_unknown_or_unfit_method_and_bad_shapes_raise(xp):
+    b = Binning.from_edges([0.0, 1.0])
+    a = xp.asarray([0.5])
+    with pytest.raises(ValueError, match="unknown fill method"):
+        fill_histogram(a, a, a, (b, b, b), method="nope")
+    with pytest.raises(ValueError, match="1-D arrays of one length"):
+        fill_histogram(a, a, xp.asarray([0.5, 0.5]), (b, b, b))
+    if backend_name(xp) != "numpy":
+        with pytest.raises(ValueError, match="needs NumPy"):
+            fill_histogram(a, a, a, (b, b, b), method="numba")
+
+
+# --- the numba kernel's own structure: threads, blocks, lookup-table plans ---------
+
+
+@pytest.fixture(scope="module")
+def numba_fill():
+    pytest.importorskip("numba", reason="numba not installed: the compiled NumPy path is off")
+    from bgcube._array import _numba_fill
+
+    return _numba_fill
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_threads_and_blocks_match_reference(numba_fill, dtype):
+    """Many blocks, a ragged last block and several threads give the exact counts."""
+    rng = np.random.default_rng(7)
+    n = 3 * numba_fill.BLOCK * 5 + 17
+    axes = (Binning.from_edges(np.geomspace(0.1, 100, 21)),
+            Binning.from_edges(np.linspace(-4.0, 4.0, 61)),
+            Binning.from_edges([-4.0, -1.0, 0.0, 0.3, 4.0]))
+    energy = np.exp(rng.uniform(np.log(0.05), np.log(200), n)).astype(dtype)
+    dety = rng.normal(0, 2.5, n).astype(dtype)
+    detx = rng.choice(np.array([-4.0, -1.0, 0.0, 0.3, 4.0, 1.0, np.nan]), n).astype(dtype)
+    weights = rng.integers(0, 5, n).astype(np.float64)
+    expected = reference_counts(energy, dety, detx, axes, weights)
+    for threads in (1, 2, 3):
+        with mock.patch.object(numba_fill, "MIN_EVENTS_PER_THREAD", 1):
+            flat = numba_fill.fill(energy, dety, detx, axes, weights, threads=threads)
+        np.testing.assert_array_equal(flat.reshape(expected.shape), expected)
+
+
+def test_numba_axis_plans(numba_fill):
+    """Linear edges use arithmetic, positive edges a lookup table, others a search."""
+    plan = numba_fill.axis_plan
+    assert plan(Binning.from_edges(np.linspace(-4, 4, 61)))[0] == numba_fill.LINEAR
+    assert plan(Binning.from_edges(np.geomspace(0.1, 100, 21)))[0] == numba_fill.TABLE
+    assert plan(Binning.from_edges([0.5, 0.7, 3.0, 8.0]))[0] == numba_fill.TABLE
+    assert plan(Binning.from_edges([-1.0, 0.7, 3.0, 8.0]))[0] == numba_fill.SEARCH
+    # edges closer than any float slice the table can afford: binary search
+    lo = 1.0
+    tight = [lo, np.nextafter(lo, 2), np.nextafter(np.nextafter(lo, 2), 2), 1e300]
+    assert plan(Binning.from_edges(tight))[0] == numba_fill.SEARCH
