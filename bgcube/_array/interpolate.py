@@ -114,11 +114,15 @@ def _inside(q, binning: Binning):
     return (q >= binning.lo) & (q <= binning.hi)
 
 
-def _prepare(data, coords, xp):
+def _prepare(data, binnings, coords, xp):
+    """Check the data against the binnings; broadcast and flatten the coordinates (float64)."""
     if is_jax(xp):
         check_jax_x64()
     if data.ndim != 3:
         raise ValueError(f"data must be 3-D (energy, dety, detx), got shape {tuple(data.shape)}")
+    expected = tuple(b.nbin for b in binnings)
+    if tuple(data.shape) != expected:
+        raise ValueError(f"data shape {tuple(data.shape)} does not match the binnings {expected}")
     coords = [xp.astype(c, xp.float64, copy=False) for c in coords]
     coords = xp.broadcast_arrays(*coords)
     shape = tuple(coords[0].shape)
@@ -137,6 +141,7 @@ def _exp(x, xp):
 
 
 def _finish(result, inside, extrapolate, xp):
+    """Without extrapolation: 0 outside the axes and where the result is not finite."""
     zero = xp.zeros_like(result)
     if not extrapolate:
         result = xp.where(inside & xp.isfinite(result), result, zero)
@@ -171,11 +176,9 @@ def interpolate_cube(data, binnings, energy, dety, detx, *, extrapolate=False):
     """
     xp = array_namespace(data, energy, dety, detx)
     dev = array_device(data)
-    shape, (e, y, x) = _prepare(data, (energy, dety, detx), xp)
+    shape, (e, y, x) = _prepare(data, binnings, (energy, dety, detx), xp)
     b_e, b_y, b_x = binnings
     ne, ny, nx = (b.nbin for b in binnings)
-    if tuple(data.shape) != (ne, ny, nx):
-        raise ValueError(f"data shape {tuple(data.shape)} does not match the binnings {(ne, ny, nx)}")
     log_data, floor = log_values(data, xp=xp)
     flat = xp.reshape(log_data, (-1,))
 
@@ -272,11 +275,9 @@ def integrate_energy_log_log(
     """
     xp = array_namespace(data, energy_min, energy_max, dety, detx)
     dev = array_device(data)
-    shape, (e_lo, e_hi, y, x) = _prepare(data, (energy_min, energy_max, dety, detx), xp)
+    shape, (e_lo, e_hi, y, x) = _prepare(data, binnings, (energy_min, energy_max, dety, detx), xp)
     b_e, b_y, b_x = binnings
     ne, ny, nx = (b.nbin for b in binnings)
-    if tuple(data.shape) != (ne, ny, nx):
-        raise ValueError(f"data shape {tuple(data.shape)} does not match the binnings {(ne, ny, nx)}")
     log_data, floor = log_values(data, xp=xp)
     planes = xp.reshape(log_data, (ne, ny * nx))
 
