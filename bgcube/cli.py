@@ -88,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     mm.add_argument("--fail-fast", action="store_true",
                     help="stop at the first unreadable run (default: report it and go on)")
     mm.add_argument("--no-progress", action="store_true", help="no progress bar")
+    mm.add_argument("--per-observation", choices=("group", "interpolate"), default=None,
+                    help="also write a BKG_3D model per run (its group's model, or the group "
+                    "models interpolated in cos zenith) under OUTDIR/bkg/ with a new "
+                    "hdu-index.fits.gz and obs-index.fits.gz, so that Gammapy's "
+                    "DataStore.from_dir(OUTDIR) uses them (default: none)")
+    mm.add_argument("--fit-norm", action="store_true",
+                    help="scale each run's model by a norm fitted to its events outside the "
+                    "exclusion regions (implies --per-observation group if not given)")
 
     demo = sub.add_parser(
         "demo",
@@ -128,6 +136,8 @@ def _make_models(args) -> int:
         overwrite=args.overwrite,
         fail_fast=args.fail_fast,
         progress=False if args.no_progress else None,
+        per_observation=args.per_observation,
+        fit_norm=args.fit_norm,
     )
     elapsed = time.perf_counter() - start
     print("\n".join(result.summary_table().pformat(max_lines=-1, max_width=-1)))

@@ -28,7 +28,10 @@ from ..io.atomic import atomic_output, check_writable
 from ..model import FOVCubeBackgroundModel
 from .binning import define_cube_binning
 from .fill import fill_observations
+from .gammapy_index import planned_files as _per_observation_files
+from .gammapy_index import write_observation_backgrounds
 from .grouping import ObservationGroups
+from .per_observation import PER_OBSERVATION_METHODS, per_observation_models
 
 __all__ = [
     "make_models",
@@ -81,6 +84,9 @@ class MakeModelsResult:
     failed: list[tuple[int, str]]
     files: list[Path]
     time_convention: str
+    #: Per-run models (`~bgcube.make.per_observation.PerObservationModel`) by
+    #: OBS_ID when ``per_observation`` was given, else empty.
+    observations: dict = field(default_factory=dict)
 
     def summary_table(self) -> Table:
         """One row per group: GROUP_ID, zenith/azimuth range, N_OBS, events, time, cube shape."""
@@ -150,6 +156,8 @@ def make_models(
     overwrite=False,
     fail_fast=False,
     progress=None,
+    per_observation=None,
+    fit_norm=False,
 ):
     """Build one background model per observation group and write them.
 
@@ -187,6 +195,17 @@ def make_models(
         Stop at the first unreadable run (default: report it and go on).
     progress : bool, optional
         Progress bar (default: when stderr is a terminal).
+    per_observation : {None, 'group', 'interpolate'}
+        Also make a model per run (`bgcube.make.per_observation`): its
+        group's model, or the group models interpolated linearly in
+        cos(zenith); write each as a BKG_3D file in ``OUTDIR/bkg/`` with a new
+        ``hdu-index.fits.gz`` and ``obs-index.fits.gz`` in OUTDIR so that
+        ``gammapy.data.DataStore.from_dir(OUTDIR)`` uses them
+        (`bgcube.make.gammapy_index`). Default None: group models only.
+    fit_norm : bool
+        Scale each run's model by a norm fitted to its own events outside the
+        exclusion regions above its energy threshold (implies
+        ``per_observation='group'`` when that is None).
 
     Returns
     -------
@@ -208,6 +227,13 @@ def make_models(
         store = store.select(obs_ids=sorted(store.obs_ids.tolist())[:TEST_N_OBS])
     if len(store) == 0:
         raise ObservationError("no observation selected")
+    if fit_norm and per_observation is None:
+        per_observation = "group"
+    if per_observation is not None and per_observation not in PER_OBSERVATION_METHODS:
+        raise ValueError(
+            f"per_observation must be None or one of {PER_OBSERVATION_METHODS}, "
+            f"got {per_observation!r}"
+        )
     obs_table = store.obs_table
 
     groups = ObservationGroups.from_bins(zenith_edges, azimuth_edges)
@@ -223,6 +249,8 @@ def make_models(
     planned = [outdir / OUTPUT_NAMES[k] for k in ("observations", "grouped", "groups", "exclusion")]
     for gid in group_ids:
         planned += [outdir / OUTPUT_NAMES[k].format(group_id=gid) for k in ("model_table", "model_image")]
+    if per_observation is not None:
+        planned += _per_observation_files(outdir, np.asarray(grouped["OBS_ID"]).tolist())
     for path in planned:  # fail before hours of work, not after
         check_writable(path, overwrite)
 
@@ -273,7 +301,15 @@ def make_models(
             result.files = [table_file, image_file]
             files += result.files
         results.append(result)
-    return MakeModelsResult(results, failed, files, time_convention)
+    observations = {}
+    if per_observation is not None:
+        observations = per_observation_models(
+            results, store, regions, method=per_observation, fit_norm=fit_norm,
+            alignment=alignment, time_convention=time_convention, fail_fast=fail_fast,
+            progress=progress,
+        )
+        files += write_observation_backgrounds(observations, store, outdir, overwrite=overwrite)
+    return MakeModelsResult(results, failed, files, time_convention, observations)
 
 
 def _write_table(table, path, overwrite):

@@ -1,0 +1,183 @@
+"""Per-run BKG_3D files and an HDU index that points Gammapy's DataStore at them.
+
+`write_observation_backgrounds` writes, in an output folder,
+
+* ``bkg/bkg_obs_<OBS_ID>.fits.gz``: one GADF BKG_3D HDU (``BACKGROUND``)
+  per run, the run's model (`bgcube.make.per_observation`) times its norm,
+  as a rate per unit ONTIME (what Gammapy multiplies by when it predicts
+  background; a LIVETIME model is scaled by the run's LIVETIME / ONTIME);
+* ``hdu-index.fits.gz``: a copy of the input HDU index whose ``bkg`` rows
+  of these runs point at the new files (rows are added for runs that had
+  none); every FILE_DIR is relative to the output folder, so the input
+  event, GTI and IRF HDUs are still found;
+* ``obs-index.fits.gz``: a copy of the input observation index.
+
+``gammapy.data.DataStore.from_dir(outdir)`` then reads ``obs.bkg`` from the
+new models and ``obs.events`` etc. from the original files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.table import Table
+
+from ..data.store import HDU_INDEX, OBS_INDEX
+from ..errors import ObservationError
+from ..io.atomic import atomic_output, check_writable
+
+__all__ = [
+    "BKG_SUBDIR",
+    "BKG_HDU_NAME",
+    "bkg_file_name",
+    "planned_files",
+    "write_observation_backgrounds",
+    "observation_bkg_cube",
+]
+
+#: Folder of the per-run files, inside the output folder.
+BKG_SUBDIR = "bkg"
+#: HDU name of the per-run BKG_3D table.
+BKG_HDU_NAME = "BACKGROUND"
+
+
+def bkg_file_name(obs_id) -> str:
+    """File name of a run's background model, e.g. ``bkg_obs_023523.fits.gz``."""
+    return f"bkg_obs_{int(obs_id):06d}.fits.gz"
+
+
+def planned_files(outdir, obs_ids):
+    """Every file `write_observation_backgrounds` writes for these runs."""
+    outdir = Path(outdir)
+    return [outdir / HDU_INDEX, outdir / OBS_INDEX] + [
+        outdir / BKG_SUBDIR / bkg_file_name(i) for i in obs_ids
+    ]
+
+
+def _ontime_scale(obs_table, obs_id, time_convention):
+    """Factor turning a rate per ``time_convention`` into a rate per ONTIME."""
+    if time_convention == "ONTIME":
+        return 1.0
+    row = obs_table[np.nonzero(np.asarray(obs_table["OBS_ID"]) == int(obs_id))[0][0]]
+    if "DEADC" in obs_table.colnames:
+        return float(row["DEADC"])
+    if "LIVETIME" in obs_table.colnames and "ONTIME" in obs_table.colnames:
+        return float(u.Quantity(row["LIVETIME"], u.s) / u.Quantity(row["ONTIME"], u.s))
+    raise ObservationError(
+        f"OBS_ID {int(obs_id)}: a LIVETIME model needs DEADC or LIVETIME and ONTIME in the "
+        "observation index to be written for Gammapy (which multiplies by ONTIME)"
+    )
+
+
+def observation_bkg_cube(model, obs_table):
+    """The BKG_3D cube written for one run: rate per ONTIME, norm applied.
+
+    Parameters
+    ----------
+    model : `~bgcube.make.per_observation.PerObservationModel`
+    obs_table : `~astropy.table.Table`
+        Observation index (DEADC for LIVETIME models).
+
+    Returns
+    -------
+    cube : `~bgcube.FOVCube`
+        Scheme ``bg_cube``; meta FOVALIGN, BKG_TIME='ONTIME', OBS_ID, BKG_NORM.
+    """
+    scale = _ontime_scale(obs_table, model.obs_id, model.time_convention)
+    cube = model.cube.copy(data=model.cube.data * (model.norm * scale))
+    cube.meta.update(
+        BKG_TIME="ONTIME",
+        OBS_ID=int(model.obs_id),
+        BKG_NORM=float(model.norm),
+        BKG_GRP=int(model.group_id),
+    )
+    cube.meta.setdefault("FOVALIGN", "RADEC")
+    return cube
+
+
+def _relative_dir(folder, outdir):
+    folder, outdir = Path(folder).resolve(), Path(outdir).resolve()
+    try:
+        return Path(os.path.relpath(folder, outdir)).as_posix()
+    except ValueError:  # another drive: keep it absolute
+        return folder.as_posix()
+
+
+def _new_hdu_index(store, outdir, obs_ids):
+    """The input HDU index with FILE_DIR relative to ``outdir`` and new bkg rows."""
+    old = store.hdu_table
+    obs = np.asarray(old["OBS_ID"], dtype=np.int64)
+    types = np.array([str(t).strip().lower() for t in old["HDU_TYPE"]])
+    replaced = np.isin(obs, np.asarray(list(obs_ids), dtype=np.int64)) & (types == "bkg")
+    keep = ~replaced
+    file_dir = [_relative_dir(store.base_dir / str(d).strip(), outdir) for d in old["FILE_DIR"][keep]]
+    columns = {
+        "OBS_ID": obs[keep].tolist(),
+        "HDU_TYPE": [str(v).strip() for v in old["HDU_TYPE"][keep]],
+        "HDU_CLASS": [str(v).strip() for v in old["HDU_CLASS"][keep]]
+        if "HDU_CLASS" in old.colnames else [""] * int(keep.sum()),
+        "FILE_DIR": file_dir,
+        "FILE_NAME": [str(v).strip() for v in old["FILE_NAME"][keep]],
+        "HDU_NAME": [str(v).strip() for v in old["HDU_NAME"][keep]],
+    }
+    for obs_id in obs_ids:
+        columns["OBS_ID"].append(int(obs_id))
+        columns["HDU_TYPE"].append("bkg")
+        columns["HDU_CLASS"].append("bkg_3d")
+        columns["FILE_DIR"].append(BKG_SUBDIR)
+        columns["FILE_NAME"].append(bkg_file_name(obs_id))
+        columns["HDU_NAME"].append(BKG_HDU_NAME)
+    table = Table({k: np.array(v) for k, v in columns.items()})
+    table.meta.update({k: v for k, v in old.meta.items() if k.upper() not in ("BASE_DIR", "EXTNAME")})
+    table.meta["EXTNAME"] = "HDU_INDEX"
+    order = np.lexsort((table["HDU_TYPE"], table["OBS_ID"]))
+    return table[order]
+
+
+def _write_fits_table(table, path, overwrite):
+    with atomic_output(path, overwrite=overwrite) as tmp:
+        table.write(tmp, format="fits", overwrite=True)
+
+
+def write_observation_backgrounds(models, store, outdir, *, overwrite=False):
+    """Write per-run BKG_3D files, a new HDU index and a copy of the observation index.
+
+    Parameters
+    ----------
+    models : dict of int to `~bgcube.make.per_observation.PerObservationModel`
+    store : `~bgcube.data.store.DataStore`
+        The input data store (its HDU and observation indices are copied).
+    outdir : str or path
+        Output folder (created if missing).
+    overwrite : bool
+        Replace existing files (checked for every file before writing any).
+
+    Returns
+    -------
+    files : list of `~pathlib.Path`
+        The HDU index, the observation index and the per-run files.
+
+    Raises
+    ------
+    OutputExistsError
+        If a file exists and ``overwrite`` is false.
+    """
+    outdir = Path(outdir)
+    obs_ids = sorted(int(i) for i in models)
+    planned = planned_files(outdir, obs_ids)
+    for path in planned:
+        check_writable(path, overwrite)
+    (outdir / BKG_SUBDIR).mkdir(parents=True, exist_ok=True)
+    for obs_id, path in zip(obs_ids, planned[2:], strict=True):
+        observation_bkg_cube(models[obs_id], store.obs_table).write(
+            path, format="table", overwrite=overwrite
+        )
+    _write_fits_table(_new_hdu_index(store, outdir, obs_ids), planned[0], overwrite)
+    obs_table = store.obs_table.copy()
+    obs_table.meta = {k: v for k, v in obs_table.meta.items() if k.upper() != "BASE_DIR"}
+    obs_table.meta.setdefault("EXTNAME", "OBS_INDEX")
+    _write_fits_table(obs_table, planned[1], overwrite)
+    return planned
