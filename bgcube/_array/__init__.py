@@ -6,7 +6,7 @@ returns arrays in the input's namespace and on its device.
 """
 
 from .binning import Binning, bin_index
-from .histogram import FILL_METHODS, fill_histogram, flat_bin_index
+from .histogram import FILL_METHODS, default_fill_method, fill_histogram, flat_bin_index
 from .interpolate import integrate_energy_log_log, interpolate_cube
 from .namespace import (
     BACKENDS,
@@ -18,12 +18,14 @@ from .namespace import (
 )
 from .normalise import bin_volume, compute_rate, solid_angle
 from .smooth import K5A, convolve_k5a, n_smooth_passes, smooth_images
+from .stream import HistogramFiller, fill_histogram_chunks
 
 __all__ = [
     "BACKENDS",
     "BackendUnavailableError",
     "Binning",
     "FILL_METHODS",
+    "HistogramFiller",
     "K5A",
     "array_device",
     "array_namespace",
@@ -32,7 +34,9 @@ __all__ = [
     "bin_volume",
     "compute_rate",
     "convolve_k5a",
+    "default_fill_method",
     "fill_histogram",
+    "fill_histogram_chunks",
     "flat_bin_index",
     "get_namespace",
     "integrate_energy_log_log",
