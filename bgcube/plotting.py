@@ -95,7 +95,8 @@ def plot_spectrum(cube, coord, ax=None, style_kwargs=None):
 
     The values of the bin are drawn at the logarithmic centres of the
     energy bins. The y axis is logarithmic when any value is positive
-    (else linear, since a log axis cannot show it).
+    (else linear, since a log axis cannot show it); on a log axis, bins
+    with zero (or negative) values are left as gaps.
 
     Parameters
     ----------
@@ -124,9 +125,12 @@ def plot_spectrum(cube, coord, ax=None, style_kwargs=None):
     x_lo, x_hi, y_lo, y_hi = cube.find_coord_bin_edges(coord)
     values = to_numpy(cube.data[:, iy, ix])
     centers = cube.energy_axis.centers
-    ax.plot(centers.value, values, **(style_kwargs or {}))
+    log_y = bool(np.any(values > 0)) or ax.get_yscale() == "log"
+    # a log axis cannot show zeros: leave gaps instead of lines dropping off the axis
+    shown = np.where(values > 0, values, np.nan) if log_y else values
+    ax.plot(centers.value, shown, **(style_kwargs or {}))
     ax.set_xscale("log")
-    if np.any(values > 0) or ax.get_yscale() == "log":
+    if log_y:
         ax.set_yscale("log")
     names = cube.scheme_dict
     unit = x_lo.unit
@@ -201,8 +205,8 @@ def peek(cube, n_energies=3, n_positions=3, figsize=(15, 9)):
         A model shows its background cube (else its counts, else its time
         cube, the first with non-zero data).
     n_energies : int
-        Number of energy bins, spread evenly over the axis, with an image and
-        a radial profile each.
+        Number of energy bins, spread evenly over the bins that hold data,
+        with an image and a radial profile each.
     n_positions : int
         Number of spectra, at DETY = 0 and DETX from 0 towards the edge.
     figsize : tuple
@@ -221,10 +225,13 @@ def peek(cube, n_energies=3, n_positions=3, figsize=(15, 9)):
     import matplotlib.pyplot as plt
 
     cube, title = _peek_cube(cube)
-    n_bins = cube.energy_axis.nbin
+    # spread the images over the energy bins that hold data (all bins if none do)
+    filled = np.nonzero(to_numpy(cube.xp.any(cube.data != 0, axis=(1, 2))))[0]
+    first, last = (int(filled[0]), int(filled[-1])) if filled.size else (0, cube.energy_axis.nbin - 1)
+    n_bins = last - first + 1
     n_energies = min(n_energies, n_bins)
-    # the centres of n bins spread evenly over the axis: bins (k + 1/2) * n_bins / n
-    indices = ((np.arange(n_energies) + 0.5) * n_bins / n_energies).astype(int)
+    # the centres of n bins spread evenly over that range: bins (k + 1/2) * n_bins / n
+    indices = first + ((np.arange(n_energies) + 0.5) * n_bins / n_energies).astype(int)
     energies = cube.energy_bin_centers[indices]
     figure = plt.figure(figsize=figsize, layout="constrained")
     grid = figure.add_gridspec(2, max(n_energies, 2))

@@ -202,3 +202,19 @@ def test_importing_bgcube_does_not_import_matplotlib():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_peek_shows_only_energies_with_data_and_spectra_leave_gaps():
+    data = np.zeros((6, 4, 4))
+    data[1:3] = 1.0  # only bins 1 and 2 hold data
+    cube = FOVCube(np.linspace(-2, 2, 5) * u.deg, np.linspace(-2, 2, 5) * u.deg,
+                   np.geomspace(0.1, 100, 7) * u.TeV, data=data, scheme="bg_counts_cube")
+    figure = cube.peek(n_energies=3)
+    try:
+        images = [ax.images[0].get_array() for ax in figure.axes if ax.images]
+        assert len(images) == 2 and all(np.all(np.asarray(im) == 1.0) for im in images)
+        spectrum = next(ax for ax in figure.axes if ax.get_title() == "Spectra").lines[0]
+        y = np.asarray(spectrum.get_ydata(), dtype=float)
+        assert np.isnan(y[0]) and np.isnan(y[-1]) and np.all(y[1:3] == 1.0)
+    finally:
+        plt.close(figure)
