@@ -11,6 +11,7 @@ import numpy as np
 from astropy.coordinates import Angle
 
 from ._array.binning import Binning
+from .errors import BinningError
 
 __all__ = ["CubeAxis", "ENERGY_UNIT", "ANGLE_UNIT"]
 
@@ -36,29 +37,34 @@ class CubeAxis:
 
     Raises
     ------
-    ValueError
-        If the edges are not increasing, not finite, fewer than two, or have
-        no unit of angle or energy.
+    bgcube.errors.BinningError
+        If the edges are not increasing, not finite, fewer than two, not
+        one-dimensional, or have no unit of angle or energy (a
+        ``ValueError`` subclass); the message names the axis and the value.
     """
 
     def __init__(self, edges, name: str, interp: str | None = None):
-        edges = u.Quantity(edges)
+        try:
+            edges = u.Quantity(edges)
+        except (TypeError, ValueError) as exc:
+            raise BinningError(f"{name} edges must be a Quantity of numbers: {exc}") from None
         if edges.ndim != 1:
-            raise ValueError(f"{name} edges must be one-dimensional, got shape {edges.shape}")
+            raise BinningError(f"{name} edges must be one-dimensional, got shape {edges.shape}")
         if edges.unit.is_equivalent(ANGLE_UNIT):
             edges = Angle(edges)
             canonical = ANGLE_UNIT
         elif edges.unit.is_equivalent(ENERGY_UNIT):
             canonical = ENERGY_UNIT
         else:
-            raise ValueError(
-                f"{name} edges must be an angle or an energy, got unit {edges.unit!r}"
+            unit = "no unit" if edges.unit == u.dimensionless_unscaled else f"unit {edges.unit}"
+            raise BinningError(
+                f"{name} edges must be an angle or an energy (deg or TeV), got {unit}"
             )
         values = edges.to_value(canonical)
         try:
             self._binning = Binning.from_edges(values.tolist())
-        except ValueError as exc:
-            raise ValueError(f"invalid {name} edges: {exc}") from None
+        except BinningError as exc:
+            raise BinningError(f"invalid {name} edges: {exc}") from None
         self._edges = edges
         self._canonical = canonical
         self.name = name
@@ -67,7 +73,10 @@ class CubeAxis:
         if interp not in ("lin", "log"):
             raise ValueError(f"interp must be 'lin' or 'log', got {interp!r}")
         if interp == "log" and values[0] <= 0:
-            raise ValueError(f"{name} edges must be positive for log interpolation")
+            raise BinningError(
+                f"{name} edges must be positive for log interpolation, got first edge "
+                f"{edges[0]}"
+            )
         self.interp = interp
 
     def __repr__(self):

@@ -11,7 +11,8 @@ from astropy.coordinates import Angle
 from . import _array
 from .axes import CubeAxis
 from .backend import from_numpy, namespace_of, to_numpy
-from .data.events import event_coordinates
+from .data.events import event_coordinates, warn_nonfinite_events
+from .errors import BinningError
 from .schemes import scheme_dict
 
 __all__ = ["FOVCube"]
@@ -75,11 +76,13 @@ class FOVCube:
         self.dety_axis = CubeAxis(coordy_edges, names["coordy_fits_name"])
         self.energy_axis = CubeAxis(energy_edges, "ENERGY")
         if not self.detx_axis.canonical_unit.is_equivalent(u.deg):
-            raise ValueError(f"coordx_edges must be angles, got unit {self.detx_axis.unit}")
+            raise BinningError(f"coordx_edges must be angles, got unit {self.detx_axis.unit}")
         if not self.dety_axis.canonical_unit.is_equivalent(u.deg):
-            raise ValueError(f"coordy_edges must be angles, got unit {self.dety_axis.unit}")
+            raise BinningError(f"coordy_edges must be angles, got unit {self.dety_axis.unit}")
         if not self.energy_axis.canonical_unit.is_equivalent(u.TeV):
-            raise ValueError(f"energy_edges must be energies, got unit {self.energy_axis.unit}")
+            raise BinningError(
+                f"energy_edges must be energies, got unit {self.energy_axis.unit}"
+            )
         self.meta = dict(meta or {})
 
         if isinstance(data, u.Quantity):
@@ -302,6 +305,8 @@ class FOVCube:
 
         Events are binned with half-open bins ``[lo, hi)`` on every axis;
         events outside the cube or with NaN coordinates are not counted.
+        Events with a NaN or infinite energy or coordinate are counted once
+        per event list and reported by a `~bgcube.errors.DroppedEventsWarning`.
 
         Parameters
         ----------
@@ -317,14 +322,20 @@ class FOVCube:
         Returns
         -------
         self : FOVCube
+
+        Warns
+        -----
+        bgcube.errors.DroppedEventsWarning
+            If events have a NaN or infinite ENERGY, DETX or DETY; the
+            message says how many and which event list.
         """
         if hasattr(event_lists, "colnames") or hasattr(event_lists, "table"):
             event_lists = [event_lists]
         xp, dev = self.xp, self.device
         for i, events in enumerate(event_lists):
-            energy, dety, detx = (
-                xp.asarray(c, device=dev) for c in event_coordinates(events)
-            )
+            columns = event_coordinates(events)
+            warn_nonfinite_events(columns, events, index=i)
+            energy, dety, detx = (xp.asarray(c, device=dev) for c in columns)
             w = None if weights is None else xp.asarray(np.asarray(weights[i]), device=dev)
             counts = _array.fill_histogram(energy, dety, detx, self.binnings, w, method=method)
             self.data = self.data + xp.astype(counts, self.data.dtype)

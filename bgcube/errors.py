@@ -20,6 +20,7 @@ __all__ = [
     "AmbiguousLayoutWarning",
     "AssumedUnitWarning",
     "BgcubeDeprecationWarning",
+    "DroppedEventsWarning",
 ]
 
 
@@ -89,3 +90,28 @@ class AssumedUnitWarning(BgcubeWarning):
 
 class BgcubeDeprecationWarning(BgcubeWarning, DeprecationWarning):
     """A deprecated bgcube keyword or function was used (e.g. ``clobber=``)."""
+
+
+# --- bad input (issue 9): events dropped while filling ------------------------
+
+
+class DroppedEventsWarning(BgcubeWarning):
+    """Events with NaN or infinite energy or coordinates were dropped while filling.
+
+    The message says how many, out of how many, and from which event list;
+    the numbers are also attributes, for code that catches the warning.
+
+    Parameters
+    ----------
+    message : str
+        The text shown to the user.
+    n_dropped : int
+        Events not counted because a coordinate was not finite.
+    n_events : int
+        Events in the list.
+    """
+
+    def __init__(self, message, n_dropped=0, n_events=0):
+        super().__init__(message)
+        self.n_dropped = int(n_dropped)
+        self.n_events = int(n_events)

@@ -7,6 +7,7 @@ import astropy.units as u
 from . import _array
 from .backend import from_numpy, to_numpy
 from .cube import FOVCube
+from .errors import ObservationError
 
 __all__ = ["FOVCubeBackgroundModel", "TIME_CONVENTIONS"]
 
@@ -145,13 +146,19 @@ class FOVCubeBackgroundModel:
 
         Raises
         ------
-        ValueError
-            If the time is negative or not finite.
+        bgcube.errors.ObservationError
+            If the time is zero, negative, not finite or not a time (a
+            ``ValueError`` subclass); the message gives the value.
         """
         self._require("livetime_cube")
-        seconds = float(u.Quantity(time).to_value(u.s))
-        if not (seconds >= 0 and seconds < float("inf")):
-            raise ValueError(f"observation time must be finite and >= 0, got {time}")
+        try:
+            seconds = float(u.Quantity(time).to_value(u.s))
+        except (TypeError, ValueError) as exc:
+            raise ObservationError(
+                f"observation time must be a time in s, got {time!r}: {exc}"
+            ) from None
+        if not (seconds > 0 and seconds < float("inf")):
+            raise ObservationError(f"observation time must be finite and > 0 s, got {time}")
         cube = self.livetime_cube
         increment = seconds * float(u.s.to(cube.unit))
         if kept_fraction is None:

@@ -116,7 +116,7 @@ def test_zero_time_gives_zero_rate_and_exclusion_fraction():
     rate = model.background_cube.quantity.value
     assert np.all(np.isfinite(rate)) and np.all(rate[:, :, :6] == 0)
     assert np.all(rate[:, :, 6:][to_numpy(model.counts_cube.data)[:, :, 6:] > 0] > 0)
-    with pytest.raises(ValueError, match="finite and >= 0"):
+    with pytest.raises(ValueError, match="finite and > 0"):
         model.add_observation_time(-1 * u.s)
 
 

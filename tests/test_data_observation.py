@@ -10,7 +10,7 @@ from bgcube.data.events import EventList, event_coordinates
 from bgcube.data.fov import sky_to_fov
 from bgcube.data.observation import GTI, Observation, observatory_location
 from bgcube.data.store import DataStore, select_observations
-from bgcube.errors import DataNotFoundError, FileFormatError, ObservationError
+from bgcube.errors import DataNotFoundError, EventDataError, FileFormatError, ObservationError
 
 # --------------------------------------------------------------------------
 # synthetic GADF files
@@ -176,7 +176,7 @@ def test_event_list_feeds_event_coordinates_and_table(tmp_path):
     assert len(sub) == int(np.sum(obs.events.energy > 1.0))
     bare = Observation.read(path, fov_alignment=None)
     assert bare.events.detx is None and bare.fov_alignment is None
-    with pytest.raises(KeyError, match="DETX"):
+    with pytest.raises(EventDataError, match="DETX"):
         event_coordinates(bare.events)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..errors import BinningError  # a leaf module: imports nothing
 from .namespace import array_device, array_namespace, check_jax_x64, is_jax
 
 __all__ = ["Binning", "bin_index"]
@@ -46,6 +47,13 @@ class Binning:
         Strictly increasing bin edges (``nbin + 1`` values).
     kind : {'linear', 'log', 'irregular'}
         How indices are computed; see :meth:`from_edges`.
+
+    Raises
+    ------
+    bgcube.errors.BinningError
+        If there are fewer than two edges, an edge is not finite, the edges
+        do not increase strictly, or a log binning has an edge <= 0 (a
+        ``ValueError`` subclass).
     """
 
     edges: tuple[float, ...]
@@ -55,15 +63,24 @@ class Binning:
         edges = tuple(float(e) for e in self.edges)
         object.__setattr__(self, "edges", edges)
         if len(edges) < 2:
-            raise ValueError(f"a binning needs at least 2 edges, got {len(edges)}")
-        if any(not math.isfinite(e) for e in edges):
-            raise ValueError(f"bin edges must be finite, got {edges}")
-        if any(b <= a for a, b in zip(edges[:-1], edges[1:], strict=False)):
-            raise ValueError(f"bin edges must be strictly increasing, got {edges}")
+            raise BinningError(f"a binning needs at least 2 edges, got {len(edges)}")
+        bad = [i for i, e in enumerate(edges) if not math.isfinite(e)]
+        if bad:
+            raise BinningError(
+                f"bin edges must be finite, got edge {bad[0]} = {edges[bad[0]]} "
+                f"({len(bad)} non-finite of {len(edges)}; edges {_short(edges)})"
+            )
+        bad = [i for i in range(1, len(edges)) if not edges[i] > edges[i - 1]]
+        if bad:
+            i = bad[0]
+            raise BinningError(
+                f"bin edges must be strictly increasing, got edge {i} = {edges[i]} after "
+                f"edge {i - 1} = {edges[i - 1]} (edges {_short(edges)})"
+            )
         if self.kind not in ("linear", "log", "irregular"):
             raise ValueError(f"unknown binning kind {self.kind!r}")
         if self.kind == "log" and edges[0] <= 0:
-            raise ValueError(f"log binning needs positive edges, got {edges[0]}")
+            raise BinningError(f"log binning needs positive edges, got {edges[0]}")
 
     @classmethod
     def from_edges(cls, edges) -> Binning:
@@ -102,6 +119,15 @@ class Binning:
     def hi(self) -> float:
         """Upper edge of the last bin (excluded from the axis)."""
         return self.edges[-1]
+
+
+def _short(edges, n=8) -> str:
+    """The edges for a message: all of them, or the first and last few."""
+    if len(edges) <= n:
+        return str(list(edges))
+    head = ", ".join(map(str, edges[: n // 2]))
+    tail = ", ".join(map(str, edges[-(n // 2):]))
+    return f"[{head}, ..., {tail}] ({len(edges)} edges)"
 
 
 def _is_uniform(values) -> bool:

@@ -9,13 +9,22 @@ is filled with, from a bgcube `EventList` or any table with units.
 from __future__ import annotations
 
 import contextlib
+import math
+import warnings
 
 import astropy.units as u
 import numpy as np
 
-from ..errors import EventDataError, FileFormatError
+from ..errors import DroppedEventsWarning, EventDataError, FileFormatError
 
-__all__ = ["event_coordinates", "EventList", "EVENT_UNITS", "DEFAULT_EVENT_COLUMNS"]
+__all__ = [
+    "event_coordinates",
+    "count_nonfinite",
+    "warn_nonfinite_events",
+    "EventList",
+    "EVENT_UNITS",
+    "DEFAULT_EVENT_COLUMNS",
+]
 
 _COLUMNS = (("ENERGY", u.TeV), ("DETY", u.deg), ("DETX", u.deg))
 
@@ -40,10 +49,9 @@ def event_coordinates(events, *, dtype=np.float64):
 
     Raises
     ------
-    KeyError
-        If a column is missing; the message names it and lists what there is.
-    ValueError
-        If a column has no unit or one of the wrong kind.
+    bgcube.errors.EventDataError
+        If a column is missing (the message names it and lists what there
+        is), or has no unit or one of the wrong kind.
     """
     if isinstance(events, EventList):
         return _event_list_coordinates(events, dtype)
@@ -52,15 +60,17 @@ def event_coordinates(events, *, dtype=np.float64):
     out = []
     for name, unit in _COLUMNS:
         if name not in names:
-            raise KeyError(f"event table has no {name} column (columns: {names})")
+            raise EventDataError(f"event table has no {name} column (columns: {names})")
         column = table[name]
         col_unit = getattr(column, "unit", None)
         if col_unit is None:
-            raise ValueError(f"event column {name} has no unit; expected one convertible to {unit}")
+            raise EventDataError(
+                f"event column {name} has no unit; expected one convertible to {unit}"
+            )
         try:
             values = u.Quantity(column, copy=False).to_value(unit)
         except u.UnitConversionError:
-            raise ValueError(
+            raise EventDataError(
                 f"event column {name} has unit {col_unit}, expected one convertible to {unit}"
             ) from None
         out.append(np.ascontiguousarray(values, dtype=dtype).ravel())
@@ -78,11 +88,85 @@ def _event_list_coordinates(events, dtype):
                 if name in ("DETX", "DETY")
                 else ""
             )
-            raise KeyError(
+            raise EventDataError(
                 f"event list has no {name} column (columns: {list(events.columns)}){hint}"
             )
         out.append(np.ascontiguousarray(column, dtype=dtype).ravel())
     return tuple(out)
+
+
+def count_nonfinite(*columns) -> int:
+    """Number of rows where any of the columns is NaN or infinite.
+
+    One fast reduction per column when every value is finite (the usual
+    case); the exact count is made only when a sum is not finite.
+
+    Parameters
+    ----------
+    *columns : numpy.ndarray
+        1-D float arrays of one length.
+
+    Returns
+    -------
+    n : int
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if all(math.isfinite(float(np.sum(c))) for c in columns):
+            return 0
+    finite = np.ones(columns[0].shape, dtype=bool)
+    for c in columns:
+        finite &= np.isfinite(c)
+    return int(finite.size - np.count_nonzero(finite))
+
+
+def _describe_events(events, index):
+    meta = getattr(events, "meta", None) or getattr(getattr(events, "table", None), "meta", {})
+    where = [f"event list {index}"] if index is not None else ["event list"]
+    if meta and meta.get("OBS_ID") is not None:
+        where.append(f"OBS_ID {meta['OBS_ID']}")
+    filename = getattr(events, "filename", None)
+    if filename:
+        where.append(f"file {filename!r}")
+    return ", ".join(where)
+
+
+def warn_nonfinite_events(columns, events=None, *, index=None) -> int:
+    """Warn once if events have a NaN or infinite energy or coordinate; return how many.
+
+    Such events fall in no bin and are not counted; the warning makes the
+    loss visible.
+
+    Parameters
+    ----------
+    columns : tuple of numpy.ndarray
+        ENERGY, DETY, DETX as returned by `event_coordinates`.
+    events : object, optional
+        The event list, to name it (``OBS_ID``, file) in the message.
+    index : int, optional
+        Position of the list among those being filled.
+
+    Returns
+    -------
+    n_dropped : int
+
+    Warns
+    -----
+    bgcube.errors.DroppedEventsWarning
+        With ``n_dropped`` and ``n_events`` attributes.
+    """
+    n_bad = count_nonfinite(*columns)
+    if n_bad:
+        n = int(columns[0].size)
+        warnings.warn(
+            DroppedEventsWarning(
+                f"{_describe_events(events, index)}: dropped {n_bad} of {n} events with a NaN "
+                "or infinite ENERGY, DETX or DETY (not counted in any bin)",
+                n_dropped=n_bad,
+                n_events=n,
+            ),
+            stacklevel=3,
+        )
+    return n_bad
 
 
 # --------------------------------------------------------------------------
