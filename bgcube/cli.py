@@ -96,6 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     mm.add_argument("--fit-norm", action="store_true",
                     help="scale each run's model by a norm fitted to its events outside the "
                     "exclusion regions (implies --per-observation group if not given)")
+    where = mm.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run on the dask.distributed scheduler at ADDRESS (e.g. "
+                       "tcp://host:8786); workers read the event files themselves "
+                       "(default: serial)")
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="run on a local Dask cluster of N worker processes (default: serial)")
+    mm.add_argument("--resume", action="store_true",
+                    help="continue an interrupted build into OUTDIR: runs saved in its "
+                    "checkpoint (OUTDIR/.bgcube-checkpoint) are not read again")
+    mm.add_argument("--keep-checkpoint", action="store_true",
+                    help="keep the checkpoint folder after a successful build")
 
     demo = sub.add_parser(
         "demo",
@@ -138,6 +150,10 @@ def _make_models(args) -> int:
         progress=False if args.no_progress else None,
         per_observation=args.per_observation,
         fit_norm=args.fit_norm,
+        scheduler=args.scheduler,
+        workers=args.workers,
+        resume=args.resume,
+        keep_checkpoint=args.keep_checkpoint,
     )
     elapsed = time.perf_counter() - start
     print("\n".join(result.summary_table().pformat(max_lines=-1, max_width=-1)))
@@ -149,7 +165,9 @@ def _make_models(args) -> int:
         f"\n{len(result.groups)} group(s), {n_obs} observation(s), "
         f"{sum(g.n_filled for g in result.groups)} events in cubes, "
         f"{total.to_value(u.h):.2f} h {result.time_convention}, "
-        f"{len(result.failed)} run(s) left out, {elapsed:.1f} s"
+        f"{len(result.failed)} run(s) left out, "
+        + (f"{len(result.reused)} run(s) reused from the checkpoint, " if result.reused else "")
+        + f"{elapsed:.1f} s"
     )
     print(f"{len(result.files)} file(s) written to {args.outdir}:")
     for path in result.files:
@@ -182,6 +200,7 @@ def main(argv=None) -> int:
         return _COMMANDS[args.command](args)
     except (BgcubeError, OSError) as exc:
         message = str(exc).replace("pass overwrite=True", "use --overwrite")
+        message = message.replace("pass resume=True", "use --resume")
         print(f"bgcube {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

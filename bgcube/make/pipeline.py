@@ -21,16 +21,18 @@ import astropy.units as u
 import numpy as np
 from astropy.table import Table
 
+from ..backend import from_numpy
 from ..data.exclusion import ExclusionRegions, default_exclusion_regions
-from ..data.store import DataStore
+from ..data.store import HDU_INDEX, OBS_INDEX, DataStore
 from ..errors import ObservationError
 from ..io.atomic import atomic_output, check_writable
 from ..model import FOVCubeBackgroundModel
 from .binning import define_cube_binning
-from .fill import fill_observations
+from .checkpoint import Checkpoint
 from .gammapy_index import planned_files as _per_observation_files
 from .gammapy_index import write_observation_backgrounds
 from .grouping import ObservationGroups
+from .partial import RunTask, StoreFiles, compute_serial
 from .per_observation import PER_OBSERVATION_METHODS, per_observation_models
 
 __all__ = [
@@ -87,6 +89,10 @@ class MakeModelsResult:
     #: Per-run models (`~bgcube.make.per_observation.PerObservationModel`) by
     #: OBS_ID when ``per_observation`` was given, else empty.
     observations: dict = field(default_factory=dict)
+    #: OBS_IDs whose partial cubes came from the checkpoint of an interrupted build.
+    reused: list[int] = field(default_factory=list)
+    #: Notes about the checkpoint (what was resumed or discarded).
+    messages: list[str] = field(default_factory=list)
 
     def summary_table(self) -> Table:
         """One row per group: GROUP_ID, zenith/azimuth range, N_OBS, events, time, cube shape."""
@@ -158,6 +164,10 @@ def make_models(
     progress=None,
     per_observation=None,
     fit_norm=False,
+    scheduler=None,
+    workers=None,
+    resume=False,
+    keep_checkpoint=False,
 ):
     """Build one background model per observation group and write them.
 
@@ -206,6 +216,21 @@ def make_models(
         Scale each run's model by a norm fitted to its own events outside the
         exclusion regions above its energy threshold (implies
         ``per_observation='group'`` when that is None).
+    scheduler : str or `distributed.Client`, optional
+        Run on Dask: the address of a running dask.distributed scheduler, or
+        a client. Workers read the event files themselves (they must see the
+        paths of the data store). Serial and Dask builds give identical cubes
+        (`bgcube.distributed`).
+    workers : int, optional
+        Run on a local Dask cluster of this many worker processes (started
+        and closed here). Default (neither): serial, in this process.
+    resume : bool
+        Continue an interrupted build into the same OUTDIR: runs saved in its
+        checkpoint (``OUTDIR/.bgcube-checkpoint``) are reused, not read
+        again, if they were made with the same settings and inputs
+        (`bgcube.make.checkpoint`); output files it had planned may be replaced.
+    keep_checkpoint : bool
+        Keep the checkpoint folder after a successful build (default: removed).
 
     Returns
     -------
@@ -219,6 +244,9 @@ def make_models(
         An output file exists and ``overwrite`` is false (checked before any work).
     ObservationError
         No observation selected, or an unreadable run with ``fail_fast``.
+    OutputExistsError
+        OUTDIR holds the checkpoint of an unfinished build and neither
+        ``resume`` nor ``overwrite`` is given.
     """
     store = indir if isinstance(indir, DataStore) else DataStore.from_dir(indir)
     if obs_ids is not None:
@@ -251,8 +279,26 @@ def make_models(
         planned += [outdir / OUTPUT_NAMES[k].format(group_id=gid) for k in ("model_table", "model_image")]
     if per_observation is not None:
         planned += _per_observation_files(outdir, np.asarray(grouped["OBS_ID"]).tolist())
+
+    # one task per run, in ascending OBS_ID per group (the order the cubes are summed in)
+    on_dask = scheduler is not None or workers is not None
+    source = store if isinstance(indir, DataStore) or not on_dask else _store_files(indir)
+    plans = {}
+    for gid in group_ids:
+        rows = grouped[np.asarray(grouped["GROUP_ID"]) == gid]
+        edges = define_cube_binning(rows, method)
+        plans[gid] = [
+            RunTask.make(obs_id, source, edges, regions, alignment, time_convention)
+            for obs_id in sorted(int(i) for i in rows["OBS_ID"])
+        ]
+    checkpoint = Checkpoint.open(
+        outdir, store=store, tasks=[t for tasks in plans.values() for t in tasks],
+        outputs=planned, resume=resume, overwrite=overwrite,
+    )
     for path in planned:  # fail before hours of work, not after
-        check_writable(path, overwrite)
+        check_writable(path, overwrite or checkpoint.may_replace(path))
+    overwrite = overwrite or bool(checkpoint.previous_outputs)
+    checkpoint.start()
 
     files = []
     _write_table(obs_table, planned[0], overwrite)
@@ -260,6 +306,16 @@ def make_models(
     groups.write(planned[2], overwrite=overwrite)
     regions.write(planned[3], overwrite=overwrite)
     files += planned[:4]
+
+    options = dict(checkpoint=checkpoint, fail_fast=fail_fast, progress=progress)
+    if on_dask:
+        from ..distributed import compute_on_dask, dask_client
+
+        with dask_client(scheduler, workers) as client:
+            sums, reused = compute_on_dask(plans, client, **options)
+    else:
+        sums, reused = compute_serial(plans, **options)
+    checkpoint.report()
 
     results, failed = [], []
     for gid in group_ids:
@@ -272,18 +328,16 @@ def make_models(
             obs_ids=[int(i) for i in rows["OBS_ID"]],
             model=None,
         )
-        detx, dety, energy = define_cube_binning(rows, method)
-        model = FOVCubeBackgroundModel.set_cube_binning(
-            detx, dety, energy, backend=backend, time_convention=time_convention
-        )
+        model = plans[gid][0].empty_model(backend=backend)
         for cube in (model.counts_cube, model.livetime_cube, model.background_cube):
             cube.meta["FOVALIGN"] = alignment
-        filled, bad = fill_observations(
-            model, result.obs_ids, store, regions, alignment=alignment,
-            fail_fast=fail_fast, progress=progress, desc=f"group {gid}",
-        )
-        failed += bad
-        result.obs_ids = [f.obs_id for f in filled]
+        partial = sums[gid]
+        failed += list(partial.failed)
+        filled = partial.fills
+        if filled:
+            for cube, data in ((model.counts_cube, partial.counts), (model.livetime_cube, partial.time)):
+                cube.data = from_numpy(data, cube.xp, device=cube.device)
+        result.obs_ids = partial.obs_ids
         result.n_events = sum(f.n_events for f in filled)
         result.n_excluded = sum(f.n_excluded for f in filled)
         result.n_filled = sum(f.n_filled for f in filled)
@@ -309,7 +363,18 @@ def make_models(
             progress=progress,
         )
         files += write_observation_backgrounds(observations, store, outdir, overwrite=overwrite)
-    return MakeModelsResult(results, failed, files, time_convention, observations)
+    if not keep_checkpoint:
+        checkpoint.remove()
+    return MakeModelsResult(
+        results, failed, files, time_convention, observations,
+        reused=reused, messages=checkpoint.messages,
+    )
+
+
+def _store_files(indir) -> StoreFiles:
+    """The index files of a data store folder, as absolute paths for the workers."""
+    folder = Path(indir).resolve()
+    return StoreFiles(str(folder / HDU_INDEX), str(folder / OBS_INDEX))
 
 
 def _write_table(table, path, overwrite):

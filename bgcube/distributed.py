@@ -1,0 +1,178 @@
+"""Dask execution of the make-models build: one task per run, a tree of additions per group.
+
+`compute_on_dask` submits one `~bgcube.make.partial.compute_partial` task
+per run (the task reads the run's files on the worker) and, per group, the
+additions of the fixed binary tree of `~bgcube.make.partial.PairwiseSum`
+over the runs in ascending OBS_ID, so that the sums equal the serial
+build's bit for bit. The driver receives each run's result as it finishes
+(to save it in the checkpoint, count failures and show progress) and the
+group sums at the end; rates, smoothing and writing stay on the driver.
+
+Faults:
+
+* a run that cannot be read comes back as a failure record (OBS_ID,
+  reason), is left out and reported; with ``fail_fast`` the build stops and
+  its outstanding tasks are cancelled;
+* a task that raises anything else (a flaky file system) is retried
+  ``retries`` times; a worker lost mid-build has its tasks and results
+  recomputed by the scheduler. Tasks are pure and keyed by OBS_ID, and the
+  graph of additions is fixed before anything runs, so nothing is counted
+  twice or lost;
+* partial cubes restored from a checkpoint are added on the driver where
+  they meet (consecutive runs) and sent with the addition task that needs
+  them, so the scheduler can recompute everything after a worker loss.
+
+Each task holds one observation's events at a time: a worker's memory is
+bounded by the largest run (times its number of threads), not the data set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from contextlib import contextmanager
+
+from .make.fill import progress_bar
+from .make.partial import (
+    PairwiseSum,
+    PartialCubes,
+    StoreFiles,
+    add_partials,
+    compute_partial,
+    failure_error,
+)
+
+__all__ = ["dask_client", "compute_on_dask"]
+
+
+def _import_distributed():
+    try:
+        import distributed
+    except ImportError as exc:  # pragma: no cover - dask is an optional extra
+        raise ImportError(
+            "building on Dask needs dask and distributed: pip install 'bgcube[dask]'"
+        ) from exc
+    return distributed
+
+
+@contextmanager
+def dask_client(scheduler=None, workers=None):
+    """A dask.distributed client for a build, closed afterwards if made here.
+
+    Parameters
+    ----------
+    scheduler : str or `distributed.Client`, optional
+        Address of a running scheduler (``'tcp://host:8786'``), or a client
+        (used as is and left open).
+    workers : int, optional
+        Start a local cluster of this many worker processes (one thread
+        each), closed when done.
+
+    Yields
+    ------
+    client : `distributed.Client`
+
+    Raises
+    ------
+    ValueError
+        If both or neither are given, or ``workers`` is not a positive integer.
+    """
+    if (scheduler is None) == (workers is None):
+        raise ValueError("give either scheduler or workers")
+    distributed = _import_distributed()
+    if isinstance(scheduler, distributed.Client):
+        yield scheduler
+        return
+    if scheduler is not None:
+        with distributed.Client(scheduler) as client:
+            yield client
+        return
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    with distributed.LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def _compute_with_store(partial_function, task, store):
+    return partial_function(dataclasses.replace(task, store=store))
+
+
+def compute_on_dask(plans, client, *, checkpoint=None, fail_fast=False, progress=None,
+                    retries=2, partial_function=compute_partial):
+    """Compute and add the partial cubes of every group on a Dask cluster.
+
+    Same inputs and results as `~bgcube.make.partial.compute_serial`, plus:
+
+    Parameters
+    ----------
+    client : `distributed.Client`
+    retries : int
+        Times a task that raises (other than a run that cannot be read,
+        which is a result) is tried again.
+
+    Returns
+    -------
+    sums : dict of int to PartialCubes
+    reused : list of int
+        OBS_IDs taken from the checkpoint.
+    """
+    distributed = _import_distributed()
+    token = uuid.uuid4().hex[:12]
+    shipped = {}  # id(store) -> future, for stores given as objects
+
+    def store_of(task):
+        if isinstance(task.store, StoreFiles):
+            return task.store
+        key = id(task.store)
+        if key not in shipped:
+            shipped[key] = client.scatter(task.store, broadcast=True, hash=False)
+        return shipped[key]
+
+    counter = iter(range(1 << 62))
+
+    def add(a, b):
+        if not isinstance(a, distributed.Future) and not isinstance(b, distributed.Future):
+            return add_partials(a, b)  # both restored from the checkpoint
+        return client.submit(add_partials, a, b, key=f"bgcube-sum-{token}-{next(counter)}",
+                             retries=retries)
+
+    leaves, roots, reused = {}, {}, []
+    try:
+        for gid, tasks in plans.items():
+            tree = PairwiseSum(add)
+            for task in tasks:
+                partial = checkpoint.load(task) if checkpoint is not None else None
+                if partial is not None:
+                    reused.append(task.obs_id)
+                    tree.push(partial)
+                    continue
+                future = client.submit(
+                    _compute_with_store, partial_function,
+                    dataclasses.replace(task, store=None), store_of(task),
+                    key=f"bgcube-run-{token}-{task.obs_id}", retries=retries,
+                )
+                leaves[future] = task
+                tree.push(future)
+            roots[gid] = tree.result(PartialCubes())
+
+        done = distributed.as_completed(list(leaves))
+        for future in progress_bar(done, total=len(leaves), desc="runs", enabled=progress):
+            task = leaves.pop(future)
+            partial = future.result()
+            del future
+            if partial.failed and fail_fast:
+                raise failure_error(partial)
+            if checkpoint is not None:
+                checkpoint.save(task, partial)
+        futures = {gid: r for gid, r in roots.items() if isinstance(r, distributed.Future)}
+        sums = dict(roots)
+        sums.update(zip(futures, client.gather(list(futures.values())), strict=True))
+    finally:
+        pending = list(leaves) + [r for r in roots.values() if isinstance(r, distributed.Future)]
+        if pending:
+            client.cancel(pending)
+        if shipped:
+            client.cancel(list(shipped.values()))
+    return sums, reused

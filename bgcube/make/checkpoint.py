@@ -1,0 +1,290 @@
+"""Resumable builds: finished runs' partial cubes kept in OUTDIR/.bgcube-checkpoint/.
+
+While `~bgcube.make.make_models` runs, every run whose partial cubes are
+computed is saved at once (atomically) as ``runs/obs<OBS_ID>.npz``: its
+counts and time cubes and what it added, under a key covering everything
+the result depends on. A ``manifest.json`` records the settings of the
+build. An interrupted build (Ctrl-C, a crash, a lost cluster) leaves the
+folder behind; the same build started again with ``resume=True`` takes the
+saved runs instead of reading them again. On resume
+
+* a manifest made with another bgcube version, input index, time
+  convention, alignment or exclusion discards the whole checkpoint, with a
+  message saying what differs;
+* a run file whose key no longer matches (other binning, event file
+  changed since) or that cannot be read is discarded and the run
+  recomputed; the messages say how many and which.
+
+Runs that could not be read are not saved: they are tried again.
+A successful build removes the folder (unless asked to keep it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+
+from .. import __version__
+from ..errors import OutputExistsError
+from ..io.atomic import atomic_output
+from .fill import ObservationFill
+from .partial import PartialCubes, RunTask, StoreFiles
+
+__all__ = ["Checkpoint", "CHECKPOINT_DIR", "index_checksum"]
+
+#: Name of the checkpoint folder inside the output folder.
+CHECKPOINT_DIR = ".bgcube-checkpoint"
+_MANIFEST = "manifest.json"
+_FORMAT = 1
+#: Manifest entries that must match for any saved run to be reused.
+_BUILD_KEYS = ("format", "bgcube", "index_checksum", "time_convention", "alignment", "exclusion")
+
+log = logging.getLogger("bgcube.make")
+
+
+def index_checksum(store) -> str:
+    """SHA-256 of a data store's observation and HDU index contents and base folder.
+
+    Parameters
+    ----------
+    store : `~bgcube.data.store.DataStore`
+
+    Returns
+    -------
+    checksum : str
+        Hex digest; equal for equal index tables, whichever files hold them.
+    """
+    digest = hashlib.sha256(str(Path(store.base_dir).resolve()).encode())
+    for table in (store.obs_table, store.hdu_table):
+        for name in table.colnames:
+            values = np.ma.getdata(np.asarray(table[name]))
+            digest.update(f"{name}:{values.dtype.str}:{values.shape}".encode())
+            digest.update(np.ascontiguousarray(values).tobytes())
+    return digest.hexdigest()
+
+
+def _exclusion_digest(task: RunTask) -> str:
+    return hashlib.sha256(json.dumps(task.exclusion).encode()).hexdigest()
+
+
+def _file_stamps(task: RunTask):
+    """(name, size, mtime_ns) of the run's event and GTI files; empty when unknown."""
+    store = task.store.open() if isinstance(task.store, StoreFiles) else task.store
+    stamps = []
+    for hdu_type in ("events", "gti"):
+        try:
+            path, _ = store.hdu_location(task.obs_id, hdu_type)
+            stat = Path(path).stat()
+        except (AttributeError, OSError, ValueError):  # no such row or file: no stamp
+            continue
+        stamps.append([str(path), stat.st_size, stat.st_mtime_ns])
+    return stamps
+
+
+class Checkpoint:
+    """The checkpoint folder of one build.
+
+    Use `Checkpoint.open`, then `start` once the build is sure to run.
+
+    Attributes
+    ----------
+    folder : `~pathlib.Path`
+    messages : list of str
+        What was found, reused or discarded (also logged to ``bgcube.make``).
+    resumed : bool
+        Whether an earlier build's saved runs may be reused.
+    previous_outputs : set of str
+        With ``resume``: names of the files the interrupted build had planned.
+    discarded : list of (int, str)
+        OBS_ID and reason of each saved run that could not be reused.
+    """
+
+    def __init__(self, folder, manifest, *, resumed=False, previous_outputs=()):
+        self.folder = Path(folder)
+        self.manifest = manifest
+        self.resumed = resumed
+        self.previous_outputs = set(previous_outputs)
+        self.messages = []
+        self.discarded = []
+        self._index = manifest["index_checksum"]
+
+    @classmethod
+    def open(cls, outdir, *, store, tasks, outputs, resume=False, overwrite=False):
+        """The checkpoint of a build, continuing an earlier one when asked and possible.
+
+        Nothing is written until `start`.
+
+        Parameters
+        ----------
+        outdir : path
+            The build's output folder.
+        store : `~bgcube.data.store.DataStore`
+            The input (its index tables are checksummed).
+        tasks : list of `~bgcube.make.partial.RunTask`
+            The build's runs (their settings go in the manifest).
+        outputs : list of path
+            Files the build will write; a resumed build may replace those of
+            them the interrupted build had planned.
+        resume : bool
+            Continue an earlier build's checkpoint if there is one.
+        overwrite : bool
+            Without ``resume``, discard an earlier checkpoint (else it is an error).
+
+        Raises
+        ------
+        OutputExistsError
+            If OUTDIR holds a checkpoint and neither ``resume`` nor ``overwrite``.
+        """
+        folder = Path(outdir) / CHECKPOINT_DIR
+        first = tasks[0] if tasks else None
+        manifest = {
+            "format": _FORMAT,
+            "bgcube": __version__,
+            "index_checksum": index_checksum(store),
+            "time_convention": first.time_convention if first else None,
+            "alignment": first.alignment if first else None,
+            "exclusion": _exclusion_digest(first) if first else None,
+            "obs_ids": sorted(t.obs_id for t in tasks),
+            "outputs": sorted(Path(p).name for p in outputs),
+        }
+        messages = []
+        previous, previous_outputs = None, ()
+        if folder.exists():
+            if not resume and not overwrite:
+                raise OutputExistsError(
+                    f"{str(Path(outdir))!r} holds the checkpoint of an unfinished build "
+                    f"({CHECKPOINT_DIR}); pass resume=True to continue it, or pass overwrite=True "
+                    "to start afresh"
+                )
+            previous = _read_manifest(folder) if resume else None
+            previous_outputs = (previous or {}).get("outputs", ())
+            differs = _differences(previous, manifest)
+            if differs:
+                messages.append(
+                    f"checkpoint in {str(folder)!r} discarded: made with a different "
+                    f"{', '.join(differs)}"
+                )
+                previous = None
+            elif not resume:
+                messages.append(f"checkpoint of an earlier build in {str(folder)!r} discarded")
+            if previous is None:
+                shutil.rmtree(folder)
+        checkpoint = cls(
+            folder, manifest, resumed=previous is not None, previous_outputs=previous_outputs
+        )
+        if previous is not None:
+            n_saved = len(list((folder / "runs").glob("obs*.npz")))
+            messages.append(f"resuming from {str(folder)!r}: {n_saved} run(s) saved")
+        for text in messages:
+            checkpoint._say(text)
+        return checkpoint
+
+    def may_replace(self, path) -> bool:
+        """Whether ``path`` is an output of the interrupted build ``resume`` continues.
+
+        True even when that build's saved runs were discarded: resuming into
+        OUTDIR replaces what the interrupted build wrote there.
+        """
+        return Path(path).name in self.previous_outputs
+
+    def start(self):
+        """Create the folder and write the manifest."""
+        (self.folder / "runs").mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.manifest, indent=1)
+        with atomic_output(self.folder / _MANIFEST, overwrite=True) as tmp:
+            tmp.write_text(text)
+
+    def _say(self, text):
+        self.messages.append(text)
+        log.warning(text)
+
+    def _path(self, obs_id) -> Path:
+        return self.folder / "runs" / f"obs{int(obs_id)}.npz"
+
+    def run_key(self, task: RunTask) -> str:
+        """SHA-256 of everything a run's partial cubes depend on."""
+        parts = [self._index, __version__, task.settings_digest(), _file_stamps(task)]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+    def save(self, task: RunTask, partial: PartialCubes):
+        """Save a finished run's partial cubes (runs that failed are not saved)."""
+        if partial.failed or len(partial.fills) != 1:
+            return
+        fill = partial.fills[0]
+        info = {
+            "key": self.run_key(task),
+            "obs_id": fill.obs_id,
+            "n_events": fill.n_events,
+            "n_excluded": fill.n_excluded,
+            "n_filled": fill.n_filled,
+            "time_s": float(fill.time.to_value(u.s)),
+        }
+        with atomic_output(self._path(task.obs_id), overwrite=True) as tmp:
+            np.savez_compressed(tmp, counts=partial.counts, time=partial.time,
+                                info=np.array(json.dumps(info)))
+
+    def load(self, task: RunTask) -> PartialCubes | None:
+        """A saved run's partial cubes if they are there and still valid, else None."""
+        path = self._path(task.obs_id)
+        if not self.resumed or not path.is_file():
+            return None
+        shape = tuple(len(e) - 1 for e in (task.energy_edges, task.dety_edges, task.detx_edges))
+        try:
+            with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as data:
+                info = json.loads(str(data["info"]))
+                counts, time = data["counts"], data["time"]
+        except Exception as exc:  # a damaged file of any kind: recompute the run
+            return self._discard(task.obs_id, f"cannot be read ({type(exc).__name__}: {exc})")
+        if info.get("key") != self.run_key(task):
+            return self._discard(task.obs_id, "made with other settings or input files")
+        if counts.shape != shape or time.shape != shape or counts.dtype != np.float64:
+            return self._discard(task.obs_id, f"cubes of shape {counts.shape}, expected {shape}")
+        fill = ObservationFill(
+            obs_id=int(info["obs_id"]), n_events=int(info["n_events"]),
+            n_excluded=int(info["n_excluded"]), n_filled=int(info["n_filled"]),
+            time=info["time_s"] * u.s,
+        )
+        return PartialCubes(counts, time, (fill,))
+
+    def _discard(self, obs_id, reason):
+        self.discarded.append((int(obs_id), reason))
+        self._path(obs_id).unlink(missing_ok=True)
+        return None
+
+    def report(self):
+        """Add one message about the discarded runs, if any."""
+        if self.discarded:
+            ids = ", ".join(str(i) for i, _ in self.discarded[:10])
+            more = "" if len(self.discarded) <= 10 else ", ..."
+            self._say(
+                f"{len(self.discarded)} saved run(s) recomputed (OBS_ID {ids}{more}): "
+                f"{self.discarded[0][1]}"
+            )
+
+    def remove(self):
+        """Delete the checkpoint folder."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _read_manifest(folder):
+    try:
+        return json.loads((folder / _MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _differences(previous, manifest):
+    if previous is None:
+        return []
+    if not previous:
+        return ["manifest (missing or unreadable)"]
+    names = {"index_checksum": "input index", "bgcube": "bgcube version",
+             "time_convention": "time convention", "exclusion": "exclusion",
+             "alignment": "alignment", "format": "checkpoint format"}
+    return [names[k] for k in _BUILD_KEYS if previous.get(k) != manifest.get(k)]

@@ -1,0 +1,342 @@
+"""Per-observation partial cubes: the unit of work of a make-models build.
+
+A build adds up, per observation group, the counts and time cubes of its
+runs. Each run's share is computed by `compute_partial` from a `RunTask`,
+a small picklable description of the work (where the data store's index
+files are, the OBS_ID, the bin edges as floats, the exclusion circles as
+plain tuples, the alignment and time convention): the function reads the
+run's event file itself, so a Dask worker gets file names, never events.
+
+The partial cubes of a group are added in one fixed order (ascending OBS_ID)
+along one fixed binary tree (`PairwiseSum`), whether the additions run in
+this process or as Dask tasks. Counts are sums of integers and exact in
+float64 in any order, but the time cube adds ``time x kept_fraction``
+products, whose float64 sum depends on the order; the fixed tree makes
+serial and Dask builds equal bit for bit.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import Angle
+
+from ..backend import to_numpy
+from ..data.exclusion import ExclusionRegions
+from ..data.store import DataStore
+from ..errors import BgcubeError, ObservationError
+from ..model import FOVCubeBackgroundModel
+from .fill import fill_observation, progress_bar
+
+__all__ = [
+    "StoreFiles",
+    "RunTask",
+    "PartialCubes",
+    "compute_partial",
+    "add_partials",
+    "PairwiseSum",
+    "compute_serial",
+    "failure_error",
+]
+
+
+@dataclass(frozen=True)
+class StoreFiles:
+    """A data store by its two index files (absolute paths), opened where needed.
+
+    Each process opens a given pair of files once (`open` is cached), so a
+    worker running many tasks reads the indices once.
+    """
+
+    hdu_index: str
+    obs_index: str
+
+    def open(self) -> DataStore:
+        """The data store (cached per process)."""
+        return _open_store(self.hdu_index, self.obs_index)
+
+
+@functools.lru_cache(maxsize=4)
+def _open_store(hdu_index, obs_index):
+    return DataStore.from_files(hdu_index, obs_index)
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """Everything needed to compute one run's partial cubes; picklable and small.
+
+    Attributes
+    ----------
+    obs_id : int
+    store : StoreFiles or `~bgcube.data.store.DataStore`
+        Where the run's files are listed (any object with the data store's
+        ``observation(obs_id, fov_alignment=...)`` method works).
+    detx_edges, dety_edges : tuple of float
+        Field-of-view bin edges, deg.
+    energy_edges : tuple of float
+        Energy bin edges, TeV.
+    exclusion : tuple of three tuples of float
+        Exclusion circles ``(ra, dec, radius)``, deg (ICRS).
+    alignment : {'RADEC', 'ALTAZ'}
+    time_convention : {'ONTIME', 'LIVETIME'}
+    """
+
+    obs_id: int
+    store: object
+    detx_edges: tuple
+    dety_edges: tuple
+    energy_edges: tuple
+    exclusion: tuple = ((), (), ())
+    alignment: str = "RADEC"
+    time_convention: str = "ONTIME"
+
+    @classmethod
+    def make(cls, obs_id, store, edges, regions, alignment, time_convention):
+        """A task from the pipeline's objects.
+
+        Parameters
+        ----------
+        obs_id : int
+        store : StoreFiles or DataStore
+        edges : (Angle, Angle, Quantity)
+            DETX, DETY and energy edges (`~bgcube.make.binning.define_cube_binning`).
+        regions : `~bgcube.data.exclusion.ExclusionRegions`
+        alignment, time_convention : str
+        """
+        detx, dety, energy = edges
+        return cls(
+            obs_id=int(obs_id),
+            store=store,
+            detx_edges=_floats(Angle(detx).to_value(u.deg)),
+            dety_edges=_floats(Angle(dety).to_value(u.deg)),
+            energy_edges=_floats(u.Quantity(energy).to_value(u.TeV)),
+            exclusion=tuple(_floats(a) for a in (regions.ra, regions.dec, regions.radius)),
+            alignment=alignment,
+            time_convention=time_convention,
+        )
+
+    def settings_digest(self) -> str:
+        """SHA-256 of what, besides the input files, determines the result."""
+        settings = {
+            "obs_id": self.obs_id,
+            "edges": [self.detx_edges, self.dety_edges, self.energy_edges],
+            "exclusion": self.exclusion,
+            "alignment": self.alignment,
+            "time_convention": self.time_convention,
+        }
+        # repr of a float is exact (shortest round-trip form)
+        return hashlib.sha256(json.dumps(settings).encode()).hexdigest()
+
+    def empty_model(self, backend=None) -> FOVCubeBackgroundModel:
+        """A model with zero cubes on this task's binning."""
+        return FOVCubeBackgroundModel.set_cube_binning(
+            Angle(np.array(self.detx_edges), u.deg),
+            Angle(np.array(self.dety_edges), u.deg),
+            np.array(self.energy_edges) * u.TeV,
+            backend=backend,
+            time_convention=self.time_convention,
+        )
+
+    def regions(self) -> ExclusionRegions:
+        """The exclusion circles as `~bgcube.data.exclusion.ExclusionRegions`."""
+        if not self.exclusion[0]:
+            return ExclusionRegions.empty()
+        return ExclusionRegions(*self.exclusion)
+
+
+def _floats(values):
+    return tuple(float(v) for v in np.asarray(values, dtype=np.float64).ravel())
+
+
+@dataclass(frozen=True)
+class PartialCubes:
+    """Counts and time cubes of some runs, with what each run added or why it failed.
+
+    Attributes
+    ----------
+    counts : numpy.ndarray or None
+        Event counts, float64, shape ``(n_energy, n_dety, n_detx)``; None
+        when no run was filled.
+    time : numpy.ndarray or None
+        Observation time per bin in s (ONTIME or LIVETIME), float64, same shape.
+    fills : tuple of `~bgcube.make.fill.ObservationFill`
+        One per run filled, in OBS_ID order.
+    failed : tuple of (int, str)
+        OBS_ID and reason of each run left out.
+    """
+
+    counts: np.ndarray | None = None
+    time: np.ndarray | None = None
+    fills: tuple = field(default=())
+    failed: tuple = field(default=())
+
+    @property
+    def obs_ids(self) -> list[int]:
+        """OBS_IDs of the runs filled."""
+        return [f.obs_id for f in self.fills]
+
+    def __add__(self, other):
+        return add_partials(self, other)
+
+
+def add_partials(a: PartialCubes, b: PartialCubes) -> PartialCubes:
+    """The sum of two partial cubes (``a`` first); a pure function.
+
+    Raises
+    ------
+    ValueError
+        If both hold cubes of different shapes.
+    """
+    if a.counts is None or b.counts is None:
+        counts = a.counts if b.counts is None else b.counts
+        time = a.time if b.time is None else b.time
+    else:
+        if a.counts.shape != b.counts.shape:
+            raise ValueError(
+                f"cannot add partial cubes of shapes {a.counts.shape} and {b.counts.shape}"
+            )
+        counts, time = a.counts + b.counts, a.time + b.time
+    return PartialCubes(counts, time, a.fills + b.fills, a.failed + b.failed)
+
+
+def compute_partial(task: RunTask) -> PartialCubes:
+    """Read one run and return its partial cubes, or the reason it cannot be used.
+
+    Events inside the exclusion circles are dropped and each pixel's time
+    is the run's time times the pixel's kept fraction
+    (`~bgcube.make.fill.fill_observation`, on NumPy).
+
+    Parameters
+    ----------
+    task : RunTask
+
+    Returns
+    -------
+    partial : PartialCubes
+        With one entry in ``fills``, or (for a run that cannot be read or
+        used, any `~bgcube.errors.BgcubeError`) no cubes and one entry in
+        ``failed``. Other exceptions (e.g. an I/O error of a flaky file
+        system) propagate, so that a scheduler may retry the task.
+    """
+    store = task.store.open() if isinstance(task.store, StoreFiles) else task.store
+    model = task.empty_model()
+    try:
+        observation = store.observation(task.obs_id, fov_alignment=task.alignment)
+        fill = fill_observation(model, observation, task.regions())
+    except BgcubeError as exc:
+        return PartialCubes(failed=((task.obs_id, str(exc)),))
+    counts = np.asarray(to_numpy(model.counts_cube.data), dtype=np.float64)
+    time = np.asarray(to_numpy(model.livetime_cube.data), dtype=np.float64)
+    return PartialCubes(counts, time, (fill,))
+
+
+class PairwiseSum:
+    """Add items pushed in order along one fixed binary tree, keeping few partial sums.
+
+    Items pushed in order ``x0, x1, x2, ...`` are added pairwise: ``x0 + x1``,
+    ``x2 + x3``, then those two sums, and so on, as in a balanced binary tree
+    built from the left; a count that is not a power of two leaves complete
+    subtrees that `result` adds from the right. The tree depends only on the
+    number of items, so any two runs over the same items in the same order
+    give the same sum, bit for bit. At most ``log2(n) + 1`` partial sums are
+    held.
+
+    Parameters
+    ----------
+    add : callable
+        ``add(a, b)``: the sum of two items (for Dask: submits a task and
+        returns its future).
+    """
+
+    def __init__(self, add=add_partials):
+        self._add = add
+        self._stack = []  # (item, number of leaves it holds), sizes decreasing
+
+    def push(self, item):
+        """Add the next item."""
+        self._stack.append((item, 1))
+        while len(self._stack) > 1 and self._stack[-1][1] == self._stack[-2][1]:
+            (b, n), (a, _) = self._stack.pop(), self._stack.pop()
+            self._stack.append((self._add(a, b), 2 * n))
+
+    def result(self, empty=None):
+        """The sum of everything pushed (``empty`` when nothing was)."""
+        if not self._stack:
+            return empty
+        total, _ = self._stack[-1]
+        for item, _ in reversed(self._stack[:-1]):
+            total = self._add(item, total)
+        return total
+
+
+def compute_serial(plans, *, checkpoint=None, fail_fast=False, progress=None,
+                   partial_function=compute_partial):
+    """Compute and add the partial cubes of every group in this process.
+
+    Parameters
+    ----------
+    plans : dict of int to list of RunTask
+        Per GROUP_ID, its runs' tasks in ascending OBS_ID.
+    checkpoint : `~bgcube.make.checkpoint.Checkpoint`, optional
+        Runs found there are not recomputed; finished runs are saved there.
+    fail_fast : bool
+        Raise at the first run that cannot be used.
+    progress : bool, optional
+        Progress bar (default: when stderr is a terminal).
+    partial_function : callable
+        ``f(task) -> PartialCubes`` (default `compute_partial`).
+
+    Returns
+    -------
+    sums : dict of int to PartialCubes
+    reused : list of int
+        OBS_IDs taken from the checkpoint.
+
+    Raises
+    ------
+    ObservationError
+        With ``fail_fast``, naming the first run that cannot be used.
+    """
+    sums, reused = {}, []
+    n_runs = sum(len(tasks) for tasks in plans.values())
+    bar = progress_bar(_flatten(plans), total=n_runs, desc="runs", enabled=progress)
+    tree, current = None, None
+    for gid, task in bar:
+        if gid != current:
+            if tree is not None:
+                sums[current] = tree.result(PartialCubes())
+            tree, current = PairwiseSum(), gid
+        partial = checkpoint.load(task) if checkpoint is not None else None
+        if partial is not None:
+            reused.append(task.obs_id)
+        else:
+            partial = partial_function(task)
+            if partial.failed and fail_fast:
+                raise failure_error(partial)
+            if checkpoint is not None:
+                checkpoint.save(task, partial)
+        tree.push(partial)
+    if tree is not None:
+        sums[current] = tree.result(PartialCubes())
+    for gid in plans:
+        sums.setdefault(gid, PartialCubes())
+    return sums, reused
+
+
+def failure_error(partial: PartialCubes) -> ObservationError:
+    """The error to raise for the first run of ``partial`` that could not be used."""
+    obs_id, reason = partial.failed[0]
+    if f"OBS_ID {obs_id}" not in reason:
+        reason = f"OBS_ID {obs_id}: {reason}"
+    return ObservationError(reason)
+
+
+def _flatten(plans):
+    for gid, tasks in plans.items():
+        for task in tasks:
+            yield gid, task

@@ -1,0 +1,167 @@
+"""Resumable builds: partial cubes per run, the fixed summation tree, the checkpoint."""
+
+import astropy.units as u
+import numpy as np
+import pytest
+from _build_helpers import ScriptedStore, assert_same_models
+
+from bgcube.cli import main
+from bgcube.data import DataStore, ExclusionRegions
+from bgcube.errors import OutputExistsError
+from bgcube.make import make_models
+from bgcube.make.checkpoint import CHECKPOINT_DIR
+from bgcube.make.partial import PairwiseSum, PartialCubes, RunTask, add_partials, compute_partial
+from bgcube.make.pipeline import OUTPUT_NAMES
+from bgcube.simulate import make_test_dataset
+
+N_OBS = 7
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_test_dataset(tmp_path_factory.mktemp("resume"), n_obs=N_OBS, random_state=3)
+
+
+@pytest.fixture(scope="module")
+def reference(dataset, tmp_path_factory):
+    """An uninterrupted serial build (exclusion 'auto': time cubes with holes)."""
+    outdir = tmp_path_factory.mktemp("reference")
+    result = make_models(dataset.path, outdir, progress=False)
+    assert result.reused == [] and result.messages == []
+    assert not (outdir / CHECKPOINT_DIR).exists()
+    return result
+
+
+def _interrupted_build(dataset, outdir, k, **kwargs):
+    store = ScriptedStore(DataStore.from_dir(dataset.path), interrupt_after=k)
+    with pytest.raises(KeyboardInterrupt):
+        make_models(store, outdir, progress=False, **kwargs)
+    return store
+
+
+def test_pairwise_sum_follows_one_tree_whatever_the_count():
+    def tree(n):
+        s = PairwiseSum(add=lambda a, b: (a, b))
+        for i in range(n):
+            s.push(i)
+        return s.result()
+
+    assert tree(0) is None and tree(1) == 0
+    assert tree(4) == ((0, 1), (2, 3))
+    assert tree(5) == (((0, 1), (2, 3)), 4)
+    assert tree(7) == (((0, 1), (2, 3)), ((4, 5), 6))
+
+    # the same as pairing neighbours level by level, an odd one out going up unpaired
+    def levels(items):
+        while len(items) > 1:
+            pairs = [(items[i], items[i + 1]) for i in range(0, len(items) - 1, 2)]
+            items = pairs + ([items[-1]] if len(items) % 2 else [])
+        return items[0] if items else None
+
+    for n in range(1, 70):
+        assert tree(n) == levels(list(range(n)))
+
+
+def test_partial_sums_are_order_sensitive_so_the_tree_is_fixed():
+    rng = np.random.default_rng(1)
+    parts = [PartialCubes(np.ones((1, 2, 2)), rng.uniform(0, 1e4, (1, 2, 2)), (), ()) for _ in range(9)]
+    tree = PairwiseSum()
+    for p in parts:
+        tree.push(p)
+    linear = parts[0]
+    for p in parts[1:]:
+        linear = add_partials(linear, p)
+    total = tree.result()
+    assert np.array_equal(total.counts, linear.counts)  # integers: exact in any order
+    assert np.allclose(total.time, linear.time, rtol=1e-15, atol=0)
+    # a failure record adds no cubes and keeps its OBS_ID
+    failed = add_partials(PartialCubes(failed=((5, "bad file"),)), parts[0])
+    assert failed.failed == ((5, "bad file"),) and failed.counts is parts[0].counts
+
+
+def test_compute_partial_reports_an_unreadable_run(dataset):
+    store = DataStore.from_dir(dataset.path)
+    edges = (np.linspace(-2, 2, 5) * u.deg, np.linspace(-2, 2, 5) * u.deg, np.geomspace(0.1, 100, 4) * u.TeV)
+    task = RunTask.make(999999, store, edges, ExclusionRegions.empty(), "RADEC", "ONTIME")
+    partial = compute_partial(task)
+    assert partial.counts is None and partial.fills == ()
+    assert partial.failed[0][0] == 999999 and "999999" in partial.failed[0][1]
+    good = compute_partial(RunTask.make(int(store.obs_ids[0]), store, edges, ExclusionRegions.empty(),
+                                        "RADEC", "ONTIME"))
+    assert good.counts.shape == (3, 4, 4) and good.counts.dtype == np.float64
+    assert good.counts.sum() == good.fills[0].n_filled > 0
+
+
+def test_interrupted_build_resumes_without_recomputing(dataset, reference, tmp_path):
+    k = 3
+    first = _interrupted_build(dataset, tmp_path, k)
+    assert len(first.calls) == k
+    saved = sorted(p.name for p in (tmp_path / CHECKPOINT_DIR / "runs").iterdir())
+    assert saved == sorted(f"obs{i}.npz" for i in first.calls)  # each finished run, no temp files
+
+    second = ScriptedStore(DataStore.from_dir(dataset.path))
+    result = make_models(second, tmp_path, progress=False, resume=True)
+    assert sorted(result.reused) == sorted(first.calls)
+    assert sorted(second.calls) == sorted(set(range(1, N_OBS + 1)) - set(first.calls))
+    assert any("resuming" in m for m in result.messages)
+    assert_same_models(result, reference)
+    assert not (tmp_path / CHECKPOINT_DIR).exists()
+
+
+def test_changed_settings_discard_the_checkpoint(dataset, tmp_path):
+    _interrupted_build(dataset, tmp_path, 2, exclusion="none")
+    store = ScriptedStore(DataStore.from_dir(dataset.path))
+    result = make_models(store, tmp_path, progress=False, resume=True, keep_checkpoint=True)
+    assert result.reused == [] and len(store.calls) == N_OBS
+    assert any("discarded" in m and "exclusion" in m for m in result.messages)
+    assert len(list((tmp_path / CHECKPOINT_DIR / "runs").iterdir())) == N_OBS  # kept on request
+
+
+def test_damaged_or_stale_run_files_are_recomputed(dataset, reference, tmp_path):
+    first = _interrupted_build(dataset, tmp_path, 3)
+    runs = tmp_path / CHECKPOINT_DIR / "runs"
+    damaged, stale = (runs / f"obs{i}.npz" for i in first.calls[:2])
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    # a run file saved under another binning (e.g. the group changed): its key differs
+    with np.load(stale) as data:
+        other = dict(data)
+    other["info"] = np.array(str(other["info"]).replace('"key": "', '"key": "0'))
+    np.savez_compressed(stale, **other)
+    store = ScriptedStore(DataStore.from_dir(dataset.path))
+    result = make_models(store, tmp_path, progress=False, resume=True)
+    assert sorted(result.reused) == [first.calls[2]]
+    assert len(store.calls) == N_OBS - 1
+    message = [m for m in result.messages if "recomputed" in m][0]
+    assert "2 saved run(s)" in message and str(first.calls[0]) in message
+    assert_same_models(result, reference)
+
+
+def test_a_checkpoint_is_not_ignored_silently(dataset, tmp_path):
+    _interrupted_build(dataset, tmp_path, 1)
+    with pytest.raises(OutputExistsError, match="resume=True"):
+        make_models(dataset.path, tmp_path, progress=False)
+    # overwrite starts afresh
+    store = ScriptedStore(DataStore.from_dir(dataset.path))
+    result = make_models(store, tmp_path, progress=False, overwrite=True)
+    assert result.reused == [] and len(store.calls) == N_OBS
+    assert not (tmp_path / CHECKPOINT_DIR).exists()
+
+
+def test_resume_does_not_replace_files_the_interrupted_build_did_not_plan(dataset, reference, tmp_path):
+    _interrupted_build(dataset, tmp_path, 1, zenith_edges=(0, 90))
+    # resumed with the default groups: another group's model file was not the earlier build's
+    gid = reference.groups[-1].group_id
+    assert gid != 0
+    (tmp_path / OUTPUT_NAMES["model_table"].format(group_id=gid)).write_text("not mine")
+    with pytest.raises(OutputExistsError, match=f"group{gid}"):
+        make_models(dataset.path, tmp_path, progress=False, resume=True)
+
+
+def test_command_line_resume(dataset, reference, tmp_path, capsys):
+    _interrupted_build(dataset, tmp_path, 2)
+    assert main(["make-models", str(dataset.path), str(tmp_path), "--no-progress"]) == 1
+    assert "--resume" in capsys.readouterr().err
+    assert main(["make-models", str(dataset.path), str(tmp_path), "--no-progress", "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "2 run(s) reused from the checkpoint" in out
+    assert not (tmp_path / CHECKPOINT_DIR).exists()
