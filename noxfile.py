@@ -1,0 +1,85 @@
+"""nox sessions: the test suite per backend, lint, and a quick benchmark run.
+
+    nox -l                       # list the sessions
+    nox -s tests-numpy           # one backend (BGCUBE_BACKENDS narrows tests/conftest.py)
+    nox -s lint
+    nox -s benchmarks            # reduced sizes; the full run is python benchmarks/bench_fill.py
+
+Each session installs bgcube into its own virtualenv with the extras it
+needs; virtualenvs are reused between runs. Extra arguments after ``--`` go
+to pytest (``nox -s tests-jax -- -x -k fill``).
+"""
+
+import shutil
+import subprocess
+
+import nox
+
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["lint", "tests-numpy", "tests-array_api_strict", "tests-jax"]
+
+#: backend -> extras its test session installs
+BACKEND_EXTRAS = {
+    "numpy": "test",
+    "array_api_strict": "test",
+    "jax": "test,jax",
+    "cupy": "test,cupy",
+}
+
+
+def _run_tests(session, backend):
+    session.install("-e", f".[{BACKEND_EXTRAS[backend]}]")
+    session.run("python", "-m", "pytest", *session.posargs, env={"BGCUBE_BACKENDS": backend})
+
+
+def _cuda_devices():
+    """Number of CUDA devices nvidia-smi lists (0 when there is no driver)."""
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    result = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        return 0
+    return sum(line.startswith("GPU ") for line in result.stdout.splitlines())
+
+
+@nox.session(name="tests-numpy")
+def tests_numpy(session):
+    """Tests on NumPy (numba kernel, bincount and portable fill paths)."""
+    _run_tests(session, "numpy")
+
+
+@nox.session(name="tests-array_api_strict")
+def tests_array_api_strict(session):
+    """Tests on array_api_strict: proves the portable paths use only the standard."""
+    _run_tests(session, "array_api_strict")
+
+
+@nox.session(name="tests-jax")
+def tests_jax(session):
+    """Tests on JAX (CPU here; jitted fill)."""
+    _run_tests(session, "jax")
+
+
+@nox.session(name="tests-cupy")
+def tests_cupy(session):
+    """Tests on CuPy; skipped, before installing anything, where there is no CUDA device."""
+    if _cuda_devices() == 0:
+        session.skip("no CUDA device (nvidia-smi lists no GPU): the CuPy tests need one")
+    _run_tests(session, "cupy")
+
+
+@nox.session
+def lint(session):
+    """ruff on the package and the tests."""
+    session.install("ruff")
+    session.run("ruff", "check", "bgcube", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session
+def benchmarks(session):
+    """The benchmark scripts at reduced sizes (prints tables, writes nothing)."""
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/bench_fill.py", "--sizes", "1e5,1e6", "--no-write")
+    session.run("python", "benchmarks/bench_smooth.py", "--no-write")
+    session.run("python", "benchmarks/bench_stream.py", "--events", "3e7", "--chunk", "1e6",
+                "--no-write")
