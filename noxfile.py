@@ -60,10 +60,14 @@ def tests_jax(session):
     _run_tests(session, "jax")
 
 
-@nox.session(name="tests-cupy")
+#: no virtualenv is even created for the CuPy session without a GPU
+_HAVE_CUDA = _cuda_devices() > 0
+
+
+@nox.session(name="tests-cupy", venv_backend=None if _HAVE_CUDA else "none")
 def tests_cupy(session):
     """Tests on CuPy; skipped, before installing anything, where there is no CUDA device."""
-    if _cuda_devices() == 0:
+    if not _HAVE_CUDA:
         session.skip("no CUDA device (nvidia-smi lists no GPU): the CuPy tests need one")
     _run_tests(session, "cupy")
 
