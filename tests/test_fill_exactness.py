@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bgcube._array import Binning, fill_histogram
+from bgcube._array import Binning, fill_histogram, flat_bin_index
+from bgcube._array._flat_index import axis_plan
 from bgcube._array.histogram import FILL_METHODS, default_fill_method
 from bgcube._array.namespace import backend_name
 from bgcube.backend import to_numpy
@@ -217,3 +218,54 @@ def test_numba_axis_plans(numba_fill):
     lo = 1.0
     tight = [lo, np.nextafter(lo, 2), np.nextafter(np.nextafter(lo, 2), 2), 1e300]
     assert plan(Binning.from_edges(tight))[0] == numba_fill.SEARCH
+
+
+# --- the array paths' flat index ----------------------------------------------------
+
+
+@given(case=events(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_flat_bin_index_matches_searchsorted(xp, case, dtype):
+    axes, values = case
+    host = [_flush_subnormals(v.astype(dtype)) for v in values]
+    overflow = math.prod(b.nbin for b in axes)
+    indices, inside = [], np.ones(N_EVENTS, bool)
+    for v, b in zip(host, axes, strict=True):
+        v = v.astype(np.float64)
+        inside &= (v >= b.lo) & (v < b.hi)
+        indices.append(np.clip(np.searchsorted(b.edges, v, side="right") - 1, 0, b.nbin - 1))
+    expected = np.where(inside, np.ravel_multi_index(tuple(indices), [b.nbin for b in axes]),
+                        overflow)
+    flat = flat_bin_index(*(xp.asarray(v) for v in host), axes)
+    assert flat.dtype == xp.int64
+    np.testing.assert_array_equal(to_numpy(flat), expected)
+
+
+def test_arithmetic_margin_falls_back_to_search():
+    """Bins too narrow for their coordinates' rounding are searched, and stay exact."""
+    far = Binning.from_edges(1e15 + np.arange(5.0))  # linear, but s rounds by ~0.1 bin
+    assert far.kind == "linear"
+    assert axis_plan(far).method == "search"
+    near = Binning.from_edges(np.linspace(-4, 4, 61))
+    assert axis_plan(near).method == "arithmetic"
+    values = np.array([1e15, 1e15 + 1, 1e15 + 3.5, 1e15 + 4, 1e15 - 0.5])
+    other = Binning.from_edges([0.0, 1.0])
+    ones = np.full(5, 0.5)
+    counts = fill_histogram(values, ones, ones, (far, other, other), method="portable")
+    np.testing.assert_array_equal(counts[:, 0, 0], [1, 1, 0, 1])
+
+
+def test_several_slices_and_a_ragged_end(xp):
+    """Eager backends index events slice by slice: the slices join up exactly."""
+    from bgcube._array._flat_index import SLICE
+
+    rng = np.random.default_rng(11)
+    n = 2 * SLICE + 5
+    axes = (Binning.from_edges(np.geomspace(0.1, 100, 21)),
+            Binning.from_edges(np.linspace(-4.0, 4.0, 61)),
+            Binning.from_edges([-4.0, -1.0, 0.0, 0.3, 4.0]))
+    values = (np.exp(rng.uniform(np.log(0.05), np.log(200), n)), rng.normal(0, 2.5, n),
+              rng.uniform(-5, 5, n))
+    expected = reference_counts(*values, axes)
+    for method in methods_for(xp):
+        counts = fill_histogram(*(xp.asarray(v) for v in values), axes, method=method)
+        np.testing.assert_array_equal(to_numpy(counts), expected, err_msg=f"method={method}")

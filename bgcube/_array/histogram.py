@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 
-from .binning import Binning, bin_index
-from .namespace import array_device, array_namespace, backend_name, check_jax_x64
+from ._flat_index import flat_index
+from .binning import Binning
+from .namespace import array_device, array_namespace, backend_name, check_jax_x64, is_jax
 
 __all__ = ["flat_bin_index", "fill_histogram", "default_fill_method", "FILL_METHODS"]
 
@@ -60,14 +62,9 @@ def flat_bin_index(energy, dety, detx, binnings, *, xp=None):
         outside the cube or with NaN coordinates.
     """
     xp = array_namespace(energy, dety, detx) if xp is None else xp
-    b_e, b_y, b_x = binnings
-    i_e = bin_index(energy, b_e, xp=xp)
-    i_y = bin_index(dety, b_y, xp=xp)
-    i_x = bin_index(detx, b_x, xp=xp)
-    overflow = b_e.nbin * b_y.nbin * b_x.nbin
-    flat = (i_e * b_y.nbin + i_y) * b_x.nbin + i_x
-    inside = (i_e >= 0) & (i_y >= 0) & (i_x >= 0)
-    return xp.where(inside, flat, xp.asarray(overflow, dtype=xp.int64, device=array_device(flat)))
+    if is_jax(xp):
+        check_jax_x64()
+    return flat_index(energy, dety, detx, tuple(binnings), xp=xp)
 
 
 def default_fill_method(xp) -> str:
@@ -144,13 +141,16 @@ def fill_histogram(energy, dety, detx, binnings, weights=None, *, method="auto",
         check_jax_x64()
         flat_counts = _jax_fill(binnings, weights is not None)(energy, dety, detx, weights)
         return xp.reshape(flat_counts[:-1], shape)
-    flat = flat_bin_index(energy, dety, detx, binnings, xp=xp)
+    nbins = shape[0] * shape[1] * shape[2] + 1
     if weights is not None:
         weights = xp.astype(weights, xp.float64)
-    nbins = shape[0] * shape[1] * shape[2] + 1
     if method == "bincount":
+        flat = flat_index(energy, dety, detx, binnings, xp=xp)
         flat_counts = _bincount(flat, weights, nbins, xp)
     else:
+        # int32 keys sort faster; the overflow index must fit
+        dtype = xp.int32 if nbins < 2**31 else xp.int64
+        flat = flat_index(energy, dety, detx, binnings, xp=xp, dtype=dtype)
         flat_counts = _portable_bincount(flat, weights, nbins, xp)
     return xp.reshape(flat_counts[:-1], shape)
 
@@ -184,7 +184,7 @@ def _portable_bincount(flat, weights, nbins, xp):
     weighted sums are differences of a float64 cumulative sum.
     """
     dev = array_device(flat)
-    bins = xp.arange(nbins + 1, dtype=xp.int64, device=dev)
+    bins = xp.arange(nbins + 1, dtype=flat.dtype, device=dev)
     if weights is None:
         ordered = xp.sort(flat)
         starts = xp.searchsorted(ordered, bins, side="left")
@@ -196,20 +196,49 @@ def _portable_bincount(flat, weights, nbins, xp):
     return xp.take(cumulative, starts[1:]) - xp.take(cumulative, starts[:-1])
 
 
+#: JAX on CPU: events per part below which the fill is not split.
+JAX_MIN_PART = 1 << 17
+
+
 @functools.lru_cache(maxsize=64)
 def _jax_fill(binnings: tuple[Binning, Binning, Binning], weighted: bool):
-    """A jitted fill for one binning, compiled once and cached."""
+    """A jitted fill for one binning, compiled once per binning (and shape) and cached.
+
+    On CPU the events are cut into one part per core: XLA runs the parts'
+    independent index and ``segment_sum`` computations on its thread pool,
+    and the partial histograms are added. On GPU there is one part.
+    """
     import jax
     import jax.numpy as jnp
 
     nbins = binnings[0].nbin * binnings[1].nbin * binnings[2].nbin + 1
+    index_dtype = jnp.int32 if nbins < 2**31 else jnp.int64
 
-    def fill(energy, dety, detx, weights):
-        flat = flat_bin_index(energy, dety, detx, binnings, xp=jnp)
+    def part(energy, dety, detx, weights):
+        flat = flat_index(energy, dety, detx, binnings, xp=jnp, dtype=index_dtype)
         if weighted:
             weights = weights.astype(jnp.float64)
         else:
             weights = jnp.ones(flat.shape, dtype=jnp.float64)
         return jax.ops.segment_sum(weights, flat, num_segments=nbins)
 
+    def fill(energy, dety, detx, weights):
+        n = energy.shape[0]
+        cpu = jax.devices()[0].platform == "cpu"
+        parts = max(1, min(_cpu_count(), n // JAX_MIN_PART)) if cpu else 1
+        bounds = [n * k // parts for k in range(parts + 1)]
+        counts = None
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            w = weights[a:b] if weighted else None
+            c = part(energy[a:b], dety[a:b], detx[a:b], w)
+            counts = c if counts is None else counts + c
+        return counts
+
     return jax.jit(fill)
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
