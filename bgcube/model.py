@@ -255,19 +255,54 @@ class FOVCubeBackgroundModel:
             alignment=alignment, fail_fast=fail_fast, progress=progress,
         )
 
-    def smooth(self, n_passes=None):
-        """Smooth the background cube with the k5a kernel, preserving each image's integral.
+    def smooth(self, n_passes=None, *, method="k5a", model=None, **kwargs):
+        """Smooth the background cube, preserving each image's integral.
 
         Parameters
         ----------
         n_passes : int, optional
-            Number of convolutions; by default 3, 4 or 5 for >= 1e6, >= 1e5
-            or fewer total counts in the counts cube, as the original.
+            ``method='k5a'``: number of convolutions; by default 3, 4 or 5
+            for >= 1e6, >= 1e5 or fewer total counts in the counts cube, as
+            the original.
+        method : {'k5a', 'fit'}
+            'k5a' (default): the original kernel smoothing. 'fit': replace
+            the background cube by a rate model fitted to the counts and
+            time cubes (Cash statistic, JAX), which are kept; the fitted
+            expected counts add up to the observed counts. See
+            `bgcube.fit.smooth_by_fit`, which also returns the fit result.
+        model : None, str or `bgcube.fit.RateModel`
+            ``method='fit'``: the model ('flexible', the default, or
+            'gaussian', or a model instance).
+        **kwargs
+            ``method='fit'``: passed to `bgcube.fit.smooth_by_fit` (start
+            values, frozen parameters, quadrature, tolerances).
 
         Returns
         -------
         self : FOVCubeBackgroundModel
+
+        Raises
+        ------
+        ValueError
+            An unknown method, or arguments of the other method.
+        bgcube.fit.FitError
+            ``method='fit'`` and the fit did not converge (cube unchanged).
         """
+        # --- smooth(method='fit'): bgcube.fit (issue 6) ---
+        if method == "fit":
+            if n_passes is not None:
+                raise ValueError("n_passes belongs to method='k5a', not method='fit'")
+            from .fit import smooth_by_fit
+
+            smooth_by_fit(self, model, **kwargs)
+            return self
+        if method != "k5a":
+            raise ValueError(f"unknown smoothing method {method!r}; choose 'k5a' or 'fit'")
+        if model is not None or kwargs:
+            raise ValueError(
+                f"method='k5a' takes only n_passes, got {['model'] * (model is not None) + list(kwargs)}"
+            )
+        # --- end of smooth(method='fit') ---
         self._require("background_cube")
         cube = self.background_cube
         if n_passes is None:

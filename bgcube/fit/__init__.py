@@ -1,0 +1,94 @@
+"""Differentiable background fits with JAX.
+
+Parametric rate models written as pure ``jax.numpy`` functions, the Poisson
+(Cash) statistic of a counts cube with exact gradients and Hessians, a
+damped-Newton fitter that is one jittable and vmappable function, smoothing
+of a background model by fitting, and the per-observation norm and tilt
+fit. Everything runs in float64: importing this package enables JAX's x64
+mode.
+
+Modules
+-------
+parameters
+    `Parameter` and the transforms that turn bounds into unbounded values.
+geometry
+    `BinGeometry` and `expected_counts`: quadrature of a rate over the bins.
+spline
+    A natural cubic spline in ``jax.numpy``.
+models
+    `GaussianModel` (the original test-model family) and `FlexibleModel`.
+likelihood
+    `cash`, `FitData`, `deviance_residuals`.
+optimize
+    `fit`, `make_fitter`, `FitResult`, `FitError`.
+smooth
+    `smooth_by_fit`: replace a background cube by a fitted model's rate.
+normalisation
+    `fit_norm_tilt`, `fit_observation_norm`: norm and spectral tilt of a
+    template for one run.
+"""
+
+from .._array.namespace import get_namespace
+
+get_namespace("jax")  # enables x64 before any JAX array is created
+
+from .geometry import BinGeometry, expected_counts, integrated_rate  # noqa: E402
+from .likelihood import FitData, cash, cash_terms, deviance_residuals, model_statistic  # noqa: E402
+from .models import (  # noqa: E402
+    MODELS,
+    FlexibleModel,
+    GaussianModel,
+    RateModel,
+    gaussian_values_from_test_model,
+)
+from .normalisation import (  # noqa: E402
+    NormTiltData,
+    fit_norm_tilt,
+    fit_observation_norm,
+    make_norm_tilt_fitter,
+    norm_tilt_npred,
+)
+from .optimize import (  # noqa: E402
+    STATUS_MESSAGES,
+    FitError,
+    FitOutput,
+    FitResult,
+    build_fitter,
+    fit,
+    make_fitter,
+    start_values,
+)
+from .parameters import Parameter  # noqa: E402
+from .smooth import fitted_rate_cube, smooth_by_fit  # noqa: E402
+
+__all__ = [
+    "BinGeometry",
+    "FitData",
+    "FitError",
+    "FitOutput",
+    "FitResult",
+    "FlexibleModel",
+    "GaussianModel",
+    "MODELS",
+    "NormTiltData",
+    "Parameter",
+    "RateModel",
+    "STATUS_MESSAGES",
+    "build_fitter",
+    "cash",
+    "cash_terms",
+    "deviance_residuals",
+    "expected_counts",
+    "fit",
+    "fit_norm_tilt",
+    "fit_observation_norm",
+    "fitted_rate_cube",
+    "gaussian_values_from_test_model",
+    "integrated_rate",
+    "make_fitter",
+    "make_norm_tilt_fitter",
+    "model_statistic",
+    "norm_tilt_npred",
+    "smooth_by_fit",
+    "start_values",
+]
