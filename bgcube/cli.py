@@ -37,6 +37,16 @@ def _float_list(text):
     return values
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``bgcube`` command."""
     parser = argparse.ArgumentParser(
@@ -101,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run on the dask.distributed scheduler at ADDRESS (e.g. "
                        "tcp://host:8786); workers read the event files themselves "
                        "(default: serial)")
-    where.add_argument("--workers", type=int, default=None, metavar="N",
+    where.add_argument("--workers", type=_positive_int, default=None, metavar="N",
                        help="run on a local Dask cluster of N worker processes (default: serial)")
     mm.add_argument("--resume", action="store_true",
                     help="continue an interrupted build into OUTDIR: runs saved in its "

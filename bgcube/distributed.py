@@ -18,6 +18,8 @@ Faults:
   recomputed by the scheduler. Tasks are pure and keyed by OBS_ID, and the
   graph of additions is fixed before anything runs, so nothing is counted
   twice or lost;
+* warnings a task emits (e.g. events with NaN coordinates dropped) are
+  emitted again on the driver, as in a serial build;
 * partial cubes restored from a checkpoint are added on the driver where
   they meet (consecutive runs) and sent with the addition task that needs
   them, so the scheduler can recompute everything after a worker loss.
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+import warnings
 from contextlib import contextmanager
 
 from .make.fill import progress_bar
@@ -42,7 +45,7 @@ from .make.partial import (
     failure_error,
 )
 
-__all__ = ["dask_client", "compute_on_dask"]
+__all__ = ["dask_client", "check_dask_options", "compute_on_dask"]
 
 
 def _import_distributed():
@@ -53,6 +56,32 @@ def _import_distributed():
             "building on Dask needs dask and distributed: pip install 'bgcube[dask]'"
         ) from exc
     return distributed
+
+
+def check_dask_options(scheduler=None, workers=None):
+    """Check the ``scheduler``/``workers`` options (see `dask_client`) before any work.
+
+    Returns
+    -------
+    distributed : module
+        The ``distributed`` package.
+
+    Raises
+    ------
+    ValueError
+        If both or neither are given, or ``workers`` is not a positive integer.
+    ImportError
+        If dask.distributed is not installed.
+    """
+    if (scheduler is None) == (workers is None):
+        raise ValueError(
+            f"give either scheduler or workers, not both nor neither (got scheduler={scheduler!r}, "
+            f"workers={workers!r})"
+        )
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    return _import_distributed()
 
 
 @contextmanager
@@ -77,9 +106,7 @@ def dask_client(scheduler=None, workers=None):
     ValueError
         If both or neither are given, or ``workers`` is not a positive integer.
     """
-    if (scheduler is None) == (workers is None):
-        raise ValueError("give either scheduler or workers")
-    distributed = _import_distributed()
+    distributed = check_dask_options(scheduler, workers)
     if isinstance(scheduler, distributed.Client):
         yield scheduler
         return
@@ -87,16 +114,18 @@ def dask_client(scheduler=None, workers=None):
         with distributed.Client(scheduler) as client:
             yield client
         return
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     with distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
     ) as cluster, distributed.Client(cluster) as client:
         yield client
 
 
 def _compute_with_store(partial_function, task, store):
-    return partial_function(dataclasses.replace(task, store=store))
+    # warnings raised on a worker would not reach the user: send them along
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        partial = partial_function(dataclasses.replace(task, store=store))
+    return dataclasses.replace(partial, caught_warnings=tuple(w.message for w in caught))
 
 
 def compute_on_dask(plans, client, *, checkpoint=None, fail_fast=False, progress=None,
@@ -157,11 +186,13 @@ def compute_on_dask(plans, client, *, checkpoint=None, fail_fast=False, progress
                 tree.push(future)
             roots[gid] = tree.result(PartialCubes())
 
-        done = distributed.as_completed(list(leaves))
-        for future in progress_bar(done, total=len(leaves), desc="runs", enabled=progress):
+        done = distributed.as_completed(list(leaves), with_results=True)
+        for future, partial in progress_bar(done, total=len(leaves), desc="runs",
+                                            enabled=progress):
             task = leaves.pop(future)
-            partial = future.result()
             del future
+            for warning in partial.caught_warnings:
+                warnings.warn(warning, stacklevel=2)
             if partial.failed and fail_fast:
                 raise failure_error(partial)
             if checkpoint is not None:

@@ -25,6 +25,7 @@ import hashlib
 import json
 import logging
 import shutil
+import zipfile
 from pathlib import Path
 
 import astropy.units as u
@@ -196,6 +197,8 @@ class Checkpoint:
     def start(self):
         """Create the folder and write the manifest."""
         (self.folder / "runs").mkdir(parents=True, exist_ok=True)
+        # files an earlier attempt may have written stay replaceable by the next one
+        self.manifest["outputs"] = sorted(set(self.manifest["outputs"]) | self.previous_outputs)
         text = json.dumps(self.manifest, indent=1)
         with atomic_output(self.folder / _MANIFEST, overwrite=True) as tmp:
             tmp.write_text(text)
@@ -225,9 +228,9 @@ class Checkpoint:
             "n_filled": fill.n_filled,
             "time_s": float(fill.time.to_value(u.s)),
         }
+        arrays = {"counts": partial.counts, "time": partial.time, "info": np.array(json.dumps(info))}
         with atomic_output(self._path(task.obs_id), overwrite=True) as tmp:
-            np.savez_compressed(tmp, counts=partial.counts, time=partial.time,
-                                info=np.array(json.dumps(info)))
+            _write_npz(tmp, arrays)
 
     def load(self, task: RunTask) -> PartialCubes | None:
         """A saved run's partial cubes if they are there and still valid, else None."""
@@ -270,6 +273,14 @@ class Checkpoint:
     def remove(self):
         """Delete the checkpoint folder."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _write_npz(path, arrays):
+    """Like `numpy.savez_compressed`, with fast compression (a run's cubes: ~20 kB, ~3 ms)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w") as stream:
+                np.lib.format.write_array(stream, np.asanyarray(array), allow_pickle=False)
 
 
 def _read_manifest(folder):

@@ -168,12 +168,16 @@ class PartialCubes:
         One per run filled, in OBS_ID order.
     failed : tuple of (int, str)
         OBS_ID and reason of each run left out.
+    caught_warnings : tuple of Warning
+        Warnings a run's task emitted in another process, for the driver to
+        emit again (not carried into sums).
     """
 
     counts: np.ndarray | None = None
     time: np.ndarray | None = None
     fills: tuple = field(default=())
     failed: tuple = field(default=())
+    caught_warnings: tuple = field(default=(), compare=False)
 
     @property
     def obs_ids(self) -> list[int]:

@@ -282,6 +282,10 @@ def make_models(
 
     # one task per run, in ascending OBS_ID per group (the order the cubes are summed in)
     on_dask = scheduler is not None or workers is not None
+    if on_dask:
+        from ..distributed import check_dask_options, compute_on_dask, dask_client
+
+        check_dask_options(scheduler, workers)
     source = store if isinstance(indir, DataStore) or not on_dask else _store_files(indir)
     plans = {}
     for gid in group_ids:
@@ -309,8 +313,6 @@ def make_models(
 
     options = dict(checkpoint=checkpoint, fail_fast=fail_fast, progress=progress)
     if on_dask:
-        from ..distributed import compute_on_dask, dask_client
-
         with dask_client(scheduler, workers) as client:
             sums, reused = compute_on_dask(plans, client, **options)
     else:
