@@ -229,3 +229,17 @@ def test_command_line_flags(dataset, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["make-models", str(dataset.path), str(tmp_path / "x"), "--per-observation",
               "nearest"])
+
+
+def test_resample_rate_stays_bounded_next_to_empty_bins():
+    # an empty bin next to the last energy node: the log interpolation there is a
+    # power law of enormous index, and a target bin past the last node would explode
+    cube = _cube(6, 6, lambda e: 1e-6 * e**-2.0, e_range=(0.1, 100.0))
+    data = np.array(cube.data)
+    data[-2, 2, 3] = 0.0
+    data[-1, 2, 3] = 1e-9
+    cube = cube.copy(data=data)
+    like = _cube(5, 4, lambda e: np.zeros_like(e), e_range=(0.3, 100.0), half=2.5)
+    got = np.asarray(resample_rate(cube, like).data)
+    assert np.all(np.isfinite(got)) and np.all(got >= 0)
+    assert got.max() <= data.max()

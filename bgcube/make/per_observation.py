@@ -127,8 +127,13 @@ def resample_rate(cube, like, *, oversample=3):
     Along energy the integral of the interpolated cube (a power law between
     energy nodes, `FOVCube.evaluate_integral`) is exact; over each
     (DETY, DETX) pixel the interpolated values are averaged at
-    ``oversample x oversample`` points. Bins outside ``cube`` get 0. When
-    the binnings are equal the values are copied unchanged.
+    ``oversample x oversample`` points. Bins outside ``cube`` get 0. A
+    bin's mean is capped at the largest value of the source bins it
+    overlaps and of their neighbours (which bounds any sub-bin mean of a
+    monotonic rate): next to an empty (zero) bin the log interpolation is a
+    power law of huge index, and where a target bin reaches past the
+    outermost energy node its extension would otherwise explode. When the binnings
+    are equal the values are copied unchanged.
 
     Parameters
     ----------
@@ -156,17 +161,37 @@ def resample_rate(cube, like, *, oversample=3):
         frac = (np.arange(oversample) + 0.5) / oversample
         sub_y = (ey[:-1, None] + np.diff(ey)[:, None] * frac).ravel()  # (ny * k)
         sub_x = (ex[:-1, None] + np.diff(ex)[:, None] * frac).ravel()
-        integral = cube.evaluate_integral(
-            detx=sub_x[None, None, :] * u.deg,
-            dety=sub_y[None, :, None] * u.deg,
-            energy_min=e[:-1, None, None] * u.TeV,
-            energy_max=e[1:, None, None] * u.TeV,
-        )
-        values = (integral / (np.diff(e)[:, None, None] * u.TeV)).to_value(cube.unit)
+        with np.errstate(over="ignore", invalid="ignore"):
+            integral = cube.evaluate_integral(
+                detx=sub_x[None, None, :] * u.deg,
+                dety=sub_y[None, :, None] * u.deg,
+                energy_min=e[:-1, None, None] * u.TeV,
+                energy_max=e[1:, None, None] * u.TeV,
+            )
+            values = (integral / (np.diff(e)[:, None, None] * u.TeV)).to_value(cube.unit)
         n_e, n_y, n_x = e.size - 1, ey.size - 1, ex.size - 1
         data = values.reshape(n_e, n_y, oversample, n_x, oversample).mean(axis=(2, 4))
+        data = np.fmin(data, _overlap_max(to_numpy(cube.data), [a for a, _ in edges],
+                                          [b for _, b in edges]))
     return FOVCube(like.coordx_edges, like.coordy_edges, like.energy_edges,
                    data=data, scheme=cube.scheme, unit=cube.unit, meta=dict(cube.meta))
+
+
+def _overlap_max(data, source_edges, target_edges):
+    """Per target bin, the largest source value over the source bins it overlaps and their
+    neighbours (0 if it overlaps none)."""
+    out = np.asarray(data, dtype=np.float64)
+    for axis, (src, tgt) in enumerate(zip(source_edges, target_edges, strict=True)):
+        src, tgt = to_numpy(src), to_numpy(tgt)
+        lo = np.searchsorted(src, tgt[:-1], side="right") - 1  # first overlapping source bin
+        hi = np.searchsorted(src, tgt[1:], side="left")  # one past the last
+        overlaps = (tgt[1:] > src[0]) & (tgt[:-1] < src[-1])
+        lo, hi = np.clip(lo - 1, 0, src.size - 1), np.clip(hi + 1, 0, src.size - 1)
+        moved = np.moveaxis(out, axis, 0)
+        rows = [moved[a:b].max(axis=0) if ok else np.zeros(moved.shape[1:])
+                for a, b, ok in zip(lo, hi, overlaps, strict=True)]
+        out = np.moveaxis(np.stack(rows), 0, axis)
+    return out
 
 
 def interpolate_cos_zenith(cubes, cos_zenith_nodes, cos_zenith, *, like=None, oversample=3):
