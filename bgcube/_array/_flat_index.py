@@ -44,8 +44,9 @@ MAX_MARGIN = 0.25
 class AxisPlan:
     """How :func:`flat_index` bins one axis (see the module docstring).
 
-    ``s = x * scale - offset`` (``x`` replaced by ``log(x)`` when ``log``);
-    ``method`` is ``'arithmetic'`` or ``'search'``.
+    ``s = x * scale - origin`` is the position in bins (``x`` replaced by
+    ``log(x)`` when ``log``), exact to within ``margin`` bins; ``method`` is
+    ``'arithmetic'`` or ``'search'``.
     """
 
     method: str
@@ -54,7 +55,8 @@ class AxisPlan:
     hi: float
     nbin: int
     scale: float
-    offset: float
+    origin: float
+    margin: float
     edges: tuple[float, ...]
 
 
@@ -73,38 +75,55 @@ def axis_plan(binning) -> AxisPlan:
         magnitude = 1.0 + n + scale * max(abs(a), abs(b))
         margin = 2.0 * deviation + 1e-13 * magnitude
         if margin < MAX_MARGIN:
-            return AxisPlan("arithmetic", log, lo, hi, n, scale, a * scale + margin, edges)
-    return AxisPlan("search", False, lo, hi, n, 1.0, 0.0, edges)
+            return AxisPlan("arithmetic", log, lo, hi, n, scale, a * scale, margin, edges)
+    return AxisPlan("search", False, lo, hi, n, 1.0, 0.0, 0.0, edges)
 
 
-def _axis_term(values, plan, stride, xp, dev):
-    """``stride * bin`` (float64) and the validity mask of one axis."""
+def _axis_term(values, plan, stride, xp, dev, estimate=False):
+    """``stride * bin`` (float64), the validity mask and the near-an-edge mask of one axis.
+
+    With ``estimate``, the bin is ``floor(s)`` with no gather, exact wherever
+    the returned ``near`` mask is False; otherwise it is exact everywhere and
+    ``near`` is None.
+    """
     x = xp.astype(values, xp.float64, copy=False)
     valid = (x >= plan.lo) & (x < plan.hi)  # False for NaN
     x = xp.where(valid, x, plan.lo)
-    edges = xp.asarray(plan.edges, dtype=xp.float64, device=dev)
+    near = None
     if plan.method == "search":
+        edges = xp.asarray(plan.edges, dtype=xp.float64, device=dev)
         index = xp.searchsorted(edges, x, side="right") - 1
         index = xp.astype(xp.clip(index, 0, plan.nbin - 1), xp.float64)
+    elif estimate:
+        s = (xp.log(x) if plan.log else x) * plan.scale - plan.origin
+        index = xp.floor(s)
+        fraction = s - index
+        near = valid & ((fraction < plan.margin) | (fraction > 1.0 - plan.margin))
+        index = xp.clip(index, 0.0, float(plan.nbin - 1))
     else:
-        s = (xp.log(x) if plan.log else x) * plan.scale - plan.offset
+        # biased down by the margin: the true bin or the one below it
+        s = (xp.log(x) if plan.log else x) * plan.scale - (plan.origin + plan.margin)
         lower = xp.clip(xp.floor(s), 0.0, float(plan.nbin - 1))
-        upper_edge = xp.take(edges[1:], xp.astype(lower, xp.int32))
+        upper = xp.asarray(plan.edges[1:], dtype=xp.float64, device=dev)
+        upper_edge = xp.take(upper, xp.astype(lower, xp.int32))
         index = lower + xp.astype(x >= upper_edge, xp.float64)
-    return index * float(stride), valid
+    return index * float(stride), valid, near
 
 
-def _flat_slice(energy, dety, detx, plans, dtype, xp, dev):
+def _flat_slice(energy, dety, detx, plans, dtype, xp, dev, estimate=False):
     n_e, n_y, n_x = (p.nbin for p in plans)
     strides = (n_y * n_x, n_x, 1)
-    total = None
-    inside = None
+    total = inside = any_near = None
     for values, plan, stride in zip((energy, dety, detx), plans, strides, strict=True):
-        term, valid = _axis_term(values, plan, stride, xp, dev)
+        term, valid, near = _axis_term(values, plan, stride, xp, dev, estimate)
         total = term if total is None else total + term
         inside = valid if inside is None else inside & valid
-    total = xp.where(inside, total, float(n_e * n_y * n_x))
-    return xp.astype(total, dtype)
+        if near is not None:
+            any_near = near if any_near is None else any_near | near
+    total = xp.astype(xp.where(inside, total, float(n_e * n_y * n_x)), dtype)
+    if estimate:
+        return total, (xp.any(any_near) if any_near is not None else xp.asarray(False))
+    return total
 
 
 def flat_index(energy, dety, detx, binnings, *, xp, dtype=None):
@@ -138,3 +157,20 @@ def flat_index(energy, dety, detx, binnings, *, xp, dtype=None):
         for a, b in zip(bounds[:-1], bounds[1:], strict=True)
     ]
     return xp.concat(parts)
+
+
+def flat_index_estimate(energy, dety, detx, binnings, *, xp, dtype=None):
+    """A gather-free flat index, and whether it may be wrong anywhere (for JAX).
+
+    Returns
+    -------
+    index : array
+        As :func:`flat_index`, except possibly for events within rounding
+        of a bin edge.
+    uncertain : array of bool, 0-D
+        True if any event is that close to an edge; then use
+        :func:`flat_index` instead.
+    """
+    dtype = xp.int64 if dtype is None else dtype
+    plans = tuple(axis_plan(b) for b in binnings)
+    return _flat_slice(energy, dety, detx, plans, dtype, xp, array_device(energy), True)
