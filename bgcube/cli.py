@@ -214,7 +214,10 @@ def main(argv=None) -> int:
         print(f"bgcube {args.command}: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"bgcube {args.command}: interrupted", file=sys.stderr)
+        hint = ""
+        if args.command == "make-models":
+            hint = "; the finished runs are saved: add --resume to continue"
+        print(f"bgcube {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -157,8 +157,20 @@ def test_resume_does_not_replace_files_the_interrupted_build_did_not_plan(datase
         make_models(dataset.path, tmp_path, progress=False, resume=True)
 
 
-def test_command_line_resume(dataset, reference, tmp_path, capsys):
-    _interrupted_build(dataset, tmp_path, 2)
+def test_command_line_resume(dataset, reference, tmp_path, capsys, monkeypatch):
+    read = DataStore.observation
+    calls = []
+
+    def interrupted_after_two(self, obs_id, **kwargs):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(obs_id)
+        return read(self, obs_id, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DataStore, "observation", interrupted_after_two)
+        assert main(["make-models", str(dataset.path), str(tmp_path), "--no-progress"]) == 130
+    assert "add --resume to continue" in capsys.readouterr().err
     assert main(["make-models", str(dataset.path), str(tmp_path), "--no-progress"]) == 1
     assert "--resume" in capsys.readouterr().err
     assert main(["make-models", str(dataset.path), str(tmp_path), "--no-progress", "--resume"]) == 0

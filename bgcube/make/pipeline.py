@@ -9,7 +9,13 @@ original ``gammapy-make-bg-cube-models`` it writes, in the output folder:
 * ``bg_exclusion_regions.ecsv``: the exclusion circles applied;
 * per group ``bg_cube_model_group<ID>_table.fits.gz`` (COUNTS, LIVETIME and
   BACKGROUND HDUs) and ``bg_cube_model_group<ID>_image.fits.gz`` (the
-  background cube for ds9).
+  background cube for ds9);
+* while it runs, ``.bgcube-checkpoint/``: each finished run's partial cubes,
+  so that an interrupted build can be resumed (`bgcube.make.checkpoint`).
+
+Each run's counts and time cubes are computed on their own
+(`bgcube.make.partial`) and summed in a fixed order, in this process or on a
+Dask cluster (`bgcube.distributed`), with the same result to the last bit.
 """
 
 from __future__ import annotations
