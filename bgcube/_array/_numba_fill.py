@@ -123,7 +123,10 @@ def _exact_bin(v, edges, i):
 
 @numba.njit(cache=True, nogil=True)
 def _add_axis(values, start, n, plan, stride, flat, scratch):
-    """Add ``stride * bin`` of ``values[start:start + n]`` to ``flat[:n]`` (``-inf`` outside)."""
+    """Add ``stride * bin`` of ``values[start:start + n]`` to ``flat[:n]`` (``-inf`` outside).
+
+    ``scratch`` is a float64 buffer of at least ``n`` values.
+    """
     method, nbin, lo, hi, scale, near, shift, key0, edges, table = plan
     if method == LINEAR:
         n_near = 0
@@ -134,14 +137,13 @@ def _add_axis(values, start, n, plan, stride, flat, scratch):
             r = s - f
             inside = (v >= lo) & (v < hi)
             n_near += inside & ((r < near) | (r > 1.0 - near))
-            scratch[j] = f * stride if inside else -np.inf
+            flat[j] += f * stride if inside else -np.inf
         if n_near > 0:  # rare: check the values near an edge against the true edges
             for j in range(n):
-                if scratch[j] >= 0.0:
-                    v = np.float64(values[start + j])
-                    scratch[j] = stride * _exact_bin(v, edges, int(np.floor((v - lo) * scale)))
-        for j in range(n):
-            flat[j] += scratch[j]
+                v = np.float64(values[start + j])
+                if (v >= lo) & (v < hi):
+                    f = np.floor((v - lo) * scale)  # the estimate added above
+                    flat[j] += stride * (_exact_bin(v, edges, int(f)) - f)
     elif method == TABLE:
         for j in range(n):
             scratch[j] = np.float64(values[start + j])
