@@ -65,9 +65,10 @@ def cash(mu, counts, mask=None):
     c : jax.Array
         Scalar.
     """
-    terms = cash_terms(mu, counts)
     if mask is None:
-        return jnp.sum(terms)
+        return jnp.sum(cash_terms(mu, counts))
+    # neutral values outside the mask, so that no NaN or inf reaches a derivative
+    terms = cash_terms(jnp.where(mask, mu, 1.0), jnp.where(mask, counts, 1.0))
     return jnp.sum(jnp.where(mask, terms, 0.0))
 
 
@@ -130,15 +131,13 @@ class FitData(NamedTuple):
             If the shapes do not match the geometry, or counts or times are
             negative or not finite inside the mask.
         """
-        from ..backend import to_numpy
-
-        counts = np.asarray(to_numpy(counts), dtype=np.float64)
-        time = np.broadcast_to(np.asarray(to_numpy(time), dtype=np.float64), counts.shape)
+        counts = _host(counts)
+        time = np.broadcast_to(_host(time), counts.shape)
         if counts.shape != geometry.shape:
             raise ValueError(f"counts shape {counts.shape} does not match the geometry {geometry.shape}")
         use = time > 0
         if mask is not None:
-            use &= np.broadcast_to(np.asarray(to_numpy(mask), dtype=bool), counts.shape)
+            use &= np.broadcast_to(_host(mask).astype(bool), counts.shape)
         for name, a in (("counts", counts), ("time", time)):
             bad = use & ~(np.isfinite(a) & (a >= 0))
             if np.any(bad):
@@ -173,13 +172,22 @@ class FitData(NamedTuple):
                 raise ValueError(f"fitting needs the model's {name}, which is None")
         counts, times = bg_model.counts_cube, bg_model.livetime_cube
         geometry = BinGeometry.from_cube(counts, **geometry_kwargs)
-        seconds = float(times.unit.to(u.s))
+        seconds = float(u.Unit(times.unit).to(u.s))
         return cls.from_arrays(counts.data, times.data * seconds, geometry, mask)
 
     @property
     def n_bins(self) -> int:
         """Number of bins in the fit."""
         return int(np.count_nonzero(np.asarray(self.mask)))
+
+
+def _host(a):
+    """A float64 NumPy copy of a backend array, or of anything ``numpy.asarray`` takes."""
+    from ..backend import to_numpy
+
+    if hasattr(a, "__array_namespace__"):
+        a = to_numpy(a)
+    return np.asarray(a, dtype=np.float64)
 
 
 def model_statistic(model, values, data):

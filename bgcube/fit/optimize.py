@@ -118,7 +118,8 @@ class _State(NamedTuple):
 
 def _scaled_eigh(g, h):
     """Eigen-decomposition of the Hessian scaled to unit diagonal, and the scaled gradient."""
-    d = jnp.sqrt(jnp.maximum(jnp.abs(jnp.diag(h)), 1e-300))
+    diag = jnp.abs(jnp.diag(h))
+    d = jnp.sqrt(jnp.maximum(diag, 1e-8 * jnp.max(diag) + 1e-300))
     eigval, eigvec = jnp.linalg.eigh(h / (d[:, None] * d[None, :]))
     return d, eigval, eigvec, eigvec.T @ (g / d)
 
@@ -177,7 +178,7 @@ def _minimize(fun, z0, max_iter, tol):
                    jnp.asarray(jnp.inf))
 
     def body(s):
-        first = s.it == 0
+        first = jnp.isposinf(s.f)  # the start point is not evaluated yet
         z_new = s.z + jnp.where(first, 0.0, _step(s.g, s.h, s.lam))
         f_new, g_new, h_new = evaluate(z_new)
         ok = (_finite(z_new, f_new, g_new, h_new)
@@ -189,12 +190,11 @@ def _minimize(fun, z0, max_iter, tol):
         lam = jnp.where(first, s.lam, jnp.where(ok, jnp.maximum(0.1 * s.lam, _LAMBDA_MIN),
                                                  10.0 * s.lam))
         dec, pd = _decrement(g, h)
-        it = s.it + 1
+        it = s.it + jnp.where(first, 0, 1)
         status = jnp.where(first & ~ok, 2, _status(dec, pd, it, lam, max_iter, tol))
         return _State(z, f, g, h, lam, it, status, dec)
 
-    final = jax.lax.while_loop(lambda s: s.status == _RUNNING, body, state)
-    return final._replace(it=final.it - 1)
+    return jax.lax.while_loop(lambda s: s.status == _RUNNING, body, state)
 
 
 def build_fitter(statistic, parameters, frozen=(), *, max_iter=100, tol=1e-8):
@@ -235,7 +235,8 @@ def build_fitter(statistic, parameters, frozen=(), *, max_iter=100, tol=1e-8):
 
         def solve(_, z_free0):
             s = _minimize(objective, z_free0, max_iter, tol)
-            return s.z, s
+            # custom_root needs floating auxiliary outputs (it makes float tangents for them)
+            return s.z, s._replace(it=s.it.astype(float), status=s.status.astype(float))
 
         def tangent_solve(linear, y):
             return jnp.linalg.solve(jax.jacobian(linear)(y), y)
@@ -248,7 +249,8 @@ def build_fitter(statistic, parameters, frozen=(), *, max_iter=100, tol=1e-8):
         jac = transform_jacobian(parameters, z)[free]
         cov_free = 2.0 * jnp.linalg.inv(s.h) * jac[:, None] * jac[None, :]
         cov = jnp.zeros((len(parameters), len(parameters))).at[jnp.ix_(free, free)].set(cov_free)
-        return FitOutput(z, values, cov, objective(z_free), s.status, s.it, s.decrement)
+        return FitOutput(z, values, cov, objective(z_free), s.status.astype(int),
+                         s.it.astype(int), s.decrement)
 
     return fitter
 
