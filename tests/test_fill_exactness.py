@@ -241,17 +241,21 @@ def test_flat_bin_index_matches_searchsorted(xp, case, dtype):
 
 
 def test_arithmetic_margin_falls_back_to_search():
-    """Bins too narrow for their coordinates' rounding are searched, and stay exact."""
-    far = Binning.from_edges(1e15 + np.arange(5.0))  # linear, but s rounds by ~0.1 bin
-    assert far.kind == "linear"
-    assert axis_plan(far).method == "search"
-    near = Binning.from_edges(np.linspace(-4, 4, 61))
-    assert axis_plan(near).method == "arithmetic"
-    values = np.array([1e15, 1e15 + 1, 1e15 + 3.5, 1e15 + 4, 1e15 - 0.5])
+    """Where rounding or uneven edges could move the estimate by 1/4 bin, edges are searched."""
+    assert axis_plan(Binning.from_edges(np.linspace(-4, 4, 61))).method == "arithmetic"
+    assert axis_plan(Binning.from_edges(1e15 + np.arange(5.0))).method == "arithmetic"
+    uneven = Binning((0.0, 1.0, 1.5, 3.0), "linear")  # mislabelled: edges not uniform
+    tiny_log = Binning(tuple(np.geomspace(1e100, 1e100 * (1 + 1e-10), 5)), "log")
     other = Binning.from_edges([0.0, 1.0])
-    ones = np.full(5, 0.5)
-    counts = fill_histogram(values, ones, ones, (far, other, other), method="portable")
-    np.testing.assert_array_equal(counts[:, 0, 0], [1, 1, 0, 1])
+    for axis, values in ((uneven, [0.0, 0.99, 1.0, 1.2, 1.5, 2.9, 3.0]),
+                         (tiny_log, list(tiny_log.edges) + [1e100 * (1 + 0.6e-10)])):
+        assert axis_plan(axis).method == "search"
+        values = np.array(values)
+        half = np.full(len(values), 0.5)
+        expected = reference_counts(values, half, half, (axis, other, other))
+        for method in ("portable", "bincount"):
+            counts = fill_histogram(values, half, half, (axis, other, other), method=method)
+            np.testing.assert_array_equal(counts, expected)
 
 
 def test_several_slices_and_a_ragged_end(xp):

@@ -44,7 +44,7 @@ MAX_MARGIN = 0.25
 class AxisPlan:
     """How :func:`flat_index` bins one axis (see the module docstring).
 
-    ``s = x * scale - origin`` is the position in bins (``x`` replaced by
+    ``s = (x - origin) * scale`` is the position in bins (``x`` replaced by
     ``log(x)`` when ``log``), exact to within ``margin`` bins; ``method`` is
     ``'arithmetic'`` or ``'search'``.
     """
@@ -71,11 +71,11 @@ def axis_plan(binning) -> AxisPlan:
         a, b = f(lo), f(hi)
         scale = n / (b - a)
         deviation = max(abs((f(e) - a) * scale - i) for i, e in enumerate(edges))
-        # rounding of s: a few ulp of |x * scale| (and of log), generously
-        magnitude = 1.0 + n + scale * max(abs(a), abs(b))
+        # rounding of s: a few ulp of n, and of |log x| in bins, generously
+        magnitude = 1.0 + n + (scale * max(abs(a), abs(b)) if log else 0.0)
         margin = 2.0 * deviation + 1e-13 * magnitude
         if margin < MAX_MARGIN:
-            return AxisPlan("arithmetic", log, lo, hi, n, scale, a * scale, margin, edges)
+            return AxisPlan("arithmetic", log, lo, hi, n, scale, a, margin, edges)
     return AxisPlan("search", False, lo, hi, n, 1.0, 0.0, 0.0, edges)
 
 
@@ -95,14 +95,14 @@ def _axis_term(values, plan, stride, xp, dev, estimate=False):
         index = xp.searchsorted(edges, x, side="right") - 1
         index = xp.astype(xp.clip(index, 0, plan.nbin - 1), xp.float64)
     elif estimate:
-        s = (xp.log(x) if plan.log else x) * plan.scale - plan.origin
+        s = ((xp.log(x) if plan.log else x) - plan.origin) * plan.scale
         index = xp.floor(s)
         fraction = s - index
         near = valid & ((fraction < plan.margin) | (fraction > 1.0 - plan.margin))
         index = xp.clip(index, 0.0, float(plan.nbin - 1))
     else:
         # biased down by the margin: the true bin or the one below it
-        s = (xp.log(x) if plan.log else x) * plan.scale - (plan.origin + plan.margin)
+        s = ((xp.log(x) if plan.log else x) - plan.origin) * plan.scale - plan.margin
         lower = xp.clip(xp.floor(s), 0.0, float(plan.nbin - 1))
         upper = xp.asarray(plan.edges[1:], dtype=xp.float64, device=dev)
         upper_edge = xp.take(upper, xp.astype(lower, xp.int32))
