@@ -8,6 +8,9 @@ Messages name the file, HDU, column, keyword or value, and what was expected.
 
 from __future__ import annotations
 
+import contextlib
+import zlib
+
 __all__ = [
     "BgcubeError",
     "FileFormatError",
@@ -21,6 +24,7 @@ __all__ = [
     "AssumedUnitWarning",
     "BgcubeDeprecationWarning",
     "DroppedEventsWarning",
+    "file_format_errors",
 ]
 
 
@@ -115,3 +119,81 @@ class DroppedEventsWarning(BgcubeWarning):
         super().__init__(message)
         self.n_dropped = int(n_dropped)
         self.n_events = int(n_events)
+
+
+# --- bad input (issue 9): the boundary of every file reader -------------------
+
+
+#: Libraries whose own failures on a damaged file (even an ``AttributeError``
+#: deep inside astropy.io.fits) count as file errors.
+_READING_LIBRARIES = ("astropy", "numpy", "gzip", "zlib", "_compression", "yaml")
+
+
+def _low_level_read_errors():
+    """What astropy, numpy, gzip and zlib raise on damaged files (astropy imported lazily)."""
+    kinds = [OSError, EOFError, ValueError, TypeError, KeyError, IndexError, OverflowError,
+             zlib.error]
+    try:
+        from astropy.io.fits.verify import VerifyError
+        from astropy.io.registry import IORegistryError
+    except ImportError:  # pragma: no cover - astropy is a dependency of the shell
+        pass
+    else:
+        kinds += [VerifyError, IORegistryError]
+    return tuple(kinds)
+
+
+def _raised_inside_library(exc) -> bool:
+    """True if the innermost frame of ``exc``'s traceback is in a reading library."""
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    module = str(tb.tb_frame.f_globals.get("__name__", ""))
+    return module.split(".")[0] in _READING_LIBRARIES
+
+
+@contextlib.contextmanager
+def file_format_errors(filename, hdu=None, what="file"):
+    """Turn a low-level error met while reading a file into a `FileFormatError`.
+
+    Readers wrap their work in this context at their boundary, so that a
+    damaged file (truncated, bad header card, wrong column format, ...) gives
+    a bgcube error naming the file, the HDU and what went wrong, with the
+    original exception chained as its cause. bgcube's own errors pass
+    through unchanged; so do exceptions that do not come from reading
+    (``MemoryError``, ``KeyboardInterrupt``, an ``AttributeError`` in bgcube's
+    own code, ...); an ``AttributeError`` or ``NameError`` raised inside
+    astropy, numpy or gzip while they parse a damaged file is a file error.
+
+    Parameters
+    ----------
+    filename : str or path
+        The file being read.
+    hdu : str or int, optional
+        The HDU being read, when there is one.
+    what : str
+        What was being read, for the message (e.g. ``'event list'``).
+
+    Raises
+    ------
+    FileFormatError
+        In place of ``OSError``, ``EOFError``, ``ValueError``, ``TypeError``,
+        ``KeyError``, ``IndexError``, ``OverflowError``, ``zlib.error``,
+        astropy's ``VerifyError`` and ``IORegistryError``.
+    """
+    try:
+        yield
+    except BgcubeError:
+        raise
+    except Exception as exc:
+        library_failure = isinstance(exc, AttributeError | NameError) and _raised_inside_library(
+            exc
+        )
+        if not (library_failure or isinstance(exc, _low_level_read_errors())):
+            raise
+        detail = str(exc).strip() or "no detail"
+        raise FileFormatError(
+            f"cannot read the {what} ({type(exc).__name__}: {detail})", filename=filename, hdu=hdu
+        ) from exc

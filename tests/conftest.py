@@ -51,3 +51,21 @@ def shared_data():
         return data_dir()
     except DataNotFoundError as exc:
         pytest.skip(str(exc))
+
+
+# --- fuzz tests (tests/test_fuzz_readers.py): how many cases each one tried ---
+def pytest_terminal_summary(terminalreporter):
+    """Print the ``fuzz_cases`` property each fuzz test records, one line per test."""
+    lines = [
+        value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == "fuzz_cases"
+    ]
+    if lines:
+        terminalreporter.write_sep("-", "fuzz cases tried (hypothesis profile "
+                                   f"{os.environ.get('BGCUBE_HYPOTHESIS_PROFILE', 'ci')})")
+        for line in sorted(lines):
+            terminalreporter.write_line(line)

@@ -15,7 +15,7 @@ import warnings
 import astropy.units as u
 import numpy as np
 
-from ..errors import DroppedEventsWarning, EventDataError, FileFormatError
+from ..errors import DroppedEventsWarning, EventDataError, FileFormatError, file_format_errors
 
 __all__ = [
     "event_coordinates",
@@ -198,20 +198,22 @@ def open_fits(filename):
     Raises
     ------
     FileFormatError
-        If the file does not exist or is not a readable FITS file.
+        If the file does not exist or is not a readable FITS file, or is
+        damaged in a way met while the block reads it (see
+        `bgcube.errors.file_format_errors`).
     """
     from astropy.io import fits
 
     try:
-        hdulist = fits.open(filename, memmap=True)
+        handle = open(filename, "rb")  # bgcube closes it, whatever astropy does
     except OSError as exc:
         raise FileFormatError(f"cannot read FITS file: {exc}", filename=filename) from exc
-    try:
-        yield hdulist
-    except OSError as exc:  # truncated or corrupt data met while reading
-        raise FileFormatError(f"cannot read FITS file: {exc}", filename=filename) from exc
-    finally:
-        hdulist.close()
+    with handle, file_format_errors(filename, what="FITS file"):
+        hdulist = fits.open(handle, memmap=True)
+        try:
+            yield hdulist
+        finally:
+            hdulist.close()
 
 
 def get_hdu(hdulist, hdu, filename=None, what=""):
@@ -220,14 +222,22 @@ def get_hdu(hdulist, hdu, filename=None, what=""):
     Raises
     ------
     FileFormatError
-        If there is no such HDU; the message lists the HDUs there are.
+        If there is no such HDU (the message lists the HDUs there are), or
+        it is not a table.
     """
+    kind = f"{what} HDU" if what else "HDU"
     try:
-        return hdulist[hdu]
+        found = hdulist[hdu]
     except (KeyError, IndexError):
         names = [h.name for h in hdulist]
-        kind = f"{what} HDU" if what else "HDU"
         raise FileFormatError(f"no {kind} {hdu!r} (HDUs: {names})", filename=filename) from None
+    if not hasattr(found, "columns"):
+        raise FileFormatError(
+            f"{kind} {hdu!r} is not a binary table (astropy reads it as {type(found).__name__})",
+            filename=filename,
+            hdu=found.name,
+        )
+    return found
 
 
 class EventList:
@@ -356,7 +366,12 @@ class EventList:
     @classmethod
     def from_hdu(cls, hdu, columns=DEFAULT_EVENT_COLUMNS, optional=("DETX", "DETY"), filename=None):
         """Build an event list from an open `~astropy.io.fits.BinTableHDU` (see `read`)."""
-        available = {name.upper(): name for name in hdu.columns.names}
+        with file_format_errors(filename, hdu.name, "event list"):
+            return cls._from_hdu(hdu, columns, optional, filename)
+
+    @classmethod
+    def _from_hdu(cls, hdu, columns, optional, filename):
+        available = {name.upper(): name for name in hdu.columns.names if name}
         wanted = [c.upper() for c in columns]
         wanted += [
             c.upper() for c in optional if c.upper() in available and c.upper() not in wanted
@@ -369,10 +384,17 @@ class EventList:
                 hdu=hdu.name,
             )
         data = hdu.data
-        units = {col.name.upper(): col.unit for col in hdu.columns}
+        units = {col.name.upper(): col.unit for col in hdu.columns if col.name}
         out = {}
         for name in wanted:
             values = np.asarray(data.field(available[name]), dtype=np.float64)
+            if values.ndim != 1:
+                raise FileFormatError(
+                    f"event column {name} must hold one number per event, got shape "
+                    f"{values.shape}",
+                    filename=filename,
+                    hdu=hdu.name,
+                )
             out[name] = _to_canonical(values, name, units.get(name), filename, hdu.name)
         header = hdu.header
         meta = {key: header[key] for key in EVENT_META_KEYS if key in header}

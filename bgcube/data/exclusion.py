@@ -16,7 +16,7 @@ from __future__ import annotations
 import astropy.units as u
 import numpy as np
 
-from ..errors import EventDataError, FileFormatError, ObservationError
+from ..errors import EventDataError, FileFormatError, ObservationError, file_format_errors
 from .fov import (
     FOV_ALIGNMENTS,
     altaz_field_rotation,
@@ -74,23 +74,25 @@ class ExclusionRegions:
     """
 
     def __init__(self, ra, dec, radius, names=None):
-        self.ra = np.atleast_1d(_deg(ra)) % 360.0
-        self.ra[self.ra >= 360.0] = 0.0  # -1e-300 % 360 rounds to 360
+        ra = np.atleast_1d(_deg(ra))
         self.dec = np.atleast_1d(_deg(dec))
         self.radius = np.atleast_1d(_deg(radius))
-        n = self.ra.size
-        if self.ra.ndim != 1 or self.dec.shape != (n,) or self.radius.shape != (n,):
+        n = ra.size
+        if ra.ndim != 1 or self.dec.shape != (n,) or self.radius.shape != (n,):
             raise ValueError(
                 "ra, dec and radius must be 1-D of equal length, got shapes "
-                f"{self.ra.shape}, {self.dec.shape}, {self.radius.shape}"
+                f"{ra.shape}, {self.dec.shape}, {self.radius.shape}"
             )
-        bad = ~((self.radius > 0) & (self.radius < 90) & (np.abs(self.dec) <= 90))
+        bad = ~(np.isfinite(ra) & (self.radius > 0) & (self.radius < 90)
+                & (np.abs(self.dec) <= 90))
         if np.any(bad):
             i = int(np.argmax(bad))
             raise ValueError(
-                f"exclusion circle {i} is invalid: dec={self.dec[i]} deg must be in "
-                f"[-90, 90] and radius={self.radius[i]} deg in (0, 90)"
+                f"exclusion circle {i} is invalid: ra={ra[i]} deg must be finite, "
+                f"dec={self.dec[i]} deg in [-90, 90] and radius={self.radius[i]} deg in (0, 90)"
             )
+        self.ra = ra % 360.0
+        self.ra[self.ra >= 360.0] = 0.0  # -1e-300 % 360 rounds to 360
         self.names = [""] * n if names is None else [str(s) for s in names]
         if len(self.names) != n:
             raise ValueError(f"{len(self.names)} names for {n} circles")
@@ -177,9 +179,15 @@ class ExclusionRegions:
         def angle(key):
             col = table[lower[key]]
             unit = col.unit or u.deg
+            values = np.asarray(col)
+            if values.dtype.kind not in "iuf":
+                raise FileFormatError(
+                    f"exclusion column {lower[key]} must hold numbers, got dtype {values.dtype}",
+                    filename=filename,
+                )
             try:
-                return u.Quantity(np.asarray(col, dtype=np.float64), unit).to_value(u.deg)
-            except u.UnitConversionError:
+                return u.Quantity(values, unit, dtype=np.float64).to_value(u.deg)
+            except (u.UnitsError, ValueError, TypeError):
                 raise FileFormatError(
                     f"exclusion column {lower[key]} has unit {unit}, expected an angle",
                     filename=filename,
@@ -219,13 +227,12 @@ class ExclusionRegions:
         kwargs = {} if format is None else {"format": format}
         if format is None and str(filename).lower().endswith(".ecsv"):
             kwargs["format"] = "ascii.ecsv"
-        try:
-            table = Table.read(filename, **kwargs)
-        except FileNotFoundError:
-            raise FileFormatError("exclusion file does not exist", filename=filename) from None
-        except (OSError, ValueError) as exc:
-            raise FileFormatError(f"cannot read exclusion table: {exc}", filename=filename) from exc
-        return cls.from_table(table, filename=filename)
+        with file_format_errors(filename, what="exclusion table"):
+            try:
+                table = Table.read(filename, **kwargs)
+            except FileNotFoundError:
+                raise FileFormatError("exclusion file does not exist", filename=filename) from None
+            return cls.from_table(table, filename=filename)
 
     def to_table(self):
         """The regions as an `~astropy.table.Table` (NAME, RA, DEC, RADIUS in deg)."""

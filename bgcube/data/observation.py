@@ -15,7 +15,7 @@ from __future__ import annotations
 import astropy.units as u
 import numpy as np
 
-from ..errors import FileFormatError, ObservationError
+from ..errors import FileFormatError, ObservationError, file_format_errors
 from .events import DEFAULT_EVENT_COLUMNS, EventList, get_hdu, open_fits
 from .fov import FOV_ALIGNMENTS, radec_to_fov_altaz, sky_to_fov
 
@@ -80,11 +80,18 @@ def time_reference(meta):
     -------
     time_ref : `~astropy.time.Time` or None
         None if the header has no MJDREF keywords.
+
+    Raises
+    ------
+    ValueError
+        If TIMESYS is not a time scale or MJDREF is not a number.
     """
     from astropy.time import Time
 
     scale = str(meta.get("TIMESYS", "TT")).strip().lower()
     mjdrefi, mjdref = meta.get("MJDREFI"), meta.get("MJDREF")
+    if (mjdrefi is not None or mjdref is not None) and scale not in Time.SCALES:
+        raise ValueError(f"TIMESYS {scale!r} is not a time scale; expected one of {Time.SCALES}")
     if mjdrefi is not None:
         return Time(int(mjdrefi), float(meta.get("MJDREFF", 0.0)), format="mjd", scale=scale)
     if mjdref is not None:
@@ -137,20 +144,50 @@ class GTI:
 
     @classmethod
     def from_hdu(cls, hdu, filename=None):
-        """Build from an open GTI `~astropy.io.fits.BinTableHDU`."""
-        names = [n.upper() for n in hdu.columns.names]
+        """Build from an open GTI `~astropy.io.fits.BinTableHDU`.
+
+        Raises
+        ------
+        FileFormatError
+            If START or STOP is missing, not one number per row, has a unit
+            that is not a time, or an interval is not finite or ends before
+            it starts; the message names file, HDU and row.
+        """
+        with file_format_errors(filename, hdu.name, "GTI table"):
+            return cls._from_hdu(hdu, filename)
+
+    @classmethod
+    def _from_hdu(cls, hdu, filename):
+        names = [str(n).upper() for n in hdu.columns.names if n]
         if "START" not in names or "STOP" not in names:
             raise FileFormatError(
                 f"GTI table needs START and STOP columns (columns: {names})",
                 filename=filename,
                 hdu=hdu.name,
             )
-        factor = {}
+        bounds = {}
         for col in hdu.columns:
-            if col.name.upper() in ("START", "STOP"):
-                factor[col.name.upper()] = u.Unit(col.unit).to(u.s) if col.unit else 1.0
-        start = np.asarray(hdu.data.field("START"), dtype=np.float64) * factor["START"]
-        stop = np.asarray(hdu.data.field("STOP"), dtype=np.float64) * factor["STOP"]
+            key = str(col.name or "").upper()
+            if key in ("START", "STOP"):
+                factor = u.Unit(col.unit).to(u.s) if col.unit else 1.0
+                bounds[key] = np.asarray(hdu.data.field(col.name), dtype=np.float64) * factor
+        start, stop = bounds["START"], bounds["STOP"]
+        if start.ndim != 1 or stop.ndim != 1:
+            raise FileFormatError(
+                f"GTI START and STOP must hold one number per row, got shapes "
+                f"{start.shape} and {stop.shape}",
+                filename=filename,
+                hdu=hdu.name,
+            )
+        bad = ~(np.isfinite(start) & np.isfinite(stop) & (stop >= start))
+        if np.any(bad):
+            row = int(np.argmax(bad))
+            raise FileFormatError(
+                f"GTI row {row} has START {start[row]} s and STOP {stop[row]} s; expected "
+                "finite times with STOP >= START",
+                filename=filename,
+                hdu=hdu.name,
+            )
         return cls(start, stop, time_reference(hdu.header))
 
 
@@ -407,7 +444,7 @@ class Observation:
             events_hdu = get_hdu(hdulist, hdu, filename, "event")
             header = events_hdu.header
             file_align = str(header.get("FOVALIGN", "")).strip().upper()
-            has_fov = {"DETX", "DETY"} <= {n.upper() for n in events_hdu.columns.names}
+            has_fov = {"DETX", "DETY"} <= {n.upper() for n in events_hdu.columns.names if n}
             if fov_source == "file" and not has_fov:
                 raise ObservationError(
                     f"file {str(filename)!r}: fov_source='file' but the events have no "
@@ -438,21 +475,32 @@ class Observation:
         where = f"file {str(filename)!r}"
         if file_obs_id is None and obs_id is None:
             raise ObservationError(f"{where}: no OBS_ID keyword in the EVENTS header")
-        if obs_id is not None and file_obs_id is not None and int(file_obs_id) != int(obs_id):
+        if file_obs_id is not None:
+            file_obs_id = _keyword_number(file_obs_id, "OBS_ID", where, int)
+        if obs_id is not None and file_obs_id is not None and file_obs_id != int(obs_id):
             raise ObservationError(
-                f"{where}: EVENTS header says OBS_ID {int(file_obs_id)}, expected {int(obs_id)}"
+                f"{where}: EVENTS header says OBS_ID {file_obs_id}, expected {int(obs_id)}"
             )
         the_id = int(obs_id if obs_id is not None else file_obs_id)
         where = f"OBS_ID {the_id} (file {str(filename)!r})"
 
-        ra_pnt, dec_pnt = get("RA_PNT"), get("DEC_PNT")
+        def number(key):
+            value = get(key)
+            return None if value is None else _keyword_number(value, key, where)
+
+        ra_pnt, dec_pnt = number("RA_PNT"), number("DEC_PNT")
         if ra_pnt is None or dec_pnt is None:
             raise ObservationError(f"{where}: no pointing (RA_PNT/DEC_PNT keywords)")
-        alt_pnt, az_pnt = get("ALT_PNT"), get("AZ_PNT")
+        if not (np.isfinite(ra_pnt) and np.isfinite(dec_pnt) and abs(dec_pnt) <= 90):
+            raise ObservationError(
+                f"{where}: invalid pointing RA_PNT = {ra_pnt}, DEC_PNT = {dec_pnt} deg "
+                "(expected finite values, |DEC_PNT| <= 90)"
+            )
+        alt_pnt, az_pnt = number("ALT_PNT"), number("AZ_PNT")
         if alt_pnt is None and get("ZEN_PNT") is not None:
-            alt_pnt = 90.0 - float(get("ZEN_PNT"))
+            alt_pnt = 90.0 - number("ZEN_PNT")
 
-        ontime = get("ONTIME")
+        ontime = number("ONTIME")
         if ontime is None and gti is not None:
             if isinstance(gti, tuple):
                 gti = GTI.read(*gti)
@@ -462,7 +510,7 @@ class Observation:
         ontime = float(ontime)
         if not (np.isfinite(ontime) and ontime > 0):
             raise ObservationError(f"{where}: ONTIME must be a positive time, got {ontime} s")
-        livetime, deadc = get("LIVETIME"), get("DEADC")
+        livetime, deadc = number("LIVETIME"), number("DEADC")
         if livetime is None and deadc is not None:
             livetime = ontime * float(deadc)
         if livetime is not None:
@@ -490,6 +538,19 @@ class Observation:
             meta=keys.header,
             filename=filename,
         )
+
+
+def _keyword_number(value, key, where, kind=float):
+    """``kind(value)`` for a header keyword, or an ObservationError naming it."""
+    try:
+        number = kind(value)
+        if kind is int and number != value and float(number) != float(value):
+            raise ValueError("not an integer")
+    except (TypeError, ValueError, OverflowError):
+        raise ObservationError(
+            f"{where}: keyword {key} = {value!r} is not {'an integer' if kind is int else 'a number'}"
+        ) from None
+    return number
 
 
 _LOCATION_KEYS = ("GEOLON", "GEOLAT", "ALTITUDE", "TELESCOP")

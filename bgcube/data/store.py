@@ -13,7 +13,13 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 
-from ..errors import BgcubeError, DataNotFoundError, FileFormatError, ObservationError
+from ..errors import (
+    BgcubeError,
+    DataNotFoundError,
+    FileFormatError,
+    ObservationError,
+    file_format_errors,
+)
 from .observation import Observation
 
 __all__ = ["DataStore", "select_observations", "zenith_of", "HDU_INDEX", "OBS_INDEX"]
@@ -31,14 +37,27 @@ def _read_table(filename, what):
     path = Path(filename)
     if not path.is_file():
         raise DataNotFoundError(f"{what} file {str(path)!r} does not exist")
-    try:
-        return Table.read(path, hdu=1)
-    except (OSError, ValueError) as exc:
-        raise FileFormatError(f"cannot read the {what}: {exc}", filename=path) from exc
+    with file_format_errors(str(path), 1, what):
+        return Table.read(path, hdu=1, format="fits")
 
 
 def _degrees(value):
     return u.Quantity(value, u.deg).to_value(u.deg) if isinstance(value, u.Quantity) else value
+
+
+def _check_obs_ids(table, what, filename):
+    """The OBS_ID column must hold one finite integer per row."""
+    column = table["OBS_ID"]
+    values = np.asarray(column)
+    ok = not np.ma.is_masked(column) and values.ndim == 1 and values.dtype.kind in "iuf"
+    if ok and values.dtype.kind == "f":
+        ok = bool(np.all(np.isfinite(values) & (values == np.round(values))))
+    if not ok:
+        raise FileFormatError(
+            f"{what} column OBS_ID must hold one integer per row, got dtype {values.dtype} "
+            f"and shape {values.shape}",
+            filename=filename,
+        )
 
 
 def zenith_of(obs_table):
@@ -156,6 +175,8 @@ class DataStore:
         Folder the HDU index's FILE_DIR are relative to.
     hdu_index_file : str, optional
         The HDU index file (for messages).
+    obs_index_file : str, optional
+        The observation index file (for messages).
 
     Examples
     --------
@@ -164,7 +185,7 @@ class DataStore:
     >>> obs = crab.observation(crab.obs_ids[0])                  # doctest: +SKIP
     """
 
-    def __init__(self, obs_table, hdu_table, base_dir, hdu_index_file=None):
+    def __init__(self, obs_table, hdu_table, base_dir, hdu_index_file=None, obs_index_file=None):
         missing = [c for c in _HDU_INDEX_COLUMNS if c not in hdu_table.colnames]
         if missing:
             raise FileFormatError(
@@ -173,23 +194,28 @@ class DataStore:
             )
         if "OBS_ID" not in obs_table.colnames:
             raise FileFormatError(
-                f"observation index has no OBS_ID column (columns: {obs_table.colnames})"
+                f"observation index has no OBS_ID column (columns: {obs_table.colnames})",
+                filename=obs_index_file,
             )
+        _check_obs_ids(obs_table, "observation index", obs_index_file)
+        _check_obs_ids(hdu_table, "HDU index", hdu_index_file)
         self.obs_table = obs_table
         self.hdu_table = hdu_table
         self.base_dir = Path(base_dir)
         self.hdu_index_file = None if hdu_index_file is None else str(hdu_index_file)
+        self.obs_index_file = None if obs_index_file is None else str(obs_index_file)
         self._locations = {}
-        for row in hdu_table:
-            key = (int(row["OBS_ID"]), str(row["HDU_TYPE"]).strip().lower())
-            self._locations.setdefault(
-                key,
-                (
-                    str(row["FILE_DIR"]).strip(),
-                    str(row["FILE_NAME"]).strip(),
-                    str(row["HDU_NAME"]).strip(),
-                ),
-            )
+        with file_format_errors(hdu_index_file, what="HDU index"):
+            for row in hdu_table:
+                key = (int(row["OBS_ID"]), str(row["HDU_TYPE"]).strip().lower())
+                self._locations.setdefault(
+                    key,
+                    (
+                        str(row["FILE_DIR"]).strip(),
+                        str(row["FILE_NAME"]).strip(),
+                        str(row["HDU_NAME"]).strip(),
+                    ),
+                )
 
     @classmethod
     def from_dir(cls, base_dir, hdu_index=HDU_INDEX, obs_index=OBS_INDEX):
@@ -220,7 +246,8 @@ class DataStore:
         hdu_table = _read_table(hdu_index_file, "HDU index")
         obs_table = _read_table(obs_index_file, "observation index")
         base = Path(hdu_index_file).parent / str(hdu_table.meta.get("BASE_DIR", "") or "")
-        return cls(obs_table, hdu_table, base, hdu_index_file=hdu_index_file)
+        return cls(obs_table, hdu_table, base, hdu_index_file=hdu_index_file,
+                   obs_index_file=obs_index_file)
 
     def __len__(self):
         return len(self.obs_table)
@@ -285,7 +312,7 @@ class DataStore:
         return path, hdu_name
 
     def _index_row(self, obs_id):
-        rows = np.nonzero(np.asarray(self.obs_table["OBS_ID"]) == int(obs_id))[0]
+        rows = np.nonzero(self.obs_ids == int(obs_id))[0]
         if rows.size == 0:
             return {}
         row = self.obs_table[rows[0]]

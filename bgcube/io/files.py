@@ -12,7 +12,7 @@ from pathlib import Path
 
 from astropy.io import fits
 
-from ..errors import FileFormatError
+from ..errors import DataNotFoundError, FileFormatError, file_format_errors
 from ..schemes import scheme_dict
 from .atomic import atomic_output
 from .formats import BACKGROUND_HDU_NAMES
@@ -49,20 +49,25 @@ def open_fits(filename):
 
     Raises
     ------
-    FileNotFoundError
-        If the file does not exist.
+    DataNotFoundError
+        If the file does not exist (a ``FileNotFoundError``).
     FileFormatError
-        If the file is not FITS.
+        If the file is not FITS, or is damaged in a way met while the block
+        reads it (truncated, bad header cards, undecodable gzip, ...).
     """
     path = Path(filename).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"no such file: {str(path)!r}")
-    try:
-        hdulist = fits.open(path, memmap=False)
-    except OSError as exc:
-        raise FileFormatError(f"not a readable FITS file: {exc}", filename=str(path)) from None
-    with hdulist:
-        yield hdulist
+        raise DataNotFoundError(f"no such file: {str(path)!r}")
+    # bgcube owns the file handle, so that it is closed even when astropy
+    # fails half-way through opening a damaged file
+    with open(path, "rb") as handle, file_format_errors(str(path)):
+        try:
+            hdulist = fits.open(handle, memmap=False)
+        except OSError as exc:
+            message = f"not a readable FITS file: {exc}"
+            raise FileFormatError(message, filename=str(path)) from None
+        with hdulist:
+            yield hdulist
 
 
 def _has_cube_columns(hdu) -> bool:
@@ -179,8 +184,8 @@ def read_cube(filename, format="table", scheme=None, hdu=None, *, layout=None, b
 
     Raises
     ------
-    FileNotFoundError
-        If the file does not exist.
+    DataNotFoundError
+        If the file does not exist (a ``FileNotFoundError``).
     FileFormatError
         If the file cannot be read as asked; the message names file, HDU and problem.
     """

@@ -29,7 +29,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..cube import FOVCube
-from ..errors import FileFormatError
+from ..errors import FileFormatError, file_format_errors
 from .table import header_meta, meta_to_header
 from .units import format_unit, parse_unit
 
@@ -118,6 +118,14 @@ def cube_to_image_hdulist(cube: FOVCube) -> fits.HDUList:
 
 
 # ----------------------------------------------------------------------
+def _table(hdulist, name, filename):
+    hdu = hdulist[name]
+    if not isinstance(hdu, fits.BinTableHDU):
+        raise FileFormatError(f"expected a binary table, got {type(hdu).__name__}",
+                              filename=filename, hdu=name)
+    return hdu
+
+
 def _energy_edges(hdulist, filename) -> u.Quantity:
     if EBOUNDS not in hdulist:
         raise FileFormatError(
@@ -125,8 +133,8 @@ def _energy_edges(hdulist, filename) -> u.Quantity:
             f"{[h.name for h in hdulist]}",
             filename=filename,
         )
-    hdu = hdulist[EBOUNDS]
-    names = [n.upper() for n in hdu.columns.names]
+    hdu = _table(hdulist, EBOUNDS, filename)
+    names = [str(n).upper() for n in hdu.columns.names if n]
 
     def column(name):
         col = hdu.columns[name]
@@ -157,7 +165,7 @@ def _angle_unit(unit):
 
 def _spatial_edges(hdulist, header, shape, filename):
     if DETBOUNDS in hdulist:
-        hdu = hdulist[DETBOUNDS]
+        hdu = _table(hdulist, DETBOUNDS, filename)
         result = []
         for prefix in ("DETX", "DETY"):
             lo_name, hi_name = f"{prefix}_LO", f"{prefix}_HI"
@@ -218,6 +226,11 @@ def cube_from_image_hdulist(hdulist, scheme=None, *, hdu=0, backend=None, filena
         match, or a unit cannot be parsed.
     """
     image = hdulist[hdu]
+    with file_format_errors(filename, image.name, "cube image"):
+        return _cube_from_image(hdulist, image, scheme, backend, filename)
+
+
+def _cube_from_image(hdulist, image, scheme, backend, filename):
     header = image.header
     data = image.data
     if data is None or data.ndim != 3:

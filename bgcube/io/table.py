@@ -19,7 +19,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ..cube import FOVCube
-from ..errors import AssumedUnitWarning, FileFormatError
+from ..errors import AssumedUnitWarning, FileFormatError, file_format_errors
 from ..schemes import scheme_dict
 from .formats import (
     AXIS_COLUMN_PREFIXES,
@@ -106,8 +106,8 @@ class _Columns:
     """Case-insensitive access to a one-row table's cells and unit strings."""
 
     def __init__(self, names, cell, unit_text, where):
-        self.names = list(names)
-        self._lookup = {n.upper(): n for n in self.names}
+        self.names = [n for n in names if n]  # a damaged file may have unnamed columns
+        self._lookup = {str(n).upper(): n for n in self.names}
         self._cell = cell
         self._unit_text = unit_text
         self.filename, self.hdu = where
@@ -163,6 +163,11 @@ def _axis_edges(cols: _Columns, axis: str) -> u.Quantity:
             f"columns {lo_name!r} and {hi_name!r} have incompatible units "
             f"{lo_unit!r} and {hi_unit!r}"
         ) from None
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        raise cols.error(
+            f"edge columns {lo_name!r}/{hi_name!r} hold NaN or infinite values: "
+            f"{lo_name}={lo.tolist()}, {hi_name}={hi.tolist()}"
+        )
     # Float32 files may differ in the last bits, and near 0 only absolutely.
     tolerance = 1e-6 * float(np.max(np.abs(hi - lo)))
     if not np.allclose(hi[:-1], lo[1:], rtol=1e-6, atol=tolerance):
@@ -281,15 +286,16 @@ def cube_from_table_hdu(
         raise FileFormatError(
             f"expected a binary table, got {type(hdu).__name__}", filename=filename, hdu=hdu.name
         )
-    _check_one_row(hdu.header.get("NAXIS2", 0), where)
-    table_columns = hdu.columns
-    cols = _Columns(
-        table_columns.names,
-        lambda name: hdu.data[name][0],
-        lambda name: table_columns[name].unit,
-        where,
-    )
-    return _cube_from_columns(cols, hdu.header, scheme, layout, backend)
+    with file_format_errors(filename, hdu.name, "cube table"):
+        _check_one_row(hdu.header.get("NAXIS2", 0), where)
+        table_columns = hdu.columns
+        cols = _Columns(
+            table_columns.names,
+            lambda name: hdu.data[name][0],
+            lambda name: table_columns[name].unit,
+            where,
+        )
+        return _cube_from_columns(cols, hdu.header, scheme, layout, backend)
 
 
 def cube_from_table(table: Table, scheme=None, *, layout=None, backend=None) -> FOVCube:

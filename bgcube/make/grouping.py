@@ -21,7 +21,7 @@ import astropy.units as u
 import numpy as np
 
 from ..data.store import zenith_of
-from ..errors import BinningError, FileFormatError, ObservationError
+from ..errors import BinningError, FileFormatError, ObservationError, file_format_errors
 
 __all__ = ["ObservationGroups", "GROUP_COLUMNS"]
 
@@ -81,6 +81,14 @@ class ObservationGroups:
         n = self.zen_min.size
         if not (self.zen_max.shape == az_min.shape == az_max.shape == (n,)):
             raise ValueError("zen_min, zen_max, az_min, az_max must be 1-D of equal length")
+        finite = np.isfinite(self.zen_min) & np.isfinite(self.zen_max)
+        finite &= np.isfinite(az_min) & np.isfinite(az_max)
+        if not np.all(finite):
+            i = int(np.argmin(finite))
+            raise BinningError(
+                f"group {i} has a NaN or infinite edge: ZEN_MIN={self.zen_min[i]}, "
+                f"ZEN_MAX={self.zen_max[i]}, AZ_MIN={az_min[i]}, AZ_MAX={az_max[i]} deg"
+            )
         if not np.all(self.zen_min < self.zen_max):
             raise BinningError(
                 f"every group needs ZEN_MIN < ZEN_MAX, got {self.zen_min}, {self.zen_max}"
@@ -378,17 +386,18 @@ class ObservationGroups:
         """
         from astropy.table import Table
 
-        try:
-            table = Table.read(filename, format="ascii.ecsv")
-        except FileNotFoundError:
-            raise FileFormatError(
-                "observation groups file does not exist", filename=filename
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise FileFormatError(
-                f"cannot read observation groups: {exc}", filename=filename
-            ) from exc
-        return cls.from_table(table, filename=filename)
+        with file_format_errors(filename, what="observation groups"):
+            try:
+                table = Table.read(filename, format="ascii.ecsv")
+            except FileNotFoundError:
+                raise FileFormatError(
+                    "observation groups file does not exist", filename=filename
+                ) from None
+            try:
+                return cls.from_table(table, filename=filename)
+            except BinningError as exc:
+                raise FileFormatError(f"invalid observation groups: {exc}",
+                                      filename=filename) from exc
 
     @classmethod
     def from_table(cls, table, filename=None):
@@ -402,14 +411,30 @@ class ObservationGroups:
 
         def angle(name):
             col = table[name]
-            return u.Quantity(np.asarray(col, dtype=np.float64), col.unit or u.deg).to_value(u.deg)
+            values = np.asarray(col)
+            if values.dtype.kind not in "iuf":
+                raise FileFormatError(
+                    f"observation groups column {name} must hold numbers, got dtype "
+                    f"{values.dtype}",
+                    filename=filename,
+                )
+            return u.Quantity(values, col.unit or u.deg, dtype=np.float64).to_value(u.deg)
 
+        ids = np.asarray(table["GROUP_ID"])
+        integral = ids.dtype.kind in "iu" or (
+            ids.dtype.kind == "f" and bool(np.all(np.isfinite(ids) & (ids == np.round(ids))))
+        )
+        if not integral:
+            raise FileFormatError(
+                f"observation groups column GROUP_ID must hold integers, got {ids.tolist()}",
+                filename=filename,
+            )
         return cls(
             angle("ZEN_MIN"),
             angle("ZEN_MAX"),
             angle("AZ_MIN"),
             angle("AZ_MAX"),
-            group_ids=np.asarray(table["GROUP_ID"], dtype=np.int64),
+            group_ids=ids.astype(np.int64),
         )
 
 
