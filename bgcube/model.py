@@ -155,7 +155,7 @@ class FOVCubeBackgroundModel:
             seconds = float(u.Quantity(time).to_value(u.s))
         except (TypeError, ValueError) as exc:
             raise ObservationError(
-                f"observation time must be a time in s, got {time!r}: {exc}"
+                f"observation time must be a time in s, got {time}: {exc}"
             ) from None
         if not (seconds > 0 and seconds < float("inf")):
             raise ObservationError(f"observation time must be finite and > 0 s, got {time}")
