@@ -294,3 +294,12 @@ def test_gather_free_estimate_flags_values_near_edges(xp):
         on_edge[axis][0], on_edge[1 - axis][0], on_edge[2][0] = edge, 0.5, 0.5
         _, uncertain = flat_index_estimate(*(xp.asarray(v) for v in on_edge), axes, xp=xp)
         assert bool(uncertain)
+
+
+def test_numba_thread_count_from_environment(numba_fill, monkeypatch):
+    monkeypatch.setenv("BGCUBE_NUM_THREADS", "3")
+    assert numba_fill._n_threads() == 3
+    monkeypatch.setenv("BGCUBE_NUM_THREADS", "0")
+    assert numba_fill._n_threads() == 1
+    monkeypatch.delenv("BGCUBE_NUM_THREADS")
+    assert numba_fill._n_threads() >= 1

@@ -194,6 +194,9 @@ def _fill_range(energy, dety, detx, weights, start, stop, plans, counts):
 
 
 def _n_threads() -> int:
+    """``$BGCUBE_NUM_THREADS`` if set (e.g. 1 inside multi-threaded Dask workers), else the CPUs."""
+    if os.environ.get("BGCUBE_NUM_THREADS"):
+        return max(1, int(os.environ["BGCUBE_NUM_THREADS"]))
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -212,8 +215,8 @@ def fill(energy, dety, detx, binnings, weights=None, *, threads=None):
     weights : numpy.ndarray, optional
         One weight per event; default 1.
     threads : int, optional
-        Number of threads (default: the CPUs this process may use, fewer for
-        small inputs).
+        Number of threads (default: ``$BGCUBE_NUM_THREADS`` if set, else the
+        CPUs this process may use; fewer for small inputs).
 
     Returns
     -------
