@@ -333,13 +333,26 @@ class FOVCube:
             event_lists = [event_lists]
         xp, dev = self.xp, self.device
         for i, events in enumerate(event_lists):
-            columns = event_coordinates(events)
+            columns = event_coordinates(events, dtype=None)  # float32 stays float32
             warn_nonfinite_events(columns, events, index=i)
             energy, dety, detx = (xp.asarray(c, device=dev) for c in columns)
             w = None if weights is None else xp.asarray(np.asarray(weights[i]), device=dev)
             counts = _array.fill_histogram(energy, dety, detx, self.binnings, w, method=method)
-            self.data = self.data + xp.astype(counts, self.data.dtype)
+            data = self._accumulator()
+            self.data = data + xp.astype(counts, data.dtype)
         return self
+
+    def _accumulator(self):
+        """The data, promoted to float64 if it is a narrower float (e.g. read from a float32 file).
+
+        Counts and times accumulate in 64 bits: a float32 sum stops counting
+        at 2**24 and loses fractions of a second beyond 1e7 s.
+        """
+        xp = self.xp
+        dtype = self.data.dtype
+        if dtype != xp.float64 and xp.isdtype(dtype, "real floating"):
+            self.data = xp.astype(self.data, xp.float64)
+        return self.data
 
     # ------------------------------------------------------------------
     # FITS I/O (thin wrappers; the work is done in bgcube.io)

@@ -18,6 +18,14 @@ TIME_CONVENTIONS = ("ONTIME", "LIVETIME")
 RATE_UNIT = u.Unit("1 / (MeV s sr)")
 
 
+def _backend_of(array):
+    """Backend name of an array, or None for lists and other non-arrays."""
+    try:
+        return _array.backend_name(_array.array_namespace(array))
+    except TypeError:
+        return None
+
+
 class FOVCubeBackgroundModel:
     """A background model: a counts cube, a time cube and the rate they give.
 
@@ -161,12 +169,14 @@ class FOVCubeBackgroundModel:
             raise ObservationError(f"observation time must be finite and > 0 s, got {time}")
         cube = self.livetime_cube
         increment = seconds * float(u.s.to(cube.unit))
+        cube._accumulator()  # float64, whatever the dtype it was read with
         if kept_fraction is None:
             cube.data = cube.data + increment
         else:
             xp = cube.xp
-            if not hasattr(kept_fraction, "__array_namespace__"):
-                kept_fraction = from_numpy(kept_fraction, xp, device=cube.device)
+            if _backend_of(kept_fraction) != cube.backend:  # e.g. NumPy fractions, JAX cube
+                host = to_numpy(kept_fraction) if _backend_of(kept_fraction) else kept_fraction
+                kept_fraction = from_numpy(host, xp, device=cube.device)
             cube.data = cube.data + increment * xp.astype(kept_fraction, xp.float64)
         return self
 

@@ -38,9 +38,10 @@ def event_coordinates(events, *, dtype=np.float64):
         Events with ``ENERGY``, ``DETX`` and ``DETY`` columns carrying units
         (a Gammapy ``EventList`` works through its ``table``; a bgcube
         `EventList` is used directly, its columns being in TeV and deg).
-    dtype : numpy dtype
+    dtype : numpy dtype or None
         Floating type of the returned arrays (float64 by default; float32
-        halves memory and is binned exactly all the same).
+        halves memory and is binned exactly all the same). None keeps
+        float32 columns in float32 (no copy) and gives float64 otherwise.
 
     Returns
     -------
@@ -73,8 +74,16 @@ def event_coordinates(events, *, dtype=np.float64):
             raise EventDataError(
                 f"event column {name} has unit {col_unit}, expected one convertible to {unit}"
             ) from None
-        out.append(np.ascontiguousarray(values, dtype=dtype).ravel())
+        out.append(_as_float(values, dtype))
     return tuple(out)
+
+
+def _as_float(values, dtype):
+    """A 1-D contiguous float array; ``dtype=None`` keeps float32 and makes the rest float64."""
+    values = np.asarray(values)
+    if dtype is None:
+        dtype = np.float32 if values.dtype == np.float32 else np.float64
+    return np.ascontiguousarray(values, dtype=dtype).ravel()
 
 
 def _event_list_coordinates(events, dtype):
@@ -91,7 +100,7 @@ def _event_list_coordinates(events, dtype):
             raise EventDataError(
                 f"event list has no {name} column (columns: {list(events.columns)}){hint}"
             )
-        out.append(np.ascontiguousarray(column, dtype=dtype).ravel())
+        out.append(_as_float(column, dtype))
     return tuple(out)
 
 
