@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     mm.add_argument("--backend", choices=("numpy", "jax", "cupy"), default="numpy",
                     help="array backend for the cubes (default: %(default)s)")
     mm.add_argument("--no-smooth", action="store_true", help="do not smooth the rate")
+    mm.add_argument("--smooth-passes", type=int, default=None, metavar="N",
+                    help="number of k5a smoothing passes (default: 3-5 chosen by the counts, "
+                    "as the original; 1 suits groups of few runs)")
     mm.add_argument("--overwrite", action="store_true", help="replace existing output files")
     mm.add_argument("--fail-fast", action="store_true",
                     help="stop at the first unreadable run (default: report it and go on)")
@@ -153,7 +156,7 @@ def _make_models(args) -> int:
         time_convention=args.time_convention,
         alignment=args.alignment,
         backend=args.backend,
-        smooth=not args.no_smooth,
+        smooth=False if args.no_smooth else (args.smooth_passes if args.smooth_passes is not None else True),
         test=args.test,
         overwrite=args.overwrite,
         fail_fast=args.fail_fast,

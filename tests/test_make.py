@@ -148,3 +148,15 @@ def test_command_line(flat_dataset, tmp_path, capsys):
         main(["make-models", "--help"])
     assert exc.value.code == 0
     assert "--exclusion" in capsys.readouterr().out
+
+
+def test_smooth_passes_option(flat_dataset, tmp_path):
+    raw = make_models(flat_dataset.path, tmp_path / "raw", exclusion="none", smooth=False, progress=False)
+    once = make_models(flat_dataset.path, tmp_path / "once", exclusion="none", smooth=1, progress=False)
+    model = raw.groups[0].model
+    model.smooth(n_passes=1)
+    np.testing.assert_allclose(
+        once.groups[0].model.background_cube.quantity, model.background_cube.quantity, rtol=1e-12
+    )
+    assert main(["make-models", str(flat_dataset.path), str(tmp_path / "cli"), "--smooth-passes", "1",
+                 "--exclusion", "none", "--no-progress"]) == 0

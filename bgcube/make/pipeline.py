@@ -199,8 +199,11 @@ def make_models(
         Field-of-view alignment of the models.
     backend : str
         Array backend of the cubes ('numpy', 'jax', 'cupy').
-    smooth : bool
-        Smooth the rate with the k5a method (default True).
+    smooth : bool or int
+        Smooth the rate with the k5a method: True (default) with the
+        original's 3-5 passes chosen by the counts, an integer for that many
+        passes, False or 0 for none. Groups of fewer than 100 runs get
+        coarse pixels, where fewer passes (e.g. 1) are often better.
     obs_ids : sequence of int, optional
         Use only these runs.
     test : bool
@@ -353,8 +356,10 @@ def make_models(
         if filled:
             model.compute_rate()
             model.background_cube.meta["FOVALIGN"] = alignment
-            if smooth:
+            if smooth is True:
                 model.smooth()
+            elif smooth:
+                model.smooth(n_passes=int(smooth))
             result.model = model
             table_file = outdir / OUTPUT_NAMES["model_table"].format(group_id=gid)
             image_file = outdir / OUTPUT_NAMES["model_image"].format(group_id=gid)
