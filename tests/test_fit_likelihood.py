@@ -73,7 +73,7 @@ def _data(model, values, seed=0, time=500.0):
 GAUSS = GaussianModel()
 GAUSS_VALUES = np.array([3e3, 3.4, 1.6, 0.1])
 FLEX = FlexibleModel.from_energy_range(0.4, 25.0, 3)
-FLEX_VALUES = np.array([9.0, 5.0, -3.0, 1.7, 0.1, 2.6, 0.15, -0.1, 0.05, -0.04])
+FLEX_VALUES = np.array([9.0, 5.0, -3.0, 1.7, 0.1, 2.6, 0.1, 0.15, -0.1, 0.05, -0.04])
 
 
 @pytest.mark.parametrize("model, values", [(GAUSS, GAUSS_VALUES), (FLEX, FLEX_VALUES)],

@@ -184,7 +184,7 @@ def test_flexible_model_contains_the_gaussian_family():
     amplitude, index, width, width_index = 3e3, 3.6, 1.7, 0.15
     flex = FlexibleModel.from_energy_range(0.2, 50.0, 5, e_ref=1.0)
     spline = math.log(amplitude) - index * np.asarray(flex.knots)
-    v_flex = np.concatenate([spline, [width, width_index, 2.0, 0.0, 0.0, 0.0, 0.0]])
+    v_flex = np.concatenate([spline, [width, width_index, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
     energy = jnp.geomspace(0.05, 200, 9)[:, None, None]
     y, x = jnp.linspace(-3, 3, 7)[None, :, None], jnp.linspace(-3, 3, 8)[None, None, :]
     a = gauss.rate(jnp.asarray([amplitude, index, width, width_index]), energy, y, x)
@@ -230,6 +230,16 @@ def test_gradient_is_log_linear_across_the_field_of_view():
     ratio_y = model.rate(v, 2.0, y, x) / model.rate(v, 2.0, -y, x)
     np.testing.assert_allclose(float(ratio_x), math.exp(2 * 0.2 * x), rtol=1e-12)
     np.testing.assert_allclose(float(ratio_y), math.exp(-2 * 0.1 * y), rtol=1e-12)
+
+
+def test_width_and_beta_follow_energy():
+    model = FlexibleModel.from_energy_range(0.5, 5.0, 3, e_ref=1.0)
+    v = _flexible_values(model, width=1.0, width_index=0.25, beta=2.0, beta_index=0.5)
+    for energy in (1.0, 4.0, 16.0):
+        w, b = energy**0.25, 2.0 * energy**0.5
+        r = 1.5 * w
+        ratio = model.rate(v, energy, 0.0, 0.0) / model.rate(v, energy, 0.0, r)
+        np.testing.assert_allclose(float(jnp.log(ratio)), 1.5**b, rtol=1e-12)
 
 
 def test_beta_flattens_the_top():

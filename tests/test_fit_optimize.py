@@ -35,7 +35,7 @@ CASES = {
     "gaussian": (GaussianModel(), np.array([3e4, 3.5, 1.5, 0.1])),
     "flexible": (
         FlexibleModel.from_energy_range(0.4, 25.0, 4),
-        np.array([13.5, 8.0, 3.5, -0.6, 1.6, 0.1, 2.5, 0.2, -0.1, 0.05, -0.03]),
+        np.array([13.5, 8.0, 3.5, -0.6, 1.6, 0.1, 2.5, 0.15, 0.2, -0.1, 0.05, -0.03]),
     ),
 }
 

@@ -8,6 +8,7 @@ jax = pytest.importorskip("jax", reason="bgcube.fit needs JAX")
 
 from bgcube.backend import to_numpy  # noqa: E402
 from bgcube.fit import FitError, GaussianModel, smooth_by_fit  # noqa: E402
+from bgcube.fit.smooth import below_threshold  # noqa: E402
 from bgcube.model import FOVCubeBackgroundModel  # noqa: E402
 from bgcube.simulate import make_test_bg_cube_model  # noqa: E402
 
@@ -69,6 +70,24 @@ def test_fit_smoothing_is_closer_to_the_truth_than_kernel_smoothing():
     assert np.all(rms(fitted) < rms(kernel)) and np.all(rms(fitted) < rms(raw))
     assert np.max(np.abs(fitted[-1] / truth[-1] - 1)) < 0.05
     assert model.counts_cube.data[-1].sum() < 50  # starved: under 0.2 counts per pixel
+
+
+def test_energy_bins_below_the_threshold_are_left_out():
+    per_energy = np.array([0.0, 2.0, 100.0, 5000.0, 0.0, 3.0])
+    counts = np.ones((6, 2, 2)) * per_energy[:, None, None] / 4
+    np.testing.assert_array_equal(below_threshold(counts), [True, True, False, False, False, False])
+    np.testing.assert_array_equal(below_threshold(counts, 0.05), [True] * 3 + [False] * 3)
+
+    model, _ = simulated(6)
+    model.counts_cube.data[:2] = 0.0  # nothing recorded below 0.56 TeV
+    model.counts_cube.data[2] = np.round(model.counts_cube.data[2] * 1e-4)
+    smooth_by_fit(model, "gaussian")
+    cube = model.background_cube
+    assert np.all(cube.data[:3] == 0) and np.all(cube.data[3:] > 0)
+    np.testing.assert_allclose(cube.meta["FITEMIN"], model.counts_cube.energy_edges[3].value)
+    predicted = (cube.quantity * model.counts_cube.bin_volume * model.livetime_cube.quantity)
+    np.testing.assert_allclose(predicted.to_value(u.one)[3:].sum(),
+                               model.counts_cube.data[3:].sum(), rtol=1e-6)
 
 
 def test_k5a_stays_the_default():

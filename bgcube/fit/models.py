@@ -17,7 +17,7 @@ Two families are provided:
 `FlexibleModel`
     A natural cubic spline in ``ln E`` for the log of the rate at the
     field-of-view centre, times a generalised-Gaussian radial profile
-    ``exp(-(rho / w(E))**beta)`` of the elliptical offset ``rho``, times a
+    ``exp(-(rho / w(E))**beta(E))`` of the elliptical offset ``rho``, times a
     log-linear gradient ``exp(gx * x + gy * y)`` across the field of view.
 
 Expected counts per bin come from `bgcube.fit.geometry.expected_counts`.
@@ -231,18 +231,20 @@ def gaussian_values_from_test_model(energy_edges, dety_edges, detx_edges, *, sig
 class FlexibleModel(RateModel):
     """Spline spectrum times an elliptical generalised-Gaussian profile times a gradient.
 
-    ``ln rate = s(ln E) - (rho / w(E))**beta + gx * x + gy * y`` where
+    ``ln rate = s(ln E) - (rho / w(E))**beta(E) + gx * x + gy * y`` where
 
     * ``s`` is the natural cubic spline through ``(knots, ln_rate_k)``
       (linear, i.e. a power law, beyond the outer knots);
-    * ``w(E) = width * (E / e_ref)**width_index``;
+    * ``w(E) = width * (E / e_ref)**width_index`` and
+      ``beta(E) = beta * (E / e_ref)**beta_index``: the profile can widen
+      and flatten with energy, as the acceptance of Cherenkov telescopes does;
     * ``rho**2 = (x, y) exp(S) (x, y)^T`` with ``S = [[e1, e2], [e2, -e1]]``:
       ``exp(S)`` has determinant 1, so the ellipse keeps its area; its axis
       ratio is ``exp(sqrt(e1**2 + e2**2))`` and its long axis lies at
       ``0.5 * atan2(e2, e1) + 90 deg`` from DETX. ``e1 = e2 = 0`` is a
       circle, and no value is forbidden;
-    * ``beta = 2`` is a Gaussian (the `GaussianModel` convention), larger
-      values give a flatter top and a steeper edge.
+    * ``beta(E) = 2`` is a Gaussian (the `GaussianModel` convention),
+      larger values give a flatter top and a steeper edge.
 
     Parameters (values vector, in order)
     ------------------------------------
@@ -251,6 +253,7 @@ class FlexibleModel(RateModel):
     width : deg, > 0
     width_index : dimensionless
     beta : 0.5 < beta < 20
+    beta_index : dimensionless
     ellipticity_1, ellipticity_2 : dimensionless
     gradient_x, gradient_y : 1/deg
 
@@ -259,7 +262,7 @@ class FlexibleModel(RateModel):
     knots : tuple of float
         Knot positions in ``ln(E / 1 TeV)`` (at least two).
     e_ref : float
-        Reference energy of the width, TeV.
+        Reference energy of the width and of beta, TeV.
     """
 
     knots: tuple[float, ...]
@@ -333,6 +336,7 @@ class FlexibleModel(RateModel):
             Parameter("width", 2.0, "deg", min=0.0),
             Parameter("width_index", 0.0),
             Parameter("beta", 2.0, min=0.5, max=20.0),
+            Parameter("beta_index", 0.0),
             Parameter("ellipticity_1", 0.0),
             Parameter("ellipticity_2", 0.0),
             Parameter("gradient_x", 0.0, "1 / deg"),
@@ -346,13 +350,15 @@ class FlexibleModel(RateModel):
 
     def rate(self, values, energy, dety, detx):
         k = len(self.knots)
-        width, width_index, beta, e1, e2, gx, gy = (values[k + i] for i in range(7))
+        width, width_index, beta, beta_index, e1, e2, gx, gy = (values[k + i] for i in range(8))
         log_e = jnp.log(energy)
         spectrum = natural_spline(log_e, self.knots, values[:k])
-        w = width * jnp.exp(width_index * (log_e - math.log(self.e_ref)))
+        log_e_ref = log_e - math.log(self.e_ref)
+        w = width * jnp.exp(width_index * log_e_ref)
+        b = beta * jnp.exp(beta_index * log_e_ref)
         rho2 = _elliptical_offset2(dety, detx, e1, e2)
-        # (rho / w)**beta, safe at rho = 0 for the derivative in beta
-        profile = jnp.exp(0.5 * beta * jnp.log(jnp.maximum(rho2 / w**2, 1e-300)))
+        # (rho / w)**b, safe at rho = 0 for the derivative in b
+        profile = jnp.exp(0.5 * b * jnp.log(jnp.maximum(rho2 / w**2, 1e-300)))
         return jnp.exp(spectrum - profile + gx * detx + gy * dety)
 
     def initial_values(self, counts, time, geometry):
@@ -365,7 +371,7 @@ class FlexibleModel(RateModel):
         else:
             log_rate = np.log(mean_rate[ok] / _profile_mean(r2, width, time, omega))
             spectrum = np.interp(np.asarray(self.knots), log_e[ok], log_rate)
-        return np.concatenate([spectrum, [width, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0]])
+        return np.concatenate([spectrum, [width, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
 
 
 def _elliptical_offset2(dety, detx, e1, e2):

@@ -302,7 +302,10 @@ def start_values(model, data, init=None) -> np.ndarray:
     """
     if init is not None and not isinstance(init, dict):
         return to_internal(model.parameters, init)
-    values = np.asarray(model.initial_values(data.counts, data.time, data.geometry), dtype=float)
+    mask = np.asarray(data.mask)
+    counts = np.where(mask, np.asarray(data.counts), 0.0)
+    time = np.where(mask, np.asarray(data.time), 0.0)
+    values = np.asarray(model.initial_values(counts, time, data.geometry), dtype=float)
     for name, value in (init or {}).items():
         values[parameter_index(model.parameters, [name])[0]] = value
     return to_internal(model.parameters, values)
