@@ -20,7 +20,9 @@ models
 likelihood
     `cash`, `FitData`, `deviance_residuals`.
 optimize
-    `fit`, `make_fitter`, `FitResult`, `FitError`.
+    `fit`, `make_fitter`, `build_fitter`: the damped-Newton fitter.
+result
+    `FitResult`, `FitError`, `STATUS_MESSAGES`.
 smooth
     `smooth_by_fit`: replace a background cube by a fitted model's rate.
 normalisation
@@ -59,7 +61,7 @@ from .optimize import (  # noqa: E402
     start_values,
 )
 from .parameters import Parameter  # noqa: E402
-from .smooth import fitted_rate_cube, smooth_by_fit  # noqa: E402
+from .smooth import below_threshold, fitted_rate_cube, smooth_by_fit  # noqa: E402
 
 __all__ = [
     "BinGeometry",
@@ -74,6 +76,7 @@ __all__ = [
     "Parameter",
     "RateModel",
     "STATUS_MESSAGES",
+    "below_threshold",
     "build_fitter",
     "cash",
     "cash_terms",

@@ -31,8 +31,9 @@ import numpy as np
 
 from ..backend import to_numpy
 from .likelihood import cash
-from .optimize import FitResult, build_fitter
+from .optimize import build_fitter
 from .parameters import Parameter, to_internal
+from .result import FitResult
 
 __all__ = [
     "NORM_TILT_PARAMETERS",
