@@ -275,27 +275,6 @@ def test_several_slices_and_a_ragged_end(xp):
         np.testing.assert_array_equal(to_numpy(counts), expected, err_msg=f"method={method}")
 
 
-def test_gather_free_estimate_flags_values_near_edges(xp):
-    """The JAX fill's estimate is exact unless it says an event is within rounding of an edge."""
-    from bgcube._array._flat_index import flat_index, flat_index_estimate
-
-    axes = (Binning.from_edges(np.geomspace(0.1, 100, 21)),
-            Binning.from_edges(np.linspace(-4.0, 4.0, 61)),
-            Binning.from_edges([-4.0, -1.0, 0.0, 0.3, 4.0]))
-    rng = np.random.default_rng(5)
-    values = [np.exp(rng.uniform(np.log(0.05), np.log(200), 999)), rng.normal(0, 2.5, 999),
-              rng.uniform(-5, 5, 999)]
-    arrays = [xp.asarray(v) for v in values]
-    estimate, uncertain = flat_index_estimate(*arrays, axes, xp=xp)
-    assert not bool(uncertain)
-    np.testing.assert_array_equal(to_numpy(estimate), to_numpy(flat_index(*arrays, axes, xp=xp)))
-    for axis, edge in ((0, axes[0].edges[5]), (1, axes[1].edges[17])):
-        on_edge = [v.copy() for v in values]
-        on_edge[axis][0], on_edge[1 - axis][0], on_edge[2][0] = edge, 0.5, 0.5
-        _, uncertain = flat_index_estimate(*(xp.asarray(v) for v in on_edge), axes, xp=xp)
-        assert bool(uncertain)
-
-
 def test_numba_thread_count_from_environment(numba_fill, monkeypatch):
     monkeypatch.setenv("BGCUBE_NUM_THREADS", "3")
     assert numba_fill._n_threads() == 3

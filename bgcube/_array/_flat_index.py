@@ -29,7 +29,7 @@ import functools
 import math
 from dataclasses import dataclass
 
-from .namespace import array_device, backend_name
+from .namespace import array_device, backend_name, is_jax
 
 __all__ = ["flat_index", "AxisPlan", "axis_plan"]
 
@@ -79,51 +79,38 @@ def axis_plan(binning) -> AxisPlan:
     return AxisPlan("search", False, lo, hi, n, 1.0, 0.0, 0.0, edges)
 
 
-def _axis_term(values, plan, stride, xp, dev, estimate=False):
-    """``stride * bin`` (float64), the validity mask and the near-an-edge mask of one axis.
-
-    With ``estimate``, the bin is ``floor(s)`` with no gather, exact wherever
-    the returned ``near`` mask is False; otherwise it is exact everywhere and
-    ``near`` is None.
-    """
+def _axis_term(values, plan, stride, xp, dev):
+    """``stride * bin`` (float64) and the validity mask of one axis."""
     x = xp.astype(values, xp.float64, copy=False)
     valid = (x >= plan.lo) & (x < plan.hi)  # False for NaN
     x = xp.where(valid, x, plan.lo)
-    near = None
     if plan.method == "search":
         edges = xp.asarray(plan.edges, dtype=xp.float64, device=dev)
         index = xp.searchsorted(edges, x, side="right") - 1
         index = xp.astype(xp.clip(index, 0, plan.nbin - 1), xp.float64)
-    elif estimate:
-        s = ((xp.log(x) if plan.log else x) - plan.origin) * plan.scale
-        index = xp.floor(s)
-        fraction = s - index
-        near = valid & ((fraction < plan.margin) | (fraction > 1.0 - plan.margin))
-        index = xp.clip(index, 0.0, float(plan.nbin - 1))
     else:
         # biased down by the margin: the true bin or the one below it
         s = ((xp.log(x) if plan.log else x) - plan.origin) * plan.scale - plan.margin
         lower = xp.clip(xp.floor(s), 0.0, float(plan.nbin - 1))
         upper = xp.asarray(plan.edges[1:], dtype=xp.float64, device=dev)
-        upper_edge = xp.take(upper, xp.astype(lower, xp.int32))
+        index = xp.astype(lower, xp.int32)
+        if is_jax(xp):  # in bounds by the clip; JAX's default take adds bound checks
+            upper_edge = upper.at[index].get(mode="promise_in_bounds")
+        else:
+            upper_edge = xp.take(upper, index)
         index = lower + xp.astype(x >= upper_edge, xp.float64)
-    return index * float(stride), valid, near
+    return index * float(stride), valid
 
 
-def _flat_slice(energy, dety, detx, plans, dtype, xp, dev, estimate=False):
+def _flat_slice(energy, dety, detx, plans, dtype, xp, dev):
     n_e, n_y, n_x = (p.nbin for p in plans)
     strides = (n_y * n_x, n_x, 1)
-    total = inside = any_near = None
+    total = inside = None
     for values, plan, stride in zip((energy, dety, detx), plans, strides, strict=True):
-        term, valid, near = _axis_term(values, plan, stride, xp, dev, estimate)
+        term, valid = _axis_term(values, plan, stride, xp, dev)
         total = term if total is None else total + term
         inside = valid if inside is None else inside & valid
-        if near is not None:
-            any_near = near if any_near is None else any_near | near
-    total = xp.astype(xp.where(inside, total, float(n_e * n_y * n_x)), dtype)
-    if estimate:
-        return total, (xp.any(any_near) if any_near is not None else xp.asarray(False))
-    return total
+    return xp.astype(xp.where(inside, total, float(n_e * n_y * n_x)), dtype)
 
 
 def flat_index(energy, dety, detx, binnings, *, xp, dtype=None):
@@ -158,19 +145,3 @@ def flat_index(energy, dety, detx, binnings, *, xp, dtype=None):
     ]
     return xp.concat(parts)
 
-
-def flat_index_estimate(energy, dety, detx, binnings, *, xp, dtype=None):
-    """A gather-free flat index, and whether it may be wrong anywhere (for JAX).
-
-    Returns
-    -------
-    index : array
-        As :func:`flat_index`, except possibly for events within rounding
-        of a bin edge.
-    uncertain : array of bool, 0-D
-        True if any event is that close to an edge; then use
-        :func:`flat_index` instead.
-    """
-    dtype = xp.int64 if dtype is None else dtype
-    plans = tuple(axis_plan(b) for b in binnings)
-    return _flat_slice(energy, dety, detx, plans, dtype, xp, array_device(energy), True)

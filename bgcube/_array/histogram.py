@@ -33,7 +33,7 @@ import functools
 import importlib.util
 import os
 
-from ._flat_index import flat_index, flat_index_estimate
+from ._flat_index import flat_index
 from .binning import Binning
 from .namespace import array_device, array_namespace, backend_name, check_jax_x64, is_jax
 
@@ -217,18 +217,8 @@ def _jax_fill(binnings: tuple[Binning, Binning, Binning], weighted: bool):
     nbins = binnings[0].nbin * binnings[1].nbin * binnings[2].nbin + 1
     index_dtype = jnp.int32 if nbins < 2**31 else jnp.int64
 
-    def exact(energy, dety, detx):
-        return flat_index(energy, dety, detx, binnings, xp=jnp, dtype=index_dtype)
-
     def part(energy, dety, detx, weights):
-        # gathers are slow in XLA: use the gather-free estimate unless some
-        # event lies within rounding of an edge (rare for float64 and float32)
-        estimate, uncertain = flat_index_estimate(
-            energy, dety, detx, binnings, xp=jnp, dtype=index_dtype
-        )
-        flat = jax.lax.cond(
-            uncertain, exact, lambda *_: estimate, energy, dety, detx
-        )
+        flat = flat_index(energy, dety, detx, binnings, xp=jnp, dtype=index_dtype)
         if weighted:
             weights = weights.astype(jnp.float64)
         else:
