@@ -243,6 +243,9 @@ def test_flat_bin_index_matches_searchsorted(xp, case, dtype):
 def test_arithmetic_margin_falls_back_to_search():
     """Where rounding or uneven edges could move the estimate by 1/4 bin, edges are searched."""
     assert axis_plan(Binning.from_edges(np.linspace(-4, 4, 61))).method == "arithmetic"
+    log_plan = axis_plan(Binning.from_edges(np.geomspace(0.1, 100, 21)))
+    assert (log_plan.method, log_plan.single) == ("arithmetic", True)
+    assert not axis_plan(Binning.from_edges(np.geomspace(1e-40, 1, 21))).single
     assert axis_plan(Binning.from_edges(1e15 + np.arange(5.0))).method == "arithmetic"
     uneven = Binning((0.0, 1.0, 1.5, 3.0), "linear")  # mislabelled: edges not uniform
     tiny_log = Binning(tuple(np.geomspace(1e100, 1e100 * (1 + 1e-10), 5)), "log")

@@ -10,7 +10,10 @@ thing for three axes at once, cheaply enough for the fill:
   ``margin`` larger than the rounding of ``s`` plus the largest distance of
   an edge from its ideal uniform position, and smaller than 1/4 bin. So
   ``c`` is the true bin or the one below it, and a single comparison with
-  the upper edge of bin ``c`` finishes the job: one gather per axis.
+  the upper edge of bin ``c`` finishes the job: one gather per axis. The
+  comparison is in float64 (exact for float32 and float64 values), so the
+  estimate may be rough: the log of a log axis is taken in float32, 2-4x
+  faster than in float64, with the margin widened to match.
 * Binnings for which no such margin exists (irregular edges, extreme
   ranges) use ``searchsorted``.
 * The three axis terms add up to the flat index in float64 (exact: they
@@ -39,18 +42,23 @@ SLICE = 1 << 16
 #: Above this margin (in bins) the arithmetic estimate is not used.
 MAX_MARGIN = 0.25
 
+#: Smallest normal and largest finite float32.
+FLOAT32_TINY, FLOAT32_MAX = 1.1754943508222875e-38, 3.4028234663852886e38
+
 
 @dataclass(frozen=True)
 class AxisPlan:
     """How :func:`flat_index` bins one axis (see the module docstring).
 
     ``s = (x - origin) * scale`` is the position in bins (``x`` replaced by
-    ``log(x)`` when ``log``), exact to within ``margin`` bins; ``method`` is
-    ``'arithmetic'`` or ``'search'``.
+    ``log(x)`` when ``log``, computed in float32 for speed when ``single``),
+    exact to within ``margin`` bins; ``method`` is ``'arithmetic'`` or
+    ``'search'``.
     """
 
     method: str
     log: bool
+    single: bool
     lo: float
     hi: float
     nbin: int
@@ -72,11 +80,13 @@ def axis_plan(binning) -> AxisPlan:
         scale = n / (b - a)
         deviation = max(abs((f(e) - a) * scale - i) for i, e in enumerate(edges))
         # rounding of s: a few ulp of n, and of |log x| in bins, generously
-        magnitude = 1.0 + n + (scale * max(abs(a), abs(b)) if log else 0.0)
-        margin = 2.0 * deviation + 1e-13 * magnitude
+        magnitude = 1.0 + n + (scale * (1.0 + max(abs(a), abs(b))) if log else 0.0)
+        # a log is 2-4x faster in float32; its rounding (1e-7) must stay far below a bin
+        single = log and FLOAT32_TINY < lo and hi < FLOAT32_MAX
+        margin = 2.0 * deviation + (1e-5 if single else 1e-13) * magnitude
         if margin < MAX_MARGIN:
-            return AxisPlan("arithmetic", log, lo, hi, n, scale, a, margin, edges)
-    return AxisPlan("search", False, lo, hi, n, 1.0, 0.0, 0.0, edges)
+            return AxisPlan("arithmetic", log, single, lo, hi, n, scale, a, margin, edges)
+    return AxisPlan("search", False, False, lo, hi, n, 1.0, 0.0, 0.0, edges)
 
 
 def _axis_term(values, plan, stride, xp, dev):
@@ -90,7 +100,10 @@ def _axis_term(values, plan, stride, xp, dev):
         index = xp.astype(xp.clip(index, 0, plan.nbin - 1), xp.float64)
     else:
         # biased down by the margin: the true bin or the one below it
-        s = ((xp.log(x) if plan.log else x) - plan.origin) * plan.scale - plan.margin
+        if plan.single:
+            s = (xp.log(xp.astype(x, xp.float32)) - plan.origin) * plan.scale - plan.margin
+        else:
+            s = ((xp.log(x) if plan.log else x) - plan.origin) * plan.scale - plan.margin
         lower = xp.clip(xp.floor(s), 0.0, float(plan.nbin - 1))
         upper = xp.asarray(plan.edges[1:], dtype=xp.float64, device=dev)
         index = xp.astype(lower, xp.int32)
