@@ -29,7 +29,7 @@ def make_events(n, dtype=np.float64, seed=42):
     return energy, dety, detx
 
 
-def best_time(func, *, min_repeats=3, min_total=0.5, max_repeats=50):
+def best_time(func, *, min_repeats=5, min_total=1.0, max_repeats=50):
     """Best wall time of ``func()`` (seconds), after one untimed warm-up call."""
     func()
     times = []

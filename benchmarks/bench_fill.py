@@ -231,7 +231,7 @@ def main(argv=None):
     report = "\n".join([
         "# Fill throughput", "",
         "Written by `python benchmarks/bench_fill.py`; 20x60x60 bins (energy log 0.1-100 TeV, "
-        "DETX/DETY linear +-0.07 rad in deg); best of >= 3 runs after a warm-up.", "",
+        "DETX/DETY linear +-0.07 rad in deg); best of >= 5 runs (and >= 1 s) after a warm-up.", "",
         f"- machine: {machine_description()}",
         f"- load average (1, 5, 15 min) before: {load_before}; after: {load_after}",
         f"- events: {EVENTS_DESCRIPTION}",

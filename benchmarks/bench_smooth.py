@@ -87,7 +87,7 @@ def main(argv=None):
 
     t_scipy = min(rows[0][1], rows[1][1])
     lines = ["# k5a smoothing of a 20x60x60 cube", "",
-             "Written by `python benchmarks/bench_smooth.py`; best of >= 3 runs after a warm-up.", "",
+             "Written by `python benchmarks/bench_smooth.py`; best of >= 5 runs (and >= 1 s) after a warm-up.", "",
              f"- machine: {machine_description()}; load average: {load_average()}",
              f"- versions: {versions('numpy', 'scipy', 'jax', 'array-api-strict')}", "",
              "| what | ms | best scipy time / this | = scipy (1e-12) |",

@@ -89,7 +89,7 @@ def stream_fits(n_events, chunk, dtype):
         for columns in iter_event_chunks(path, chunk, dtype=dtype):
             filler.fill(*columns)
         seconds = time.perf_counter() - t0
-        return seconds, float(filler.counts.sum()), filler.n_chunks, path.stat().st_size if path.exists() else 0
+        return seconds, float(filler.counts.sum()), filler.n_chunks, path.stat().st_size
 
 
 def main(argv=None):
@@ -99,6 +99,7 @@ def main(argv=None):
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--backend", default="numpy", choices=["numpy", "jax"])
     parser.add_argument("--fits", default="0", help="also stream a FITS file of this many events")
+    parser.add_argument("--fits-chunk", default="1e6", help="chunk size for the FITS file")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
@@ -137,10 +138,12 @@ def main(argv=None):
     ]
     n_fits = int(float(args.fits))
     if n_fits:
-        fits_seconds, fits_total, fits_chunks, _ = stream_fits(n_fits, chunk, dtype)
+        fits_chunk = int(float(args.fits_chunk))
+        fits_seconds, fits_total, fits_chunks, _ = stream_fits(n_fits, fits_chunk, dtype)
         lines += [
-            f"| FITS file streamed with iter_event_chunks | {n_fits:.1e} events (float32 columns) "
-            f"in {fits_chunks} chunks, {fits_seconds:.2f} s read + fill |",
+            f"| FITS file streamed with iter_event_chunks | {n_fits:.1e} events (float32 columns, "
+            f"{3 * 4 * n_fits / MB:.0f} MiB) in {fits_chunks} chunks of {fits_chunk:.0e}, "
+            f"{fits_seconds:.2f} s read + fill |",
             f"| peak traced allocations while streaming the file | "
             f"{tracemalloc.get_traced_memory()[1] / MB:.0f} MiB |",
         ]

@@ -124,3 +124,15 @@ def test_fits_chunks_errors_name_file_hdu_and_column(tmp_path):
         next(iter_event_chunks(path, hdu="EVENTS2"))
     with pytest.raises(ValueError, match="chunk_size"):
         next(iter_event_chunks(path, chunk_size=0))
+
+
+def test_fits_chunks_reject_a_column_unit_of_the_wrong_kind(tmp_path):
+    path = tmp_path / "events.fits"
+    table = Table({"ENERGY": np.ones(3), "DETX": np.zeros(3), "DETY": np.zeros(3)})
+    table["ENERGY"].unit = "m"
+    table["DETX"].unit = table["DETY"].unit = "deg"
+    hdu = fits.table_to_hdu(table)
+    hdu.name = "EVENTS"
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
+    with pytest.raises(FileFormatError, match="ENERGY has unit 'm'"):
+        next(iter_event_chunks(path))

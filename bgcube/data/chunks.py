@@ -73,17 +73,25 @@ def iter_event_chunks(
                     hdu=table.name,
                 )
             units = {col.name.upper(): col.unit for col in table.columns}
+            # unit factor of each column to its canonical unit (raises naming a bad unit)
+            factors = [
+                float(_to_canonical(np.ones(1), c.upper(), units.get(c.upper()), filename,
+                                    table.name)[0])
+                for c in columns
+            ]
             fields = [table.data.field(available[c.upper()]) for c in columns]
             n_rows = len(fields[0]) if fields else 0
             for start in range(0, n_rows, chunk_size):
                 stop = min(start + chunk_size, n_rows)
                 yield tuple(
-                    np.asarray(
-                        _to_canonical(
-                            np.asarray(field[start:stop], dtype=np.float64),
-                            c.upper(), units.get(c.upper()), filename, table.name,
-                        ),
-                        dtype=dtype,
-                    )
-                    for c, field in zip(columns, fields, strict=True)
+                    _read_slice(field, start, stop, factor, dtype)
+                    for field, factor in zip(fields, factors, strict=True)
                 )
+
+
+def _read_slice(field, start, stop, factor, dtype):
+    """Rows ``start:stop`` of a (memory-mapped) column in its canonical unit, as ``dtype``."""
+    if factor == 1.0:  # straight into the target dtype: one chunk-sized array
+        return np.asarray(field[start:stop], dtype=dtype)
+    # convert in float64, then round once to the target dtype
+    return (np.asarray(field[start:stop], dtype=np.float64) * factor).astype(dtype, copy=False)
