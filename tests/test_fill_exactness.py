@@ -285,3 +285,14 @@ def test_numba_thread_count_from_environment(numba_fill, monkeypatch):
     assert numba_fill._n_threads() == 1
     monkeypatch.delenv("BGCUBE_NUM_THREADS")
     assert numba_fill._n_threads() >= 1
+
+
+def test_numpy_falls_back_to_bincount_without_numba(monkeypatch):
+    import array_api_compat.numpy as np_xp
+
+    from bgcube._array import histogram
+
+    monkeypatch.setattr(histogram, "_have_numba", lambda: False)
+    assert default_fill_method(np_xp) == "bincount"
+    monkeypatch.setattr(histogram, "_have_numba", lambda: True)
+    assert default_fill_method(np_xp) == "numba"
