@@ -190,7 +190,7 @@ def numba_fill():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_numba_threads_and_blocks_match_reference(numba_fill, dtype):
-    """Many blocks, a ragged last block and several threads give the exact counts."""
+    """Many blocks, ragged blocks and tasks, several threads: the exact counts."""
     rng = np.random.default_rng(7)
     n = 3 * numba_fill.BLOCK * 5 + 17
     axes = (Binning.from_edges(np.geomspace(0.1, 100, 21)),
@@ -202,7 +202,8 @@ def test_numba_threads_and_blocks_match_reference(numba_fill, dtype):
     weights = rng.integers(0, 5, n).astype(np.float64)
     expected = reference_counts(energy, dety, detx, axes, weights)
     for threads in (1, 2, 3):
-        with mock.patch.object(numba_fill, "MIN_EVENTS_PER_THREAD", 1):
+        with (mock.patch.object(numba_fill, "MIN_EVENTS_PER_THREAD", 1),
+              mock.patch.object(numba_fill, "TASK", 3 * numba_fill.BLOCK + 5)):
             flat = numba_fill.fill(energy, dety, detx, axes, weights, threads=threads)
         np.testing.assert_array_equal(flat.reshape(expected.shape), expected)
 

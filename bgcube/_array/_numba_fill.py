@@ -22,14 +22,16 @@ How one axis is binned (see :func:`axis_plan`):
 
 Events are cut into blocks of :data:`BLOCK`; for each block every axis
 writes its bin (``-1`` outside) into a small buffer, then one loop adds the
-weights. Each thread fills its own float64 histogram over its own slice of
-the events (Python threads; the kernel releases the GIL), and the partial
-histograms are added at the end.
+weights. Each thread fills its own float64 histogram (Python threads; the
+kernel releases the GIL), taking tasks of :data:`TASK` events in turn until
+none is left, so a thread slowed down by other work on its core holds no
+one up. The partial histograms are added at the end.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +45,8 @@ __all__ = ["fill", "axis_plan", "MIN_EVENTS_PER_THREAD"]
 BLOCK = 2048
 #: Below this many events per thread, fewer threads are used.
 MIN_EVENTS_PER_THREAD = 200_000
+#: Events per task handed to a thread (a few milliseconds of work).
+TASK = 1 << 19
 #: Largest lookup table (entries) before falling back to a binary search.
 MAX_TABLE = 1 << 16
 
@@ -236,17 +240,24 @@ def fill(energy, dety, detx, binnings, weights=None, *, threads=None):
         threads = _n_threads()
     threads = max(1, min(threads, n_events // MIN_EVENTS_PER_THREAD))
     counts = np.zeros((threads, nbins + 1))
-    bounds = [n_events * t // threads for t in range(threads + 1)]
-    jobs = [
-        (*arrays, w, bounds[t], bounds[t + 1], plans, counts[t]) for t in range(threads)
-    ]
     if threads == 1:
-        _fill_range(*jobs[0])
+        _fill_range(*arrays, w, 0, n_events, plans, counts[0])
         return counts[0, :-1]
+    # Threads take tasks of TASK events from a shared counter, each adding into
+    # its own histogram: a thread slowed down by other work on its core does
+    # fewer tasks instead of holding everyone up.
+    tasks = itertools.count()  # next() is atomic under the GIL
+    n_tasks = -(-n_events // TASK)
+
+    def work(row):
+        while (task := next(tasks)) < n_tasks:
+            start = task * TASK
+            _fill_range(*arrays, w, start, min(start + TASK, n_events), plans, counts[row])
+
     # a pool per call: no threads outlive the call (safe across fork)
     with ThreadPoolExecutor(max_workers=threads - 1) as pool:
-        futures = [pool.submit(_fill_range, *job) for job in jobs[1:]]
-        _fill_range(*jobs[0])
+        futures = [pool.submit(work, row) for row in range(1, threads)]
+        work(0)
         for future in futures:
             future.result()
     return counts[:, :-1].sum(axis=0)
