@@ -128,6 +128,10 @@ class DroppedEventsWarning(BgcubeWarning):
 #: deep inside astropy.io.fits) count as file errors.
 _READING_LIBRARIES = ("astropy", "numpy", "gzip", "zlib", "_compression", "yaml")
 
+#: What such a library may raise on a damaged file besides its usual errors
+#: (astropy.io.fits checks some header values with ``assert``).
+_LIBRARY_FAILURES = (AttributeError, NameError, AssertionError)
+
 
 def _low_level_read_errors():
     """What astropy, numpy, gzip and zlib raise on damaged files (astropy imported lazily)."""
@@ -164,8 +168,9 @@ def file_format_errors(filename, hdu=None, what="file"):
     original exception chained as its cause. bgcube's own errors pass
     through unchanged; so do exceptions that do not come from reading
     (``MemoryError``, ``KeyboardInterrupt``, an ``AttributeError`` in bgcube's
-    own code, ...); an ``AttributeError`` or ``NameError`` raised inside
-    astropy, numpy or gzip while they parse a damaged file is a file error.
+    own code, ...); an ``AttributeError``, ``NameError`` or
+    ``AssertionError`` raised inside astropy, numpy or gzip while they parse
+    a damaged file is a file error.
 
     Parameters
     ----------
@@ -188,9 +193,7 @@ def file_format_errors(filename, hdu=None, what="file"):
     except BgcubeError:
         raise
     except Exception as exc:
-        library_failure = isinstance(exc, AttributeError | NameError) and _raised_inside_library(
-            exc
-        )
+        library_failure = isinstance(exc, _LIBRARY_FAILURES) and _raised_inside_library(exc)
         if not (library_failure or isinstance(exc, _low_level_read_errors())):
             raise
         detail = str(exc).strip() or "no detail"
