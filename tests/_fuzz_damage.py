@@ -21,6 +21,7 @@ prints with the failing example.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import re
@@ -74,12 +75,12 @@ _BLOCK = 2880
 _CARD = 80
 
 
+@contextlib.contextmanager
 def _quiet():
-    """A context that hides astropy's warnings while the damage is being made."""
-    context = warnings.catch_warnings()
-    context.__enter__()
-    warnings.simplefilter("ignore")
-    return context
+    """Hide astropy's warnings while the damage is being made."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
 
 # ---------------------------------------------------------------------------
@@ -255,8 +256,7 @@ _REFUSED = (ValueError, TypeError, KeyError, IndexError, fits.VerifyError)
 
 
 def _apply_structural(data, ops):
-    context = _quiet()
-    try:
+    with _quiet():
         with fits.open(io.BytesIO(data)) as hdulist:
             hdulist = fits.HDUList([h.copy() for h in hdulist])
         for op in ops:
@@ -270,8 +270,6 @@ def _apply_structural(data, ops):
         except _REFUSED:
             return data
         return buffer.getvalue()
-    finally:
-        context.__exit__(None, None, None)
 
 
 def _structural_op(hdulist, op):
@@ -320,7 +318,7 @@ def _structural_op(hdulist, op):
         old, new = op[2], _unique(op[3], names)
         columns = [_replace(c, name=new) if c.name == old else c for c in columns]
     elif kind == "resize_column":
-        columns = [_resized(c, op[3], op[4], nrows) if c.name == op[2] else c for c in columns]
+        columns = [_resized(c, op[3], nrows) if c.name == op[2] else c for c in columns]
     elif kind == "set_unit":
         columns = [_replace(c, unit=op[3]) if c.name == op[2] else c for c in columns]
     elif kind == "nonfinite":
@@ -361,7 +359,7 @@ def _numeric(col):
     return col.array is not None and np.asarray(col.array).dtype.kind in "fiu"
 
 
-def _resized(col, repeat, keep_tdim, nrows):
+def _resized(col, repeat, nrows):
     if not _numeric(col) or nrows == 0:
         return col
     flat = np.asarray(col.array, dtype=np.float64).reshape(nrows, -1)
@@ -382,9 +380,8 @@ def _nonfinite(col, value, position):
         return col
     array = np.array(col.array, dtype=np.float64)
     array.reshape(-1)[position % array.size] = value
-    fmt = col.format
-    fmt = fits.column._ColumnFormat(f"{fmt.repeat or ''}D") if fmt.format != "D" else fmt
-    return fits.Column(name=col.name, format=fmt, unit=col.unit, dim=col.dim, array=array)
+    return fits.Column(name=col.name, format=f"{col.format.repeat or ''}D", unit=col.unit,
+                       dim=col.dim, array=array)
 
 
 def _reversed(col):
@@ -582,11 +579,8 @@ class EcsvDamage:
             for op in table_ops:
                 table = _ecsv_table_op(table, op)
             buffer = io.StringIO()
-            context = _quiet()
-            try:
+            with _quiet():
                 table.write(buffer, format="ascii.ecsv")
-            finally:
-                context.__exit__(None, None, None)
             text = buffer.getvalue()
         for op in ops:
             if op[0] not in _ECSV_TABLE_OPS:
@@ -599,43 +593,45 @@ _ECSV_TABLE_OPS = frozenset({"drop_column", "add_column", "rename_column", "set_
 
 
 def _ecsv_table_op(table, op):
+    with _quiet():
+        try:
+            return _ecsv_table_edit(table, op)
+        except (ValueError, TypeError):  # e.g. a unit astropy refuses to attach
+            return table
+
+
+def _ecsv_table_edit(table, op):
     kind = op[0]
-    context = _quiet()
-    try:
-        if kind == "drop_column" and op[1] in table.colnames:
-            table.remove_column(op[1])
-        elif kind == "add_column":
-            name = _unique(op[1], table.colnames)
-            table[name] = np.linspace(-1.0, 1.0, len(table))
-        elif kind == "rename_column" and op[1] in table.colnames:
-            new = _unique(op[2], table.colnames)
-            table.rename_column(op[1], new)
-        elif kind == "set_unit" and op[1] in table.colnames:
-            table[op[1]].unit = op[2] or None
-        elif kind == "nonfinite" and op[1] in table.colnames and len(table):
-            col = table[op[1]]
-            if col.dtype.kind in "fiu":
-                values = np.array(col, dtype=np.float64)
-                values[op[3] % len(values)] = op[2]
-                table[op[1]] = values
-                table[op[1]].unit = col.unit
-        elif kind == "scale_column" and op[1] in table.colnames:
-            col = table[op[1]]
-            if col.dtype.kind in "fiu":
-                table[op[1]] = np.asarray(col, dtype=np.float64) * op[2]
-                table[op[1]].unit = col.unit
-        elif kind == "swap_columns":
-            a, b = op[1], op[2]
-            if a in table.colnames and b in table.colnames and a != b:
-                col_a, col_b = table[a].copy(), table[b].copy()
-                table.replace_column(a, col_b)
-                table.replace_column(b, col_a)
-        elif kind == "no_rows":
-            table = table[:0]
-    except (ValueError, TypeError):  # e.g. a unit astropy refuses to attach
-        pass
-    finally:
-        context.__exit__(None, None, None)
+    if kind == "drop_column" and op[1] in table.colnames:
+        table.remove_column(op[1])
+    elif kind == "add_column":
+        name = _unique(op[1], table.colnames)
+        table[name] = np.linspace(-1.0, 1.0, len(table))
+    elif kind == "rename_column" and op[1] in table.colnames:
+        new = _unique(op[2], table.colnames)
+        table.rename_column(op[1], new)
+    elif kind == "set_unit" and op[1] in table.colnames:
+        table[op[1]].unit = op[2] or None
+    elif kind == "nonfinite" and op[1] in table.colnames and len(table):
+        col = table[op[1]]
+        if col.dtype.kind in "fiu":
+            values = np.array(col, dtype=np.float64)
+            values[op[3] % len(values)] = op[2]
+            table[op[1]] = values
+            table[op[1]].unit = col.unit
+    elif kind == "scale_column" and op[1] in table.colnames:
+        col = table[op[1]]
+        if col.dtype.kind in "fiu":
+            table[op[1]] = np.asarray(col, dtype=np.float64) * op[2]
+            table[op[1]].unit = col.unit
+    elif kind == "swap_columns":
+        a, b = op[1], op[2]
+        if a in table.colnames and b in table.colnames and a != b:
+            col_a, col_b = table[a].copy(), table[b].copy()
+            table.replace_column(a, col_b)
+            table.replace_column(b, col_a)
+    elif kind == "no_rows":
+        table = table[:0]
     return table
 
 

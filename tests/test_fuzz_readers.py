@@ -351,6 +351,34 @@ def test_fuzz_ecsv_file(name, workdir, record_property):
     run_fuzz(name, EcsvDamage((workdir / filename).read_text()), read, write, record_property)
 
 
+#: Damage the fuzzing found escaping or hanging before the readers were fixed.
+REGRESSIONS = [
+    ("cube_table", [("set_card", 1, "NAXIS2", "-99999999999"), ("gzip",)]),  # endless loop
+    ("cube_table", [("set_card", 0, "SIMPLE", "F"), ("gzip",)]),  # endless loop
+    ("cube_image", [("set_card", 1, "XTENSION", "NAN"), ("gzip",)]),  # endless loop
+    ("cube_table", [("blank_card", 1, "TTYPE5")]),  # AttributeError (unnamed column)
+    ("cube_table", [("set_card", 1, "BITPIX", "'garbage '")]),  # TypeError in astropy
+    ("cube_legacy", [("blank_card", 1, "TFORM7")]),  # UnboundLocalError in astropy
+    ("model", [("set_card", 1, "TTYPE1", "-99999999999")]),  # AssertionError in astropy
+    ("model", [("nonfinite", 1, "DETX_HI", -np.inf, 6)]),  # NumPy warning on inf edges
+    ("cube_image", [("swap_lo_hi", 1, ("E_MIN", "E_MAX")), ("set_card", 2, "XTENSION",
+                                                           "'garbage '")]),  # not a table
+    ("exclusion_fits", [("nonfinite", 1, "RA", np.nan, 0)]),  # NaN centre accepted
+    ("exclusion_fits", [("set_card", 0, "SIMPLE", "'garbage '")]),  # IORegistryError
+]
+
+
+@pytest.mark.parametrize(("name", "ops"), REGRESSIONS)
+def test_damage_found_by_fuzzing_is_rejected(name, ops, workdir):
+    """Each of these once escaped as a non-bgcube exception, a warning or an endless loop."""
+    filename, read = FITS_FILES[name]
+    damage = FitsDamage((workdir / filename).read_bytes())
+    stats = Counter()
+    _outcome(read, _damaged_path(workdir, damage.apply(ops), "regression", ".fits"), ops,
+             None, stats)
+    assert stats["rejected"] == 1
+
+
 def test_damage_engine_really_damages(workdir):
     """Each kind of damage changes the file (so the fuzz tests exercise something)."""
     damage = FitsDamage((workdir / "cube_table.fits").read_bytes())

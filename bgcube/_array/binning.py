@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import BinningError  # a leaf module: imports nothing
+from ..errors import BinningError  # a leaf module: standard library only
 from .namespace import array_device, array_namespace, check_jax_x64, is_jax
 
 __all__ = ["Binning", "bin_index"]

@@ -9,6 +9,8 @@ is filled with, from a bgcube `EventList` or any table with units.
 from __future__ import annotations
 
 import contextlib
+import gzip
+import io
 import math
 import warnings
 
@@ -200,6 +202,44 @@ DEFAULT_EVENT_COLUMNS = ("ENERGY", "RA", "DEC", "TIME")
 EVENT_META_KEYS = ("OBS_ID", "TELESCOP", "INSTRUME", "EV_CLASS", "FOVALIGN", "HDUCLASS", "HDUVERS")
 
 
+class _StrictGzipFile(gzip.GzipFile):
+    """A gzip reader that refuses the seeks only a damaged FITS header asks for.
+
+    ``gzip.GzipFile`` turns a seek to a negative position into a seek to 0,
+    and astropy gives an HDU of a compressed file whose header it cannot
+    parse a negative data size: either way astropy goes back to the first
+    header and reads it again, forever, filling memory. No valid read goes
+    back into the primary header (its first 2880-byte block) once past it,
+    so such a seek raises an OSError instead.
+    """
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        here = super().seek(0, io.SEEK_CUR)  # (GzipFile.tell would call this seek)
+        if whence == io.SEEK_CUR:
+            offset, whence = here + offset, io.SEEK_SET
+        if whence == io.SEEK_SET and (offset < 0 or offset < _BLOCK <= here):
+            raise OSError(
+                f"seek back to byte {offset} from byte {here}: an HDU of this file has a "
+                "negative or unreadable data size"
+            )
+        return super().seek(offset, whence)
+
+
+#: Size of a FITS block, bytes.
+_BLOCK = 2880
+
+
+def fits_source(handle):
+    """What to give ``astropy.io.fits.open`` for a binary file handle.
+
+    Gzipped files are decompressed on the fly by `_StrictGzipFile` (the
+    handle itself for uncompressed files).
+    """
+    magic = handle.read(2)
+    handle.seek(0)
+    return _StrictGzipFile(fileobj=handle, mode="rb") if magic == b"\x1f\x8b" else handle
+
+
 @contextlib.contextmanager
 def open_fits(filename):
     """Open a FITS file (lazily, memory-mapped when not compressed) for reading.
@@ -218,7 +258,7 @@ def open_fits(filename):
     except OSError as exc:
         raise FileFormatError(f"cannot read FITS file: {exc}", filename=filename) from exc
     with handle, file_format_errors(filename, what="FITS file"):
-        hdulist = fits.open(handle, memmap=True)
+        hdulist = fits.open(fits_source(handle), memmap=True)
         try:
             yield hdulist
         finally:

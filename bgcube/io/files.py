@@ -12,6 +12,7 @@ from pathlib import Path
 
 from astropy.io import fits
 
+from ..data.events import fits_source
 from ..errors import DataNotFoundError, FileFormatError, file_format_errors
 from ..schemes import scheme_dict
 from .atomic import atomic_output
@@ -62,7 +63,7 @@ def open_fits(filename):
     # fails half-way through opening a damaged file
     with open(path, "rb") as handle, file_format_errors(str(path)):
         try:
-            hdulist = fits.open(handle, memmap=False)
+            hdulist = fits.open(fits_source(handle), memmap=False)
         except OSError as exc:
             message = f"not a readable FITS file: {exc}"
             raise FileFormatError(message, filename=str(path)) from None
