@@ -265,6 +265,34 @@ def open_fits(filename):
             hdulist.close()
 
 
+def read_fits_table(filename, hdu=1, what="table"):
+    """Read one table HDU of a FITS file into an `~astropy.table.Table`.
+
+    Unlike ``Table.read(filename)``, the file is closed whatever happens
+    (astropy leaves it open when it fails on a damaged header), and a
+    damaged file gives a `FileFormatError` naming file, HDU and problem.
+
+    Parameters
+    ----------
+    filename : str or path
+        FITS file (gzipped or not).
+    hdu : int or str
+        The table HDU.
+    what : str
+        What the table is, for messages (e.g. ``'HDU index'``).
+
+    Returns
+    -------
+    table : `~astropy.table.Table`
+    """
+    from astropy.io import fits
+    from astropy.table import Table
+
+    with open(filename, "rb") as handle, file_format_errors(filename, hdu, what):
+        with fits.open(fits_source(handle), memmap=False) as hdulist:
+            return Table.read(hdulist, hdu=hdu)
+
+
 def get_hdu(hdulist, hdu, filename=None, what=""):
     """An HDU by name or index, reading the file only as far as needed.
 

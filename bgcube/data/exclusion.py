@@ -17,6 +17,7 @@ import astropy.units as u
 import numpy as np
 
 from ..errors import EventDataError, FileFormatError, ObservationError, file_format_errors
+from .events import read_fits_table
 from .fov import (
     FOV_ALIGNMENTS,
     altaz_field_rotation,
@@ -33,6 +34,10 @@ __all__ = [
     "default_exclusion_regions",
     "KNOWN_SOURCES",
 ]
+
+
+#: File names read as FITS tables.
+_FITS_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fts", ".fit.gz", ".fts.gz")
 
 
 def _deg(value):
@@ -224,12 +229,17 @@ class ExclusionRegions:
         """
         from astropy.table import Table
 
-        kwargs = {} if format is None else {"format": format}
-        if format is None and str(filename).lower().endswith(".ecsv"):
-            kwargs["format"] = "ascii.ecsv"
+        name = str(filename).lower()
+        if format is None and name.endswith(".ecsv"):
+            format = "ascii.ecsv"
+        elif format is None and name.endswith(_FITS_SUFFIXES):
+            format = "fits"
         with file_format_errors(filename, what="exclusion table"):
             try:
-                table = Table.read(filename, **kwargs)
+                if format == "fits":  # (closes the file even when astropy fails)
+                    table = read_fits_table(filename, 1, "exclusion table")
+                else:
+                    table = Table.read(filename, **({} if format is None else {"format": format}))
             except FileNotFoundError:
                 raise FileFormatError("exclusion file does not exist", filename=filename) from None
             return cls.from_table(table, filename=filename)

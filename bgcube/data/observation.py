@@ -456,15 +456,20 @@ class Observation:
             meta = _HeaderKeys(header, fallback_meta or {})
         gti = None if gti_hdu is None else (gti_filename or filename, gti_hdu)
 
-        obs = cls._from_header(events, gti, meta, filename, obs_id)
-        if use_file:
-            label = file_align or fov_alignment
-            if file_align == "REVERSE_LON_RADEC" and fov_alignment == "RADEC":
-                events, label = events.with_columns(DETX=-events.detx), "RADEC"
-            obs.events = events.with_columns(meta={"FOVALIGN": label})
-        elif fov_alignment is not None:
-            detx, dety = obs.fov_coordinates(fov_alignment, method=altaz_method)
-            obs.events = events.with_columns(meta={"FOVALIGN": fov_alignment}, DETX=detx, DETY=dety)
+        # header values are parsed on first access (location and time
+        # reference for ALTAZ too): a damaged card fails in this block
+        with file_format_errors(filename, hdu, "observation"):
+            obs = cls._from_header(events, gti, meta, filename, obs_id)
+            if use_file:
+                label = file_align or fov_alignment
+                if file_align == "REVERSE_LON_RADEC" and fov_alignment == "RADEC":
+                    events, label = events.with_columns(DETX=-events.detx), "RADEC"
+                obs.events = events.with_columns(meta={"FOVALIGN": label})
+            elif fov_alignment is not None:
+                detx, dety = obs.fov_coordinates(fov_alignment, method=altaz_method)
+                obs.events = events.with_columns(
+                    meta={"FOVALIGN": fov_alignment}, DETX=detx, DETY=dety
+                )
         return obs
 
     @classmethod

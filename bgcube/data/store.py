@@ -20,6 +20,7 @@ from ..errors import (
     ObservationError,
     file_format_errors,
 )
+from .events import read_fits_table
 from .observation import Observation
 
 __all__ = ["DataStore", "select_observations", "zenith_of", "HDU_INDEX", "OBS_INDEX"]
@@ -32,13 +33,10 @@ _HDU_INDEX_COLUMNS = ("OBS_ID", "HDU_TYPE", "FILE_DIR", "FILE_NAME", "HDU_NAME")
 
 
 def _read_table(filename, what):
-    from astropy.table import Table
-
     path = Path(filename)
     if not path.is_file():
         raise DataNotFoundError(f"{what} file {str(path)!r} does not exist")
-    with file_format_errors(str(path), 1, what):
-        return Table.read(path, hdu=1, format="fits")
+    return read_fits_table(path, 1, what)
 
 
 def _degrees(value):
