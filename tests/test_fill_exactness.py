@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bgcube._array import Binning, fill_histogram, flat_bin_index
-from bgcube._array._flat_index import axis_plan
+from bgcube._array._flat_index import axis_plan, estimate_flat_index
 from bgcube._array.histogram import FILL_METHODS, default_fill_method
 from bgcube._array.namespace import backend_name
 from bgcube.backend import to_numpy
@@ -239,6 +239,50 @@ def test_flat_bin_index_matches_searchsorted(xp, case, dtype):
     flat = flat_bin_index(*(xp.asarray(v) for v in host), axes)
     assert flat.dtype == xp.int64
     np.testing.assert_array_equal(to_numpy(flat), expected)
+
+
+def _expected_flat(host, axes):
+    """Flat index from NumPy's searchsorted; the overflow index outside the cube."""
+    indices, inside = [], np.ones(len(host[0]), bool)
+    for v, b in zip(host, axes, strict=True):
+        v = v.astype(np.float64)
+        inside &= (v >= b.lo) & (v < b.hi)
+        indices.append(np.clip(np.searchsorted(b.edges, v, side="right") - 1, 0, b.nbin - 1))
+    flat = np.ravel_multi_index(tuple(indices), [b.nbin for b in axes])
+    return np.where(inside, flat, math.prod(b.nbin for b in axes))
+
+
+@given(case=events(), dtype=st.sampled_from([np.float32, np.float64]))
+def test_estimate_is_exact_or_undecided(xp, case, dtype):
+    """The gather-free estimate is the exact index, or "undecided" inside the cube."""
+    axes, values = case
+    host = [_flush_subnormals(v.astype(dtype)) for v in values]
+    expected = _expected_flat(host, axes)
+    overflow = math.prod(b.nbin for b in axes)
+    index = to_numpy(estimate_flat_index(*(xp.asarray(v) for v in host), axes, xp=xp))
+    undecided = index == overflow + 1
+    np.testing.assert_array_equal(index[~undecided], expected[~undecided])
+    assert np.all(expected[undecided] < overflow)  # only events inside are undecided
+
+
+def test_estimate_decides_ordinary_events_and_flags_edges(xp):
+    """Events off the edges are all decided; events on an edge are undecided, then
+    binned exactly by the fill's second pass."""
+    rng = np.random.default_rng(5)
+    axes = (Binning.from_edges(np.geomspace(0.1, 100, 21)),
+            Binning.from_edges(np.linspace(-4.0, 4.0, 61)),
+            Binning.from_edges(np.linspace(-4.0, 4.0, 61)))
+    n = 100_000
+    host = [np.exp(rng.uniform(np.log(0.05), np.log(200), n)), rng.normal(0, 2, n),
+            rng.normal(0, 2, n)]
+    overflow = math.prod(b.nbin for b in axes)
+    index = to_numpy(estimate_flat_index(*(xp.asarray(v) for v in host), axes, xp=xp))
+    np.testing.assert_array_equal(index, _expected_flat(host, axes))
+    on_edges = [np.asarray(axes[0].edges[1:-1]), np.full(19, 0.05), np.full(19, 0.05)]
+    index = to_numpy(estimate_flat_index(*(xp.asarray(v) for v in on_edges), axes, xp=xp))
+    assert np.all(index == overflow + 1)  # every energy is on an edge
+    counts = fill_histogram(*(xp.asarray(v) for v in on_edges), axes)
+    np.testing.assert_array_equal(to_numpy(counts), reference_counts(*on_edges, axes))
 
 
 def test_arithmetic_margin_falls_back_to_search():

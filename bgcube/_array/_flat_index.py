@@ -21,6 +21,15 @@ thing for three axes at once, cheaply enough for the fill:
 * On eager backends (NumPy, array_api_strict) the events are processed in
   slices of :data:`SLICE` so that the temporaries stay in the CPU cache.
 
+:func:`estimate_flat_index` is the gather-free variant for compiled
+backends, where a table lookup per event costs more than all the
+arithmetic (XLA on CPU): it computes the position in float64, with a
+margin of rounding only (about 1e-13 bin), and returns the estimate
+``floor(s)``, except for the events with ``s`` within the margin of an
+integer: those (values within about 1e-13 bin of an edge; in real data,
+almost never) get an "undecided" index and must be binned again by
+:func:`flat_index`.
+
 Out-of-range values and NaN are replaced by the axis's lower edge before
 any arithmetic (no warnings, no undefined casts) and flagged invalid; the
 flat index of an invalid event is the overflow index ``nE*ny*nx``.
@@ -34,7 +43,7 @@ from dataclasses import dataclass
 
 from .namespace import array_device, backend_name, is_jax
 
-__all__ = ["flat_index", "AxisPlan", "axis_plan"]
+__all__ = ["flat_index", "estimate_flat_index", "AxisPlan", "axis_plan"]
 
 #: Events per slice on eager backends: float64 temporaries of 512 kB.
 SLICE = 1 << 16
@@ -69,8 +78,12 @@ class AxisPlan:
 
 
 @functools.lru_cache(maxsize=256)
-def axis_plan(binning) -> AxisPlan:
-    """The plan of one :class:`~bgcube._array.binning.Binning` (cached)."""
+def axis_plan(binning, allow_single: bool = True) -> AxisPlan:
+    """The plan of one :class:`~bgcube._array.binning.Binning` (cached).
+
+    With ``allow_single=False`` the position is always computed in float64,
+    so the margin is rounding only (what :func:`estimate_flat_index` needs).
+    """
     edges, n = binning.edges, binning.nbin
     lo, hi = binning.lo, binning.hi
     if binning.kind in ("linear", "log"):
@@ -82,7 +95,7 @@ def axis_plan(binning) -> AxisPlan:
         # rounding of s: a few ulp of n, and of |log x| in bins, generously
         magnitude = 1.0 + n + (scale * (1.0 + max(abs(a), abs(b))) if log else 0.0)
         # a log is 2-4x faster in float32; its rounding (1e-7) must stay far below a bin
-        single = log and FLOAT32_TINY < lo and hi < FLOAT32_MAX
+        single = allow_single and log and FLOAT32_TINY < lo and hi < FLOAT32_MAX
         margin = 2.0 * deviation + (1e-5 if single else 1e-13) * magnitude
         if margin < MAX_MARGIN:
             return AxisPlan("arithmetic", log, single, lo, hi, n, scale, a, margin, edges)
@@ -158,3 +171,57 @@ def flat_index(energy, dety, detx, binnings, *, xp, dtype=None):
     ]
     return xp.concat(parts)
 
+
+def estimate_flat_index(energy, dety, detx, binnings, *, xp, dtype=None):
+    """Flat index by arithmetic alone; events it cannot decide get their own index.
+
+    No table lookup per event (see the module docstring). Events that lie
+    within rounding of an edge get the index ``nE*ny*nx + 1`` ("undecided")
+    and must be binned again with :func:`flat_index`; every other event
+    gets :func:`flat_index`'s index.
+
+    Parameters
+    ----------
+    energy, dety, detx : array
+        1-D event coordinates (TeV, deg, deg), float32 or float64.
+    binnings : tuple of Binning
+        ``(energy, dety, detx)`` axes.
+    xp : module
+        Namespace of the arrays.
+    dtype : dtype, optional
+        Integer type of the index (default int64).
+
+    Returns
+    -------
+    index : array
+        Flat index ``(iE * ny + iy) * nx + ix``; ``nE*ny*nx`` for events
+        outside the cube or with NaN, ``nE*ny*nx + 1`` for undecided events
+        inside the cube.
+    """
+    dtype = xp.int64 if dtype is None else dtype
+    dev = array_device(energy)
+    plans = tuple(axis_plan(b, allow_single=False) for b in binnings)
+    n_e, n_y, n_x = (p.nbin for p in plans)
+    strides = (n_y * n_x, n_x, 1)
+    total = inside = undecided = None
+    for values, plan, stride in zip((energy, dety, detx), plans, strides, strict=True):
+        if plan.method == "search":
+            term, valid = _axis_term(values, plan, stride, xp, dev)
+            term, unsure = xp.astype(term, dtype), None
+        else:
+            x = xp.astype(values, xp.float64, copy=False)
+            valid = (x >= plan.lo) & (x < plan.hi)  # False for NaN
+            x = xp.where(valid, x, plan.lo)
+            s = ((xp.log(x) if plan.log else x) - plan.origin) * plan.scale
+            lower = xp.floor(s)
+            fraction = s - lower  # where in its bin: undecided within the margin of an edge
+            unsure = (fraction < plan.margin) | (fraction > 1.0 - plan.margin)
+            term = xp.astype(lower, dtype) * stride
+        total = term if total is None else total + term
+        inside = valid if inside is None else inside & valid
+        if unsure is not None:
+            undecided = unsure if undecided is None else undecided | unsure
+    overflow = n_e * n_y * n_x
+    if undecided is not None:
+        total = xp.where(undecided, xp.asarray(overflow + 1, dtype=dtype, device=dev), total)
+    return xp.where(inside, total, xp.asarray(overflow, dtype=dtype, device=dev))

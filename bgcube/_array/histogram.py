@@ -31,9 +31,8 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
 
-from ._flat_index import flat_index
+from ._flat_index import estimate_flat_index, flat_index
 from .binning import Binning
 from .namespace import array_device, array_namespace, backend_name, check_jax_x64, is_jax
 
@@ -199,17 +198,18 @@ def _portable_bincount(flat, weights, nbins, xp):
     return xp.take(cumulative, starts[1:]) - xp.take(cumulative, starts[:-1])
 
 
-#: JAX on CPU: events per part below which the fill is not split.
-JAX_MIN_PART = 1 << 17
-
-
 @functools.lru_cache(maxsize=64)
 def _jax_fill(binnings: tuple[Binning, Binning, Binning], weighted: bool):
     """A jitted fill for one binning, compiled once per binning (and shape) and cached.
 
-    On CPU the events are cut into one part per core: XLA runs the parts'
-    independent index and ``segment_sum`` computations on its thread pool,
-    and the partial histograms are added. On GPU there is one part.
+    A lookup in a table per event is the slowest operation XLA does on a
+    CPU, so the events are binned by arithmetic alone
+    (:func:`~bgcube._array._flat_index.estimate_flat_index`) and the rare
+    events within rounding of an edge are binned again exactly, in a second
+    pass that runs only when there are any (``lax.cond``): 2-3x faster than
+    an exact lookup for every event. Unweighted
+    counts add up in int32 (exact below 2**31 events per call), weighted
+    ones in float64.
     """
     import jax
     import jax.numpy as jnp
@@ -217,31 +217,28 @@ def _jax_fill(binnings: tuple[Binning, Binning, Binning], weighted: bool):
     nbins = binnings[0].nbin * binnings[1].nbin * binnings[2].nbin + 1
     index_dtype = jnp.int32 if nbins < 2**31 else jnp.int64
 
-    def part(energy, dety, detx, weights):
-        flat = flat_index(energy, dety, detx, binnings, xp=jnp, dtype=index_dtype)
+    def fill(energy, dety, detx, weights):
+        n = energy.shape[0]
         if weighted:
             weights = weights.astype(jnp.float64)
         else:
-            weights = jnp.ones(flat.shape, dtype=jnp.float64)
-        return jax.ops.segment_sum(weights, flat, num_segments=nbins)
+            weights = jnp.ones((n,), dtype=jnp.int32 if n < 2**31 else jnp.float64)
+        # index nbins - 1: outside the cube; nbins: undecided (next to an edge)
+        index = estimate_flat_index(energy, dety, detx, binnings, xp=jnp, dtype=index_dtype)
+        counts = jax.ops.segment_sum(weights, index, num_segments=nbins + 1)
+        # weights may cancel: only an unweighted count says there are none
+        any_undecided = jnp.any(index == nbins) if weighted else counts[nbins] > 0
 
-    def fill(energy, dety, detx, weights):
-        n = energy.shape[0]
-        cpu = jax.devices()[0].platform == "cpu"
-        parts = max(1, min(_cpu_count(), n // JAX_MIN_PART)) if cpu else 1
-        bounds = [n * k // parts for k in range(parts + 1)]
-        counts = None
-        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-            w = weights[a:b] if weighted else None
-            c = part(energy[a:b], dety[a:b], detx[a:b], w)
-            counts = c if counts is None else counts + c
-        return counts
+        def add_undecided(counts):
+            # index again rather than kept: XLA then fuses the index into the
+            # first scatter and never writes it to memory (1.5x faster)
+            again = estimate_flat_index(energy, dety, detx, binnings, xp=jnp, dtype=index_dtype)
+            exact = flat_index(energy, dety, detx, binnings, xp=jnp, dtype=index_dtype)
+            exact = jnp.where(again == nbins, exact, nbins - 1)
+            return counts + jax.ops.segment_sum(weights, exact, num_segments=nbins + 1)
+
+        counts = jax.lax.cond(any_undecided, add_undecided, lambda c: c, counts)
+        return counts[:nbins].astype(jnp.float64)
 
     return jax.jit(fill)
 
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
