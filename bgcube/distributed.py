@@ -201,6 +201,8 @@ def compute_on_dask(plans, client, *, checkpoint=None, fail_fast=False, progress
         sums = dict(roots)
         sums.update(zip(futures, client.gather(list(futures.values())), strict=True))
     finally:
+        if checkpoint is not None:
+            checkpoint.wait()  # every finished run is saved, even after an error
         pending = list(leaves) + [r for r in roots.values() if isinstance(r, distributed.Future)]
         if pending:
             client.cancel(pending)

@@ -177,3 +177,16 @@ def test_command_line_resume(dataset, reference, tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "2 run(s) reused from the checkpoint" in out
     assert not (tmp_path / CHECKPOINT_DIR).exists()
+
+
+def test_a_failed_checkpoint_save_stops_the_build(dataset, tmp_path, monkeypatch):
+    """Saves run on a background thread; a full disk there still reaches the caller."""
+    from bgcube.make import checkpoint
+
+    def full_disk(path, arrays):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "_save_npz", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        make_models(dataset.path, tmp_path / "out", progress=False)
+

@@ -1,7 +1,9 @@
 """Resumable builds: finished runs' partial cubes kept in OUTDIR/.bgcube-checkpoint/.
 
 While `~bgcube.make.make_models` runs, every run whose partial cubes are
-computed is saved at once (atomically) as ``runs/obs<OBS_ID>.npz``: its
+computed is saved at once (atomically, by a background thread so that
+compressing and writing overlap the next run's reading) as
+``runs/obs<OBS_ID>.npz``: its
 counts and time cubes and what it added, under a key covering everything
 the result depends on. A ``manifest.json`` records the settings of the
 build. An interrupted build (Ctrl-C, a crash, a lost cluster) leaves the
@@ -26,6 +28,8 @@ import json
 import logging
 import shutil
 import zipfile
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import astropy.units as u
@@ -45,6 +49,10 @@ _MANIFEST = "manifest.json"
 _FORMAT = 1
 #: Manifest entries that must match for any saved run to be reused.
 _BUILD_KEYS = ("format", "bgcube", "index_checksum", "time_convention", "alignment", "exclusion")
+
+#: Saves queued for the background writer before `Checkpoint.save` waits
+#: (bounds the memory held by cubes not yet written).
+MAX_PENDING_SAVES = 4
 
 log = logging.getLogger("bgcube.make")
 
@@ -114,6 +122,8 @@ class Checkpoint:
         self.messages = []
         self.discarded = []
         self._index = manifest["index_checksum"]
+        self._writer = None  # ThreadPoolExecutor of one thread, made at the first save
+        self._pending = deque()
 
     @classmethod
     def open(cls, outdir, *, store, tasks, outputs, resume=False, overwrite=False):
@@ -229,8 +239,27 @@ class Checkpoint:
             "time_s": float(fill.time.to_value(u.s)),
         }
         arrays = {"counts": partial.counts, "time": partial.time, "info": np.array(json.dumps(info))}
-        with atomic_output(self._path(task.obs_id), overwrite=True) as tmp:
-            _write_npz(tmp, arrays)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bgcube-checkpoint")
+        self._pending.append(self._writer.submit(_save_npz, self._path(task.obs_id), arrays))
+        while len(self._pending) > MAX_PENDING_SAVES:
+            self._pending.popleft().result()
+
+    def wait(self):
+        """Wait until every run given to `save` is written.
+
+        Raises
+        ------
+        OSError
+            The first error of a save (e.g. a full disk).
+        """
+        try:
+            while self._pending:
+                self._pending.popleft().result()
+        finally:
+            if self._writer is not None and not self._pending:
+                self._writer.shutdown()
+                self._writer = None
 
     def load(self, task: RunTask) -> PartialCubes | None:
         """A saved run's partial cubes if they are there and still valid, else None."""
@@ -271,8 +300,14 @@ class Checkpoint:
             )
 
     def remove(self):
-        """Delete the checkpoint folder."""
+        """Delete the checkpoint folder (after the saves still being written)."""
+        self.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _save_npz(path, arrays):
+    with atomic_output(path, overwrite=True) as tmp:
+        _write_npz(tmp, arrays)
 
 
 def _write_npz(path, arrays):

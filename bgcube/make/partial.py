@@ -310,21 +310,25 @@ def compute_serial(plans, *, checkpoint=None, fail_fast=False, progress=None,
     n_runs = sum(len(tasks) for tasks in plans.values())
     bar = progress_bar(_flatten(plans), total=n_runs, desc="runs", enabled=progress)
     tree, current = None, None
-    for gid, task in bar:
-        if gid != current:
-            if tree is not None:
-                sums[current] = tree.result(PartialCubes())
-            tree, current = PairwiseSum(), gid
-        partial = checkpoint.load(task) if checkpoint is not None else None
-        if partial is not None:
-            reused.append(task.obs_id)
-        else:
-            partial = partial_function(task)
-            if partial.failed and fail_fast:
-                raise failure_error(partial)
-            if checkpoint is not None:
-                checkpoint.save(task, partial)
-        tree.push(partial)
+    try:
+        for gid, task in bar:
+            if gid != current:
+                if tree is not None:
+                    sums[current] = tree.result(PartialCubes())
+                tree, current = PairwiseSum(), gid
+            partial = checkpoint.load(task) if checkpoint is not None else None
+            if partial is not None:
+                reused.append(task.obs_id)
+            else:
+                partial = partial_function(task)
+                if partial.failed and fail_fast:
+                    raise failure_error(partial)
+                if checkpoint is not None:
+                    checkpoint.save(task, partial)
+            tree.push(partial)
+    finally:
+        if checkpoint is not None:
+            checkpoint.wait()  # every computed run is saved, even after an error
     if tree is not None:
         sums[current] = tree.result(PartialCubes())
     for gid in plans:
