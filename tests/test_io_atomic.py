@@ -1,11 +1,11 @@
 """Atomic writes: no clobbering without overwrite=True, no partial files, nothing left behind."""
 
 import os
+import pathlib
 
 import astropy.units as u
 import numpy as np
 import pytest
-from astropy.io import fits
 
 from bgcube import FOVCube, FOVCubeBackgroundModel
 from bgcube.errors import BgcubeDeprecationWarning, BgcubeError, OutputExistsError
@@ -63,10 +63,10 @@ def test_model_write_rules(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["model.fits"]
 
 
-def failing_writeto(self, fileobj, *args, **kwargs):
-    """Write some bytes, then fail as a full disk would."""
-    with open(fileobj, "wb") as handle:
-        handle.write(b"SIMPLE  =                    T" + b" " * 100)
+def failing_write_bytes(self, data):
+    """Write some of the bytes, then fail as a full disk would."""
+    with open(self, "wb") as handle:
+        handle.write(data[:100])
     raise OSError(28, "No space left on device")
 
 
@@ -74,7 +74,7 @@ def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
     path = tmp_path / "cube.fits.gz"
     small_cube(1.0).write(path)
     before = path.read_bytes()
-    monkeypatch.setattr(fits.HDUList, "writeto", failing_writeto)
+    monkeypatch.setattr(pathlib.Path, "write_bytes", failing_write_bytes)
     with pytest.raises(OSError, match="No space left"):
         small_cube(2.0).write(path, overwrite=True)
     assert path.read_bytes() == before
@@ -84,7 +84,7 @@ def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
 
 
 def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(fits.HDUList, "writeto", failing_writeto)
+    monkeypatch.setattr(pathlib.Path, "write_bytes", failing_write_bytes)
     with pytest.raises(OSError):
         small_cube().write(tmp_path / "new.fits")
     assert os.listdir(tmp_path) == []

@@ -7,9 +7,12 @@ cube_to_hdulist -> atomic_output``.
 
 from __future__ import annotations
 
+import gzip
+import io
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 from astropy.io import fits
 
 from ..data.events import fits_source
@@ -29,7 +32,14 @@ __all__ = [
     "read_cube",
     "write_cube",
     "write_hdulist",
+    "write_fits_bytes",
+    "hdulist_bytes",
+    "GZIP_LEVEL",
 ]
+
+#: gzip level of written ``.gz`` files: zlib's default, about 1% larger than
+#: level 9 (what astropy uses) and about 9x faster for cube files.
+GZIP_LEVEL = 6
 
 #: The on-disk formats of a cube.
 FORMATS = ("table", "image")
@@ -210,10 +220,79 @@ def cube_to_hdulist(cube, format="table", *, legacy=False) -> fits.HDUList:
 def write_hdulist(hdulist, filename, overwrite=False) -> None:
     """Write an HDUList atomically (see `bgcube.io.atomic.atomic_output`).
 
-    A ``.gz`` name gives a gzipped file.
+    A ``.gz`` name gives a gzipped file (see `write_fits_bytes`).
     """
+    write_fits_bytes(hdulist_bytes(hdulist), filename, overwrite)
+
+
+#: FITS table column types `hdulist_bytes` writes itself: plain numbers.
+_PLAIN_FORMATS = frozenset("BIJKED")
+
+
+def hdulist_bytes(hdulist) -> bytes:
+    """The bytes of a FITS file holding ``hdulist``: those ``HDUList.writeto`` writes.
+
+    astropy byte-swaps a table column of N numbers per row with a Python
+    loop over the N numbers (35 ms for the three cubes of a small model,
+    over 100 ms for 20x60x60 cubes). When the list is a primary HDU followed
+    by binary tables of plain numeric columns, the tables are written here
+    instead: astropy's header, then the rows swapped to big-endian by NumPy
+    in one step. Any other list is written by astropy. Both give the same
+    bytes (tested).
+
+    Parameters
+    ----------
+    hdulist : `~astropy.io.fits.HDUList`
+
+    Returns
+    -------
+    data : bytes
+    """
+    buffer = io.BytesIO()
+    first, *rest = hdulist
+    if not (isinstance(first, fits.PrimaryHDU) and rest and all(map(_is_plain_table, rest))):
+        hdulist.writeto(buffer)
+        return buffer.getvalue()
+    hdulist.update_extend()
+    fits.HDUList([first]).writeto(buffer)
+    for hdu in rest:
+        buffer.write(hdu.header.tostring().encode("ascii"))
+        rows = hdu.data.view(np.ndarray)
+        data = rows.astype(rows.dtype.newbyteorder(">")).tobytes()
+        buffer.write(data + bytes(-len(data) % 2880))  # FITS blocks of 2880 bytes
+    return buffer.getvalue()
+
+
+def _is_plain_table(hdu) -> bool:
+    """A binary table with data, no heap, and only unscaled numeric columns."""
+    if not isinstance(hdu, fits.BinTableHDU) or hdu.data is None:
+        return False
+    if hdu.header.get("PCOUNT", 0) != 0:
+        return False
+    for column in hdu.columns:
+        format_code = column.format.format if hasattr(column.format, "format") else ""
+        if format_code not in _PLAIN_FORMATS or column.bscale not in (None, 1):
+            return False
+        if column.bzero not in (None, 0):
+            return False
+    return True
+
+
+def write_fits_bytes(data: bytes, filename, overwrite=False) -> None:
+    """Write the bytes of a FITS file atomically, gzipped if the name ends in ``.gz``.
+
+    Gzipped files use `GZIP_LEVEL` and a zero time stamp, so the same
+    content always gives the same bytes.
+
+    Raises
+    ------
+    OutputExistsError
+        If the file exists and ``overwrite`` is false.
+    """
+    if str(filename).endswith(".gz"):
+        data = gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
     with atomic_output(filename, overwrite=overwrite) as tmp:
-        hdulist.writeto(tmp, overwrite=True)
+        tmp.write_bytes(data)
 
 
 def write_cube(cube, filename, format="table", overwrite=False, *, legacy=False) -> None:

@@ -13,14 +13,13 @@ bytes.
 
 from __future__ import annotations
 
-import gzip
 import io
 
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from ..io import atomic_output
+from ..io.files import hdulist_bytes, write_fits_bytes
 from ..io.table import cube_to_table_hdu
 
 __all__ = [
@@ -209,10 +208,11 @@ def obs_index_hdu(obs_table):
     return fits.table_to_hdu(table)
 
 
-def write_fits(hdus, filename, overwrite=False, compresslevel=6):
+def write_fits(hdus, filename, overwrite=False):
     """Write HDUs (after an empty primary HDU) to ``filename``, atomically.
 
-    A ``.gz`` name is gzipped with a zero time stamp (reproducible bytes).
+    A ``.gz`` name is gzipped with a zero time stamp (reproducible bytes;
+    see `bgcube.io.files.write_fits_bytes`).
 
     Returns
     -------
@@ -220,14 +220,9 @@ def write_fits(hdus, filename, overwrite=False, compresslevel=6):
         Size in bytes of each written extension HDU (header + data), as the
         SIZE column of an HDU index.
     """
-    buffer = io.BytesIO()
-    fits.HDUList([fits.PrimaryHDU(), *hdus]).writeto(buffer)
-    data = buffer.getvalue()
+    data = hdulist_bytes(fits.HDUList([fits.PrimaryHDU(), *hdus]))
     with fits.open(io.BytesIO(data)) as written:
         infos = [written.fileinfo(i) for i in range(1, len(hdus) + 1)]
     sizes = [info["datLoc"] + info["datSpan"] - info["hdrLoc"] for info in infos]
-    if str(filename).endswith(".gz"):
-        data = gzip.compress(data, compresslevel=compresslevel, mtime=0)
-    with atomic_output(filename, overwrite=overwrite) as tmp:
-        tmp.write_bytes(data)
+    write_fits_bytes(data, filename, overwrite)
     return sizes

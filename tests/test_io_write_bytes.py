@@ -1,0 +1,103 @@
+"""`hdulist_bytes` writes exactly the bytes astropy's ``HDUList.writeto`` writes (issue 7).
+
+It serialises plain numeric binary tables itself (astropy byte-swaps long
+vector columns element by element in Python); anything else goes to
+astropy. Either way the file must be the same, byte for byte.
+"""
+
+import gzip
+import io
+
+import astropy.units as u
+import numpy as np
+import pytest
+from astropy.coordinates import Angle
+from astropy.io import fits
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bgcube import FOVCubeBackgroundModel
+from bgcube.io.files import _is_plain_table, hdulist_bytes, write_hdulist
+from bgcube.io.model import model_to_hdulist
+
+
+def astropy_bytes(hdulist):
+    buffer = io.BytesIO()
+    hdulist.writeto(buffer)
+    return buffer.getvalue()
+
+
+def small_model():
+    rng = np.random.default_rng(3)
+    model = FOVCubeBackgroundModel.set_cube_binning(
+        Angle(np.linspace(-2, 2, 9), u.deg), Angle(np.linspace(-2, 3, 11), u.deg),
+        np.geomspace(0.1, 100, 6) * u.TeV,
+    )
+    model.counts_cube.data = rng.poisson(5.0, model.counts_cube.shape).astype(float)
+    model.livetime_cube.data = np.full(model.counts_cube.shape, 1800.0)
+    model.compute_rate()
+    return model
+
+
+def test_model_files_are_astropys_bytes():
+    model = small_model()
+    table = model_to_hdulist(model, "table")
+    assert all(_is_plain_table(hdu) for hdu in table[1:])  # the fast path runs
+    assert hdulist_bytes(table) == astropy_bytes(model_to_hdulist(model, "table"))
+    image = model_to_hdulist(model, "image")
+    assert hdulist_bytes(image) == astropy_bytes(model_to_hdulist(model, "image"))
+
+
+def test_written_gzip_file_reads_back(tmp_path):
+    model = small_model()
+    path = tmp_path / "model.fits.gz"
+    write_hdulist(model_to_hdulist(model, "table"), path)
+    assert gzip.decompress(path.read_bytes()) == astropy_bytes(model_to_hdulist(model, "table"))
+    back = FOVCubeBackgroundModel.read(path)
+    np.testing.assert_array_equal(back.counts_cube.data, model.counts_cube.data)
+
+
+NUMERIC = {"B": np.uint8, "I": np.int16, "J": np.int32, "K": np.int64, "E": np.float32,
+           "D": np.float64}
+
+
+@st.composite
+def numeric_tables(draw):
+    """Binary tables of 0-5 rows and 1-4 numeric columns, scalar, vector or with TDIM."""
+    n_rows = draw(st.integers(0, 5))
+    columns = []
+    for k in range(draw(st.integers(1, 4))):
+        code = draw(st.sampled_from(sorted(NUMERIC)))
+        shape = draw(st.sampled_from([(), (3,), (2, 3), (4, 1, 2)]))
+        values = np.arange(n_rows * int(np.prod(shape)), dtype=np.float64).reshape(n_rows, *shape)
+        array = (values * draw(st.sampled_from([1, 3, 7])) % 120).astype(NUMERIC[code])
+        repeat = int(np.prod(shape))
+        dim = "(" + ",".join(map(str, shape[::-1])) + ")" if len(shape) > 1 else None
+        columns.append(fits.Column(name=f"C{k}", format=f"{repeat if shape else ''}{code}",
+                                   dim=dim, unit=draw(st.sampled_from(["", "deg", "s"])),
+                                   array=array))
+    return columns
+
+
+@given(tables=st.lists(numeric_tables(), min_size=1, max_size=3))
+def test_numeric_tables_are_astropys_bytes(tables):
+    def make():
+        return fits.HDUList([fits.PrimaryHDU(),
+                             *(fits.BinTableHDU.from_columns(c, name=f"T{i}")
+                               for i, c in enumerate(tables))])
+
+    assert hdulist_bytes(make()) == astropy_bytes(make())
+
+
+@pytest.mark.parametrize("column", [
+    fits.Column(name="FLAG", format="L", array=np.array([True, False])),
+    fits.Column(name="NAME", format="5A", array=np.array(["ab", "cdefg"])),
+    fits.Column(name="UINT", format="I", bzero=32768, array=np.array([1, 60000], np.uint16)),
+    fits.Column(name="VAR", format="PD()", array=np.array([np.ones(2), np.ones(3)], dtype=object)),
+])
+def test_other_columns_go_to_astropy(column):
+    def make():
+        return fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([column])])
+
+    assert not _is_plain_table(make()[1])
+    assert hdulist_bytes(make()) == astropy_bytes(make())
