@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy as _copy
+import functools
 
 import astropy.units as u
 import numpy as np
@@ -16,6 +17,12 @@ from .errors import BinningError
 from .schemes import scheme_dict
 
 __all__ = ["FOVCube"]
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_unit(text: str) -> u.UnitBase:
+    """A unit string parsed once (astropy parses it again on every call)."""
+    return u.Unit(text)
 
 
 class FOVCube:
@@ -96,7 +103,7 @@ class FOVCube:
             data = from_numpy(data, backend)
         if unit is None:
             unit = names["default_unit"]
-        self.unit = u.Unit(unit)
+        self.unit = _parse_unit(unit) if isinstance(unit, str) else u.Unit(unit)
         if tuple(data.shape) != self.shape:
             raise ValueError(
                 f"data shape {tuple(data.shape)} does not match the axes "

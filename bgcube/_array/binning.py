@@ -21,6 +21,7 @@ so JAX bins such a value as 0.0; no physical coordinate is subnormal.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -97,13 +98,7 @@ class Binning:
             ``linear`` if the edges are equally spaced, ``log`` if they are
             positive and equally spaced in log, else ``irregular``.
         """
-        irregular = cls(tuple(float(e) for e in edges), "irregular")  # validates
-        edges = irregular.edges
-        if _is_uniform(edges):
-            return cls(edges, "linear")
-        if edges[0] > 0 and _is_uniform(tuple(math.log(e) for e in edges)):
-            return cls(edges, "log")
-        return irregular
+        return _binning_from_edges(cls, tuple(float(e) for e in edges))
 
     @property
     def nbin(self) -> int:
@@ -119,6 +114,17 @@ class Binning:
     def hi(self) -> float:
         """Upper edge of the last bin (excluded from the axis)."""
         return self.edges[-1]
+
+
+@functools.lru_cache(maxsize=256)
+def _binning_from_edges(cls, edges):
+    """`Binning.from_edges`, cached: a binning is immutable, and a build makes one per run."""
+    irregular = cls(edges, "irregular")  # validates
+    if _is_uniform(edges):
+        return cls(edges, "linear")
+    if edges[0] > 0 and _is_uniform(tuple(math.log(e) for e in edges)):
+        return cls(edges, "log")
+    return irregular
 
 
 def _short(edges, n=8) -> str:
