@@ -341,3 +341,19 @@ def test_numpy_falls_back_to_bincount_without_numba(monkeypatch):
     assert default_fill_method(np_xp) == "bincount"
     monkeypatch.setattr(histogram, "_have_numba", lambda: True)
     assert default_fill_method(np_xp) == "numba"
+
+
+def test_small_numpy_fills_skip_numba_until_it_is_loaded(monkeypatch):
+    """A fill too small to repay numba's start-up uses bincount, unless numba is running."""
+    import array_api_compat.numpy as np_xp
+
+    from bgcube._array import histogram
+
+    monkeypatch.setattr(histogram, "_have_numba", lambda: True)
+    small, large = histogram.NUMBA_MIN_EVENTS - 1, histogram.NUMBA_MIN_EVENTS
+    monkeypatch.setattr(histogram, "_numba_loaded", lambda: False)
+    assert default_fill_method(np_xp, small) == "bincount"
+    assert default_fill_method(np_xp, large) == "numba"
+    assert default_fill_method(np_xp) == "numba"
+    monkeypatch.setattr(histogram, "_numba_loaded", lambda: True)
+    assert default_fill_method(np_xp, small) == "numba"

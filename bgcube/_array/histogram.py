@@ -14,9 +14,10 @@ jax        JAX: flat bin index and ``segment_sum`` under ``jax.jit``,
 portable   any Array API library: flat bin index, then sort + searchsorted
 ========== ============================================================
 
-``auto`` picks numba, else bincount, for NumPy; bincount for CuPy; jax for
-JAX; portable otherwise (this is what runs on ``array_api_strict`` and
-proves the code runs on any conforming library).
+``auto`` picks numba, else bincount, for NumPy (bincount for a small fill
+while numba is not loaded); bincount for CuPy; jax for JAX; portable
+otherwise (this is what runs on ``array_api_strict`` and proves the code
+runs on any conforming library).
 
 Every path gives the same counts, to the last event: bins are half-open
 ``[lo, hi)`` on every axis, and events outside the cube or with a NaN
@@ -31,12 +32,14 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import sys
 
 from ._flat_index import estimate_flat_index, flat_index
 from .binning import Binning
 from .namespace import array_device, array_namespace, backend_name, check_jax_x64, is_jax
 
-__all__ = ["flat_bin_index", "fill_histogram", "default_fill_method", "FILL_METHODS"]
+__all__ = ["flat_bin_index", "fill_histogram", "default_fill_method", "FILL_METHODS",
+           "NUMBA_MIN_EVENTS"]
 
 #: Names accepted by ``fill_histogram(method=...)``.
 FILL_METHODS = ("auto", "numba", "bincount", "jax", "portable")
@@ -66,24 +69,42 @@ def flat_bin_index(energy, dety, detx, binnings, *, xp=None):
     return flat_index(energy, dety, detx, tuple(binnings), xp=xp)
 
 
-def default_fill_method(xp) -> str:
+#: NumPy: fewer events than this are filled by ``bincount`` unless the numba
+#: kernel is already loaded, since loading and initialising numba costs about
+#: 0.5 s once per process, the time ``bincount`` takes for ~1.5e7 events.
+NUMBA_MIN_EVENTS = 1 << 17
+
+
+def default_fill_method(xp, n_events=None) -> str:
     """The method ``fill_histogram(method='auto')`` uses for namespace ``xp``.
 
     Parameters
     ----------
     xp : module
         Array API namespace.
+    n_events : int, optional
+        Number of events of the fill. On NumPy, a fill of fewer than
+        `NUMBA_MIN_EVENTS` events uses ``'bincount'`` while the numba kernel
+        is not loaded yet in this process (a build from many small runs
+        then never pays numba's start-up); default: any number.
 
     Returns
     -------
     method : str
         ``'numba'`` (NumPy with numba installed), ``'bincount'`` (NumPy
-        without numba, CuPy), ``'jax'`` or ``'portable'``.
+        without numba, or a small fill, CuPy), ``'jax'`` or ``'portable'``.
     """
     name = backend_name(xp)
     if name == "numpy":
-        return "numba" if _have_numba() else "bincount"
+        if not _have_numba():
+            return "bincount"
+        small = n_events is not None and n_events < NUMBA_MIN_EVENTS
+        return "bincount" if small and not _numba_loaded() else "numba"
     return {"cupy": "bincount", "jax": "jax"}.get(name, "portable")
+
+
+def _numba_loaded() -> bool:
+    return "bgcube._array._numba_fill" in sys.modules
 
 
 @functools.cache
@@ -127,7 +148,7 @@ def fill_histogram(energy, dety, detx, binnings, weights=None, *, method="auto",
         raise ValueError(f"unknown fill method {method!r}; choose one of {FILL_METHODS}")
     _check_events(energy, dety, detx, weights)
     if method == "auto":
-        method = default_fill_method(xp)
+        method = default_fill_method(xp, energy.shape[0])
     binnings = tuple(binnings)
     shape = tuple(b.nbin for b in binnings)
     if method == "numba":
