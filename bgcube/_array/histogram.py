@@ -9,8 +9,9 @@ method     what runs
 numba      NumPy arrays, numba installed: a compiled, multi-threaded
            kernel (:mod:`bgcube._array._numba_fill`)
 bincount   NumPy or CuPy: flat bin index, then the library's ``bincount``
-jax        JAX: flat bin index and ``segment_sum`` under ``jax.jit``,
-           compiled once per binning and cached
+jax        JAX: flat bin index by arithmetic alone (events within
+           rounding of an edge re-binned exactly) and ``segment_sum``
+           under ``jax.jit``, compiled once per binning and cached
 portable   any Array API library: flat bin index, then sort + searchsorted
 ========== ============================================================
 

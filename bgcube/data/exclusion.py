@@ -266,10 +266,14 @@ class ExclusionRegions:
             If the file exists and ``overwrite`` is False.
         """
         from ..io.atomic import atomic_output
+        from ..io.files import write_table
 
         ecsv = str(filename).lower().endswith(".ecsv")
+        if not ecsv:
+            write_table(self.to_table(), filename, overwrite)
+            return
         with atomic_output(filename, overwrite=overwrite) as tmp:
-            self.to_table().write(tmp, format="ascii.ecsv" if ecsv else "fits", overwrite=True)
+            self.to_table().write(tmp, format="ascii.ecsv", overwrite=True)
 
     def near(self, ra, dec, max_offset):
         """The circles that reach within ``max_offset`` (deg) of a direction."""

@@ -538,8 +538,8 @@ class Observation:
             deadc=deadc,
             alt_pnt=alt_pnt,
             az_pnt=az_pnt,
-            location={k: keys.get(k) for k in _LOCATION_KEYS if keys.get(k) is not None},
-            time_ref={k: keys.get(k) for k in _TIME_KEYS if keys.get(k) is not None},
+            location={k: v for k in _LOCATION_KEYS if (v := keys.get(k)) is not None},
+            time_ref={k: v for k in _TIME_KEYS if (v := keys.get(k)) is not None},
             meta=keys.header,
             filename=filename,
         )

@@ -34,6 +34,7 @@ __all__ = [
     "write_hdulist",
     "write_fits_bytes",
     "hdulist_bytes",
+    "write_table",
     "GZIP_LEVEL",
 ]
 
@@ -276,6 +277,16 @@ def _is_plain_table(hdu) -> bool:
         if column.bzero not in (None, 0):
             return False
     return True
+
+
+def write_table(table, filename, overwrite=False) -> None:
+    """Write an astropy table as a FITS binary table after an empty primary HDU, atomically.
+
+    As ``Table.write(filename, format='fits')`` (`~astropy.io.fits.table_to_hdu`),
+    through `write_hdulist`: gzipped for a ``.gz`` name, never replacing a
+    file without ``overwrite``.
+    """
+    write_hdulist(fits.HDUList([fits.PrimaryHDU(), fits.table_to_hdu(table)]), filename, overwrite)
 
 
 def write_fits_bytes(data: bytes, filename, overwrite=False) -> None:

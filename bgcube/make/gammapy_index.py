@@ -27,7 +27,8 @@ from astropy.table import Table
 
 from ..data.store import HDU_INDEX, OBS_INDEX
 from ..errors import ObservationError
-from ..io.atomic import atomic_output, check_writable
+from ..io.atomic import check_writable
+from ..io.files import write_table
 
 __all__ = [
     "BKG_SUBDIR",
@@ -137,10 +138,6 @@ def _new_hdu_index(store, outdir, obs_ids):
     return table[order]
 
 
-def _write_fits_table(table, path, overwrite):
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        table.write(tmp, format="fits", overwrite=True)
-
 
 def write_observation_backgrounds(models, store, outdir, *, overwrite=False):
     """Write per-run BKG_3D files, a new HDU index and a copy of the observation index.
@@ -175,9 +172,9 @@ def write_observation_backgrounds(models, store, outdir, *, overwrite=False):
         observation_bkg_cube(models[obs_id], store.obs_table).write(
             path, format="table", overwrite=overwrite
         )
-    _write_fits_table(_new_hdu_index(store, outdir, obs_ids), planned[0], overwrite)
+    write_table(_new_hdu_index(store, outdir, obs_ids), planned[0], overwrite)
     obs_table = store.obs_table.copy()
     obs_table.meta = {k: v for k, v in obs_table.meta.items() if k.upper() != "BASE_DIR"}
     obs_table.meta.setdefault("EXTNAME", "OBS_INDEX")
-    _write_fits_table(obs_table, planned[1], overwrite)
+    write_table(obs_table, planned[1], overwrite)
     return planned

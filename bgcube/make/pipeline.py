@@ -31,7 +31,8 @@ from ..backend import from_numpy
 from ..data.exclusion import ExclusionRegions, default_exclusion_regions
 from ..data.store import HDU_INDEX, OBS_INDEX, DataStore
 from ..errors import ObservationError
-from ..io.atomic import atomic_output, check_writable
+from ..io.atomic import check_writable
+from ..io.files import write_table
 from ..model import FOVCubeBackgroundModel
 from .binning import define_cube_binning
 from .checkpoint import Checkpoint
@@ -314,8 +315,8 @@ def make_models(
     checkpoint.start()
 
     files = []
-    _write_table(obs_table, planned[0], overwrite)
-    _write_table(grouped, planned[1], overwrite)
+    write_table(obs_table, planned[0], overwrite)
+    write_table(grouped, planned[1], overwrite)
     groups.write(planned[2], overwrite=overwrite)
     regions.write(planned[3], overwrite=overwrite)
     files += planned[:4]
@@ -389,7 +390,3 @@ def _store_files(indir) -> StoreFiles:
     folder = Path(indir).resolve()
     return StoreFiles(str(folder / HDU_INDEX), str(folder / OBS_INDEX))
 
-
-def _write_table(table, path, overwrite):
-    with atomic_output(path, overwrite=overwrite) as tmp:
-        table.write(tmp, format="fits", overwrite=True)
