@@ -87,3 +87,4 @@ def benchmarks(session):
     session.run("python", "benchmarks/bench_smooth.py", "--no-write")
     session.run("python", "benchmarks/bench_stream.py", "--events", "3e7", "--chunk", "1e6",
                 "--no-write")
+    session.run("python", "benchmarks/bench_make_models.py", "--repeat", "2", "--no-write")
