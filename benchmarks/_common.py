@@ -71,3 +71,31 @@ def versions(*names):
         except importlib.metadata.PackageNotFoundError:
             pass
     return ", ".join(out)
+
+
+#: The event columns make-models reads: what the bare read of issue 7 copies.
+EVENT_COLUMNS = ("ENERGY", "RA", "DEC", "TIME")
+
+
+def hess_event_files():
+    """The event files of ``hess-dl3-dr1`` (as `bgcube.datasets.get_path` finds it), by OBS_ID."""
+    from bgcube.data import DataStore
+    from bgcube.datasets import get_path
+
+    store = DataStore.from_dir(get_path("hess-dl3-dr1"))
+    return [store.hdu_location(i, "events")[0] for i in store.obs_ids]
+
+
+def bare_read(files, columns=EVENT_COLUMNS):
+    """Open each file with astropy.io.fits and copy its EVENTS columns: the yardstick.
+
+    Returns the number of events read.
+    """
+    from astropy.io import fits
+
+    n = 0
+    for path in files:
+        with fits.open(path) as hdus:
+            data = hdus["EVENTS"].data
+            n += min(np.array(data[c]).size for c in columns)
+    return n

@@ -39,17 +39,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-from _common import load_average, machine_description, versions  # noqa: E402
+from _common import (  # noqa: E402
+    bare_read,
+    hess_event_files,
+    load_average,
+    machine_description,
+    versions,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "make_models.md"
-COLUMNS = ("ENERGY", "RA", "DEC", "TIME")
 BARE_SCRIPT = """
-import numpy as np
-from astropy.io import fits
-for path in {files!r}:
-    with fits.open(path) as hdus:
-        data = hdus["EVENTS"].data
-        columns = [np.array(data[c]) for c in {columns!r}]
+import sys
+sys.path.insert(0, {folder!r})
+from _common import bare_read
+bare_read({files!r})
 """
 
 
@@ -60,23 +63,14 @@ def main(argv=None):
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
 
-    from astropy.io import fits
-
-    from bgcube.data import DataStore
     from bgcube.datasets import get_path
     from bgcube.make.pipeline import make_models
 
     indir = get_path("hess-dl3-dr1")
-    store = DataStore.from_dir(indir)
-    files = [store.hdu_location(i, "events")[0] for i in store.obs_ids]
+    files = hess_event_files()
 
     def bare():
-        n = 0
-        for path in files:
-            with fits.open(path) as hdus:
-                data = hdus["EVENTS"].data
-                n += sum(np.array(data[c]).size for c in COLUMNS) // len(COLUMNS)
-        return n
+        return bare_read(files)
 
     load_before = load_average()
     bare()  # warm-up: files into the page cache
@@ -87,7 +81,8 @@ def main(argv=None):
             return make_models(indir, out, overwrite=True, progress=False)
 
         build()  # first call: one-time costs (compilation caches, imports)
-        script = BARE_SCRIPT.format(files=[str(f) for f in files], columns=COLUMNS)
+        script = BARE_SCRIPT.format(folder=str(Path(__file__).resolve().parent),
+                                    files=[str(f) for f in files])
         command = [sys.executable, "-m", "bgcube", "make-models", str(indir), str(out),
                    "--overwrite", "--no-progress"]
         steps = {

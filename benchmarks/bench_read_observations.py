@@ -17,9 +17,14 @@ Other processes on the machine inflate wall time; CPU time is steadier.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import bare_read, hess_event_files  # noqa: E402
 
 
 def best_of(repeat, func):
@@ -37,7 +42,6 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
-    from astropy.io import fits
 
     from bgcube.data import (
         DataStore,
@@ -48,16 +52,10 @@ def main(argv=None):
     from bgcube.datasets import get_path
 
     store = DataStore.from_dir(get_path("hess-dl3-dr1"))
-    files = [store.hdu_location(i, "events")[0] for i in store.obs_ids]
+    files = hess_event_files()
 
     def bare():
-        n = 0
-        for path in files:
-            with fits.open(path) as hdus:
-                data = hdus["EVENTS"].data
-                cols = [np.array(data[c]) for c in ("ENERGY", "RA", "DEC", "TIME")]
-                n += cols[0].size
-        return n
+        return bare_read(files)
 
     def observations(alignment):
         return lambda: sum(len(o.events) for o in store.observations(fov_alignment=alignment))

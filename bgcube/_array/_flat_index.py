@@ -178,18 +178,7 @@ def estimate_flat_index(energy, dety, detx, binnings, *, xp, dtype=None):
     No table lookup per event (see the module docstring). Events that lie
     within rounding of an edge get the index ``nE*ny*nx + 1`` ("undecided")
     and must be binned again with :func:`flat_index`; every other event
-    gets :func:`flat_index`'s index.
-
-    Parameters
-    ----------
-    energy, dety, detx : array
-        1-D event coordinates (TeV, deg, deg), float32 or float64.
-    binnings : tuple of Binning
-        ``(energy, dety, detx)`` axes.
-    xp : module
-        Namespace of the arrays.
-    dtype : dtype, optional
-        Integer type of the index (default int64).
+    gets :func:`flat_index`'s index. The parameters are :func:`flat_index`'s.
 
     Returns
     -------
