@@ -250,7 +250,7 @@ def hdulist_bytes(hdulist) -> bytes:
     data : bytes
     """
     buffer = io.BytesIO()
-    first, *rest = hdulist
+    first, rest = (hdulist[0], list(hdulist[1:])) if len(hdulist) else (None, [])
     if not (isinstance(first, fits.PrimaryHDU) and rest and all(map(_is_plain_table, rest))):
         hdulist.writeto(buffer)
         return buffer.getvalue()
@@ -265,13 +265,17 @@ def hdulist_bytes(hdulist) -> bytes:
 
 
 def _is_plain_table(hdu) -> bool:
-    """A binary table with data, no heap, and only unscaled numeric columns."""
+    """A binary table with data, no heap, only unscaled numeric columns, and a header
+    whose row size and count (NAXIS1, NAXIS2) match the data."""
     if not isinstance(hdu, fits.BinTableHDU) or hdu.data is None:
         return False
-    if hdu.header.get("PCOUNT", 0) != 0:
+    header, rows = hdu.header, hdu.data
+    if header.get("PCOUNT", 0) != 0:
+        return False
+    if (header.get("NAXIS1"), header.get("NAXIS2")) != (rows.dtype.itemsize, len(rows)):
         return False
     for column in hdu.columns:
-        format_code = column.format.format if hasattr(column.format, "format") else ""
+        format_code = getattr(column.format, "format", "")
         if format_code not in _PLAIN_FORMATS or column.bscale not in (None, 1):
             return False
         if column.bzero not in (None, 0):
