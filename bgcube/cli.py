@@ -106,9 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "models interpolated in cos zenith) under OUTDIR/bkg/ with a new "
                     "hdu-index.fits.gz and obs-index.fits.gz, so that Gammapy's "
                     "DataStore.from_dir(OUTDIR) uses them (default: none)")
-    mm.add_argument("--fit-norm", action="store_true",
-                    help="scale each run's model by a norm fitted to its events outside the "
-                    "exclusion regions (implies --per-observation group if not given)")
+    norm = mm.add_mutually_exclusive_group()
+    norm.add_argument("--fit-norm", action="store_true",
+                      help="scale each run's model by a norm fitted to its events outside the "
+                      "exclusion regions (implies --per-observation group if not given)")
+    norm.add_argument("--efficiency-norm", default=None, metavar="COLUMN",
+                      help="scale each run's model by its optical efficiency from this "
+                      "obs-index column (e.g. MUONEFF): A*(eff/eff_ref)**index, fitted once "
+                      "over all runs (implies --per-observation group if not given)")
     where = mm.add_mutually_exclusive_group()
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="run on the dask.distributed scheduler at ADDRESS (e.g. "
@@ -163,6 +168,7 @@ def _make_models(args) -> int:
         progress=False if args.no_progress else None,
         per_observation=args.per_observation,
         fit_norm=args.fit_norm,
+        efficiency_column=args.efficiency_norm,
         scheduler=args.scheduler,
         workers=args.workers,
         resume=args.resume,

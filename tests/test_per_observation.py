@@ -15,6 +15,7 @@ from bgcube.make import make_models
 from bgcube.make.gammapy_index import BKG_SUBDIR, bkg_file_name
 from bgcube.make.per_observation import (
     cos_zenith_weights,
+    fit_efficiency_scaling,
     group_cos_zenith,
     interpolate_cos_zenith,
     observation_counts,
@@ -179,6 +180,52 @@ def test_fitted_norms_follow_the_true_norms_of_the_runs(dataset, tmp_path):
         assert abs(model.norm - truth) < 4 * truth / np.sqrt(model.n_counts)
 
 
+def test_efficiency_scaling_fit_recovers_scale_and_index():
+    rng = np.random.default_rng(11)
+    eff = rng.uniform(0.8, 1.2, 60)
+    predicted = rng.uniform(2e3, 8e3, 60)
+    estimates = []
+    for _ in range(20):
+        counts = rng.poisson(predicted * 0.9 * eff**1.8)
+        scale, index, eff_ref = fit_efficiency_scaling(counts, predicted, eff)
+        estimates.append((scale * eff_ref**-index, index))
+    a, index = np.mean(estimates, axis=0)
+    assert a == pytest.approx(0.9, rel=0.01) and index == pytest.approx(1.8, abs=0.1)
+    # runs without a usable efficiency or prediction are left out; too few runs is an error
+    counts = rng.poisson(predicted * eff)
+    kept = fit_efficiency_scaling(counts, predicted, eff)
+    eff_bad, predicted_bad = eff.copy(), predicted.copy()
+    eff_bad[:3], predicted_bad[3:5] = np.nan, 0.0
+    left_out = fit_efficiency_scaling(counts, predicted_bad, eff_bad)
+    assert left_out == pytest.approx(fit_efficiency_scaling(counts[5:], predicted[5:], eff[5:]))
+    assert kept != left_out
+    with pytest.raises(ValueError, match="two or more efficiencies"):
+        fit_efficiency_scaling(counts[:5], predicted[:5], np.ones(5))
+
+
+def test_efficiency_norms_follow_the_true_norms_of_the_runs(dataset, tmp_path):
+    """Runs whose background scales as efficiency**1.5: the scaling gives each its norm."""
+    store = DataStore.from_dir(dataset.path)
+    true_eff = dict(zip(dataset.obs_ids, dataset.norms ** (1 / 1.5), strict=True))
+    store.obs_table["EFF_TEST"] = [true_eff[i] for i in store.obs_table["OBS_ID"]]
+    result = make_models(store, tmp_path, zenith_edges=(0, 90), exclusion="none",
+                         efficiency_column="eff_test", progress=False)
+    expected = dataset.norms / np.mean(dataset.norms)
+    total = sum(m.n_counts for m in result.observations.values())
+    for obs_id, truth in zip(dataset.obs_ids, expected, strict=True):
+        model = result.observations[int(obs_id)]
+        assert model.efficiency == pytest.approx(true_eff[obs_id])
+        assert abs(model.norm - truth) < 4 * truth / np.sqrt(total / len(expected))
+        written = FOVCube.read(tmp_path / BKG_SUBDIR / bkg_file_name(obs_id))
+        assert written.meta["BKG_EFF"] == pytest.approx(true_eff[obs_id])
+    with pytest.raises(ValueError, match="alternatives"):
+        make_models(store, tmp_path / "a", efficiency_column="EFF_TEST", fit_norm=True)
+    with pytest.raises(ValueError, match="no column 'OPTEFF'"):  # before any work
+        make_models(store, tmp_path / "b", efficiency_column="OPTEFF", exclusion="none",
+                    progress=False)
+    assert not (tmp_path / "b").exists()
+
+
 def test_rerun_without_overwrite_refuses_before_writing(per_run, dataset):
     _, outdir = per_run
     index = outdir / "hdu-index.fits.gz"
@@ -229,6 +276,9 @@ def test_command_line_flags(dataset, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["make-models", str(dataset.path), str(tmp_path / "x"), "--per-observation",
               "nearest"])
+    with pytest.raises(SystemExit):  # two norms: one or the other
+        main(["make-models", str(dataset.path), str(tmp_path / "y"), "--fit-norm",
+              "--efficiency-norm", "MUONEFF"])
 
 
 def test_resample_rate_stays_bounded_next_to_empty_bins():

@@ -85,7 +85,9 @@ def observation_bkg_cube(model, obs_table):
     Returns
     -------
     cube : `~bgcube.FOVCube`
-        Scheme ``bg_cube``; meta FOVALIGN, BKG_TIME='ONTIME', OBS_ID, BKG_NORM.
+        Scheme ``bg_cube``; meta FOVALIGN, BKG_TIME='ONTIME', OBS_ID, BKG_NORM,
+        BKG_GRP, and BKG_EFF (the run's optical efficiency) when the norm
+        came from it.
     """
     scale = _ontime_scale(obs_table, model.obs_id, model.time_convention)
     cube = model.cube.copy(data=model.cube.data * (model.norm * scale))
@@ -95,6 +97,8 @@ def observation_bkg_cube(model, obs_table):
         BKG_NORM=float(model.norm),
         BKG_GRP=int(model.group_id),
     )
+    if np.isfinite(model.efficiency):  # the norm came from the run's optical efficiency
+        cube.meta["BKG_EFF"] = float(model.efficiency)
     cube.meta.setdefault("FOVALIGN", "RADEC")
     return cube
 

@@ -9,9 +9,18 @@ azimuth) box. A single run is better described by
   run outside the range of the centres takes the nearest group's model);
 * ``'group'``: its own group's model unchanged;
 
-optionally multiplied by a normalisation fitted to the run's own events
-outside its exclusion regions: for a pure norm the Poisson maximum-likelihood
-estimate is closed form, ``norm = sum(N) / sum(mu)`` over the fitted bins.
+optionally multiplied by a normalisation, either
+
+* fitted to the run's own events outside its exclusion regions
+  (``fit_norm``): for a pure norm the Poisson maximum-likelihood estimate is
+  closed form, ``norm = sum(N) / sum(mu)`` over the fitted bins; or
+* predicted from the run's optical efficiency (``efficiency_column``, e.g.
+  the obs-index MUONEFF): ``norm = A (eff / eff_ref) ** index``, with ``A``
+  and ``index`` one Poisson fit to the counts of all the build's runs
+  (`fit_efficiency_scaling`). The background rate grows with the light the
+  telescopes collect; a group averages over runs of different efficiency,
+  and this puts the dependence back without using a run's own counts for
+  its own norm more than through one shared two-parameter fit.
 
 The per-run cubes live on the host (NumPy), in the binning of the run's own
 group; a neighbour's model is resampled onto it with `resample_rate`.
@@ -43,6 +52,8 @@ __all__ = [
     "cos_zenith_weights",
     "observation_counts",
     "poisson_norm",
+    "fit_efficiency_scaling",
+    "efficiency_of",
     "energy_threshold",
     "per_observation_models",
 ]
@@ -67,9 +78,12 @@ class PerObservationModel:
         norm not applied, NumPy backend.
     time_convention : {'ONTIME', 'LIVETIME'}
     norm : float
-        Fitted normalisation (1 when not fitted).
+        Normalisation: fitted to the run, or from its optical efficiency (1
+        when neither).
     n_counts, n_predicted : float
         Counts and un-normalised prediction in the fitted bins (NaN when not fitted).
+    efficiency : float
+        The run's optical efficiency when the norm comes from it, else NaN.
     """
 
     obs_id: int
@@ -80,6 +94,7 @@ class PerObservationModel:
     norm: float = 1.0
     n_counts: float = float("nan")
     n_predicted: float = float("nan")
+    efficiency: float = float("nan")
 
     @property
     def rate(self) -> FOVCube:
@@ -334,6 +349,59 @@ def poisson_norm(rate_cube, counts, time, mask=None):
     return norm, n_counts, n_predicted
 
 
+def fit_efficiency_scaling(n_counts, n_predicted, efficiency, *, max_iterations=50):
+    """Poisson fit of ``N_i = A (eff_i / eff_ref) ** index * P_i`` over runs.
+
+    Parameters
+    ----------
+    n_counts, n_predicted : array_like
+        Per run: observed counts and un-normalised prediction in the fitted bins.
+    efficiency : array_like
+        Per run: optical efficiency (any positive scale, e.g. MUONEFF).
+        Runs with a non-finite or non-positive efficiency or prediction are
+        left out of the fit.
+    max_iterations : int
+        Newton steps at the most (the likelihood is concave in ``log A``
+        and ``index``; a few steps suffice).
+
+    Returns
+    -------
+    scale : float
+        ``A``, the norm of a run at ``eff_ref``.
+    index : float
+        ``index``, the power of the efficiency.
+    eff_ref : float
+        The prediction-weighted geometric mean efficiency of the fitted runs.
+
+    Raises
+    ------
+    ValueError
+        Fewer than two usable runs, or all at one efficiency.
+    """
+    counts = np.asarray(n_counts, dtype=np.float64)
+    predicted = np.asarray(n_predicted, dtype=np.float64)
+    eff = np.asarray(efficiency, dtype=np.float64)
+    use = np.isfinite(counts) & (predicted > 0) & np.isfinite(predicted) & (eff > 0) & np.isfinite(eff)
+    counts, predicted, eff = counts[use], predicted[use], eff[use]
+    if counts.size < 2 or np.ptp(eff) == 0:
+        raise ValueError(
+            f"an efficiency scaling needs runs at two or more efficiencies, got {counts.size} "
+            "usable run(s)"
+        )
+    log_ref = float(np.sum(predicted * np.log(eff)) / np.sum(predicted))
+    x = np.log(eff) - log_ref
+    log_scale, index = float(np.log(counts.sum() / predicted.sum())), 0.0
+    for _ in range(max_iterations):
+        mu = predicted * np.exp(log_scale + index * x)
+        gradient = np.array([np.sum(counts - mu), np.sum(x * (counts - mu))])
+        hessian = np.array([[np.sum(mu), np.sum(x * mu)], [np.sum(x * mu), np.sum(x * x * mu)]])
+        step = np.linalg.solve(hessian, gradient)
+        log_scale, index = log_scale + step[0], index + step[1]
+        if np.max(np.abs(step)) < 1e-12:
+            break
+    return float(np.exp(log_scale)), float(index), float(np.exp(log_ref))
+
+
 def energy_threshold(obs_table, obs_id):
     """A run's lower energy threshold in TeV from the observation index, or None.
 
@@ -372,6 +440,7 @@ def per_observation_models(
     *,
     method="interpolate",
     fit_norm=False,
+    efficiency_column=None,
     alignment="RADEC",
     time_convention="ONTIME",
     max_offset=None,
@@ -396,6 +465,12 @@ def per_observation_models(
         Fit each run's normalisation to its events outside the exclusion
         regions, in the energy bins above its threshold (obs-index
         SAFE_ENERGY_LO, when given) and within ``max_offset``.
+    efficiency_column : str, optional
+        Observation-index column of the runs' optical efficiency (e.g.
+        ``'MUONEFF'``): each run's norm is ``A (eff / eff_ref) ** index``
+        from `fit_efficiency_scaling` over all runs' counts in the same
+        bins as ``fit_norm`` uses (``A`` for a run without a value). Not
+        together with ``fit_norm``.
     alignment : {'RADEC', 'ALTAZ'}
         Field-of-view alignment of the models (to read the events for the fit).
     time_convention : {'ONTIME', 'LIVETIME'}
@@ -410,12 +485,24 @@ def per_observation_models(
     Returns
     -------
     models : dict of int to PerObservationModel
+
+    Raises
+    ------
+    ValueError
+        Unknown method; ``fit_norm`` with ``efficiency_column``; the
+        efficiency column is not in the observation index, or the runs do
+        not span two efficiencies.
     """
     if method not in PER_OBSERVATION_METHODS:
         raise ValueError(f"method must be one of {PER_OBSERVATION_METHODS}, got {method!r}")
+    if fit_norm and efficiency_column is not None:
+        raise ValueError("fit_norm and efficiency_column are alternatives; give one of them")
     regions = ExclusionRegions.empty() if regions is None else regions
     groups = [g for g in groups if g.model is not None and g.obs_ids]
     obs_table = store.obs_table
+    efficiency = None
+    if efficiency_column is not None:
+        efficiency = efficiency_of(obs_table, efficiency_column)
     time_column = time_convention if time_convention in obs_table.colnames else "ONTIME"
     nodes = [group_cos_zenith(obs_table, g.obs_ids, time_column) for g in groups]
     cubes = [g.model.background_cube for g in groups]
@@ -436,7 +523,7 @@ def per_observation_models(
             weights = cos_zenith_weights(nodes, cos_zen)
         cube = _mix([(w, on_binning_of(i, k)) for i, w in weights])
         result = PerObservationModel(int(obs_id), g.group_id, cos_zen, cube, time_convention)
-        if fit_norm:
+        if fit_norm or efficiency is not None:
             try:
                 observation = store.observation(obs_id, fov_alignment=alignment)
                 counts, time = observation_counts(cube, observation, regions, time_convention)
@@ -446,6 +533,40 @@ def per_observation_models(
             else:
                 mask = _fit_mask(cube, energy_threshold(obs_table, obs_id), max_offset)
                 norm, result.n_counts, result.n_predicted = poisson_norm(cube, counts, time, mask)
-                result.norm = norm if np.isfinite(norm) else 1.0
+                if fit_norm:
+                    result.norm = norm if np.isfinite(norm) else 1.0
         out[int(obs_id)] = result
+    if efficiency is not None:
+        _apply_efficiency_scaling(out, efficiency)
     return out
+
+
+def efficiency_of(obs_table, column):
+    """OBS_ID -> optical efficiency from an observation-index column (NaN when masked).
+
+    Raises
+    ------
+    ValueError
+        If the column is not there (any case), naming the columns there are.
+    """
+    names = {name.upper(): name for name in obs_table.colnames}
+    if column.upper() not in names:
+        raise ValueError(
+            f"no column {column!r} in the observation index (columns: {obs_table.colnames})"
+        )
+    values = np.ma.filled(np.ma.asarray(obs_table[names[column.upper()]], dtype=np.float64), np.nan)
+    return dict(zip(np.asarray(obs_table["OBS_ID"]).tolist(), values.tolist(), strict=True))
+
+
+def _apply_efficiency_scaling(models, efficiency):
+    """Set each run's norm from one efficiency scaling fitted over all runs."""
+    ids = list(models)
+    scale, index, eff_ref = fit_efficiency_scaling(
+        [models[i].n_counts for i in ids], [models[i].n_predicted for i in ids],
+        [efficiency[i] for i in ids],
+    )
+    for i in ids:
+        eff = efficiency[i]
+        models[i].efficiency = eff
+        known = np.isfinite(eff) and eff > 0
+        models[i].norm = scale * (eff / eff_ref) ** index if known else scale

@@ -40,7 +40,7 @@ from .gammapy_index import planned_files as _per_observation_files
 from .gammapy_index import write_observation_backgrounds
 from .grouping import ObservationGroups
 from .partial import RunTask, StoreFiles, compute_serial
-from .per_observation import PER_OBSERVATION_METHODS, per_observation_models
+from .per_observation import PER_OBSERVATION_METHODS, efficiency_of, per_observation_models
 
 __all__ = [
     "make_models",
@@ -171,6 +171,7 @@ def make_models(
     progress=None,
     per_observation=None,
     fit_norm=False,
+    efficiency_column=None,
     scheduler=None,
     workers=None,
     resume=False,
@@ -226,6 +227,12 @@ def make_models(
         Scale each run's model by a norm fitted to its own events outside the
         exclusion regions above its energy threshold (implies
         ``per_observation='group'`` when that is None).
+    efficiency_column : str, optional
+        Instead of ``fit_norm``: scale each run's model by its optical
+        efficiency from this observation-index column (e.g. ``'MUONEFF'``),
+        ``A (eff / eff_ref) ** index`` fitted once over all runs (see
+        `bgcube.make.per_observation.fit_efficiency_scaling`; implies
+        ``per_observation='group'`` when that is None).
     scheduler : str or `distributed.Client`, optional
         Run on Dask: the address of a running dask.distributed scheduler, or
         a client. Workers read the event files themselves (they must see the
@@ -265,7 +272,9 @@ def make_models(
         store = store.select(obs_ids=sorted(store.obs_ids.tolist())[:TEST_N_OBS])
     if len(store) == 0:
         raise ObservationError("no observation selected")
-    if fit_norm and per_observation is None:
+    if fit_norm and efficiency_column is not None:
+        raise ValueError("fit_norm and efficiency_column are alternatives; give one of them")
+    if (fit_norm or efficiency_column is not None) and per_observation is None:
         per_observation = "group"
     if per_observation is not None and per_observation not in PER_OBSERVATION_METHODS:
         raise ValueError(
@@ -273,6 +282,8 @@ def make_models(
             f"got {per_observation!r}"
         )
     obs_table = store.obs_table
+    if efficiency_column is not None:
+        efficiency_of(obs_table, efficiency_column)  # a missing column fails before any work
 
     groups = ObservationGroups.from_bins(zenith_edges, azimuth_edges)
     groups = groups.merge_small_groups(
@@ -373,7 +384,7 @@ def make_models(
     if per_observation is not None:
         observations = per_observation_models(
             results, store, regions, method=per_observation, fit_norm=fit_norm,
-            alignment=alignment, time_convention=time_convention, fail_fast=fail_fast,
+            efficiency_column=efficiency_column, alignment=alignment, time_convention=time_convention, fail_fast=fail_fast,
             progress=progress,
         )
         files += write_observation_backgrounds(observations, store, outdir, overwrite=overwrite)
