@@ -62,6 +62,7 @@ from bgcube.make import make_models
 from bgcube.make.per_observation import (
     cos_zenith_weights,
     energy_threshold,
+    fit_efficiency_scaling,
     group_cos_zenith,
     observation_counts,
     resample_rate,
@@ -433,13 +434,40 @@ def run_variant(store, outdir, name, *, overwrite=False, with_published=True, pr
                      ("PUBLISHED", "PREDICTED_PUBLISHED")):
         with np.errstate(divide="ignore", invalid="ignore"):
             table[f"RATIO_{key}"] = table["OBSERVED"] / table[col]
+    table["PREDICTED_OURS_LOO_EFF"] = efficiency_scaled_loo(table)
     with np.errstate(divide="ignore", invalid="ignore"):
+        table["RATIO_OURS_LOO_EFF"] = table["OBSERVED"] / table["PREDICTED_OURS_LOO_EFF"]
         table["RATIO_POISSON_ERR"] = np.sqrt(table["OBSERVED"]) / table["PREDICTED_OURS"]
     table.meta.update(VARIANT=name, MAX_OFFSET=MAX_OFFSET, PIXEL=PIXEL, GLAT_MIN=GLAT_MIN,
                       ENERGY_STEP_DEX=ENERGY_STEP_DEX)
     profiles = {"radial": {k: np.array(v) for k, v in radial.items()},
                 "spectra": {k: np.array(v) for k, v in spectra.items()}}
     return table, profiles
+
+
+def efficiency_scaled_loo(table):
+    """Leave-one-out predictions times the run's optical-efficiency norm, itself left out.
+
+    What ``--efficiency-norm MUONEFF`` does, validated without using a run's
+    counts for its own prediction: for each run, ``A (MUONEFF / ref) ** index``
+    is fitted (`fit_efficiency_scaling`) to the other runs' observed and
+    in-sample predicted counts, and multiplies the run's leave-one-out
+    prediction.
+    """
+    observed = np.asarray(table["OBSERVED"], float)
+    predicted = np.where(np.asarray(table["IN_MODEL"], bool),
+                         np.asarray(table["PREDICTED_OURS"], float), np.nan)
+    eff = np.asarray(table["MUONEFF"], float)
+    out = np.full(len(table), np.nan)
+    for i in range(len(table)):
+        others = np.arange(len(table)) != i
+        try:
+            scale, index, ref = fit_efficiency_scaling(observed[others], predicted[others],
+                                                       eff[others])
+        except ValueError:  # too few runs with an efficiency
+            continue
+        out[i] = table["PREDICTED_OURS_LOO"][i] * scale * (eff[i] / ref) ** index
+    return out
 
 
 # ----------------------------------------------------------------------------
@@ -472,7 +500,7 @@ def summarize(table):
     rows = []
     samples = {"all": np.ones(len(table), bool),
                "extragalactic": np.asarray(table["EXTRAGALACTIC"], bool)}
-    for model in ("OURS", "OURS_LOO", "PUBLISHED"):
+    for model in ("OURS", "OURS_LOO", "OURS_LOO_EFF", "PUBLISHED"):
         for sample, mask in samples.items():
             ratio = np.asarray(table[f"RATIO_{model}"], float)[mask]
             muoneff = np.asarray(table["MUONEFF"], float)[mask]

@@ -71,16 +71,19 @@ def test_validation_on_a_few_runs_writes_table_summary_and_figures(validation, s
     table = out["table"]
     assert sorted(table["OBS_ID"]) == RUNS
     for name in ("OBSERVED", "PREDICTED_OURS", "PREDICTED_PUBLISHED", "RATIO_OURS",
-                 "RATIO_PUBLISHED", "ZEN_PNT", "OBJECT", "EXTRAGALACTIC"):
+                 "RATIO_PUBLISHED", "ZEN_PNT", "OBJECT", "EXTRAGALACTIC", "RATIO_OURS_LOO_EFF"):
         assert name in table.colnames
     assert np.all(table["OBSERVED"] > 500)
+    # the efficiency norm exists wherever the leave-one-out model does
+    loo, eff = np.asarray(table["RATIO_OURS_LOO"]), np.asarray(table["RATIO_OURS_LOO_EFF"])
+    assert np.array_equal(np.isfinite(loo), np.isfinite(eff)) and np.isfinite(eff).sum() >= 3
     for col in ("RATIO_OURS", "RATIO_PUBLISHED"):
         ratio = np.asarray(table[col])
         assert np.all(np.isfinite(ratio)) and np.all((ratio > 0.3) & (ratio < 3))
     eg = dict(zip(table["OBS_ID"], table["EXTRAGALACTIC"], strict=True))
     assert not eg[23523] and eg[33790]  # Crab |b| ~ 5 deg; PKS 2155-304 |b| ~ 52 deg
     summary = out["summary"]
-    assert set(summary["MODEL"]) == {"ours", "ours_loo", "published"}
+    assert set(summary["MODEL"]) == {"ours", "ours_loo", "ours_loo_eff", "published"}
     assert set(summary["SAMPLE"]) == {"all", "extragalactic"}
     written = Table.read(tmp_path / "validation_runs.ecsv")
     assert len(written) == len(RUNS)
