@@ -233,6 +233,34 @@ def test_altaz_alignment_needs_location(tmp_path):
         Observation.read(nowhere, fov_alignment="ALTAZ")
 
 
+def test_field_rotation_is_computed_once_per_run_and_close_to_exact(tmp_path, monkeypatch):
+    """Events' ALTAZ DETX/DETY and the exclusion's kept fraction share one astropy transform."""
+    from bgcube.data import observation as observation_module
+    from bgcube.data.exclusion import ExclusionRegions, observation_kept_fraction
+    from bgcube.data.fov import altaz_field_rotation
+
+    path = tmp_path / "run.fits"
+    write_run(path, n=300)
+    calls = []
+    real = observation_module.altaz_field_rotation
+    monkeypatch.setattr(observation_module, "altaz_field_rotation",
+                        lambda times, *a: calls.append(times.size) or real(times, *a))
+    obs = Observation.read(path, fov_alignment="ALTAZ")
+    regions = ExclusionRegions([obs.ra_pnt + 1.0], [obs.dec_pnt], [0.3])
+    edges = np.linspace(-3, 3, 13)
+    observation_kept_fraction(obs, regions, edges, edges)
+    assert len(calls) == 1
+    times = obs.event_times()[::37]
+    exact = altaz_field_rotation(times, obs.ra_pnt, obs.dec_pnt, obs.location)
+    difference = (obs.field_rotation(times) - exact + 180.0) % 360.0 - 180.0
+    assert np.max(np.abs(difference)) < 1e-3
+    # times beyond the grid extend it (a second transform), and are still right
+    later = obs.event_times()[-1:] + np.array([100.0, 400.0]) * u.s
+    exact = altaz_field_rotation(later, obs.ra_pnt, obs.dec_pnt, obs.location)
+    assert np.max(np.abs((obs.field_rotation(later) - exact + 180) % 360 - 180)) < 1e-3
+    assert len(calls) == 2
+
+
 def test_location_from_known_telescope():
     loc = observatory_location({"TELESCOP": "H.E.S.S."})
     assert loc.lat.deg == pytest.approx(-23.2718, abs=1e-3)

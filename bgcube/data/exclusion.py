@@ -20,7 +20,6 @@ from ..errors import EventDataError, FileFormatError, ObservationError, file_for
 from .events import read_fits_table
 from .fov import (
     FOV_ALIGNMENTS,
-    altaz_field_rotation,
     altaz_fov_to_radec_fov,
     fov_to_sky,
     sky_to_fov,
@@ -443,8 +442,10 @@ def observation_kept_fraction(
         events' (``observation.fov_alignment``), else RADEC.
     time_step, max_rotation : `~astropy.units.Quantity`
         ALTAZ only. The field rotates during the run, so the fraction is a
-        time average: the field rotation is computed every ``time_step``
-        (default 10 s) across the good time intervals, consecutive times
+        time average: the field rotation is taken every ``time_step``
+        (default 10 s) across the good time intervals (from
+        `Observation.field_rotation`, on the grid the events' DETX/DETY
+        used), consecutive times
         are gathered while their rotation angles stay within
         ``max_rotation`` (default 1 deg) of the first, and the fraction is
         computed once per gathering at its mean angle, weighted by its
@@ -468,7 +469,7 @@ def observation_kept_fraction(
             "and the time reference (MJDREFI/MJDREFF)"
         )
     times = _sample_times(observation, u.Quantity(time_step, u.s).to_value(u.s))
-    angles = np.unwrap(altaz_field_rotation(times, *pointing, observation.location), period=360)
+    angles = observation.field_rotation(times, step=time_step)
     total = 0.0
     for angle, weight in _gather_angles(angles, float(_deg(max_rotation))):
 

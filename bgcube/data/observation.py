@@ -17,7 +17,13 @@ import numpy as np
 
 from ..errors import FileFormatError, ObservationError, file_format_errors
 from .events import DEFAULT_EVENT_COLUMNS, EventList, get_hdu, open_fits
-from .fov import FOV_ALIGNMENTS, radec_to_fov_altaz, sky_to_fov
+from .fov import (
+    FOV_ALIGNMENTS,
+    altaz_field_rotation,
+    radec_fov_to_altaz_fov,
+    radec_to_fov_altaz,
+    sky_to_fov,
+)
 
 __all__ = [
     "Observation",
@@ -260,6 +266,7 @@ class Observation:
         self._time_ref = time_ref
         self.meta = {} if meta is None else meta
         self.filename = None if filename is None else str(filename)
+        self._rotation_grid = None  # (step s, seconds since time_ref, angles deg)
 
     def __repr__(self):
         return (
@@ -364,6 +371,10 @@ class Observation:
                     "ALTAZ alignment needs the observatory location "
                     "(GEOLON/GEOLAT keywords or a known TELESCOP)"
                 )
+            if method == "interpolate":
+                angle = self.field_rotation(self.event_times())
+                detx, dety = sky_to_fov(events.ra, events.dec, self.ra_pnt, self.dec_pnt)
+                return radec_fov_to_altaz_fov(detx, dety, angle)
             return radec_to_fov_altaz(
                 events.ra,
                 events.dec,
@@ -374,6 +385,49 @@ class Observation:
                 method=method,
             )
         raise ValueError(f"alignment must be one of {FOV_ALIGNMENTS}, got {alignment!r}")
+
+    def field_rotation(self, times, *, step=10 * u.s):
+        """Angle from the RADEC to the ALTAZ field-of-view frame at ``times``, deg.
+
+        `bgcube.data.fov.altaz_field_rotation` (astropy ``AltAz``) on a grid of
+        ``step`` over the times asked for, interpolated linearly (about
+        1e-3 deg from the exact angle). The grid is kept, so the events'
+        DETX/DETY and the exclusion's kept fraction of one run share one
+        astropy transform (it costs 10-30 ms; the rest microseconds). A
+        request outside the grid makes a grid covering both.
+
+        Parameters
+        ----------
+        times : `~astropy.time.Time`
+        step : `~astropy.units.Quantity`
+            Grid step (default 10 s).
+
+        Returns
+        -------
+        angle : numpy.ndarray
+            Shape of ``times``; unwrapped (continuous) in time.
+        """
+        if self.location is None or self.time_ref is None:
+            raise self._fail(
+                "the ALTAZ field rotation needs the observatory location and the time "
+                "reference (MJDREFI/MJDREFF)"
+            )
+        step_s = u.Quantity(step, u.s).to_value(u.s)
+        if not step_s > 0:
+            raise ValueError(f"step must be a positive time, got {step}")
+        seconds = np.asarray((times - self.time_ref).to_value(u.s), dtype=np.float64)
+        if seconds.size == 0:
+            return np.zeros(seconds.shape)
+        lo, hi = float(seconds.min()), float(seconds.max())
+        grid = self._rotation_grid
+        if grid is None or grid[0] != step_s or lo < grid[1][0] or hi > grid[1][-1]:
+            if grid is not None and grid[0] == step_s:
+                lo, hi = min(lo, grid[1][0]), max(hi, grid[1][-1])
+            nodes = lo + np.arange(int(np.ceil((hi - lo) / step_s)) + 2) * step_s
+            angles = altaz_field_rotation(self.time_ref + nodes * u.s, self.ra_pnt,
+                                          self.dec_pnt, self.location)
+            grid = self._rotation_grid = (step_s, nodes, np.unwrap(angles, period=360.0))
+        return np.interp(seconds, grid[1], grid[2])
 
     @classmethod
     def read(
