@@ -99,3 +99,12 @@ def bare_read(files, columns=EVENT_COLUMNS):
             data = hdus["EVENTS"].data
             n += min(np.array(data[c]).size for c in columns)
     return n
+
+
+def publish(report, output, write=True):
+    """Print a benchmark's report and, unless ``write`` is false, save it to ``output``."""
+    print(report)
+    if write:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(report.rstrip("\n") + "\n")
+        print(f"\nwritten to {output}")

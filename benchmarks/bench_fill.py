@@ -37,6 +37,7 @@ from _common import (  # noqa: E402
     load_average,
     machine_description,
     make_events,
+    publish,
     versions,
 )
 
@@ -239,11 +240,7 @@ def main(argv=None):
         "", "## Targets of issue 7", "", targets(rows), "", "## All measurements", "", table(rows),
     ])
     print()
-    print(report)
-    if not args.no_write:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(report + "\n")
-        print(f"\nwritten to {args.output}")
+    publish(report, args.output, write=not args.no_write)
 
 
 if __name__ == "__main__":

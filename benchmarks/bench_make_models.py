@@ -44,6 +44,7 @@ from _common import (  # noqa: E402
     hess_event_files,
     load_average,
     machine_description,
+    publish,
     versions,
 )
 
@@ -139,13 +140,7 @@ def main(argv=None):
         f"- the command against the bare-read script, both in a fresh interpreter: "
         f"{command:.2f}x, {'met' if command < 3 else 'not met'}.",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_write:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
-        print(f"written to {args.output}")
-
+    publish("\n".join(lines), args.output, write=not args.no_write)
 
 if __name__ == "__main__":
     main()

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-from _common import best_time, load_average, machine_description, versions  # noqa: E402
+from _common import best_time, load_average, machine_description, publish, versions  # noqa: E402
 
 from bgcube._array import K5A, convolve_k5a, smooth_images  # noqa: E402
 
@@ -95,11 +95,7 @@ def main(argv=None):
     for name, seconds, agrees in rows:
         lines.append(f"| {name} | {seconds * 1e3:.2f} | {t_scipy / seconds:.2f} | {agrees} |")
     report = "\n".join(lines)
-    print(report)
-    if not args.no_write:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(report + "\n")
-        print(f"\nwritten to {args.output}")
+    publish(report, args.output, write=not args.no_write)
 
 
 if __name__ == "__main__":

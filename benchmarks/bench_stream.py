@@ -35,6 +35,7 @@ from _common import (  # noqa: E402
     load_average,
     machine_description,
     make_events,
+    publish,
 )
 
 from bgcube._array import Binning, HistogramFiller  # noqa: E402
@@ -149,11 +150,7 @@ def main(argv=None):
         ]
     tracemalloc.stop()
     report = "\n".join(lines)
-    print(report)
-    if not args.no_write:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(report + "\n")
-        print(f"\nwritten to {args.output}")
+    publish(report, args.output, write=not args.no_write)
 
 
 if __name__ == "__main__":
