@@ -224,6 +224,11 @@ def test_efficiency_norms_follow_the_true_norms_of_the_runs(dataset, tmp_path):
         make_models(store, tmp_path / "b", efficiency_column="OPTEFF", exclusion="none",
                     progress=False)
     assert not (tmp_path / "b").exists()
+    store.obs_table["EFF_FLAT"] = 1.0
+    with pytest.raises(ValueError, match="two or more efficiencies"):
+        make_models(store, tmp_path / "c", efficiency_column="EFF_FLAT", exclusion="none",
+                    progress=False)
+    assert not (tmp_path / "c").exists()
 
 
 def test_rerun_without_overwrite_refuses_before_writing(per_run, dataset):

@@ -547,7 +547,9 @@ def efficiency_of(obs_table, column):
     Raises
     ------
     ValueError
-        If the column is not there (any case), naming the columns there are.
+        If the column is not there (any case; the message lists the columns
+        there are), or its finite positive values are not at least two
+        distinct ones (no scaling can be fitted).
     """
     names = {name.upper(): name for name in obs_table.colnames}
     if column.upper() not in names:
@@ -555,6 +557,12 @@ def efficiency_of(obs_table, column):
             f"no column {column!r} in the observation index (columns: {obs_table.colnames})"
         )
     values = np.ma.filled(np.ma.asarray(obs_table[names[column.upper()]], dtype=np.float64), np.nan)
+    usable = np.unique(values[np.isfinite(values) & (values > 0)])
+    if usable.size < 2:
+        raise ValueError(
+            f"observation-index column {column!r} has {usable.size} distinct positive "
+            "value(s); an efficiency norm needs runs at two or more efficiencies"
+        )
     return dict(zip(np.asarray(obs_table["OBS_ID"]).tolist(), values.tolist(), strict=True))
 
 

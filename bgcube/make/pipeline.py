@@ -283,7 +283,7 @@ def make_models(
         )
     obs_table = store.obs_table
     if efficiency_column is not None:
-        efficiency_of(obs_table, efficiency_column)  # a missing column fails before any work
+        efficiency_of(obs_table, efficiency_column)  # a missing or flat column fails before any work
 
     groups = ObservationGroups.from_bins(zenith_edges, azimuth_edges)
     groups = groups.merge_small_groups(
