@@ -235,15 +235,15 @@ def test_altaz_alignment_needs_location(tmp_path):
 
 def test_field_rotation_is_computed_once_per_run_and_close_to_exact(tmp_path, monkeypatch):
     """Events' ALTAZ DETX/DETY and the exclusion's kept fraction share one astropy transform."""
-    from bgcube.data import observation as observation_module
+    from bgcube.data import fov
     from bgcube.data.exclusion import ExclusionRegions, observation_kept_fraction
     from bgcube.data.fov import altaz_field_rotation
 
     path = tmp_path / "run.fits"
     write_run(path, n=300)
     calls = []
-    real = observation_module.altaz_field_rotation
-    monkeypatch.setattr(observation_module, "altaz_field_rotation",
+    real = fov.altaz_field_rotation
+    monkeypatch.setattr(fov, "altaz_field_rotation",
                         lambda times, *a: calls.append(times.size) or real(times, *a))
     obs = Observation.read(path, fov_alignment="ALTAZ")
     regions = ExclusionRegions([obs.ra_pnt + 1.0], [obs.dec_pnt], [0.3])

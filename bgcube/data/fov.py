@@ -216,24 +216,59 @@ def altaz_field_rotation(times, ra_pnt, dec_pnt, location):
     return np.degrees(np.arctan2(np.cos(fy) * np.sin(fx), np.sin(fy)))
 
 
+def step_seconds(step) -> float:
+    """A time step in s (a float is taken in s); ValueError unless positive."""
+    step_s = float(u.Quantity(step, u.s).to_value(u.s))
+    if not step_s > 0:
+        raise ValueError(f"step must be a positive time, got {step}")
+    return step_s
+
+
+def field_rotation_grid(start, span, step, ra_pnt, dec_pnt, location):
+    """`altaz_field_rotation` on a regular time grid, to interpolate linearly.
+
+    Parameters
+    ----------
+    start : `~astropy.time.Time`
+        First node (scalar).
+    span : float
+        Time the grid must cover after ``start``, s (>= 0).
+    step : `~astropy.units.Quantity` or float
+        Grid step (a float is taken in s); linear interpolation on a 10-s
+        grid is within about 1e-3 deg of the exact angle.
+    ra_pnt, dec_pnt, location
+        As in `altaz_field_rotation`.
+
+    Returns
+    -------
+    seconds : numpy.ndarray
+        Nodes, s after ``start``; the last is beyond ``start + span``.
+    angle : numpy.ndarray
+        Rotation at the nodes, deg, unwrapped (continuous in time).
+
+    Raises
+    ------
+    ValueError
+        If ``step`` is not a positive time.
+    """
+    step_s = step_seconds(step)
+    seconds = np.arange(int(np.ceil(span / step_s)) + 2) * step_s
+    angle = altaz_field_rotation(start + seconds * u.s, ra_pnt, dec_pnt, location)
+    return seconds, np.unwrap(angle, period=360.0)
+
+
 def _rotation_at(times, ra_pnt, dec_pnt, location, method, step):
     """Field rotation angle per time, exact or interpolated on a time grid."""
     if method == "exact":
         return altaz_field_rotation(times, ra_pnt, dec_pnt, location)
     if method != "interpolate":
         raise ValueError(f"method must be 'interpolate' or 'exact', got {method!r}")
-    step_s = u.Quantity(step, u.s).to_value(u.s)
-    if not step_s > 0:
-        raise ValueError(f"step must be a positive time, got {step}")
+    step_seconds(step)  # a bad step is an error even without times
     if times.size == 0:
         return np.zeros(times.shape)
     t0 = times.min()
     seconds = (times - t0).to_value(u.s)
-    n_nodes = int(np.ceil(seconds.max() / step_s)) + 2
-    grid = np.arange(n_nodes) * step_s
-    angle = np.unwrap(
-        altaz_field_rotation(t0 + grid * u.s, ra_pnt, dec_pnt, location), period=360.0
-    )
+    grid, angle = field_rotation_grid(t0, float(seconds.max()), step, ra_pnt, dec_pnt, location)
     return np.interp(seconds, grid, angle)
 
 

@@ -19,10 +19,11 @@ from ..errors import FileFormatError, ObservationError, file_format_errors
 from .events import DEFAULT_EVENT_COLUMNS, EventList, get_hdu, open_fits
 from .fov import (
     FOV_ALIGNMENTS,
-    altaz_field_rotation,
+    field_rotation_grid,
     radec_fov_to_altaz_fov,
     radec_to_fov_altaz,
     sky_to_fov,
+    step_seconds,
 )
 
 __all__ = [
@@ -389,7 +390,7 @@ class Observation:
     def field_rotation(self, times, *, step=10 * u.s):
         """Angle from the RADEC to the ALTAZ field-of-view frame at ``times``, deg.
 
-        `bgcube.data.fov.altaz_field_rotation` (astropy ``AltAz``) on a grid of
+        `bgcube.data.fov.field_rotation_grid` (astropy ``AltAz``) on a grid of
         ``step`` over the times asked for, interpolated linearly (about
         1e-3 deg from the exact angle). The grid is kept, so the events'
         DETX/DETY and the exclusion's kept fraction of one run share one
@@ -412,9 +413,7 @@ class Observation:
                 "the ALTAZ field rotation needs the observatory location and the time "
                 "reference (MJDREFI/MJDREFF)"
             )
-        step_s = u.Quantity(step, u.s).to_value(u.s)
-        if not step_s > 0:
-            raise ValueError(f"step must be a positive time, got {step}")
+        step_s = step_seconds(step)
         seconds = np.asarray((times - self.time_ref).to_value(u.s), dtype=np.float64)
         if seconds.size == 0:
             return np.zeros(seconds.shape)
@@ -423,10 +422,9 @@ class Observation:
         if grid is None or grid[0] != step_s or lo < grid[1][0] or hi > grid[1][-1]:
             if grid is not None and grid[0] == step_s:
                 lo, hi = min(lo, grid[1][0]), max(hi, grid[1][-1])
-            nodes = lo + np.arange(int(np.ceil((hi - lo) / step_s)) + 2) * step_s
-            angles = altaz_field_rotation(self.time_ref + nodes * u.s, self.ra_pnt,
-                                          self.dec_pnt, self.location)
-            grid = self._rotation_grid = (step_s, nodes, np.unwrap(angles, period=360.0))
+            nodes, angles = field_rotation_grid(self.time_ref + lo * u.s, hi - lo, step_s,
+                                                self.ra_pnt, self.dec_pnt, self.location)
+            grid = self._rotation_grid = (step_s, lo + nodes, angles)
         return np.interp(seconds, grid[1], grid[2])
 
     @classmethod
