@@ -47,6 +47,19 @@ def _positive_int(text):
     return value
 
 
+def _add_selection_options(parser):
+    """--obs-ids, --exclude-obs-ids and --select (`bgcube.make.selection`)."""
+    parser.add_argument("--obs-ids", default=None, metavar="ID,ID,...|@FILE",
+                        help="use only these runs: a comma-separated list, or @FILE with one "
+                        "id a line")
+    parser.add_argument("--exclude-obs-ids", default=None, metavar="ID,ID,...|@FILE",
+                        help="leave these runs out (same forms as --obs-ids)")
+    parser.add_argument("--select", default=None, metavar="CONDITION",
+                        help="keep runs whose obs-index row satisfies a condition, e.g. "
+                        "\"ZEN_PNT < 40 and N_TELS >= 3\" (comparisons, and, or, not, "
+                        "numbers, strings and column names only)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``bgcube`` command."""
     parser = argparse.ArgumentParser(
@@ -126,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "checkpoint (OUTDIR/.bgcube-checkpoint) are not read again")
     mm.add_argument("--keep-checkpoint", action="store_true",
                     help="keep the checkpoint folder after a successful build")
+    _add_selection_options(mm)
 
     demo = sub.add_parser(
         "demo",
@@ -173,6 +187,9 @@ def _make_models(args) -> int:
         workers=args.workers,
         resume=args.resume,
         keep_checkpoint=args.keep_checkpoint,
+        obs_ids=args.obs_ids,
+        exclude_obs_ids=args.exclude_obs_ids,
+        select=args.select,
     )
     elapsed = time.perf_counter() - start
     print("\n".join(result.summary_table().pformat(max_lines=-1, max_width=-1)))

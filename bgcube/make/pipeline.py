@@ -41,6 +41,7 @@ from .gammapy_index import write_observation_backgrounds
 from .grouping import ObservationGroups
 from .partial import RunTask, StoreFiles, compute_serial
 from .per_observation import PER_OBSERVATION_METHODS, efficiency_of, per_observation_models
+from .selection import RunSelection
 
 __all__ = [
     "make_models",
@@ -165,6 +166,8 @@ def make_models(
     backend="numpy",
     smooth=True,
     obs_ids=None,
+    exclude_obs_ids=None,
+    select=None,
     test=False,
     overwrite=False,
     fail_fast=False,
@@ -206,8 +209,16 @@ def make_models(
         original's 3-5 passes chosen by the counts, an integer for that many
         passes, False or 0 for none. Groups of fewer than 100 runs get
         coarse pixels, where fewer passes (e.g. 1) are often better.
-    obs_ids : sequence of int, optional
-        Use only these runs.
+    obs_ids : sequence of int or str, optional
+        Use only these runs (or ``"1,2,3"`` / ``"@file"``, see
+        `bgcube.make.selection.parse_obs_ids`).
+    exclude_obs_ids : sequence of int or str, optional
+        Leave these runs out.
+    select : str, optional
+        A condition on observation-index columns, e.g.
+        ``"ZEN_PNT < 40 and N_TELS >= 3"`` (`bgcube.make.selection`). The
+        selection is written into the header of ``bg_observation_table.fits.gz``
+        (SELIDS, SELEXCL, SELEXPR).
     test : bool
         Use only the first few runs (a quick check of a setup).
     overwrite : bool
@@ -266,8 +277,8 @@ def make_models(
         ``resume`` nor ``overwrite`` is given.
     """
     store = indir if isinstance(indir, DataStore) else DataStore.from_dir(indir)
-    if obs_ids is not None:
-        store = store.select(obs_ids=list(obs_ids))
+    selection = RunSelection(obs_ids=obs_ids, exclude_obs_ids=exclude_obs_ids, select=select)
+    store = selection.apply(store)
     if test:
         store = store.select(obs_ids=sorted(store.obs_ids.tolist())[:TEST_N_OBS])
     if len(store) == 0:
@@ -281,7 +292,8 @@ def make_models(
             f"per_observation must be None or one of {PER_OBSERVATION_METHODS}, "
             f"got {per_observation!r}"
         )
-    obs_table = store.obs_table
+    obs_table = store.obs_table.copy()
+    obs_table.meta.update(selection.provenance())
     if efficiency_column is not None:
         efficiency_of(obs_table, efficiency_column)  # a missing or flat column fails before any work
 
