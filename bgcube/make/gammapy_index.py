@@ -14,6 +14,11 @@
 
 ``gammapy.data.DataStore.from_dir(outdir)`` then reads ``obs.bkg`` from the
 new models and ``obs.events`` etc. from the original files.
+
+A run on which Gammapy forces ``REVERSE_LON_RADEC`` (H.E.S.S. SASH event
+files) gets its model mirrored in DETX and declared so
+(`bgcube.make.gammapy_alignment`), so that Gammapy predicts, in every sky
+pixel, what bgcube predicts.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from ..data.store import HDU_INDEX, OBS_INDEX
 from ..errors import ObservationError
 from ..io.atomic import check_writable
 from ..io.files import write_table
+from .gammapy_alignment import events_forced_alignment, store_for_gammapy
 
 __all__ = [
     "BKG_SUBDIR",
@@ -73,7 +79,7 @@ def _ontime_scale(obs_table, obs_id, time_convention):
     )
 
 
-def observation_bkg_cube(model, obs_table):
+def observation_bkg_cube(model, obs_table, forced_alignment=None):
     """The BKG_3D cube written for one run: rate per ONTIME, norm applied.
 
     Parameters
@@ -81,6 +87,10 @@ def observation_bkg_cube(model, obs_table):
     model : `~bgcube.make.per_observation.PerObservationModel`
     obs_table : `~astropy.table.Table`
         Observation index (DEADC for LIVETIME models).
+    forced_alignment : str, optional
+        The FOVALIGN Gammapy forces on the run's background
+        (`bgcube.make.gammapy_alignment.gammapy_forced_alignment`): the cube is
+        stored mirrored and declared so.
 
     Returns
     -------
@@ -100,7 +110,7 @@ def observation_bkg_cube(model, obs_table):
     if np.isfinite(model.efficiency):  # the norm came from the run's optical efficiency
         cube.meta["BKG_EFF"] = float(model.efficiency)
     cube.meta.setdefault("FOVALIGN", "RADEC")
-    return cube
+    return store_for_gammapy(cube, forced_alignment)
 
 
 def _relative_dir(folder, outdir):
@@ -171,11 +181,14 @@ def write_observation_backgrounds(models, store, outdir, *, overwrite=False):
     planned = planned_files(outdir, obs_ids)
     for path in planned:
         check_writable(path, overwrite)
+    cubes = [  # every cube before any file: an impossible alignment fails before writing
+        observation_bkg_cube(models[obs_id], store.obs_table,
+                             events_forced_alignment(store, obs_id))
+        for obs_id in obs_ids
+    ]
     (outdir / BKG_SUBDIR).mkdir(parents=True, exist_ok=True)
-    for obs_id, path in zip(obs_ids, planned[2:], strict=True):
-        observation_bkg_cube(models[obs_id], store.obs_table).write(
-            path, format="table", overwrite=overwrite
-        )
+    for cube, path in zip(cubes, planned[2:], strict=True):
+        cube.write(path, format="table", overwrite=overwrite)
     write_table(_new_hdu_index(store, outdir, obs_ids), planned[0], overwrite)
     obs_table = store.obs_table.copy()
     obs_table.meta = {k: v for k, v in obs_table.meta.items() if k.upper() != "BASE_DIR"}
