@@ -6,6 +6,8 @@ make-models INDIR OUTDIR
     Build background models from a GADF DL3 data set (one per zenith/azimuth group).
 demo OUTDIR
     Simulate a data set, build its models with the same pipeline, compare with the truth.
+apply-models MODELDIR INDIR OUTDIR
+    Write the background of (other) runs from a model folder, as a Gammapy data store.
 info FILE
     Describe a background-model or cube file.
 
@@ -58,6 +60,39 @@ def _add_selection_options(parser):
                         help="keep runs whose obs-index row satisfies a condition, e.g. "
                         "\"ZEN_PNT < 40 and N_TELS >= 3\" (comparisons, and, or, not, "
                         "numbers, strings and column names only)")
+
+
+def _add_apply_models(sub):
+    """The apply-models sub-command (`bgcube.make.apply`)."""
+    am = sub.add_parser(
+        "apply-models",
+        help="write the background of other runs from a model folder, for Gammapy",
+        description="For every selected run of the GADF data set INDIR, write its background "
+        "from the models in MODELDIR (as written by make-models: the group models "
+        "interpolated in cos zenith) as a BKG_3D file under OUTDIR/bkg/, with an "
+        "hdu-index.fits.gz and obs-index.fits.gz such that Gammapy's "
+        "DataStore.from_dir(OUTDIR) gives these runs with the new background and all "
+        "their other HDUs. Runs outside the model's range of conditions (zenith, optical "
+        "efficiency, energy threshold of its runs) are reported and left out.",
+    )
+    am.add_argument("modeldir", help="model folder (the make-models output)")
+    am.add_argument("indir", help="data set folder (with hdu-index.fits.gz and obs-index.fits.gz)")
+    am.add_argument("outdir", help="output folder (created if missing; not inside INDIR)")
+    _add_selection_options(am)
+    am.add_argument("--extrapolate", action="store_true",
+                    help="also write runs outside the model's range of conditions")
+    paths = am.add_mutually_exclusive_group()
+    paths.add_argument("--input-paths", choices=("relative", "absolute", "copy", "link"),
+                       default="relative",
+                       help="how the hdu-index reaches the input files: 'relative' (OUTDIR "
+                       "moves together with the data folder), 'absolute' (OUTDIR moves alone), "
+                       "'copy' or 'link' them into OUTDIR/data (default: %(default)s)")
+    paths.add_argument("--copy-events", dest="input_paths", action="store_const", const="copy",
+                       help="copy the runs' input files into OUTDIR/data: a self-contained "
+                       "folder (same as --input-paths copy)")
+    am.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    am.add_argument("--fail-fast", action="store_true",
+                    help="stop at the first unreadable run (default: report it and go on)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="keep the checkpoint folder after a successful build")
     _add_selection_options(mm)
 
+    _add_apply_models(sub)
+
     demo = sub.add_parser(
         "demo",
         help="simulate a data set, build its models and compare with the truth",
@@ -211,6 +248,24 @@ def _make_models(args) -> int:
     return 0
 
 
+def _apply_models(args) -> int:
+    from .make.apply import apply_models
+
+    result = apply_models(
+        args.modeldir, args.indir, args.outdir, obs_ids=args.obs_ids,
+        exclude_obs_ids=args.exclude_obs_ids, select=args.select,
+        extrapolate=args.extrapolate, input_paths=args.input_paths,
+        overwrite=args.overwrite, fail_fast=args.fail_fast,
+    )
+    for obs_id, reason in result.left_out:
+        print(f"left out OBS_ID {obs_id}: {reason}", file=sys.stderr)
+    extra = f" ({len(result.extrapolated)} extrapolated)" if result.extrapolated else ""
+    print(f"{len(result.applied)} run(s) written{extra}, {len(result.left_out)} left out; "
+          f"{len(result.files)} file(s) in {args.outdir} "
+          f"(open with gammapy.data.DataStore.from_dir)")
+    return 0
+
+
 def _demo(args) -> int:
     from .simulate.demo import run_demo
 
@@ -225,7 +280,7 @@ def _info(args) -> int:
     return 0
 
 
-_COMMANDS = {"make-models": _make_models, "demo": _demo, "info": _info}
+_COMMANDS = {"apply-models": _apply_models, "make-models": _make_models, "demo": _demo, "info": _info}
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,209 @@
+"""Apply background models to the runs of a GADF data set: ``bgcube apply-models``.
+
+`apply_models` (MODELDIR, INDIR, OUTDIR) loads the models of MODELDIR as a
+model source (`bgcube.make.model_source`: two members, ``background(row)``
+giving a run's rate cube from its observation-index row and ``validity``,
+the range of conditions of the model's runs; the loader is picked by the
+files in MODELDIR, and new kinds of models plug in with
+`~bgcube.make.model_source.register_loader`). For every selected run of INDIR
+(`bgcube.make.selection`) inside the validity range it writes, in OUTDIR,
+
+* ``bkg/bkg_obs_<OBS_ID>.fits.gz``: the run's BKG_3D, a rate per ONTIME (what
+  Gammapy multiplies by), stored so that Gammapy evaluates it in the sky as
+  bgcube does (`bgcube.make.gammapy_alignment`: mirrored and declared
+  REVERSE_LON_RADEC for H.E.S.S. SASH runs);
+* ``hdu-index.fits.gz``: these runs' input HDUs (events, GTI, IRFs; their
+  old ``bkg`` rows dropped) and the new ``bkg`` rows; the input files are
+  referenced, copied or linked by the rule of `bgcube.make.output_paths`;
+* ``obs-index.fits.gz``: these runs' rows of the input observation index.
+
+so that ``gammapy.data.DataStore.from_dir(OUTDIR)`` gives these runs with
+the new background. A run outside the model's validity range is reported
+(`ApplyResult.left_out`) and left out, or written anyway with
+``extrapolate=True`` (its file says ``BKG_EXTR = T``). Nothing under INDIR or
+MODELDIR is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from ..data.store import HDU_INDEX, OBS_INDEX, DataStore
+from ..errors import BgcubeError, ObservationError
+from ..io.atomic import check_writable
+from ..io.files import write_table
+from .gammapy_alignment import events_forced_alignment
+from .gammapy_index import BKG_HDU_NAME, BKG_SUBDIR, bkg_file_name, observation_bkg_cube
+from .model_source import load_model_source, row_value
+from .output_paths import check_transfers, input_hdu_rows, transfer_input_files
+from .per_observation import PerObservationModel
+from .selection import RunSelection
+
+__all__ = ["apply_models", "ApplyResult"]
+
+
+@dataclass
+class ApplyResult:
+    """What `apply_models` did."""
+
+    #: OBS_IDs written (with a background file and index rows).
+    applied: list = field(default_factory=list)
+    #: (OBS_ID, reason) of the selected runs left out.
+    left_out: list = field(default_factory=list)
+    #: OBS_IDs written although outside the model's range (``extrapolate=True``).
+    extrapolated: list = field(default_factory=list)
+    #: Files written.
+    files: list = field(default_factory=list)
+    #: The model source used.
+    source: object = None
+
+
+def _check_not_inside(outdir, folder, what):
+    out, inp = Path(outdir).resolve(), Path(folder).resolve()
+    if out == inp or inp in out.parents:
+        raise BgcubeError(
+            f"output folder {str(outdir)!r} is inside the {what} {str(folder)!r}; bgcube never "
+            "writes under an input folder: choose another OUTDIR"
+        )
+
+
+def apply_models(
+    modeldir,
+    indir,
+    outdir,
+    *,
+    obs_ids=None,
+    exclude_obs_ids=None,
+    select=None,
+    extrapolate=False,
+    input_paths="relative",
+    overwrite=False,
+    fail_fast=False,
+    source=None,
+) -> ApplyResult:
+    """Write each selected run's background from a model folder, as a Gammapy data store.
+
+    Parameters
+    ----------
+    modeldir : str or path
+        Model folder (as written by ``bgcube make-models``; see
+        `bgcube.make.model_source` for the kinds known).
+    indir : str or path
+        GADF data set with ``hdu-index.fits.gz`` and ``obs-index.fits.gz``.
+    outdir : str or path
+        Output folder (created if missing; not inside INDIR or MODELDIR).
+    obs_ids, exclude_obs_ids, select
+        Run selection, see `bgcube.make.selection.RunSelection`.
+    extrapolate : bool
+        Also write runs outside the model's validity range (default: they
+        are reported in ``left_out`` and left out).
+    input_paths : {'relative', 'absolute', 'copy', 'link'}
+        How the output's hdu-index reaches the input files
+        (`bgcube.make.output_paths`; 'copy' makes a self-contained folder).
+    overwrite : bool
+        Replace existing output files (checked for every file before any is written).
+    fail_fast : bool
+        Raise on a run whose events cannot be read (default: report it, leave it out).
+    source : ModelSource, optional
+        An already loaded model source (then ``modeldir`` is only recorded).
+
+    Returns
+    -------
+    result : ApplyResult
+
+    Raises
+    ------
+    DataNotFoundError
+        MODELDIR or INDIR (or their files) missing.
+    ObservationError
+        No run selected, or none of the selected runs can be written (the
+        message gives each run's reason).
+    OutputExistsError
+        An output file exists and ``overwrite`` is false.
+    BgcubeError
+        OUTDIR inside INDIR or MODELDIR.
+    """
+    outdir = Path(outdir)
+    _check_not_inside(outdir, indir, "input data folder")
+    if source is None:
+        _check_not_inside(outdir, modeldir, "model folder")
+        source = load_model_source(modeldir)
+    selection = RunSelection(obs_ids=obs_ids, exclude_obs_ids=exclude_obs_ids, select=select)
+    store = selection.apply(DataStore.from_dir(indir))
+    result = ApplyResult(source=source)
+
+    cubes = {}
+    for row in store.obs_table:
+        obs_id = int(row["OBS_ID"])
+        reasons = source.validity.reasons(row)
+        if reasons and not extrapolate:
+            result.left_out.append((obs_id, "; ".join(reasons)))
+            continue
+        try:
+            forced = events_forced_alignment(store, obs_id)
+        except ObservationError as exc:
+            if fail_fast:
+                raise
+            result.left_out.append((obs_id, str(exc)))
+            continue
+        cube = source.background(row).to_backend("numpy")
+        time_convention = str(cube.meta.get("BKG_TIME", "ONTIME")).upper()
+        model = PerObservationModel(
+            obs_id, int(cube.meta.get("BKG_GRP", -1)),
+            float(np.cos(np.radians(row_value(row, "ZEN_PNT")))), cube, time_convention,
+        )
+        cube = observation_bkg_cube(model, store.obs_table, forced)
+        if reasons:
+            cube.meta["BKG_EXTR"] = True
+            result.extrapolated.append(obs_id)
+        cubes[obs_id] = cube
+    if not cubes:
+        why = "; ".join(f"OBS_ID {i}: {r}" for i, r in result.left_out[:10])
+        more = f" (and {len(result.left_out) - 10} more)" if len(result.left_out) > 10 else ""
+        raise ObservationError(
+            f"no selected run can take these models: {why}{more}"
+            + ("" if extrapolate else "; use extrapolate (--extrapolate) to write them anyway")
+        )
+    result.applied = sorted(cubes)
+
+    columns, transfers = input_hdu_rows(store, result.applied, outdir, input_paths)
+    bkg_files = [outdir / BKG_SUBDIR / bkg_file_name(i) for i in result.applied]
+    planned = [outdir / HDU_INDEX, outdir / OBS_INDEX, *bkg_files]
+    for path in planned:
+        check_writable(path, overwrite)
+    check_transfers(transfers, overwrite)
+
+    provenance = {
+        "BGMODEL": str(Path(modeldir).resolve()),
+        "BGINDIR": str(Path(indir).resolve()),
+        "BGPATHS": input_paths,
+        **selection.provenance(),
+    }
+    (outdir / BKG_SUBDIR).mkdir(parents=True, exist_ok=True)
+    result.files += transfer_input_files(transfers, input_paths, overwrite)
+    for obs_id, path in zip(result.applied, bkg_files, strict=True):
+        cubes[obs_id].write(path, format="table", overwrite=overwrite)
+    for obs_id in result.applied:
+        columns["OBS_ID"].append(obs_id)
+        columns["HDU_TYPE"].append("bkg")
+        columns["HDU_CLASS"].append("bkg_3d")
+        columns["FILE_DIR"].append(BKG_SUBDIR)
+        columns["FILE_NAME"].append(bkg_file_name(obs_id))
+        columns["HDU_NAME"].append(BKG_HDU_NAME)
+    hdu_table = Table({k: np.array(v) for k, v in columns.items()})
+    hdu_table = hdu_table[np.lexsort((hdu_table["HDU_TYPE"], hdu_table["OBS_ID"]))]
+    hdu_table.meta.update({k: v for k, v in store.hdu_table.meta.items()
+                           if k.upper() not in ("BASE_DIR", "EXTNAME")})
+    hdu_table.meta.update(provenance, EXTNAME="HDU_INDEX")
+    obs_table = store.obs_table[np.isin(store.obs_ids, result.applied)]
+    obs_table.meta = {k: v for k, v in store.obs_table.meta.items() if k.upper() != "BASE_DIR"}
+    obs_table.meta.update(provenance)
+    obs_table.meta.setdefault("EXTNAME", "OBS_INDEX")
+    write_table(hdu_table, planned[0], overwrite)
+    write_table(obs_table, planned[1], overwrite)
+    result.files += planned
+    return result

@@ -1,0 +1,255 @@
+"""Model folders as model sources: the small interface behind ``bgcube apply-models``.
+
+A *model source* is what a model folder becomes once loaded. It has two
+members::
+
+    class ModelSource(Protocol):
+        validity: Validity
+        def background(self, row) -> FOVCube: ...
+
+* ``background(row)``: the background rate cube of one run, given the run's
+  observation-index row (an astropy ``Row``, or any mapping of column name to
+  value): a `~bgcube.FOVCube` in 1/(MeV s sr), ``meta['FOVALIGN']`` 'RADEC'
+  (Gammapy's convention) and ``meta['BKG_TIME']`` 'ONTIME' or 'LIVETIME'
+  (the time the rate is per). Any binning; any backend (it is moved to the host).
+* ``validity``: the range of conditions the model was built for
+  (`Validity`: a closed range per observation-index column, e.g. ZEN_PNT,
+  MUONEFF, SAFE_ENERGY_LO). ``apply_models`` leaves out a run outside it
+  unless asked to extrapolate.
+
+`load_model_source` picks a loader by the files in the folder: the first
+entry of `LOADERS` whose file exists. Each entry is ``(file name, loader)``
+with ``loader(modeldir) -> ModelSource``; `register_loader` puts a new kind in
+front (a fitted joint model stored as, say, ``bg_joint_model.fits.gz`` plugs
+in with one call). The built-in loader, `GroupModels`, reads what
+``bgcube make-models`` writes (``bg_observation_groups.ecsv``, the grouped
+observation table and the per-group cube files) and gives a run the group
+models interpolated linearly in cos(zenith)
+(`bgcube.make.per_observation.interpolate_cos_zenith`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import astropy.units as u
+import numpy as np
+
+from ..cube import FOVCube
+from ..data.events import read_fits_table
+from ..errors import DataNotFoundError, FileFormatError
+from ..model import FOVCubeBackgroundModel
+from .binning import ENERGY_THRESHOLD_COLUMNS
+from .grouping import ObservationGroups
+from .per_observation import cos_zenith_weights, group_cos_zenith, resample_rate
+
+__all__ = [
+    "ModelSource",
+    "Validity",
+    "GroupModels",
+    "LOADERS",
+    "register_loader",
+    "load_model_source",
+    "row_value",
+]
+
+#: Observation-index columns whose range of a model's runs defines its validity
+#: (zenith, optical efficiency, energy threshold), where the index has them.
+VALIDITY_COLUMNS = ("ZEN_PNT", "MUONEFF", *ENERGY_THRESHOLD_COLUMNS)
+
+
+def row_value(row, name) -> float:
+    """A run's value of an obs-index column as a float in the column's unit (NaN if absent).
+
+    ``ZEN_PNT`` falls back to ``90 - ALT_PNT``.
+    """
+    names = list(row.colnames) if hasattr(row, "colnames") else list(row.keys())
+    if name not in names:
+        if name == "ZEN_PNT" and "ALT_PNT" in names:
+            return 90.0 - row_value(row, "ALT_PNT")
+        return float("nan")
+    value = row[name]
+    if np.ma.is_masked(value):
+        return float("nan")
+    try:
+        return float(u.Quantity(value).value if isinstance(value, u.Quantity) else value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+@dataclass(frozen=True)
+class Validity:
+    """Closed ranges of observation-index columns a model is valid in.
+
+    Parameters
+    ----------
+    ranges : dict of str to (float, float)
+        Column name -> (lowest, highest) value, in the column's unit.
+    """
+
+    ranges: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_runs(cls, obs_table, columns=VALIDITY_COLUMNS) -> Validity:
+        """The ranges spanned by a model's runs (columns they lack are left out)."""
+        ranges = {}
+        for name in columns:
+            values = np.array([row_value(row, name) for row in obs_table])
+            values = values[np.isfinite(values)]
+            if values.size:
+                ranges[name] = (float(values.min()), float(values.max()))
+        return cls(ranges)
+
+    def reasons(self, row) -> list[str]:
+        """Why a run is outside, one text per column (empty when inside or unknown)."""
+        out = []
+        for name, (lo, hi) in self.ranges.items():
+            value = row_value(row, name)
+            if np.isfinite(value) and not (lo <= value <= hi):
+                out.append(f"{name} = {value:.4g} outside the model's range [{lo:.4g}, {hi:.4g}]")
+        return out
+
+
+@runtime_checkable
+class ModelSource(Protocol):
+    """What a loaded model folder offers (see the module docstring)."""
+
+    validity: Validity
+
+    def background(self, row) -> FOVCube:
+        """The rate cube of the run with this observation-index row."""
+        ...
+
+
+class GroupModels:
+    """The group models written by ``bgcube make-models``, interpolated in cos(zenith).
+
+    Parameters
+    ----------
+    cubes : list of `~bgcube.FOVCube`
+        One rate cube per group.
+    cos_zenith : sequence of float
+        Each group's centre: the time-weighted mean cos(zenith) of its runs.
+    validity : Validity
+        The conditions of the model's runs.
+    group_ids : sequence of int, optional
+    """
+
+    def __init__(self, cubes, cos_zenith, validity, group_ids=None):
+        self.cubes = list(cubes)
+        self.cos_zenith = np.asarray(cos_zenith, dtype=np.float64)
+        self.validity = validity
+        self.group_ids = list(range(len(self.cubes))) if group_ids is None else list(group_ids)
+        self._resampled = {}
+
+    def __repr__(self):
+        return f"GroupModels(n_groups={len(self.cubes)}, validity={self.validity.ranges})"
+
+    @classmethod
+    def read(cls, modeldir) -> GroupModels:
+        """Read a make-models output folder.
+
+        Raises
+        ------
+        DataNotFoundError
+            A file make-models writes is missing.
+        FileFormatError
+            A file cannot be read, or no group has a model file.
+        """
+        from .pipeline import OUTPUT_NAMES
+
+        folder = Path(modeldir)
+        groups_file = folder / OUTPUT_NAMES["groups"]
+        grouped_file = folder / OUTPUT_NAMES["grouped"]
+        for path in (groups_file, grouped_file):
+            if not path.is_file():
+                raise DataNotFoundError(f"model folder {str(folder)!r} has no {path.name}")
+        groups = ObservationGroups.read(groups_file)
+        grouped = read_fits_table(grouped_file, 1, "grouped observation table")
+        if "GROUP_ID" not in grouped.colnames:
+            raise FileFormatError("no GROUP_ID column", filename=grouped_file)
+        cubes, nodes, ids = [], [], []
+        time_column = "ONTIME" if "ONTIME" in grouped.colnames else None
+        for gid in groups.group_ids:
+            path = folder / OUTPUT_NAMES["model_table"].format(group_id=int(gid))
+            runs = grouped[np.asarray(grouped["GROUP_ID"]) == gid]
+            if not path.is_file() or len(runs) == 0:
+                continue
+            model = FOVCubeBackgroundModel.read(path)
+            cube = model.background_cube.to_backend("numpy")
+            cube.meta.setdefault("BKG_TIME", model.time_convention)
+            cube.meta.setdefault("FOVALIGN", "RADEC")
+            cubes.append(cube)
+            nodes.append(group_cos_zenith(runs, None, time_column or "ONTIME"))
+            ids.append(int(gid))
+        if not cubes:
+            raise FileFormatError(f"no group model file ({OUTPUT_NAMES['model_table']}) found",
+                                  filename=folder)
+        aligns = {str(c.meta.get("FOVALIGN", "RADEC")).upper() for c in cubes}
+        if aligns != {"RADEC"}:
+            raise FileFormatError(
+                f"group models with FOVALIGN {sorted(aligns)}: only RADEC models can be applied "
+                "to runs (an ALTAZ model needs a rotation per run)", filename=folder)
+        nodes, keep = np.asarray(nodes), []
+        for i in np.argsort(-np.asarray(ids)):  # equal centres: keep one (the lowest id)
+            if not np.any(np.isclose(nodes[keep], nodes[i], rtol=0, atol=1e-12)):
+                keep.append(int(i))
+        keep = sorted(keep)
+        return cls([cubes[i] for i in keep], nodes[keep], Validity.from_runs(grouped),
+                   [ids[i] for i in keep])
+
+    def background(self, row) -> FOVCube:
+        """The group models interpolated linearly in the run's cos(zenith).
+
+        On the binning of the group whose centre is nearest; clamped to the
+        outermost group beyond the range of the centres.
+        """
+        zenith = row_value(row, "ZEN_PNT")
+        if not np.isfinite(zenith):
+            raise FileFormatError("the observation-index row has no ZEN_PNT or ALT_PNT value")
+        cos_zen = float(np.cos(np.radians(zenith)))
+        k = int(np.argmin(np.abs(self.cos_zenith - cos_zen)))
+        weighted = []
+        for i, w in cos_zenith_weights(self.cos_zenith, cos_zen):
+            if (i, k) not in self._resampled:
+                self._resampled[i, k] = resample_rate(self.cubes[i], self.cubes[k])
+            cube = self._resampled[i, k]
+            weighted.append(w * np.asarray(cube.data) * float(cube.unit.to(self.cubes[k].unit)))
+        out = self._resampled[k, k].copy(data=np.asarray(sum(weighted), dtype=np.float64))
+        out.meta.update(BKG_GRP=self.group_ids[k])
+        return out
+
+
+#: (file name, loader) pairs, tried in order by `load_model_source`.
+LOADERS: list = [("bg_observation_groups.ecsv", GroupModels.read)]
+
+
+def register_loader(filename, loader) -> None:
+    """Add a kind of model folder: ``loader(modeldir)`` when ``modeldir/filename`` exists.
+
+    Registered loaders are tried before the built-in ones (latest first).
+    """
+    LOADERS.insert(0, (str(filename), loader))
+
+
+def load_model_source(modeldir) -> ModelSource:
+    """The model source of a model folder (see the module docstring).
+
+    Raises
+    ------
+    DataNotFoundError
+        The folder does not exist or holds no known model file.
+    """
+    folder = Path(modeldir)
+    if not folder.is_dir():
+        raise DataNotFoundError(f"model folder {str(folder)!r} does not exist")
+    for filename, loader in LOADERS:
+        if (folder / filename).is_file():
+            return loader(folder)
+    known = ", ".join(name for name, _ in LOADERS)
+    raise DataNotFoundError(
+        f"model folder {str(folder)!r} holds none of the model files bgcube knows ({known}); "
+        "make it with bgcube make-models"
+    )
