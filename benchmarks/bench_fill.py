@@ -41,8 +41,8 @@ from _common import (  # noqa: E402
     versions,
 )
 
-from bgcube._array import Binning, fill_histogram  # noqa: E402
-from bgcube._array.histogram import default_fill_method  # noqa: E402
+from bgcube.array import Binning, fill_histogram  # noqa: E402
+from bgcube.array.histogram import default_fill_method  # noqa: E402
 
 BINNINGS = (Binning.from_edges(ENERGY_EDGES), Binning.from_edges(FOV_EDGES),
             Binning.from_edges(FOV_EDGES))

@@ -4,10 +4,10 @@ Run ``python benchmarks/bench_interpolate.py [--points N] [--repeat R]``. It rea
 the BKG of one H.E.S.S. DL3 DR1 run (found as `bgcube.datasets.get_path` does)
 and prints, for N random points inside the cube (default 1e6):
 
-* `bgcube._array.interpolate_cube` on NumPy and array_api_strict, and on JAX
+* `bgcube.array.interpolate_cube` on NumPy and array_api_strict, and on JAX
   eagerly and under ``jax.jit`` (compiled once before timing);
 * Gammapy 2.x ``Background3D.evaluate`` on the same points, when importable;
-* `bgcube._array.integrate_energy_log_log` over a one-decade band at N/10
+* `bgcube.array.integrate_energy_log_log` over a one-decade band at N/10
   points on NumPy and jitted JAX.
 
 Each line gives the best of ``--repeat`` wall-clock and process CPU times.
@@ -49,7 +49,7 @@ def main(argv=None):
     import astropy.units as u
 
     from bgcube import FOVCube, get_namespace
-    from bgcube._array import integrate_energy_log_log, interpolate_cube
+    from bgcube.array import integrate_energy_log_log, interpolate_cube
     from bgcube.backend import from_numpy
     from bgcube.datasets import get_path
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from _common import best_time, load_average, machine_description, publish, versions  # noqa: E402
 
-from bgcube._array import K5A, convolve_k5a, smooth_images  # noqa: E402
+from bgcube.array import K5A, convolve_k5a, smooth_images  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "smooth.md"
 SHAPE = (20, 60, 60)

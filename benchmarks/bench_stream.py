@@ -4,7 +4,7 @@
     python benchmarks/bench_stream.py --backend jax   # chunks on JAX, counts stay on the device
 
 Events are simulated chunk by chunk (never all in memory) and fed to
-``bgcube._array.HistogramFiller``. Reported: fill time (simulation time
+``bgcube.array.HistogramFiller``. Reported: fill time (simulation time
 excluded), events per second, the peak of memory allocated through Python
 and NumPy (tracemalloc) and the process's peak resident memory (maxrss, as
 ``/usr/bin/time -v`` reports it), against the size of the whole stream.
@@ -38,7 +38,7 @@ from _common import (  # noqa: E402
     publish,
 )
 
-from bgcube._array import Binning, HistogramFiller  # noqa: E402
+from bgcube.array import Binning, HistogramFiller  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "stream.md"
 BINNINGS = (Binning.from_edges(ENERGY_EDGES), Binning.from_edges(FOV_EDGES),

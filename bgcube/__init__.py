@@ -2,10 +2,10 @@
 
 A background model is a rate cube over field-of-view coordinates (DETX,
 DETY) and reconstructed energy, in 1/(MeV s sr). bgcube's array core
-(:mod:`bgcube._array`) runs on NumPy, JAX, CuPy or any Array API library; its
+(:mod:`bgcube.array`) runs on NumPy, JAX, CuPy or any Array API library; its
 shell speaks astropy.
 
-The public names are imported lazily, so that ``import bgcube._array`` needs
+The public names are imported lazily, so that ``import bgcube.array`` needs
 neither astropy nor matplotlib.
 """
 
@@ -15,9 +15,9 @@ __version__ = "0.1.0.dev0"
 
 #: public name -> module that defines it
 _LAZY = {
-    "BACKENDS": "bgcube._array.namespace",
-    "BackendUnavailableError": "bgcube._array.namespace",
-    "get_namespace": "bgcube._array.namespace",
+    "BACKENDS": "bgcube.array.namespace",
+    "BackendUnavailableError": "bgcube.array.namespace",
+    "get_namespace": "bgcube.array.namespace",
     "CubeAxis": "bgcube.axes",
     "FOVCube": "bgcube.cube",
     "FOVCubeBackgroundModel": "bgcube.model",

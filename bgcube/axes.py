@@ -10,7 +10,7 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import Angle
 
-from ._array.binning import Binning
+from .array.binning import Binning
 from .errors import BinningError
 
 __all__ = ["CubeAxis", "ENERGY_UNIT", "ANGLE_UNIT"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._array.namespace import array_namespace, backend_name, get_namespace
+from .array.namespace import array_namespace, backend_name, get_namespace
 
 __all__ = ["to_numpy", "from_numpy", "namespace_of"]
 

@@ -9,7 +9,7 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import Angle
 
-from . import _array
+from . import array as _array
 from .axes import CubeAxis
 from .backend import from_numpy, namespace_of, to_numpy
 from .data.events import event_coordinates, warn_nonfinite_events
@@ -272,7 +272,7 @@ class FOVCube:
         """Solid angle of each (DETY, DETX) pixel, shape ``(ny, nx)``, in sr.
 
         ``exact=False`` is the flat ``dx * dy`` of the original; ``exact=True``
-        the true solid angle (see `bgcube._array.solid_angle`).
+        the true solid angle (see `bgcube.array.solid_angle`).
         """
         _, ey, ex = self._edges_on_backend()
         return u.Quantity(to_numpy(_array.solid_angle(ey, ex, exact=exact)), u.sr)
@@ -324,7 +324,7 @@ class FOVCube:
         weights : list of array, optional
             One weight array per event list.
         method : str
-            Fill method, see `bgcube._array.fill_histogram`.
+            Fill method, see `bgcube.array.fill_histogram`.
 
         Returns
         -------
@@ -462,7 +462,7 @@ class FOVCube:
         return cube_to_hdulist(self, format, legacy=legacy)
 
     # ------------------------------------------------------------------
-    # evaluation (thin: the interpolation is bgcube._array.interpolate)
+    # evaluation (thin: the interpolation is bgcube.array.interpolate)
     def _coordinate_array(self, name, value, axis):
         """``value`` in the axis's canonical unit, as a float64 array on the data's backend."""
         q = u.Quantity(value)
@@ -480,7 +480,7 @@ class FOVCube:
         The interpolation is Gammapy 2.x's ``Background3D.evaluate``: linear
         in DETX, DETY and log(energy), on the log of the values (a power law
         in energy between energy nodes); a zero rate stays zero. See
-        `bgcube._array.interpolate` for the exact rule at edges and zeros.
+        `bgcube.array.interpolate` for the exact rule at edges and zeros.
 
         Parameters
         ----------

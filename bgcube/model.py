@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import astropy.units as u
 
-from . import _array
+from . import array as _array
 from .backend import from_numpy, to_numpy
 from .cube import FOVCube
 from .errors import ObservationError

@@ -9,8 +9,8 @@ unknown exposure. The background of the observation is predicted from the
 reference sample by
 
 * re-weighting each reference event by ``(E / 1 TeV) ** -delta_index``,
-  filled with `bgcube._array.fill_histogram(..., weights=...)`;
-* turning the weighted counts into a rate with `bgcube._array.compute_rate`,
+  filled with `bgcube.array.fill_histogram(..., weights=...)`;
+* turning the weighted counts into a rate with `bgcube.array.compute_rate`,
   whose time is the reference's time divided by ``time_scale``;
 * multiplying the rate by the observation's time and the bin volumes.
 
@@ -31,7 +31,7 @@ jnp = get_namespace("jax")  # enables 64-bit JAX
 
 import jax  # noqa: E402
 
-from bgcube._array import Binning, bin_volume, compute_rate, fill_histogram  # noqa: E402
+from bgcube.array import Binning, bin_volume, compute_rate, fill_histogram  # noqa: E402
 from bgcube.fit import Parameter, build_fitter, cash  # noqa: E402
 
 TRUE_DELTA = 0.7

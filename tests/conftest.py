@@ -8,7 +8,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
-from bgcube._array.namespace import BackendUnavailableError, get_namespace  # noqa: E402
+from bgcube.array.namespace import BackendUnavailableError, get_namespace  # noqa: E402
 from bgcube.datasets import data_dir  # noqa: E402
 from bgcube.errors import DataNotFoundError  # noqa: E402
 

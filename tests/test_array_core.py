@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from bgcube import _array
-from bgcube._array import Binning, fill_histogram
+from bgcube import array as _array
+from bgcube.array import Binning, fill_histogram
 from bgcube.backend import to_numpy
 
 BINNINGS = (

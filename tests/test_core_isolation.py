@@ -18,7 +18,7 @@ def test_core_imports_with_astropy_and_matplotlib_blocked():
 
         sys.meta_path.insert(0, Blocker())
         import array_api_strict as xp
-        import bgcube._array as core
+        import bgcube.array as core
 
         b = core.Binning.from_edges([0.0, 1.0, 2.0])
         c = core.fill_histogram(xp.asarray([0.5, 1.5]), xp.asarray([0.5, 0.5]),

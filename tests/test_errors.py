@@ -22,7 +22,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from bgcube import CubeAxis, FOVCube, FOVCubeBackgroundModel
-from bgcube._array import Binning
+from bgcube.array import Binning
 from bgcube.backend import to_numpy
 from bgcube.data.events import EventList, count_nonfinite, event_coordinates
 from bgcube.data.observation import Observation

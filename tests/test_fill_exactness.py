@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bgcube._array import Binning, fill_histogram, flat_bin_index
-from bgcube._array._flat_index import axis_plan, estimate_flat_index
-from bgcube._array.histogram import FILL_METHODS, default_fill_method
-from bgcube._array.namespace import backend_name
+from bgcube.array import Binning, fill_histogram, flat_bin_index
+from bgcube.array._flat_index import axis_plan, estimate_flat_index
+from bgcube.array.histogram import FILL_METHODS, default_fill_method
+from bgcube.array.namespace import backend_name
 from bgcube.backend import to_numpy
 
 
@@ -108,7 +108,7 @@ def events(draw):
 
 
 def _flush_subnormals(values):
-    """XLA on CPU reads subnormal numbers as 0 (the caveat in bgcube/_array/binning.py)."""
+    """XLA on CPU reads subnormal numbers as 0 (the caveat in bgcube/array/binning.py)."""
     tiny = np.finfo(values.dtype).tiny
     return np.where(np.abs(values) < tiny, np.zeros_like(values), values)
 
@@ -183,7 +183,7 @@ def test_unknown_or_unfit_method_and_bad_shapes_raise(xp):
 @pytest.fixture(scope="module")
 def numba_fill():
     pytest.importorskip("numba", reason="numba not installed: the compiled NumPy path is off")
-    from bgcube._array import _numba_fill
+    from bgcube.array import _numba_fill
 
     return _numba_fill
 
@@ -308,7 +308,7 @@ def test_arithmetic_margin_falls_back_to_search():
 
 def test_several_slices_and_a_ragged_end(xp):
     """Eager backends index events slice by slice: the slices join up exactly."""
-    from bgcube._array._flat_index import SLICE
+    from bgcube.array._flat_index import SLICE
 
     rng = np.random.default_rng(11)
     n = 2 * SLICE + 5
@@ -335,7 +335,7 @@ def test_numba_thread_count_from_environment(numba_fill, monkeypatch):
 def test_numpy_falls_back_to_bincount_without_numba(monkeypatch):
     import array_api_compat.numpy as np_xp
 
-    from bgcube._array import histogram
+    from bgcube.array import histogram
 
     monkeypatch.setattr(histogram, "_have_numba", lambda: False)
     assert default_fill_method(np_xp) == "bincount"
@@ -347,7 +347,7 @@ def test_small_numpy_fills_skip_numba_until_it_is_loaded(monkeypatch):
     """A fill too small to repay numba's start-up uses bincount, unless numba is running."""
     import array_api_compat.numpy as np_xp
 
-    from bgcube._array import histogram
+    from bgcube.array import histogram
 
     monkeypatch.setattr(histogram, "_have_numba", lambda: True)
     small, large = histogram.NUMBA_MIN_EVENTS - 1, histogram.NUMBA_MIN_EVENTS

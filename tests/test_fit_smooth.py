@@ -119,7 +119,7 @@ def test_bad_arguments_and_failed_fits():
 
 
 def test_smooth_fit_on_other_backends(xp_nocupy):
-    from bgcube._array import backend_name
+    from bgcube.array import backend_name
 
     name = backend_name(xp_nocupy)
     model, _ = simulated(4, backend=name)

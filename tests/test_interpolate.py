@@ -15,7 +15,7 @@ Gammapy and agree to ~1e-13, JAX's float32 log may differ by one unit in the
 last place, i.e. up to ``2**-23 * |log v|`` <= 1.1e-5 relative for
 ``|log v| <= 88`` (the float32 floor is ``log(1.18e-38) = -87.3``). Where the
 reference is at the float32 floor (<= 2.4e-38) bgcube returns exactly 0
-(see `bgcube._array.interpolate`), hence ``atol=3e-38`` there.
+(see `bgcube.array.interpolate`), hence ``atol=3e-38`` there.
 """
 
 import math
@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from bgcube import FOVCube
-from bgcube._array import Binning, integrate_energy_log_log, interpolate_cube
-from bgcube._array.namespace import array_namespace, backend_name
+from bgcube.array import Binning, integrate_energy_log_log, interpolate_cube
+from bgcube.array.namespace import array_namespace, backend_name
 from bgcube.backend import to_numpy
 
 FLOAT32_FLOOR_ATOL = 3e-38
@@ -281,7 +281,7 @@ def test_inputs_are_not_modified():
 
 def test_jit_matches_eager():
     jax = pytest.importorskip("jax")
-    from bgcube._array.namespace import get_namespace
+    from bgcube.array.namespace import get_namespace
 
     jnp = get_namespace("jax")
     rng = np.random.default_rng(6)

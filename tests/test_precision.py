@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 
 from bgcube import FOVCube, FOVCubeBackgroundModel
-from bgcube._array import Binning, fill_histogram
-from bgcube._array.histogram import FILL_METHODS
-from bgcube._array.namespace import backend_name
+from bgcube.array import Binning, fill_histogram
+from bgcube.array.histogram import FILL_METHODS
+from bgcube.array.namespace import backend_name
 from bgcube.backend import to_numpy
 from bgcube.data.events import EventList
 

@@ -7,8 +7,8 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from bgcube._array import Binning, array_namespace, fill_histogram
-from bgcube._array.stream import HistogramFiller, fill_histogram_chunks
+from bgcube.array import Binning, array_namespace, fill_histogram
+from bgcube.array.stream import HistogramFiller, fill_histogram_chunks
 from bgcube.backend import to_numpy
 from bgcube.data.chunks import iter_event_chunks
 from bgcube.errors import FileFormatError

@@ -30,7 +30,7 @@ normalisation
     template for one run.
 """
 
-from .._array.namespace import get_namespace
+from ..array.namespace import get_namespace
 
 get_namespace("jax")  # enables x64 before any JAX array is created
 

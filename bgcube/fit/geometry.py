@@ -14,7 +14,7 @@ a bin are ``mu = T * integral of R over the bin``, with ``T`` the bin's
 * **field of view**: the average of ``R`` over ``s x s`` Gauss-Legendre
   nodes of the pixel (default ``s = 1``: the pixel centre) times the pixel's
   solid angle (flat ``dx * dy`` by default, as the cubes; ``exact=True`` for
-  the true solid angle, see `bgcube._array.solid_angle`). For a Gaussian
+  the true solid angle, see `bgcube.array.solid_angle`). For a Gaussian
   ``exp(-r**2 / w**2)`` on square pixels of side ``dx`` the centre rule's
   relative error is ``(dx / w)**2 / 6`` at the peak and grows in the tails:
   5e-4 to 9e-4 (within ``r < 2 w``) for ``w = 2.5`` deg on 0.134 deg pixels
@@ -32,7 +32,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from .._array import solid_angle
+from ..array import solid_angle
 
 __all__ = ["BinGeometry", "expected_counts", "integrated_rate"]
 

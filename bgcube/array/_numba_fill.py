@@ -1,6 +1,6 @@
 """Compiled fill for NumPy arrays, with numba (imported only by the dispatch).
 
-:func:`bgcube._array.histogram.fill_histogram` calls :func:`fill` for NumPy
+:func:`bgcube.array.histogram.fill_histogram` calls :func:`fill` for NumPy
 arrays when numba is installed. The result is the same as the portable
 path, to the last count: every bin is ``[lo, hi)`` and a value's bin is
 decided by comparing it, in float64, with the true edges.
@@ -59,7 +59,7 @@ def axis_plan(binning):
 
     Parameters
     ----------
-    binning : bgcube._array.binning.Binning
+    binning : bgcube.array.binning.Binning
         The axis (edges in canonical units).
 
     Returns

@@ -7,7 +7,7 @@ arrays' backend allows:
 method     what runs
 ========== ============================================================
 numba      NumPy arrays, numba installed: a compiled, multi-threaded
-           kernel (:mod:`bgcube._array._numba_fill`)
+           kernel (:mod:`bgcube.array._numba_fill`)
 bincount   NumPy or CuPy: flat bin index, then the library's ``bincount``
 jax        JAX: flat bin index by arithmetic alone (events within
            rounding of an edge re-binned exactly) and ``segment_sum``
@@ -22,7 +22,7 @@ runs on any conforming library).
 
 Every path gives the same counts, to the last event: bins are half-open
 ``[lo, hi)`` on every axis, and events outside the cube or with a NaN
-coordinate are dropped (see :mod:`bgcube._array.binning`). Counts
+coordinate are dropped (see :mod:`bgcube.array.binning`). Counts
 accumulate in float64 on every backend, so they are exact up to 2**53 per
 bin whatever the dtype of the events. Inside the array paths, dropped
 events go to one overflow bin that is cut off at the end, so no path has a
@@ -105,7 +105,7 @@ def default_fill_method(xp, n_events=None) -> str:
 
 
 def _numba_loaded() -> bool:
-    return "bgcube._array._numba_fill" in sys.modules
+    return "bgcube.array._numba_fill" in sys.modules
 
 
 @functools.cache
@@ -226,7 +226,7 @@ def _jax_fill(binnings: tuple[Binning, Binning, Binning], weighted: bool):
 
     A lookup in a table per event is the slowest operation XLA does on a
     CPU, so the events are binned by arithmetic alone
-    (:func:`~bgcube._array._flat_index.estimate_flat_index`) and the rare
+    (:func:`~bgcube.array._flat_index.estimate_flat_index`) and the rare
     events within rounding of an edge are binned again exactly, in a second
     pass that runs only when there are any (``lax.cond``): about 1.7x the
     speed of an exact lookup for every event at 1e7 events. Unweighted

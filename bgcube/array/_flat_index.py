@@ -1,6 +1,6 @@
 """The flat bin index of events, with few array operations (used by every array path).
 
-:func:`bgcube._array.binning.bin_index` is the rule, axis by axis: the bin
+:func:`bgcube.array.binning.bin_index` is the rule, axis by axis: the bin
 of a value is the one whose half-open ``[lo, hi)`` holds it, as
 ``searchsorted`` on the true edges says. This module computes the same
 thing for three axes at once, cheaply enough for the fill:
@@ -79,7 +79,7 @@ class AxisPlan:
 
 @functools.lru_cache(maxsize=256)
 def axis_plan(binning, allow_single: bool = True) -> AxisPlan:
-    """The plan of one :class:`~bgcube._array.binning.Binning` (cached).
+    """The plan of one :class:`~bgcube.array.binning.Binning` (cached).
 
     With ``allow_single=False`` the position is always computed in float64,
     so the margin is rounding only (what :func:`estimate_flat_index` needs).

@@ -1,7 +1,7 @@
 """Fill a histogram from event chunks: memory bounded by the chunk, not the total.
 
 :class:`HistogramFiller` adds the counts of one chunk at a time (through
-:func:`bgcube._array.histogram.fill_histogram`, so every chunk takes the
+:func:`bgcube.array.histogram.fill_histogram`, so every chunk takes the
 backend's fast path) into one float64 histogram that stays on the chunks'
 device; :func:`fill_histogram_chunks` drives it over any iterable of
 chunks, for example :func:`bgcube.data.chunks.iter_event_chunks` reading FITS

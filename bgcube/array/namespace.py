@@ -1,6 +1,6 @@
 """Array namespaces, backend names, devices and the dtype policy of the core.
 
-Everything in :mod:`bgcube._array` finds its namespace from its array
+Everything in :mod:`bgcube.array` finds its namespace from its array
 arguments with :func:`array_namespace`, or takes ``xp=`` keyword-only.
 This module imports only the standard library and ``array_api_compat``;
 backend libraries are imported lazily, when a backend is asked for by name.

@@ -26,7 +26,7 @@ The interpolation follows Gammapy 2.x ``Background3D.evaluate`` (read in
 An axis with a single bin is constant along that axis.
 
 Everything is vectorised and jit-compatible: the binnings are static
-(hashable :class:`~bgcube._array.binning.Binning` objects), the output
+(hashable :class:`~bgcube.array.binning.Binning` objects), the output
 shape is the broadcast shape of the coordinates, and there are no
 data-dependent shapes. Computations are in float64.
 """
