@@ -25,11 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bgcube import get_namespace
+import jax
 
-jnp = get_namespace("jax")  # enables 64-bit JAX
+# this script's own choice: bgcube computes in float64 and never switches it on for you
+jax.config.update("jax_enable_x64", True)
 
-import jax  # noqa: E402
+from bgcube import get_namespace  # noqa: E402
+
+jnp = get_namespace("jax")
 
 from bgcube.array import Binning, bin_volume, compute_rate, fill_histogram  # noqa: E402
 from bgcube.fit import Parameter, build_fitter, cash  # noqa: E402

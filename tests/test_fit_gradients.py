@@ -10,7 +10,6 @@ jax = pytest.importorskip("jax", reason="gradients need JAX")
 
 import jax.numpy as jnp  # noqa: E402
 
-import bgcube.fit  # noqa: E402, F401  (enables x64)
 from bgcube.array import Binning, bin_volume, compute_rate, fill_histogram  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "fit_event_weights.py"

@@ -8,8 +8,9 @@ backend libraries are imported lazily, when a backend is asked for by name.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
-import os
 
 import array_api_compat
 from array_api_compat import device as array_device
@@ -23,7 +24,8 @@ __all__ = [
     "check_jax_x64",
     "get_namespace",
     "is_jax",
-    "COUNT_DTYPE_NAME",
+    "jax_x64",
+    "with_jax_x64",
 ]
 
 #: Backend names bgcube knows, and the module providing each namespace.
@@ -33,10 +35,6 @@ BACKENDS = {
     "jax": "jax.numpy",
     "cupy": "array_api_compat.cupy",
 }
-
-#: Counts and times always accumulate in this floating type (exact to 2**53).
-COUNT_DTYPE_NAME = "float64"
-
 
 class BackendUnavailableError(ImportError):
     """A backend was asked for by name but cannot be used here."""
@@ -79,10 +77,49 @@ def check_jax_x64() -> None:
 
     if not jax.config.jax_enable_x64:
         raise BackendUnavailableError(
-            "bgcube needs JAX with 64-bit types: set JAX_ENABLE_X64=1 before starting "
-            "Python, or call jax.config.update('jax_enable_x64', True) before creating "
-            "arrays (bgcube.get_namespace('jax') does this for you)."
+            "bgcube needs JAX with 64-bit types (counts and times accumulate in float64) "
+            "and never switches them on for you: set JAX_ENABLE_X64=1 before starting "
+            "Python, call jax.config.update('jax_enable_x64', True) before creating "
+            "arrays, or work inside `with jax.enable_x64(True):`."
         )
+
+
+def jax_x64():
+    """Context manager: JAX's 64-bit types for the current thread, restored on exit.
+
+    bgcube never changes a user's global JAX configuration; the parts that
+    need float64 on JAX (the fits of :mod:`bgcube.fit`, ``make_models`` with
+    ``backend='jax'``) run inside this context instead. It is a no-op when
+    x64 is already on or JAX is not installed.
+
+    Returns
+    -------
+    context : contextlib.AbstractContextManager
+        JAX's own thread-local ``enable_x64`` context, or a null context.
+    """
+    try:
+        import jax
+    except ImportError:
+        return contextlib.nullcontext()
+    if jax.config.jax_enable_x64:
+        return contextlib.nullcontext()
+    enable = getattr(jax, "enable_x64", None)
+    if enable is None:  # JAX before 0.6
+        from jax.experimental import enable_x64 as enable
+
+        return enable()
+    return enable(True)
+
+
+def with_jax_x64(function):
+    """Decorator: run ``function`` inside :func:`jax_x64` (see there)."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with jax_x64():
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 def get_namespace(name: str):
@@ -96,7 +133,8 @@ def get_namespace(name: str):
     Returns
     -------
     xp : module
-        Standard-conforming namespace.
+        Standard-conforming namespace. JAX's configuration is left as it
+        is: bgcube's JAX paths need 64-bit types (see :func:`check_jax_x64`).
 
     Raises
     ------
@@ -108,8 +146,6 @@ def get_namespace(name: str):
     """
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {sorted(BACKENDS)}")
-    if name == "jax":
-        os.environ.setdefault("JAX_ENABLE_X64", "1")
     try:
         xp = importlib.import_module(BACKENDS[name])
     except ImportError as exc:
@@ -117,11 +153,6 @@ def get_namespace(name: str):
             f"backend {name!r} is not installed ({exc}); install it with "
             f"pip install 'bgcube[{name}]'"
         ) from exc
-    if name == "jax":
-        import jax
-
-        if not jax.config.jax_enable_x64:
-            jax.config.update("jax_enable_x64", True)
     if name == "cupy":
         import cupy
 

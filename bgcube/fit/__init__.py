@@ -4,8 +4,13 @@ Parametric rate models written as pure ``jax.numpy`` functions, the Poisson
 (Cash) statistic of a counts cube with exact gradients and Hessians, a
 damped-Newton fitter that is one jittable and vmappable function, smoothing
 of a background model by fitting, and the per-observation norm and tilt
-fit. Everything runs in float64: importing this package enables JAX's x64
-mode.
+fit. Everything runs in float64. Importing this package leaves JAX's
+configuration as it is: the fitting functions (`fit`, `smooth_by_fit`,
+`fit_norm_tilt`, `fit_observation_norm`) and the data constructors
+(`FitData.from_arrays`, `FitData.from_model`, `BinGeometry.from_edges`) run
+inside JAX's thread-local ``enable_x64`` context; to call the building blocks
+(models, `cash`, the fitters of `make_fitter`) yourself, enable x64 or work
+inside ``with jax.enable_x64(True):``.
 
 Modules
 -------
@@ -30,27 +35,23 @@ normalisation
     template for one run.
 """
 
-from ..array.namespace import get_namespace
-
-get_namespace("jax")  # enables x64 before any JAX array is created
-
-from .geometry import BinGeometry, expected_counts, integrated_rate  # noqa: E402
-from .likelihood import FitData, cash, cash_terms, deviance_residuals, model_statistic  # noqa: E402
-from .models import (  # noqa: E402
+from .geometry import BinGeometry, expected_counts, integrated_rate
+from .likelihood import FitData, cash, cash_terms, deviance_residuals, model_statistic
+from .models import (
     MODELS,
     FlexibleModel,
     GaussianModel,
     RateModel,
     gaussian_values_from_test_model,
 )
-from .normalisation import (  # noqa: E402
+from .normalisation import (
     NormTiltData,
     fit_norm_tilt,
     fit_observation_norm,
     make_norm_tilt_fitter,
     norm_tilt_npred,
 )
-from .optimize import (  # noqa: E402
+from .optimize import (
     STATUS_MESSAGES,
     FitError,
     FitOutput,
@@ -60,8 +61,8 @@ from .optimize import (  # noqa: E402
     make_fitter,
     start_values,
 )
-from .parameters import Parameter  # noqa: E402
-from .smooth import below_threshold, fitted_rate_cube, smooth_by_fit  # noqa: E402
+from .parameters import Parameter
+from .smooth import below_threshold, fitted_rate_cube, smooth_by_fit
 
 __all__ = [
     "BinGeometry",

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..array import solid_angle
+from ..array.namespace import with_jax_x64
 
 __all__ = ["BinGeometry", "expected_counts", "integrated_rate"]
 
@@ -71,6 +72,7 @@ class BinGeometry(NamedTuple):
     detx_edges: jnp.ndarray
 
     @classmethod
+    @with_jax_x64
     def from_edges(cls, energy_edges, dety_edges, detx_edges, *, energy_quadrature=3,
                    spatial_nodes=1, exact_solid_angle=False):
         """Geometry of a cube from its edges.

@@ -23,6 +23,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+from ..array.namespace import with_jax_x64
 from .geometry import BinGeometry, expected_counts
 
 __all__ = ["cash", "cash_terms", "deviance_residuals", "FitData", "model_statistic"]
@@ -114,6 +115,7 @@ class FitData(NamedTuple):
     geometry: BinGeometry
 
     @classmethod
+    @with_jax_x64
     def from_arrays(cls, counts, time, geometry, mask=None):
         """Data from host or backend arrays (copied to JAX float64).
 
@@ -153,6 +155,7 @@ class FitData(NamedTuple):
         )
 
     @classmethod
+    @with_jax_x64
     def from_model(cls, bg_model, mask=None, **geometry_kwargs):
         """Data from a `~bgcube.FOVCubeBackgroundModel`'s counts and time cubes.
 

@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..array.namespace import with_jax_x64
 from ..backend import to_numpy
 from .likelihood import cash
 from .optimize import build_fitter
@@ -112,6 +113,7 @@ def make_norm_tilt_fitter(fit_tilt=True, max_iter=100, tol=1e-8):
                                 max_iter=max_iter, tol=tol))
 
 
+@with_jax_x64
 def fit_norm_tilt(counts, template, energy_edges, mask=None, *, e_ref=1.0, fit_tilt=True,
                   tilt=0.0, max_iter=100, tol=1e-8):
     """Fit the norm and tilt of a template's expected counts to one run's counts.
@@ -174,6 +176,7 @@ def fit_norm_tilt(counts, template, energy_edges, mask=None, *, e_ref=1.0, fit_t
                                  int(use.sum()), frozen)
 
 
+@with_jax_x64
 def fit_observation_norm(template, run, *, e_ref=1.0, fit_tilt=True, **kwargs):
     """Norm and tilt of a background cube for one run filled into a background model.
 

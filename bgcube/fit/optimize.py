@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..array.namespace import with_jax_x64
 from .likelihood import FitData, model_statistic
 from .parameters import parameter_index, to_internal, to_physical, transform_jacobian
 from .result import STATUS_MESSAGES, FitError, FitResult
@@ -294,6 +295,7 @@ def start_values(model, data, init=None) -> np.ndarray:
     return to_internal(model.parameters, values)
 
 
+@with_jax_x64
 def fit(model, data, init=None, *, frozen=(), max_iter=100, tol=1e-8):
     """Fit a rate model to a counts cube by minimising the Cash statistic.
 

@@ -22,6 +22,7 @@ import astropy.units as u
 import jax.numpy as jnp
 import numpy as np
 
+from ..array.namespace import with_jax_x64
 from ..backend import from_numpy
 from ..cube import FOVCube
 from .geometry import BinGeometry, integrated_rate
@@ -89,6 +90,7 @@ def below_threshold(counts, fraction=1e-3) -> np.ndarray:
     return np.cumprod(starved).astype(bool)
 
 
+@with_jax_x64
 def fitted_rate_cube(model, values, like, geometry=None) -> FOVCube:
     """The bin-averaged rate of a model as a background cube in 1/(MeV s sr).
 
@@ -118,6 +120,7 @@ def fitted_rate_cube(model, values, like, geometry=None) -> FOVCube:
     )
 
 
+@with_jax_x64
 def smooth_by_fit(bg_model, model=None, *, init=None, frozen=(), n_knots=6,
                   threshold_fraction=1e-3, energy_quadrature=3, spatial_nodes=1, max_iter=100,
                   tol=1e-8):

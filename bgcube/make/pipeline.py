@@ -20,6 +20,7 @@ Dask cluster (`bgcube.distributed`), with the same result to the last bit.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import astropy.units as u
 import numpy as np
 from astropy.table import Table
 
+from ..array.namespace import jax_x64
 from ..backend import from_numpy
 from ..data.exclusion import ExclusionRegions, default_exclusion_regions
 from ..data.store import HDU_INDEX, OBS_INDEX, DataStore
@@ -151,6 +153,20 @@ def resolve_exclusion(exclusion, obs_table) -> ExclusionRegions:
     return ExclusionRegions.read(exclusion)
 
 
+def _jax_x64_for_jax_backend(function):
+    """``backend='jax'`` builds float64 cubes inside JAX's x64 context, not by a global switch."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        if kwargs.get("backend") != "jax":
+            return function(*args, **kwargs)
+        with jax_x64():
+            return function(*args, **kwargs)
+
+    return wrapper
+
+
+@_jax_x64_for_jax_backend
 def make_models(
     indir,
     outdir,
