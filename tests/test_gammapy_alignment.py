@@ -165,3 +165,14 @@ def test_simulated_non_sash_run_through_gammapy(tmp_path):
     assert written.meta["FOVALIGN"] == "RADEC"
     ontime = u.Quantity(store.obs_table["ONTIME"][0], u.s)
     _check_through_gammapy(tmp_path / "out", obs_id, models[obs_id], ontime)
+
+
+def test_gammapy_extra_pins_a_regions_that_gammapy_imports_with():
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    extras = project["project"]["optional-dependencies"]
+    assert "regions<0.12" in extras["gammapy"]
+    assert set(extras["gammapy"]) <= set(extras["test"])  # the tests run what users install
+    pytest.importorskip("gammapy.data")  # and it imports here, with the pinned regions
