@@ -12,7 +12,7 @@ from astropy.coordinates import Angle
 from . import array as _array
 from .axes import CubeAxis
 from .backend import from_numpy, namespace_of, to_numpy
-from .data.events import event_coordinates, warn_nonfinite_events
+from .data.fill_events import _is_one_event_list, fill_event_list
 from .errors import BinningError
 from .schemes import scheme_dict
 
@@ -318,11 +318,18 @@ class FOVCube:
         Parameters
         ----------
         event_lists : list
-            Event tables (`~astropy.table.Table` with ``ENERGY``, ``DETX``,
-            ``DETY`` columns carrying units) or objects with such a ``table``.
-            A single table is accepted too.
+            Event tables (`~astropy.table.Table` or ``QTable`` with ``ENERGY``,
+            ``DETX``, ``DETY`` columns carrying units), objects with such a
+            ``table``, bgcube ``EventList``, mappings of those names to
+            arrays (plain arrays taken in TeV and deg) or tuples
+            ``(energy, dety, detx)`` in TeV, deg, deg as yielded by
+            `~bgcube.data.chunks.iter_event_chunks`. A single one is
+            accepted too. Columns already in TeV/deg as float32 or float64
+            are filled without a copy; others are converted in slices.
+            Arrays of the cube's backend (e.g. JAX) go to the fill as they are.
         weights : list of array, optional
-            One weight array per event list.
+            One weight array per event list (any backend; not sent through
+            the host).
         method : str
             Fill method, see `bgcube.array.fill_histogram`.
 
@@ -336,17 +343,11 @@ class FOVCube:
             If events have a NaN or infinite ENERGY, DETX or DETY; the
             message says how many and which event list.
         """
-        if hasattr(event_lists, "colnames") or hasattr(event_lists, "table"):
+        if _is_one_event_list(event_lists):
             event_lists = [event_lists]
-        xp, dev = self.xp, self.device
         for i, events in enumerate(event_lists):
-            columns = event_coordinates(events, dtype=None)  # float32 stays float32
-            warn_nonfinite_events(columns, events, index=i)
-            energy, dety, detx = (xp.asarray(c, device=dev) for c in columns)
-            w = None if weights is None else xp.asarray(np.asarray(weights[i]), device=dev)
-            counts = _array.fill_histogram(energy, dety, detx, self.binnings, w, method=method)
-            data = self._accumulator()
-            self.data = data + xp.astype(counts, data.dtype)
+            w = None if weights is None else weights[i]
+            fill_event_list(self, events, w, index=i, method=method)
         return self
 
     def _accumulator(self):

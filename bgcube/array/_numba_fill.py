@@ -176,8 +176,13 @@ def _add_axis(values, start, n, plan, stride, flat, scratch):
 
 
 @numba.njit(cache=True, nogil=True)
-def _fill_range(energy, dety, detx, weights, start, stop, plans, counts):
-    """Add events ``start:stop`` into ``counts`` (flat, float64, one overflow bin)."""
+def _fill_range(energy, dety, detx, weights, start, stop, plans, counts, bad):
+    """Add events ``start:stop`` into ``counts`` (flat, float64, one overflow bin).
+
+    ``bad[0]`` counts the events with a NaN or infinite coordinate; they
+    are looked for only among the events outside the cube (the rare branch),
+    so the count costs nothing for events inside.
+    """
     plan_e, plan_y, plan_x = plans
     ny = plan_y[1]
     nx = plan_x[1]
@@ -193,8 +198,13 @@ def _fill_range(energy, dety, detx, weights, start, stop, plans, counts):
         _add_axis(detx, block, n, plan_x, 1, flat, scratch)
         for j in range(n):
             f = flat[j]
-            index = int(f) if f >= 0.0 else overflow
-            counts[index] += weights[block + j] if weighted else 1.0
+            if f >= 0.0:
+                counts[int(f)] += weights[block + j] if weighted else 1.0
+            else:
+                counts[overflow] += weights[block + j] if weighted else 1.0
+                k = block + j
+                if not (np.isfinite(energy[k]) and np.isfinite(dety[k]) and np.isfinite(detx[k])):
+                    bad[0] += 1
 
 
 def _n_threads() -> int:
@@ -207,7 +217,7 @@ def _n_threads() -> int:
         return os.cpu_count() or 1
 
 
-def fill(energy, dety, detx, binnings, weights=None, *, threads=None):
+def fill(energy, dety, detx, binnings, weights=None, *, threads=None, count_nonfinite=False):
     """Histogram NumPy events into a flat float64 array of ``nE*ny*nx`` counts.
 
     Parameters
@@ -221,11 +231,16 @@ def fill(energy, dety, detx, binnings, weights=None, *, threads=None):
     threads : int, optional
         Number of threads (default: ``$BGCUBE_NUM_THREADS`` if set, else the
         CPUs this process may use; fewer for small inputs).
+    count_nonfinite : bool
+        Also return the number of events with a NaN or infinite coordinate,
+        counted in the same pass over the events.
 
     Returns
     -------
     counts : numpy.ndarray
         Flat float64 counts of length ``nE*ny*nx``.
+    n_nonfinite : int
+        Only with ``count_nonfinite``.
     """
     arrays = [np.ascontiguousarray(a) for a in (energy, dety, detx)]
     dtype = np.result_type(*arrays)
@@ -240,9 +255,10 @@ def fill(energy, dety, detx, binnings, weights=None, *, threads=None):
         threads = _n_threads()
     threads = max(1, min(threads, n_events // MIN_EVENTS_PER_THREAD))
     counts = np.zeros((threads, nbins + 1))
+    bad = np.zeros((threads, 1), dtype=np.int64)
     if threads == 1:
-        _fill_range(*arrays, w, 0, n_events, plans, counts[0])
-        return counts[0, :-1]
+        _fill_range(*arrays, w, 0, n_events, plans, counts[0], bad[0])
+        return (counts[0, :-1], int(bad[0, 0])) if count_nonfinite else counts[0, :-1]
     # Threads take tasks of TASK events from a shared counter, each adding into
     # its own histogram: a thread slowed down by other work on its core does
     # fewer tasks instead of holding everyone up.
@@ -252,7 +268,8 @@ def fill(energy, dety, detx, binnings, weights=None, *, threads=None):
     def work(row):
         while (task := next(tasks)) < n_tasks:
             start = task * TASK
-            _fill_range(*arrays, w, start, min(start + TASK, n_events), plans, counts[row])
+            _fill_range(*arrays, w, start, min(start + TASK, n_events), plans, counts[row],
+                        bad[row])
 
     # a pool per call: no threads outlive the call (safe across fork)
     with ThreadPoolExecutor(max_workers=threads - 1) as pool:
@@ -260,4 +277,5 @@ def fill(energy, dety, detx, binnings, weights=None, *, threads=None):
         work(0)
         for future in futures:
             future.result()
-    return counts[:, :-1].sum(axis=0)
+    total = counts[:, :-1].sum(axis=0)
+    return (total, int(bad.sum())) if count_nonfinite else total

@@ -39,8 +39,8 @@ from ._flat_index import estimate_flat_index, flat_index
 from .binning import Binning
 from .namespace import array_device, array_namespace, backend_name, check_jax_x64, is_jax
 
-__all__ = ["flat_bin_index", "fill_histogram", "default_fill_method", "FILL_METHODS",
-           "NUMBA_MIN_EVENTS"]
+__all__ = ["flat_bin_index", "fill_histogram", "count_nonfinite_events",
+           "default_fill_method", "FILL_METHODS", "NUMBA_MIN_EVENTS"]
 
 #: Names accepted by ``fill_histogram(method=...)``.
 FILL_METHODS = ("auto", "numba", "bincount", "jax", "portable")
@@ -113,7 +113,8 @@ def _have_numba() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def fill_histogram(energy, dety, detx, binnings, weights=None, *, method="auto", xp=None):
+def fill_histogram(energy, dety, detx, binnings, weights=None, *, method="auto",
+                   count_nonfinite=False, xp=None):
     """Histogram events into a ``[nE, ny, nx]`` float64 counts array.
 
     Parameters
@@ -129,6 +130,9 @@ def fill_histogram(energy, dety, detx, binnings, weights=None, *, method="auto",
         ``'auto'`` uses the fastest path of the arrays' backend (see
         :func:`default_fill_method`); ``'portable'`` forces the
         standard-only path.
+    count_nonfinite : bool
+        Also return how many events have a NaN or infinite coordinate (the
+        numba kernel counts them in its pass over the events, for free).
     xp : module, optional
         Namespace; found from the arrays by default.
 
@@ -137,6 +141,9 @@ def fill_histogram(energy, dety, detx, binnings, weights=None, *, method="auto",
     counts : array of float64
         Shape ``(nE, ny, nx)``, on the events' device; events outside the
         cube or with NaN coordinates are not counted.
+    n_nonfinite : int or 0-D integer array
+        Only with ``count_nonfinite``: a Python int from the numba kernel,
+        else a 0-D array on the events' device (not synchronised).
 
     Raises
     ------
@@ -157,7 +164,14 @@ def fill_histogram(energy, dety, detx, binnings, weights=None, *, method="auto",
             raise ValueError(f"the 'numba' fill method needs NumPy arrays, not {backend_name(xp)}")
         from . import _numba_fill
 
+        if count_nonfinite:
+            flat_counts, n_bad = _numba_fill.fill(energy, dety, detx, binnings, weights,
+                                                  count_nonfinite=True)
+            return xp.reshape(flat_counts, shape), n_bad
         return xp.reshape(_numba_fill.fill(energy, dety, detx, binnings, weights), shape)
+    if count_nonfinite:
+        counts = fill_histogram(energy, dety, detx, binnings, weights, method=method, xp=xp)
+        return counts, count_nonfinite_events(energy, dety, detx, xp=xp)
     if method == "jax":
         check_jax_x64()
         flat_counts = _jax_fill(binnings, weights is not None)(energy, dety, detx, weights)
@@ -174,6 +188,26 @@ def fill_histogram(energy, dety, detx, binnings, weights=None, *, method="auto",
         flat = flat_index(energy, dety, detx, binnings, xp=xp, dtype=dtype)
         flat_counts = _portable_bincount(flat, weights, nbins, xp)
     return xp.reshape(flat_counts[:-1], shape)
+
+
+def count_nonfinite_events(energy, dety, detx, *, xp=None):
+    """Number of events with a NaN or infinite coordinate, as a 0-D int64 array.
+
+    Parameters
+    ----------
+    energy, dety, detx : array
+        1-D event coordinates of one length.
+    xp : module, optional
+        Namespace; found from the arrays by default.
+
+    Returns
+    -------
+    n : array
+        0-D int64 array on the events' device.
+    """
+    xp = array_namespace(energy, dety, detx) if xp is None else xp
+    finite = xp.isfinite(energy) & xp.isfinite(dety) & xp.isfinite(detx)
+    return xp.sum(xp.astype(~finite, xp.int64))
 
 
 def _check_events(energy, dety, detx, weights):

@@ -1,0 +1,158 @@
+"""The public fill path against the core fill and other histogram libraries.
+
+Run from the repository root::
+
+    python benchmarks/bench_fill_events.py             # writes benchmarks/results/fill_events.md
+    python benchmarks/bench_fill_events.py --n 1e6 --no-write
+
+In one run, on the same 1e7 events (see ``_common.EVENTS_DESCRIPTION``) in
+float32 and in float64, it times:
+
+* ``FOVCubeBackgroundModel.fill_events([table])`` with an astropy ``Table``
+  whose columns are Quantities in TeV and deg (the path users call);
+* the same with a dict of plain arrays, and with the energy in GeV (the
+  sliced conversion);
+* the core fill (`bgcube._array.fill_histogram`, NumPy default method) on
+  the same arrays;
+* fast-histogram (uniform bins on log10 of the energy, the log10 timed
+  too) and boost-histogram with 2 threads.
+
+The acceptance ratios: the Table path within 1.2x of the core, and at least
+2x both fast-histogram and boost-histogram 2 threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import astropy.units as u  # noqa: E402
+import numpy as np  # noqa: E402
+from _common import (  # noqa: E402
+    ENERGY_EDGES,
+    EVENTS_DESCRIPTION,
+    FOV_EDGES,
+    best_time,
+    load_average,
+    machine_description,
+    make_events,
+    publish,
+    versions,
+)
+from astropy.coordinates import Angle  # noqa: E402
+from astropy.table import Table  # noqa: E402
+from bench_fill import _boost, _fast_histogram  # noqa: E402
+
+from bgcube import FOVCubeBackgroundModel  # noqa: E402
+from bgcube._array import Binning, fill_histogram  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results" / "fill_events.md"
+BINNINGS = (Binning.from_edges(ENERGY_EDGES), Binning.from_edges(FOV_EDGES),
+            Binning.from_edges(FOV_EDGES))
+TABLE = "fill_events([Table]) TeV/deg"
+CORE = "core fill_histogram"
+FAST = "fast-histogram (log10 E)"
+BOOST = "boost-histogram 2 threads"
+
+
+def _model():
+    return FOVCubeBackgroundModel.set_cube_binning(
+        Angle(FOV_EDGES, u.deg), Angle(FOV_EDGES, u.deg), ENERGY_EDGES * u.TeV)
+
+
+def contenders(energy, dety, detx):
+    """(name, timed call, counts call or None) on the same events."""
+    table = Table({"ENERGY": energy * u.TeV, "DETY": dety * u.deg, "DETX": detx * u.deg},
+                  copy=False)
+    gev = Table({"ENERGY": (energy.astype(np.float64) * 1e3).astype(energy.dtype) * u.GeV,
+                 "DETY": dety * u.deg, "DETX": detx * u.deg}, copy=False)
+    columns = {"ENERGY": energy, "DETY": dety, "DETX": detx}
+    model = _model()
+
+    def public(events):
+        def call():
+            model.counts_cube.data = model.counts_cube.data * 0.0
+            model.fill_events([events])
+            return model.counts_cube.data
+
+        return call
+
+    out = [
+        (TABLE, public(table), public(table)),
+        ("fill_events([dict of arrays])", public(columns), None),
+        ("fill_events([Table]) energy in GeV", public(gev), None),
+        (CORE, lambda: fill_histogram(energy, dety, detx, BINNINGS), None),
+    ]
+    for name, prepare in ((FAST, _fast_histogram), (BOOST, _boost(2))):
+        try:
+            call, _ = prepare(energy, dety, detx)
+        except ImportError:
+            continue
+        out.append((name, call, None))
+    return out
+
+
+def run(n, dtypes):
+    rows = []
+    for dtype in dtypes:
+        energy, dety, detx = make_events(n, dtype=dtype)
+        reference = np.asarray(fill_histogram(energy, dety, detx, BINNINGS))
+        for name, call, counts in contenders(energy, dety, detx):
+            seconds = best_time(call)
+            same = "" if counts is None else ("yes" if np.array_equal(counts(), reference) else "NO")
+            rows.append((np.dtype(dtype).name, name, seconds, same))
+            print(f"{np.dtype(dtype).name:8s} {name:40s} {n / seconds / 1e6:8.1f} M/s", flush=True)
+    return rows
+
+
+def report_tables(rows, n):
+    lines = ["| dtype | method | M events/s | time / core | counts = core's |",
+             "|---|---|---:|---:|:---:|"]
+    for dtype, name, seconds, same in rows:
+        core = next(r[2] for r in rows if r[0] == dtype and r[1] == CORE)
+        lines.append(f"| {dtype} | {name} | {n / seconds / 1e6:.1f} | {seconds / core:.2f} | "
+                     f"{same} |")
+    lines += ["", "| acceptance | dtype | measured | met |", "|---|---|---:|:---:|"]
+    for dtype in sorted({r[0] for r in rows}):
+        t = {r[1]: r[2] for r in rows if r[0] == dtype}
+        checks = [("Table path within 1.2x of the core", t[TABLE] / t[CORE], "<=", 1.2)]
+        for other in (FAST, BOOST):
+            if other in t:
+                checks.append((f"Table path >= 2x {other}", t[other] / t[TABLE], ">=", 2.0))
+        for label, value, op, goal in checks:
+            met = value <= goal if op == "<=" else value >= goal
+            lines.append(f"| {label} | {dtype} | {value:.2f}x | {'yes' if met else 'no'} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=float, default=1e7, help="events (default 1e7)")
+    parser.add_argument("--dtypes", default="float32,float64")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    n = int(args.n)
+    load_before = load_average()
+    rows = run(n, [np.dtype(d).type for d in args.dtypes.split(",")])
+    report = "\n".join([
+        "# The public fill path (fill_events) against the core and other libraries", "",
+        f"Written by `python benchmarks/bench_fill_events.py`; {n:.0e} events, 20x60x60 bins; "
+        "best of >= 5 runs (and >= 1 s) after a warm-up, all contenders on the same events "
+        "in one run.", "",
+        f"- machine: {machine_description()}",
+        f"- load average (1, 5, 15 min) before: {load_before}; after: {load_average()}",
+        f"- events: {EVENTS_DESCRIPTION}",
+        f"- versions: {versions('numpy', 'numba', 'astropy', 'fast-histogram', 'boost-histogram')}",
+        "", report_tables(rows, n),
+    ])
+    print()
+    publish(report, args.output, write=not args.no_write)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""The (energy, DETY, DETX) columns of any event container, in canonical units, without copies.
+
+`iter_event_columns` is what `FOVCube.fill_events` fills from. It takes an
+astropy `~astropy.table.Table` or ``QTable``, a bgcube
+`~bgcube.data.events.EventList`, a Gammapy-like object with a ``table``, a
+mapping of column name to array or `~astropy.units.Quantity`, or a tuple
+``(energy, dety, detx)`` as yielded by `~bgcube.data.chunks.iter_event_chunks`,
+and yields the three columns in TeV, deg and deg:
+
+* a column already in its canonical unit, in native-endian float32 or
+  float64, is passed on as it is (a view: no copy, no pass over memory);
+* any other column (another unit, big-endian FITS data, integers) is
+  converted in slices of `CONVERT_CHUNK` rows, so the converted copy of a
+  slice is still in the CPU cache when it is filled;
+* arrays of another backend (JAX, CuPy, ...) in a mapping or tuple are
+  passed on untouched (no trip through the host).
+
+Plain arrays (in a mapping or tuple) carry no unit and are taken to be in
+TeV and deg already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import astropy.units as u
+import numpy as np
+
+from ..errors import EventDataError
+from .events import EventList, event_coordinates
+
+__all__ = ["iter_event_columns", "CONVERT_CHUNK", "EVENT_COLUMN_UNITS"]
+
+#: Rows converted at a time when a column needs a copy (8 MB of float64).
+CONVERT_CHUNK = 1 << 20
+
+#: The columns a cube is filled with, in fill order, and their canonical units.
+EVENT_COLUMN_UNITS = (("ENERGY", u.TeV), ("DETY", u.deg), ("DETX", u.deg))
+
+
+def iter_event_columns(events, *, dtype=None, chunk_size=CONVERT_CHUNK):
+    """Yield ``(energy, dety, detx)`` of ``events`` in TeV, deg, deg, whole or in slices.
+
+    Parameters
+    ----------
+    events : Table, QTable, EventList, mapping, tuple or object with a ``table``
+        One event list (see the module docstring).
+    dtype : numpy dtype or None
+        Floating type of converted columns; None keeps float32 as float32
+        and makes everything else float64. Columns passed on without a
+        copy keep their dtype when it is float32 or float64.
+    chunk_size : int or None
+        Rows per slice when a column must be converted (None: the whole
+        column at once).
+
+    Yields
+    ------
+    energy, dety, detx : array
+        1-D arrays of one length; NumPy unless the input held arrays of
+        another backend. When no column needs a copy, one tuple with the
+        whole columns is yielded.
+
+    Raises
+    ------
+    bgcube.errors.EventDataError
+        If a column is missing, or has no unit or one of the wrong kind
+        (tables and Quantities).
+    """
+    if isinstance(events, EventList):
+        yield event_coordinates(events, dtype=dtype)
+        return
+    columns, factors = (list(x) for x in _columns_and_factors(events))
+    if not all(isinstance(c, np.ndarray) for c in columns):
+        yield tuple(columns)  # another backend: passed on as is
+        return
+    n = columns[0].shape[0] if columns[0].ndim else 0
+    if any(c.shape != (n,) for c in columns):
+        shapes = [c.shape for c in columns]
+        raise EventDataError(f"event columns must be 1-D arrays of one length, got {shapes}")
+    ready = [_usable(c, f, dtype) for c, f in zip(columns, factors, strict=True)]
+    if all(r is not None for r in ready):
+        yield tuple(ready)
+        return
+    step = n if not chunk_size else max(1, int(chunk_size))
+    for start in range(0, max(n, 1), step):
+        stop = min(start + step, n)
+        yield tuple(
+            r[start:stop] if r is not None else _convert(c[start:stop], f, dtype)
+            for r, c, f in zip(ready, columns, factors, strict=True)
+        )
+
+
+def _usable(column, factor, dtype):
+    """The column itself if it can be filled without a copy, else None."""
+    native = column.dtype.isnative and column.dtype in (np.float32, np.float64)
+    wanted = dtype is None or np.dtype(dtype) == column.dtype
+    contiguous = column.flags.c_contiguous
+    return column if factor == 1.0 and native and wanted and contiguous else None
+
+
+def _convert(values, factor, dtype):
+    """A slice in the canonical unit: converted in float64, rounded once to ``dtype``."""
+    values = np.asarray(values)
+    if dtype is None:
+        dtype = np.float32 if values.dtype.kind == "f" and values.dtype.itemsize == 4 else np.float64
+    if factor == 1.0:
+        return np.ascontiguousarray(values, dtype=dtype)
+    return (values.astype(np.float64) * factor).astype(dtype, copy=False)
+
+
+def _columns_and_factors(events):
+    """The three raw columns (unit-less arrays) and the factor of each to its canonical unit."""
+    if isinstance(events, tuple):
+        if len(events) < 3:
+            raise EventDataError(
+                f"an event tuple must be (energy, dety, detx), got {len(events)} arrays"
+            )
+        named = zip(events[:3], EVENT_COLUMN_UNITS, strict=True)
+        return zip(*[(_plain(c), _factor(c, name, unit)) for c, (name, unit) in named])
+    if isinstance(events, Mapping):
+        names = list(events)
+        get = events.__getitem__
+        need_unit = False
+    else:
+        table = getattr(events, "table", events)
+        names = list(getattr(table, "colnames", []))
+        get = table.__getitem__
+        need_unit = True
+    columns, factors = [], []
+    for name, unit in EVENT_COLUMN_UNITS:
+        if name not in names:
+            raise EventDataError(f"event table has no {name} column (columns: {names})")
+        column = get(name)
+        col_unit = getattr(column, "unit", None)
+        if need_unit and col_unit is None:
+            raise EventDataError(
+                f"event column {name} has no unit; expected one convertible to {unit}"
+            )
+        columns.append(_plain(column))
+        factors.append(_factor(column, name, unit))
+    return columns, factors
+
+
+def _plain(column):
+    """The values of a column without its unit (a view for NumPy-backed columns)."""
+    if isinstance(column, np.ma.MaskedArray):  # masked values: NaN, dropped and reported
+        return np.ma.filled(column.astype(np.float64), np.nan).view(np.ndarray)
+    if isinstance(column, np.ndarray):  # ndarray, Quantity, astropy Column
+        return column.view(np.ndarray)
+    return column  # another backend's array
+
+
+def _factor(column, name, unit):
+    """Factor from the column's unit to ``unit`` (1.0 without a unit)."""
+    col_unit = getattr(column, "unit", None)
+    if col_unit is None:
+        return 1.0
+    try:
+        return float(u.Unit(col_unit).to(unit))
+    except (u.UnitsError, ValueError, TypeError):
+        raise EventDataError(
+            f"event column {name} has unit {col_unit}, expected one convertible to {unit}"
+        ) from None

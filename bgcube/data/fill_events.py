@@ -1,0 +1,104 @@
+"""Filling a cube from one event list: the work behind `FOVCube.fill_events`.
+
+The columns come from `~bgcube.data.event_columns.iter_event_columns`
+(no copy where a column is already in TeV/deg as float32 or float64,
+conversion in cache-sized slices otherwise) and go to the array core's
+`~bgcube._array.fill_histogram`, which on NumPy with numba also counts the
+events with a NaN or infinite coordinate in the same pass. Nothing is
+converted to NumPy on the way: weights and columns of the cube's backend
+stay on its device, and the only value read back is the number of dropped
+events (one scalar per event list) that the warning needs.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import astropy.units as u
+import numpy as np
+
+from .. import _array
+from ..errors import DroppedEventsWarning
+from .event_columns import CONVERT_CHUNK, iter_event_columns
+from .events import _describe_events
+
+__all__ = ["fill_event_list"]
+
+
+def _is_one_event_list(obj) -> bool:
+    """Whether ``fill_events`` got one event list rather than a sequence of them."""
+    if hasattr(obj, "colnames") or hasattr(obj, "table") or hasattr(obj, "columns"):
+        return True
+    if hasattr(obj, "keys") and hasattr(obj, "__getitem__"):  # a mapping of columns
+        return True
+    # a chunk (energy, dety, detx) of arrays, as iter_event_chunks yields
+    return isinstance(obj, tuple) and len(obj) >= 3 and all(
+        hasattr(a, "shape") and not hasattr(a, "colnames") for a in obj
+    )
+
+
+def _weights_on(weights, xp, device):
+    """Weights as an array of the cube's backend, on its device (never through NumPy)."""
+    if weights is None:
+        return None
+    if isinstance(weights, u.Quantity):
+        weights = weights.to_value(u.dimensionless_unscaled)
+    if isinstance(weights, np.ndarray) and _array.backend_name(xp) == "numpy":
+        return weights
+    return xp.asarray(weights, device=device)
+
+
+def fill_event_list(cube, events, weights=None, *, index=None, method="auto"):
+    """Add the counts of one event list to ``cube.data`` (float64 accumulation).
+
+    Parameters
+    ----------
+    cube : `~bgcube.FOVCube`
+        The cube to fill (its binning, backend and device are used).
+    events : Table, QTable, EventList, mapping, tuple or object with a ``table``
+        See `~bgcube.data.event_columns.iter_event_columns`.
+    weights : array, optional
+        One weight per event, any backend.
+    index : int, optional
+        Position of this list among those filled (named in the warning).
+    method : str
+        Fill method (see `bgcube._array.fill_histogram`).
+
+    Warns
+    -----
+    bgcube.errors.DroppedEventsWarning
+        If events have a NaN or infinite ENERGY, DETX or DETY.
+    """
+    xp, dev = cube.xp, cube.device
+    on_numpy = _array.backend_name(xp) == "numpy"
+    w_all = _weights_on(weights, xp, dev)
+    # on NumPy the fill reads the columns in place; other backends take a
+    # column in one transfer, so it is converted whole
+    chunk = CONVERT_CHUNK if on_numpy else None
+    total, n_bad, n_events = None, 0, 0
+    for columns in iter_event_columns(events, dtype=None, chunk_size=chunk):
+        energy, dety, detx = (c if on_numpy and isinstance(c, np.ndarray)
+                              else xp.asarray(c, device=dev) for c in columns)
+        n = int(energy.shape[0])
+        w = None if w_all is None else w_all[n_events:n_events + n]
+        counts, bad = _array.fill_histogram(energy, dety, detx, cube.binnings, w,
+                                            method=method, count_nonfinite=True)
+        total = counts if total is None else total + counts
+        n_bad = n_bad + bad
+        n_events += n
+    n_bad = int(n_bad)  # the one value read back from the device
+    if n_bad:
+        warnings.warn(
+            DroppedEventsWarning(
+                f"{_describe_events(events, index)}: dropped {n_bad} of {n_events} events with a "
+                "NaN or infinite ENERGY, DETX or DETY (not counted in any bin)",
+                n_dropped=n_bad,
+                n_events=n_events,
+            ),
+            stacklevel=4,
+        )
+    if total is None:
+        return cube
+    data = cube._accumulator()
+    cube.data = data + xp.astype(total, data.dtype)
+    return cube
