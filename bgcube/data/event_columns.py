@@ -69,7 +69,7 @@ def iter_event_columns(events, *, dtype=None, chunk_size=CONVERT_CHUNK):
     if isinstance(events, EventList):
         yield event_coordinates(events, dtype=dtype)
         return
-    columns, factors = (list(x) for x in _columns_and_factors(events))
+    columns, factors = _columns_and_factors(events)
     if not all(isinstance(c, np.ndarray) for c in columns):
         yield tuple(columns)  # another backend: passed on as is
         return
@@ -116,7 +116,8 @@ def _columns_and_factors(events):
                 f"an event tuple must be (energy, dety, detx), got {len(events)} arrays"
             )
         named = zip(events[:3], EVENT_COLUMN_UNITS, strict=True)
-        return zip(*[(_plain(c), _factor(c, name, unit)) for c, (name, unit) in named])
+        pairs = [(_plain(c), _factor(c, name, unit)) for c, (name, unit) in named]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
     if isinstance(events, Mapping):
         names = list(events)
         get = events.__getitem__

@@ -18,6 +18,7 @@ import astropy.units as u
 import numpy as np
 
 from ..errors import DroppedEventsWarning, EventDataError, FileFormatError, file_format_errors
+from . import prefetch as _prefetch
 
 __all__ = [
     "event_coordinates",
@@ -232,12 +233,50 @@ _BLOCK = 2880
 def fits_source(handle):
     """What to give ``astropy.io.fits.open`` for a binary file handle.
 
-    Gzipped files are decompressed on the fly by `_StrictGzipFile` (the
-    handle itself for uncompressed files).
+    Gzipped files are decompressed whole (or taken from the prefetch of
+    `bgcube.data.prefetch`) into a `_StrictBytesIO`; uncompressed files
+    are the handle itself (memory-mapped by astropy).
     """
     magic = handle.read(2)
     handle.seek(0)
-    return _StrictGzipFile(fileobj=handle, mode="rb") if magic == b"\x1f\x8b" else handle
+    if magic != b"\x1f\x8b":
+        return handle
+    data = _prefetch.take(getattr(handle, "name", None))
+    if data is None:
+        data = _prefetch.gunzip(handle.read())
+    return _StrictBytesIO(data)
+
+
+class _StrictBytesIO(io.BytesIO):
+    """Decompressed bytes of a gzipped file, refusing the seeks `_StrictGzipFile` refuses.
+
+    A file is decompressed in one call (zlib releases the GIL, and astropy's
+    seeks in a `gzip.GzipFile` decompress again from the start each time),
+    see `bgcube.data.prefetch`.
+    """
+
+    _read_to = 0  # furthest position read
+
+    def read(self, size=-1):
+        data = super().read(size)
+        self._read_to = max(self._read_to, self.tell())
+        return data
+
+    def readinto(self, buffer):
+        n = super().readinto(buffer)
+        self._read_to = max(self._read_to, self.tell())
+        return n
+
+    def seek(self, offset, whence=io.SEEK_SET):
+        here = self.tell()
+        if whence == io.SEEK_CUR:
+            offset, whence = here + offset, io.SEEK_SET
+        if whence == io.SEEK_SET and (offset < 0 or offset < _BLOCK <= self._read_to):
+            raise OSError(
+                f"seek back to byte {offset} from byte {here}: an HDU of this file has a "
+                "negative or unreadable data size"
+            )
+        return super().seek(offset, whence)
 
 
 @contextlib.contextmanager

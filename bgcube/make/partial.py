@@ -28,6 +28,7 @@ from astropy.coordinates import Angle
 
 from ..backend import to_numpy
 from ..data.exclusion import ExclusionRegions
+from ..data.prefetch import Prefetcher
 from ..data.store import DataStore
 from ..errors import BgcubeError, ObservationError
 from ..model import FOVCubeBackgroundModel
@@ -310,8 +311,12 @@ def compute_serial(plans, *, checkpoint=None, fail_fast=False, progress=None,
     n_runs = sum(len(tasks) for tasks in plans.values())
     bar = progress_bar(_flatten(plans), total=n_runs, desc="runs", enabled=progress)
     tree, current = None, None
+    ahead = Prefetcher(depth=2)
+    files = [_events_file(task) for _, task in _flatten(plans)]
     try:
-        for gid, task in bar:
+        for i, (gid, task) in enumerate(bar):
+            # this run's file (if not read yet) and the next one, read by another thread
+            ahead.schedule(files[i:i + 2])
             if gid != current:
                 if tree is not None:
                     sums[current] = tree.result(PartialCubes())
@@ -327,6 +332,7 @@ def compute_serial(plans, *, checkpoint=None, fail_fast=False, progress=None,
                     checkpoint.save(task, partial)
             tree.push(partial)
     finally:
+        ahead.close()
         if checkpoint is not None:
             checkpoint.wait()  # every computed run is saved, even after an error
     if tree is not None:
@@ -342,6 +348,15 @@ def failure_error(partial: PartialCubes) -> ObservationError:
     if f"OBS_ID {obs_id}" not in reason:
         reason = f"OBS_ID {obs_id}: {reason}"
     return ObservationError(reason)
+
+
+def _events_file(task):
+    """The event file of a task's run, or None if it cannot be found (the run reports why)."""
+    store = task.store.open() if isinstance(task.store, StoreFiles) else task.store
+    try:
+        return store.hdu_location(task.obs_id, "events")[0]
+    except (BgcubeError, AttributeError):
+        return None
 
 
 def _flatten(plans):

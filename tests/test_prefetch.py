@@ -1,0 +1,98 @@
+"""Reading the next run's file in a background thread (bgcube.data.prefetch)."""
+
+import gzip
+import threading
+
+import numpy as np
+import pytest
+from _build_helpers import assert_same_models
+
+import bgcube.data.prefetch as prefetch
+from bgcube.data.events import open_fits
+from bgcube.errors import FileFormatError
+
+
+def _write_fits(path, n=100, compress=True):
+    from astropy.io import fits
+
+    hdu = fits.BinTableHDU.from_columns([fits.Column("ENERGY", "E", "TeV", array=np.arange(n))],
+                                        name="EVENTS")
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path.with_suffix(""), overwrite=True)
+    raw = path.with_suffix("").read_bytes()
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    return raw
+
+
+def test_prefetched_bytes_are_taken_once_and_read_in_another_thread(tmp_path, monkeypatch):
+    files = [tmp_path / f"run{i}.fits.gz" for i in range(3)]
+    raws = [_write_fits(f, n=10 * (i + 1)) for i, f in enumerate(files)]
+    threads = []
+    original = prefetch.read_file_bytes
+
+    def recording(path):
+        threads.append(threading.current_thread().name)
+        return original(path)
+
+    monkeypatch.setattr(prefetch, "read_file_bytes", recording)
+    with prefetch.Prefetcher(depth=2) as ahead:
+        ahead.schedule(files[0:2])
+        assert prefetch.take(files[0]) == raws[0]
+        assert prefetch.take(files[0]) is None  # handed out once
+        ahead.schedule(files[1:3])
+        with open_fits(files[1]) as hdus:  # open_fits takes the prefetched bytes
+            np.testing.assert_array_equal(hdus["EVENTS"].data["ENERGY"], np.arange(20))
+        assert prefetch.take(files[1]) is None
+    assert prefetch.take(files[2]) is None  # dropped by close()
+    assert threads and all(name.startswith("bgcube-prefetch") for name in threads)
+    assert len(threads) == 3
+
+
+def test_reads_dropped_when_no_longer_wanted(tmp_path):
+    files = [tmp_path / f"run{i}.fits.gz" for i in range(3)]
+    for f in files:
+        _write_fits(f)
+    with prefetch.Prefetcher(depth=1) as ahead:
+        ahead.schedule([files[0]])
+        ahead.schedule([files[2]])  # run 0 was skipped (e.g. taken from a checkpoint)
+        assert prefetch.take(files[0]) is None
+        assert prefetch.take(files[2]) is not None
+
+
+def test_a_failed_prefetch_leaves_the_error_to_the_normal_read(tmp_path):
+    bad = tmp_path / "bad.fits.gz"
+    bad.write_bytes(gzip.compress(b"not a FITS file" * 10)[:-8])  # truncated gzip
+    with prefetch.Prefetcher() as ahead:
+        ahead.schedule([bad])
+        with pytest.raises(FileFormatError, match="bad.fits.gz"):
+            with open_fits(bad):
+                pass
+
+
+def test_a_build_reads_every_run_through_the_prefetch_with_unchanged_cubes(
+        shared_data, tmp_path, monkeypatch):
+    from bgcube.make import partial
+    from bgcube.make.pipeline import make_models
+
+    indir = shared_data / "hess-dl3-dr1"
+    taken = []
+    original_take = prefetch.take
+
+    def counting_take(path):
+        data = original_take(path)
+        taken.append((str(path), data is not None))
+        return data
+
+    monkeypatch.setattr(prefetch, "take", counting_take)
+    with_prefetch = make_models(indir, tmp_path / "a", test=True, progress=False)
+    runs = [p for p, _ in taken if "obs_id" in p]
+    assert len(runs) == 10 and all(hit for p, hit in taken if "obs_id" in p)
+
+    class NoPrefetch(prefetch.Prefetcher):
+        def schedule(self, paths):
+            pass
+
+    monkeypatch.setattr(partial, "Prefetcher", NoPrefetch)
+    taken.clear()
+    without = make_models(indir, tmp_path / "b", test=True, progress=False)
+    assert not any(hit for _, hit in taken)
+    assert_same_models(with_prefetch, without)
