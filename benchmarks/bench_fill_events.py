@@ -12,7 +12,7 @@ float32 and in float64, it times:
   whose columns are Quantities in TeV and deg (the path users call);
 * the same with a dict of plain arrays, and with the energy in GeV (the
   sliced conversion);
-* the core fill (`bgcube._array.fill_histogram`, NumPy default method) on
+* the core fill (`bgcube.array.fill_histogram`, NumPy default method) on
   the same arrays;
 * fast-histogram (uniform bins on log10 of the energy, the log10 timed
   too) and boost-histogram with 2 threads.
@@ -48,7 +48,7 @@ from astropy.table import Table  # noqa: E402
 from bench_fill import _boost, _fast_histogram  # noqa: E402
 
 from bgcube import FOVCubeBackgroundModel  # noqa: E402
-from bgcube._array import Binning, fill_histogram  # noqa: E402
+from bgcube.array import Binning, fill_histogram  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fill_events.md"
 BINNINGS = (Binning.from_edges(ENERGY_EDGES), Binning.from_edges(FOV_EDGES),

@@ -8,8 +8,8 @@ import pytest
 from astropy.table import QTable, Table
 
 from bgcube import FOVCube
-from bgcube._array import Binning, fill_histogram
-from bgcube._array.histogram import count_nonfinite_events
+from bgcube.array import Binning, fill_histogram
+from bgcube.array.histogram import count_nonfinite_events
 from bgcube.backend import to_numpy
 from bgcube.data.event_columns import iter_event_columns
 from bgcube.errors import DroppedEventsWarning, EventDataError

@@ -3,7 +3,7 @@
 The columns come from `~bgcube.data.event_columns.iter_event_columns`
 (no copy where a column is already in TeV/deg as float32 or float64,
 conversion in cache-sized slices otherwise) and go to the array core's
-`~bgcube._array.fill_histogram`, which on NumPy with numba also counts the
+`~bgcube.array.fill_histogram`, which on NumPy with numba also counts the
 events with a NaN or infinite coordinate in the same pass. Nothing is
 converted to NumPy on the way: weights and columns of the cube's backend
 stay on its device, and the only value read back is the number of dropped
@@ -17,7 +17,7 @@ import warnings
 import astropy.units as u
 import numpy as np
 
-from .. import _array
+from .. import array as _array
 from ..errors import DroppedEventsWarning
 from .event_columns import CONVERT_CHUNK, iter_event_columns
 from .events import _describe_events
@@ -62,7 +62,7 @@ def fill_event_list(cube, events, weights=None, *, index=None, method="auto"):
     index : int, optional
         Position of this list among those filled (named in the warning).
     method : str
-        Fill method (see `bgcube._array.fill_histogram`).
+        Fill method (see `bgcube.array.fill_histogram`).
 
     Warns
     -----
