@@ -12,7 +12,9 @@ info FILE
     Describe a background-model or cube file.
 
 Every sub-command exits with status 0 on success, 1 on bad input (with a
-one-line reason on stderr) and 2 on a usage error.
+one-line reason on stderr), 2 on a usage error and 130 when interrupted
+(Ctrl-C); ``--debug`` shows the traceback of an error. The error handling and
+the option checks are in `bgcube.cli_support`.
 """
 
 from __future__ import annotations
@@ -21,10 +23,7 @@ import argparse
 import sys
 import time
 
-import astropy.units as u
-
 from . import __version__
-from .errors import BgcubeError
 
 __all__ = ["main", "build_parser"]
 
@@ -103,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
         "for Imaging Atmospheric Cherenkov Telescopes.",
     )
     parser.add_argument("--version", action="version", version=f"bgcube {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (accepted anywhere on the line)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -198,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _make_models(args) -> int:
+    import astropy.units as u
+
     from .make.pipeline import DEFAULT_AZIMUTH_EDGES, DEFAULT_ZENITH_EDGES, make_models
 
     start = time.perf_counter()
@@ -284,22 +287,13 @@ _COMMANDS = {"apply-models": _apply_models, "make-models": _make_models, "demo":
 
 
 def main(argv=None) -> int:
-    """Run the ``bgcube`` command; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the ``bgcube`` command; returns the exit status (see `bgcube.cli_support`)."""
     try:
-        return _COMMANDS[args.command](args)
-    except (BgcubeError, OSError) as exc:
-        message = str(exc).replace("pass overwrite=True", "use --overwrite")
-        message = message.replace("pass resume=True", "use --resume")
-        print(f"bgcube {args.command}: error: {message}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        hint = ""
-        if args.command == "make-models":
-            hint = "; the finished runs are saved: add --resume to continue"
-        print(f"bgcube {args.command}: interrupted{hint}", file=sys.stderr)
+        from .cli_support import run_command
+    except KeyboardInterrupt:  # Ctrl-C while the command starts
+        print("bgcube: interrupted", file=sys.stderr)
         return 130
+    return run_command(build_parser, _COMMANDS, argv)
 
 
 if __name__ == "__main__":

@@ -165,6 +165,21 @@ class FOVCube:
         return u.Quantity(to_numpy(self.data), self.unit, copy=False)
 
     @property
+    def background(self) -> u.Quantity:
+        """The background rate as a Quantity on the host (background cubes only).
+
+        The original FOVCube's name for the data of a background cube
+        (scheme ``'bg_cube'``), indexed ``[energy, dety, detx]``; the same as
+        `quantity`.
+        """
+        if self.scheme != "bg_cube":
+            raise AttributeError(
+                f"'background' is the data of a background cube (scheme 'bg_cube'); this "
+                f"cube has scheme {self.scheme!r}: use .quantity"
+            )
+        return self.quantity
+
+    @property
     def shape(self) -> tuple[int, int, int]:
         """``(n_energy, n_dety, n_detx)``."""
         return (self.energy_axis.nbin, self.dety_axis.nbin, self.detx_axis.nbin)
@@ -257,7 +272,26 @@ class FOVCube:
             raise ValueError(f"coord must be an (x, y) pair, got shape {coord.shape}")
         return np.array([self.detx_axis.index(coord[0]), self.dety_axis.index(coord[1])])
 
-    find_det_bin = find_coord_bin
+    def find_det_bin(self, det=None, *, coord=None):
+        """Indices ``(ix, iy)`` of the DETX, DETY bin holding ``det = (x, y)``.
+
+        The original FOVCube's name and keyword (``find_det_bin(det=...)``);
+        the same as `find_coord_bin`.
+
+        Parameters
+        ----------
+        det : `~astropy.coordinates.Angle`
+            One ``(x, y)`` pair, or an array of shape ``(2, ...)``
+            (``coord=`` is accepted too).
+
+        Returns
+        -------
+        index : numpy.ndarray of int
+            ``[ix, iy]``: index the data as ``[energy_bin, iy, ix]``.
+        """
+        if (det is None) == (coord is None):
+            raise TypeError("find_det_bin takes one position: det=(x, y) (or coord=)")
+        return self.find_coord_bin(det if det is not None else coord)
 
     def find_coord_bin_edges(self, coord) -> Angle:
         """Edges ``(x_lo, x_hi, y_lo, y_hi)`` of the bin holding ``coord = (x, y)``."""

@@ -53,7 +53,8 @@ def _import_distributed():
         import distributed
     except ImportError as exc:  # pragma: no cover - dask is an optional extra
         raise ImportError(
-            "building on Dask needs dask and distributed: pip install 'bgcube[dask]'"
+            "building on Dask needs dask and distributed: "
+            "pip install -e \".[dask]\" in the bgcube source folder"
         ) from exc
     return distributed
 

@@ -36,11 +36,12 @@ def _data_label(cube) -> str:
 
 
 def _axes(ax):
+    """``ax``, or the Axes of a new figure (as the original: one figure per call)."""
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt
 
-    return plt.gca()
+    return plt.figure().add_subplot()
 
 
 def _bin_range(lo, hi, unit) -> str:
@@ -57,7 +58,7 @@ def plot_image(cube, energy, ax=None, style_kwargs=None):
     energy : `~astropy.units.Quantity`
         An energy inside the cube's energy range.
     ax : `~matplotlib.axes.Axes`, optional
-        Where to draw (default: the current Axes).
+        Where to draw (default: a new figure, as the original).
     style_kwargs : dict, optional
         Passed to `~matplotlib.axes.Axes.imshow` (e.g. ``norm=LogNorm()``,
         ``cmap``); defaults: ``cmap='afmhot'``, ``interpolation='nearest'``.
@@ -105,7 +106,7 @@ def plot_spectrum(cube, coord, ax=None, style_kwargs=None):
     coord : `~astropy.coordinates.Angle`
         ``(detx, dety)`` inside the cube.
     ax : `~matplotlib.axes.Axes`, optional
-        Where to draw (default: the current Axes).
+        Where to draw (default: a new figure, as the original).
     style_kwargs : dict, optional
         Passed to `~matplotlib.axes.Axes.plot` (e.g. ``color``, ``label``).
 

@@ -48,9 +48,9 @@ def title_energy_bin(cube, ax):
 
 def test_plot_image_shows_the_cube_slice(xp):
     cube = make_cube(backend=xp)
-    fig, ax = plt.subplots()
-    returned = cube.plot_image(energy=2 * u.TeV)  # current Axes
-    assert returned is ax
+    fig, current = plt.subplots()
+    ax = cube.plot_image(energy=2 * u.TeV)  # a new figure, as the original
+    assert ax.figure is not fig and not current.images
     index = cube.find_energy_bin(2 * u.TeV)
     image = ax.images[0]
     np.testing.assert_array_equal(np.asarray(image.get_array()), cube.quantity.value[index])

@@ -151,7 +151,7 @@ def get_namespace(name: str):
     except ImportError as exc:
         raise BackendUnavailableError(
             f"backend {name!r} is not installed ({exc}); install it with "
-            f"pip install 'bgcube[{name}]'"
+            f"pip install -e \".[{name}]\" in the bgcube source folder"
         ) from exc
     if name == "cupy":
         import cupy

@@ -41,6 +41,7 @@ from .checkpoint import Checkpoint
 from .gammapy_index import planned_files as _per_observation_files
 from .gammapy_index import write_observation_backgrounds
 from .grouping import ObservationGroups
+from .guard import guarded_build
 from .partial import RunTask, StoreFiles, compute_serial
 from .per_observation import PER_OBSERVATION_METHODS, efficiency_of, per_observation_models
 from .selection import RunSelection
@@ -166,6 +167,7 @@ def _jax_x64_for_jax_backend(function):
     return wrapper
 
 
+@guarded_build
 @_jax_x64_for_jax_backend
 def make_models(
     indir,
@@ -318,6 +320,16 @@ def make_models(
         obs_table, min_observations=min_observations, min_time=min_time
     )
     grouped = groups.group_observation_table(obs_table, outside="drop")
+    if len(grouped) == 0:  # nothing to build: say so before writing anything
+        from ..data.store import zenith_of
+
+        zenith = np.asarray(zenith_of(obs_table), dtype=float)
+        raise ObservationError(
+            f"none of the {len(obs_table)} selected runs falls in a group: the zenith edges "
+            f"{[float(z) for z in zenith_edges]} deg and azimuth edges "
+            f"{[float(a) for a in azimuth_edges]} deg hold no run (the runs' zenith angles span "
+            f"{np.nanmin(zenith):.1f}-{np.nanmax(zenith):.1f} deg)"
+        )
     regions = resolve_exclusion(exclusion, obs_table)
 
     outdir = Path(outdir)
