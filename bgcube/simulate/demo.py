@@ -14,6 +14,7 @@ Output folder layout::
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -49,14 +50,28 @@ def run_demo(outdir, n_obs=20, seed=0, *, overwrite=False, progress=None, echo=p
     echo : callable
         Where progress messages go (default ``print``; ``None`` for silence).
 
+    If the demo fails and ``outdir`` did not exist before, it is removed.
+
     Returns
     -------
     summary : `~astropy.table.Table`
         One row per group: GROUP_ID, N_OBS, N_BINS, PULL_MEAN, PULL_WIDTH,
         MEDIAN_RATIO (reconstructed / true rate in well-filled bins).
     """
-    say = echo or (lambda *args, **kwargs: None)
+    if int(n_obs) < 1:
+        raise ValueError(f"n_obs must be >= 1, got {n_obs}")
     outdir = Path(outdir)
+    created = not outdir.exists()
+    try:
+        return _run_demo(outdir, n_obs, seed, overwrite, progress, echo)
+    except BaseException:
+        if created:  # a failed start leaves nothing behind that would block the next run
+            shutil.rmtree(outdir, ignore_errors=True)
+        raise
+
+
+def _run_demo(outdir, n_obs, seed, overwrite, progress, echo):
+    say = echo or (lambda *args, **kwargs: None)
     start = time.perf_counter()
     sources = example_sources()
     say(f"simulating {n_obs} runs with {len(sources)} gamma-ray sources (seed {seed}) ...")

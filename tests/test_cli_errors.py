@@ -1,0 +1,262 @@
+"""The command never writes into its input, checks options first and fails in one line.
+
+Every refused or failed command leaves the input data set byte-identical
+(`tree_digest`), prints one line on stderr without a traceback and exits
+with 1 (2 for a usage error, 130 when interrupted).
+"""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bgcube.cli import main
+from bgcube.simulate.dataset import make_test_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def tree_digest(folder) -> dict:
+    """Every file under ``folder`` (relative path) -> SHA-256 of its bytes."""
+    folder = Path(folder)
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_test_dataset(tmp_path_factory.mktemp("cli") / "data", n_obs=4, random_state=5)
+
+
+@pytest.fixture
+def indir(dataset):
+    """The data set folder; the test fails if anything under it changed."""
+    before = tree_digest(dataset.path)
+    yield Path(dataset.path)
+    assert tree_digest(dataset.path) == before, "the input data set was modified"
+
+
+def run_main(capsys, *argv):
+    """``main(argv)`` -> (status, stdout, stderr); usage errors raise SystemExit in argparse."""
+    try:
+        status = main([str(a) for a in argv])
+    except SystemExit as exc:
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_one_line(err):
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+# --- output folder and input data set -------------------------------------------
+
+
+@pytest.mark.parametrize("extra", [[], ["--overwrite"], ["--per-observation", "group", "--overwrite"]])
+def test_output_equal_to_input_is_refused(indir, capsys, extra):
+    status, _, err = run_main(capsys, "make-models", indir, indir, "--no-progress", *extra)
+    assert status == 1
+    assert_one_line(err)
+    assert "is the input data set folder" in err and "never writes into its input" in err
+    assert "--overwrite" not in err
+
+
+def test_output_inside_or_containing_input_is_refused(indir, tmp_path, capsys):
+    status, _, err = run_main(capsys, "make-models", indir, indir / "models")
+    assert status == 1 and "lies inside the input data set folder" in err
+    assert not (indir / "models").exists()
+    status, _, err = run_main(capsys, "make-models", indir, indir.parent)
+    assert status == 1 and "contains the input data set folder" in err
+    assert_one_line(err)
+
+
+def test_output_through_a_symbolic_link_is_refused(indir, tmp_path, capsys):
+    link = tmp_path / "link"
+    link.symlink_to(indir, target_is_directory=True)
+    status, _, err = run_main(capsys, "make-models", indir, link, "--overwrite")
+    assert status == 1 and "is the input data set folder" in err
+    status, _, err = run_main(capsys, "make-models", link, indir / "x")
+    assert status == 1 and "lies inside" in err
+
+
+def test_library_refuses_too(indir):
+    from bgcube.make import make_models
+    from bgcube.make.guard import OutputInsideInputError
+
+    with pytest.raises(OutputInsideInputError, match="never writes into its input"):
+        make_models(indir, indir / "sub", progress=False, overwrite=True)
+    assert not (indir / "sub").exists()
+
+
+# --- options checked before any work -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "options, status, text",
+    [
+        (["--smooth-passes", "-1"], 2, "--smooth-passes must be >= 1"),
+        (["--smooth-passes", "0"], 2, "use --no-smooth"),
+        (["--zenith-edges", "80,90"], 1, "hold no run (the runs' zenith angles span"),
+        (["--zenith-edges", "50,40"], 2, "increasing"),
+        (["--efficiency-norm", "NOPE"], 1, "no column 'NOPE'"),
+        (["--min-observations", "0"], 2, "--min-observations must be >= 1"),
+        (["--exclusion", "no-such-file.ecsv"], 1, "--exclusion: no such file"),
+    ],
+)
+def test_bad_options_fail_before_any_work(indir, tmp_path, capsys, options, status, text):
+    out = tmp_path / "out"
+    got, _, err = run_main(capsys, "make-models", indir, out, "--no-progress", *options)
+    assert got == status, err
+    assert text in err
+    assert_one_line(err)
+    assert not out.exists(), "a refused command left its output folder behind"
+
+
+def test_demo_with_no_runs_is_refused_and_leaves_nothing(tmp_path, capsys):
+    status, _, err = run_main(capsys, "demo", tmp_path / "demo", "--n-obs", "0")
+    assert status == 2 and "--n-obs must be >= 1" in err
+    assert_one_line(err)
+    assert not (tmp_path / "demo").exists()
+
+
+def test_a_failed_demo_removes_what_it_started(tmp_path, capsys, monkeypatch):
+    import bgcube.simulate.demo as demo
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "demo" / "models" / "x"))
+
+    monkeypatch.setattr(demo, "make_models", broken)
+    status, _, err = run_main(capsys, "demo", tmp_path / "demo", "--n-obs", "2")
+    assert status == 1 and "No space left on device (ENOSPC)" in err
+    assert_one_line(err)
+    assert not (tmp_path / "demo").exists()
+    monkeypatch.undo()
+    assert main(["demo", str(tmp_path / "demo"), "--n-obs", "2"]) == 0  # nothing blocks a rerun
+
+
+def test_workers_without_dask(indir, tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("dask", "distributed") else find_spec(name, *a))
+    status, _, err = run_main(capsys, "make-models", indir, tmp_path / "o", "--workers", "2")
+    assert status == 1
+    assert "--workers" in err and 'pip install -e ".[dask]"' in err
+    assert_one_line(err)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("backend, modules", [("jax", ("jax", "jax.numpy")),
+                                              ("cupy", ("cupy", "array_api_compat.cupy"))])
+def test_backend_without_its_package(indir, tmp_path, capsys, monkeypatch, backend, modules):
+    for name in modules:  # an import of a module set to None raises ImportError
+        monkeypatch.setitem(sys.modules, name, None)
+    status, _, err = run_main(capsys, "make-models", indir, tmp_path / "o", "--backend", backend)
+    assert status == 1
+    assert f"--backend {backend}" in err and f'pip install -e ".[{backend}]"' in err
+    assert_one_line(err)
+
+
+def test_every_named_extra_exists():
+    """Install hints name extras of pyproject.toml, installable from a source checkout."""
+    import tomllib
+
+    from bgcube.array.namespace import BACKENDS
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for name in set(BACKENDS) - {"numpy"}:
+        assert name in extras, f"the install hint of backend {name!r} names a missing extra"
+    assert "dask" in extras
+
+
+# --- one line, --debug, internal errors ---------------------------------------------
+
+
+def test_internal_error_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    import bgcube.cli as cli
+
+    def broken(args):
+        raise RuntimeError("something unexpected\non two lines")
+
+    monkeypatch.setitem(cli._COMMANDS, "info", broken)
+    status, _, err = run_main(capsys, "info", tmp_path / "x.fits")
+    assert status == 1
+    assert_one_line(err)
+    assert "internal error (RuntimeError: something unexpected on two lines)" in err
+    assert "--debug" in err
+    status, _, err = run_main(capsys, "info", tmp_path / "x.fits", "--debug")
+    assert status == 1 and "Traceback (most recent call last)" in err
+
+
+def test_repeated_prefixes_are_said_once():
+    from bgcube.cli_support import one_line
+
+    text = one_line(ValueError("OBS_ID 20136: OBS_ID 20136: file 'x': cannot read"))
+    assert text == "OBS_ID 20136: file 'x': cannot read"
+
+
+def command(*argv):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return [sys.executable, "-m", "bgcube", *map(str, argv)], env
+
+
+def test_a_real_command_line_error_has_no_traceback(indir):
+    argv, env = command("make-models", indir, indir)
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 1
+    assert_one_line(result.stderr)
+    argv, env = command("--debug", "make-models", indir, indir)
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 1 and "Traceback" in result.stderr
+
+
+# --- Ctrl-C at any moment ------------------------------------------------------------
+
+
+#: Runs the command as its entry point does, after marking that Python has started.
+LAUNCHER = ("import pathlib, sys; import bgcube.cli; pathlib.Path(sys.argv.pop(1)).touch(); "
+            "sys.exit(bgcube.cli.main())")
+
+
+def test_ctrl_c_at_any_moment_gives_one_line_and_130(indir, tmp_path):
+    """SIGINT at moments spread over start-up, reading, writing: one line, status 130.
+
+    The signal is sent once the interpreter has started (Python's own
+    start-up, before any bgcube code runs, is out of bgcube's hands), then
+    after delays covering the imports, the reading of runs and the writing.
+    """
+    interrupted = 0
+    for k, delay in enumerate((0.0, 0.2, 0.4, 0.7, 1.0, 1.5, 2.0, 3.0)):
+        out = tmp_path / f"out{k}"
+        started = tmp_path / f"started{k}"
+        argv, env = command("make-models", indir, out, "--no-progress")
+        argv = [sys.executable, "-c", LAUNCHER, str(started), *argv[3:]]
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, env=env)
+        for _ in range(600):  # wait (at most 60 s) until bgcube's code runs
+            if started.exists() or process.poll() is not None:
+                break
+            time.sleep(0.1)
+        time.sleep(delay)
+        if process.poll() is not None:
+            process.communicate()
+            continue
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=300)
+        if process.returncode == 0:  # the signal came while the finished command exited
+            continue
+        assert process.returncode == 130, err
+        assert_one_line(err)
+        assert "interrupted" in err
+        interrupted += 1
+    assert interrupted >= 3
