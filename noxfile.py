@@ -88,3 +88,34 @@ def benchmarks(session):
     session.run("python", "benchmarks/bench_stream.py", "--events", "3e7", "--chunk", "1e6",
                 "--no-write")
     session.run("python", "benchmarks/bench_make_models.py", "--repeat", "2", "--no-write")
+
+
+#: the documentation build: nitpicky, warnings as errors, every problem reported
+SPHINX_OPTIONS = ("-W", "--keep-going", "-n", "-b", "html")
+
+
+@nox.session
+def docs(session):
+    """Build the documentation site into docs/_build/html (warnings are errors)."""
+    session.install("-e", ".[docs]")
+    session.run("python", "-m", "sphinx", *SPHINX_OPTIONS, "docs", "docs/_build/html",
+                *session.posargs)
+
+
+@nox.session(name="docs-screenshots")
+def docs_screenshots(session):
+    """Build the site and take headless-Chromium screenshots of three pages.
+
+    The PNGs go to docs/_build/screenshots/: the home page, one API page and
+    one gallery page. Skipped, with the reason, where no Chromium is installed
+    (``apt-get install chromium``).
+    """
+    browser = next((b for b in ("chromium", "chromium-browser", "google-chrome")
+                    if shutil.which(b)), None)
+    if browser is None:
+        session.skip("no Chromium found (chromium, chromium-browser or google-chrome on PATH); "
+                     "install it with 'apt-get install chromium'")
+    session.install("-e", ".[docs]")
+    session.run("python", "-m", "sphinx", *SPHINX_OPTIONS, "docs", "docs/_build/html")
+    session.run("python", "docs/screenshots.py", "docs/_build/html", "docs/_build/screenshots",
+                "--browser", browser)

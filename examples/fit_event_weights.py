@@ -1,4 +1,7 @@
-"""Fit parameters that act on event weights, with gradients through histogram filling.
+"""Fit event weights through histogram filling (JAX gradients)
+===========================================================
+
+Fit parameters that act on event weights, with gradients through histogram filling.
 
 Usage: python fit_event_weights.py [output_folder]   (a PNG is written there if given)
 

@@ -1,4 +1,7 @@
-"""Fit the flexible background model to H.E.S.S. DL3 DR1 runs and plot data, model and residuals.
+"""Fit the flexible background model to H.E.S.S. DL3 DR1 runs
+==========================================================
+
+Fit the flexible background model to H.E.S.S. DL3 DR1 runs and plot data, model and residuals.
 
 Usage: python fit_hess_dr1.py [output_folder] [--target NAME | --obs-ids ID ...]
        (default: ./out, the 21 runs on PKS 2155-304)

@@ -1,4 +1,7 @@
-"""Plot a cube background model and store it in FITS files (table and image formats).
+"""Plot a cube background model and write it in both FITS formats
+==============================================================
+
+Plot a cube background model and store it in FITS files (table and image formats).
 
 Usage: python plot_bg_cube_model.py [output_folder]   (default: ./out)
 

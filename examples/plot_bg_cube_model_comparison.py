@@ -1,4 +1,7 @@
-"""Compare two cube background models: the true one and one reconstructed from events.
+"""Compare two cube background models
+==================================
+
+Compare two cube background models: the true one and one reconstructed from events.
 
 Usage: python plot_bg_cube_model_comparison.py [output_folder]   (default: ./out)
 

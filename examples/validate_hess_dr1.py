@@ -1,4 +1,7 @@
-"""Validate bgcube's background models on the 105 runs of H.E.S.S. DL3 DR1.
+"""Validate background models on the H.E.S.S. DL3 DR1 runs
+=======================================================
+
+Validate bgcube's background models on the 105 runs of H.E.S.S. DL3 DR1.
 
 Usage::
 

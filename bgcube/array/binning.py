@@ -47,7 +47,7 @@ class Binning:
     edges : tuple of float
         Strictly increasing bin edges (``nbin + 1`` values).
     kind : {'linear', 'log', 'irregular'}
-        How indices are computed; see :meth:`from_edges`.
+        How indices are computed; see :meth:`Binning.from_edges`.
 
     Raises
     ------

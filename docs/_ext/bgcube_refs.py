@@ -1,0 +1,74 @@
+"""Resolve references to bgcube objects by any of their import paths.
+
+A public object has one page, under the first public module that exports
+it (see ``apigen``). A reference written with another path to the same
+object, e.g. ``:func:`bgcube.make.pipeline.make_models``` for a function
+documented as ``bgcube.make.make_models`` (or later as
+``bgcube.make_models``), is resolved to that page here instead of failing
+the nitpicky build.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import apigen
+
+
+def _documented_names() -> dict[int, str]:
+    names = {}
+    for modname, entries in apigen.collect():
+        module = importlib.import_module(modname)
+        for name, _kind, target in entries:
+            if target is None:
+                names.setdefault(id(getattr(module, name)), f"{modname}.{name}")
+    return names
+
+
+def _lookup(target: str):
+    """The object at a dotted path (module, then attributes), or None."""
+    parts = target.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[i:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+def _missing_reference(app, env, node, contnode):
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "")
+    if not target.startswith("bgcube."):
+        return None
+    documented = app.env.bgcube_documented
+    parts = target.split(".")
+    # the longest prefix that is a documented object, then the member path
+    for i in range(len(parts), 1, -1):
+        obj = _lookup(".".join(parts[:i]))
+        if obj is not None and id(obj) in documented:
+            new = ".".join([documented[id(obj)], *parts[i:]])
+            if new == target:
+                return None
+            results = env.get_domain("py").resolve_any_xref(
+                env, node["refdoc"], app.builder, new, node, contnode
+            )
+            return results[0][1] if results else None
+    return None
+
+
+def _init(app):
+    app.env.bgcube_documented = _documented_names()
+
+
+def setup(app):
+    app.connect("builder-inited", _init)
+    app.connect("missing-reference", _missing_reference)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
