@@ -31,6 +31,7 @@ if (ROOT / "bgcube").is_dir():  # document this checkout's bgcube, not another i
 
 import apigen  # noqa: E402
 import benchresults  # noqa: E402
+
 import bgcube  # noqa: E402
 
 # -- project ---------------------------------------------------------------
@@ -106,7 +107,7 @@ _EXTERNAL_PREFIXES = {
     "python": ("builtins", "pathlib", "os", "argparse", "collections", "typing", "dataclasses"),
 }
 nitpick_ignore_regex = []
-# array_api_compat's docstring of `device` (re-exported as bgcube._array.array_device)
+# array_api_compat's docstring of `device` (re-exported as bgcube.array.array_device)
 nitpick_ignore = [("py:obj", "to_device")]
 for _name, _prefixes in _EXTERNAL_PREFIXES.items():
     if _name not in intersphinx_mapping:

@@ -42,12 +42,27 @@ def _lookup(target: str):
     return None
 
 
-def _missing_reference(app, env, node, contnode):
-    if node.get("refdomain") != "py":
-        return None
-    target = node.get("reftarget", "")
-    if not target.startswith("bgcube."):
-        return None
+def _contexts(node) -> list[str]:
+    """Dotted paths a relative target may be relative to, innermost first."""
+    contexts = []
+    for key in ("py:class", "py:module"):
+        if node.get(key):
+            prefix = node["py:module"] + "." + node[key] if key == "py:class" and node.get(
+                "py:module") else node[key]
+            contexts.append(prefix)
+    # an API page is named after its object: the module that defines it
+    page = node.get("refdoc", "").rsplit("/", 1)[-1]
+    obj = _lookup(page) if page.startswith("bgcube") else None
+    if obj is not None:
+        module = getattr(obj, "__module__", None)
+        if module:
+            contexts.append(module)
+            contexts.append(f"{module}.{getattr(obj, '__name__', '')}")
+    return contexts
+
+
+def _resolve(app, env, node, contnode, target):
+    """A reference node to the documented page of ``target``, or None."""
     documented = app.env.bgcube_documented
     parts = target.split(".")
     # the longest prefix that is a documented object, then the member path
@@ -55,12 +70,30 @@ def _missing_reference(app, env, node, contnode):
         obj = _lookup(".".join(parts[:i]))
         if obj is not None and id(obj) in documented:
             new = ".".join([documented[id(obj)], *parts[i:]])
-            if new == target:
-                return None
             results = env.get_domain("py").resolve_any_xref(
                 env, node["refdoc"], app.builder, new, node, contnode
             )
             return results[0][1] if results else None
+    return None
+
+
+def _missing_reference(app, env, node, contnode):
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "").lstrip("~.")
+    if target.startswith("bgcube."):
+        candidates = [target]
+    else:
+        candidates = [f"{c}.{target}" for c in _contexts(node)]
+    for candidate in candidates:
+        resolved = _resolve(app, env, node, contnode, candidate)
+        if resolved is not None:
+            return resolved
+    for candidate in candidates:
+        # a real bgcube object without a page of its own (a private helper):
+        # shown as its name, unlinked, rather than failing the build
+        if candidate.startswith("bgcube.") and _lookup(candidate) is not None:
+            return contnode
     return None
 
 
