@@ -78,6 +78,9 @@ def _add_apply_models(sub):
     am.add_argument("indir", help="data set folder (with hdu-index.fits.gz and obs-index.fits.gz)")
     am.add_argument("outdir", help="output folder (created if missing; not inside INDIR)")
     _add_selection_options(am)
+    am.add_argument("--model-type", choices=("3d", "2d"), default="3d",
+                    help="write per-run BKG_3D models, or BKG_2D from the group models of "
+                    "make-models --model-type 2d (default: %(default)s)")
     am.add_argument("--extrapolate", action="store_true",
                     help="also write runs outside the model's range of conditions")
     paths = am.add_mutually_exclusive_group()
@@ -176,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     mm.add_argument("--keep-checkpoint", action="store_true",
                     help="keep the checkpoint folder after a successful build")
     _add_selection_options(mm)
+    mm.add_argument("--model-type", choices=("3d", "2d"), default="3d",
+                    help="'2d' also writes a radially symmetric BKG_2D model per group "
+                    "(bg_2d_model_group<ID>.fits.gz; default: %(default)s)")
 
     _add_apply_models(sub)
 
@@ -230,6 +236,7 @@ def _make_models(args) -> int:
         obs_ids=args.obs_ids,
         exclude_obs_ids=args.exclude_obs_ids,
         select=args.select,
+        model_type=args.model_type,
     )
     elapsed = time.perf_counter() - start
     print("\n".join(result.summary_table().pformat(max_lines=-1, max_width=-1)))
@@ -258,7 +265,7 @@ def _apply_models(args) -> int:
         args.modeldir, args.indir, args.outdir, obs_ids=args.obs_ids,
         exclude_obs_ids=args.exclude_obs_ids, select=args.select,
         extrapolate=args.extrapolate, input_paths=args.input_paths,
-        overwrite=args.overwrite, fail_fast=args.fail_fast,
+        overwrite=args.overwrite, fail_fast=args.fail_fast, model_type=args.model_type,
     )
     for obs_id, reason in result.left_out:
         print(f"left out OBS_ID {obs_id}: {reason}", file=sys.stderr)

@@ -8,6 +8,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..errors import FileFormatError
+from .bkg2d import is_bkg_2d_hdu, read_bkg_2d
 from .files import cube_from_hdulist
 
 __all__ = ["describe_file"]
@@ -40,7 +41,9 @@ def describe_file(filename) -> str:
     with hdulist:
         for index, hdu in enumerate(hdulist):
             name = hdu.name or f"#{index}"
-            if isinstance(hdu, fits.BinTableHDU) and _is_cube_table(hdu):
+            if is_bkg_2d_hdu(hdu):
+                lines.append(_describe_radial(name, read_bkg_2d(path, hdu=index)))
+            elif isinstance(hdu, fits.BinTableHDU) and _is_cube_table(hdu):
                 cube = cube_from_hdulist(hdulist, format="table", hdu=index, filename=path)
                 lines.append(_describe_cube(name, cube))
             else:
@@ -67,4 +70,16 @@ def _describe_cube(name, cube) -> str:
         f"    sum {data.value[finite].sum():.6g}, max {data.value[finite].max(initial=0):.6g}, "
         f"zero bins {int(np.count_nonzero(data.value == 0))}, "
         f"FOVALIGN {cube.meta.get('FOVALIGN', '-')}"
+    )
+
+
+def _describe_radial(name, model) -> str:
+    data = model.data
+    finite = np.isfinite(data)
+    e, o = model.energy_edges, model.offset_edges
+    return (
+        f"  HDU {name}: BKG_2D (energy, offset) = {model.shape}, unit '{model.unit}'\n"
+        f"    energy {e[0]:.4g} - {e[-1]:.4g}, offset {o[0].value:.3f} - {o[-1].value:.3f} deg\n"
+        f"    sum {data[finite].sum():.6g}, max {data[finite].max(initial=0):.6g}, "
+        f"zero bins {int(np.count_nonzero(data == 0))}"
     )

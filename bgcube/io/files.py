@@ -166,6 +166,12 @@ def cube_from_hdulist(
             hdulist, scheme, hdu=hdu, backend=backend, filename=filename
         )
     table_hdu = select_table_hdu(hdulist, hdu, scheme, filename)
+    from .bkg2d import is_bkg_2d_hdu
+
+    if is_bkg_2d_hdu(table_hdu) and not _has_cube_columns(table_hdu):
+        raise FileFormatError(
+            "a BKG_2D table (energy x offset), not a cube: read it with "
+            "bgcube.radial.RadialBackground.read", filename=filename, hdu=table_hdu.name)
     return cube_from_table_hdu(
         table_hdu, scheme, layout=layout, backend=backend, filename=filename
     )

@@ -37,10 +37,13 @@ from ..errors import BgcubeError, ObservationError
 from ..io.atomic import check_writable
 from ..io.files import write_table
 from .gammapy_alignment import events_forced_alignment
+from ..radial import RadialBackground
 from .gammapy_index import BKG_HDU_NAME, BKG_SUBDIR, bkg_file_name, observation_bkg_cube
+from .gammapy_index import _ontime_scale as ontime_scale
 from .model_source import load_model_source, row_value
 from .output_paths import check_transfers, input_hdu_rows, transfer_input_files
 from .per_observation import PerObservationModel
+from .radial_models import MODEL_TYPES, RadialGroupModels
 from .selection import RunSelection
 
 __all__ = ["apply_models", "ApplyResult"]
@@ -83,6 +86,7 @@ def apply_models(
     input_paths="relative",
     overwrite=False,
     fail_fast=False,
+    model_type="3d",
     source=None,
 ) -> ApplyResult:
     """Write each selected run's background from a model folder, as a Gammapy data store.
@@ -108,6 +112,10 @@ def apply_models(
         Replace existing output files (checked for every file before any is written).
     fail_fast : bool
         Raise on a run whose events cannot be read (default: report it, leave it out).
+    model_type : {'3d', '2d'}
+        '2d': apply the radially symmetric BKG_2D group models
+        (`bgcube.make.radial_models`, from make-models ``model_type='2d'``)
+        and write per-run BKG_2D files.
     source : ModelSource, optional
         An already loaded model source (then ``modeldir`` is only recorded).
 
@@ -131,7 +139,10 @@ def apply_models(
     _check_not_inside(outdir, indir, "input data folder")
     if source is None:
         _check_not_inside(outdir, modeldir, "model folder")
-        source = load_model_source(modeldir)
+        if model_type not in MODEL_TYPES:
+            raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
+        source = (RadialGroupModels.read(modeldir) if model_type == "2d"
+                  else load_model_source(modeldir))
     selection = RunSelection(obs_ids=obs_ids, exclude_obs_ids=exclude_obs_ids, select=select)
     store = selection.apply(DataStore.from_dir(indir))
     result = ApplyResult(source=source)
@@ -150,13 +161,19 @@ def apply_models(
                 raise
             result.left_out.append((obs_id, str(exc)))
             continue
-        cube = source.background(row).to_backend("numpy")
+        cube = source.background(row)
         time_convention = str(cube.meta.get("BKG_TIME", "ONTIME")).upper()
-        model = PerObservationModel(
-            obs_id, int(cube.meta.get("BKG_GRP", -1)),
-            float(np.cos(np.radians(row_value(row, "ZEN_PNT")))), cube, time_convention,
-        )
-        cube = observation_bkg_cube(model, store.obs_table, forced)
+        if isinstance(cube, RadialBackground):  # radially symmetric: no alignment to care for
+            scale = ontime_scale(store.obs_table, obs_id, time_convention)
+            cube = cube.copy(data=cube.data * scale)
+            cube.meta.update(BKG_TIME="ONTIME", OBS_ID=obs_id)
+        else:
+            model = PerObservationModel(
+                obs_id, int(cube.meta.get("BKG_GRP", -1)),
+                float(np.cos(np.radians(row_value(row, "ZEN_PNT")))),
+                cube.to_backend("numpy"), time_convention,
+            )
+            cube = observation_bkg_cube(model, store.obs_table, forced)
         if reasons:
             cube.meta["BKG_EXTR"] = True
             result.extrapolated.append(obs_id)
@@ -186,11 +203,15 @@ def apply_models(
     (outdir / BKG_SUBDIR).mkdir(parents=True, exist_ok=True)
     result.files += transfer_input_files(transfers, input_paths, overwrite)
     for obs_id, path in zip(result.applied, bkg_files, strict=True):
-        cubes[obs_id].write(path, format="table", overwrite=overwrite)
+        if isinstance(cubes[obs_id], RadialBackground):
+            cubes[obs_id].write(path, overwrite=overwrite)
+        else:
+            cubes[obs_id].write(path, format="table", overwrite=overwrite)
     for obs_id in result.applied:
         columns["OBS_ID"].append(obs_id)
         columns["HDU_TYPE"].append("bkg")
-        columns["HDU_CLASS"].append("bkg_3d")
+        columns["HDU_CLASS"].append(
+            "bkg_2d" if isinstance(cubes[obs_id], RadialBackground) else "bkg_3d")
         columns["FILE_DIR"].append(BKG_SUBDIR)
         columns["FILE_NAME"].append(bkg_file_name(obs_id))
         columns["HDU_NAME"].append(BKG_HDU_NAME)

@@ -12,6 +12,8 @@ members::
   value): a `~bgcube.FOVCube` in 1/(MeV s sr), ``meta['FOVALIGN']`` 'RADEC'
   (Gammapy's convention) and ``meta['BKG_TIME']`` 'ONTIME' or 'LIVETIME'
   (the time the rate is per). Any binning; any backend (it is moved to the host).
+  A radially symmetric source returns a `~bgcube.radial.RadialBackground`
+  instead (written as BKG_2D; `bgcube.make.radial_models`).
 * ``validity``: the range of conditions the model was built for
   (`Validity`: a closed range per observation-index column, e.g. ZEN_PNT,
   MUONEFF, SAFE_ENERGY_LO). ``apply_models`` leaves out a run outside it

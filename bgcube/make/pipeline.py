@@ -44,6 +44,7 @@ from .grouping import ObservationGroups
 from .guard import guarded_build
 from .partial import RunTask, StoreFiles, compute_serial
 from .per_observation import PER_OBSERVATION_METHODS, efficiency_of, per_observation_models
+from .radial_models import MODEL_TYPES, radial_group_files, write_radial_group_models
 from .selection import RunSelection
 
 __all__ = [
@@ -186,6 +187,7 @@ def make_models(
     obs_ids=None,
     exclude_obs_ids=None,
     select=None,
+    model_type="3d",
     test=False,
     overwrite=False,
     fail_fast=False,
@@ -237,6 +239,9 @@ def make_models(
         ``"ZEN_PNT < 40 and N_TELS >= 3"`` (`bgcube.make.selection`). The
         selection is written into the header of ``bg_observation_table.fits.gz``
         (SELIDS, SELEXCL, SELEXPR).
+    model_type : {'3d', '2d'}
+        '2d' also writes a radially symmetric BKG_2D model per group,
+        ``bg_2d_model_group<ID>.fits.gz`` (`bgcube.make.radial_models`).
     test : bool
         Use only the first few runs (a quick check of a setup).
     overwrite : bool
@@ -338,6 +343,10 @@ def make_models(
     planned = [outdir / OUTPUT_NAMES[k] for k in ("observations", "grouped", "groups", "exclusion")]
     for gid in group_ids:
         planned += [outdir / OUTPUT_NAMES[k].format(group_id=gid) for k in ("model_table", "model_image")]
+    if model_type not in MODEL_TYPES:
+        raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
+    if model_type == "2d":
+        planned += radial_group_files(outdir, group_ids)
     if per_observation is not None:
         planned += _per_observation_files(outdir, np.asarray(grouped["OBS_ID"]).tolist())
 
@@ -420,6 +429,8 @@ def make_models(
             result.files = [table_file, image_file]
             files += result.files
         results.append(result)
+    if model_type == "2d":
+        files += write_radial_group_models(results, outdir, time_convention, overwrite)[0]
     observations = {}
     if per_observation is not None:
         observations = per_observation_models(
