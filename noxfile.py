@@ -90,8 +90,9 @@ def benchmarks(session):
     session.run("python", "benchmarks/bench_make_models.py", "--repeat", "2", "--no-write")
 
 
-#: the documentation build: nitpicky, warnings as errors, every problem reported
-SPHINX_OPTIONS = ("-W", "--keep-going", "-n", "-b", "html")
+#: the documentation build: nitpicky, warnings as errors, every problem reported, and a
+#: fresh environment (-E: the API pages are regenerated from __all__ at every build)
+SPHINX_OPTIONS = ("-W", "--keep-going", "-n", "-E", "-b", "html")
 
 
 @nox.session

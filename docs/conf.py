@@ -2,7 +2,7 @@
 
 Build with ``nox -s docs`` or::
 
-    python -m sphinx -W --keep-going -n -b html docs docs/_build/html
+    python -m sphinx -W --keep-going -n -E -b html docs docs/_build/html
 
 The build is nitpicky and turns warnings into errors. It needs no network:
 intersphinx links to NumPy, astropy, matplotlib, Gammapy and JAX are made
