@@ -124,6 +124,7 @@ def write_pages(outdir: Path) -> list[Path]:
         "",
         ".. toctree::",
         "   :maxdepth: 1",
+        "   :hidden:",
         "",
     ]
     index += [f"   {modname}" for modname, _ in modules]
