@@ -73,7 +73,7 @@ def versions(*names):
     return ", ".join(out)
 
 
-#: The event columns make-models reads: what the bare read of issue 7 copies.
+#: The event columns make-models reads: what the bare read copies.
 EVENT_COLUMNS = ("ENERGY", "RA", "DEC", "TIME")
 
 

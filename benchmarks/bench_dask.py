@@ -101,7 +101,7 @@ def build(path, workers, obs_ids):
         with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
             seconds, cpu, memory, cubes = pool.submit(_serial_in_child, path, obs_ids).result()
         return seconds, cpu, 0.0, memory, cubes
-    from bgcube.distributed import dask_client
+    from bgcube.make.distributed import dask_client
 
     t0 = time.perf_counter()
     with dask_client(workers=workers) as client:

@@ -194,7 +194,7 @@ def table(rows):
 
 
 def targets(rows):
-    """Issue 7's acceptance ratios at the largest size <= 1e7, per dtype."""
+    """The fill targets' ratios at the largest size <= 1e7, per dtype."""
     lines = ["| target (at 1e7 events) | dtype | measured | met |", "|---|---|---:|:---:|"]
     for dtype in sorted({r[0] for r in rows}):
         n = max(r[1] for r in rows if r[0] == dtype and r[1] <= 1e7)
@@ -237,7 +237,7 @@ def main(argv=None):
         f"- load average (1, 5, 15 min) before: {load_before}; after: {load_after}",
         f"- events: {EVENTS_DESCRIPTION}",
         f"- versions: {versions('numpy', 'numba', 'jax', 'fast-histogram', 'boost-histogram', 'array-api-strict')}",
-        "", "## Targets of issue 7", "", targets(rows), "", "## All measurements", "", table(rows),
+        "", "## Targets", "", targets(rows), "", "## All measurements", "", table(rows),
     ])
     print()
     publish(report, args.output, write=not args.no_write)

@@ -11,7 +11,7 @@ warm-up:
 
 * **bare read**: astropy.io.fits opens each events file and copies the
   columns make-models needs (ENERGY, RA, DEC, TIME) to NumPy arrays,
-  nothing else: the yardstick of issue 7 (make-models < 3x of it);
+  nothing else: the yardstick of the make-models target (< 3x of it);
 * **make_models()**: the Python call with the command's defaults (groups in
   zenith, default exclusion, smoothing, all files written), in this process,
   timed after a first call; this is the cost per build for a session or a
@@ -134,7 +134,7 @@ def main(argv=None):
     command = rows[3][1] / rows[2][1]
     lines += [
         "",
-        "Issue 7 target, make-models < 3x the bare read (wall):",
+        "Target, make-models < 3x the bare read (wall):",
         f"- make_models() against the bare read, both in this process: {in_process:.2f}x, "
         f"{'met' if in_process < 3 else 'not met'};",
         f"- the command against the bare-read script, both in a fresh interpreter: "

@@ -4,7 +4,7 @@ Run ``python benchmarks/bench_read_observations.py [--repeat N]``. It prints,
 for all runs of ``hess-dl3-dr1`` (found as `bgcube.datasets.get_path` does):
 
 * bare read: astropy.io.fits, the ENERGY, RA, DEC, TIME columns, nothing else
-  (the yardstick of issue 7: make-models should stay within 3x of it);
+  (the yardstick of make-models: make-models should stay within 3x of it);
 * `DataStore.observations` without DETX/DETY, with RADEC DETX/DETY, and with
   ALTAZ DETX/DETY (field rotation interpolated every 10 s);
 * exclusion: the event mask and the 60 x 60 kept-fraction map of every run

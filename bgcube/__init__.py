@@ -6,11 +6,16 @@ DETY) and reconstructed energy, in 1/(MeV s sr). bgcube's array core
 shell speaks astropy.
 
 The public names are imported lazily, so that ``import bgcube.array`` needs
-neither astropy nor matplotlib.
+neither astropy nor matplotlib, and ``import bgcube`` costs nothing until a
+name is used. Layers (outermost first; each imports only those below it, a
+test holds that): ``cli`` -> ``simulate`` -> ``make`` -> ``data`` -> ``model``
+-> ``fit`` -> ``cube`` -> ``io``, ``plotting`` -> ``axes``, ``binning``,
+``event_columns``, ``backend`` -> ``array`` -> ``errors``.
 """
 
 import importlib
 
+#: The version, in this one place (pyproject.toml reads it from here).
 __version__ = "0.1.0.dev0"
 
 #: public name -> module that defines it
@@ -21,6 +26,21 @@ _LAZY = {
     "CubeAxis": "bgcube.axes",
     "FOVCube": "bgcube.cube",
     "FOVCubeBackgroundModel": "bgcube.model",
+    "DataStore": "bgcube.data.store",
+    "Observation": "bgcube.data.observation",
+    "EventList": "bgcube.data.events",
+    "ExclusionRegions": "bgcube.data.exclusion",
+    "make_models": "bgcube.make.pipeline",
+    "MakeModelsResult": "bgcube.make.pipeline",
+    "apply_models": "bgcube.make.apply",
+    "BgcubeError": "bgcube.errors",
+    "FileFormatError": "bgcube.errors",
+    "BinningError": "bgcube.errors",
+    "EventDataError": "bgcube.errors",
+    "ObservationError": "bgcube.errors",
+    "DataNotFoundError": "bgcube.errors",
+    "OutputExistsError": "bgcube.errors",
+    "BgcubeWarning": "bgcube.errors",
 }
 
 __all__ = [*_LAZY, "__version__"]

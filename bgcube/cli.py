@@ -284,7 +284,7 @@ def _demo(args) -> int:
 
 
 def _info(args) -> int:
-    from .io.describe import describe_file
+    from .describe import describe_file
 
     print(describe_file(args.filename))
     return 0

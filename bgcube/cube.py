@@ -12,8 +12,8 @@ from astropy.coordinates import Angle
 from . import array as _array
 from .axes import CubeAxis
 from .backend import from_numpy, namespace_of, to_numpy
-from .data.fill_events import _is_one_event_list, fill_event_list
 from .errors import BinningError
+from .fill_events import _is_one_event_list, fill_event_list
 from .schemes import scheme_dict
 
 __all__ = ["FOVCube"]
@@ -202,7 +202,7 @@ class FOVCube:
         )
 
     # ------------------------------------------------------------------
-    # axes, in the seed's vocabulary
+    # axes, in the original FOVCube's vocabulary
     @property
     def coordx_edges(self) -> Angle:
         """DETX bin edges."""
@@ -437,7 +437,7 @@ class FOVCube:
         """
         from .io import read_cube
 
-        return read_cube(filename, format, scheme, hdu, layout=layout, backend=backend)
+        return read_cube(filename, format, scheme, hdu, layout=layout, backend=backend, cls=cls)
 
     def write(self, filename, format="table", overwrite=False, clobber=None, *, legacy=False):
         """Write the cube to a FITS file, atomically.
@@ -474,7 +474,7 @@ class FOVCube:
         """A cube from a one-row BKG_3D-style `~astropy.table.Table` (see `read`)."""
         from .io import cube_from_table
 
-        return cube_from_table(table, scheme, layout=layout, backend=backend)
+        return cube_from_table(table, scheme, layout=layout, backend=backend, cls=cls)
 
     def to_table(self, *, legacy=False):
         """The cube as a one-row BKG_3D `~astropy.table.Table`, keywords in ``meta``."""
@@ -488,7 +488,8 @@ class FOVCube:
         """A cube from an open `~astropy.io.fits.HDUList` (see `read`)."""
         from .io import cube_from_hdulist
 
-        return cube_from_hdulist(hdulist, format, scheme, hdu, layout=layout, backend=backend)
+        return cube_from_hdulist(hdulist, format, scheme, hdu, layout=layout, backend=backend,
+                                 cls=cls)
 
     def to_hdulist(self, format="table", *, legacy=False):
         """The cube as an `~astropy.io.fits.HDUList` in ``format`` (see `write`)."""

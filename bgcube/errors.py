@@ -96,7 +96,7 @@ class BgcubeDeprecationWarning(BgcubeWarning, DeprecationWarning):
     """A deprecated bgcube keyword or function was used (e.g. ``clobber=``)."""
 
 
-# --- bad input (issue 9): events dropped while filling ------------------------
+# --- bad input: events dropped while filling ---------------------------------
 
 
 class DroppedEventsWarning(BgcubeWarning):
@@ -121,7 +121,7 @@ class DroppedEventsWarning(BgcubeWarning):
         self.n_events = int(n_events)
 
 
-# --- bad input (issue 9): the boundary of every file reader -------------------
+# --- bad input: the boundary of every file reader ----------------------------
 
 
 #: Libraries whose own failures on a damaged file (even an ``AttributeError``

@@ -8,11 +8,10 @@ from . import array as _array
 from .backend import from_numpy, to_numpy
 from .cube import FOVCube
 from .errors import ObservationError
+from .io.formats import TIME_CONVENTIONS
 
 __all__ = ["FOVCubeBackgroundModel", "TIME_CONVENTIONS"]
 
-#: Observation times the time cube can accumulate (written to files as BKG_TIME).
-TIME_CONVENTIONS = ("ONTIME", "LIVETIME")
 
 #: Unit of the background rate.
 RATE_UNIT = u.Unit("1 / (MeV s sr)")
@@ -35,7 +34,7 @@ class FOVCubeBackgroundModel:
         Event counts per bin (scheme ``bg_counts_cube``).
     livetime_cube : FOVCube, optional
         Observation time per bin in s (scheme ``bg_livetime_cube``). It holds
-        ONTIME or LIVETIME according to ``time_convention``; the seed's name
+        ONTIME or LIVETIME according to ``time_convention``; the original's name
         is kept.
     background_cube : FOVCube, optional
         Background rate in 1/(MeV s sr) (scheme ``bg_cube``).
@@ -213,7 +212,8 @@ class FOVCubeBackgroundModel:
         return self
 
     # ------------------------------------------------------------------
-    # building from observations (the seed's API; the work is in bgcube.make)
+    # building from observations (the original FOVCubeBackgroundModel's API; the binning
+    # rules are in bgcube.binning, the filling in the data store's fill_model)
     @classmethod
     def define_cube_binning(cls, observation_table, method="default", *, backend=None,
                             time_convention="ONTIME"):
@@ -222,13 +222,13 @@ class FOVCubeBackgroundModel:
         20 log energy bins over 0.1-100 TeV and 60 x 60 bins over +-0.07 rad,
         fewer for fewer than 100 observations; ``method='michi'`` starts the
         energy axis at the group's lowest energy threshold. See
-        `bgcube.make.binning.define_cube_binning`.
+        `bgcube.binning.define_cube_binning`.
 
         Returns
         -------
         model : FOVCubeBackgroundModel
         """
-        from .make.binning import define_cube_binning
+        from .binning import define_cube_binning
 
         detx, dety, energy = define_cube_binning(observation_table, method)
         return cls.set_cube_binning(
@@ -244,6 +244,7 @@ class FOVCubeBackgroundModel:
         observation_table : `~astropy.table.Table`
             Rows with OBS_ID.
         data_store : `~bgcube.data.store.DataStore`
+            Any object with bgcube's ``DataStore.fill_model`` method.
         exclusion : `~bgcube.data.exclusion.ExclusionRegions`, optional
             Events inside are dropped and each pixel's time is reduced by its
             excluded fraction, per observation.
@@ -255,13 +256,12 @@ class FOVCubeBackgroundModel:
 
         Returns
         -------
-        filled : list of `~bgcube.make.fill.ObservationFill`
+        filled : list of `~bgcube.data.fill.ObservationFill`
         failed : list of (OBS_ID, reason)
         """
-        from .make.fill import fill_observations
-
-        return fill_observations(
-            self, observation_table["OBS_ID"], data_store, exclusion,
+        # the store fills the model: the container imports nothing of the data layer
+        return data_store.fill_model(
+            self, observation_table["OBS_ID"], exclusion,
             alignment=alignment, fail_fast=fail_fast, progress=progress,
         )
 
@@ -298,7 +298,7 @@ class FOVCubeBackgroundModel:
         bgcube.fit.FitError
             ``method='fit'`` and the fit did not converge (cube unchanged).
         """
-        # --- smooth(method='fit'): bgcube.fit (issue 6) ---
+        # --- smooth(method='fit'): bgcube.fit ---
         if method == "fit":
             if n_passes is not None:
                 raise ValueError("n_passes belongs to method='k5a', not method='fit'")
@@ -355,7 +355,7 @@ class FOVCubeBackgroundModel:
         """
         from .io import read_model
 
-        return read_model(filename, format, backend=backend)
+        return read_model(filename, format, backend=backend, cls=cls, cube_cls=FOVCube)
 
     def write(self, filename, format="table", overwrite=False, clobber=None, *, legacy=False):
         """Write the model to a FITS file, atomically.

@@ -143,7 +143,7 @@ class RadialBackground:
         """Read a GADF BKG_2D table (see `bgcube.io.bkg2d.read_bkg_2d`)."""
         from .io.bkg2d import read_bkg_2d
 
-        return read_bkg_2d(filename, hdu=hdu)
+        return read_bkg_2d(filename, hdu=hdu, cls=cls)
 
     def write(self, filename, overwrite=False) -> None:
         """Write as a GADF BKG_2D table, HDU ``BACKGROUND`` (atomic, never overwriting unless asked)."""

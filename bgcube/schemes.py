@@ -1,4 +1,4 @@
-"""Naming schemes of the seed's cubes: FITS names, plot labels and default units.
+"""Naming schemes of the original Gammapy FOVCube's cubes: FITS names, plot labels and default units.
 
 Plain data, one dict per scheme, as in the original ``FOVCube.define_scheme``.
 ``None`` is the generic scheme.

@@ -26,9 +26,8 @@ normalisation; the script checks the gradient against finite differences.
 import sys
 from pathlib import Path
 
-import numpy as np
-
 import jax
+import numpy as np
 
 # this script's own choice: bgcube computes in float64 and never switches it on for you
 jax.config.update("jax_enable_x64", True)

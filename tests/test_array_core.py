@@ -1,4 +1,4 @@
-"""Property tests of the array core on every backend (issue: foundation)."""
+"""Property tests of the array core on every backend."""
 
 import math
 

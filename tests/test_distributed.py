@@ -1,7 +1,7 @@
 """make-models on Dask: equal to the serial build bit for bit, faults, resume.
 
 One dask.distributed LocalCluster (2 worker processes), started by
-`bgcube.distributed.dask_client` as ``make_models(workers=2)`` does, serves
+`bgcube.make.distributed.dask_client` as ``make_models(workers=2)`` does, serves
 the module.
 """
 
@@ -14,10 +14,10 @@ from astropy.io import fits
 
 from bgcube.cli import main
 from bgcube.data import DataStore
-from bgcube.distributed import dask_client
 from bgcube.errors import DroppedEventsWarning, ObservationError
 from bgcube.make import make_models
 from bgcube.make.checkpoint import CHECKPOINT_DIR
+from bgcube.make.distributed import dask_client
 from bgcube.simulate import make_test_dataset
 
 distributed = pytest.importorskip("distributed", reason="the Dask tests need dask.distributed")

@@ -1,4 +1,4 @@
-"""The example scripts run headless and write their files (issue 3, item 4)."""
+"""The example scripts run headless and write their files."""
 
 import os
 import subprocess

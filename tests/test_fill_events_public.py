@@ -11,8 +11,8 @@ from bgcube import FOVCube
 from bgcube.array import Binning, fill_histogram
 from bgcube.array.histogram import count_nonfinite_events
 from bgcube.backend import to_numpy
-from bgcube.data.event_columns import iter_event_columns
 from bgcube.errors import DroppedEventsWarning, EventDataError
+from bgcube.event_columns import iter_event_columns
 
 DET = np.linspace(-3, 3, 13)
 ENERGY = np.geomspace(0.1, 100, 9)
@@ -117,7 +117,7 @@ def test_dropped_events_reported_once_over_slices():
     energy[[1, 2500, 4999]] = np.nan
     table = Table({"ENERGY": energy * 1e3 * u.GeV, "DETY": dety * u.deg, "DETX": detx * u.deg},
                   meta={"OBS_ID": 7})
-    import bgcube.data.fill_events as module
+    import bgcube.fill_events as module
 
     original = module.CONVERT_CHUNK
     module.CONVERT_CHUNK = 1000  # five slices
@@ -135,7 +135,7 @@ def test_weights_sliced_with_the_columns():
     energy, dety, detx = _events(n=4000)
     weights = np.random.default_rng(3).integers(0, 4, 4000).astype(np.float64)
     table = Table({"ENERGY": energy * 1e3 * u.GeV, "DETY": dety * u.deg, "DETX": detx * u.deg})
-    import bgcube.data.fill_events as module
+    import bgcube.fill_events as module
 
     original = module.CONVERT_CHUNK
     module.CONVERT_CHUNK = 999

@@ -1,4 +1,4 @@
-"""Every fill path agrees exactly with a searchsorted reference (issue 7).
+"""Every fill path agrees exactly with a searchsorted reference.
 
 The fast paths find a bin by arithmetic (linear), by a lookup table on the
 float bits (log), or by binary search, and must all put a value in the bin

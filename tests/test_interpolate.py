@@ -1,4 +1,4 @@
-"""Evaluation and energy integration of cubes (issue 3, item 2).
+"""Evaluation and energy integration of cubes.
 
 Three kinds of checks:
 

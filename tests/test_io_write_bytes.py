@@ -1,4 +1,4 @@
-"""`hdulist_bytes` writes exactly the bytes astropy's ``HDUList.writeto`` writes (issue 7).
+"""`hdulist_bytes` writes exactly the bytes astropy's ``HDUList.writeto`` writes.
 
 It serialises plain numeric binary tables itself (astropy byte-swaps long
 vector columns element by element in Python); anything else goes to

@@ -1,4 +1,4 @@
-"""Plots of cubes and models, headless (issue 3, item 3)."""
+"""Plots of cubes and models, headless."""
 
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""Reading the next run's file in a background thread (bgcube.data.prefetch)."""
+"""Reading the next run's file in a background thread (bgcube.io.prefetch)."""
 
 import gzip
 import threading
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from _build_helpers import assert_same_models
 
-import bgcube.data.prefetch as prefetch
+import bgcube.io.prefetch as prefetch
 from bgcube.data.events import open_fits
 from bgcube.errors import FileFormatError
 

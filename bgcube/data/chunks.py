@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import FileFormatError
-from .events import _to_canonical, get_hdu, open_fits
+from ..io.fits import get_hdu, open_fits
+from .events import _to_canonical
 
 __all__ = ["iter_event_chunks", "DEFAULT_CHUNK_SIZE"]
 

@@ -17,7 +17,7 @@ import astropy.units as u
 import numpy as np
 
 from ..errors import EventDataError, FileFormatError, ObservationError, file_format_errors
-from .events import read_fits_table
+from ..io.fits import read_fits_table
 from .fov import (
     FOV_ALIGNMENTS,
     altaz_fov_to_radec_fov,

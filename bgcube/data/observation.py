@@ -16,7 +16,8 @@ import astropy.units as u
 import numpy as np
 
 from ..errors import FileFormatError, ObservationError, file_format_errors
-from .events import DEFAULT_EVENT_COLUMNS, EventList, get_hdu, open_fits
+from ..io.fits import get_hdu, open_fits
+from .events import DEFAULT_EVENT_COLUMNS, EventList
 from .fov import (
     FOV_ALIGNMENTS,
     field_rotation_grid,

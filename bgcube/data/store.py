@@ -20,7 +20,7 @@ from ..errors import (
     ObservationError,
     file_format_errors,
 )
-from .events import read_fits_table
+from ..io.fits import read_fits_table
 from .observation import Observation
 
 __all__ = ["DataStore", "select_observations", "zenith_of", "HDU_INDEX", "OBS_INDEX"]
@@ -381,3 +381,38 @@ class DataStore:
                 on_error(int(obs_id), exc)
                 continue
             yield obs
+
+    def fill_model(self, model, obs_ids, exclusion=None, *, alignment="RADEC", fail_fast=True,
+                   progress=None):
+        """Add the events and time of observations of this store to a background model.
+
+        What `bgcube.FOVCubeBackgroundModel.fill_obs` calls: the container
+        knows no data store, the store fills the container (see
+        `bgcube.data.fill.fill_observations`).
+
+        Parameters
+        ----------
+        model : `~bgcube.FOVCubeBackgroundModel`
+            The model to fill.
+        obs_ids : sequence of int
+            The observations.
+        exclusion : `~bgcube.data.exclusion.ExclusionRegions`, optional
+            Events inside are dropped and each pixel's time reduced by its
+            excluded fraction, per observation.
+        alignment : {'RADEC', 'ALTAZ'}
+            Field-of-view alignment of the model.
+        fail_fast : bool
+            Raise on an unreadable run (default); otherwise leave it out.
+        progress : bool, optional
+            Progress bar (default: when stderr is a terminal).
+
+        Returns
+        -------
+        filled : list of `~bgcube.data.fill.ObservationFill`
+        failed : list of (int, str)
+            OBS_ID and reason of each observation left out.
+        """
+        from .fill import fill_observations
+
+        return fill_observations(model, obs_ids, self, exclusion, alignment=alignment,
+                                 fail_fast=fail_fast, progress=progress)

@@ -75,7 +75,7 @@ def _edges(table, name, unit, filename, hdu):
     return u.Quantity(np.append(lo, hi[-1]), col_unit).to(unit)
 
 
-def read_bkg_2d(filename, hdu=None):
+def read_bkg_2d(filename, hdu=None, *, cls):
     """Read a GADF BKG_2D table.
 
     Parameters
@@ -83,18 +83,19 @@ def read_bkg_2d(filename, hdu=None):
     filename : str or path
     hdu : str or int, optional
         Default: the first HDU with ENERG_* and THETA_* columns.
+    cls : type
+        The class to build (`bgcube.radial.RadialBackground` or a subclass);
+        io knows no container class, ``RadialBackground.read`` passes itself.
 
     Returns
     -------
-    model : `~bgcube.radial.RadialBackground`
+    model : cls
 
     Raises
     ------
     FileFormatError
         No such HDU, a missing column, or data whose shape does not match the axes.
     """
-    from ..radial import RadialBackground
-
     with open_fits(filename) as hdulist:
         if hdu is None:
             found = [h for h in hdulist if is_bkg_2d_hdu(h)]
@@ -128,4 +129,4 @@ def read_bkg_2d(filename, hdu=None):
     unit = table[data_name].unit or u.Unit("1 / (MeV s sr)")
     meta = {k: v for k, v in table.meta.items()
             if k.upper() not in BKG_2D_KEYWORDS and k.upper() not in ("EXTNAME",)}
-    return RadialBackground(energy, offset, data, unit, meta)
+    return cls(energy, offset, data, unit, meta)

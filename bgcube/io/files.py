@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from ..data.events import fits_source
 from ..errors import DataNotFoundError, FileFormatError, file_format_errors
 from ..schemes import scheme_dict
 from .atomic import atomic_output
+from .fits import fits_source, hdu_names
 from .formats import BACKGROUND_HDU_NAMES
 from .image import cube_from_image_hdulist, cube_to_image_hdulist
 from .table import cube_from_table_hdu, cube_to_table_hdu
@@ -49,10 +49,6 @@ FORMATS = ("table", "image")
 def _check_format(format):
     if format not in FORMATS:
         raise ValueError(f"invalid format {format!r}; expected one of {FORMATS}")
-
-
-def _hdu_names(hdulist):
-    return [h.name for h in hdulist]
 
 
 @contextmanager
@@ -109,7 +105,7 @@ def select_table_hdu(hdulist, hdu=None, scheme=None, filename=None):
         If the HDU is missing or cannot be chosen; the message lists the
         HDUs the file has.
     """
-    names = _hdu_names(hdulist)
+    names = hdu_names(hdulist)
     if hdu is not None:
         try:
             return hdulist[hdu]
@@ -142,7 +138,8 @@ def select_table_hdu(hdulist, hdu=None, scheme=None, filename=None):
 
 
 def cube_from_hdulist(
-    hdulist, format="table", scheme=None, hdu=None, *, layout=None, backend=None, filename=None
+    hdulist, format="table", scheme=None, hdu=None, *, layout=None, backend=None, filename=None,
+    cls,
 ):
     """Read a cube from an open `~astropy.io.fits.HDUList`.
 
@@ -150,7 +147,7 @@ def cube_from_hdulist(
 
     Returns
     -------
-    cube : FOVCube
+    cube : cls
     """
     _check_format(format)
     if format == "image":
@@ -159,11 +156,11 @@ def cube_from_hdulist(
             hdulist[hdu]
         except (KeyError, IndexError):
             raise FileFormatError(
-                f"no HDU {hdu!r} in this file; HDUs present: {_hdu_names(hdulist)}",
+                f"no HDU {hdu!r} in this file; HDUs present: {hdu_names(hdulist)}",
                 filename=filename,
             ) from None
         return cube_from_image_hdulist(
-            hdulist, scheme, hdu=hdu, backend=backend, filename=filename
+            hdulist, scheme, hdu=hdu, backend=backend, filename=filename, cls=cls
         )
     table_hdu = select_table_hdu(hdulist, hdu, scheme, filename)
     from .bkg2d import is_bkg_2d_hdu
@@ -173,11 +170,12 @@ def cube_from_hdulist(
             "a BKG_2D table (energy x offset), not a cube: read it with "
             "bgcube.radial.RadialBackground.read", filename=filename, hdu=table_hdu.name)
     return cube_from_table_hdu(
-        table_hdu, scheme, layout=layout, backend=backend, filename=filename
+        table_hdu, scheme, layout=layout, backend=backend, filename=filename, cls=cls
     )
 
 
-def read_cube(filename, format="table", scheme=None, hdu=None, *, layout=None, backend=None):
+def read_cube(filename, format="table", scheme=None, hdu=None, *, layout=None, backend=None,
+              cls):
     """Read a cube from a FITS file.
 
     Parameters
@@ -195,10 +193,13 @@ def read_cube(filename, format="table", scheme=None, hdu=None, *, layout=None, b
         Force the data's axis order (keys of `bgcube.io.formats.LAYOUTS`).
     backend : str or module, optional
         Backend of the returned cube (default NumPy).
+    cls : type
+        The cube class to build (`bgcube.FOVCube` or a subclass); io knows
+        no container class, `bgcube.FOVCube.read` passes itself.
 
     Returns
     -------
-    cube : FOVCube
+    cube : cls
 
     Raises
     ------
@@ -209,7 +210,8 @@ def read_cube(filename, format="table", scheme=None, hdu=None, *, layout=None, b
     """
     with open_fits(filename) as hdulist:
         return cube_from_hdulist(
-            hdulist, format, scheme, hdu, layout=layout, backend=backend, filename=str(filename)
+            hdulist, format, scheme, hdu, layout=layout, backend=backend, filename=str(filename),
+            cls=cls,
         )
 
 

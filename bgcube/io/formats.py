@@ -29,7 +29,11 @@ __all__ = [
     "BACKGROUND_HDU_NAMES",
     "HDUDOC",
     "CUBE_AXES",
+    "TIME_CONVENTIONS",
 ]
+
+#: Observation times a model's time cube can accumulate (written to files as BKG_TIME).
+TIME_CONVENTIONS = ("ONTIME", "LIVETIME")
 
 #: The three axes of a cube, in bgcube's array order.
 CUBE_AXES = ("ENERGY", "DETY", "DETX")

@@ -28,7 +28,6 @@ import astropy.units as u
 import numpy as np
 from astropy.io import fits
 
-from ..cube import FOVCube
 from ..errors import FileFormatError, file_format_errors
 from .table import header_meta, meta_to_header
 from .units import format_unit, parse_unit
@@ -72,7 +71,7 @@ def _energy_wcs(header, edges: u.Quantity) -> None:
         _linear_wcs(header, 3, "ENER", edges)
 
 
-def cube_to_image_hdulist(cube: FOVCube) -> fits.HDUList:
+def cube_to_image_hdulist(cube) -> fits.HDUList:
     """The cube in the 'image' format (see the module docstring).
 
     Parameters
@@ -200,7 +199,7 @@ def _spatial_edges(hdulist, header, shape, filename):
     return result
 
 
-def cube_from_image_hdulist(hdulist, scheme=None, *, hdu=0, backend=None, filename=None):
+def cube_from_image_hdulist(hdulist, scheme=None, *, hdu=0, backend=None, filename=None, cls):
     """Read a cube written in the 'image' format.
 
     Parameters
@@ -214,10 +213,12 @@ def cube_from_image_hdulist(hdulist, scheme=None, *, hdu=0, backend=None, filena
         Backend of the returned cube (default NumPy).
     filename : str, optional
         For messages.
+    cls : type
+        The cube class to build, as in `bgcube.io.table.cube_from_table_hdu`.
 
     Returns
     -------
-    cube : FOVCube
+    cube : cls
 
     Raises
     ------
@@ -227,10 +228,10 @@ def cube_from_image_hdulist(hdulist, scheme=None, *, hdu=0, backend=None, filena
     """
     image = hdulist[hdu]
     with file_format_errors(filename, image.name, "cube image"):
-        return _cube_from_image(hdulist, image, scheme, backend, filename)
+        return _cube_from_image(hdulist, image, scheme, backend, filename, cls)
 
 
-def _cube_from_image(hdulist, image, scheme, backend, filename):
+def _cube_from_image(hdulist, image, scheme, backend, filename, cls):
     header = image.header
     data = image.data
     if data is None or data.ndim != 3:
@@ -256,7 +257,7 @@ def _cube_from_image(hdulist, image, scheme, backend, filename):
     unit = parse_unit(unit_text, filename=filename, hdu=image.name, column="BUNIT")
     data = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("="))
     try:
-        return FOVCube(detx, dety, energy, data=data, scheme=scheme, unit=unit,
+        return cls(detx, dety, energy, data=data, scheme=scheme, unit=unit,
                        backend=backend, meta=header_meta(header))
     except ValueError as exc:
         raise FileFormatError(f"cannot build a cube from this image: {exc}",

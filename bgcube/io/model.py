@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from ..backend import to_numpy
 from ..errors import FileFormatError
-from ..model import TIME_CONVENTIONS, FOVCubeBackgroundModel
 from .files import (
     FORMATS,
     cube_from_hdulist,
@@ -27,6 +26,7 @@ from .files import (
     select_table_hdu,
     write_hdulist,
 )
+from .formats import TIME_CONVENTIONS
 from .table import cube_to_table_hdu
 
 __all__ = ["read_model", "write_model", "model_to_hdulist", "model_from_hdulist"]
@@ -57,7 +57,7 @@ def _with_time(cube, convention):
     return copy
 
 
-def model_to_hdulist(model: FOVCubeBackgroundModel, format="table", *, legacy=False):
+def model_to_hdulist(model, format="table", *, legacy=False):
     """The model as an `~astropy.io.fits.HDUList` (see the module docstring).
 
     Raises
@@ -120,7 +120,7 @@ def _time_convention(cubes, filename, default):
     return default
 
 
-def model_from_hdulist(hdulist, format="table", *, backend=None, filename=None):
+def model_from_hdulist(hdulist, format="table", *, backend=None, filename=None, cls, cube_cls):
     """Read a background model from an open HDUList (see `read_model`)."""
     if format not in FORMATS:
         raise ValueError(f"invalid format {format!r}; expected one of {FORMATS}")
@@ -128,7 +128,7 @@ def model_from_hdulist(hdulist, format="table", *, backend=None, filename=None):
     default_time = DEFAULT_FILE_TIME
     if format == "image":
         cubes["background_cube"] = cube_from_hdulist(
-            hdulist, "image", "bg_cube", backend=backend, filename=filename
+            hdulist, "image", "bg_cube", backend=backend, filename=filename, cls=cube_cls
         )
     else:
         background = select_table_hdu(hdulist, None, "bg_cube", filename)
@@ -137,13 +137,13 @@ def model_from_hdulist(hdulist, format="table", *, backend=None, filename=None):
         for name, (extname, scheme) in _HDUS.items():
             if name == "background_cube" or extname in hdulist:
                 cubes[name] = cube_from_hdulist(
-                    hdulist, "table", scheme, backend=backend, filename=filename
+                    hdulist, "table", scheme, backend=backend, filename=filename, cls=cube_cls
                 )
     convention = _time_convention(cubes, filename, default_time)
-    return FOVCubeBackgroundModel(**cubes, time_convention=convention)
+    return cls(**cubes, time_convention=convention)
 
 
-def read_model(filename, format="table", *, backend=None) -> FOVCubeBackgroundModel:
+def read_model(filename, format="table", *, backend=None, cls, cube_cls):
     """Read a background model file.
 
     Parameters
@@ -152,10 +152,13 @@ def read_model(filename, format="table", *, backend=None) -> FOVCubeBackgroundMo
     format : {'table', 'image'}
     backend : str or module, optional
         Backend of the cubes (default NumPy).
+    cls, cube_cls : type
+        The model and cube classes to build (`bgcube.FOVCubeBackgroundModel`
+        and `bgcube.FOVCube` or subclasses); io knows no container class.
 
     Returns
     -------
-    model : FOVCubeBackgroundModel
+    model : cls
         Counts and time cubes are None when the file holds only the background.
 
     Raises
@@ -164,4 +167,5 @@ def read_model(filename, format="table", *, backend=None) -> FOVCubeBackgroundMo
         If the file has no background cube or a cube cannot be read.
     """
     with open_fits(filename) as hdulist:
-        return model_from_hdulist(hdulist, format, backend=backend, filename=str(filename))
+        return model_from_hdulist(hdulist, format, backend=backend, filename=str(filename),
+                                  cls=cls, cube_cls=cube_cls)

@@ -18,7 +18,6 @@ import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 
-from ..cube import FOVCube
 from ..errors import AssumedUnitWarning, FileFormatError, file_format_errors
 from ..schemes import scheme_dict
 from .formats import (
@@ -205,7 +204,7 @@ def _data_unit(cols: _Columns, column: str, scheme, ours: bool):
     return unit
 
 
-def _cube_from_columns(cols: _Columns, meta: dict, scheme, layout, backend) -> FOVCube:
+def _cube_from_columns(cols: _Columns, meta: dict, scheme, layout, backend, cls):
     edges = {axis: _axis_edges(cols, axis) for axis in ("DETX", "DETY", "ENERGY")}
     column = _data_column(cols, scheme)
     if scheme is None:
@@ -225,7 +224,7 @@ def _cube_from_columns(cols: _Columns, meta: dict, scheme, layout, backend) -> F
     )
     unit = _data_unit(cols, column, scheme, ours=LAYOUT_KEYWORD in meta)
     try:
-        return FOVCube(
+        return cls(
             edges["DETX"],
             edges["DETY"],
             edges["ENERGY"],
@@ -249,8 +248,8 @@ def _check_one_row(nrows, where):
 
 
 def cube_from_table_hdu(
-    hdu: fits.BinTableHDU, scheme=None, *, layout=None, backend=None, filename=None
-) -> FOVCube:
+    hdu: fits.BinTableHDU, scheme=None, *, layout=None, backend=None, filename=None, cls
+):
     """Read a cube from a BKG_3D-style binary-table HDU.
 
     Units are parsed by `bgcube.io.units.parse_unit`, so strings astropy's
@@ -270,10 +269,14 @@ def cube_from_table_hdu(
         Backend of the returned cube (default NumPy).
     filename : str, optional
         For messages.
+    cls : type
+        The cube class to build (`bgcube.FOVCube` or a subclass), called as
+        ``cls(detx_edges, dety_edges, energy_edges, data=..., scheme=...,
+        unit=..., backend=..., meta=...)``; io knows no container class.
 
     Returns
     -------
-    cube : FOVCube
+    cube : cls
 
     Raises
     ------
@@ -295,10 +298,10 @@ def cube_from_table_hdu(
             lambda name: table_columns[name].unit,
             where,
         )
-        return _cube_from_columns(cols, hdu.header, scheme, layout, backend)
+        return _cube_from_columns(cols, hdu.header, scheme, layout, backend, cls)
 
 
-def cube_from_table(table: Table, scheme=None, *, layout=None, backend=None) -> FOVCube:
+def cube_from_table(table: Table, scheme=None, *, layout=None, backend=None, cls):
     """Read a cube from a one-row astropy Table (as `cube_from_table_hdu`).
 
     A column of shape ``(1, N)`` is taken as data without TDIM.
@@ -307,12 +310,12 @@ def cube_from_table(table: Table, scheme=None, *, layout=None, backend=None) -> 
     ----------
     table : `~astropy.table.Table`
         Columns as in a BKG_3D table; ``table.meta`` gives the header keywords.
-    scheme, layout, backend
+    scheme, layout, backend, cls
         As in `cube_from_table_hdu`.
 
     Returns
     -------
-    cube : FOVCube
+    cube : cls
     """
     where = (table.meta.get("FILENAME"), table.meta.get("EXTNAME"))
     _check_one_row(len(table), where)
@@ -326,12 +329,12 @@ def cube_from_table(table: Table, scheme=None, *, layout=None, backend=None) -> 
         return unit
 
     cols = _Columns(table.colnames, lambda name: np.asarray(table[name])[0], unit_text, where)
-    return _cube_from_columns(cols, table.meta, scheme, layout, backend)
+    return _cube_from_columns(cols, table.meta, scheme, layout, backend, cls)
 
 
 # ----------------------------------------------------------------------
 # writing
-def _column_names(cube: FOVCube, legacy: bool):
+def _column_names(cube, legacy: bool):
     names = cube.scheme_dict
     data_name = names["data_fits_name"]
     if legacy and cube.scheme == "bg_cube":
@@ -340,7 +343,7 @@ def _column_names(cube: FOVCube, legacy: bool):
             data_name)
 
 
-def cube_to_table(cube: FOVCube, *, legacy: bool = False) -> Table:
+def cube_to_table(cube, *, legacy: bool = False) -> Table:
     """The cube as a one-row astropy Table (BKG_3D columns, header keywords in ``meta``).
 
     Parameters
@@ -385,7 +388,7 @@ def cube_to_table(cube: FOVCube, *, legacy: bool = False) -> Table:
     return table
 
 
-def cube_to_table_hdu(cube: FOVCube, *, legacy: bool = False) -> fits.BinTableHDU:
+def cube_to_table_hdu(cube, *, legacy: bool = False) -> fits.BinTableHDU:
     """The cube as a `~astropy.io.fits.BinTableHDU` (see `cube_to_table`).
 
     Unit strings are written in the FITS format (`bgcube.io.units.format_unit`).

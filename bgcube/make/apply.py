@@ -36,8 +36,8 @@ from ..data.store import HDU_INDEX, OBS_INDEX, DataStore
 from ..errors import BgcubeError, ObservationError
 from ..io.atomic import check_writable
 from ..io.files import write_table
-from .gammapy_alignment import events_forced_alignment
 from ..radial import RadialBackground
+from .gammapy_alignment import events_forced_alignment
 from .gammapy_index import BKG_HDU_NAME, BKG_SUBDIR, bkg_file_name, observation_bkg_cube
 from .gammapy_index import _ontime_scale as ontime_scale
 from .model_source import load_model_source, row_value

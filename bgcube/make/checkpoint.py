@@ -36,9 +36,9 @@ import astropy.units as u
 import numpy as np
 
 from .. import __version__
+from ..data.fill import ObservationFill
 from ..errors import OutputExistsError
 from ..io.atomic import atomic_output
-from .fill import ObservationFill
 from .partial import PartialCubes, RunTask, StoreFiles
 
 __all__ = ["Checkpoint", "CHECKPOINT_DIR", "index_checksum"]

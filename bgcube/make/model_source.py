@@ -39,11 +39,11 @@ from typing import Protocol, runtime_checkable
 import astropy.units as u
 import numpy as np
 
+from ..binning import ENERGY_THRESHOLD_COLUMNS
 from ..cube import FOVCube
-from ..data.events import read_fits_table
 from ..errors import DataNotFoundError, FileFormatError
+from ..io.fits import read_fits_table
 from ..model import FOVCubeBackgroundModel
-from .binning import ENERGY_THRESHOLD_COLUMNS
 from .grouping import ObservationGroups
 from .per_observation import cos_zenith_weights, group_cos_zenith, resample_rate
 

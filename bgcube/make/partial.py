@@ -28,11 +28,11 @@ from astropy.coordinates import Angle
 
 from ..backend import to_numpy
 from ..data.exclusion import ExclusionRegions
-from ..data.prefetch import Prefetcher
+from ..data.fill import fill_observation, progress_bar
 from ..data.store import DataStore
 from ..errors import BgcubeError, ObservationError
+from ..io.prefetch import Prefetcher
 from ..model import FOVCubeBackgroundModel
-from .fill import fill_observation, progress_bar
 
 __all__ = [
     "StoreFiles",
@@ -105,7 +105,7 @@ class RunTask:
         obs_id : int
         store : StoreFiles or DataStore
         edges : (Angle, Angle, Quantity)
-            DETX, DETY and energy edges (`~bgcube.make.binning.define_cube_binning`).
+            DETX, DETY and energy edges (`~bgcube.binning.define_cube_binning`).
         regions : `~bgcube.data.exclusion.ExclusionRegions`
         alignment, time_convention : str
         """
@@ -165,7 +165,7 @@ class PartialCubes:
         when no run was filled.
     time : numpy.ndarray or None
         Observation time per bin in s (ONTIME or LIVETIME), float64, same shape.
-    fills : tuple of `~bgcube.make.fill.ObservationFill`
+    fills : tuple of `~bgcube.data.fill.ObservationFill`
         One per run filled, in OBS_ID order.
     failed : tuple of (int, str)
         OBS_ID and reason of each run left out.
@@ -214,7 +214,7 @@ def compute_partial(task: RunTask) -> PartialCubes:
 
     Events inside the exclusion circles are dropped and each pixel's time
     is the run's time times the pixel's kept fraction
-    (`~bgcube.make.fill.fill_observation`, on NumPy).
+    (`~bgcube.data.fill.fill_observation`, on NumPy).
 
     Parameters
     ----------

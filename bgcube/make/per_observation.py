@@ -35,13 +35,13 @@ import astropy.units as u
 import numpy as np
 
 from ..backend import to_numpy
+from ..binning import ENERGY_THRESHOLD_COLUMNS
 from ..cube import FOVCube
 from ..data.exclusion import ExclusionRegions
+from ..data.fill import fill_observation, progress_bar
 from ..data.store import zenith_of
 from ..errors import BgcubeError, ObservationError
 from ..model import FOVCubeBackgroundModel
-from .binning import ENERGY_THRESHOLD_COLUMNS
-from .fill import fill_observation, progress_bar
 
 __all__ = [
     "PER_OBSERVATION_METHODS",
@@ -289,7 +289,7 @@ def _mix(weighted):
 def observation_counts(like, observation, regions=None, time_convention="ONTIME"):
     """One run's counts and time per bin, in the binning of ``like``, exclusions applied.
 
-    The same filling as the models (`bgcube.make.fill.fill_observation`):
+    The same filling as the models (`bgcube.data.fill.fill_observation`):
     events inside the regions are dropped and each pixel's time is the
     run's time times the pixel's kept fraction.
 
@@ -405,7 +405,7 @@ def fit_efficiency_scaling(n_counts, n_predicted, efficiency, *, max_iterations=
 def energy_threshold(obs_table, obs_id):
     """A run's lower energy threshold in TeV from the observation index, or None.
 
-    Looks in the columns `bgcube.make.binning.ENERGY_THRESHOLD_COLUMNS`
+    Looks in the columns `bgcube.binning.ENERGY_THRESHOLD_COLUMNS`
     (SAFE_ENERGY_LO first).
     """
     rows = np.nonzero(np.asarray(obs_table["OBS_ID"]) == int(obs_id))[0]

@@ -15,7 +15,7 @@ original ``gammapy-make-bg-cube-models`` it writes, in the output folder:
 
 Each run's counts and time cubes are computed on their own
 (`bgcube.make.partial`) and summed in a fixed order, in this process or on a
-Dask cluster (`bgcube.distributed`), with the same result to the last bit.
+Dask cluster (`bgcube.make.distributed`), with the same result to the last bit.
 """
 
 from __future__ import annotations
@@ -30,13 +30,13 @@ from astropy.table import Table
 
 from ..array.namespace import jax_x64
 from ..backend import from_numpy
+from ..binning import define_cube_binning
 from ..data.exclusion import ExclusionRegions, default_exclusion_regions
 from ..data.store import HDU_INDEX, OBS_INDEX, DataStore
 from ..errors import ObservationError
 from ..io.atomic import check_writable
 from ..io.files import write_table
 from ..model import FOVCubeBackgroundModel
-from .binning import define_cube_binning
 from .checkpoint import Checkpoint
 from .gammapy_index import planned_files as _per_observation_files
 from .gammapy_index import write_observation_backgrounds
@@ -209,7 +209,7 @@ def make_models(
     outdir : str or path
         Output folder (created if missing).
     method : {'default', 'michi'}
-        Cube binning, see `~bgcube.make.binning.define_cube_binning`.
+        Cube binning, see `~bgcube.binning.define_cube_binning`.
     zenith_edges, azimuth_edges : sequence of float
         Group bins, deg; azimuth bins may wrap through 0/360.
     min_observations : int
@@ -271,7 +271,7 @@ def make_models(
         Run on Dask: the address of a running dask.distributed scheduler, or
         a client. Workers read the event files themselves (they must see the
         paths of the data store). Serial and Dask builds give identical cubes
-        (`bgcube.distributed`).
+        (`bgcube.make.distributed`).
     workers : int, optional
         Run on a local Dask cluster of this many worker processes (started
         and closed here). Default (neither): serial, in this process.
@@ -353,7 +353,7 @@ def make_models(
     # one task per run, in ascending OBS_ID per group (the order the cubes are summed in)
     on_dask = scheduler is not None or workers is not None
     if on_dask:
-        from ..distributed import check_dask_options, compute_on_dask, dask_client
+        from .distributed import check_dask_options, compute_on_dask, dask_client
 
         check_dask_options(scheduler, workers)
     source = store if isinstance(indir, DataStore) or not on_dask else _store_files(indir)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.events import read_fits_table
 from ..errors import DataNotFoundError, FileFormatError
+from ..io.fits import read_fits_table
 from ..radial import RadialBackground, radial_from_cubes
 from .grouping import ObservationGroups
 from .model_source import Validity, row_value

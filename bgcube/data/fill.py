@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import astropy.units as u
 import numpy as np
 
-from ..data.exclusion import ExclusionRegions, excluded_events, observation_kept_fraction
 from ..errors import BgcubeError
+from .exclusion import ExclusionRegions, excluded_events, observation_kept_fraction
 
 __all__ = ["ObservationFill", "fill_observation", "fill_observations", "progress_bar"]
 

@@ -35,8 +35,8 @@ import uuid
 import warnings
 from contextlib import contextmanager
 
-from .make.fill import progress_bar
-from .make.partial import (
+from ..data.fill import progress_bar
+from .partial import (
     PairwiseSum,
     PartialCubes,
     StoreFiles,

@@ -6,7 +6,7 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import Angle
 
-from ..errors import ObservationError
+from .errors import ObservationError
 
 __all__ = ["define_cube_binning", "cube_shape", "ENERGY_THRESHOLD_COLUMNS"]
 

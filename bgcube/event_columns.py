@@ -1,5 +1,9 @@
 """The (energy, DETY, DETX) columns of any event container, in canonical units, without copies.
 
+The cube containers fill from these, so this module sits below them and
+knows nothing of observations or files (a bgcube `~bgcube.data.EventList`
+is recognised by its ``columns`` dict, not by importing it).
+
 `iter_event_columns` is what `FOVCube.fill_events` fills from. It takes an
 astropy `~astropy.table.Table` or ``QTable``, a bgcube
 `~bgcube.data.events.EventList`, a Gammapy-like object with a ``table``, a
@@ -21,15 +25,23 @@ TeV and deg already.
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Mapping
 
 import astropy.units as u
 import numpy as np
 
-from ..errors import EventDataError
-from .events import EventList, event_coordinates
+from .errors import DroppedEventsWarning, EventDataError
 
-__all__ = ["iter_event_columns", "CONVERT_CHUNK", "EVENT_COLUMN_UNITS"]
+__all__ = [
+    "iter_event_columns",
+    "CONVERT_CHUNK",
+    "EVENT_COLUMN_UNITS",
+    "event_coordinates",
+    "count_nonfinite",
+    "warn_nonfinite_events",
+]
 
 #: Rows converted at a time when a column needs a copy (8 MB of float64).
 CONVERT_CHUNK = 1 << 20
@@ -66,7 +78,7 @@ def iter_event_columns(events, *, dtype=None, chunk_size=CONVERT_CHUNK):
         If a column is missing, or has no unit or one of the wrong kind
         (tables and Quantities).
     """
-    if isinstance(events, EventList):
+    if _is_event_list(events):
         yield event_coordinates(events, dtype=dtype)
         return
     columns, factors = _columns_and_factors(events)
@@ -162,3 +174,157 @@ def _factor(column, name, unit):
         raise EventDataError(
             f"event column {name} has unit {col_unit}, expected one convertible to {unit}"
         ) from None
+
+
+def event_coordinates(events, *, dtype=np.float64):
+    """Return the ENERGY, DETY and DETX columns of an event table in TeV, deg, deg.
+
+    Parameters
+    ----------
+    events : `EventList`, `~astropy.table.Table` or object with a ``table`` attribute
+        Events with ``ENERGY``, ``DETX`` and ``DETY`` columns carrying units
+        (a Gammapy ``EventList`` works through its ``table``; a bgcube
+        `EventList` is used directly, its columns being in TeV and deg).
+    dtype : numpy dtype or None
+        Floating type of the returned arrays (float64 by default; float32
+        halves memory and is binned exactly all the same). None keeps
+        float32 columns in float32 (no copy) and gives float64 otherwise.
+
+    Returns
+    -------
+    energy, dety, detx : numpy.ndarray
+        1-D arrays in TeV, deg and deg.
+
+    Raises
+    ------
+    bgcube.errors.EventDataError
+        If a column is missing (the message names it and lists what there
+        is), or has no unit or one of the wrong kind.
+    """
+    if _is_event_list(events):
+        return _event_list_coordinates(events, dtype)
+    table = getattr(events, "table", events)
+    names = list(getattr(table, "colnames", []))
+    out = []
+    for name, unit in EVENT_COLUMN_UNITS:
+        if name not in names:
+            raise EventDataError(f"event table has no {name} column (columns: {names})")
+        column = table[name]
+        col_unit = getattr(column, "unit", None)
+        if col_unit is None:
+            raise EventDataError(
+                f"event column {name} has no unit; expected one convertible to {unit}"
+            )
+        try:
+            values = u.Quantity(column, copy=False).to_value(unit)
+        except u.UnitConversionError:
+            raise EventDataError(
+                f"event column {name} has unit {col_unit}, expected one convertible to {unit}"
+            ) from None
+        out.append(_as_float(values, dtype))
+    return tuple(out)
+
+
+def _as_float(values, dtype):
+    """A 1-D contiguous float array; ``dtype=None`` keeps float32 and makes the rest float64."""
+    values = np.asarray(values)
+    if dtype is None:
+        dtype = np.float32 if values.dtype == np.float32 else np.float64
+    return np.ascontiguousarray(values, dtype=dtype).ravel()
+
+
+def _is_event_list(events) -> bool:
+    """A bgcube `~bgcube.data.EventList` (a dict of columns in canonical units), not a table."""
+    return isinstance(getattr(events, "columns", None), dict) and not hasattr(events, "colnames")
+
+
+def _event_list_coordinates(events, dtype):
+    """`event_coordinates` of a bgcube `EventList` (columns already in TeV, deg)."""
+    out = []
+    for name, _ in EVENT_COLUMN_UNITS:
+        column = events.columns.get(name)
+        if column is None:
+            hint = (
+                " (compute DETX/DETY with Observation.read(fov_alignment=...))"
+                if name in ("DETX", "DETY")
+                else ""
+            )
+            raise EventDataError(
+                f"event list has no {name} column (columns: {list(events.columns)}){hint}"
+            )
+        out.append(_as_float(column, dtype))
+    return tuple(out)
+
+
+def count_nonfinite(*columns) -> int:
+    """Number of rows where any of the columns is NaN or infinite.
+
+    One fast reduction per column when every value is finite (the usual
+    case); the exact count is made only when a sum is not finite.
+
+    Parameters
+    ----------
+    *columns : numpy.ndarray
+        1-D float arrays of one length.
+
+    Returns
+    -------
+    n : int
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if all(math.isfinite(float(np.sum(c))) for c in columns):
+            return 0
+    finite = np.ones(columns[0].shape, dtype=bool)
+    for c in columns:
+        finite &= np.isfinite(c)
+    return int(finite.size - np.count_nonzero(finite))
+
+
+def _describe_events(events, index):
+    meta = getattr(events, "meta", None) or getattr(getattr(events, "table", None), "meta", {})
+    where = [f"event list {index}"] if index is not None else ["event list"]
+    if meta and meta.get("OBS_ID") is not None:
+        where.append(f"OBS_ID {meta['OBS_ID']}")
+    filename = getattr(events, "filename", None)
+    if filename:
+        where.append(f"file {filename!r}")
+    return ", ".join(where)
+
+
+def warn_nonfinite_events(columns, events=None, *, index=None) -> int:
+    """Warn once if events have a NaN or infinite energy or coordinate; return how many.
+
+    Such events fall in no bin and are not counted; the warning makes the
+    loss visible.
+
+    Parameters
+    ----------
+    columns : tuple of numpy.ndarray
+        ENERGY, DETY, DETX as returned by `event_coordinates`.
+    events : object, optional
+        The event list, to name it (``OBS_ID``, file) in the message.
+    index : int, optional
+        Position of the list among those being filled.
+
+    Returns
+    -------
+    n_dropped : int
+
+    Warns
+    -----
+    bgcube.errors.DroppedEventsWarning
+        With ``n_dropped`` and ``n_events`` attributes.
+    """
+    n_bad = count_nonfinite(*columns)
+    if n_bad:
+        n = int(columns[0].size)
+        warnings.warn(
+            DroppedEventsWarning(
+                f"{_describe_events(events, index)}: dropped {n_bad} of {n} events with a NaN "
+                "or infinite ENERGY, DETX or DETY (not counted in any bin)",
+                n_dropped=n_bad,
+                n_events=n,
+            ),
+            stacklevel=3,
+        )
+    return n_bad

@@ -5,7 +5,7 @@ a run's read is zlib decompression, which releases the GIL. `Prefetcher`
 reads the bytes of the next files (and decompresses them) in one thread
 while the calling thread parses and fills the current run, so on a
 machine with two cores the decompression runs on the second one.
-`~bgcube.data.events.open_fits` takes a prefetched file's bytes with `take`;
+`~bgcube.io.fits.open_fits` takes a prefetched file's bytes with `take`;
 a file nobody prefetched is read as before. Errors of a prefetch are not
 raised there: the normal read meets them again and reports them with the
 file's name.

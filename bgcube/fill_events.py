@@ -1,6 +1,6 @@
 """Filling a cube from one event list: the work behind `FOVCube.fill_events`.
 
-The columns come from `~bgcube.data.event_columns.iter_event_columns`
+The columns come from `~bgcube.event_columns.iter_event_columns`
 (no copy where a column is already in TeV/deg as float32 or float64,
 conversion in cache-sized slices otherwise) and go to the array core's
 `~bgcube.array.fill_histogram`, which on NumPy with numba also counts the
@@ -17,10 +17,9 @@ import warnings
 import astropy.units as u
 import numpy as np
 
-from .. import array as _array
-from ..errors import DroppedEventsWarning
-from .event_columns import CONVERT_CHUNK, iter_event_columns
-from .events import _describe_events
+from . import array as _array
+from .errors import DroppedEventsWarning
+from .event_columns import CONVERT_CHUNK, _describe_events, iter_event_columns
 
 __all__ = ["fill_event_list"]
 
@@ -56,7 +55,7 @@ def fill_event_list(cube, events, weights=None, *, index=None, method="auto"):
     cube : `~bgcube.FOVCube`
         The cube to fill (its binning, backend and device are used).
     events : Table, QTable, EventList, mapping, tuple or object with a ``table``
-        See `~bgcube.data.event_columns.iter_event_columns`.
+        See `~bgcube.event_columns.iter_event_columns`.
     weights : array, optional
         One weight per event, any backend.
     index : int, optional

@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from ..errors import FileFormatError
-from .bkg2d import is_bkg_2d_hdu, read_bkg_2d
-from .files import cube_from_hdulist
+from .cube import FOVCube
+from .errors import FileFormatError
+from .io.bkg2d import is_bkg_2d_hdu, read_bkg_2d
+from .io.files import cube_from_hdulist
+from .radial import RadialBackground
 
 __all__ = ["describe_file"]
 
@@ -42,9 +44,10 @@ def describe_file(filename) -> str:
         for index, hdu in enumerate(hdulist):
             name = hdu.name or f"#{index}"
             if is_bkg_2d_hdu(hdu):
-                lines.append(_describe_radial(name, read_bkg_2d(path, hdu=index)))
+                lines.append(_describe_radial(name, read_bkg_2d(path, hdu=index, cls=RadialBackground)))
             elif isinstance(hdu, fits.BinTableHDU) and _is_cube_table(hdu):
-                cube = cube_from_hdulist(hdulist, format="table", hdu=index, filename=path)
+                cube = cube_from_hdulist(hdulist, format="table", hdu=index, filename=path,
+                                         cls=FOVCube)
                 lines.append(_describe_cube(name, cube))
             else:
                 kind = type(hdu).__name__

@@ -1,0 +1,116 @@
+"""Dependencies point inwards: no bgcube module imports a higher layer, not even lazily.
+
+Every ``import`` / ``from ... import`` statement of the package is read from
+the source (module level and inside functions alike) and checked against
+:data:`LAYERS`, outermost first. A module may import its own layer's
+modules and anything below; ``bgcube.array`` imports nothing of bgcube but
+``bgcube.errors``. The second test plants an upward import in a copy of the
+package and checks that the rule catches it.
+"""
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import bgcube
+
+PACKAGE = Path(bgcube.__file__).parent
+
+#: Outermost first; a module belongs to the first entry one of whose
+#: prefixes names it. Modules of one layer may import each other.
+LAYERS = (
+    ("bgcube.cli", "bgcube.cli_support", "bgcube.__main__", "bgcube.describe"),
+    ("bgcube.simulate",),
+    ("bgcube.make",),
+    ("bgcube.data",),
+    ("bgcube.model",),
+    ("bgcube.fit",),
+    ("bgcube.cube", "bgcube.radial"),
+    ("bgcube.io", "bgcube.plotting"),
+    ("bgcube.axes", "bgcube.binning", "bgcube.event_columns", "bgcube.fill_events",
+     "bgcube.schemes", "bgcube.backend", "bgcube.datasets"),
+    ("bgcube.array",),
+    ("bgcube.errors",),
+)
+
+
+def layer_of(module: str) -> int:
+    for level, prefixes in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return level
+    if module == "bgcube":
+        return -1  # the package's lazy front door may import anything
+    raise AssertionError(f"module {module} is in no layer of tests/test_layers.py")
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imported_modules(path: Path, module: str):
+    """(line, imported bgcube module) of every import statement in the file."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            # "from . import x" / "from .pkg import mod" may name submodules
+            yield node.lineno, target
+            for alias in node.names:
+                yield node.lineno, f"{target}.{alias.name}"
+
+
+def violations(root: Path):
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        module = module_name(path, root)
+        own = layer_of(module)
+        for line, target in imported_modules(path, module):
+            if target.split(".")[0] != "bgcube" or target == "bgcube":
+                continue
+            try:
+                level = layer_of(target)
+            except AssertionError:  # "from .x import name": name is not a module
+                continue
+            where = f"{path.relative_to(root.parent)}:{line}"
+            if 0 <= level < own and not any(f.startswith(where + ":") for f in found):
+                found.append(f"{where}: {module} imports {target}")
+    return found
+
+
+def test_no_module_imports_a_higher_layer():
+    assert violations(PACKAGE) == []
+
+
+def test_the_rule_catches_a_planted_upward_import(tmp_path):
+    copy = tmp_path / "bgcube"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    target = copy / "cube.py"
+    target.write_text(target.read_text() + "\n\ndef _planted():\n    from .make import pipeline\n")
+    array_init = copy / "array" / "__init__.py"
+    array_init.write_text(array_init.read_text() + "\nfrom ..cube import FOVCube\n")
+    found = violations(copy)
+    assert len(found) == 2
+    assert any("bgcube.cube imports bgcube.make" in f for f in found)
+    assert any("bgcube.array imports bgcube.cube" in f for f in found)
+
+
+def test_container_imports_neither_data_nor_make():
+    code = ("import sys, bgcube.cube, bgcube.model; "
+            "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith('bgcube.')}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    loaded = eval(result.stdout)  # a list of names printed above
+    assert "data" not in loaded and "make" not in loaded and "fit" not in loaded, loaded
