@@ -121,8 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
         "bg_cube_model_group<ID>_table.fits.gz (COUNTS, LIVETIME, BACKGROUND) and "
         "bg_cube_model_group<ID>_image.fits.gz.",
     )
-    mm.add_argument("indir", help="data set folder (with hdu-index.fits.gz and obs-index.fits.gz)")
-    mm.add_argument("outdir", help="output folder (created if missing)")
+    mm.add_argument("indir", nargs="?", default=None,
+                    help="data set folder (with hdu-index.fits.gz and obs-index.fits.gz)")
+    mm.add_argument("outdir", nargs="?", default=None,
+                    help="output folder (created if missing); the build is recorded in "
+                    "OUTDIR/bgcube-config.yaml")
+    mm.add_argument("--config", default=None, metavar="FILE.yaml",
+                    help="build configuration (e.g. an earlier OUTDIR/bgcube-config.yaml, "
+                    "which repeats that build); options given here win")
     mm.add_argument("--test", action="store_true", help="use only the first 10 runs (a quick check)")
     mm.add_argument("--method", choices=("default", "michi"), default="default",
                     help="cube binning: 'default' 0.1-100 TeV; 'michi' starts at the lowest "
@@ -207,37 +213,17 @@ def build_parser() -> argparse.ArgumentParser:
 def _make_models(args) -> int:
     import astropy.units as u
 
-    from .make.pipeline import DEFAULT_AZIMUTH_EDGES, DEFAULT_ZENITH_EDGES, make_models
+    from .cli_support import UsageError, check_options
+    from .make.config import config_from_args
 
+    config = config_from_args(args, build_parser)
+    if config.indir is None or config.outdir is None:
+        raise UsageError("make-models needs INDIR and OUTDIR (or --config FILE.yaml naming them)")
+    if args.config:  # the folders may come from the file: check them as the options were
+        args.indir, args.outdir = config.indir, config.outdir
+        check_options(args)
     start = time.perf_counter()
-    result = make_models(
-        args.indir,
-        args.outdir,
-        method=args.method,
-        zenith_edges=args.zenith_edges or DEFAULT_ZENITH_EDGES,
-        azimuth_edges=args.azimuth_edges or DEFAULT_AZIMUTH_EDGES,
-        min_observations=args.min_observations,
-        exclusion=args.exclusion,
-        time_convention=args.time_convention,
-        alignment=args.alignment,
-        backend=args.backend,
-        smooth=False if args.no_smooth else (args.smooth_passes if args.smooth_passes is not None else True),
-        test=args.test,
-        overwrite=args.overwrite,
-        fail_fast=args.fail_fast,
-        progress=False if args.no_progress else None,
-        per_observation=args.per_observation,
-        fit_norm=args.fit_norm,
-        efficiency_column=args.efficiency_norm,
-        scheduler=args.scheduler,
-        workers=args.workers,
-        resume=args.resume,
-        keep_checkpoint=args.keep_checkpoint,
-        obs_ids=args.obs_ids,
-        exclude_obs_ids=args.exclude_obs_ids,
-        select=args.select,
-        model_type=args.model_type,
-    )
+    result = config.run()
     elapsed = time.perf_counter() - start
     print("\n".join(result.summary_table().pformat(max_lines=-1, max_width=-1)))
     for obs_id, reason in result.failed:
@@ -252,7 +238,7 @@ def _make_models(args) -> int:
         + (f"{len(result.reused)} run(s) reused from the checkpoint, " if result.reused else "")
         + f"{elapsed:.1f} s"
     )
-    print(f"{len(result.files)} file(s) written to {args.outdir}:")
+    print(f"{len(result.files)} file(s) written to {config.outdir}:")
     for path in result.files:
         print(f"  {path.name}")
     return 0

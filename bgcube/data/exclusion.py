@@ -509,26 +509,23 @@ def _sample_times(observation, step_s):
     return observation.time_ref + seconds * u.s
 
 
+def _read_known_sources():
+    """The rows of the package data file ``bgcube/data/known_sources.csv``."""
+    import csv
+    from importlib import resources
+
+    text = resources.files(__package__).joinpath("known_sources.csv").read_text()
+    rows = csv.reader(line for line in text.splitlines() if not line.startswith("#"))
+    next(rows)  # header
+    return tuple((name, float(ra), float(dec), float(radius)) for name, ra, dec, radius in rows)
+
+
 #: Known gamma-ray sources in or near the H.E.S.S. DL3 DR1 fields:
-#: (name, RA, Dec, exclusion radius), deg, ICRS. Positions of the H.E.S.S.
-#: Galactic plane survey sources (rounded to 0.01 deg); radii cover the
-#: source extent plus about 0.3 deg (the point-spread function and spill-over).
-KNOWN_SOURCES = (
-    ("Crab Nebula", 83.63, 22.01, 0.3),
-    ("PKS 2155-304", 329.72, -30.23, 0.3),
-    ("MSH 15-52", 228.53, -59.16, 0.5),
-    ("RX J1713.7-3946", 258.36, -39.77, 0.8),
-    ("CTB 37B (HESS J1713-381)", 258.49, -38.20, 0.3),
-    ("CTB 37A (HESS J1714-385)", 258.58, -38.56, 0.3),
-    ("HESS J1702-420", 255.69, -42.07, 0.5),
-    ("HESS J1708-410", 257.06, -41.08, 0.3),
-    ("HESS J1718-385", 259.53, -38.55, 0.3),
-    ("HESS J1708-443", 257.05, -44.33, 0.5),
-    ("HESS J1503-582", 225.91, -58.23, 0.5),
-    ("HESS J1458-608", 224.54, -60.87, 0.5),
-    ("SN 1006", 225.59, -41.94, 0.45),
-    ("Centaurus A", 201.37, -43.02, 0.3),
-)
+#: (name, RA, Dec, exclusion radius), deg, ICRS, from the package data file
+#: ``bgcube/data/known_sources.csv``. Positions of the H.E.S.S. Galactic
+#: plane survey sources (rounded to 0.01 deg); radii cover the source extent
+#: plus about 0.3 deg (the point-spread function and spill-over).
+KNOWN_SOURCES = _read_known_sources()
 
 
 def default_exclusion_regions(

@@ -1,0 +1,103 @@
+"""One build configuration: BuildConfig, its YAML round trip and ``make-models --config``."""
+
+import dataclasses
+import gzip
+import inspect
+
+import astropy.units as u
+import pytest
+
+from bgcube.cli import main
+from bgcube.errors import FileFormatError
+from bgcube.make import make_models
+from bgcube.make.config import CONFIG_NAME, BuildConfig
+from bgcube.simulate import make_test_dataset
+
+#: make_models keywords that only the Python API takes (not YAML-able objects).
+PYTHON_ONLY = {"min_time"}
+
+
+def test_every_make_models_keyword_is_a_field_with_its_default():
+    fields = {f.name: f for f in dataclasses.fields(BuildConfig)}
+    config = BuildConfig()
+    for name, parameter in inspect.signature(make_models).parameters.items():
+        if name in PYTHON_ONLY:
+            continue
+        assert name in fields, (
+            f"make_models({name}=...) has no BuildConfig field: add one line to "
+            "bgcube/make/config.py"
+        )
+        if parameter.default is not inspect.Parameter.empty:
+            assert getattr(config, name) == parameter.default, name
+
+
+def test_yaml_round_trip(tmp_path):
+    config = BuildConfig(indir=str(tmp_path / "in"), outdir=str(tmp_path / "out"),
+                         zenith_edges=(0.0, 35.5, 70.0), smooth=2, per_observation="group",
+                         fit_norm=True, select="ZEN_PNT < 40", workers=2)
+    path = tmp_path / "c.yaml"
+    config.write(path)
+    back = BuildConfig.read(path)
+    assert back == config
+    with pytest.raises(FileExistsError):
+        config.write(path)
+
+
+def test_unknown_or_misplaced_options_are_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("binning:\n  zenith_edges: [0, 10]\n")
+    with pytest.raises(FileFormatError, match="belongs in section 'grouping'"):
+        BuildConfig.read(path)
+    path.write_text("grouping:\n  zenith_bins: [0, 10]\n")
+    with pytest.raises(FileFormatError, match="unknown build option grouping.zenith_bins"):
+        BuildConfig.read(path)
+    path.write_text("grouping: [unclosed\n")
+    with pytest.raises(FileFormatError, match="not a YAML file"):
+        BuildConfig.read(path)
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory):
+    return make_test_dataset(tmp_path_factory.mktemp("small"), n_obs=3, random_state=7,
+                             alt_range=(60, 80) * u.deg)
+
+
+def _contents(folder):
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.name != CONFIG_NAME:
+            data = path.read_bytes()
+            out[path.relative_to(folder).as_posix()] = (
+                gzip.decompress(data) if path.suffix == ".gz" else data
+            )
+    return out
+
+
+def test_config_file_repeats_the_build(small_dataset, tmp_path):
+    first = tmp_path / "first"
+    assert main(["make-models", str(small_dataset.path), str(first), "--no-progress",
+                 "--exclusion", "none", "--zenith-edges", "0,25,50", "--smooth-passes", "2"]) == 0
+    config = BuildConfig.read(first / CONFIG_NAME)
+    assert config.zenith_edges == (0.0, 25.0, 50.0) and config.smooth == 2
+    assert config.exclusion == "none" and config.outdir == str(first.resolve())
+    # the same build from the file alone, into another folder (an option given here wins)
+    again = tmp_path / "again"
+    assert main(["make-models", "--config", str(first / CONFIG_NAME), str(small_dataset.path),
+                 str(again), "--no-progress"]) == 0
+    assert _contents(again) == _contents(first)
+    assert BuildConfig.read(again / CONFIG_NAME).outdir == str(again.resolve())
+    # the file alone repeats the build in place
+    assert main(["make-models", "--config", str(first / CONFIG_NAME), "--overwrite",
+                 "--no-progress"]) == 0
+    assert _contents(first) == _contents(again)
+    # an option on the command line changes the build
+    other = tmp_path / "other"
+    assert main(["make-models", "--config", str(first / CONFIG_NAME), str(small_dataset.path),
+                 str(other), "--no-progress", "--no-smooth"]) == 0
+    assert BuildConfig.read(other / CONFIG_NAME).smooth is False
+    assert _contents(other) != _contents(first)
+
+
+def test_folders_are_required_without_a_config(capsys):
+    assert main(["make-models", "--no-progress"]) == 2
+    assert "needs INDIR and OUTDIR" in capsys.readouterr().err
