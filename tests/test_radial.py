@@ -10,8 +10,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from bgcube import FOVCube
 from bgcube.cli import main
 from bgcube.data import DataStore
+from bgcube.describe import describe_file
 from bgcube.errors import DataNotFoundError, FileFormatError
-from bgcube.io.describe import describe_file
 from bgcube.make import make_models
 from bgcube.make.apply import apply_models
 from bgcube.make.gammapy_index import BKG_SUBDIR, bkg_file_name
