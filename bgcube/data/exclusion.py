@@ -21,6 +21,7 @@ from ..io.fits import read_fits_table
 from .fov import (
     FOV_ALIGNMENTS,
     altaz_fov_to_radec_fov,
+    as_degrees,
     fov_to_sky,
     sky_to_fov,
 )
@@ -39,12 +40,6 @@ __all__ = [
 _FITS_SUFFIXES = (".fits", ".fits.gz", ".fit", ".fts", ".fit.gz", ".fts.gz")
 
 
-def _deg(value):
-    if isinstance(value, u.Quantity):
-        return np.asarray(value.to_value(u.deg), dtype=np.float64)
-    return np.asarray(value, dtype=np.float64)
-
-
 def _column_deg(table, name):
     """A table column in deg as a float64 array (masked entries become NaN)."""
     col = table[name]
@@ -53,7 +48,7 @@ def _column_deg(table, name):
 
 
 def _unit_vectors(ra, dec):
-    ra, dec = np.radians(_deg(ra)), np.radians(_deg(dec))
+    ra, dec = np.radians(as_degrees(ra)), np.radians(as_degrees(dec))
     cos_dec = np.cos(dec)
     return cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)
 
@@ -78,9 +73,9 @@ class ExclusionRegions:
     """
 
     def __init__(self, ra, dec, radius, names=None):
-        ra = np.atleast_1d(_deg(ra))
-        self.dec = np.atleast_1d(_deg(dec))
-        self.radius = np.atleast_1d(_deg(radius))
+        ra = np.atleast_1d(as_degrees(ra))
+        self.dec = np.atleast_1d(as_degrees(dec))
+        self.radius = np.atleast_1d(as_degrees(radius))
         n = ra.size
         if ra.ndim != 1 or self.dec.shape != (n,) or self.radius.shape != (n,):
             raise ValueError(
@@ -165,9 +160,9 @@ class ExclusionRegions:
                     f"cannot read an exclusion circle from {item!r}; expected "
                     "(ra, dec, radius[, name]), (SkyCoord, radius), a dict or a CircleSkyRegion"
                 )
-            ra.append(float(_deg(r)))
-            dec.append(float(_deg(d)))
-            radius.append(float(_deg(rad)))
+            ra.append(float(as_degrees(r)))
+            dec.append(float(as_degrees(d)))
+            radius.append(float(as_degrees(rad)))
             names.append(str(name))
         return cls(ra, dec, radius, names)
 
@@ -281,7 +276,7 @@ class ExclusionRegions:
         px, py, pz = _unit_vectors(ra, dec)
         cx, cy, cz = _unit_vectors(self.ra, self.dec)
         sep = np.degrees(np.arccos(np.clip(cx * px + cy * py + cz * pz, -1.0, 1.0)))
-        return self[np.nonzero(sep <= self.radius + float(_deg(max_offset)))[0]]
+        return self[np.nonzero(sep <= self.radius + float(as_degrees(max_offset)))[0]]
 
     def contains(self, ra, dec):
         """Whether each direction is inside any circle (on or inside the edge).
@@ -335,13 +330,13 @@ def kept_fraction(regions, ra_pnt, dec_pnt, detx_edges, dety_edges, *, oversampl
         dety_edges,
         oversample,
         lambda x, y: fov_to_sky(x, y, ra_pnt, dec_pnt),
-        (float(_deg(ra_pnt)), float(_deg(dec_pnt))),
+        (float(as_degrees(ra_pnt)), float(as_degrees(dec_pnt))),
     )
 
 
 def _kept_fraction(regions, detx_edges, dety_edges, oversample, to_sky, pointing):
     """`kept_fraction` for any field-of-view -> sky mapping ``to_sky(detx, dety)``."""
-    ex, ey = _deg(detx_edges), _deg(dety_edges)
+    ex, ey = as_degrees(detx_edges), as_degrees(dety_edges)
     nx, ny = ex.size - 1, ey.size - 1
     out = np.ones((ny, nx))
     if oversample < 1 or int(oversample) != oversample:
@@ -471,7 +466,7 @@ def observation_kept_fraction(
     times = _sample_times(observation, u.Quantity(time_step, u.s).to_value(u.s))
     angles = observation.field_rotation(times, step=time_step)
     total = 0.0
-    for angle, weight in _gather_angles(angles, float(_deg(max_rotation))):
+    for angle, weight in _gather_angles(angles, float(as_degrees(max_rotation))):
 
         def to_sky(x, y, angle=angle):
             return fov_to_sky(*altaz_fov_to_radec_fov(x, y, angle), *pointing)
@@ -572,7 +567,7 @@ def default_exclusion_regions(
             seen.add(key)
             if isinstance(name, bytes):
                 name = name.decode("ascii", "replace")
-            items.append((float(ra), float(dec), float(_deg(target_radius)), str(name).strip()))
+            items.append((float(ra), float(dec), float(as_degrees(target_radius)), str(name).strip()))
     regions = ExclusionRegions.from_list(items)
     if sources:
         catalog = ExclusionRegions.from_list([(s[1], s[2], s[3], s[0]) for s in sources])
@@ -581,6 +576,6 @@ def default_exclusion_regions(
         )
         cx, cy, cz = _unit_vectors(catalog.ra, catalog.dec)
         cos_sep = np.outer(cx, px) + np.outer(cy, py) + np.outer(cz, pz)
-        near = np.degrees(np.arccos(np.clip(cos_sep, -1, 1))).min(axis=1) <= float(_deg(max_offset))
+        near = np.degrees(np.arccos(np.clip(cos_sep, -1, 1))).min(axis=1) <= float(as_degrees(max_offset))
         regions = regions + catalog[np.nonzero(near)[0]]
     return regions

@@ -48,13 +48,14 @@ __all__ = [
     "altaz_fov_to_radec_fov",
     "radec_to_fov_altaz",
     "fov_altaz_to_radec",
+    "as_degrees",
 ]
 
 #: Field-of-view alignments bgcube computes (written to files as FOVALIGN).
 FOV_ALIGNMENTS = ("RADEC", "ALTAZ")
 
 
-def _deg(value):
+def as_degrees(value):
     """Plain float64 array in deg from floats (taken as deg) or an angle Quantity."""
     if isinstance(value, u.Quantity):
         return np.asarray(value.to_value(u.deg), dtype=np.float64)
@@ -77,8 +78,8 @@ def sky_to_fov(lon, lat, lon_pnt, lat_pnt):
     detx, dety : numpy.ndarray
         ``fov_lon`` (longitude reversed, in (-180, 180]) and ``fov_lat``, deg.
     """
-    lon, lat = np.radians(_deg(lon)), np.radians(_deg(lat))
-    lon0, lat0 = np.radians(_deg(lon_pnt)), np.radians(_deg(lat_pnt))
+    lon, lat = np.radians(as_degrees(lon)), np.radians(as_degrees(lat))
+    lon0, lat0 = np.radians(as_degrees(lon_pnt)), np.radians(as_degrees(lat_pnt))
     dlon = lon - lon0
     cos_lat, sin_lat = np.cos(lat), np.sin(lat)
     cos_lat0, sin_lat0 = np.cos(lat0), np.sin(lat0)
@@ -106,8 +107,8 @@ def fov_to_sky(detx, dety, lon_pnt, lat_pnt):
     lon, lat : numpy.ndarray
         Sky longitude in [0, 360) and latitude, deg, in the pointing's frame.
     """
-    fov_lon, fov_lat = -np.radians(_deg(detx)), np.radians(_deg(dety))
-    lon0, lat0 = np.radians(_deg(lon_pnt)), np.radians(_deg(lat_pnt))
+    fov_lon, fov_lat = -np.radians(as_degrees(detx)), np.radians(as_degrees(dety))
+    lon0, lat0 = np.radians(as_degrees(lon_pnt)), np.radians(as_degrees(lat_pnt))
     cos_flat = np.cos(fov_lat)
     xo = cos_flat * np.cos(fov_lon)
     yo = cos_flat * np.sin(fov_lon)
@@ -140,8 +141,8 @@ def rotate_fov(detx, dety, angle):
     detx, dety : numpy.ndarray
         Rotated coordinates, deg.
     """
-    fx, fy = np.radians(_deg(detx)), np.radians(_deg(dety))
-    phi = np.radians(_deg(angle))
+    fx, fy = np.radians(as_degrees(detx)), np.radians(as_degrees(dety))
+    phi = np.radians(as_degrees(angle))
     cos_fy = np.cos(fy)
     x = cos_fy * np.cos(fx)  # component along the pointing
     a = cos_fy * np.sin(fx)  # component towards +DETX
@@ -167,12 +168,12 @@ def radec_fov_to_altaz_fov(detx, dety, angle):
     detx, dety : numpy.ndarray
         ALTAZ-aligned coordinates, deg: mirrored in DETX, then rotated.
     """
-    return rotate_fov(-_deg(detx), dety, angle)
+    return rotate_fov(-as_degrees(detx), dety, angle)
 
 
 def altaz_fov_to_radec_fov(detx, dety, angle):
     """RADEC field-of-view coordinates from ALTAZ ones: the inverse of `radec_fov_to_altaz_fov`."""
-    x, y = rotate_fov(detx, dety, -_deg(angle))
+    x, y = rotate_fov(detx, dety, -as_degrees(angle))
     return -x, y
 
 
@@ -204,7 +205,7 @@ def altaz_field_rotation(times, ra_pnt, dec_pnt, location):
     """
     from astropy.coordinates import AltAz, SkyCoord
 
-    ra0, dec0 = float(_deg(ra_pnt)), float(_deg(dec_pnt))
+    ra0, dec0 = float(as_degrees(ra_pnt)), float(as_degrees(dec_pnt))
     ref_ra, ref_dec = fov_to_sky(0.0, 0.1, ra0, dec0)
     # one transform of both directions at every time (astropy's cost is per call and time)
     pair = SkyCoord([ra0, float(ref_ra)] * u.deg, [dec0, float(ref_dec)] * u.deg)
@@ -308,8 +309,8 @@ def radec_to_fov_altaz(
         from astropy.coordinates import AltAz, SkyCoord
 
         frame = AltAz(obstime=times, location=location)
-        events = SkyCoord(_deg(ra) * u.deg, _deg(dec) * u.deg).transform_to(frame)
-        pnt = SkyCoord(float(_deg(ra_pnt)) * u.deg, float(_deg(dec_pnt)) * u.deg)
+        events = SkyCoord(as_degrees(ra) * u.deg, as_degrees(dec) * u.deg).transform_to(frame)
+        pnt = SkyCoord(float(as_degrees(ra_pnt)) * u.deg, float(as_degrees(dec_pnt)) * u.deg)
         pnt = pnt.transform_to(frame)
         return sky_to_fov(events.az.deg, events.alt.deg, pnt.az.deg, pnt.alt.deg)
     angle = _rotation_at(times, ra_pnt, dec_pnt, location, method, step)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import astropy.units as u
 import numpy as np
 
+from ..data.fov import as_degrees
 from ..data.store import zenith_of
 from ..errors import BinningError, FileFormatError, ObservationError, file_format_errors
 
@@ -27,12 +28,6 @@ __all__ = ["ObservationGroups", "GROUP_COLUMNS"]
 
 #: Columns of the group definition table.
 GROUP_COLUMNS = ("GROUP_ID", "ZEN_MIN", "ZEN_MAX", "AZ_MIN", "AZ_MAX")
-
-
-def _deg(value):
-    if isinstance(value, u.Quantity):
-        return np.asarray(value.to_value(u.deg), dtype=np.float64)
-    return np.asarray(value, dtype=np.float64)
 
 
 def _az_width(az_min, az_max):
@@ -74,10 +69,10 @@ class ObservationGroups:
     """
 
     def __init__(self, zen_min, zen_max, az_min, az_max, group_ids=None):
-        self.zen_min = np.atleast_1d(_deg(zen_min))
-        self.zen_max = np.atleast_1d(_deg(zen_max))
-        az_min = np.atleast_1d(_deg(az_min))
-        az_max = np.atleast_1d(_deg(az_max))
+        self.zen_min = np.atleast_1d(as_degrees(zen_min))
+        self.zen_max = np.atleast_1d(as_degrees(zen_max))
+        az_min = np.atleast_1d(as_degrees(az_min))
+        az_max = np.atleast_1d(as_degrees(az_max))
         n = self.zen_min.size
         if not (self.zen_max.shape == az_min.shape == az_max.shape == (n,)):
             raise ValueError("zen_min, zen_max, az_min, az_max must be 1-D of equal length")
@@ -139,8 +134,8 @@ class ObservationGroups:
         BinningError
             If edges are not increasing, or the azimuth edges do not span 360 deg.
         """
-        zen = _deg(zenith_edges).ravel()
-        az = _deg(azimuth_edges).ravel()
+        zen = as_degrees(zenith_edges).ravel()
+        az = as_degrees(azimuth_edges).ravel()
         if zen.size < 2 or not np.all(np.diff(zen) > 0) or not np.all(np.isfinite(zen)):
             raise BinningError(f"zenith edges must be >= 2 increasing values, got {zen}")
         if zen[0] < 0 or zen[-1] > 180:
@@ -202,8 +197,6 @@ class ObservationGroups:
         ]
         return table
 
-    obs_groups_table = table  # the original's name
-
     # ------------------------------------------------------------ assignment
     def group_id_of(self, zenith, azimuth):
         """GROUP_ID of the box holding each (zenith, azimuth), or -1 where none does.
@@ -217,8 +210,8 @@ class ObservationGroups:
         -------
         group_id : numpy.ndarray of int64
         """
-        zen = np.atleast_1d(_deg(zenith))
-        az = np.mod(np.atleast_1d(_deg(azimuth)), 360.0)
+        zen = np.atleast_1d(as_degrees(zenith))
+        az = np.mod(np.atleast_1d(as_degrees(azimuth)), 360.0)
         out = np.full(np.broadcast(zen, az).shape, -1, dtype=np.int64)
         width = _az_width(self.az_min, self.az_max)
         for k in range(self.n_groups):

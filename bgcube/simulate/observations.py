@@ -28,6 +28,7 @@ from astropy.table import Table
 from astropy.time import Time
 
 from ..data.fov import fov_to_sky, sky_to_fov
+from ..data.observation import KNOWN_LOCATIONS
 
 __all__ = [
     "HESS_SITE",
@@ -36,8 +37,16 @@ __all__ = [
     "make_test_observation_table",
 ]
 
-#: H.E.S.S. site as written in the H.E.S.S. DL3 DR1 headers (deg, deg, m).
-HESS_SITE = {"GEOLON": 16.5002222222222, "GEOLAT": -23.2717777777778, "ALTITUDE": 1835.0}
+def _site(telescope):
+    """A site of `bgcube.data.observation.KNOWN_LOCATIONS` as header keywords (13 decimals)."""
+    lon, lat, height = KNOWN_LOCATIONS[telescope]
+    return {"GEOLON": round(Angle(lon).deg, 13), "GEOLAT": round(Angle(lat).deg, 13),
+            "ALTITUDE": float(height)}
+
+
+#: H.E.S.S. site as written in the H.E.S.S. DL3 DR1 headers (deg, deg, m): the
+#: one site definition of bgcube (`bgcube.data.observation.KNOWN_LOCATIONS`).
+HESS_SITE = _site("HESS")
 
 #: Time reference of TIME, TSTART and TSTOP (H.E.S.S. mission time).
 TIME_REFERENCE = {"MJDREFI": 51910, "MJDREFF": 0.000742870370370241, "TIMESYS": "TT"}
