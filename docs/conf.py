@@ -213,7 +213,10 @@ def _figure_scraper(block, block_vars, gallery_conf):
     seen = _SCRAPED.setdefault(block_vars["src_file"], set())
     paths = []
     for value in list(block_vars["example_globals"].values()):
-        if isinstance(value, Figure) and value.canvas.manager is None and id(value) not in seen:
+        # a figure made through pyplot (it has a number, even once closed) is the
+        # matplotlib scraper's
+        if (isinstance(value, Figure) and getattr(value, "number", None) is None
+                and id(value) not in seen):
             seen.add(id(value))
             path = next(block_vars["image_path_iterator"])
             value.savefig(path, dpi=80)
