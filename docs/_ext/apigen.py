@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import shutil
 from pathlib import Path
 
 #: the array core: ``bgcube.array`` where it exists, else ``bgcube._array``
@@ -110,6 +111,9 @@ def write_pages(outdir: Path) -> list[Path]:
     rebuild them.
     """
     outdir.mkdir(parents=True, exist_ok=True)
+    # autosummary writes the object pages again; pages of names or modules
+    # that no longer exist must not survive from an earlier build
+    shutil.rmtree(outdir / "generated", ignore_errors=True)
     written = []
     modules = collect()
     index = [
@@ -173,6 +177,8 @@ def write_pages(outdir: Path) -> list[Path]:
             ]
             lines.append("")
         written.append(_write(outdir / f"{modname}.rst", "\n".join(lines)))
+    for stale in set(outdir.glob("*.rst")) - set(written):
+        stale.unlink()
     return written
 
 
