@@ -61,6 +61,19 @@ def _add_selection_options(parser):
                         "numbers, strings and column names only)")
 
 
+def _add_input_paths_options(parser):
+    """--input-paths and --copy-events (`bgcube.make.output_paths`)."""
+    paths = parser.add_mutually_exclusive_group()
+    paths.add_argument("--input-paths", choices=("relative", "absolute", "copy", "link"),
+                       default="relative",
+                       help="how the written hdu-index reaches the input files: 'relative' "
+                       "(OUTDIR moves together with the data folder), 'absolute' (OUTDIR moves "
+                       "alone), 'copy' or 'link' them into OUTDIR/data (default: %(default)s)")
+    paths.add_argument("--copy-events", dest="input_paths", action="store_const", const="copy",
+                       help="copy the runs' input files into OUTDIR/data: a self-contained "
+                       "folder (same as --input-paths copy)")
+
+
 def _add_apply_models(sub):
     """The apply-models sub-command (`bgcube.make.apply`)."""
     am = sub.add_parser(
@@ -83,15 +96,7 @@ def _add_apply_models(sub):
                     "make-models --model-type 2d (default: %(default)s)")
     am.add_argument("--extrapolate", action="store_true",
                     help="also write runs outside the model's range of conditions")
-    paths = am.add_mutually_exclusive_group()
-    paths.add_argument("--input-paths", choices=("relative", "absolute", "copy", "link"),
-                       default="relative",
-                       help="how the hdu-index reaches the input files: 'relative' (OUTDIR "
-                       "moves together with the data folder), 'absolute' (OUTDIR moves alone), "
-                       "'copy' or 'link' them into OUTDIR/data (default: %(default)s)")
-    paths.add_argument("--copy-events", dest="input_paths", action="store_const", const="copy",
-                       help="copy the runs' input files into OUTDIR/data: a self-contained "
-                       "folder (same as --input-paths copy)")
+    _add_input_paths_options(am)
     am.add_argument("--overwrite", action="store_true", help="replace existing output files")
     am.add_argument("--fail-fast", action="store_true",
                     help="stop at the first unreadable run (default: report it and go on)")
@@ -185,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     mm.add_argument("--keep-checkpoint", action="store_true",
                     help="keep the checkpoint folder after a successful build")
     _add_selection_options(mm)
+    _add_input_paths_options(mm)
     mm.add_argument("--model-type", choices=("3d", "2d"), default="3d",
                     help="'2d' also writes a radially symmetric BKG_2D model per group "
                     "(bg_2d_model_group<ID>.fits.gz; default: %(default)s)")

@@ -73,6 +73,9 @@ def _describe_cube(name, cube) -> str:
         f"    sum {data.value[finite].sum():.6g}, max {data.value[finite].max(initial=0):.6g}, "
         f"zero bins {int(np.count_nonzero(data.value == 0))}, "
         f"FOVALIGN {cube.meta.get('FOVALIGN', '-')}"
+        + (" (DETX is fov_lon without Gammapy's RADEC sign flip, as Gammapy forces for "
+           "H.E.S.S. SASH runs; a tool ignoring FOVALIGN reads it mirrored)"
+           if str(cube.meta.get("FOVALIGN", "")).upper() == "REVERSE_LON_RADEC" else "")
     )
 
 

@@ -203,3 +203,21 @@ def test_command_line(sim, tmp_path, capsys):
     status = main(["apply-models", str(models), str(indir), str(tmp_path / "C"), "--obs-ids",
                    "9999"])
     assert status == 1 and "9999" in capsys.readouterr().err
+
+
+@pytest.mark.gammapy
+@pytest.mark.parametrize("rule", ["absolute", "copy"])
+def test_make_models_per_run_output_moves_alone(sim, tmp_path, rule):
+    gdata = pytest.importorskip("gammapy.data")
+    indir, models, ids = sim
+    status = main(["make-models", str(indir), str(tmp_path / "M"), "--per-observation", "group",
+                   "--exclusion", "none", "--no-progress", "--obs-ids", ",".join(map(str, ids[:3])),
+                   "--input-paths", rule])
+    assert status == 0
+    shutil.move(tmp_path / "M", tmp_path / "moved")
+    store = gdata.DataStore.from_dir(tmp_path / "moved")
+    assert sorted(store.obs_table["OBS_ID"].tolist()) == sorted(ids[:3])
+    for obs_id in ids[:3]:
+        obs = store.obs(obs_id, required_irf=[])
+        assert len(obs.events.table) > 0 and obs.bkg is not None
+    assert Table.read(tmp_path / "moved" / "hdu-index.fits.gz").meta["BGPATHS"] == rule

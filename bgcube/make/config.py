@@ -73,6 +73,7 @@ class BuildConfig:
     fit_norm: bool = _field("per_observation", False)
     efficiency_column: str | None = _field("per_observation")
     outdir: str | None = _field("outputs")
+    input_paths: str = _field("outputs", "relative")
     overwrite: bool = _field("outputs", False, provenance=False)
     backend: str = _field("execution", "numpy")
     fail_fast: bool = _field("execution", False)

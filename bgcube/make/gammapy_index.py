@@ -8,8 +8,9 @@
   background; a LIVETIME model is scaled by the run's LIVETIME / ONTIME);
 * ``hdu-index.fits.gz``: a copy of the input HDU index whose ``bkg`` rows
   of these runs point at the new files (rows are added for runs that had
-  none); every FILE_DIR is relative to the output folder, so the input
-  event, GTI and IRF HDUs are still found;
+  none); the input event, GTI and IRF HDUs are found by the path rule of
+  `bgcube.make.output_paths` (relative to the output folder by default;
+  absolute, copied or linked on request);
 * ``obs-index.fits.gz``: a copy of the input observation index.
 
 ``gammapy.data.DataStore.from_dir(outdir)`` then reads ``obs.bkg`` from the
@@ -23,7 +24,6 @@ pixel, what bgcube predicts.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import astropy.units as u
@@ -35,6 +35,7 @@ from ..errors import ObservationError
 from ..io.atomic import check_writable
 from ..io.files import write_table
 from .gammapy_alignment import events_forced_alignment, store_for_gammapy
+from .output_paths import check_transfers, input_hdu_rows, transfer_input_files
 
 __all__ = [
     "BKG_SUBDIR",
@@ -113,31 +114,13 @@ def observation_bkg_cube(model, obs_table, forced_alignment=None):
     return store_for_gammapy(cube, forced_alignment)
 
 
-def _relative_dir(folder, outdir):
-    folder, outdir = Path(folder).resolve(), Path(outdir).resolve()
-    try:
-        return Path(os.path.relpath(folder, outdir)).as_posix()
-    except ValueError:  # another drive: keep it absolute
-        return folder.as_posix()
+def _new_hdu_index(store, outdir, obs_ids, input_paths="relative"):
+    """The input HDU index of the store's runs, FILE_DIR by the path rule, with new bkg rows.
 
-
-def _new_hdu_index(store, outdir, obs_ids):
-    """The input HDU index with FILE_DIR relative to ``outdir`` and new bkg rows."""
-    old = store.hdu_table
-    obs = np.asarray(old["OBS_ID"], dtype=np.int64)
-    types = np.array([str(t).strip().lower() for t in old["HDU_TYPE"]])
-    replaced = np.isin(obs, np.asarray(list(obs_ids), dtype=np.int64)) & (types == "bkg")
-    keep = ~replaced
-    file_dir = [_relative_dir(store.base_dir / str(d).strip(), outdir) for d in old["FILE_DIR"][keep]]
-    columns = {
-        "OBS_ID": obs[keep].tolist(),
-        "HDU_TYPE": [str(v).strip() for v in old["HDU_TYPE"][keep]],
-        "HDU_CLASS": [str(v).strip() for v in old["HDU_CLASS"][keep]]
-        if "HDU_CLASS" in old.colnames else [""] * int(keep.sum()),
-        "FILE_DIR": file_dir,
-        "FILE_NAME": [str(v).strip() for v in old["FILE_NAME"][keep]],
-        "HDU_NAME": [str(v).strip() for v in old["HDU_NAME"][keep]],
-    }
+    Returns the table and the (input file, destination) pairs to copy or link.
+    """
+    columns, transfers = input_hdu_rows(store, store.obs_ids.tolist(), outdir, input_paths,
+                                        replaced=obs_ids)
     for obs_id in obs_ids:
         columns["OBS_ID"].append(int(obs_id))
         columns["HDU_TYPE"].append("bkg")
@@ -146,14 +129,16 @@ def _new_hdu_index(store, outdir, obs_ids):
         columns["FILE_NAME"].append(bkg_file_name(obs_id))
         columns["HDU_NAME"].append(BKG_HDU_NAME)
     table = Table({k: np.array(v) for k, v in columns.items()})
-    table.meta.update({k: v for k, v in old.meta.items() if k.upper() not in ("BASE_DIR", "EXTNAME")})
-    table.meta["EXTNAME"] = "HDU_INDEX"
+    table.meta.update({k: v for k, v in store.hdu_table.meta.items()
+                       if k.upper() not in ("BASE_DIR", "EXTNAME")})
+    table.meta.update(EXTNAME="HDU_INDEX", BGPATHS=input_paths,
+                      BGINDIR=str(Path(store.base_dir).resolve()))
     order = np.lexsort((table["HDU_TYPE"], table["OBS_ID"]))
-    return table[order]
+    return table[order], transfers
 
 
-
-def write_observation_backgrounds(models, store, outdir, *, overwrite=False):
+def write_observation_backgrounds(models, store, outdir, *, overwrite=False,
+                                  input_paths="relative"):
     """Write per-run BKG_3D files, a new HDU index and a copy of the observation index.
 
     Parameters
@@ -165,6 +150,8 @@ def write_observation_backgrounds(models, store, outdir, *, overwrite=False):
         Output folder (created if missing).
     overwrite : bool
         Replace existing files (checked for every file before writing any).
+    input_paths : {'relative', 'absolute', 'copy', 'link'}
+        How the new HDU index reaches the input files (`bgcube.make.output_paths`).
 
     Returns
     -------
@@ -181,6 +168,8 @@ def write_observation_backgrounds(models, store, outdir, *, overwrite=False):
     planned = planned_files(outdir, obs_ids)
     for path in planned:
         check_writable(path, overwrite)
+    hdu_index, transfers = _new_hdu_index(store, outdir, obs_ids, input_paths)
+    check_transfers(transfers, overwrite)
     cubes = [  # every cube before any file: an impossible alignment fails before writing
         observation_bkg_cube(models[obs_id], store.obs_table,
                              events_forced_alignment(store, obs_id))
@@ -189,9 +178,10 @@ def write_observation_backgrounds(models, store, outdir, *, overwrite=False):
     (outdir / BKG_SUBDIR).mkdir(parents=True, exist_ok=True)
     for cube, path in zip(cubes, planned[2:], strict=True):
         cube.write(path, format="table", overwrite=overwrite)
-    write_table(_new_hdu_index(store, outdir, obs_ids), planned[0], overwrite)
+    copied = transfer_input_files(transfers, input_paths, overwrite)
+    write_table(hdu_index, planned[0], overwrite)
     obs_table = store.obs_table.copy()
     obs_table.meta = {k: v for k, v in obs_table.meta.items() if k.upper() != "BASE_DIR"}
     obs_table.meta.setdefault("EXTNAME", "OBS_INDEX")
     write_table(obs_table, planned[1], overwrite)
-    return planned
+    return planned + copied

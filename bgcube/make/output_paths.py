@@ -60,7 +60,8 @@ def _relative(path, start):
         return Path(path).as_posix()
 
 
-def input_hdu_rows(store, obs_ids, outdir, rule="relative", *, skip_types=("bkg",)):
+def input_hdu_rows(store, obs_ids, outdir, rule="relative", *, skip_types=("bkg",),
+                   replaced=None):
     """HDU-index rows of the input HDUs of some runs, with FILE_DIR for the output folder.
 
     Parameters
@@ -75,6 +76,8 @@ def input_hdu_rows(store, obs_ids, outdir, rule="relative", *, skip_types=("bkg"
         See the module docstring.
     skip_types : sequence of str
         HDU_TYPEs left out (the ones the output replaces).
+    replaced : sequence of int, optional
+        The runs whose ``skip_types`` rows are left out (default: all of ``obs_ids``).
 
     Returns
     -------
@@ -90,8 +93,10 @@ def input_hdu_rows(store, obs_ids, outdir, rule="relative", *, skip_types=("bkg"
     table = store.hdu_table
     obs = np.asarray(table["OBS_ID"], dtype=np.int64)
     types = np.array([str(t).strip().lower() for t in table["HDU_TYPE"]])
-    keep = np.isin(obs, np.asarray(list(obs_ids), dtype=np.int64)) & ~np.isin(
-        types, [t.lower() for t in skip_types])
+    replaced = obs_ids if replaced is None else replaced
+    keep = np.isin(obs, np.asarray(list(obs_ids), dtype=np.int64)) & ~(
+        np.isin(types, [t.lower() for t in skip_types])
+        & np.isin(obs, np.asarray(list(replaced), dtype=np.int64)))
     columns = {k: [] for k in ("OBS_ID", "HDU_TYPE", "HDU_CLASS", "FILE_DIR", "FILE_NAME",
                                "HDU_NAME")}
     transfers = {}

@@ -188,6 +188,7 @@ def make_models(
     exclude_obs_ids=None,
     select=None,
     model_type="3d",
+    input_paths="relative",
     test=False,
     overwrite=False,
     fail_fast=False,
@@ -242,6 +243,10 @@ def make_models(
     model_type : {'3d', '2d'}
         '2d' also writes a radially symmetric BKG_2D model per group,
         ``bg_2d_model_group<ID>.fits.gz`` (`bgcube.make.radial_models`).
+    input_paths : {'relative', 'absolute', 'copy', 'link'}
+        With ``per_observation``: how the new hdu-index reaches the input
+        files (`bgcube.make.output_paths`: relative survives moving OUTDIR
+        with the data, absolute or link moving OUTDIR alone, copy anything).
     test : bool
         Use only the first few runs (a quick check of a setup).
     overwrite : bool
@@ -438,7 +443,8 @@ def make_models(
             efficiency_column=efficiency_column, alignment=alignment, time_convention=time_convention, fail_fast=fail_fast,
             progress=progress,
         )
-        files += write_observation_backgrounds(observations, store, outdir, overwrite=overwrite)
+        files += write_observation_backgrounds(observations, store, outdir, overwrite=overwrite,
+                                               input_paths=input_paths)
     if not keep_checkpoint:
         checkpoint.remove()
     return MakeModelsResult(

@@ -265,7 +265,7 @@ def evaluate_condition(text, table) -> np.ndarray:
 
     def compare(op, left, right, nodes):
         kinds = []
-        for side, _node in zip((left, right), nodes, strict=True):
+        for side in (left, right):
             if isinstance(side, np.ndarray):
                 kinds.append("text" if side.dtype.kind == "U" else "number")
             else:
