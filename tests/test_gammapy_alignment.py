@@ -136,7 +136,7 @@ def test_dr1_runs_through_gammapy_match_bgcube_in_the_sky(shared_data, tmp_path)
     alone = gammapy_irf.Background3D.read(tmp_path / BKG_SUBDIR / bkg_file_name(DR1_RUNS[0]),
                                           hdu="BACKGROUND")
     assert alone.fov_alignment.value == "REVERSE_LON_RADEC"  # the file says it itself
-    from bgcube.io.describe import describe_file
+    from bgcube.describe import describe_file
 
     assert "mirrored" in describe_file(tmp_path / BKG_SUBDIR / bkg_file_name(DR1_RUNS[0]))
     for obs_id in DR1_RUNS:
