@@ -1,7 +1,12 @@
 """Cube axes: bin edges with units, centres, widths and index lookup.
 
 One vocabulary for every axis (as in boost-histogram and Gammapy's MapAxis):
-``edges``, ``centers``, ``widths``, ``nbin``, ``index(value)``, ``bin(i)``.
+``edges``, ``centers``, ``widths``, ``nbin``, ``index(value, clip=...)``,
+``bin(i)``, built by ``CubeAxis(edges, name)``, `CubeAxis.from_edges`,
+`CubeAxis.from_energy_bounds` or `CubeAxis.from_table`. The original
+FOVCube's names (``coordx_edges``, ``energy_edges``, ``image_bin_centers``,
+``find_energy_bin``, ``find_det_bin``/``find_coord_bin``) stay on `bgcube.FOVCube`
+as aliases of these.
 """
 
 from __future__ import annotations
@@ -13,11 +18,17 @@ from astropy.coordinates import Angle
 from .array.binning import Binning
 from .errors import BinningError
 
-__all__ = ["CubeAxis", "ENERGY_UNIT", "ANGLE_UNIT"]
+__all__ = ["CubeAxis", "ENERGY_UNIT", "ANGLE_UNIT", "log_edges"]
 
 #: Canonical units of the array core.
 ENERGY_UNIT = u.TeV
 ANGLE_UNIT = u.deg
+
+
+def log_edges(lo: float, hi: float, nbin: int) -> np.ndarray:
+    """``nbin + 1`` logarithmic edges from ``lo`` to ``hi``: ``exp(log(lo) + i * step)``."""
+    log_step = (np.log(hi) - np.log(lo)) / nbin
+    return np.exp(np.log(lo) + log_step * np.arange(nbin + 1))
 
 
 class CubeAxis:
@@ -96,6 +107,99 @@ class CubeAxis:
 
     __hash__ = None
 
+    # ------------------------------------------------------------ constructors
+    @classmethod
+    def from_edges(cls, edges, name: str, interp: str | None = None, *, unit=None) -> CubeAxis:
+        """An axis from its bin edges (numbers with ``unit``, or a Quantity).
+
+        Parameters
+        ----------
+        edges : array_like or `~astropy.units.Quantity`
+            Strictly increasing edges.
+        name : str
+            Axis name (``'DETX'``, ``'DETY'``, ``'ENERGY'``).
+        interp : {'lin', 'log'}, optional
+            See `CubeAxis`.
+        unit : str or `~astropy.units.Unit`, optional
+            Unit of plain-number edges.
+
+        Returns
+        -------
+        axis : CubeAxis
+        """
+        edges = u.Quantity(edges, unit) if unit is not None else edges
+        return cls(edges, name, interp)
+
+    @classmethod
+    def from_energy_bounds(cls, energy_min, energy_max, nbin: int, *, name: str = "ENERGY",
+                           unit="TeV") -> CubeAxis:
+        """Logarithmic energy bins: ``exp(log(e_min) + i * step)``, ``i = 0..nbin``.
+
+        The rule of the original make-models binning (`bgcube.binning`), so
+        the edges are the same to the last bit.
+
+        Parameters
+        ----------
+        energy_min, energy_max : `~astropy.units.Quantity` or float
+            Range (floats are in ``unit``).
+        nbin : int
+            Number of bins.
+        name : str
+            Axis name.
+        unit : str or `~astropy.units.Unit`
+            Unit of the edges (and of plain-number bounds).
+
+        Returns
+        -------
+        axis : CubeAxis
+        """
+        unit = u.Unit(unit)
+        lo = u.Quantity(energy_min, unit).to_value(unit)
+        hi = u.Quantity(energy_max, unit).to_value(unit)
+        if not (0 < lo < hi) or int(nbin) < 1:
+            raise BinningError(f"{name}: need 0 < energy_min < energy_max and nbin >= 1, got "
+                               f"{lo} {unit}, {hi} {unit}, {nbin}")
+        return cls(log_edges(lo, hi, int(nbin)) * unit, name, "log")
+
+    @classmethod
+    def from_table(cls, table, name: str, prefix: str | None = None,
+                   interp: str | None = None) -> CubeAxis:
+        """An axis from ``<prefix>_LO`` / ``<prefix>_HI`` columns of a table (with units).
+
+        Parameters
+        ----------
+        table : `~astropy.table.Table`
+            One row of vector columns (GADF BKG_3D) or one row per bin.
+        name : str
+            Axis name.
+        prefix : str, optional
+            Column prefix (default: ``name``; ``'ENERG'`` for ``'ENERGY'``).
+        interp : {'lin', 'log'}, optional
+
+        Returns
+        -------
+        axis : CubeAxis
+        """
+        prefix = prefix or ("ENERG" if name == "ENERGY" else name)
+        lo = u.Quantity(table[f"{prefix}_LO"]).reshape(-1)
+        hi = u.Quantity(table[f"{prefix}_HI"]).reshape(-1)
+        if lo.shape != hi.shape or lo.size == 0 or not np.all(lo[1:] == hi[:-1]):
+            raise BinningError(f"columns {prefix}_LO/{prefix}_HI are not contiguous bins")
+        return cls(np.append(lo.value, hi[-1].to_value(lo.unit)) * lo.unit, name, interp)
+
+    def to_table(self, prefix: str | None = None):
+        """The axis as a one-row table of ``<prefix>_LO`` / ``<prefix>_HI`` vector columns.
+
+        Returns
+        -------
+        table : `~astropy.table.Table`
+        """
+        from astropy.table import Table
+
+        prefix = prefix or ("ENERG" if self.name == "ENERGY" else self.name)
+        edges = u.Quantity(self._edges)
+        return Table({f"{prefix}_LO": edges[None, :-1], f"{prefix}_HI": edges[None, 1:]})
+
     @property
     def edges(self):
         """Bin edges (`~astropy.coordinates.Angle` or `~astropy.units.Quantity`)."""
@@ -148,13 +252,17 @@ class CubeAxis:
         """Edges ``(lo, hi)`` of bin ``index``."""
         return self._edges[[index, index + 1]]
 
-    def index(self, value):
+    def index(self, value, *, clip: bool | None = None):
         """Index of the bin holding ``value`` (bins are ``[lo, hi)``).
 
         Parameters
         ----------
         value : `~astropy.units.Quantity`
             Scalar or array, in a unit convertible to the edges'.
+        clip : bool or None
+            Values outside ``[edges[0], edges[-1])``: None (default) raises;
+            True gives the first or last bin (NaN still raises); False gives
+            -1, as the array core's `~bgcube.array.bin_index` does.
 
         Returns
         -------
@@ -164,8 +272,8 @@ class CubeAxis:
         Raises
         ------
         ValueError
-            If any value is outside ``[edges[0], edges[-1])`` or NaN; the
-            message names the value and the axis range.
+            With ``clip=None``, if any value is outside ``[edges[0],
+            edges[-1])`` or NaN; the message names the value and the axis range.
         """
         q = u.Quantity(value)
         if not q.unit.is_equivalent(self._canonical):
@@ -176,6 +284,13 @@ class CubeAxis:
         x = np.asarray(q.to_value(self._canonical), dtype=np.float64)
         lo, hi = self._binning.lo, self._binning.hi
         inside = (x >= lo) & (x < hi)
+        if clip is False:
+            index = np.searchsorted(self._binning.edges, x, side="right") - 1
+            index = np.where(inside, index, -1)
+            return int(index) if index.ndim == 0 else index
+        if clip is True and not np.any(np.isnan(x)):
+            x = np.clip(x, lo, np.nextafter(hi, lo))
+            inside = np.ones(x.shape, dtype=bool)
         if not np.all(inside):
             bad = x[~inside] if x.ndim else x
             bad_q = u.Quantity(bad, self._canonical).to(self.unit)

@@ -6,6 +6,7 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import Angle
 
+from .axes import log_edges
 from .errors import ObservationError
 
 __all__ = ["define_cube_binning", "cube_shape", "ENERGY_THRESHOLD_COLUMNS"]
@@ -89,8 +90,7 @@ def define_cube_binning(
     half = Angle(DEFAULT_FOV_HALF_WIDTH if fov_half_width is None else fov_half_width).to_value(
         u.deg
     )
-    log_step = (np.log(e_max) - np.log(e_min)) / n_energy
-    energy_edges = np.exp(np.log(e_min) + log_step * np.arange(n_energy + 1)) * u.TeV
+    energy_edges = log_edges(e_min, e_max, n_energy) * u.TeV
     dety_edges = Angle(np.linspace(-half, half, n_dety + 1), u.deg)
     detx_edges = Angle(np.linspace(-half, half, n_detx + 1), u.deg)
     return detx_edges, dety_edges, energy_edges
