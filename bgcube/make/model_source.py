@@ -27,7 +27,7 @@ in with one call). The built-in loader, `GroupModels`, reads what
 ``bgcube make-models`` writes (``bg_observation_groups.ecsv``, the grouped
 observation table and the per-group cube files) and gives a run the group
 models interpolated linearly in cos(zenith)
-(`bgcube.make.per_observation.interpolate_cos_zenith`).
+(`bgcube.make.zenith_interpolation.interpolate_cos_zenith`).
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ optionally multiplied by a normalisation, either
   its own norm more than through one shared two-parameter fit.
 
 The per-run cubes live on the host (NumPy), in the binning of the run's own
-group; a neighbour's model is resampled onto it with `resample_rate`.
+group; a neighbour's model is resampled onto it with `resample_rate`
+(`bgcube.make.zenith_interpolation`; the norms are in `bgcube.make.norms`).
 `bgcube.make.gammapy_index` writes them as BKG_3D files for Gammapy.
 """
 
@@ -40,8 +41,16 @@ from ..cube import FOVCube
 from ..data.exclusion import ExclusionRegions
 from ..data.fill import fill_observation, progress_bar
 from ..data.store import zenith_of
-from ..errors import BgcubeError, ObservationError
+from ..errors import BgcubeError
 from ..model import FOVCubeBackgroundModel
+from .norms import fit_efficiency_scaling, poisson_norm
+from .zenith_interpolation import (
+    _mix,
+    cos_zenith_weights,
+    group_cos_zenith,
+    interpolate_cos_zenith,
+    resample_rate,
+)
 
 __all__ = [
     "PER_OBSERVATION_METHODS",
@@ -102,190 +111,6 @@ class PerObservationModel:
         return self.cube.copy(data=self.cube.data * self.norm)
 
 
-def group_cos_zenith(obs_table, obs_ids=None, time_column="ONTIME"):
-    """Centre of a group: the time-weighted mean cos(zenith) of its runs.
-
-    Parameters
-    ----------
-    obs_table : `~astropy.table.Table`
-        Observation index (ZEN_PNT or ALT_PNT; ``time_column`` if present).
-    obs_ids : sequence of int, optional
-        The group's runs (default: every row).
-    time_column : str
-        Weights; equal weights when the column is missing.
-
-    Returns
-    -------
-    cos_zenith : float
-    """
-    table = obs_table
-    if obs_ids is not None:
-        keep = np.isin(np.asarray(obs_table["OBS_ID"]), np.asarray(list(obs_ids)))
-        table = obs_table[keep]
-    if len(table) == 0:
-        raise ObservationError("cannot compute the centre of a group without observations")
-    cos_zen = np.cos(np.radians(zenith_of(table)))
-    if time_column in table.colnames:
-        weights = u.Quantity(table[time_column], u.s).to_value(u.s)
-    else:
-        weights = np.ones(len(table))
-    return float(np.sum(weights * cos_zen) / np.sum(weights))
-
-
-def _same_edges(a, b):
-    return a.shape == b.shape and np.allclose(a, b, rtol=1e-12, atol=0.0)
-
-
-def resample_rate(cube, like, *, oversample=3):
-    """Mean of an interpolated rate cube over the bins of another cube.
-
-    Along energy the integral of the interpolated cube (a power law between
-    energy nodes, `FOVCube.evaluate_integral`) is exact; over each
-    (DETY, DETX) pixel the interpolated values are averaged at
-    ``oversample x oversample`` points. Bins outside ``cube`` get 0. A
-    bin's mean is capped at the largest value of the source bins it
-    overlaps and of their neighbours (which bounds any sub-bin mean of a
-    monotonic rate): next to an empty (zero) bin the log interpolation is a
-    power law of huge index, and where a target bin reaches past the
-    outermost energy node its extension would otherwise explode. When the binnings
-    are equal the values are copied unchanged.
-
-    Parameters
-    ----------
-    cube : `~bgcube.FOVCube`
-        The rate (any backend).
-    like : `~bgcube.FOVCube`
-        Cube whose binning is wanted (its data are not used).
-    oversample : int
-        Points per pixel side (default 3).
-
-    Returns
-    -------
-    resampled : `~bgcube.FOVCube`
-        NumPy backend, binning of ``like``, unit and meta of ``cube``.
-    """
-    edges = [(a.edges_canonical, b.edges_canonical) for a, b in (
-        (cube.energy_axis, like.energy_axis), (cube.dety_axis, like.dety_axis),
-        (cube.detx_axis, like.detx_axis))]
-    if all(_same_edges(to_numpy(a), to_numpy(b)) for a, b in edges):
-        data = np.array(to_numpy(cube.data), dtype=np.float64)
-    else:
-        e = to_numpy(like.energy_axis.edges_canonical)
-        ey = to_numpy(like.dety_axis.edges_canonical)
-        ex = to_numpy(like.detx_axis.edges_canonical)
-        frac = (np.arange(oversample) + 0.5) / oversample
-        sub_y = (ey[:-1, None] + np.diff(ey)[:, None] * frac).ravel()  # (ny * k)
-        sub_x = (ex[:-1, None] + np.diff(ex)[:, None] * frac).ravel()
-        with np.errstate(over="ignore", invalid="ignore"):
-            integral = cube.evaluate_integral(
-                detx=sub_x[None, None, :] * u.deg,
-                dety=sub_y[None, :, None] * u.deg,
-                energy_min=e[:-1, None, None] * u.TeV,
-                energy_max=e[1:, None, None] * u.TeV,
-            )
-            values = (integral / (np.diff(e)[:, None, None] * u.TeV)).to_value(cube.unit)
-        n_e, n_y, n_x = e.size - 1, ey.size - 1, ex.size - 1
-        data = values.reshape(n_e, n_y, oversample, n_x, oversample).mean(axis=(2, 4))
-        data = np.fmin(data, _overlap_max(to_numpy(cube.data), [a for a, _ in edges],
-                                          [b for _, b in edges]))
-    return FOVCube(like.coordx_edges, like.coordy_edges, like.energy_edges,
-                   data=data, scheme=cube.scheme, unit=cube.unit, meta=dict(cube.meta))
-
-
-def _overlap_max(data, source_edges, target_edges):
-    """Per target bin, the largest source value over the source bins it overlaps and their
-    neighbours (0 if it overlaps none)."""
-    out = np.asarray(data, dtype=np.float64)
-    for axis, (src, tgt) in enumerate(zip(source_edges, target_edges, strict=True)):
-        src, tgt = to_numpy(src), to_numpy(tgt)
-        lo = np.searchsorted(src, tgt[:-1], side="right") - 1  # first overlapping source bin
-        hi = np.searchsorted(src, tgt[1:], side="left")  # one past the last
-        overlaps = (tgt[1:] > src[0]) & (tgt[:-1] < src[-1])
-        lo, hi = np.clip(lo - 1, 0, src.size - 1), np.clip(hi + 1, 0, src.size - 1)
-        moved = np.moveaxis(out, axis, 0)
-        rows = [moved[a:b].max(axis=0) if ok else np.zeros(moved.shape[1:])
-                for a, b, ok in zip(lo, hi, overlaps, strict=True)]
-        out = np.moveaxis(np.stack(rows), 0, axis)
-    return out
-
-
-def interpolate_cos_zenith(cubes, cos_zenith_nodes, cos_zenith, *, like=None, oversample=3):
-    """A rate cube interpolated linearly in cos(zenith) between neighbouring nodes.
-
-    Outside the range of the nodes the nearest node's cube is returned
-    (clamped, not extrapolated). The two neighbours are resampled onto
-    ``like`` first (`resample_rate`).
-
-    Parameters
-    ----------
-    cubes : sequence of `~bgcube.FOVCube`
-        One rate cube per node.
-    cos_zenith_nodes : sequence of float
-        cos(zenith) of each cube (distinct).
-    cos_zenith : float
-        Where to interpolate.
-    like : `~bgcube.FOVCube`, optional
-        Output binning (default: the cube of the node nearest ``cos_zenith``).
-    oversample : int
-        See `resample_rate`.
-
-    Returns
-    -------
-    cube : `~bgcube.FOVCube`
-        NumPy backend.
-
-    Raises
-    ------
-    ValueError
-        If there are no cubes, lengths differ or nodes repeat.
-    """
-    nodes = np.asarray(cos_zenith_nodes, dtype=np.float64)
-    if len(cubes) == 0 or nodes.shape != (len(cubes),):
-        raise ValueError(f"need one node per cube, got {nodes.size} nodes for {len(cubes)} cubes")
-    if like is None:
-        like = cubes[int(np.argmin(np.abs(nodes - float(cos_zenith))))]
-    return _mix([(w, resample_rate(cubes[i], like, oversample=oversample))
-                 for i, w in cos_zenith_weights(nodes, cos_zenith)])
-
-
-def cos_zenith_weights(cos_zenith_nodes, cos_zenith):
-    """Linear-interpolation weights in cos(zenith), clamped at the outermost nodes.
-
-    Parameters
-    ----------
-    cos_zenith_nodes : sequence of float
-        Distinct nodes, any order.
-    cos_zenith : float
-
-    Returns
-    -------
-    weights : list of (int, float)
-        (index into the nodes, weight) pairs, weights summing to 1: one
-        pair outside the range of the nodes (or on a node), else two.
-    """
-    nodes = np.asarray(cos_zenith_nodes, dtype=np.float64)
-    if nodes.ndim != 1 or nodes.size == 0 or np.unique(nodes).size != nodes.size:
-        raise ValueError(f"cos(zenith) nodes must be distinct values, got {nodes.tolist()}")
-    order = np.argsort(nodes)
-    sorted_nodes = nodes[order]
-    c = float(cos_zenith)
-    if c <= sorted_nodes[0]:
-        return [(int(order[0]), 1.0)]
-    if c >= sorted_nodes[-1]:
-        return [(int(order[-1]), 1.0)]
-    hi = int(np.searchsorted(sorted_nodes, c, side="right"))
-    lo = hi - 1
-    weight = (c - sorted_nodes[lo]) / (sorted_nodes[hi] - sorted_nodes[lo])
-    return [(int(order[lo]), 1.0 - weight), (int(order[hi]), weight)]
-
-
-def _mix(weighted):
-    """sum(w * cube) of (weight, cube) pairs on one binning, in the first cube's unit."""
-    first = weighted[0][1]
-    data = sum(w * to_numpy(c.data) * float(c.unit.to(first.unit)) for w, c in weighted)
-    return first.copy(data=np.asarray(data, dtype=np.float64))
-
-
 def observation_counts(like, observation, regions=None, time_convention="ONTIME"):
     """One run's counts and time per bin, in the binning of ``like``, exclusions applied.
 
@@ -314,92 +139,6 @@ def observation_counts(like, observation, regions=None, time_convention="ONTIME"
     fill_observation(model, observation, regions)
     time = to_numpy(model.livetime_cube.data) * float(model.livetime_cube.unit.to(u.s))
     return to_numpy(model.counts_cube.data), np.broadcast_to(time, like.shape)
-
-
-def poisson_norm(rate_cube, counts, time, mask=None):
-    """Poisson maximum-likelihood normalisation of a rate cube to observed counts.
-
-    With ``mu = rate * time * dE * dOmega`` (flat solid angle, as the
-    models are made), maximising ``sum(N log(n mu) - n mu)`` over the norm
-    ``n`` gives ``n = sum(N) / sum(mu)`` over the bins used.
-
-    Parameters
-    ----------
-    rate_cube : `~bgcube.FOVCube`
-        Rate (unit convertible to 1/(MeV s sr)).
-    counts, time : array_like
-        Observed counts and time per bin (s), shape of the cube.
-    mask : array_like of bool, optional
-        Bins to use (broadcast to the cube; default all).
-
-    Returns
-    -------
-    norm : float
-        NaN when the prediction in the used bins is zero.
-    n_counts, n_predicted : float
-        ``sum(N)`` and ``sum(mu)`` over the used bins.
-    """
-    rate = to_numpy(rate_cube.data) * float(rate_cube.unit.to("1 / (TeV s sr)"))
-    mu = rate * np.asarray(time, dtype=np.float64) * to_numpy(rate_cube.bin_volume_array())
-    use = np.ones(rate_cube.shape, dtype=bool) if mask is None else np.broadcast_to(
-        np.asarray(mask, dtype=bool), rate_cube.shape)
-    n_counts = float(np.sum(np.asarray(counts, dtype=np.float64)[use]))
-    n_predicted = float(np.sum(mu[use]))
-    norm = n_counts / n_predicted if n_predicted > 0 else float("nan")
-    return norm, n_counts, n_predicted
-
-
-def fit_efficiency_scaling(n_counts, n_predicted, efficiency, *, max_iterations=50):
-    """Poisson fit of ``N_i = A (eff_i / eff_ref) ** index * P_i`` over runs.
-
-    Parameters
-    ----------
-    n_counts, n_predicted : array_like
-        Per run: observed counts and un-normalised prediction in the fitted bins.
-    efficiency : array_like
-        Per run: optical efficiency (any positive scale, e.g. MUONEFF).
-        Runs with a non-finite or non-positive efficiency or prediction are
-        left out of the fit.
-    max_iterations : int
-        Newton steps at the most (the likelihood is concave in ``log A``
-        and ``index``; a few steps suffice).
-
-    Returns
-    -------
-    scale : float
-        ``A``, the norm of a run at ``eff_ref``.
-    index : float
-        ``index``, the power of the efficiency.
-    eff_ref : float
-        The prediction-weighted geometric mean efficiency of the fitted runs.
-
-    Raises
-    ------
-    ValueError
-        Fewer than two usable runs, or all at one efficiency.
-    """
-    counts = np.asarray(n_counts, dtype=np.float64)
-    predicted = np.asarray(n_predicted, dtype=np.float64)
-    eff = np.asarray(efficiency, dtype=np.float64)
-    use = np.isfinite(counts) & (predicted > 0) & np.isfinite(predicted) & (eff > 0) & np.isfinite(eff)
-    counts, predicted, eff = counts[use], predicted[use], eff[use]
-    if counts.size < 2 or np.ptp(eff) == 0:
-        raise ValueError(
-            f"an efficiency scaling needs runs at two or more efficiencies, got {counts.size} "
-            "usable run(s)"
-        )
-    log_ref = float(np.sum(predicted * np.log(eff)) / np.sum(predicted))
-    x = np.log(eff) - log_ref
-    log_scale, index = float(np.log(counts.sum() / predicted.sum())), 0.0
-    for _ in range(max_iterations):
-        mu = predicted * np.exp(log_scale + index * x)
-        gradient = np.array([np.sum(counts - mu), np.sum(x * (counts - mu))])
-        hessian = np.array([[np.sum(mu), np.sum(x * mu)], [np.sum(x * mu), np.sum(x * x * mu)]])
-        step = np.linalg.solve(hessian, gradient)
-        log_scale, index = log_scale + step[0], index + step[1]
-        if np.max(np.abs(step)) < 1e-12:
-            break
-    return float(np.exp(log_scale)), float(index), float(np.exp(log_ref))
 
 
 def energy_threshold(obs_table, obs_id):

@@ -270,7 +270,7 @@ def make_models(
         Instead of ``fit_norm``: scale each run's model by its optical
         efficiency from this observation-index column (e.g. ``'MUONEFF'``),
         ``A (eff / eff_ref) ** index`` fitted once over all runs (see
-        `bgcube.make.per_observation.fit_efficiency_scaling`; implies
+        `bgcube.make.norms.fit_efficiency_scaling`; implies
         ``per_observation='group'`` when that is None).
     scheduler : str or `distributed.Client`, optional
         Run on Dask: the address of a running dask.distributed scheduler, or
