@@ -24,6 +24,7 @@ import sys
 import time
 
 from . import __version__
+from .cli_support import say_once
 
 __all__ = ["main", "build_parser"]
 
@@ -232,8 +233,11 @@ def _make_models(args) -> int:
     result = config.run()
     elapsed = time.perf_counter() - start
     print("\n".join(result.summary_table().pformat(max_lines=-1, max_width=-1)))
+    _print_norms(result, config.fit_norm, config.efficiency_column)
     for obs_id, reason in result.failed:
-        print(f"left out OBS_ID {obs_id}: {reason}", file=sys.stderr)
+        print(say_once(f"left out OBS_ID {obs_id}: {reason}"), file=sys.stderr)
+    for message in getattr(result, "messages", []):
+        print(f"note: {say_once(message)}", file=sys.stderr)
     n_obs = sum(len(g.obs_ids) for g in result.groups)
     total = sum((g.time for g in result.groups), 0 * u.s)
     print(
@@ -244,10 +248,29 @@ def _make_models(args) -> int:
         + (f"{len(result.reused)} run(s) reused from the checkpoint, " if result.reused else "")
         + f"{elapsed:.1f} s"
     )
-    print(f"{len(result.files)} file(s) written to {config.outdir}:")
-    for path in result.files:
-        print(f"  {path.name}")
+    from .make.report import relative_names
+
+    print(f"{len(result.files)} file(s) written under {config.outdir}:")
+    for name in relative_names(result.files, config.outdir):
+        print(f"  {name}")
     return 0
+
+
+def _print_norms(result, fit_norm, efficiency_column) -> None:
+    """The per-run norms by group, and the efficiency scaling they follow."""
+    if not getattr(result, "observations", None) or not (fit_norm or efficiency_column):
+        return
+    from .make.report import efficiency_law, norm_summary
+
+    kind = (f"from {efficiency_column}" if efficiency_column
+            else "fitted to each run's counts outside the exclusion regions")
+    print(f"\nPer-run norms ({kind}; each file's BKG_NORM):")
+    print("\n".join(norm_summary(result.observations).pformat(max_lines=-1, max_width=-1)))
+    law = efficiency_law(result.observations) if efficiency_column else None
+    if law is not None:
+        scale, index, eff_ref = law
+        print(f"efficiency scaling: norm = {scale:.4g} * ({efficiency_column} / "
+              f"{eff_ref:.4g}) ** {index:.4g}")
 
 
 def _apply_models(args) -> int:
@@ -260,7 +283,7 @@ def _apply_models(args) -> int:
         overwrite=args.overwrite, fail_fast=args.fail_fast, model_type=args.model_type,
     )
     for obs_id, reason in result.left_out:
-        print(f"left out OBS_ID {obs_id}: {reason}", file=sys.stderr)
+        print(say_once(f"left out OBS_ID {obs_id}: {reason}"), file=sys.stderr)
     extra = f" ({len(result.extrapolated)} extrapolated)" if result.extrapolated else ""
     print(f"{len(result.applied)} run(s) written{extra}, {len(result.left_out)} left out; "
           f"{len(result.files)} file(s) in {args.outdir} "

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from .errors import BgcubeError
 
-__all__ = ["UsageError", "run_command", "check_options", "one_line", "install_hint"]
+__all__ = ["UsageError", "run_command", "check_options", "one_line", "say_once", "install_hint"]
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -63,11 +63,19 @@ def one_line(exc: BaseException) -> str:
             text += "; choose a folder you can write to"
     else:
         text = str(exc) or type(exc).__name__
-    text = " ".join(text.split())
-    # "OBS_ID 20136: OBS_ID 20136: ..." -> "OBS_ID 20136: ..."
-    text = re.sub(r"((?:[^:;]{1,80}): )(?:\1)+", r"\1", text)
+    text = say_once(text)
     text = text.replace("pass overwrite=True", "use --overwrite")
     return text.replace("pass resume=True", "use --resume")
+
+
+def say_once(text: str) -> str:
+    """``text`` on one line, each repeated ``'prefix: '`` said once.
+
+    ``'left out OBS_ID 20136: OBS_ID 20136: file ...'`` becomes
+    ``'left out OBS_ID 20136: file ...'``.
+    """
+    text = " ".join(str(text).split())
+    return re.sub(r"((?:[^:;]{1,80}): )(?:\1)+", r"\1", text)
 
 
 def _checkpoint_hint(args) -> str:

@@ -19,10 +19,45 @@ from .schemes import scheme_dict
 __all__ = ["FOVCube"]
 
 
+def _check_event_lists(event_lists) -> None:
+    """Refuse a bare array where event tables are expected, saying what is expected."""
+    def bare(obj):
+        return (hasattr(obj, "shape") and not hasattr(obj, "colnames")
+                and not hasattr(obj, "keys") and not getattr(getattr(obj, "dtype", None), "names", None))
+
+    candidates = [event_lists] if bare(event_lists) else list(event_lists)
+    for obj in candidates:
+        if bare(obj) or isinstance(obj, int | float | str):
+            from .errors import EventDataError
+
+            what = (f"{type(obj).__module__}.{type(obj).__name__} of shape {tuple(obj.shape)}"
+                    if hasattr(obj, "shape") else repr(obj))
+            raise EventDataError(
+                "fill_events expects event lists: astropy Tables (or dicts of arrays) with "
+                f"ENERGY, DETX and DETY columns carrying units, or a list of them; got a {what}"
+            )
+
+
 @functools.lru_cache(maxsize=64)
 def _parse_unit(text: str) -> u.UnitBase:
     """A unit string parsed once (astropy parses it again on every call)."""
     return u.Unit(text)
+
+
+#: Physical kind each scheme's data must have (a count unit ``ct`` may multiply it).
+_SCHEME_UNITS = {"bg_cube": u.Unit("1 / (MeV s sr)"), "bg_livetime_cube": u.s}
+
+
+def _check_scheme_unit(scheme, unit) -> None:
+    """Refuse data units that do not fit the scheme (a background rate in m, a time in TeV)."""
+    expected = _SCHEME_UNITS.get(scheme)
+    if expected is None or unit.is_equivalent(expected) or (unit / u.ct).is_equivalent(expected):
+        return
+    from .errors import DataUnitError
+
+    raise DataUnitError(
+        f"a {scheme!r} cube needs data in a unit convertible to '{expected}', got '{unit}'"
+    )
 
 
 class FOVCube:
@@ -104,6 +139,7 @@ class FOVCube:
         if unit is None:
             unit = names["default_unit"]
         self.unit = _parse_unit(unit) if isinstance(unit, str) else u.Unit(unit)
+        _check_scheme_unit(self.scheme, self.unit)
         if tuple(data.shape) != self.shape:
             raise ValueError(
                 f"data shape {tuple(data.shape)} does not match the axes "
@@ -138,9 +174,17 @@ class FOVCube:
 
     def __repr__(self):
         return (
-            f"FOVCube(scheme={self.scheme!r}, shape={self.shape}, unit='{self.unit}', "
+            f"FOVCube(scheme={self.scheme!r}, shape (energy, dety, detx)={self.shape}, "
+            f"{self.axes_summary()}, unit='{self.unit}', sum={float(self.xp.sum(self.data)):.6g}, "
             f"backend={self.backend!r})"
         )
+
+    def axes_summary(self) -> str:
+        """The axis ranges in one line, e.g. ``'energy 0.1-100 TeV, DETX -3-3 deg, DETY -3-3 deg'``."""
+        e, x, y = self.energy_edges, self.coordx_edges, self.coordy_edges
+        return (f"energy {e[0].value:.4g} to {e[-1].value:.4g} {e.unit}, "
+                f"DETX {x[0].value:.4g} to {x[-1].value:.4g} {x.unit}, "
+                f"DETY {y[0].value:.4g} to {y[-1].value:.4g} {y.unit}")
 
     # ------------------------------------------------------------------
     # backend and data
@@ -379,6 +423,7 @@ class FOVCube:
         """
         if _is_one_event_list(event_lists):
             event_lists = [event_lists]
+        _check_event_lists(event_lists)
         for i, events in enumerate(event_lists):
             w = None if weights is None else weights[i]
             fill_event_list(self, events, w, index=i, method=method)

@@ -45,10 +45,12 @@ def describe_file(filename) -> str:
             name = hdu.name or f"#{index}"
             if is_bkg_2d_hdu(hdu):
                 lines.append(_describe_radial(name, read_bkg_2d(path, hdu=index, cls=RadialBackground)))
+                lines += _describe_keywords(name, hdu.header, hdulist[0].header)
             elif isinstance(hdu, fits.BinTableHDU) and _is_cube_table(hdu):
                 cube = cube_from_hdulist(hdulist, format="table", hdu=index, filename=path,
                                          cls=FOVCube)
                 lines.append(_describe_cube(name, cube))
+                lines += _describe_keywords(name, hdu.header, hdulist[0].header)
             else:
                 kind = type(hdu).__name__
                 shape = getattr(hdu.data, "shape", None) if hdu.data is not None else None
@@ -71,11 +73,7 @@ def _describe_cube(name, cube) -> str:
         f"DETX {x[0].to_value('deg'):.3f} - {x[-1].to_value('deg'):.3f} deg, "
         f"DETY {y[0].to_value('deg'):.3f} - {y[-1].to_value('deg'):.3f} deg\n"
         f"    sum {data.value[finite].sum():.6g}, max {data.value[finite].max(initial=0):.6g}, "
-        f"zero bins {int(np.count_nonzero(data.value == 0))}, "
-        f"FOVALIGN {cube.meta.get('FOVALIGN', '-')}"
-        + (" (DETX is fov_lon without Gammapy's RADEC sign flip, as Gammapy forces for "
-           "H.E.S.S. SASH runs; a tool ignoring FOVALIGN reads it mirrored)"
-           if str(cube.meta.get("FOVALIGN", "")).upper() == "REVERSE_LON_RADEC" else "")
+        f"zero bins {int(np.count_nonzero(data.value == 0))}"
     )
 
 
@@ -89,3 +87,48 @@ def _describe_radial(name, model) -> str:
         f"    sum {data[finite].sum():.6g}, max {data[finite].max(initial=0):.6g}, "
         f"zero bins {int(np.count_nonzero(data == 0))}"
     )
+
+
+#: Keywords that say where a file comes from, shown when present (HDU, else primary header).
+PROVENANCE_KEYWORDS = ("CREATOR", "ORIGIN", "DATE", "TELESCOP", "INSTRUME", "HDUCLASS",
+                       "HDUCLAS4", "HDUVERS", "BGLAYOUT", "SOLIDANG", "SELIDS", "SELEXCL",
+                       "SELEXPR")
+
+_TIME_MEANING = {
+    "ONTIME": "rate x ONTIME x bin volume = predicted counts (as Gammapy predicts background)",
+    "LIVETIME": "rate x LIVETIME x bin volume = predicted counts (the original FOVCube's convention)",
+}
+
+
+def _describe_keywords(name, header, primary) -> list[str]:
+    """Lines on the time convention, norm, run, alignment and provenance of a cube HDU."""
+    lines = []
+    time = header.get("BKG_TIME")
+    if name.upper() == "LIVETIME":
+        held = time or "LIVETIME (no BKG_TIME keyword: the original convention)"
+        lines.append(f"    holds the observation time per bin: {held}; "
+                     "the HDU keeps the original name LIVETIME whatever the time")
+    elif time:
+        lines.append(f"    time convention BKG_TIME={time}: "
+                     f"{_TIME_MEANING.get(str(time).upper(), 'unknown convention')}")
+    run = []
+    for key, label in (("OBS_ID", "run"), ("BKG_GRP", "group"), ("BKG_NORM", "norm"),
+                       ("BKG_EFF", "optical efficiency")):
+        if key in header:
+            value = header[key]
+            text = f"{value:.6g}" if isinstance(value, float) else f"{value}"
+            run.append(f"{label} {key}={text}")
+    if "BKG_NORM" in header:
+        run.append("the norm is applied to the data")
+    if run:
+        lines.append("    " + ", ".join(run))
+    alignment = header.get("FOVALIGN", primary.get("FOVALIGN"))
+    lines.append(f"    alignment FOVALIGN={alignment}" if alignment
+                 else "    alignment: no FOVALIGN keyword (read as RADEC, as Gammapy does)")
+    if str(alignment).upper() == "REVERSE_LON_RADEC":
+        lines[-1] += (" (DETX is fov_lon without Gammapy's RADEC sign flip, as Gammapy forces "
+                      "for H.E.S.S. SASH runs; a tool ignoring FOVALIGN reads it mirrored)")
+    found = [f"{k}={header.get(k, primary.get(k))}" for k in PROVENANCE_KEYWORDS
+             if k in header or k in primary]
+    lines.append("    provenance: " + (", ".join(found) if found else "no keywords recorded"))
+    return lines

@@ -9,6 +9,7 @@ Messages name the file, HDU, column, keyword or value, and what was expected.
 from __future__ import annotations
 
 import contextlib
+import os
 import zlib
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "EventDataError",
     "ObservationError",
     "DataNotFoundError",
+    "DataUnitError",
+    "ModelStateError",
     "OutputExistsError",
     "BgcubeWarning",
     "AmbiguousLayoutWarning",
@@ -48,6 +51,9 @@ class FileFormatError(BgcubeError, ValueError):
     def __init__(self, message, filename=None, hdu=None):
         self.filename = None if filename is None else str(filename)
         self.hdu = hdu
+        note = truncation_note(filename, message) if filename is not None else ""
+        if note and "looks truncated" not in str(message):
+            message = f"{note}: {message}"
         where = []
         if filename is not None:
             where.append(f"file {str(filename)!r}")
@@ -55,6 +61,33 @@ class FileFormatError(BgcubeError, ValueError):
             where.append(f"HDU {hdu!r}")
         prefix = ", ".join(where)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+#: FITS files are made of blocks of this many bytes.
+FITS_BLOCK = 2880
+
+
+def truncation_note(filename, message="") -> str:
+    """``'the file looks truncated (...)'`` if ``filename`` seems cut short, else ``''``.
+
+    A gzipped file whose stream ends early (``EOFError`` in ``message``) or
+    an uncompressed FITS file whose size is not a whole number of 2880-byte
+    blocks looks truncated: an interrupted copy, download or write.
+    """
+    text = str(message)
+    if "EOFError" in text or "end-of-stream" in text:
+        return "the file looks truncated (its compressed data end early)"
+    name = str(filename).lower()
+    if not name.endswith((".fits", ".fit", ".fts")):
+        return ""
+    try:
+        size = os.path.getsize(filename)
+    except OSError:
+        return ""
+    if size % FITS_BLOCK:
+        return (f"the file looks truncated ({size} bytes is not a whole number of "
+                f"{FITS_BLOCK}-byte FITS blocks)")
+    return ""
 
 
 class BinningError(BgcubeError, ValueError):
@@ -67,6 +100,14 @@ class EventDataError(BgcubeError, ValueError):
 
 class ObservationError(BgcubeError, ValueError):
     """An observation that cannot enter a model (no time, no pointing, unreadable)."""
+
+
+class DataUnitError(BgcubeError, ValueError):
+    """Cube data whose unit does not fit the cube's kind (e.g. a background rate in m)."""
+
+
+class ModelStateError(BgcubeError, ValueError):
+    """A background-model step called before the steps it needs (e.g. ``smooth`` before ``compute_rate``)."""
 
 
 class DataNotFoundError(BgcubeError, FileNotFoundError):

@@ -7,7 +7,7 @@ import astropy.units as u
 from . import array as _array
 from .backend import from_numpy, to_numpy
 from .cube import FOVCube
-from .errors import ObservationError
+from .errors import ModelStateError, ObservationError
 from .io.formats import TIME_CONVENTIONS
 
 __all__ = ["FOVCubeBackgroundModel", "TIME_CONVENTIONS"]
@@ -98,12 +98,26 @@ class FOVCubeBackgroundModel:
 
     def __repr__(self):
         cube = self.counts_cube or self.background_cube
-        shape = cube.shape if cube is not None else None
-        backend = cube.backend if cube is not None else None
-        return (
-            f"FOVCubeBackgroundModel(shape={shape}, backend={backend!r}, "
-            f"time_convention={self.time_convention!r})"
-        )
+        if cube is None:
+            return f"FOVCubeBackgroundModel(no cubes, time_convention={self.time_convention!r})"
+
+        def total(c, reduce):
+            return None if c is None else float(reduce(c.data))
+
+        counts = total(self.counts_cube, lambda d: self.counts_cube.xp.sum(d))
+        time = total(self.livetime_cube, lambda d: self.livetime_cube.xp.max(d))
+        rate = self.background_cube
+        parts = [
+            f"shape (energy, dety, detx)={cube.shape}",
+            cube.axes_summary(),
+            "counts=" + ("-" if counts is None else f"{counts:.6g}"),
+            f"time added ({self.time_convention}, largest per bin)="
+            + ("-" if time is None else f"{time * float(self.livetime_cube.unit.to(u.s)):.6g} s"),
+            "rate=" + ("-" if rate is None else "computed" if bool(rate.xp.any(rate.data != 0))
+                       else "not computed (all zero)"),
+            f"backend={cube.backend!r}",
+        ]
+        return f"FOVCubeBackgroundModel({', '.join(parts)})"
 
     def _cubes(self):
         return {
@@ -176,6 +190,12 @@ class FOVCubeBackgroundModel:
             if _backend_of(kept_fraction) != cube.backend:  # e.g. NumPy fractions, JAX cube
                 host = to_numpy(kept_fraction) if _backend_of(kept_fraction) else kept_fraction
                 kept_fraction = from_numpy(host, xp, device=cube.device)
+            shape = tuple(kept_fraction.shape)
+            if shape not in (cube.shape[1:], cube.shape):
+                raise ObservationError(
+                    f"kept_fraction must have shape (ny, nx) = {cube.shape[1:]} or (nE, ny, nx) = "
+                    f"{cube.shape} (the time cube's), got {shape}"
+                )
             cube.data = cube.data + increment * xp.astype(kept_fraction, xp.float64)
         return self
 
@@ -196,6 +216,11 @@ class FOVCubeBackgroundModel:
         """
         self._require("counts_cube", "livetime_cube")
         counts, times = self.counts_cube, self.livetime_cube
+        if not bool(times.xp.any(times.data > 0)):
+            raise ModelStateError(
+                "the time cube is empty: call add_observation_time(...) for each observation "
+                "before compute_rate() (a rate without time would be zero everywhere)"
+            )
         time_s = times.data * float(times.unit.to(u.s))
         rate = _array.compute_rate(counts.data, time_s, counts.bin_volume_array(exact_solid_angle))
         scale = float((u.Unit("1 / (TeV s sr)") * counts.unit).to(RATE_UNIT))
@@ -315,6 +340,15 @@ class FOVCubeBackgroundModel:
         # --- end of smooth(method='fit') ---
         self._require("background_cube")
         cube = self.background_cube
+        if n_passes is not None and (int(n_passes) != n_passes or n_passes < 0):
+            raise ValueError(f"n_passes must be an integer >= 0, got {n_passes!r}")
+        counts = self.counts_cube
+        if (not bool(cube.xp.any(cube.data != 0)) and counts is not None
+                and bool(counts.xp.any(counts.data != 0))):
+            raise ModelStateError(
+                "the background cube is empty but the counts cube is not: call compute_rate() "
+                "before smooth()"
+            )
         if n_passes is None:
             self._require("counts_cube")
             total = self.counts_cube.xp.sum(self.counts_cube.data)

@@ -20,7 +20,37 @@ from astropy.coordinates import Angle
 
 from .backend import to_numpy
 
-__all__ = ["plot_image", "plot_spectrum", "radial_profile", "peek"]
+__all__ = ["plot_image", "plot_spectrum", "radial_profile", "peek", "log_axis_errors",
+           "LEGEND_OUTSIDE"]
+
+
+#: Where legends go: outside the Axes, to the right, so that they never hide data.
+LEGEND_OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
+
+
+def log_axis_errors(values, errors, floor=0.1):
+    """Error bars for a log axis: ``[lower, upper]`` with the lower end kept above 0.
+
+    A lower end at or below zero cannot be drawn on a log axis (matplotlib
+    draws a line down to the bottom of the axes); it is clipped to
+    ``floor`` times the value (one decade below it by default).
+
+    Parameters
+    ----------
+    values, errors : array
+        Positive values and their (symmetric) errors.
+    floor : float
+        Smallest lower end, as a fraction of the value.
+
+    Returns
+    -------
+    yerr : numpy.ndarray
+        Shape ``(2, n)``, for `~matplotlib.axes.Axes.errorbar`.
+    """
+    values = np.asarray(values, dtype=float)
+    errors = np.asarray(errors, dtype=float)
+    lower = np.minimum(errors, values * (1.0 - floor))
+    return np.vstack([lower, errors])
 
 
 def _label(name, unit) -> str:
@@ -68,7 +98,8 @@ def plot_image(cube, energy, ax=None, style_kwargs=None):
     ax : `~matplotlib.axes.Axes`
         The image is ``ax.images[-1]``, drawn with ``origin='lower'`` over
         ``cube.image_extent``, with a colour bar labelled with the data name
-        and unit.
+        and unit. Zero and non-finite bins are masked (left blank); an
+        image with no other bin gets a note instead of a colour bar.
 
     Raises
     ------
@@ -79,13 +110,19 @@ def plot_image(cube, energy, ax=None, style_kwargs=None):
     index = cube.find_energy_bin(u.Quantity(energy))
     lo, hi = cube.energy_axis.bin(index)
     image = to_numpy(cube.data[index, ...])
+    # empty (zero) and non-finite bins are masked: shown as the background, not as a colour
+    masked = np.ma.masked_where(~np.isfinite(image) | (image == 0), image)
     extent = cube.image_extent
     style = {"cmap": "afmhot", "interpolation": "nearest", **(style_kwargs or {})}
-    artist = ax.imshow(image, origin="lower", extent=extent.value, **style)
+    artist = ax.imshow(masked, origin="lower", extent=extent.value, **style)
     names = cube.scheme_dict
     ax.set_title(f"{names['energy_plot_name']} = {_bin_range(lo.value, hi.value, lo.unit)}")
     ax.set_xlabel(_label(names["coordx_plot_name"], extent.unit))
     ax.set_ylabel(_label(names["coordy_plot_name"], extent.unit))
+    if masked.count() == 0:  # nothing to colour: say so instead of a meaningless colour bar
+        ax.text(0.5, 0.5, "no data in this energy bin\n(all bins zero)", ha="center",
+                va="center", transform=ax.transAxes)
+        return ax
     colorbar = ax.figure.colorbar(artist, ax=ax)
     colorbar.set_label(_data_label(cube))
     return ax
@@ -249,7 +286,7 @@ def peek(cube, n_energies=3, n_positions=3, figsize=(15, 9)):
         plot_spectrum(cube, coord, ax=ax_spec, style_kwargs={"label": f"({x:.2g}, {y0:.2g}) deg"})
     ax_spec.set_title("Spectra")
     ax_spec.legend(title=f"({cube.scheme_dict['coordx_plot_name']}, "
-                   f"{cube.scheme_dict['coordy_plot_name']})")
+                   f"{cube.scheme_dict['coordy_plot_name']})", **LEGEND_OUTSIDE)
 
     ax_prof = figure.add_subplot(grid[1, half:])
     any_positive = False
@@ -265,6 +302,6 @@ def peek(cube, n_energies=3, n_positions=3, figsize=(15, 9)):
     ax_prof.set_title("Radial profile (mean over rings of offset)")
     ax_prof.set_xlabel(_label("Offset", offset.unit))
     ax_prof.set_ylabel(_data_label(cube))
-    ax_prof.legend(title=cube.scheme_dict["energy_plot_name"])
+    ax_prof.legend(title=cube.scheme_dict["energy_plot_name"], **LEGEND_OUTSIDE)
     figure.suptitle(title)
     return figure

@@ -138,7 +138,7 @@ def main(outdir=None, n_reference=1_000_000, seed=1):
         ax.plot(centers, np.asarray(start_mu).sum(axis=(1, 2)), "--", label="reference, unweighted")
         ax.plot(centers, np.asarray(fitted).sum(axis=(1, 2)), "-",
                 label=f"re-weighted fit: delta_index {values[0]:.3f}")
-        ax.set(xscale="log", yscale="log", xlabel="Energy (TeV)", ylabel="Counts per bin")
+        ax.set(xscale="log", yscale="log", xlabel="Energy [TeV]", ylabel="Counts per bin")
         ax.legend()
         fig.tight_layout()
         fig.savefig(outdir / "fit_event_weights.png")

@@ -83,7 +83,7 @@ def plot_images(counts, mu, energy_edges, extent, filename):
         row[2].set_title(f"residual significance, {label}")
         fig.colorbar(im, ax=row[2], shrink=0.8)
         for ax in row:
-            ax.set(xlabel="DETX (deg)", ylabel="DETY (deg)")
+            ax.set(xlabel="DETX [deg]", ylabel="DETY [deg]")
     fig.savefig(filename, dpi=90)
     plt.close(fig)
 
@@ -95,7 +95,7 @@ def plot_profiles(counts, mu, mask, energy_edges, detx, dety, filename):
     ax = axes[0]
     ax.errorbar(centers, n_e, yerr=np.sqrt(n_e), fmt="o", label="counts")
     ax.plot(centers, m_e, "-", label="fitted model")
-    ax.set(xscale="log", yscale="log", xlabel="Energy (TeV)", ylabel="Counts per energy bin",
+    ax.set(xscale="log", yscale="log", xlabel="Energy [TeV]", ylabel="Counts per energy bin",
            title="spectrum over the field of view")
     ax.legend()
 
@@ -113,7 +113,7 @@ def plot_profiles(counts, mu, mask, energy_edges, detx, dety, filename):
         m_r = np.bincount(ring.ravel(), m.ravel(), minlength=12)[:12]
         lines = ax.errorbar(r_mid, n_r, yerr=np.sqrt(n_r), fmt="o", label=f"{band[0]}-{band[1]} TeV")
         ax.plot(r_mid, m_r, "-", color=lines[0].get_color())
-    ax.set(yscale="log", xlabel="Offset (deg)", ylabel="Counts per ring",
+    ax.set(yscale="log", xlabel="Offset [deg]", ylabel="Counts per ring",
            title="radial profiles (points: data, lines: model)")
     ax.legend()
 

@@ -549,7 +549,7 @@ def plot_ratio_per_run(table, filename):
         ax_hist.hist(finite, bins=np.linspace(0.6, 1.4, 33), histtype="step", color=color,
                      label=label)
     ax.axhline(1.0, color="k", lw=0.8)
-    ax.set(xlabel="Zenith angle (deg)", ylabel="Observed / predicted counts",
+    ax.set(xlabel="Zenith angle [deg]", ylabel="Observed / predicted counts",
            title=f"H.E.S.S. DR1 runs: counts within {MAX_OFFSET:g} deg, above threshold")
     ax.legend(fontsize=7)
     ax_hist.axvline(1.0, color="k", lw=0.8)
@@ -621,9 +621,9 @@ def make_plots(table, profiles, outdir, overwrite=False):
     writers = (
         lambda p: plot_ratio_per_run(table, p),
         lambda p: _profile_figure(profiles, "radial", table, RADIAL_EDGES,
-                                  "Offset from pointing (deg)", p),
+                                  "Offset from pointing [deg]", p),
         lambda p: _profile_figure(profiles, "spectra", table, common_energy_edges(),
-                                  "Reconstructed energy (TeV)", p, log=True),
+                                  "Reconstructed energy [TeV]", p, log=True),
     )
     for path, write in zip(paths, writers, strict=True):
         with atomic_output(path, overwrite=overwrite) as tmp:

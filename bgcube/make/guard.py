@@ -8,8 +8,9 @@
   folder refuses while the first runs; the lock of a build that was killed
   (its PID no longer runs on this host) is recognised as stale and replaced.
 * `guarded_build`: the decorator that applies both to a build function
-  taking ``(indir, outdir, ...)``, and removes an output folder it created
-  when the build fails before writing anything in it.
+  taking ``(indir, outdir, ...)``; it also removes the unfinished temporary
+  files a killed build left, and an output folder it created when the build
+  fails before writing anything in it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "LOCK_NAME",
     "check_output_outside_input",
     "guarded_build",
+    "remove_leftover_temporaries",
 ]
 
 #: Name of the lock file inside the output folder.
@@ -191,6 +193,28 @@ class BuildLock:
         self.release()
 
 
+def remove_leftover_temporaries(outdir) -> int:
+    """Remove the unfinished temporary files of an earlier, killed build in ``outdir``.
+
+    Only to be called while holding the folder's `BuildLock`: then no other
+    bgcube build writes there, and every file carrying the temporary-file
+    marker (`bgcube.io.atomic.TEMP_MARKER`) is a leftover.
+
+    Returns
+    -------
+    n_removed : int
+    """
+    from ..io.atomic import TEMP_MARKER
+
+    removed = 0
+    for path in Path(outdir).rglob(f"{TEMP_MARKER}*"):
+        if path.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed += 1
+    return removed
+
+
 def _only_lock_left(folder: Path) -> bool:
     """True if ``folder`` holds nothing but empty folders (the lock is gone by then)."""
     return all(p.is_dir() and not any(p.iterdir()) for p in folder.rglob("*")) if folder.is_dir() else False
@@ -215,16 +239,22 @@ def guarded_build(function):
         outdir.mkdir(parents=True, exist_ok=True)
         try:
             with BuildLock(outdir) as lock:
+                leftovers = remove_leftover_temporaries(outdir)
                 result = function(*args, **kwargs)
         except BaseException:
             if not existed and _only_lock_left(outdir):
                 shutil.rmtree(outdir, ignore_errors=True)
             raise
-        if lock.stale and isinstance(getattr(result, "messages", None), list):
-            result.messages.append(
-                f"replaced the stale lock of a build that no longer runs (PID "
-                f"{lock.stale.get('pid')}, started {lock.stale.get('started')})"
-            )
+        messages = getattr(result, "messages", None)
+        if isinstance(messages, list):
+            if lock.stale:
+                messages.append(
+                    f"replaced the stale lock of a build that no longer runs (PID "
+                    f"{lock.stale.get('pid')}, started {lock.stale.get('started')})"
+                )
+            if leftovers:
+                messages.append(f"removed {leftovers} unfinished temporary file(s) left by "
+                                "an interrupted build")
         return result
 
     return wrapper

@@ -14,6 +14,7 @@ import numpy as np
 from astropy.coordinates import Angle
 
 from ..backend import to_numpy
+from ..plotting import LEGEND_OUTSIDE, log_axis_errors
 
 __all__ = ["plot_comparison"]
 
@@ -57,8 +58,8 @@ def _ratio_images(fig, axes, comparison, energy_bins, ratio_range):
             interpolation="nearest",
         )
         ax.set_title(f"E = {edges[ie].value:.3g} - {edges[ie + 1].value:.3g} {edges.unit}")
-        ax.set_xlabel("DETX (deg)")
-        ax.set_ylabel("DETY (deg)")
+        ax.set_xlabel("DETX [deg]")
+        ax.set_ylabel("DETY [deg]")
     if image is not None:
         top = axes[0].get_position()
         cax = fig.add_axes([0.92, top.y0, 0.012, top.height], label="<colorbar>")
@@ -88,7 +89,7 @@ def _spectra(ax, comparison, positions):
         ax.errorbar(
             energy[good],
             r[good],
-            yerr=None if err is None else err[good],
+            yerr=None if err is None else log_axis_errors(r[good], err[good]),
             fmt="o",
             ms=3,
             color=color,
@@ -97,9 +98,9 @@ def _spectra(ax, comparison, positions):
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(*true.energy_edges[[0, -1]].to_value(u.TeV))
-    ax.set_xlabel("Energy (TeV)")
-    ax.set_ylabel(f"Rate ({reco.unit.to_string('latex_inline')})")
-    ax.legend(fontsize="x-small")
+    ax.set_xlabel("Energy [TeV]")
+    ax.set_ylabel(f"Rate [{reco.unit.to_string('latex_inline')}]")
+    ax.legend(fontsize="x-small", **LEGEND_OUTSIDE)
     ax.set_title("Spectra")
 
 
@@ -126,7 +127,7 @@ def _pulls_vs_energy(ax, comparison):
     ax.errorbar(energy, mean, yerr=err, fmt="o", ms=3)
     ax.set_xscale("log")
     ax.set_xlim(*comparison.true_rate.energy_edges[[0, -1]].to_value(u.TeV))
-    ax.set_xlabel("Energy (TeV)")
+    ax.set_xlabel("Energy [TeV]")
     ax.set_ylabel("mean pull (+- 1/sqrt(n))")
     ax.set_title("Pulls per energy bin")
 
@@ -173,7 +174,7 @@ def _pull_histogram(ax, comparison):
         f"width {comparison.pull_width:.3f} +- {comparison.pull_width_error:.3f}",
         fontsize="small",
     )
-    ax.legend(fontsize="x-small")
+    ax.legend(fontsize="x-small", **LEGEND_OUTSIDE)
 
 
 def plot_comparison(
