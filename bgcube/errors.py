@@ -70,13 +70,16 @@ FITS_BLOCK = 2880
 def truncation_note(filename, message="") -> str:
     """``'the file looks truncated (...)'`` if ``filename`` seems cut short, else ``''``.
 
-    A gzipped file whose stream ends early (``EOFError`` in ``message``) or
-    an uncompressed FITS file whose size is not a whole number of 2880-byte
-    blocks looks truncated: an interrupted copy, download or write.
+    A gzipped file whose stream ends early (``EOFError`` in ``message``), a
+    file with less data than its headers announce (astropy's "buffer is too
+    small") or an uncompressed FITS file whose size is not a whole number of
+    2880-byte blocks looks truncated: an interrupted copy, download or write.
     """
     text = str(message)
     if "EOFError" in text or "end-of-stream" in text:
         return "the file looks truncated (its compressed data end early)"
+    if "buffer is too small" in text or "may have been truncated" in text:
+        return "the file looks truncated (it holds less data than its headers announce)"
     name = str(filename).lower()
     if not name.endswith((".fits", ".fit", ".fts")):
         return ""
