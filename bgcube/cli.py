@@ -124,7 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
         "obs-index.fits.gz). Events inside exclusion regions are dropped and the time "
         "of the covered field-of-view pixels reduced accordingly. Writes the observation "
         "tables, the group definitions, the exclusion regions and, per group, "
-        "bg_cube_model_group<ID>_table.fits.gz (COUNTS, LIVETIME, BACKGROUND) and "
+        "bg_cube_model_group<ID>_table.fits.gz (COUNTS, LIVETIME, BACKGROUND; the HDU named "
+        "LIVETIME holds the time chosen with --time, ONTIME by default, as its BKG_TIME "
+        "keyword says) and "
         "bg_cube_model_group<ID>_image.fits.gz.",
     )
     mm.add_argument("indir", nargs="?", default=None,

@@ -40,6 +40,7 @@ from ..radial import RadialBackground
 from .gammapy_alignment import events_forced_alignment
 from .gammapy_index import BKG_HDU_NAME, BKG_SUBDIR, bkg_file_name, observation_bkg_cube
 from .gammapy_index import _ontime_scale as ontime_scale
+from .guard import guarded_build
 from .model_source import load_model_source, row_value
 from .output_paths import check_transfers, input_hdu_rows, transfer_input_files
 from .per_observation import PerObservationModel
@@ -74,6 +75,7 @@ def _check_not_inside(outdir, folder, what):
         )
 
 
+@guarded_build
 def apply_models(
     modeldir,
     indir,
