@@ -88,7 +88,7 @@ def test_every_readme_command_is_understood():
 
 def test_pip_install_names_existing_extras():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    for lang, code in readme_blocks():
+    for _, code in readme_blocks():
         for command in shell_commands(code):
             if classify(command)[0] != "pip":
                 continue
