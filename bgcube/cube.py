@@ -65,7 +65,11 @@ class FOVCube:
 
     The data live on an array backend (NumPy, JAX, CuPy, array_api_strict)
     and are indexed ``[energy, dety, detx]`` as in the original Gammapy
-    FOVCube; axes and unit live on the host as astropy objects.
+    FOVCube; axes and unit live on the host as astropy objects. Where the
+    original's ``data`` was a Quantity, ``data`` here is the backend array
+    (unit in ``unit``); `quantity` (and `background` for background cubes,
+    the original's name) give the Quantity, e.g.
+    ``cube.background[energy_bin, det_bin[1], det_bin[0]]``.
 
     Parameters
     ----------

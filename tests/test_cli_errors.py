@@ -66,16 +66,16 @@ def test_output_equal_to_input_is_refused(indir, capsys, extra):
     status, _, err = run_main(capsys, "make-models", indir, indir, "--no-progress", *extra)
     assert status == 1
     assert_one_line(err)
-    assert "is the input data set folder" in err and "never writes into its input" in err
+    assert "is the input data folder" in err and "never writes into its input" in err
     assert "--overwrite" not in err
 
 
 def test_output_inside_or_containing_input_is_refused(indir, tmp_path, capsys):
     status, _, err = run_main(capsys, "make-models", indir, indir / "models")
-    assert status == 1 and "lies inside the input data set folder" in err
+    assert status == 1 and "lies inside the input data folder" in err
     assert not (indir / "models").exists()
     status, _, err = run_main(capsys, "make-models", indir, indir.parent)
-    assert status == 1 and "contains the input data set folder" in err
+    assert status == 1 and "contains the input data folder" in err
     assert_one_line(err)
 
 
@@ -83,7 +83,7 @@ def test_output_through_a_symbolic_link_is_refused(indir, tmp_path, capsys):
     link = tmp_path / "link"
     link.symlink_to(indir, target_is_directory=True)
     status, _, err = run_main(capsys, "make-models", indir, link, "--overwrite")
-    assert status == 1 and "is the input data set folder" in err
+    assert status == 1 and "is the input data folder" in err
     status, _, err = run_main(capsys, "make-models", link, indir / "x")
     assert status == 1 and "lies inside" in err
 

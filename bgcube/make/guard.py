@@ -1,7 +1,7 @@
 """Safety of a build's output folder: never inside its input, one build at a time.
 
 * `check_output_outside_input`: a build refuses an output folder that is
-  its input data set folder, lies inside it, or contains it (symbolic links
+  its input data folder, lies inside it, or contains it (symbolic links
   resolved), so that nothing under the input folder is ever written.
 * `BuildLock`: a lock file ``OUTDIR/.bgcube.lock`` holding the PID, host and
   start time of the build that writes OUTDIR. A second build into the same
@@ -42,7 +42,7 @@ LOCK_NAME = ".bgcube.lock"
 
 
 class OutputInsideInputError(BgcubeError, ValueError):
-    """The output folder is, lies inside, or contains the input data set folder."""
+    """The output folder is, lies inside, or contains the input data folder."""
 
 
 class OutputLockedError(BgcubeError, OSError):
@@ -86,11 +86,11 @@ def check_output_outside_input(indir, outdir) -> None:
     out = Path(os.path.realpath(Path(outdir).expanduser()))
     for folder in _input_folders(indir):
         if out == folder:
-            relation = "is the input data set folder"
+            relation = "is the input data folder"
         elif folder in out.parents:
-            relation = f"lies inside the input data set folder {str(folder)!r}"
+            relation = f"lies inside the input data folder {str(folder)!r}"
         elif out in folder.parents:
-            relation = f"contains the input data set folder {str(folder)!r}"
+            relation = f"contains the input data folder {str(folder)!r}"
         else:
             continue
         raise OutputInsideInputError(
