@@ -60,7 +60,7 @@ root_doc = "index"
 templates_path = ["_templates"]
 exclude_patterns = ["_build", "_intersphinx", "_templates", "gallery/*.ipynb", "**.ipynb_checkpoints"]
 nitpicky = True
-default_role = None  # single backticks in docstrings stay plain (title references)
+default_role = "py:obj"  # single backticks link where they can (see docs/_ext/bgcube_refs.py)
 
 # -- API reference (generated from __all__ at every build) -------------------
 apigen.write_pages(DOCS / "api")

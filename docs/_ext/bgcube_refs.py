@@ -5,12 +5,22 @@ it (see ``apigen``). A reference written with another path to the same
 object, e.g. ``:func:`bgcube.make.pipeline.make_models``` for a function
 documented as ``bgcube.make.make_models`` (or later as
 ``bgcube.make_models``), is resolved to that page here instead of failing
-the nitpicky build.
+the nitpicky build. Names relative to the current class or module, to the
+module that defines the documented object, or to any public module are
+tried too.
+
+What stays unlinked without a warning: a real bgcube object that has no page
+(a private helper), and, for single backticks (the default role ``py:obj``),
+code fragments and names outside bgcube. What still fails the build: an
+explicit role (``:func:``, ``:class:``, ...) that resolves nowhere, and a
+dotted ``bgcube.`` name that does not exist (a stale reference after a
+rename).
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 
 import apigen
 
@@ -50,6 +60,8 @@ def _contexts(node) -> list[str]:
             prefix = node["py:module"] + "." + node[key] if key == "py:class" and node.get(
                 "py:module") else node[key]
             contexts.append(prefix)
+    # the public modules, for names written relative to any of them
+    contexts.extend(apigen.public_modules())
     # an API page is named after its object: the module that defines it
     page = node.get("refdoc", "").rsplit("/", 1)[-1]
     obj = _lookup(page) if page.startswith("bgcube") else None
@@ -93,6 +105,12 @@ def _missing_reference(app, env, node, contnode):
         # a real bgcube object without a page of its own (a private helper):
         # shown as its name, unlinked, rather than failing the build
         if candidate.startswith("bgcube.") and _lookup(candidate) is not None:
+            return contnode
+    if node.get("reftype") == "obj":
+        # single backticks (the default role) link where they can; code
+        # (`x.device`, `"cpu"`, `f(..., w=...)`) and names outside bgcube stay
+        # plain. A dotted bgcube name that does not exist still fails the build.
+        if not re.fullmatch(r"[A-Za-z_][\w.]*", target) or not target.startswith("bgcube."):
             return contnode
     return None
 
