@@ -11,7 +11,7 @@ import numpy as np
 
 from .array.namespace import array_namespace, backend_name, get_namespace
 
-__all__ = ["to_numpy", "from_numpy", "namespace_of"]
+__all__ = ["to_numpy", "from_numpy", "namespace_of", "to_backend_array"]
 
 
 def namespace_of(backend):
@@ -75,7 +75,61 @@ def from_numpy(array, backend=None, *, device=None, dtype=None):
     array : backend array
     """
     xp = namespace_of(backend)
+    if dtype is None and _same_library(array, xp):  # already there: no trip through the host
+        return array if device is None else _to_device(array, device)
     host = np.asarray(array, dtype=dtype)
     if device is None:
         return xp.asarray(host)
     return xp.asarray(host, device=device)
+
+
+def _same_library(array, xp) -> bool:
+    """Whether ``array`` is an array of namespace ``xp``'s library (NumPy: ndarray only)."""
+    if not hasattr(array, "__array_namespace__") and not isinstance(array, np.ndarray):
+        return False
+    try:
+        return backend_name(array_namespace(array)) == backend_name(xp)
+    except TypeError:
+        return False
+
+
+def _to_device(array, device):
+    from array_api_compat import device as device_of
+    from array_api_compat import to_device
+
+    return array if device_of(array) == device else to_device(array, device)
+
+
+def to_backend_array(array, backend=None, *, device=None, copy=True):
+    """Put an array of any supported backend on another, without the host where possible.
+
+    The same library: the array itself (a copy with ``copy``), moved to
+    ``device`` if asked. Another library: DLPack (``xp.from_dlpack``) where
+    both sides can share the memory (NumPy <-> JAX on the CPU, CuPy <-> JAX
+    on one GPU, array_api_strict); a copy through the host only where not
+    (e.g. CuPy -> NumPy, NumPy -> CuPy).
+
+    Parameters
+    ----------
+    array : array
+        NumPy, JAX, CuPy or array_api_strict array.
+    backend : str or module, optional
+        Target backend (default NumPy).
+    device : object, optional
+        Target device on that backend.
+    copy : bool
+        Never share memory with ``array`` (default True).
+
+    Returns
+    -------
+    array : backend array
+    """
+    xp = namespace_of(backend)
+    if _same_library(array, xp):
+        out = array if device is None else _to_device(array, device)
+        return xp.asarray(out, copy=True) if copy and out is array else out
+    try:
+        out = xp.from_dlpack(array) if device is None else xp.from_dlpack(array, device=device)
+    except Exception:  # no shared memory space, or a library without DLPack import
+        return from_numpy(to_numpy(array), xp, device=device)
+    return xp.asarray(out, copy=True) if copy else out

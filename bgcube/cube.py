@@ -11,7 +11,7 @@ from astropy.coordinates import Angle
 
 from . import array as _array
 from .axes import CubeAxis
-from .backend import from_numpy, namespace_of, to_numpy
+from .backend import from_numpy, namespace_of, to_backend_array, to_numpy
 from .errors import BinningError
 from .fill_events import _is_one_event_list, fill_event_list
 from .schemes import scheme_dict
@@ -173,8 +173,10 @@ class FOVCube:
         Returns
         -------
         cube : FOVCube
+            Its data moved by DLPack where the two libraries share a memory
+            space (no trip through the host), else copied through the host.
         """
-        return self.copy(data=from_numpy(to_numpy(self.data), backend, device=device))
+        return self.copy(data=to_backend_array(self.data, backend, device=device))
 
     def __repr__(self):
         return (

@@ -36,6 +36,7 @@ import astropy.units as u
 import numpy as np
 
 from .. import __version__
+from ..backend import to_numpy
 from ..data.fill import ObservationFill
 from ..errors import OutputExistsError
 from ..io.atomic import atomic_output
@@ -238,7 +239,8 @@ class Checkpoint:
             "n_filled": fill.n_filled,
             "time_s": float(fill.time.to_value(u.s)),
         }
-        arrays = {"counts": partial.counts, "time": partial.time, "info": np.array(json.dumps(info))}
+        arrays = {"counts": to_numpy(partial.counts), "time": to_numpy(partial.time),
+                  "info": np.array(json.dumps(info))}
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bgcube-checkpoint")
         self._pending.append(self._writer.submit(_save_npz, self._path(task.obs_id), arrays))

@@ -85,6 +85,11 @@ class RunTask:
         Exclusion circles ``(ra, dec, radius)``, deg (ICRS).
     alignment : {'RADEC', 'ALTAZ'}
     time_convention : {'ONTIME', 'LIVETIME'}
+    backend : str
+        Array backend of the run's chain: ``'numpy'`` (compiled NumPy path)
+        or e.g. ``'jax'``, ``'cupy'`` (`~bgcube.make.device_chain`: the
+        events go to the device once and the cubes stay there). Not part
+        of `settings_digest`: every backend gives the same cubes.
     """
 
     obs_id: int
@@ -95,9 +100,10 @@ class RunTask:
     exclusion: tuple = ((), (), ())
     alignment: str = "RADEC"
     time_convention: str = "ONTIME"
+    backend: str = "numpy"
 
     @classmethod
-    def make(cls, obs_id, store, edges, regions, alignment, time_convention):
+    def make(cls, obs_id, store, edges, regions, alignment, time_convention, backend="numpy"):
         """A task from the pipeline's objects.
 
         Parameters
@@ -108,6 +114,8 @@ class RunTask:
             DETX, DETY and energy edges (`~bgcube.binning.define_cube_binning`).
         regions : `~bgcube.data.exclusion.ExclusionRegions`
         alignment, time_convention : str
+        backend : str
+            Array backend of the run's chain (see the class docstring).
         """
         detx, dety, energy = edges
         return cls(
@@ -119,6 +127,7 @@ class RunTask:
             exclusion=tuple(_floats(a) for a in (regions.ra, regions.dec, regions.radius)),
             alignment=alignment,
             time_convention=time_convention,
+            backend="numpy" if backend is None else str(backend),
         )
 
     def settings_digest(self) -> str:
@@ -214,7 +223,9 @@ def compute_partial(task: RunTask) -> PartialCubes:
 
     Events inside the exclusion circles are dropped and each pixel's time
     is the run's time times the pixel's kept fraction
-    (`~bgcube.data.fill.fill_observation`, on NumPy).
+    (`~bgcube.data.fill.fill_observation` on NumPy; on another backend
+    `~bgcube.make.device_chain.compute_partial_on_backend`, whose cubes
+    stay on the device).
 
     Parameters
     ----------
@@ -228,6 +239,10 @@ def compute_partial(task: RunTask) -> PartialCubes:
         ``failed``. Other exceptions (e.g. an I/O error of a flaky file
         system) propagate, so that a scheduler may retry the task.
     """
+    if task.backend not in (None, "numpy"):
+        from .device_chain import compute_partial_on_backend
+
+        return compute_partial_on_backend(task)
     store = task.store.open() if isinstance(task.store, StoreFiles) else task.store
     model = task.empty_model()
     try:

@@ -367,7 +367,7 @@ def make_models(
         rows = grouped[np.asarray(grouped["GROUP_ID"]) == gid]
         edges = define_cube_binning(rows, method)
         plans[gid] = [
-            RunTask.make(obs_id, source, edges, regions, alignment, time_convention)
+            RunTask.make(obs_id, source, edges, regions, alignment, time_convention, backend)
             for obs_id in sorted(int(i) for i in rows["OBS_ID"])
         ]
     checkpoint = Checkpoint.open(

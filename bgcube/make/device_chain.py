@@ -1,0 +1,262 @@
+"""The per-run chain on an array backend (JAX, CuPy, array_api_strict): events stay on the device.
+
+`compute_partial` runs this for a task whose backend is not NumPy (NumPy
+keeps its compiled path, `~bgcube.data.fill.fill_observation`). A run's
+event columns are read on the host (FITS), moved to the device once, and
+everything after that happens there, written once against the Array API
+(`bgcube.array.fov`, `bgcube.array.fill_histogram`):
+
+1. DETX/DETY: the file's columns when its FOVALIGN says so (as the NumPy
+   path decides), else RADEC `~bgcube.array.fov.sky_to_fov` of RA/DEC
+   around the pointing; ALTAZ rotates those by the field rotation, whose
+   per-event angle is interpolated on the host from the run's astropy grid
+   (`~bgcube.data.observation.Observation.field_rotation`) and sent along
+   with the columns;
+2. exclusion: `~bgcube.array.fov.inside_circles` for the circles within
+   reach of the run's events;
+3. the fill, with the excluded events given weight 0; counts add up in
+   float64 on the device;
+4. the time: the run's time times the kept fraction of each pixel (a
+   ``(ny, nx)`` grid computed on the host from the circles alone).
+
+A run goes to the device in chunks of one of two fixed lengths
+(`SMALL_CHUNK` for runs that fit, else `LARGE_CHUNK`), padded on the host
+(energy -1 TeV, outside any cube; weight 0), and the two steps (coordinates;
+exclusion and fill) are each one ``jax.jit`` function on JAX, so JAX
+compiles them for two shapes per binning rather than op by op and run by run. What comes back to the host per run is
+two small transfers: the events' largest offset (to pick the
+circles, only with exclusion regions) and the three numbers of
+`~bgcube.data.fill.ObservationFill` (excluded, filled, non-finite). The
+counts and time cubes stay on the device and are summed there.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+from .. import array as _array
+from ..array import fov as afov
+from ..backend import namespace_of, to_numpy
+from ..data.exclusion import observation_kept_fraction
+from ..data.fill import ObservationFill
+from ..data.observation import _use_file_fov
+from ..errors import BgcubeError, DroppedEventsWarning, EventDataError
+from ..event_columns import _describe_events
+
+__all__ = ["compute_partial_on_backend", "fill_observation_on_backend", "chunk_length",
+           "SMALL_CHUNK", "LARGE_CHUNK"]
+
+
+#: Events per chunk on the device: runs up to this size are one chunk (DR1: all),
+#: larger ones are cut into chunks of `LARGE_CHUNK`; the last chunk is padded.
+SMALL_CHUNK = 1 << 16
+LARGE_CHUNK = 1 << 20
+
+
+def chunk_length(n: int) -> int:
+    """Length of the device chunks of a run of ``n`` events (`SMALL_CHUNK` or `LARGE_CHUNK`)."""
+    return SMALL_CHUNK if n <= SMALL_CHUNK else LARGE_CHUNK
+
+
+def _put(values, size, fill_value, xp, device):
+    """Host values padded to ``size`` with ``fill_value`` on the host, then sent in one transfer.
+
+    Padding on the host keeps the device arrays to fixed shapes (no
+    compilation per run on JAX).
+    """
+    import numpy as np
+
+    host = np.full(size, fill_value, dtype=np.float64)
+    host[: values.shape[0]] = values
+    return xp.asarray(host, device=device)
+
+
+def _circle_arrays(regions, xp, device):
+    """Circles as ``(8, 4)`` device arrays (the last padded with circles that hold nothing)."""
+    rows = list(afov.circle_unit_vectors(regions.ra, regions.dec, regions.radius))
+    rows += [(0.0, 0.0, 0.0, 2.0)] * (-len(rows) % 8)  # cos_radius 2: holds nothing
+    return [xp.asarray(rows[i:i + 8], dtype=xp.float64, device=device)
+            for i in range(0, len(rows), 8)]
+
+
+def _transform(ra, dec, detx_f, dety_f, rotation, pointing, valid, *, use_file, sign, xp):
+    """DETX, DETY of the events and the largest offset of the real ones."""
+    if use_file:
+        detx, dety = detx_f * sign, dety_f
+    else:
+        detx, dety = afov.sky_to_fov(ra, dec, pointing[0], pointing[1], xp=xp)
+        if rotation is not None:
+            detx, dety = afov.radec_fov_to_altaz_fov(detx, dety, rotation, xp=xp)
+    reach = xp.max(xp.where(valid, xp.hypot(detx, dety), 0.0))
+    return detx, dety, reach
+
+
+def _inside(ra, dec, circles, inside, *, xp):
+    """``inside`` or-ed with the test against 8 circles (one compiled shape on JAX)."""
+    return inside | afov.inside_circles(ra, dec, circles, xp=xp)
+
+
+def _exclude(energy, dety, detx, valid, inside, *, xp):
+    """Weights (1 kept, 0 excluded or padding) and (excluded, non-finite kept) counts.
+
+    Independent of the binning, so JAX compiles it once per chunk length.
+    """
+    inside = inside & valid
+    keep = valid & ~inside
+    finite = xp.isfinite(energy) & xp.isfinite(dety) & xp.isfinite(detx)
+    n_excluded = xp.sum(xp.astype(inside, xp.float64))
+    n_bad = xp.sum(xp.astype(keep & ~finite, xp.float64))
+    return xp.astype(keep, xp.float64), xp.stack([n_excluded, n_bad])
+
+
+def _kernel(function, xp, **static):
+    """``function`` bound to ``xp`` and its static settings; compiled once with ``jax.jit`` on JAX."""
+    if _array.backend_name(xp) == "jax":
+        return _jitted(function, tuple(sorted(static.items())))
+    return functools.partial(function, xp=xp, **static)
+
+
+@functools.lru_cache(maxsize=64)
+def _jitted(function, static):
+    import jax
+    import jax.numpy as jnp
+
+    return jax.jit(functools.partial(function, xp=jnp, **dict(static)))
+
+
+def fill_observation_on_backend(model, observation, regions, alignment="RADEC"):
+    """Add one observation's events and time to a model whose cubes are on a device.
+
+    The same result as `~bgcube.data.fill.fill_observation` (counts to the
+    event, times to rounding), with the event columns moved to the model's
+    device once and processed there.
+
+    Parameters
+    ----------
+    model : `~bgcube.FOVCubeBackgroundModel`
+        On a non-NumPy backend (any Array API library).
+    observation : `~bgcube.data.observation.Observation`
+        Read with ``fov_alignment=None`` (DETX/DETY computed here).
+    regions : `~bgcube.data.exclusion.ExclusionRegions`
+    alignment : {'RADEC', 'ALTAZ'}
+
+    Returns
+    -------
+    fill : `~bgcube.data.fill.ObservationFill`
+
+    Raises
+    ------
+    bgcube.errors.ObservationError, bgcube.errors.EventDataError
+        As the NumPy path (missing RA/DEC, no location for ALTAZ, bad time).
+    """
+    events = observation.events
+    counts = model.counts_cube
+    xp, dev = counts.xp, counts.device
+    # --- host side: everything that can fail, before the model is touched
+    time = observation.observation_time(model.time_convention)
+    file_align = str(events.meta.get("FOVALIGN", "") or "").strip().upper()
+    has_fov = events.detx is not None and events.dety is not None
+    use_file = _use_file_fov("auto", alignment, file_align, has_fov)
+    has_sky = events.ra is not None and events.dec is not None
+    if not use_file and not has_sky:
+        raise observation._fail("computing DETX/DETY needs the RA and DEC event columns")
+    if len(regions) and not has_sky:
+        raise EventDataError(
+            f"OBS_ID {observation.obs_id}: exclusion needs the RA and DEC event columns"
+        )
+    angle = None
+    if alignment == "ALTAZ" and not use_file:
+        if observation.location is None:
+            raise observation._fail(
+                "ALTAZ alignment needs the observatory location "
+                "(GEOLON/GEOLAT keywords or a known TELESCOP)"
+            )
+        angle = observation.field_rotation(observation.event_times())
+    fraction = None
+    if len(regions):
+        fraction = observation_kept_fraction(
+            observation, regions, counts.coordx_edges, counts.coordy_edges, alignment=alignment
+        )
+    # --- device side: each column crosses once, in chunks of one of two fixed lengths
+    n = len(events)
+    chunk = chunk_length(n)
+    sign = -1.0 if use_file and file_align == "REVERSE_LON_RADEC" and alignment == "RADEC" else 1.0
+    pointing = xp.asarray([observation.ra_pnt, observation.dec_pnt], dtype=xp.float64, device=dev)
+    transform = _kernel(_transform, xp, use_file=use_file, sign=sign)
+    parts = []
+    for start in range(0, max(n, 1), chunk):
+        rows = slice(start, min(start + chunk, n))
+        m = rows.stop - rows.start
+
+        def put(values, fill_value, rows=rows):
+            return None if values is None else _put(values[rows], chunk, fill_value, xp, dev)
+
+        energy = put(events.energy, -1.0)
+        ra, dec = (put(events.ra, 0.0), put(events.dec, 0.0)) if has_sky else (None, None)
+        detx_f, dety_f = (put(events.detx, 0.0), put(events.dety, 0.0)) if use_file else (None,) * 2
+        rotation = None if angle is None else put(angle, 0.0)
+        valid = xp.arange(chunk, device=dev) < m
+        detx, dety, reach = transform(ra, dec, detx_f, dety_f, rotation, pointing, valid)
+        parts.append((energy, dety, detx, ra, dec, valid, reach))
+    near = regions[:0]
+    if len(regions) and n and has_sky:
+        reach = float(to_numpy(xp.max(xp.stack([p[-1] for p in parts]))))  # host read 1
+        near = regions.near(observation.ra_pnt, observation.dec_pnt, reach)
+    circles = _circle_arrays(near, xp, dev)
+    test, exclude = _kernel(_inside, xp), _kernel(_exclude, xp)
+    filled = stats = None
+    for energy, dety, detx, ra, dec, valid, _ in parts:
+        inside = valid & ~valid  # all False, on the device
+        for group in circles:
+            inside = test(ra, dec, group, inside)
+        weights, st = exclude(energy, dety, detx, valid, inside)
+        f = _array.fill_histogram(energy, dety, detx, counts.binnings, weights, xp=xp)
+        filled, stats = (f, st) if filled is None else (filled + f, stats + st)
+    n_excluded, n_bad = (int(round(float(v))) for v in to_numpy(stats))  # host read 2
+    n_filled = int(round(float(to_numpy(xp.sum(filled)))))
+    if n_bad:
+        n_kept = n - n_excluded
+        warnings.warn(
+            DroppedEventsWarning(
+                f"{_describe_events(events, 0)}: dropped {n_bad} of {n_kept} events with a NaN "
+                "or infinite ENERGY, DETX or DETY (not counted in any bin)",
+                n_dropped=n_bad,
+                n_events=n_kept,
+            ),
+            stacklevel=2,
+        )
+    data = counts._accumulator()
+    counts.data = data + filled
+    model.add_observation_time(time, kept_fraction=fraction)
+    return ObservationFill(
+        obs_id=observation.obs_id, n_events=n, n_excluded=n_excluded, n_filled=n_filled, time=time
+    )
+
+
+def compute_partial_on_backend(task, backend=None):
+    """`~bgcube.make.partial.compute_partial` with the run's chain on ``task.backend``.
+
+    Parameters
+    ----------
+    task : `~bgcube.make.partial.RunTask`
+    backend : str or module, optional
+        Overrides ``task.backend`` (e.g. ``array_api_strict`` in tests).
+
+    Returns
+    -------
+    partial : `~bgcube.make.partial.PartialCubes`
+        Its cubes on the backend's device (float64).
+    """
+    from .partial import PartialCubes, StoreFiles
+
+    backend = task.backend if backend is None else backend
+    namespace_of(backend)  # an unknown or missing backend fails here, for every run alike
+    store = task.store.open() if isinstance(task.store, StoreFiles) else task.store
+    model = task.empty_model(backend=backend)
+    try:
+        observation = store.observation(task.obs_id, fov_alignment=None)
+        fill = fill_observation_on_backend(model, observation, task.regions(), task.alignment)
+    except BgcubeError as exc:
+        return PartialCubes(failed=((task.obs_id, str(exc)),))
+    return PartialCubes(model.counts_cube.data, model.livetime_cube.data, (fill,))
