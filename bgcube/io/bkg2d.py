@@ -18,6 +18,7 @@ from astropy.table import Table
 
 from ..errors import FileFormatError
 from .files import open_fits, write_hdulist
+from .fits import find_hdu
 
 __all__ = ["read_bkg_2d", "write_bkg_2d", "bkg_2d_table", "is_bkg_2d_hdu", "BKG_2D_KEYWORDS"]
 
@@ -38,7 +39,7 @@ def is_bkg_2d_hdu(hdu) -> bool:
     """True for a binary table with ENERG_* and THETA_* columns (a BKG_2D)."""
     if not isinstance(hdu, fits.BinTableHDU):
         return False
-    names = {n.upper() for n in hdu.columns.names}
+    names = {n.upper() for n in hdu.columns.names if isinstance(n, str)}  # damaged: None
     return set(_COLUMNS) <= names
 
 
@@ -104,10 +105,7 @@ def read_bkg_2d(filename, hdu=None, *, cls):
                                       filename=filename)
             table_hdu = found[0]
         else:
-            try:
-                table_hdu = hdulist[hdu]
-            except (KeyError, IndexError):
-                raise FileFormatError("no such HDU", filename=filename, hdu=hdu) from None
+            table_hdu = find_hdu(hdulist, hdu, filename)
             if not is_bkg_2d_hdu(table_hdu):
                 raise FileFormatError("not a BKG_2D table (columns ENERG_LO/HI, THETA_LO/HI)",
                                       filename=filename, hdu=hdu)

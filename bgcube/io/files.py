@@ -18,7 +18,7 @@ from astropy.io import fits
 from ..errors import DataNotFoundError, FileFormatError, file_format_errors
 from ..schemes import scheme_dict
 from .atomic import atomic_output
-from .fits import fits_source, hdu_names
+from .fits import find_hdu, fits_source, hdu_names
 from .formats import BACKGROUND_HDU_NAMES
 from .image import cube_from_image_hdulist, cube_to_image_hdulist
 from .table import cube_from_table_hdu, cube_to_table_hdu
@@ -107,12 +107,7 @@ def select_table_hdu(hdulist, hdu=None, scheme=None, filename=None):
     """
     names = hdu_names(hdulist)
     if hdu is not None:
-        try:
-            return hdulist[hdu]
-        except (KeyError, IndexError):
-            raise FileFormatError(
-                f"no HDU {hdu!r} in this file; HDUs present: {names}", filename=filename
-            ) from None
+        return find_hdu(hdulist, hdu, filename)
     wanted = []
     if scheme is not None:
         wanted.append(scheme_dict(scheme)["hdu_fits_name"])
@@ -152,13 +147,7 @@ def cube_from_hdulist(
     _check_format(format)
     if format == "image":
         hdu = 0 if hdu is None else hdu
-        try:
-            hdulist[hdu]
-        except (KeyError, IndexError):
-            raise FileFormatError(
-                f"no HDU {hdu!r} in this file; HDUs present: {hdu_names(hdulist)}",
-                filename=filename,
-            ) from None
+        find_hdu(hdulist, hdu, filename)
         return cube_from_image_hdulist(
             hdulist, scheme, hdu=hdu, backend=backend, filename=filename, cls=cls
         )

@@ -16,7 +16,7 @@ import io
 from ..errors import FileFormatError, file_format_errors
 from . import prefetch as _prefetch
 
-__all__ = ["fits_source", "open_fits", "read_fits_table", "get_hdu", "hdu_names"]
+__all__ = ["fits_source", "open_fits", "read_fits_table", "find_hdu", "get_hdu", "hdu_names"]
 
 
 def hdu_names(hdulist) -> list[str]:
@@ -153,6 +153,23 @@ def read_fits_table(filename, hdu=1, what="table"):
             return Table.read(hdulist, hdu=hdu)
 
 
+def find_hdu(hdulist, hdu, filename=None, what=""):
+    """The HDU ``hdu`` (name or index) of an open file, of any kind.
+
+    Raises
+    ------
+    FileFormatError
+        If there is no such HDU; the message lists the HDUs present (the
+        one wording of this message in bgcube).
+    """
+    try:
+        return hdulist[hdu]
+    except (KeyError, IndexError):
+        kind = f"{what} HDU" if what else "HDU"
+        raise FileFormatError(f"no {kind} {hdu!r} in this file; HDUs present: "
+                              f"{hdu_names(hdulist)}", filename=filename) from None
+
+
 def get_hdu(hdulist, hdu, filename=None, what=""):
     """An HDU by name or index, reading the file only as far as needed.
 
@@ -163,11 +180,7 @@ def get_hdu(hdulist, hdu, filename=None, what=""):
         it is not a table.
     """
     kind = f"{what} HDU" if what else "HDU"
-    try:
-        found = hdulist[hdu]
-    except (KeyError, IndexError):
-        names = hdu_names(hdulist)
-        raise FileFormatError(f"no {kind} {hdu!r} (HDUs: {names})", filename=filename) from None
+    found = find_hdu(hdulist, hdu, filename, what)
     if not hasattr(found, "columns"):
         raise FileFormatError(
             f"{kind} {hdu!r} is not a binary table (astropy reads it as {type(found).__name__})",

@@ -29,6 +29,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..errors import FileFormatError, file_format_errors
+from .fits import hdu_names
 from .table import header_meta, meta_to_header
 from .units import format_unit, parse_unit
 
@@ -128,8 +129,7 @@ def _table(hdulist, name, filename):
 def _energy_edges(hdulist, filename) -> u.Quantity:
     if EBOUNDS not in hdulist:
         raise FileFormatError(
-            f"no {EBOUNDS} HDU with the energy bins; HDUs present: "
-            f"{[h.name for h in hdulist]}",
+            f"no {EBOUNDS} HDU with the energy bins; HDUs present: {hdu_names(hdulist)}",
             filename=filename,
         )
     hdu = _table(hdulist, EBOUNDS, filename)
