@@ -156,9 +156,11 @@ def test_array_fov_matches_the_host_formulas(xp_nocupy):
     np.testing.assert_array_equal(to_numpy(inside), regions.contains(ra, dec))
 
 
-def test_chunks_have_two_lengths():
-    assert device_chain.chunk_length(1) == device_chain.chunk_length(65536) == 1 << 16
-    assert device_chain.chunk_length(65537) == device_chain.chunk_length(10**8) == 1 << 20
+def test_chunks_have_power_of_two_lengths():
+    assert device_chain.chunk_length(0) == device_chain.chunk_length(4096) == 1 << 12
+    assert device_chain.chunk_length(4097) == device_chain.chunk_length(8192) == 1 << 13
+    assert device_chain.chunk_length(65537) == 1 << 17
+    assert device_chain.chunk_length(2**20) == device_chain.chunk_length(10**8) == 1 << 20
 
 
 def test_to_backend_array_without_the_host(xp_nocupy):

@@ -19,11 +19,11 @@ everything after that happens there, written once against the Array API
 4. the time: the run's time times the kept fraction of each pixel (a
    ``(ny, nx)`` grid computed on the host from the circles alone).
 
-A run goes to the device in chunks of one of two fixed lengths
-(`SMALL_CHUNK` for runs that fit, else `LARGE_CHUNK`), padded on the host
+A run goes to the device in chunks whose length is a power of 2 (its size
+rounded up, between `SMALL_CHUNK` and `LARGE_CHUNK`), padded on the host
 (energy -1 TeV, outside any cube; weight 0), and the two steps (coordinates;
 exclusion and fill) are each one ``jax.jit`` function on JAX, so JAX
-compiles them for two shapes per binning rather than op by op and run by run. What comes back to the host per run is
+compiles them for a few shapes rather than op by op and run by run. What comes back to the host per run is
 two small transfers: the events' largest offset (to pick the
 circles, only with exclusion regions) and the three numbers of
 `~bgcube.data.fill.ObservationFill` (excluded, filled, non-finite). The
@@ -48,15 +48,16 @@ __all__ = ["compute_partial_on_backend", "fill_observation_on_backend", "chunk_l
            "SMALL_CHUNK", "LARGE_CHUNK"]
 
 
-#: Events per chunk on the device: runs up to this size are one chunk (DR1: all),
-#: larger ones are cut into chunks of `LARGE_CHUNK`; the last chunk is padded.
-SMALL_CHUNK = 1 << 16
+#: Shortest device chunk: a run is one chunk of the next power of 2 of its
+#: size (at least this, at most `LARGE_CHUNK`); larger runs are cut into
+#: chunks of `LARGE_CHUNK`, the last one padded.
+SMALL_CHUNK = 1 << 12
 LARGE_CHUNK = 1 << 20
 
 
 def chunk_length(n: int) -> int:
-    """Length of the device chunks of a run of ``n`` events (`SMALL_CHUNK` or `LARGE_CHUNK`)."""
-    return SMALL_CHUNK if n <= SMALL_CHUNK else LARGE_CHUNK
+    """Length of the device chunks of a run of ``n`` events: a power of 2 in [`SMALL_CHUNK`, `LARGE_CHUNK`]."""
+    return min(LARGE_CHUNK, max(SMALL_CHUNK, 1 << max(int(n) - 1, 0).bit_length()))
 
 
 def _put(values, size, fill_value, xp, device):
@@ -80,8 +81,9 @@ def _circle_arrays(regions, xp, device):
             for i in range(0, len(rows), 8)]
 
 
-def _transform(ra, dec, detx_f, dety_f, rotation, pointing, valid, *, use_file, sign, xp):
-    """DETX, DETY of the events and the largest offset of the real ones."""
+def _transform(ra, dec, detx_f, dety_f, rotation, pointing, n_real, *, use_file, sign, xp):
+    """DETX, DETY of the events, which are real (not padding), and the largest real offset."""
+    valid = xp.arange((detx_f if use_file else ra).shape[0], dtype=xp.int64) < n_real
     if use_file:
         detx, dety = detx_f * sign, dety_f
     else:
@@ -89,7 +91,7 @@ def _transform(ra, dec, detx_f, dety_f, rotation, pointing, valid, *, use_file, 
         if rotation is not None:
             detx, dety = afov.radec_fov_to_altaz_fov(detx, dety, rotation, xp=xp)
     reach = xp.max(xp.where(valid, xp.hypot(detx, dety), 0.0))
-    return detx, dety, reach
+    return detx, dety, valid, reach
 
 
 def _inside(ra, dec, circles, inside, *, xp):
@@ -196,8 +198,8 @@ def fill_observation_on_backend(model, observation, regions, alignment="RADEC"):
         ra, dec = (put(events.ra, 0.0), put(events.dec, 0.0)) if has_sky else (None, None)
         detx_f, dety_f = (put(events.detx, 0.0), put(events.dety, 0.0)) if use_file else (None,) * 2
         rotation = None if angle is None else put(angle, 0.0)
-        valid = xp.arange(chunk, device=dev) < m
-        detx, dety, reach = transform(ra, dec, detx_f, dety_f, rotation, pointing, valid)
+        n_real = xp.asarray(m, dtype=xp.int64, device=dev)
+        detx, dety, valid, reach = transform(ra, dec, detx_f, dety_f, rotation, pointing, n_real)
         parts.append((energy, dety, detx, ra, dec, valid, reach))
     near = regions[:0]
     if len(regions) and n and has_sky:
