@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 import sys
 
+from ._typing import Array, Namespace
 from .binning import Binning
 from .namespace import array_device, array_namespace, check_jax_x64, is_jax
 
@@ -69,7 +70,7 @@ def bin_centers(binning: Binning, log: bool) -> tuple[float, ...]:
     return tuple(0.5 * (lo + hi) for lo, hi in zip(e[:-1], e[1:], strict=True))
 
 
-def log_values(data, *, xp=None):
+def log_values(data: Array, *, xp: Namespace | None = None) -> Array:
     """Logarithm of the cube values as the interpolation uses them.
 
     Parameters
@@ -148,7 +149,8 @@ def _finish(result, inside, extrapolate, xp):
     return result
 
 
-def interpolate_cube(data, binnings, energy, dety, detx, *, extrapolate=False):
+def interpolate_cube(data: Array, binnings: tuple[Binning, Binning, Binning], energy: Array,
+                     dety: Array, detx: Array, *, extrapolate: bool = False) -> Array:
     """Evaluate a cube at arbitrary ``(energy, dety, detx)`` points.
 
     See the module docstring for the interpolation rule (Gammapy's).
@@ -230,8 +232,9 @@ def _power_law_integral(log_a, log_fa, log_b, log_fb, xp):
 
 
 def integrate_energy_log_log(
-    data, binnings, energy_min, energy_max, dety, detx, *, extrapolate=False
-):
+    data: Array, binnings: tuple[Binning, Binning, Binning], energy_min: Array,
+    energy_max: Array, dety: Array, detx: Array, *, extrapolate: bool = False
+) -> Array:
     """Integral over energy of the interpolated cube, at given positions.
 
     Between two energy nodes the interpolated cube is a power law in energy

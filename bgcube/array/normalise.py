@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from ._typing import Array, Namespace
 from .namespace import array_namespace
 
 __all__ = ["solid_angle", "bin_volume", "compute_rate"]
@@ -16,7 +17,8 @@ __all__ = ["solid_angle", "bin_volume", "compute_rate"]
 _DEG = math.pi / 180.0
 
 
-def solid_angle(dety_edges, detx_edges, *, exact=False, xp=None):
+def solid_angle(dety_edges: Array, detx_edges: Array, *, exact: bool = False,
+                xp: Namespace | None = None) -> Array:
     """Solid angle of each field-of-view bin, in sr.
 
     Parameters
@@ -46,7 +48,8 @@ def solid_angle(dety_edges, detx_edges, *, exact=False, xp=None):
     return dy[:, None] * dx[None, :]
 
 
-def bin_volume(energy_edges, dety_edges, detx_edges, *, exact=False, xp=None):
+def bin_volume(energy_edges: Array, dety_edges: Array, detx_edges: Array, *,
+               exact: bool = False, xp: Namespace | None = None) -> Array:
     """Volume ``dE * dOmega`` of each cube bin, in TeV sr.
 
     Parameters
@@ -70,7 +73,8 @@ def bin_volume(energy_edges, dety_edges, detx_edges, *, exact=False, xp=None):
     return d_energy[:, None, None] * solid_angle(dety_edges, detx_edges, exact=exact, xp=xp)[None, ...]
 
 
-def compute_rate(counts, time, volume, *, xp=None):
+def compute_rate(counts: Array, time: Array, volume: Array, *,
+                 xp: Namespace | None = None) -> Array:
     """Rate ``counts / (time * volume)``; 0 where ``time * volume`` is 0.
 
     Parameters

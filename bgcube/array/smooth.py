@@ -9,6 +9,7 @@ solid angle is unchanged.
 
 from __future__ import annotations
 
+from ._typing import Array, Namespace
 from .namespace import array_device, array_namespace
 
 __all__ = ["K5A", "n_smooth_passes", "convolve_k5a", "smooth_images"]
@@ -43,7 +44,7 @@ def _reflect_indices(n: int, pad: int) -> list[int]:
     return out
 
 
-def convolve_k5a(images, *, xp=None):
+def convolve_k5a(images: Array, *, xp: Namespace | None = None) -> Array:
     """Convolve each image of a stack once with the k5a kernel (normalised to 1).
 
     Parameters
@@ -72,7 +73,8 @@ def convolve_k5a(images, *, xp=None):
     return out
 
 
-def smooth_images(images, n_passes, pixel_area=None, *, xp=None):
+def smooth_images(images: Array, n_passes: int, pixel_area: Array | None = None, *,
+                  xp: Namespace | None = None) -> Array:
     """Smooth each image ``n_passes`` times with k5a, preserving its integral.
 
     Parameters
