@@ -65,7 +65,7 @@ fig, axes = plt.subplots(1, 4, figsize=(14, 3.6), layout="constrained")
 for ax, (name, rate) in zip(axes, rates.items(), strict=True):
     image = ax.imshow(rate.quantity[energy_bin].value, origin="lower", extent=extent,
                       norm=norm, cmap="viridis")
-    ax.set(title=name, xlabel="DETX (deg)", ylabel="DETY (deg)")
+    ax.set(title=name, xlabel="DETX [deg]", ylabel="DETY [deg]")
 fig.colorbar(image, ax=axes, label=f"rate ({true_rate.unit})")
 
 # %%
@@ -83,6 +83,6 @@ for name, rate in rates.items():
     if name != "truth":
         profile = rate.quantity[energy_bin, rows].value.mean(axis=0)
         ax.plot(detx, profile / truth_profile, ".-", label=name)
-ax.set(xlabel="DETX (deg)", ylabel="model / truth", ylim=(0, 2),
+ax.set(xlabel="DETX [deg]", ylabel="model / truth", ylim=(0, 2),
        title=f"energy bin {energy_bin}, central DETY rows")
 ax.legend()

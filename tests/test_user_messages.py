@@ -223,3 +223,17 @@ def test_one_unit_style_in_labels(shared_data):
     assert any("[deg]" in t for t in labels)
     assert not [t for t in labels if "(deg)" in t or "(TeV)" in t or "(s)" in t]
     plt.close(figure)
+
+
+def test_axis_labels_in_the_sources_use_one_unit_style():
+    """Labels say 'name [unit]' (as bgcube.plotting does), never 'name (unit)'."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    pattern = re.compile(r"label[^\n]*\((deg|TeV|GeV|MeV|s|h|sr|rad)\)[\"']")
+    offenders = [f"{path.relative_to(root)}:{n}" for folder in ("bgcube", "examples", "docs")
+                 for path in sorted((root / folder).rglob("*.py"))
+                 for n, line in enumerate(path.read_text().splitlines(), 1)
+                 if pattern.search(line)]
+    assert not offenders, f"labels with '(unit)' instead of '[unit]': {offenders}"
