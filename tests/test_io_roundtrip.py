@@ -17,6 +17,8 @@ from bgcube.io.formats import FORMAT_KEYWORDS
 
 SCHEMES = [None, "bg_cube", "bg_counts_cube", "bg_livetime_cube"]
 UNITS = ["", "s", "h", "ct", "1 / (MeV s sr)", "1 / (s sr TeV)", "cm-2 s-1"]
+#: A background cube holds a rate, a time cube a time (other units are refused).
+SCHEME_UNITS = {"bg_cube": ["1 / (MeV s sr)", "1 / (s sr TeV)"], "bg_livetime_cube": ["s", "h"]}
 META_KEYS = ["ORIGIN", "E_THRES", "NOBS", "SMOOTHED", "OBSERVER", "ALT_MIN",
              "A_VERY_LONG_KEYWORD"]
 KNOWN_META = {
@@ -75,8 +77,8 @@ def cubes(draw):
         u.Quantity(y, "deg").to(angle_unit),
         u.Quantity(e, "TeV").to(energy_unit),
         data=data,
-        scheme=draw(st.sampled_from(SCHEMES)),
-        unit=draw(st.sampled_from(UNITS)),
+        scheme=(scheme := draw(st.sampled_from(SCHEMES))),
+        unit=draw(st.sampled_from(SCHEME_UNITS.get(scheme, UNITS))),
         meta=meta,
     )
 
