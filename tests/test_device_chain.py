@@ -157,8 +157,8 @@ def test_array_fov_matches_the_host_formulas(xp_nocupy):
 
 
 def test_chunks_have_power_of_two_lengths():
-    assert device_chain.chunk_length(0) == device_chain.chunk_length(4096) == 1 << 12
-    assert device_chain.chunk_length(4097) == device_chain.chunk_length(8192) == 1 << 13
+    assert device_chain.chunk_length(0) == device_chain.chunk_length(32768) == 1 << 15
+    assert device_chain.chunk_length(32769) == device_chain.chunk_length(65536) == 1 << 16
     assert device_chain.chunk_length(65537) == 1 << 17
     assert device_chain.chunk_length(2**20) == device_chain.chunk_length(10**8) == 1 << 20
 
