@@ -23,11 +23,16 @@ A run goes to the device in chunks whose length is a power of 2 (its size
 rounded up, between `SMALL_CHUNK` and `LARGE_CHUNK`), padded on the host
 (energy -1 TeV, outside any cube; weight 0), and the two steps (coordinates;
 exclusion and fill) are each one ``jax.jit`` function on JAX, so JAX
-compiles them for a few shapes rather than op by op and run by run. What comes back to the host per run is
-two small transfers: the events' largest offset (to pick the
-circles, only with exclusion regions) and the three numbers of
-`~bgcube.data.fill.ObservationFill` (excluded, filled, non-finite). The
-counts and time cubes stay on the device and are summed there.
+compiles them for a few shapes rather than op by op and run by run.
+
+What comes back to the host per run is three scalars' worth of transfers:
+the events' largest offset (to pick the circles; only with exclusion
+regions), the (excluded, non-finite) pair and the number of events filled,
+for `~bgcube.data.fill.ObservationFill`. The counts and time cubes stay on
+the device and are summed there. Not on the device: the per-event field
+rotation angle of ALTAZ (interpolated on the host from the run's astropy
+grid, then sent with the columns) and the kept fraction of each pixel (a
+small grid from the circles alone, sent once per run).
 """
 
 from __future__ import annotations
