@@ -286,9 +286,14 @@ class JointModelSpec:
 
 def run_features(conditions, table) -> np.ndarray:
     """Feature matrix ``(n_runs, 1 + sum of degrees)``: a column of ones, then each condition."""
-    parts = [np.ones((len(table) if hasattr(table, "colnames") else 1, 1))]
-    parts += [np.atleast_2d(c.features(table)) for c in conditions]
-    return np.concatenate(parts, axis=1)
+    parts = [np.atleast_2d(c.features(table)) for c in conditions]
+    if parts:
+        n = parts[0].shape[0]
+    else:
+        is_table = hasattr(table, "colnames") and hasattr(table, "columns") and \
+            not hasattr(table, "index")
+        n = len(table) if is_table else 1
+    return np.concatenate([np.ones((n, 1)), *parts], axis=1)
 
 
 @dataclass
@@ -409,14 +414,105 @@ class JointBackgroundModel:
         return float(self.runs["NIGHT_EFFECT"][hit[0]]) if hit.size else 0.0
 
     # ------------------------------------------------------------------
+    def to_hdulist(self):
+        """The model as an `~astropy.io.fits.HDUList` (see `write`)."""
+        from astropy.io import fits
+        from astropy.table import Table
+
+        primary = fits.PrimaryHDU()
+        primary.header["BGMODEL"] = ("JOINT", "bgcube joint background model")
+        for key, value in self.meta.items():
+            if isinstance(value, bool | int | float | str) and len(str(key)) <= 8:
+                primary.header[str(key).upper()] = value
+        spec = Table({"KEY": list(self.spec.to_dict()),
+                      "VALUE": [json.dumps(v) for v in self.spec.to_dict().values()]})
+        rows = []
+        for kind, conds in (("SPECTRAL", self.conditions), ("SPATIAL", self.spatial_conditions)):
+            for c in conds:
+                lo, hi = self.validity.get(c.column, (math.nan, math.nan))
+                rows.append((kind, c.column, c.transform, int(c.degree), c.centre, c.scale,
+                             lo, hi))
+        names = ("KIND", "COLUMN", "TRANSFORM", "DEGREE", "CENTRE", "SCALE", "MIN", "MAX")
+        conditions = Table(rows=rows, names=names) if rows else Table(names=names)
+        hdus = [primary, fits.table_to_hdu(spec), fits.table_to_hdu(conditions),
+                fits.ImageHDU(np.asarray(self.coef_a, dtype=np.float64), name="COEF_A"),
+                fits.ImageHDU(np.asarray(self.coef_s, dtype=np.float64), name="COEF_S"),
+                fits.ImageHDU(np.asarray(self.covariance, dtype=np.float64), name="COVARIANCE")]
+        hdus[1].name, hdus[2].name = "SPEC", "CONDITIONS"
+        if self.runs is not None:
+            runs = fits.table_to_hdu(Table(self.runs))
+            runs.name = "RUNS"
+            hdus.append(runs)
+        return fits.HDUList(hdus)
+
     def write(self, filename, *, overwrite: bool = False) -> None:
-        """Write the model as FITS (atomic; refuses to replace a file unless ``overwrite``)."""
-        from ..io.fits import joint_model_hdulist  # noqa: F401  (kept in io when present)
+        """Write the model as FITS, atomically.
+
+        HDUs: ``SPEC`` (the `JointModelSpec`, KEY/VALUE as JSON),
+        ``CONDITIONS`` (column, transform, degree, centre, scale and the range
+        of the fitted runs), ``COEF_A``, ``COEF_S``, ``COVARIANCE`` (images)
+        and ``RUNS`` (the runs of the build); the primary header holds the
+        fit report and provenance.
+
+        Raises
+        ------
+        OutputExistsError
+            The file exists and ``overwrite`` is false.
+        """
+        from ..io.files import write_hdulist
+
+        write_hdulist(self.to_hdulist(), filename, overwrite=overwrite)
 
     @classmethod
     def read(cls, filename) -> JointBackgroundModel:
-        """Read a model written by `write`."""
-        raise NotImplementedError
+        """Read a model written by `write`.
+
+        Raises
+        ------
+        FileFormatError
+            Not a joint model file, or an HDU or column is missing.
+        """
+        from astropy.table import Table
+
+        from ..io.fits import get_hdu, open_fits
+
+        with open_fits(filename) as hdulist:
+            if hdulist[0].header.get("BGMODEL") != "JOINT":
+                raise FileFormatError("not a bgcube joint model (no BGMODEL = 'JOINT' in the "
+                                      "primary header)", filename=filename)
+            try:
+                spec_t = Table.read(get_hdu(hdulist, "SPEC", filename))
+                cond_t = Table.read(get_hdu(hdulist, "CONDITIONS", filename))
+                spec = JointModelSpec.from_dict(
+                    {str(k): json.loads(str(v)) for k, v in zip(spec_t["KEY"], spec_t["VALUE"],
+                                                               strict=True)})
+                conds = {"SPECTRAL": [], "SPATIAL": []}
+                validity = {}
+                for r in cond_t:
+                    c = Condition(str(r["COLUMN"]), str(r["TRANSFORM"]), int(r["DEGREE"]),
+                                  float(r["CENTRE"]), float(r["SCALE"]))
+                    conds[str(r["KIND"]).strip()].append(c)
+                    if np.isfinite(r["MIN"]):
+                        validity[c.column] = (float(r["MIN"]), float(r["MAX"]))
+                coef_a = _image(hdulist, "COEF_A", filename)
+                coef_s = _image(hdulist, "COEF_S", filename)
+                cov = _image(hdulist, "COVARIANCE", filename)
+                runs = (Table.read(get_hdu(hdulist, "RUNS", filename))
+                        if "RUNS" in [h.name for h in hdulist] else None)
+            except (KeyError, ValueError, TypeError) as exc:
+                raise FileFormatError(f"joint model file is incomplete: {exc}",
+                                      filename=filename) from None
+            meta = {k: v for k, v in hdulist[0].header.items()
+                    if k not in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND", "BGMODEL", "COMMENT", "")}
+        return cls(spec, tuple(conds["SPECTRAL"]), tuple(conds["SPATIAL"]), coef_a, coef_s, cov,
+                   runs, validity, meta)
+
+
+def _image(hdulist, name, filename) -> np.ndarray:
+    names = [h.name for h in hdulist]
+    if name not in names:
+        raise FileFormatError(f"no {name!r} image HDU (HDUs: {names})", filename=filename)
+    return np.array(hdulist[name].data, dtype=np.float64)
 
 
 def _row_get(row, name):
@@ -427,5 +523,3 @@ def _row_get(row, name):
     return None if np.ma.is_masked(value) else value
 
 
-def spec_json(spec: JointModelSpec) -> str:
-    return json.dumps(spec.to_dict(), sort_keys=True)

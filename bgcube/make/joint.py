@@ -1,0 +1,221 @@
+"""The joint-model build of ``bgcube make-models`` (its default).
+
+`make_joint_models` reads every selected run once into counts and exposure
+cubes on the joint model's fit binning (`bgcube.make.partial`: events inside
+exclusion regions dropped, each pixel's time reduced by its excluded
+fraction), fits one `~bgcube.fit.joint.JointBackgroundModel` to the runs
+chosen for the fit (by default those more than ``fit_glat_min`` from the
+Galactic plane, where few gamma-ray sources contaminate the counts), and
+writes
+
+* ``bg_joint_model.fits.gz``: the fitted model (coefficients, covariance,
+  conditions, the runs with their counts, predictions and night effects,
+  provenance);
+* ``bkg/bkg_obs_<OBS_ID>.fits.gz``, ``hdu-index.fits.gz``,
+  ``obs-index.fits.gz``: every run's model as BKG_3D for Gammapy
+  (`bgcube.make.gammapy_index`), each evaluated at the run's conditions and
+  scaled by its night effect, which is estimated from the *other* runs of
+  its night only;
+* ``bg_observation_table.fits.gz`` (the selected runs, with the selection
+  in its header) and ``bg_exclusion_regions.ecsv``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.coordinates import Angle, SkyCoord
+
+from ..errors import ObservationError
+from ..fit.joint import (
+    DEFAULT_CONDITIONS,
+    DEFAULT_SPATIAL_CONDITIONS,
+    JOINT_MODEL_FILE,
+    JointBackgroundModel,
+    JointModelSpec,
+    parse_condition,
+)
+from ..fit.joint_fitting import MIN_FIT_RUNS, fit_joint_model
+from ..io.atomic import check_writable
+from ..io.files import write_table
+from .checkpoint import Checkpoint
+from .gammapy_index import planned_files, write_observation_backgrounds
+from .partial import RunTask, compute_serial, failure_error
+from .per_observation import PerObservationModel, energy_threshold
+
+__all__ = ["make_joint_models", "JointBuildResult", "fit_run_mask", "resolve_conditions",
+           "DEFAULT_FIT_GLAT_MIN"]
+
+#: Runs closer than this to the Galactic plane (|b|, deg) are not fitted by default.
+DEFAULT_FIT_GLAT_MIN = 10.0
+
+
+@dataclass
+class JointBuildResult:
+    """What the joint build did (kept in `~bgcube.make.MakeModelsResult.joint`)."""
+
+    model: JointBackgroundModel
+    obs_ids: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+    files: list = field(default_factory=list)
+    messages: list = field(default_factory=list)
+
+    def summary_table(self):
+        """One row per run: OBS_ID, FITTED, NIGHT, counts, prediction, night norm."""
+        runs = self.model.runs.copy()
+        runs["NIGHT_NORM"] = np.round(np.exp(np.asarray(runs["NIGHT_EFFECT"])), 4)
+        ratio = np.asarray(runs["N_COUNTS"]) / (np.asarray(runs["N_PREDICTED"])
+                                                * np.exp(np.asarray(runs["NIGHT_EFFECT"])))
+        runs["OBS/PRED"] = np.round(ratio, 4)
+        runs["N_PREDICTED"] = np.round(np.asarray(runs["N_PREDICTED"]), 1)
+        return runs["OBS_ID", "FITTED", "NIGHT", "N_COUNTS", "N_PREDICTED", "NIGHT_NORM",
+                    "OBS/PRED"]
+
+
+def resolve_conditions(conditions, default):
+    """Conditions from a user setting: None (the default), or texts / `Condition` objects."""
+    if conditions is None:
+        return tuple(default)
+    if isinstance(conditions, str):
+        conditions = [c for c in conditions.split(",") if c.strip()]
+    return tuple(c if hasattr(c, "column") else parse_condition(c) for c in conditions)
+
+
+def _galactic_latitude(obs_table) -> np.ndarray:
+    if "GLAT_PNT" in obs_table.colnames:
+        return np.asarray(u.Quantity(obs_table["GLAT_PNT"], u.deg).to_value(u.deg))
+    coords = SkyCoord(obs_table["RA_PNT"], obs_table["DEC_PNT"], unit="deg")
+    return coords.galactic.b.deg
+
+
+def fit_run_mask(obs_table, glat_min: float):
+    """Which runs the joint model is fitted to, and a note when the rule was relaxed.
+
+    Runs with ``|b| >= glat_min`` deg; all runs when ``glat_min <= 0``, or
+    when fewer than `~bgcube.fit.joint_fitting.MIN_FIT_RUNS` runs pass (then
+    the note says so).
+    """
+    n = len(obs_table)
+    if glat_min is None or glat_min <= 0:
+        return np.ones(n, bool), None
+    mask = np.abs(_galactic_latitude(obs_table)) >= glat_min
+    if mask.sum() < MIN_FIT_RUNS:
+        return np.ones(n, bool), (
+            f"only {int(mask.sum())} run(s) at |b| >= {glat_min:g} deg: the joint model is "
+            f"fitted to all {n} runs (set fit_glat_min=0 to say so)")
+    return mask, None
+
+
+def make_joint_models(store, outdir, obs_table, regions, *, spec=None, conditions=None,
+                      spatial_conditions=None, fit_glat_min=DEFAULT_FIT_GLAT_MIN,
+                      backend="numpy", overwrite=False, fail_fast=False, progress=None,
+                      input_paths="relative", resume=False, keep_checkpoint=False,
+                      provenance=None) -> JointBuildResult:
+    """Build, fit and write the joint background model of the selected runs.
+
+    Parameters
+    ----------
+    store : `~bgcube.data.store.DataStore`
+        The selected runs.
+    outdir : str or path
+    obs_table : `~astropy.table.Table`
+        The selected runs' observation index (with the selection in its meta).
+    regions : `~bgcube.data.exclusion.ExclusionRegions`
+    spec : `~bgcube.fit.joint.JointModelSpec`, optional
+    conditions, spatial_conditions : sequence of str or Condition, optional
+        Default `~bgcube.fit.joint.DEFAULT_CONDITIONS` (cos zenith and
+        log MUONEFF, each to second order) and
+        `~bgcube.fit.joint.DEFAULT_SPATIAL_CONDITIONS` (cos zenith).
+    fit_glat_min : float
+        Fit the runs at ``|b| >=`` this (deg); 0 fits all runs.
+    backend : str
+        Array backend of the fit.
+    overwrite, fail_fast, progress, input_paths, resume, keep_checkpoint
+        As for `~bgcube.make.make_models`.
+    provenance : dict, optional
+        FITS keywords stored with the model.
+
+    Returns
+    -------
+    result : JointBuildResult
+
+    Raises
+    ------
+    ConditionError, JointFitError
+        Before anything is written: a condition column missing or constant,
+        too few runs, or a fit that did not converge.
+    """
+    spec = spec or JointModelSpec()
+    conditions = resolve_conditions(conditions, DEFAULT_CONDITIONS)
+    spatial_conditions = resolve_conditions(spatial_conditions, DEFAULT_SPATIAL_CONDITIONS)
+    fitted, note = fit_run_mask(obs_table, fit_glat_min)
+    messages = [note] if note else []
+    fit_table = obs_table[np.flatnonzero(fitted)]
+    for c in (*conditions, *spatial_conditions):  # missing or constant: fail before any work
+        c.fitted_to(fit_table)
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    obs_ids = [int(i) for i in obs_table["OBS_ID"]]
+    planned = [outdir / "bg_observation_table.fits.gz", outdir / "bg_exclusion_regions.ecsv",
+               outdir / JOINT_MODEL_FILE] + planned_files(outdir, obs_ids)
+    e = spec.energy_edges()
+    xy = spec.fov_edges(spec.fit_pixel)
+    edges = (Angle(xy, u.deg), Angle(xy, u.deg), e * u.TeV)
+    plans = {obs_id: [RunTask.make(obs_id, store, edges, regions, "RADEC", "ONTIME")]
+             for obs_id in sorted(obs_ids)}
+    checkpoint = Checkpoint.open(outdir, store=store, tasks=[t[0] for t in plans.values()],
+                                 outputs=planned, resume=resume, overwrite=overwrite)
+    for path in planned:
+        check_writable(path, overwrite or checkpoint.may_replace(path))
+    overwrite = overwrite or bool(checkpoint.previous_outputs)
+    checkpoint.start()
+    sums, _ = compute_serial(plans, checkpoint=checkpoint, fail_fast=fail_fast, progress=progress)
+    checkpoint.report()
+
+    failed, good = [], []
+    for obs_id in sorted(obs_ids):
+        partial = sums[obs_id]
+        if partial.failed:
+            if fail_fast:
+                raise failure_error(partial)
+            failed += list(partial.failed)
+        elif partial.counts is not None:
+            good.append(obs_id)
+    if not good:
+        raise ObservationError("no run could be read: " + "; ".join(r for _, r in failed[:3]))
+    index = {int(i): k for k, i in enumerate(np.asarray(obs_table["OBS_ID"]))}
+    rows = np.array([index[i] for i in good])
+    table = obs_table[rows]
+    counts = np.stack([sums[i].counts.reshape(e.size - 1, -1) for i in good])
+    exposure = np.stack([sums[i].time[0].reshape(-1) for i in good])
+    thresholds = np.array([energy_threshold(obs_table, i) or 0.0 for i in good])
+    model = fit_joint_model(counts, exposure, thresholds, table, fitted=fitted[rows], spec=spec,
+                            conditions=conditions, spatial_conditions=spatial_conditions,
+                            backend=backend, meta=provenance)
+
+    files = []
+    write_table(obs_table, planned[0], overwrite)
+    regions.write(planned[1], overwrite=overwrite)
+    model.write(planned[2], overwrite=overwrite)
+    files += planned[:3]
+    zenith = np.radians(np.asarray(u.Quantity(table["ZEN_PNT"], u.deg).to_value(u.deg))) \
+        if "ZEN_PNT" in table.colnames else np.zeros(len(table))
+    per_run = {}
+    for k, (obs_id, row) in enumerate(zip(good, table, strict=True)):
+        effect = float(model.runs["NIGHT_EFFECT"][k])
+        per_run[obs_id] = PerObservationModel(
+            obs_id=obs_id, group_id=int(model.runs["NIGHT"][k]),
+            cos_zenith=float(np.cos(zenith[k])), cube=model.background(row, night_effect=effect),
+            time_convention="ONTIME", norm=1.0,
+            n_counts=float(model.runs["N_COUNTS"][k]),
+            n_predicted=float(model.runs["N_PREDICTED"][k]) * float(np.exp(effect)),
+        )
+    files += write_observation_backgrounds(per_run, store.select(obs_ids=good), outdir,
+                                           overwrite=overwrite, input_paths=input_paths)
+    if not keep_checkpoint:
+        checkpoint.remove()
+    return JointBuildResult(model, good, failed, files, messages + list(checkpoint.messages))
