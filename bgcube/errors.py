@@ -13,6 +13,8 @@ import os
 import zlib
 
 __all__ = [
+    "ConditionError",
+    "FitError",
     "BgcubeError",
     "FileFormatError",
     "BinningError",
@@ -122,6 +124,14 @@ class DataNotFoundError(BgcubeError, FileNotFoundError):
 
 class OutputExistsError(BgcubeError, FileExistsError):
     """A write would replace an existing file and ``overwrite=True`` was not given."""
+
+
+class ConditionError(BgcubeError, ValueError):
+    """A run-condition column of a joint model is missing, not finite, or constant."""
+
+
+class FitError(BgcubeError, RuntimeError):
+    """A model fit could not be made or did not converge (the message says why)."""
 
 
 class BgcubeWarning(UserWarning):

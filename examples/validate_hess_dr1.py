@@ -91,27 +91,32 @@ ROTATION_STEP = 60.0
 #: from the |b| > GLAT_MIN runs only; default all runs) and ``passes`` (smooth
 #: the group rates with this many k5a passes instead of the default 3-5).
 VARIANTS = {
-    "default": dict(make={}, per_run="group"),
-    "michi": dict(make={"method": "michi"}, per_run="group"),
-    "interpolate": dict(make={}, per_run="interpolate"),
-    "michi+interpolate": dict(make={"method": "michi"}, per_run="interpolate"),
-    "3 zenith groups": dict(make={"zenith_edges": (0, 25, 40, 70)}, per_run="group"),
-    "min_observations=10": dict(make={"min_observations": 10}, per_run="group"),
-    "altaz": dict(make={"alignment": "ALTAZ"}, per_run="group"),
+    "joint": dict(joint=True),
+    "joint, all runs fitted": dict(joint=True, fit_glat_min=0.0),
+    "joint, no night effect": dict(joint=True, night_sigma=0.0),
+    "joint, no condition on the FoV shape": dict(joint=True, spatial_conditions=()),
+    "joint, linear conditions": dict(joint=True, conditions=("ZEN_PNT:cos:1", "MUONEFF:log:1")),
+    "groups (original)": dict(make={"model": "groups"}, per_run="group"),
+    "michi": dict(make={"model": "groups", "method": "michi"}, per_run="group"),
+    "interpolate": dict(make={"model": "groups"}, per_run="interpolate"),
+    "michi+interpolate": dict(make={"model": "groups", "method": "michi"}, per_run="interpolate"),
+    "3 zenith groups": dict(make={"model": "groups", "zenith_edges": (0, 25, 40, 70)}, per_run="group"),
+    "min_observations=10": dict(make={"model": "groups", "min_observations": 10}, per_run="group"),
+    "altaz": dict(make={"model": "groups", "alignment": "ALTAZ"}, per_run="group"),
     "altaz+1 pass+interpolate": dict(
         make={"alignment": "ALTAZ"}, per_run="interpolate", passes=1
     ),
-    "no smoothing": dict(make={"smooth": False}, per_run="group"),
-    "no smoothing+interpolate": dict(make={"smooth": False}, per_run="interpolate"),
-    "|b|>10 runs+interpolate": dict(make={}, per_run="interpolate", train="extragalactic"),
+    "no smoothing": dict(make={"model": "groups", "smooth": False}, per_run="group"),
+    "no smoothing+interpolate": dict(make={"model": "groups", "smooth": False}, per_run="interpolate"),
+    "|b|>10 runs+interpolate": dict(make={"model": "groups"}, per_run="interpolate", train="extragalactic"),
     "|b|>10 runs+michi+interpolate": dict(
         make={"method": "michi"}, per_run="interpolate", train="extragalactic"
     ),
     "|b|>10 runs+no smoothing+interpolate": dict(
         make={"smooth": False}, per_run="interpolate", train="extragalactic"
     ),
-    "1 pass+interpolate": dict(make={}, per_run="interpolate", passes=1),
-    "1 pass+michi+interpolate": dict(make={"method": "michi"}, per_run="interpolate", passes=1),
+    "1 pass+interpolate": dict(make={"model": "groups"}, per_run="interpolate", passes=1),
+    "1 pass+michi+interpolate": dict(make={"model": "groups", "method": "michi"}, per_run="interpolate", passes=1),
     "|b|>10 runs+1 pass+interpolate": dict(
         make={}, per_run="interpolate", train="extragalactic", passes=1
     ),
@@ -122,8 +127,10 @@ VARIANTS = {
         make={"method": "michi", "smooth": False}, per_run="interpolate"
     ),
 }
-#: The variant the script reports by default (see docs/validation.md for why).
-CHOSEN = "1 pass+interpolate"
+#: The variant the script reports by default: the joint model, make-models' default.
+CHOSEN = "joint"
+#: Folds of the out-of-sample test of the joint model (k-fold by run).
+FOLDS = 10
 
 FIGURES = ("validation_ratio_per_run.png", "validation_radial_profiles.png",
            "validation_spectra.png")
@@ -340,6 +347,73 @@ class OurModels:
 
 
 # ----------------------------------------------------------------------------
+# the joint model: in-sample, and k-fold out of sample
+class JointModels:
+    """Per-run rate cubes of the joint model, in-sample and out of sample (k-fold by run).
+
+    The runs' counts and exposure cubes are read once (`bgcube.make.joint`);
+    the in-sample model is fitted like ``bgcube make-models`` does, and for
+    fold ``f`` a model is fitted without the runs of fold ``f`` (runs in
+    ascending OBS_ID order, run ``i`` in fold ``i % FOLDS``). A run's
+    out-of-sample cube comes from the model of its fold; its night effect
+    is estimated from the other runs of its night, never from its own counts.
+    """
+
+    def __init__(self, store, regions, *, folds=FOLDS, progress=False, **options):
+        from bgcube.fit.joint import DEFAULT_CONDITIONS, DEFAULT_SPATIAL_CONDITIONS, JointModelSpec
+        from bgcube.fit.joint_fitting import fit_joint_model
+        from bgcube.make.joint import fit_run_mask, read_run_cubes, resolve_conditions, run_tasks
+
+        spec = JointModelSpec()
+        if options.get("night_sigma") is not None:
+            spec = JointModelSpec(night_sigma=options["night_sigma"])
+        table = store.obs_table
+        cubes = read_run_cubes(run_tasks(store, table["OBS_ID"], spec, regions), spec,
+                               progress=progress)
+        index = {int(i): k for k, i in enumerate(np.asarray(table["OBS_ID"]))}
+        table = table[np.array([index[i] for i in cubes.obs_ids])]
+        fitted, _ = fit_run_mask(table, options.get("fit_glat_min", 10.0))
+        conditions = resolve_conditions(options.get("conditions"), DEFAULT_CONDITIONS, table)
+        spatial = resolve_conditions(options.get("spatial_conditions"),
+                                     DEFAULT_SPATIAL_CONDITIONS, table)
+        thresholds = np.array([energy_threshold(store.obs_table, i) or 0.0
+                               for i in cubes.obs_ids])
+
+        def fit(mask):
+            return fit_joint_model(cubes.counts, cubes.exposure, thresholds, table,
+                                   fitted=mask, spec=spec, conditions=conditions,
+                                   spatial_conditions=spatial)
+
+        self.table, self.obs_ids, self.fitted = table, list(cubes.obs_ids), fitted
+        self.model = fit(fitted)
+        fold = np.arange(len(self.obs_ids)) % folds
+        self.fold_of = dict(zip(self.obs_ids, fold.tolist(), strict=True))
+        self.fold_models = [fit(fitted & (fold != f)) for f in range(folds)]
+        self.group_of = {i: 0 for i, f in zip(self.obs_ids, fitted, strict=True) if f}
+
+    def _row(self, obs_id):
+        return self.table[self.obs_ids.index(obs_id)]
+
+    def cube(self, obs_id, out_of_sample=False):
+        """The run's rate cube (in-sample, or from the model of the run's fold)."""
+        model = self.fold_models[self.fold_of[obs_id]] if out_of_sample else self.model
+        return model.background(self._row(obs_id))
+
+
+def run_joint_variant(store, name, regions, glat, *, with_published=True, progress=False):
+    """Predict every run with the joint model (in-sample and k-fold); as `run_variant`."""
+    spec = VARIANTS[name]
+    options = {k: v for k, v in spec.items() if k != "joint"}
+    ours = JointModels(store, regions, progress=progress, **options)
+    predictions = {}
+    for obs_id in ours.obs_ids:
+        predictions[obs_id] = (ours.cube(obs_id), ours.cube(obs_id, out_of_sample=True),
+                               obs_id in ours.group_of, 0)
+    return _predict_runs(store, name, regions, glat, predictions, "ONTIME", "RADEC",
+                         with_published=with_published)
+
+
+# ----------------------------------------------------------------------------
 # running one variant
 def _glat(obs_table):
     if "GLAT_PNT" in obs_table.colnames:
@@ -374,7 +448,11 @@ def run_variant(store, outdir, name, *, overwrite=False, with_published=True, pr
         train = [i for i in ids if abs(glat[i]) > GLAT_MIN]
     # exclusion circles from every run's target, whichever runs build the models
     regions = resolve_exclusion("auto", obs_table)
+    if spec.get("joint"):
+        return run_joint_variant(store, name, regions, glat, with_published=with_published,
+                                 progress=progress)
     make = dict(spec["make"])
+    make.setdefault("model", "groups")
     passes = 0 if make.get("smooth") is False else spec.get("passes")
     if passes is not None:
         make["smooth"] = False  # smoothed here with the variant's passes
@@ -384,23 +462,48 @@ def run_variant(store, outdir, name, *, overwrite=False, with_published=True, pr
         resmooth(result, passes)
     alignment = make.get("alignment", "RADEC")
     ours = OurModels(result, store, spec["per_run"], passes)
-    zenith = dict(zip(ids, zenith_of(obs_table), strict=True))
+    predictions = {}
+    for obs_id in sorted(ids):
+        predictions[obs_id] = (
+            lambda obs, i=obs_id: ours.cube(i),
+            lambda obs, i=obs_id: ours.cube(i, obs, regions),
+            obs_id in ours.group_of,
+            int(ours.groups[ours.group_index(obs_id)].group_id),
+        )
+    return _predict_runs(store, name, regions, glat, predictions, result.time_convention,
+                         alignment, with_published=with_published)
+
+
+def _predict_runs(store, name, regions, glat, predictions, time_convention, alignment, *,
+                  with_published=True):
+    """Observed and predicted counts of every run; the per-run table and profiles.
+
+    ``predictions[obs_id]`` is ``(in_sample, out_of_sample, in_model,
+    group_id)``: the first two are cubes, or functions of the run's
+    observation (in the models' alignment) giving its cube (None: no
+    out-of-sample prediction).
+    """
+    obs_table = store.obs_table
+    ids = sorted(predictions)
+    zenith = dict(zip(np.asarray(obs_table["OBS_ID"]).tolist(), zenith_of(obs_table),
+                      strict=True))
     n_energy = common_energy_edges().size - 1
     n_rings = RADIAL_EDGES.size - 1
     keys = ("observed", "ours", "ours_loo", "published")
     rows, radial, spectra = [], {k: [] for k in keys}, {k: [] for k in keys}
-    for obs_id in sorted(ids):
+    for obs_id in ids:
         row = obs_table[np.flatnonzero(np.asarray(obs_table["OBS_ID"]) == obs_id)[0]]
         threshold = energy_threshold(obs_table, obs_id) or ENERGY_MIN
         observation = store.observation(obs_id, fov_alignment="RADEC")
         geometry = run_geometry(observation, regions, threshold, alignment == "ALTAZ")
-        time = float(observation.observation_time(result.time_convention).to_value(u.s))
+        time = float(observation.observation_time(time_convention).to_value(u.s))
         model_obs = observation
         if alignment != "RADEC":
             model_obs = store.observation(obs_id, fov_alignment=alignment)
-        counts = {"observed": geometry.observed,
-                  "ours": predict(ours.cube(obs_id), geometry, time)}
-        loo = ours.cube(obs_id, model_obs, regions)
+        in_sample, out_of_sample, in_model, group_id = predictions[obs_id]
+        cube = in_sample(model_obs) if callable(in_sample) else in_sample
+        loo = out_of_sample(model_obs) if callable(out_of_sample) else out_of_sample
+        counts = {"observed": geometry.observed, "ours": predict(cube, geometry, time)}
         counts["ours_loo"] = (predict(loo, geometry, time) if loo is not None
                               else np.full_like(geometry.observed, np.nan))
         counts["published"] = (predict(_published(store, obs_id), geometry, geometry.ontime)
@@ -408,10 +511,10 @@ def run_variant(store, outdir, name, *, overwrite=False, with_published=True, pr
         for key, c in counts.items():
             r = np.zeros(n_rings)
             np.add.at(r, geometry.ring, c.sum(axis=0))
-            s = np.zeros(n_energy)
-            s[geometry.energy_index] = c.sum(axis=1)
+            sp = np.zeros(n_energy)
+            sp[geometry.energy_index] = c.sum(axis=1)
             radial[key].append(r)
-            spectra[key].append(s)
+            spectra[key].append(sp)
         total = {k: float(np.sum(c)) for k, c in counts.items()}
         rows.append({
             "OBS_ID": obs_id,
@@ -419,8 +522,8 @@ def run_variant(store, outdir, name, *, overwrite=False, with_published=True, pr
             "ZEN_PNT": float(zenith[obs_id]),
             "GLAT_PNT": float(glat[obs_id]),
             "EXTRAGALACTIC": bool(abs(glat[obs_id]) > GLAT_MIN),
-            "GROUP_ID": int(ours.groups[ours.group_index(obs_id)].group_id),
-            "IN_MODEL": obs_id in ours.group_of,
+            "GROUP_ID": int(group_id),
+            "IN_MODEL": bool(in_model),
             "E_THRESHOLD": geometry.threshold,
             "ONTIME": geometry.ontime,
             "MUONEFF": float(row["MUONEFF"]) if "MUONEFF" in obs_table.colnames else np.nan,

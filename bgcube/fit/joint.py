@@ -45,7 +45,7 @@ import astropy.units as u
 import numpy as np
 
 from ..cube import FOVCube
-from ..errors import BgcubeError, FileFormatError
+from ..errors import ConditionError, FileFormatError
 from .joint_basis import bspline_basis, clamped_knots, difference_penalty
 from .joint_solver import JointDesign
 
@@ -57,10 +57,6 @@ JOINT_MODEL_FILE = "bg_joint_model.fits.gz"
 
 #: How a condition column is turned into a number before scaling.
 TRANSFORMS = ("cos", "log", "linear")
-
-
-class ConditionError(BgcubeError, ValueError):
-    """A condition column is missing, not finite, or constant over the runs."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +209,7 @@ class JointModelSpec:
     radial_max: float = 3.6
     gradients: bool = True
     penalty_energy: float = 1.0
-    penalty_conditions: float = 1.0
+    penalty_conditions: float = 1e4
     penalty_spatial_energy: float = 1.0
     penalty_radial: float = 1.0
     night_gap_hours: float = 6.0
@@ -335,7 +331,7 @@ class JointBackgroundModel:
         n = 0 if self.runs is None else int(np.sum(np.asarray(self.runs["FITTED"])))
         return (f"JointBackgroundModel(conditions=[{conds}], spatial conditions=[{spatial}], "
                 f"fitted runs={n}, night_sigma={self.spec.night_sigma}, "
-                f"converged={self.meta.get('CONVERGED')})")
+                f"converged={self.meta.get('CONVERGE')})")
 
     # ------------------------------------------------------------------
     def log_rate(self, row, log_energy, detx, dety, night_effect: float = 0.0) -> np.ndarray:
@@ -361,6 +357,43 @@ class JointBackgroundModel:
         shape = np.tensordot(uvec, self.coef_s, axes=1)  # (L, J)
         s = bs @ shape @ g.T
         return a[:, None] + s + float(night_effect)
+
+    def gradient(self, row, log_energy, detx, dety) -> np.ndarray:
+        """Derivative of `log_rate` with respect to ``(coef_a, coef_s)`` flattened.
+
+        Returns
+        -------
+        gradient : numpy.ndarray, shape (n_energy * n_points, n_parameters)
+            Rows in the order of ``log_rate(...).ravel()``.
+        """
+        f = run_features(self.conditions, row)[0]
+        uvec = run_features(self.spatial_conditions, row)[0]
+        log_energy = np.atleast_1d(np.asarray(log_energy, dtype=np.float64))
+        be = self.spec.energy_basis(log_energy)
+        bs = self.spec.spatial_energy_basis(log_energy)
+        g = self.spec.spatial_basis(detx, dety)
+        n_e, n_p = log_energy.size, g.shape[0]
+        da = np.einsum("q,ek->eqk", f, be).reshape(n_e, 1, -1)
+        da = np.broadcast_to(da, (n_e, n_p, da.shape[-1]))
+        ds = np.einsum("m,el,pj->epmlj", uvec, bs, g).reshape(n_e, n_p, -1)
+        return np.concatenate([da, ds], axis=2).reshape(n_e * n_p, -1)
+
+    def log_rate_error(self, row, log_energy, detx, dety) -> np.ndarray:
+        """Statistical 1-sigma error of `log_rate` (from the fit's covariance), same shape."""
+        grad = self.gradient(row, log_energy, detx, dety)
+        var = np.einsum("ij,jk,ik->i", grad, self.covariance, grad)
+        n_e = np.atleast_1d(log_energy).size
+        return np.sqrt(np.clip(var, 0.0, None)).reshape(n_e, -1)
+
+    def log_rate_difference_error(self, row, other, log_energy, detx, dety) -> float:
+        """Statistical 1-sigma error of ``log_rate(row) - log_rate(other)`` at one point.
+
+        The condition dependence of the model, with its uncertainty: e.g. the
+        change of the rate between two zenith angles at one energy.
+        """
+        d = (self.gradient(row, [log_energy], [detx], [dety])
+             - self.gradient(other, [log_energy], [detx], [dety]))[0]
+        return float(np.sqrt(max(d @ self.covariance @ d, 0.0)))
 
     def background(self, row, *, night_effect: float | None = None, energy_edges=None,
                    fov_edges=None) -> FOVCube:

@@ -16,11 +16,10 @@ import numpy as np
 
 from ..array.namespace import get_namespace, jax_x64
 from ..backend import to_numpy
-from ..errors import BgcubeError
+from ..errors import ConditionError, FitError
 from .joint import (
     DEFAULT_CONDITIONS,
     DEFAULT_SPATIAL_CONDITIONS,
-    ConditionError,
     JointBackgroundModel,
     JointModelSpec,
     run_features,
@@ -33,8 +32,8 @@ __all__ = ["fit_joint_model", "night_labels", "JointFitError", "MIN_FIT_RUNS"]
 MIN_FIT_RUNS = 5
 
 
-class JointFitError(BgcubeError, RuntimeError):
-    """The joint fit could not be made or did not converge."""
+#: The error of a joint fit that cannot be made or does not converge.
+JointFitError = FitError
 
 
 def night_labels(start_seconds, gap_hours: float) -> np.ndarray:
@@ -205,5 +204,3 @@ def _column_values(table, column):
         return 90.0 - np.asarray(table["ALT_PNT"], dtype=float)
     return None
 
-
-__all__ += ["ConditionError"]

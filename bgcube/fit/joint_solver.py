@@ -437,27 +437,24 @@ def expected_counts(data: JointData, design: JointDesign, solution: JointSolutio
     return xp.concat([problem.expected(a, s, lo, hi) for lo, hi in problem.chunks()], axis=0)
 
 
-def group_effects(counts, predicted, groups, group_sigma, *, max_iterations: int = 100):
-    """Group effects from the runs' counts, and each run's effect without its own counts.
+def group_effects(counts, predicted, groups, group_sigma, *, max_iterations: int = 50):
+    """Each run's group effect estimated from the *other* runs of its group.
 
-    With the model's predictions ``m_i`` of the runs (without group effects)
-    fixed, the effects ``delta`` maximise
+    With the model's predictions ``m_i`` of the runs (without group effect)
+    fixed, the effect of a group estimated from a set of its runs maximises
 
-        sum_i (n_i (G delta)_i - m_i exp((G delta)_i)) - sum_g delta_g**2 / (2 sigma_g**2)
+        sum_i (n_i delta - m_i exp(delta)) - delta**2 / (2 sigma**2)
 
-    (``G``: the runs' group memberships). A run's *left-out* effect is
-    ``(G delta)_i`` re-estimated without the run's own counts, by one Newton
-    step from the full solution with the run removed (Sherman-Morrison
-    update of the Hessian; exact for Gaussian counts, accurate to a small
-    fraction of the statistical error for hundreds of counts a run). A run's
-    own counts therefore never enter its left-out prediction.
+    A run's *left-out* effect is this maximum over the other runs of its
+    group: a run's own counts never enter its own prediction. Solved
+    exactly, for all runs at once, by Newton's method in one dimension.
 
     Parameters
     ----------
     counts, predicted : array, shape (n_runs,)
         Observed counts and predicted counts without group effects.
     groups : array, shape (n_runs, n_groups)
-        Group memberships (1 or 0).
+        Group memberships (1 or 0); a run belongs to one group at most.
     group_sigma : array, shape (n_groups,)
         Prior widths (natural log of the rate).
     max_iterations : int
@@ -465,30 +462,35 @@ def group_effects(counts, predicted, groups, group_sigma, *, max_iterations: int
     Returns
     -------
     delta : array, shape (n_groups,)
-        The groups' effects (all runs).
+        Each group's effect from all its runs.
     left_out : array, shape (n_runs,)
-        Each run's total effect, estimated without its own counts; 0 for a
-        run alone in all its groups.
+        Each run's effect without its own counts (0 for a run alone in its
+        group or in none).
+
+    Raises
+    ------
+    ValueError
+        A run belongs to several groups.
     """
     xp = array_namespace(counts)
     g = xp.astype(groups, counts.dtype)
-    n = g.shape[1]
-    if n == 0:
+    if g.shape[1] == 0:
         return xp.zeros((0,), dtype=counts.dtype), xp.zeros_like(counts)
+    if float(xp.max(xp.sum(g, axis=1))) > 1:
+        raise ValueError("group_effects needs each run in one group at most")
     precision = 1.0 / xp.astype(group_sigma, counts.dtype) ** 2
-    eye = xp.eye(n, dtype=counts.dtype)
-    delta = xp.zeros((n,), dtype=counts.dtype)
-    for _ in range(max_iterations):
-        mu = predicted * xp.exp(g @ delta)
-        grad = g.T @ (counts - mu) - precision * delta
-        hess = g.T @ (mu[:, None] * g) + eye * precision[None, :]
-        step = xp.linalg.solve(hess, grad)
-        delta = delta + step
-        if float(xp.max(xp.abs(step))) < 1e-10:
-            break
-    mu = predicted * xp.exp(g @ delta)
-    hess = g.T @ (mu[:, None] * g) + eye * precision[None, :]
-    z = g @ xp.linalg.inv(hess)  # (R, N)
-    q = xp.sum(z * g, axis=1)
-    left_out = g @ delta - (counts - mu) * q / (1.0 - mu * q)
-    return delta, left_out
+    c_group, m_group = g.T @ counts, g.T @ predicted
+
+    def solve(c, m, prec):
+        d = xp.zeros_like(c)
+        for _ in range(max_iterations):
+            e = m * xp.exp(d)
+            d = d + (c - e - prec * d) / (e + prec)
+        return d
+
+    delta = solve(c_group, m_group, precision)
+    run_precision = g @ precision
+    member = xp.sum(g, axis=1) > 0
+    left_out = solve(g @ c_group - counts, g @ m_group - predicted,
+                     xp.where(member, run_precision, 1.0))
+    return delta, xp.where(member, left_out, 0.0)

@@ -30,6 +30,7 @@ import numpy as np
 from astropy.coordinates import Angle, SkyCoord
 
 from ..errors import ObservationError
+from ..errors import ConditionError
 from ..fit.joint import (
     DEFAULT_CONDITIONS,
     DEFAULT_SPATIAL_CONDITIONS,
@@ -46,8 +47,8 @@ from .gammapy_index import planned_files, write_observation_backgrounds
 from .partial import RunTask, compute_serial, failure_error
 from .per_observation import PerObservationModel, energy_threshold
 
-__all__ = ["make_joint_models", "JointBuildResult", "fit_run_mask", "resolve_conditions",
-           "DEFAULT_FIT_GLAT_MIN"]
+__all__ = ["make_joint_models", "JointBuildResult", "RunCubes", "read_run_cubes", "run_tasks",
+           "fit_run_mask", "resolve_conditions", "DEFAULT_FIT_GLAT_MIN"]
 
 #: Runs closer than this to the Galactic plane (|b|, deg) are not fitted by default.
 DEFAULT_FIT_GLAT_MIN = 10.0
@@ -75,10 +76,25 @@ class JointBuildResult:
                     "OBS/PRED"]
 
 
-def resolve_conditions(conditions, default):
-    """Conditions from a user setting: None (the default), or texts / `Condition` objects."""
+def resolve_conditions(conditions, default, table=None, messages=None):
+    """Conditions from a user setting: None (the default), or texts / `Condition` objects.
+
+    With None, the default conditions whose column ``table`` lacks or holds
+    one value only are left out (and ``messages`` says so); conditions
+    named by the user are kept, so that a missing or constant column is
+    an error (`~bgcube.fit.joint.Condition.fitted_to`).
+    """
     if conditions is None:
-        return tuple(default)
+        kept = []
+        for c in default:
+            try:
+                if table is not None:
+                    c.fitted_to(table)
+                kept.append(c)
+            except ConditionError as exc:
+                if messages is not None:
+                    messages.append(f"condition {c.name} left out: {exc}")
+        return tuple(kept)
     if isinstance(conditions, str):
         conditions = [c for c in conditions.split(",") if c.strip()]
     return tuple(c if hasattr(c, "column") else parse_condition(c) for c in conditions)
@@ -109,10 +125,77 @@ def fit_run_mask(obs_table, glat_min: float):
     return mask, None
 
 
+@dataclass
+class RunCubes:
+    """Every run's counts and exposure on the joint model's fit binning.
+
+    Attributes
+    ----------
+    obs_ids : list of int
+        The runs read, ascending.
+    counts : numpy.ndarray, shape (n_runs, n_energy, n_pixels)
+        Counts outside the exclusion regions (pixels DETY-major).
+    exposure : numpy.ndarray, shape (n_runs, n_pixels)
+        ONTIME x kept fraction per pixel, s.
+    failed : list of (int, str)
+        Runs that could not be read, with the reason.
+    """
+
+    obs_ids: list
+    counts: np.ndarray
+    exposure: np.ndarray
+    failed: list
+
+
+def run_tasks(store, obs_ids, spec, regions) -> list:
+    """One `~bgcube.make.partial.RunTask` per run on the spec's fit binning (RADEC, ONTIME)."""
+    e = spec.energy_edges()
+    xy = spec.fov_edges(spec.fit_pixel)
+    edges = (Angle(xy, u.deg), Angle(xy, u.deg), e * u.TeV)
+    return [RunTask.make(obs_id, store, edges, regions, "RADEC", "ONTIME")
+            for obs_id in sorted(int(i) for i in obs_ids)]
+
+
+def read_run_cubes(tasks, spec, *, checkpoint=None, fail_fast=False, progress=None,
+                   scheduler=None, workers=None) -> RunCubes:
+    """Read the runs of ``tasks`` (serially, or on Dask) into `RunCubes`.
+
+    Raises
+    ------
+    ObservationError
+        No run could be read, or (``fail_fast``) the first one that cannot.
+    """
+    plans = {task.obs_id: [task] for task in tasks}
+    options = dict(checkpoint=checkpoint, fail_fast=fail_fast, progress=progress)
+    if scheduler is not None or workers is not None:
+        from .distributed import compute_on_dask, dask_client
+
+        with dask_client(scheduler, workers) as client:
+            sums, _ = compute_on_dask(plans, client, **options)
+    else:
+        sums, _ = compute_serial(plans, **options)
+    failed, good = [], []
+    for obs_id in sorted(plans):
+        partial = sums[obs_id]
+        if partial.failed:
+            if fail_fast:
+                raise failure_error(partial)
+            failed += list(partial.failed)
+        elif partial.counts is not None:
+            good.append(obs_id)
+    if not good:
+        raise ObservationError("no run could be read: " + "; ".join(r for _, r in failed[:3]))
+    n_energy = spec.energy_edges().size - 1
+    counts = np.stack([sums[i].counts.reshape(n_energy, -1) for i in good])
+    exposure = np.stack([sums[i].time[0].reshape(-1) for i in good])
+    return RunCubes(good, counts, exposure, failed)
+
+
 def make_joint_models(store, outdir, obs_table, regions, *, spec=None, conditions=None,
                       spatial_conditions=None, fit_glat_min=DEFAULT_FIT_GLAT_MIN,
                       backend="numpy", overwrite=False, fail_fast=False, progress=None,
                       input_paths="relative", resume=False, keep_checkpoint=False,
+                      scheduler=None, workers=None, task_store=None,
                       provenance=None) -> JointBuildResult:
     """Build, fit and write the joint background model of the selected runs.
 
@@ -133,8 +216,10 @@ def make_joint_models(store, outdir, obs_table, regions, *, spec=None, condition
         Fit the runs at ``|b| >=`` this (deg); 0 fits all runs.
     backend : str
         Array backend of the fit.
-    overwrite, fail_fast, progress, input_paths, resume, keep_checkpoint
-        As for `~bgcube.make.make_models`.
+    overwrite, fail_fast, progress, input_paths, resume, keep_checkpoint, scheduler, workers
+        As for `~bgcube.make.make_models` (Dask: each run is a task).
+    task_store : `~bgcube.make.partial.StoreFiles`, optional
+        How the tasks find the data store (for Dask workers; default ``store``).
     provenance : dict, optional
         FITS keywords stored with the model.
 
@@ -149,11 +234,12 @@ def make_joint_models(store, outdir, obs_table, regions, *, spec=None, condition
         too few runs, or a fit that did not converge.
     """
     spec = spec or JointModelSpec()
-    conditions = resolve_conditions(conditions, DEFAULT_CONDITIONS)
-    spatial_conditions = resolve_conditions(spatial_conditions, DEFAULT_SPATIAL_CONDITIONS)
     fitted, note = fit_run_mask(obs_table, fit_glat_min)
     messages = [note] if note else []
     fit_table = obs_table[np.flatnonzero(fitted)]
+    conditions = resolve_conditions(conditions, DEFAULT_CONDITIONS, fit_table, messages)
+    spatial_conditions = resolve_conditions(spatial_conditions, DEFAULT_SPATIAL_CONDITIONS,
+                                            fit_table, messages)
     for c in (*conditions, *spatial_conditions):  # missing or constant: fail before any work
         c.fitted_to(fit_table)
 
@@ -162,37 +248,23 @@ def make_joint_models(store, outdir, obs_table, regions, *, spec=None, condition
     obs_ids = [int(i) for i in obs_table["OBS_ID"]]
     planned = [outdir / "bg_observation_table.fits.gz", outdir / "bg_exclusion_regions.ecsv",
                outdir / JOINT_MODEL_FILE] + planned_files(outdir, obs_ids)
-    e = spec.energy_edges()
-    xy = spec.fov_edges(spec.fit_pixel)
-    edges = (Angle(xy, u.deg), Angle(xy, u.deg), e * u.TeV)
-    plans = {obs_id: [RunTask.make(obs_id, store, edges, regions, "RADEC", "ONTIME")]
-             for obs_id in sorted(obs_ids)}
-    checkpoint = Checkpoint.open(outdir, store=store, tasks=[t[0] for t in plans.values()],
-                                 outputs=planned, resume=resume, overwrite=overwrite)
+    source = store if task_store is None else task_store
+    tasks = run_tasks(source, obs_ids, spec, regions)
+    checkpoint = Checkpoint.open(outdir, store=store, tasks=tasks, outputs=planned,
+                                 resume=resume, overwrite=overwrite)
     for path in planned:
         check_writable(path, overwrite or checkpoint.may_replace(path))
     overwrite = overwrite or bool(checkpoint.previous_outputs)
     checkpoint.start()
-    sums, _ = compute_serial(plans, checkpoint=checkpoint, fail_fast=fail_fast, progress=progress)
+    cubes = read_run_cubes(tasks, spec, checkpoint=checkpoint, fail_fast=fail_fast,
+                           progress=progress, scheduler=scheduler, workers=workers)
     checkpoint.report()
-
-    failed, good = [], []
-    for obs_id in sorted(obs_ids):
-        partial = sums[obs_id]
-        if partial.failed:
-            if fail_fast:
-                raise failure_error(partial)
-            failed += list(partial.failed)
-        elif partial.counts is not None:
-            good.append(obs_id)
-    if not good:
-        raise ObservationError("no run could be read: " + "; ".join(r for _, r in failed[:3]))
+    failed, good = cubes.failed, cubes.obs_ids
     index = {int(i): k for k, i in enumerate(np.asarray(obs_table["OBS_ID"]))}
     rows = np.array([index[i] for i in good])
     table = obs_table[rows]
-    counts = np.stack([sums[i].counts.reshape(e.size - 1, -1) for i in good])
-    exposure = np.stack([sums[i].time[0].reshape(-1) for i in good])
     thresholds = np.array([energy_threshold(obs_table, i) or 0.0 for i in good])
+    counts, exposure = cubes.counts, cubes.exposure
     model = fit_joint_model(counts, exposure, thresholds, table, fitted=fitted[rows], spec=spec,
                             conditions=conditions, spatial_conditions=spatial_conditions,
                             backend=backend, meta=provenance)

@@ -42,6 +42,7 @@ from .gammapy_index import planned_files as _per_observation_files
 from .gammapy_index import write_observation_backgrounds
 from .grouping import ObservationGroups
 from .guard import guarded_build
+from .joint import DEFAULT_FIT_GLAT_MIN, make_joint_models
 from .partial import RunTask, StoreFiles, compute_serial
 from .per_observation import PER_OBSERVATION_METHODS, efficiency_of, per_observation_models
 from .radial_models import MODEL_TYPES, radial_group_files, write_radial_group_models
@@ -61,6 +62,8 @@ __all__ = [
 DEFAULT_ZENITH_EDGES = (0.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0)
 #: Azimuth bins of the observation groups, deg (one bin: all azimuths).
 DEFAULT_AZIMUTH_EDGES = (0.0, 360.0)
+#: What make_models builds: one joint model (default) or the original group models.
+MODEL_KINDS = ("joint", "groups")
 #: Number of runs ``test=True`` keeps.
 TEST_N_OBS = 10
 
@@ -105,9 +108,14 @@ class MakeModelsResult:
     reused: list[int] = field(default_factory=list)
     #: Notes about the checkpoint (what was resumed or discarded).
     messages: list[str] = field(default_factory=list)
+    #: The joint build (`bgcube.make.joint.JointBuildResult`) when ``model='joint'``.
+    joint: object = None
 
     def summary_table(self) -> Table:
-        """One row per group: GROUP_ID, zenith/azimuth range, N_OBS, events, time, cube shape."""
+        """One row per group (GROUP_ID, zenith/azimuth range, N_OBS, events, time, cube
+        shape); for the joint model one row per run (`JointBuildResult.summary_table`)."""
+        if self.joint is not None:
+            return self.joint.summary_table()
         rows = []
         for g in self.groups:
             shape = g.model.counts_cube.shape if g.model is not None else ()
@@ -200,8 +208,18 @@ def make_models(
     workers=None,
     resume=False,
     keep_checkpoint=False,
+    model="joint",
+    conditions=None,
+    spatial_conditions=None,
+    fit_glat_min=DEFAULT_FIT_GLAT_MIN,
+    night_sigma=None,
 ):
-    """Build one background model per observation group and write them.
+    """Build background models of a data set and write them.
+
+    By default (``model='joint'``) one smooth model is fitted to all runs at
+    once and evaluated for every run (`bgcube.make.joint`); with
+    ``model='groups'``, one model per observation group, as the original
+    ``gammapy-make-bg-cube-models`` (zenith groups, k5a smoothing).
 
     Parameters
     ----------
@@ -287,6 +305,28 @@ def make_models(
         (`bgcube.make.checkpoint`); output files it had planned may be replaced.
     keep_checkpoint : bool
         Keep the checkpoint folder after a successful build (default: removed).
+    model : {'joint', 'groups'}
+        'joint' (default): the joint model (`bgcube.fit.joint`), fitted to
+        the counts of every run in every bin above its safe energy threshold,
+        with the rate depending smoothly on the run's conditions; writes
+        ``bg_joint_model.fits.gz`` and a BKG_3D file per run with an
+        hdu-index for Gammapy. 'groups': the original algorithm (the
+        keywords method, zenith_edges, azimuth_edges, min_observations,
+        min_time, smooth, per_observation, fit_norm, efficiency_column,
+        model_type and alignment apply to it only).
+    conditions : sequence of str, optional
+        Joint model: the observation-index columns the spectrum depends on,
+        each ``COLUMN[:transform[:degree]]`` (`bgcube.fit.joint.parse_condition`);
+        default ``ZEN_PNT:cos:2`` and ``MUONEFF:log:2``.
+    spatial_conditions : sequence of str, optional
+        Joint model: the columns the field-of-view shape depends on
+        (default ``ZEN_PNT:cos:1``; an empty list for one shape for all runs).
+    fit_glat_min : float
+        Joint model: fit the runs at least this far from the Galactic plane,
+        deg (default 10; 0 fits all runs). Every run gets a model.
+    night_sigma : float, optional
+        Joint model: prior width of the night effect (natural log of the
+        rate; default 0.1; 0 for none).
 
     Returns
     -------
@@ -322,6 +362,19 @@ def make_models(
         )
     obs_table = store.obs_table.copy()
     obs_table.meta.update(selection.provenance())
+    if model not in MODEL_KINDS:
+        raise ValueError(f"model must be one of {MODEL_KINDS}, got {model!r}")
+    if model == "joint":
+        return _make_joint(store, outdir, obs_table, exclusion=exclusion,
+                           time_convention=time_convention, alignment=alignment,
+                           model_type=model_type, per_observation=per_observation,
+                           fit_norm=fit_norm, efficiency_column=efficiency_column,
+                           conditions=conditions, spatial_conditions=spatial_conditions,
+                           fit_glat_min=fit_glat_min, night_sigma=night_sigma, backend=backend,
+                           overwrite=overwrite, fail_fast=fail_fast, progress=progress,
+                           input_paths=input_paths, resume=resume,
+                           keep_checkpoint=keep_checkpoint, scheduler=scheduler,
+                           workers=workers, indir=indir)
     if efficiency_column is not None:
         efficiency_of(obs_table, efficiency_column)  # a missing or flat column fails before any work
 
@@ -451,6 +504,52 @@ def make_models(
         results, failed, files, time_convention, observations,
         reused=reused, messages=checkpoint.messages,
     )
+
+
+def _make_joint(store, outdir, obs_table, *, exclusion, time_convention, alignment, model_type,
+                per_observation, fit_norm, efficiency_column, night_sigma, indir, scheduler,
+                workers, **options):
+    """The joint build (`bgcube.make.joint`), after checking the options that do not apply."""
+    import dataclasses
+    import datetime
+
+    from .. import __version__
+    from ..fit.joint import JointModelSpec
+
+    not_joint = {"per_observation": per_observation, "fit_norm": fit_norm or None,
+                 "efficiency_column": efficiency_column}
+    given = [k for k, v in not_joint.items() if v is not None]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} belong(s) to the group models (model='groups'); the joint "
+            "model writes a model per run by itself")
+    if alignment != "RADEC" or time_convention != "ONTIME" or model_type != "3d":
+        raise ValueError(
+            "the joint model is built in RADEC alignment, per ONTIME, as a 3D model; "
+            "for ALTAZ, LIVETIME or BKG_2D use the group models (model='groups')")
+    spec = JointModelSpec()
+    if night_sigma is not None:
+        if not night_sigma >= 0:
+            raise ValueError(f"night_sigma must be >= 0, got {night_sigma}")
+        spec = dataclasses.replace(spec, night_sigma=float(night_sigma))
+    regions = resolve_exclusion(exclusion, obs_table)
+    provenance = {
+        "BGCVERS": __version__,
+        "DATE": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+        "INDIR": str(store.base_dir)[-68:] if hasattr(store, "base_dir") else "",
+    }
+    source = store
+    if scheduler is not None or workers is not None:
+        from .distributed import check_dask_options
+
+        check_dask_options(scheduler, workers)
+        if not isinstance(indir, DataStore):
+            source = _store_files(indir)
+    joint = make_joint_models(store, outdir, obs_table, regions, spec=spec,
+                              provenance=provenance, scheduler=scheduler, workers=workers,
+                              task_store=source, **options)
+    return MakeModelsResult([], joint.failed, joint.files, "ONTIME", {},
+                            messages=joint.messages, joint=joint)
 
 
 def _store_files(indir) -> StoreFiles:
