@@ -39,6 +39,13 @@ def _float_list(text):
     return values
 
 
+def _text_list(text):
+    """Comma-separated texts ('none' or an empty text: an empty list)."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -119,15 +126,20 @@ def build_parser() -> argparse.ArgumentParser:
     mm = sub.add_parser(
         "make-models",
         help="build background models from a GADF DL3 data set",
-        description="Build one background model per observation group (zenith x azimuth) "
-        "from the runs of a GADF DL3 data set (a folder with hdu-index.fits.gz and "
-        "obs-index.fits.gz). Events inside exclusion regions are dropped and the time "
-        "of the covered field-of-view pixels reduced accordingly. Writes the observation "
-        "tables, the group definitions, the exclusion regions and, per group, "
+        description="Build background models from the runs of a GADF DL3 data set (a folder "
+        "with hdu-index.fits.gz and obs-index.fits.gz). Events inside exclusion regions are "
+        "dropped and the time of the covered field-of-view pixels reduced accordingly. "
+        "By default (--model joint) one smooth model is fitted to the counts of all runs at "
+        "once, its spectrum depending on each run's zenith angle and optical efficiency "
+        "(--conditions) and its field-of-view shape on the zenith angle "
+        "(--spatial-conditions), with a night effect learnt from the other runs of the same "
+        "night; it writes bg_joint_model.fits.gz and one BKG_3D file per run in OUTDIR/bkg/ "
+        "with hdu-index.fits.gz and obs-index.fits.gz, so that Gammapy's "
+        "DataStore.from_dir(OUTDIR) uses them. --model groups builds one model per zenith "
+        "(x azimuth) group as the original gammapy-make-bg-cube-models: "
         "bg_cube_model_group<ID>_table.fits.gz (COUNTS, LIVETIME, BACKGROUND; the HDU named "
         "LIVETIME holds the time chosen with --time, ONTIME by default, as its BKG_TIME "
-        "keyword says) and "
-        "bg_cube_model_group<ID>_image.fits.gz.",
+        "keyword says) and bg_cube_model_group<ID>_image.fits.gz per group.",
     )
     mm.add_argument("indir", nargs="?", default=None,
                     help="data set folder (with hdu-index.fits.gz and obs-index.fits.gz)")
@@ -138,6 +150,26 @@ def build_parser() -> argparse.ArgumentParser:
                     help="build configuration (e.g. an earlier OUTDIR/bgcube-config.yaml, "
                     "which repeats that build); options given here win")
     mm.add_argument("--test", action="store_true", help="use only the first 10 runs (a quick check)")
+    joint = mm.add_argument_group("the joint model (default)")
+    joint.add_argument("--model", choices=("joint", "groups"), default="joint",
+                       help="'joint': one model fitted to all runs, evaluated per run (the "
+                       "best in the H.E.S.S. validation); 'groups': one model per zenith group, "
+                       "the original algorithm (default: %(default)s)")
+    joint.add_argument("--conditions", type=_text_list, default=None, metavar="COL[:T[:N]],...",
+                       help="observation-index columns the spectrum depends on, each with a "
+                       "transform (cos, log, linear) and a polynomial degree (default: "
+                       "ZEN_PNT:cos:2,MUONEFF:log:2, leaving out a column the data lack)")
+    joint.add_argument("--spatial-conditions", type=_text_list, default=None,
+                       metavar="COL[:T[:N]],...",
+                       help="columns the field-of-view shape depends on (default: ZEN_PNT:cos:1; "
+                       "'none' for one shape for all runs)")
+    joint.add_argument("--fit-glat-min", type=float, default=10.0, metavar="DEG",
+                       help="fit the runs at least this far from the Galactic plane, where "
+                       "sources contaminate the counts least; every run still gets a model "
+                       "(0: fit all runs; default: %(default)s)")
+    joint.add_argument("--night-sigma", type=float, default=None, metavar="SIGMA",
+                       help="prior width of the night effect, natural log of the rate, learnt "
+                       "from the other runs of a night (0: none; default: 0.1)")
     mm.add_argument("--method", choices=("default", "michi"), default="default",
                     help="cube binning: 'default' 0.1-100 TeV; 'michi' starts at the lowest "
                     "energy threshold of the group (default: %(default)s)")
@@ -235,6 +267,8 @@ def _make_models(args) -> int:
     result = config.run()
     elapsed = time.perf_counter() - start
     print("\n".join(result.summary_table().pformat(max_lines=-1, max_width=-1)))
+    if result.joint is not None:
+        return _report_joint(result, config, elapsed)
     _print_norms(result, config.fit_norm, config.efficiency_column)
     for obs_id, reason in result.failed:
         print(say_once(f"left out OBS_ID {obs_id}: {reason}"), file=sys.stderr)
@@ -252,6 +286,30 @@ def _make_models(args) -> int:
     )
     from .make.report import relative_names
 
+    print(f"{len(result.files)} file(s) written under {config.outdir}:")
+    for name in relative_names(result.files, config.outdir):
+        print(f"  {name}")
+    return 0
+
+
+def _report_joint(result, config, elapsed) -> int:
+    """The end of a joint build's report: the fit, notes, files."""
+    from .make.report import relative_names
+
+    joint = result.joint
+    model, runs = joint.model, joint.model.runs
+    for obs_id, reason in result.failed:
+        print(say_once(f"left out OBS_ID {obs_id}: {reason}"), file=sys.stderr)
+    for message in result.messages:
+        print(f"note: {say_once(message)}", file=sys.stderr)
+    conditions = ", ".join(c.name for c in model.conditions) or "none"
+    spatial = ", ".join(c.name for c in model.spatial_conditions) or "none"
+    n_fit = int(sum(runs["FITTED"]))
+    print(f"\njoint model fitted to {n_fit} of {len(runs)} run(s) "
+          f"({model.meta.get('REASON', '')}; {model.meta.get('NITER')} iterations); "
+          f"spectrum depends on {conditions}; field-of-view shape on {spatial}; "
+          f"night effects (sigma {model.spec.night_sigma:g}) from the other runs of each night; "
+          f"{len(result.failed)} run(s) left out, {elapsed:.1f} s")
     print(f"{len(result.files)} file(s) written under {config.outdir}:")
     for name in relative_names(result.files, config.outdir):
         print(f"  {name}")

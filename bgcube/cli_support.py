@@ -114,6 +114,20 @@ def check_options(args) -> None:
     if smooth is not None and smooth < 1:
         raise UsageError(f"--smooth-passes must be >= 1, got {smooth} "
                          "(use --no-smooth for no smoothing)")
+    night_sigma = getattr(args, "night_sigma", None)
+    if night_sigma is not None and not night_sigma >= 0:
+        raise UsageError(f"--night-sigma must be >= 0, got {night_sigma}")
+    glat = getattr(args, "fit_glat_min", None)
+    if glat is not None and not 0 <= glat <= 90:
+        raise UsageError(f"--fit-glat-min must be between 0 and 90 deg, got {glat}")
+    for option in ("conditions", "spatial_conditions"):
+        for text in getattr(args, option, None) or ():
+            from .fit.joint import parse_condition
+
+            try:
+                parse_condition(text)
+            except ValueError as exc:
+                raise UsageError(f"--{option.replace('_', '-')}: {one_line(exc)}") from exc
     n_obs = getattr(args, "n_obs", None)
     if n_obs is not None and n_obs < 1:
         raise UsageError(f"--n-obs must be >= 1, got {n_obs}")

@@ -7,7 +7,7 @@ and writes it next to the models as ``OUTDIR/bgcube-config.yaml``, so that
     bgcube make-models --config OUTDIR/bgcube-config.yaml --overwrite
 
 repeats the build exactly. The file groups the fields in sections (input,
-selection, binning, grouping, exclusion, time, smoothing, per_observation,
+selection, model, binning, grouping, exclusion, time, smoothing, per_observation,
 outputs, execution); a field is one line of `BuildConfig`, so a new
 ``make_models`` keyword is one new line here (and its command-line option,
 whose ``dest`` is the field's name).
@@ -29,7 +29,7 @@ __all__ = ["BuildConfig", "CONFIG_NAME", "SECTIONS"]
 CONFIG_NAME = "bgcube-config.yaml"
 
 #: Sections of the YAML file, in the order written.
-SECTIONS = ("input", "selection", "binning", "grouping", "exclusion", "time", "smoothing",
+SECTIONS = ("input", "selection", "model", "binning", "grouping", "exclusion", "time", "smoothing",
             "per_observation", "outputs", "execution")
 
 
@@ -60,6 +60,11 @@ class BuildConfig:
     obs_ids: Any = _field("selection")
     exclude_obs_ids: Any = _field("selection")
     select: str | None = _field("selection")
+    model: str = _field("model", "joint")
+    conditions: Any = _field("model")
+    spatial_conditions: Any = _field("model")
+    fit_glat_min: float = _field("model", 10.0)
+    night_sigma: float | None = _field("model")
     method: str = _field("binning", "default")
     alignment: str = _field("binning", "RADEC")
     model_type: str = _field("binning", "3d")

@@ -365,6 +365,15 @@ def make_models(
     if model not in MODEL_KINDS:
         raise ValueError(f"model must be one of {MODEL_KINDS}, got {model!r}")
     if model == "joint":
+        group_options = {
+            "method": method != "default", "zenith_edges": tuple(zenith_edges) != tuple(
+                DEFAULT_ZENITH_EDGES), "azimuth_edges": tuple(azimuth_edges) != tuple(
+                DEFAULT_AZIMUTH_EDGES), "min_observations": min_observations != 1,
+            "smooth": smooth is not True}
+        given = [k for k, v in group_options.items() if v]
+        if given:
+            raise ValueError(f"{', '.join(given)} belong(s) to the group models "
+                             "(model='groups'); the joint model has no groups or k5a smoothing")
         return _make_joint(store, outdir, obs_table, exclusion=exclusion,
                            time_convention=time_convention, alignment=alignment,
                            model_type=model_type, per_observation=per_observation,
