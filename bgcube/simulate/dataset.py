@@ -134,7 +134,8 @@ class SimulatedDataset:
     background : `~bgcube.FOVCube`
         True rate at norm 1, per unit ONTIME, 1/(MeV s sr), RADEC field of view.
     norms : numpy.ndarray
-        Background norm of each run (``zenith_dependence(ALT_PNT)``).
+        Background norm of each run (``zenith_dependence(ALT_PNT)``, times the
+        efficiency dependence when one was asked for).
     sources : list of `~bgcube.simulate.GaussianSource`
         The simulated sources.
     n_background, n_source : numpy.ndarray
@@ -390,6 +391,7 @@ def make_test_dataset(
     background=None,
     background_rate=60.0 * u.Hz,
     zenith_dependence=altitude_norm,
+    efficiency_index=0.0,
     sources=None,
     point_at_sources=True,
     wobble_offset=0.5 * u.deg,
@@ -432,6 +434,9 @@ def make_test_dataset(
     zenith_dependence : callable
         ``norm = zenith_dependence(alt_deg)``, applied per run to the
         background (default `altitude_norm`: 1 at zenith, 0.5 at horizon).
+    efficiency_index : float
+        The background of a run also scales as ``(MUONEFF / 0.8) **
+        efficiency_index`` with its optical efficiency (0: no dependence).
     sources : list of `~bgcube.simulate.GaussianSource`, optional
         Gamma-ray sources (e.g. `bgcube.simulate.example_sources`).
     point_at_sources : bool
@@ -487,6 +492,8 @@ def make_test_dataset(
     )
     norms = np.asarray(zenith_dependence(np.asarray(obs_table["ALT_PNT"], dtype=float)), float)
     norms = np.broadcast_to(norms, (len(obs_table),)).copy()
+    if efficiency_index:
+        norms *= (np.asarray(obs_table["MUONEFF"], float) / 0.8) ** float(efficiency_index)
     run_rngs = rng.spawn(len(obs_table))
 
     n_bkg = np.zeros(len(obs_table), dtype=np.int64)
