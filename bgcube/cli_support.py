@@ -99,6 +99,10 @@ def _check_import(module: str, what: str) -> None:
                           f"install it with {install_hint(_EXTRAS.get(module, module))}")
 
 
+#: Fewest runs of ``bgcube demo`` (the joint model fits 4 condition terms: 2 runs each, x 1.25).
+DEMO_MIN_RUNS = 10
+
+
 def check_options(args) -> None:
     """Check the options of a parsed command line before any work.
 
@@ -129,8 +133,9 @@ def check_options(args) -> None:
             except ValueError as exc:
                 raise UsageError(f"--{option.replace('_', '-')}: {one_line(exc)}") from exc
     n_obs = getattr(args, "n_obs", None)
-    if n_obs is not None and n_obs < 1:
-        raise UsageError(f"--n-obs must be >= 1, got {n_obs}")
+    if n_obs is not None and n_obs < DEMO_MIN_RUNS:
+        raise UsageError(f"--n-obs must be >= {DEMO_MIN_RUNS} (the demo fits the joint model, "
+                         f"whose four condition terms need ten runs), got {n_obs}")
     min_obs = getattr(args, "min_observations", None)
     if min_obs is not None and min_obs < 1:
         raise UsageError(f"--min-observations must be >= 1, got {min_obs}")

@@ -33,7 +33,7 @@ def dr1_split(shared_data, tmp_path_factory):
     even = [i for i in ids if i % 2 == 0]
     odd = [i for i in ids if i % 2 == 1]
     root = tmp_path_factory.mktemp("dr1_apply")
-    assert main(["make-models", str(indir), str(root / "A"), "--obs-ids",
+    assert main(["make-models", "--model", "groups", str(indir), str(root / "A"), "--obs-ids",
                  ",".join(map(str, even)), "--no-progress", "--smooth-passes", "1"]) == 0
     assert main(["apply-models", str(root / "A"), str(indir), str(root / "B"), "--obs-ids",
                  ",".join(map(str, odd))]) == 0
@@ -95,7 +95,7 @@ def sim(tmp_path_factory):
                            alt_range=Angle([50, 80], "deg"), ontime=300 * u.s)
     ids = [int(i) for i in ds.obs_ids]
     make_models(ds.path, root / "models", exclusion="none", progress=False, obs_ids=ids[:5],
-                zenith_edges=(0, 25, 50), smooth=1)
+                zenith_edges=(0, 25, 50), smooth=1, model="groups")
     return ds.path, root / "models", ids
 
 
@@ -210,7 +210,7 @@ def test_command_line(sim, tmp_path, capsys):
 def test_make_models_per_run_output_moves_alone(sim, tmp_path, rule):
     gdata = pytest.importorskip("gammapy.data")
     indir, models, ids = sim
-    status = main(["make-models", str(indir), str(tmp_path / "M"), "--per-observation", "group",
+    status = main(["make-models", "--model", "groups", str(indir), str(tmp_path / "M"), "--per-observation", "group",
                    "--exclusion", "none", "--no-progress", "--obs-ids", ",".join(map(str, ids[:3])),
                    "--input-paths", rule])
     assert status == 0

@@ -75,29 +75,29 @@ def _contents(folder):
 
 def test_config_file_repeats_the_build(small_dataset, tmp_path):
     first = tmp_path / "first"
-    assert main(["make-models", str(small_dataset.path), str(first), "--no-progress",
+    assert main(["make-models", "--model", "groups", str(small_dataset.path), str(first), "--no-progress",
                  "--exclusion", "none", "--zenith-edges", "0,25,50", "--smooth-passes", "2"]) == 0
     config = BuildConfig.read(first / CONFIG_NAME)
     assert config.zenith_edges == (0.0, 25.0, 50.0) and config.smooth == 2
     assert config.exclusion == "none" and config.outdir == str(first.resolve())
     # the same build from the file alone, into another folder (an option given here wins)
     again = tmp_path / "again"
-    assert main(["make-models", "--config", str(first / CONFIG_NAME), str(small_dataset.path),
+    assert main(["make-models", "--model", "groups", "--config", str(first / CONFIG_NAME), str(small_dataset.path),
                  str(again), "--no-progress"]) == 0
     assert _contents(again) == _contents(first)
     assert BuildConfig.read(again / CONFIG_NAME).outdir == str(again.resolve())
     # the file alone repeats the build in place
-    assert main(["make-models", "--config", str(first / CONFIG_NAME), "--overwrite",
+    assert main(["make-models", "--model", "groups", "--config", str(first / CONFIG_NAME), "--overwrite",
                  "--no-progress"]) == 0
     assert _contents(first) == _contents(again)
     # an option on the command line changes the build
     other = tmp_path / "other"
-    assert main(["make-models", "--config", str(first / CONFIG_NAME), str(small_dataset.path),
+    assert main(["make-models", "--model", "groups", "--config", str(first / CONFIG_NAME), str(small_dataset.path),
                  str(other), "--no-progress", "--no-smooth"]) == 0
     assert BuildConfig.read(other / CONFIG_NAME).smooth is False
     assert _contents(other) != _contents(first)
 
 
 def test_folders_are_required_without_a_config(capsys):
-    assert main(["make-models", "--no-progress"]) == 2
+    assert main(["make-models", "--model", "groups", "--no-progress"]) == 2
     assert "needs INDIR and OUTDIR" in capsys.readouterr().err

@@ -63,7 +63,7 @@ def assert_one_line(err):
 
 @pytest.mark.parametrize("extra", [[], ["--overwrite"], ["--per-observation", "group", "--overwrite"]])
 def test_output_equal_to_input_is_refused(indir, capsys, extra):
-    status, _, err = run_main(capsys, "make-models", indir, indir, "--no-progress", *extra)
+    status, _, err = run_main(capsys, "make-models", "--model", "groups", indir, indir, "--no-progress", *extra)
     assert status == 1
     assert_one_line(err)
     assert "is the input data folder" in err and "never writes into its input" in err
@@ -71,10 +71,10 @@ def test_output_equal_to_input_is_refused(indir, capsys, extra):
 
 
 def test_output_inside_or_containing_input_is_refused(indir, tmp_path, capsys):
-    status, _, err = run_main(capsys, "make-models", indir, indir / "models")
+    status, _, err = run_main(capsys, "make-models", "--model", "groups", indir, indir / "models")
     assert status == 1 and "lies inside the input data folder" in err
     assert not (indir / "models").exists()
-    status, _, err = run_main(capsys, "make-models", indir, indir.parent)
+    status, _, err = run_main(capsys, "make-models", "--model", "groups", indir, indir.parent)
     assert status == 1 and "contains the input data folder" in err
     assert_one_line(err)
 
@@ -82,9 +82,9 @@ def test_output_inside_or_containing_input_is_refused(indir, tmp_path, capsys):
 def test_output_through_a_symbolic_link_is_refused(indir, tmp_path, capsys):
     link = tmp_path / "link"
     link.symlink_to(indir, target_is_directory=True)
-    status, _, err = run_main(capsys, "make-models", indir, link, "--overwrite")
+    status, _, err = run_main(capsys, "make-models", "--model", "groups", indir, link, "--overwrite")
     assert status == 1 and "is the input data folder" in err
-    status, _, err = run_main(capsys, "make-models", link, indir / "x")
+    status, _, err = run_main(capsys, "make-models", "--model", "groups", link, indir / "x")
     assert status == 1 and "lies inside" in err
 
 
@@ -93,7 +93,7 @@ def test_library_refuses_too(indir):
     from bgcube.make.guard import OutputInsideInputError
 
     with pytest.raises(OutputInsideInputError, match="never writes into its input"):
-        make_models(indir, indir / "sub", progress=False, overwrite=True)
+        make_models(indir, indir / "sub", progress=False, overwrite=True, model="groups")
     assert not (indir / "sub").exists()
 
 
@@ -114,7 +114,7 @@ def test_library_refuses_too(indir):
 )
 def test_bad_options_fail_before_any_work(indir, tmp_path, capsys, options, status, text):
     out = tmp_path / "out"
-    got, _, err = run_main(capsys, "make-models", indir, out, "--no-progress", *options)
+    got, _, err = run_main(capsys, "make-models", "--model", "groups", indir, out, "--no-progress", *options)
     assert got == status, err
     assert text in err
     assert_one_line(err)
@@ -123,7 +123,7 @@ def test_bad_options_fail_before_any_work(indir, tmp_path, capsys, options, stat
 
 def test_demo_with_no_runs_is_refused_and_leaves_nothing(tmp_path, capsys):
     status, _, err = run_main(capsys, "demo", tmp_path / "demo", "--n-obs", "0")
-    assert status == 2 and "--n-obs must be >= 1" in err
+    assert status == 2 and "--n-obs must be >= 10" in err
     assert_one_line(err)
     assert not (tmp_path / "demo").exists()
 
@@ -135,12 +135,12 @@ def test_a_failed_demo_removes_what_it_started(tmp_path, capsys, monkeypatch):
         raise OSError(28, "No space left on device", str(tmp_path / "demo" / "models" / "x"))
 
     monkeypatch.setattr(demo, "make_models", broken)
-    status, _, err = run_main(capsys, "demo", tmp_path / "demo", "--n-obs", "2")
+    status, _, err = run_main(capsys, "demo", tmp_path / "demo", "--n-obs", "10")
     assert status == 1 and "No space left on device (ENOSPC)" in err
     assert_one_line(err)
     assert not (tmp_path / "demo").exists()
     monkeypatch.undo()
-    assert main(["demo", str(tmp_path / "demo"), "--n-obs", "2"]) == 0  # nothing blocks a rerun
+    assert main(["demo", str(tmp_path / "demo"), "--n-obs", "10"]) == 0  # nothing blocks a rerun
 
 
 def test_workers_without_dask(indir, tmp_path, capsys, monkeypatch):
@@ -149,7 +149,7 @@ def test_workers_without_dask(indir, tmp_path, capsys, monkeypatch):
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name in ("dask", "distributed") else find_spec(name, *a))
-    status, _, err = run_main(capsys, "make-models", indir, tmp_path / "o", "--workers", "2")
+    status, _, err = run_main(capsys, "make-models", "--model", "groups", indir, tmp_path / "o", "--workers", "2")
     assert status == 1
     assert "--workers" in err and 'pip install -e ".[dask]"' in err
     assert_one_line(err)
@@ -161,7 +161,7 @@ def test_workers_without_dask(indir, tmp_path, capsys, monkeypatch):
 def test_backend_without_its_package(indir, tmp_path, capsys, monkeypatch, backend, modules):
     for name in modules:  # an import of a module set to None raises ImportError
         monkeypatch.setitem(sys.modules, name, None)
-    status, _, err = run_main(capsys, "make-models", indir, tmp_path / "o", "--backend", backend)
+    status, _, err = run_main(capsys, "make-models", "--model", "groups", indir, tmp_path / "o", "--backend", backend)
     assert status == 1
     assert f"--backend {backend}" in err and f'pip install -e ".[{backend}]"' in err
     assert_one_line(err)
@@ -211,11 +211,11 @@ def command(*argv):
 
 
 def test_a_real_command_line_error_has_no_traceback(indir):
-    argv, env = command("make-models", indir, indir)
+    argv, env = command("make-models", "--model", "groups", indir, indir)
     result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 1
     assert_one_line(result.stderr)
-    argv, env = command("--debug", "make-models", indir, indir)
+    argv, env = command("--debug", "make-models", "--model", "groups", indir, indir)
     result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 1 and "Traceback" in result.stderr
 
@@ -239,7 +239,7 @@ def test_ctrl_c_at_any_moment_gives_one_line_and_130(indir, tmp_path):
     for k, delay in enumerate((0.0, 0.2, 0.4, 0.7, 1.0, 1.5, 2.0, 3.0)):
         out = tmp_path / f"out{k}"
         started = tmp_path / f"started{k}"
-        argv, env = command("make-models", indir, out, "--no-progress")
+        argv, env = command("make-models", "--model", "groups", indir, out, "--no-progress")
         argv = [sys.executable, "-c", LAUNCHER, str(started), *argv[3:]]
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, env=env)

@@ -125,8 +125,8 @@ def test_make_models_jax_gives_the_numpy_cubes(dr1, tmp_path):
     store, _, obs_ids, _ = dr1
     indir = store.base_dir
     runs = dict(obs_ids=list(obs_ids), progress=False)
-    on_numpy = make_models(indir, tmp_path / "np", **runs)
-    on_jax = make_models(indir, tmp_path / "jax", backend="jax", **runs)
+    on_numpy = make_models(indir, tmp_path / "np", **runs, model="groups")
+    on_jax = make_models(indir, tmp_path / "jax", backend="jax", **runs, model="groups")
     for a, b in zip(on_numpy.groups, on_jax.groups, strict=True):
         assert (a.n_events, a.n_excluded, a.n_filled) == (b.n_events, b.n_excluded, b.n_filled)
         if a.model is None:

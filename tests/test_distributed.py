@@ -1,7 +1,7 @@
 """make-models on Dask: equal to the serial build bit for bit, faults, resume.
 
 One dask.distributed LocalCluster (2 worker processes), started by
-`bgcube.make.distributed.dask_client` as ``make_models(workers=2)`` does, serves
+`bgcube.make.distributed.dask_client` as ``make_models(workers=2, model="groups")`` does, serves
 the module.
 """
 
@@ -50,7 +50,7 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def serial(dataset, tmp_path_factory):
     """The serial build (exclusion 'auto': time cubes are sums of time x kept fraction)."""
-    result = make_models(dataset.path, tmp_path_factory.mktemp("serial"), progress=False)
+    result = make_models(dataset.path, tmp_path_factory.mktemp("serial"), progress=False, model="groups")
     assert len(result.groups) > 1 and result.failed == []
     assert sum(g.n_excluded for g in result.groups) > 0
     time = np.asarray(result.groups[0].model.livetime_cube.data)
@@ -59,7 +59,7 @@ def serial(dataset, tmp_path_factory):
 
 
 def test_dask_build_equals_the_serial_build(client, dataset, serial, tmp_path):
-    result = make_models(dataset.path, tmp_path, progress=False, scheduler=client)
+    result = make_models(dataset.path, tmp_path, progress=False, scheduler=client, model="groups")
     assert_same_models(result, serial)
     assert not (tmp_path / CHECKPOINT_DIR).exists()
     # the files too
@@ -72,7 +72,7 @@ def test_a_task_failing_once_is_retried_and_the_result_stays_exact(client, datas
     store = ScriptedStore(DataStore.from_dir(dataset.path), flaky_obs_id=3, flaky="raise",
                           marker=tmp_path / "failed-once")
     result = make_models(store, tmp_path / "out", progress=False,
-                         scheduler=client.scheduler.address)  # by address: a client of our own
+                         scheduler=client.scheduler.address, model="groups")  # by address: a client of our own
     assert (tmp_path / "failed-once").exists()
     assert_same_models(result, serial)
 
@@ -80,7 +80,7 @@ def test_a_task_failing_once_is_retried_and_the_result_stays_exact(client, datas
 def test_a_worker_lost_mid_build_neither_corrupts_nor_double_counts(client, dataset, serial, tmp_path):
     store = ScriptedStore(DataStore.from_dir(dataset.path), flaky_obs_id=5, flaky="exit",
                           marker=tmp_path / "worker-died")
-    result = make_models(store, tmp_path / "out", progress=False, scheduler=client)
+    result = make_models(store, tmp_path / "out", progress=False, scheduler=client, model="groups")
     assert (tmp_path / "worker-died").exists()
     assert_same_models(result, serial)
     client.wait_for_workers(2, timeout=60)
@@ -99,13 +99,13 @@ def broken(dataset, tmp_path_factory):
 
 def test_an_unreadable_run_is_reported_and_left_out(client, broken, tmp_path):
     path, obs_id, file_name = broken
-    result = make_models(path, tmp_path / "dask", progress=False, scheduler=client)
+    result = make_models(path, tmp_path / "dask", progress=False, scheduler=client, model="groups")
     assert [i for i, _ in result.failed] == [obs_id]
     assert file_name in result.failed[0][1]
     assert all(obs_id not in g.obs_ids for g in result.groups)
-    assert_same_models(result, make_models(path, tmp_path / "serial", progress=False))
+    assert_same_models(result, make_models(path, tmp_path / "serial", progress=False, model="groups"))
     with pytest.raises(ObservationError, match=f"OBS_ID {obs_id}"):
-        make_models(path, tmp_path / "fail-fast", progress=False, scheduler=client, fail_fast=True)
+        make_models(path, tmp_path / "fail-fast", progress=False, scheduler=client, fail_fast=True, model="groups")
 
 
 def test_warnings_on_the_workers_reach_the_user(client, dataset, tmp_path):
@@ -116,29 +116,29 @@ def test_warnings_on_the_workers_reach_the_user(client, dataset, tmp_path):
     with fits.open(events_file, mode="update") as hdus:
         hdus[hdu].data["ENERGY"][:3] = np.nan
     with pytest.warns(DroppedEventsWarning, match="dropped 3 of") as record:
-        make_models(path, tmp_path / "out", progress=False, scheduler=client)
+        make_models(path, tmp_path / "out", progress=False, scheduler=client, model="groups")
     assert [w.message.n_dropped for w in record] == [3]
 
 
 def test_a_serial_build_interrupted_resumes_on_dask(client, dataset, serial, tmp_path):
     first = ScriptedStore(DataStore.from_dir(dataset.path), interrupt_after=3)
     with pytest.raises(KeyboardInterrupt):
-        make_models(first, tmp_path, progress=False)
-    result = make_models(dataset.path, tmp_path, progress=False, scheduler=client, resume=True)
+        make_models(first, tmp_path, progress=False, model="groups")
+    result = make_models(dataset.path, tmp_path, progress=False, scheduler=client, resume=True, model="groups")
     assert sorted(result.reused) == sorted(first.calls)
     assert_same_models(result, serial)
 
 
 def test_command_line_with_a_scheduler(client, dataset, tmp_path, capsys):
-    assert main(["make-models", str(dataset.path), str(tmp_path), "--no-progress",
+    assert main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--no-progress",
                  "--exclusion", "none", "--scheduler", client.scheduler.address]) == 0
     out = capsys.readouterr().out
     assert "GROUP_ID" in out and f"{N_OBS} observation(s)" in out
     with pytest.raises(SystemExit) as exc:
-        main(["make-models", str(dataset.path), str(tmp_path), "--workers", "1",
+        main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--workers", "1",
               "--scheduler", "tcp://localhost:1"])
     assert exc.value.code == 2
     assert "not allowed with" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["make-models", str(dataset.path), str(tmp_path), "--workers", "0"])
+        main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--workers", "0"])
     assert "positive integer" in capsys.readouterr().err

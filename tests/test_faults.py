@@ -37,7 +37,7 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(dataset, tmp_path_factory):
     outdir = tmp_path_factory.mktemp("reference")
-    make_models(dataset.path, outdir, progress=False)
+    make_models(dataset.path, outdir, progress=False, model="groups")
     return outdir
 
 
@@ -78,7 +78,7 @@ def test_write_failure_is_one_line_leaves_no_partial_file_and_resumes(
     outdir = tmp_path / "out"
     with monkeypatch.context() as patch:
         patch.setattr(atomic, "_publish", failing_publish(error_number))
-        status = main(["make-models", str(dataset.path), str(outdir), "--no-progress"])
+        status = main(["make-models", "--model", "groups", str(dataset.path), str(outdir), "--no-progress"])
     err = capsys.readouterr().err
     assert status == 1
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
@@ -88,7 +88,7 @@ def test_write_failure_is_one_line_leaves_no_partial_file_and_resumes(
     assert no_temporaries(outdir)
     assert not (outdir / LOCK_NAME).exists()
     # once the disk has room again, the build resumes without reading the runs again
-    assert main(["make-models", str(dataset.path), str(outdir), "--no-progress", "--resume"]) == 0
+    assert main(["make-models", "--model", "groups", str(dataset.path), str(outdir), "--no-progress", "--resume"]) == 0
     out = capsys.readouterr().out
     assert "4 run(s) reused from the checkpoint" in out
     assert_same_models(outdir, reference)
@@ -103,7 +103,7 @@ def test_read_only_output_folder(dataset, tmp_path, capsys):
     outdir.mkdir()
     outdir.chmod(0o555)
     try:
-        status = main(["make-models", str(dataset.path), str(outdir), "--no-progress"])
+        status = main(["make-models", "--model", "groups", str(dataset.path), str(outdir), "--no-progress"])
     finally:
         outdir.chmod(0o755)
     err = capsys.readouterr().err
@@ -131,7 +131,7 @@ def test_second_build_refuses_while_the_first_runs_and_a_stale_lock_is_replaced(
                               stdout=subprocess.PIPE, text=True, env=env())
     try:
         assert holder.stdout.readline().strip() == "locked"
-        command = [sys.executable, "-m", "bgcube", "make-models", str(dataset.path),
+        command = [sys.executable, "-m", "bgcube", "make-models", "--model", "groups", str(dataset.path),
                    str(outdir), "--no-progress"]
         second = subprocess.run(command, capture_output=True, text=True, env=env(), timeout=300)
         assert second.returncode == 1
@@ -162,7 +162,7 @@ def test_a_killed_build_resumes(shared_data, tmp_path):
     """SIGKILL a real build on the H.E.S.S. DR1 runs mid-way; --resume then completes it."""
     indir = shared_data / "hess-dl3-dr1"
     outdir = tmp_path / "out"
-    command = [sys.executable, "-m", "bgcube", "make-models", str(indir), str(outdir),
+    command = [sys.executable, "-m", "bgcube", "make-models", "--model", "groups", str(indir), str(outdir),
                "--no-progress", "--exclusion", "none"]
     build = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
     for _ in range(3000):  # until the build holds its lock (at most 5 min)

@@ -61,7 +61,7 @@ def test_exclusion_keeps_a_flat_background_flat(flat_dataset, tmp_path):
     # a 1.5 deg circle 1 deg north of each pointing: a large bite out of every field
     circles = [(float(r["RA_PNT"]), float(r["DEC_PNT"]) + 1.0, 1.5, f"hole {r['OBS_ID']}") for r in table]
     regions = ExclusionRegions.from_list(circles)
-    result = make_models(store, tmp_path, exclusion=regions, smooth=False, progress=False)
+    result = make_models(store, tmp_path, exclusion=regions, smooth=False, progress=False, model="groups")
     assert len(result.groups) == 1 and result.failed == []
     group = result.groups[0]
     assert group.n_excluded > 0
@@ -99,7 +99,7 @@ def test_excluded_events_never_reach_the_counts(flat_dataset, tmp_path):
 
 
 def test_pipeline_writes_the_original_files_and_groups_every_run_once(flat_dataset, tmp_path):
-    result = make_models(flat_dataset.path, tmp_path, zenith_edges=(0, 15, 60), exclusion="none", progress=False)
+    result = make_models(flat_dataset.path, tmp_path, zenith_edges=(0, 15, 60), exclusion="none", progress=False, model="groups")
     names = {p.name for p in tmp_path.iterdir()}
     for key in ("observations", "grouped", "groups", "exclusion"):
         assert OUTPUT_NAMES[key] in names
@@ -115,7 +115,7 @@ def test_pipeline_writes_the_original_files_and_groups_every_run_once(flat_datas
     # nothing is overwritten without asking, and the check comes before any work
     before = (tmp_path / OUTPUT_NAMES["observations"]).stat().st_mtime_ns
     with pytest.raises(FileExistsError):
-        make_models(flat_dataset.path, tmp_path, exclusion="none", progress=False)
+        make_models(flat_dataset.path, tmp_path, exclusion="none", progress=False, model="groups")
     assert (tmp_path / OUTPUT_NAMES["observations"]).stat().st_mtime_ns == before
 
 
@@ -126,37 +126,37 @@ def test_unreadable_run_is_named_and_left_out(flat_dataset, tmp_path):
     events_file = store.hdu_location(int(store.obs_ids[0]), "events")[0]
     victim = events_file.name
     (broken / events_file.relative_to(flat_dataset.path)).write_bytes(b"not a FITS file")
-    result = make_models(broken, tmp_path / "out", exclusion="none", progress=False)
+    result = make_models(broken, tmp_path / "out", exclusion="none", progress=False, model="groups")
     assert [obs_id for obs_id, _ in result.failed] == [int(store.obs_ids[0])]
     assert victim in result.failed[0][1]
     with pytest.raises(ObservationError, match=str(int(store.obs_ids[0]))):
-        make_models(broken, tmp_path / "out2", exclusion="none", progress=False, fail_fast=True)
+        make_models(broken, tmp_path / "out2", exclusion="none", progress=False, fail_fast=True, model="groups")
 
 
 def test_command_line(flat_dataset, tmp_path, capsys):
-    assert main(["make-models", str(flat_dataset.path), str(tmp_path), "--test", "--no-progress",
+    assert main(["make-models", "--model", "groups", str(flat_dataset.path), str(tmp_path), "--test", "--no-progress",
                  "--exclusion", "none"]) == 0
     out = capsys.readouterr().out
     assert "GROUP_ID" in out and "file(s) written" in out
-    assert main(["make-models", str(flat_dataset.path), str(tmp_path), "--no-progress"]) == 1
+    assert main(["make-models", "--model", "groups", str(flat_dataset.path), str(tmp_path), "--no-progress"]) == 1
     assert "use --overwrite" in capsys.readouterr().err
-    assert main(["make-models", str(tmp_path / "missing"), str(tmp_path / "x")]) == 1
+    assert main(["make-models", "--model", "groups", str(tmp_path / "missing"), str(tmp_path / "x")]) == 1
     assert "does not exist" in capsys.readouterr().err
     assert main(["info", str(tmp_path / "bg_cube_model_group0_table.fits.gz")]) == 0
     assert "BACKGROUND" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exc:
-        main(["make-models", "--help"])
+        main(["make-models", "--model", "groups", "--help"])
     assert exc.value.code == 0
     assert "--exclusion" in capsys.readouterr().out
 
 
 def test_smooth_passes_option(flat_dataset, tmp_path):
-    raw = make_models(flat_dataset.path, tmp_path / "raw", exclusion="none", smooth=False, progress=False)
-    once = make_models(flat_dataset.path, tmp_path / "once", exclusion="none", smooth=1, progress=False)
+    raw = make_models(flat_dataset.path, tmp_path / "raw", exclusion="none", smooth=False, progress=False, model="groups")
+    once = make_models(flat_dataset.path, tmp_path / "once", exclusion="none", smooth=1, progress=False, model="groups")
     model = raw.groups[0].model
     model.smooth(n_passes=1)
     np.testing.assert_allclose(
         once.groups[0].model.background_cube.quantity, model.background_cube.quantity, rtol=1e-12
     )
-    assert main(["make-models", str(flat_dataset.path), str(tmp_path / "cli"), "--smooth-passes", "1",
+    assert main(["make-models", "--model", "groups", str(flat_dataset.path), str(tmp_path / "cli"), "--smooth-passes", "1",
                  "--exclusion", "none", "--no-progress"]) == 0

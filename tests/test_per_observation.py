@@ -153,7 +153,7 @@ def test_norm_fit_on_simulated_runs_recovers_their_true_norms(dataset):
 def per_run(dataset, tmp_path_factory):
     outdir = tmp_path_factory.mktemp("perobs_out")
     result = make_models(dataset.path, outdir, zenith_edges=(0, 20, 40, 60), exclusion="none",
-                         per_observation="interpolate", fit_norm=True, progress=False)
+                         per_observation="interpolate", fit_norm=True, progress=False, model="groups")
     return result, outdir
 
 
@@ -172,7 +172,7 @@ def test_fitted_norms_follow_the_true_norms_of_the_runs(dataset, tmp_path):
     # one group for all runs: its model is the ONTIME-weighted mean background
     # (equal ONTIMEs), so each run's fitted norm is its true norm over the mean
     result = make_models(dataset.path, tmp_path, zenith_edges=(0, 90), exclusion="none",
-                         fit_norm=True, progress=False)
+                         fit_norm=True, progress=False, model="groups")
     assert len(result.groups) == 1
     expected = dataset.norms / np.mean(dataset.norms)
     for obs_id, truth in zip(dataset.obs_ids, expected, strict=True):
@@ -209,7 +209,7 @@ def test_efficiency_norms_follow_the_true_norms_of_the_runs(dataset, tmp_path):
     true_eff = dict(zip(dataset.obs_ids, dataset.norms ** (1 / 1.5), strict=True))
     store.obs_table["EFF_TEST"] = [true_eff[i] for i in store.obs_table["OBS_ID"]]
     result = make_models(store, tmp_path, zenith_edges=(0, 90), exclusion="none",
-                         efficiency_column="eff_test", progress=False)
+                         efficiency_column="eff_test", progress=False, model="groups")
     expected = dataset.norms / np.mean(dataset.norms)
     total = sum(m.n_counts for m in result.observations.values())
     for obs_id, truth in zip(dataset.obs_ids, expected, strict=True):
@@ -219,15 +219,15 @@ def test_efficiency_norms_follow_the_true_norms_of_the_runs(dataset, tmp_path):
         written = FOVCube.read(tmp_path / BKG_SUBDIR / bkg_file_name(obs_id))
         assert written.meta["BKG_EFF"] == pytest.approx(true_eff[obs_id])
     with pytest.raises(ValueError, match="alternatives"):
-        make_models(store, tmp_path / "a", efficiency_column="EFF_TEST", fit_norm=True)
+        make_models(store, tmp_path / "a", efficiency_column="EFF_TEST", fit_norm=True, model="groups")
     with pytest.raises(ValueError, match="no column 'OPTEFF'"):  # before any work
         make_models(store, tmp_path / "b", efficiency_column="OPTEFF", exclusion="none",
-                    progress=False)
+                    progress=False, model="groups")
     assert not (tmp_path / "b").exists()
     store.obs_table["EFF_FLAT"] = 1.0
     with pytest.raises(ValueError, match="two or more efficiencies"):
         make_models(store, tmp_path / "c", efficiency_column="EFF_FLAT", exclusion="none",
-                    progress=False)
+                    progress=False, model="groups")
     assert not (tmp_path / "c").exists()
 
 
@@ -237,7 +237,7 @@ def test_rerun_without_overwrite_refuses_before_writing(per_run, dataset):
     before = index.stat().st_mtime_ns
     with pytest.raises(OutputExistsError):
         make_models(dataset.path, outdir, zenith_edges=(0, 20, 40, 60), exclusion="none",
-                    per_observation="group", progress=False)
+                    per_observation="group", progress=False, model="groups")
     assert index.stat().st_mtime_ns == before
 
 
@@ -262,7 +262,7 @@ def test_gammapy_datastore_uses_the_new_models(per_run, dataset):
 
 def test_livetime_models_are_written_per_ontime(dataset, tmp_path):
     result = make_models(dataset.path, tmp_path, time_convention="LIVETIME", exclusion="none",
-                         per_observation="group", progress=False)
+                         per_observation="group", progress=False, model="groups")
     table = DataStore.from_dir(dataset.path).obs_table
     for row in table:
         obs_id = int(row["OBS_ID"])
@@ -273,16 +273,16 @@ def test_livetime_models_are_written_per_ontime(dataset, tmp_path):
 
 
 def test_command_line_flags(dataset, tmp_path, capsys):
-    status = main(["make-models", str(dataset.path), str(tmp_path), "--fit-norm",
+    status = main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--fit-norm",
                    "--no-progress", "--exclusion", "none"])
     assert status == 0
     assert (tmp_path / "hdu-index.fits.gz").is_file()
     assert len(list((tmp_path / BKG_SUBDIR).glob("bkg_obs_*.fits.gz"))) == len(dataset.obs_ids)
     with pytest.raises(SystemExit):
-        main(["make-models", str(dataset.path), str(tmp_path / "x"), "--per-observation",
+        main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path / "x"), "--per-observation",
               "nearest"])
     with pytest.raises(SystemExit):  # two norms: one or the other
-        main(["make-models", str(dataset.path), str(tmp_path / "y"), "--fit-norm",
+        main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path / "y"), "--fit-norm",
               "--efficiency-norm", "MUONEFF"])
 
 

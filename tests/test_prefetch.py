@@ -83,7 +83,7 @@ def test_a_build_reads_every_run_through_the_prefetch_with_unchanged_cubes(
         return data
 
     monkeypatch.setattr(prefetch, "take", counting_take)
-    with_prefetch = make_models(indir, tmp_path / "a", test=True, progress=False)
+    with_prefetch = make_models(indir, tmp_path / "a", test=True, progress=False, model="groups")
     runs = [p for p, _ in taken if "obs_id" in p]
     assert len(runs) == 10 and all(hit for p, hit in taken if "obs_id" in p)
 
@@ -93,6 +93,6 @@ def test_a_build_reads_every_run_through_the_prefetch_with_unchanged_cubes(
 
     monkeypatch.setattr(partial, "Prefetcher", NoPrefetch)
     taken.clear()
-    without = make_models(indir, tmp_path / "b", test=True, progress=False)
+    without = make_models(indir, tmp_path / "b", test=True, progress=False, model="groups")
     assert not any(hit for _, hit in taken)
     assert_same_models(with_prefetch, without)

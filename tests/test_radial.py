@@ -112,7 +112,7 @@ def radial_dataset(tmp_path_factory):
     ds = make_test_dataset(root / "ds", n_obs=6, random_state=11, background=background,
                            alt_range=Angle([60, 80], "deg"), ontime=1800 * u.s)
     result = make_models(ds.path, root / "models", exclusion="none", progress=False,
-                         zenith_edges=(0, 40), model_type="2d")
+                         zenith_edges=(0, 40), model_type="2d", model="groups")
     return ds, root, result
 
 
@@ -166,6 +166,6 @@ def test_apply_models_2d_through_gammapy(radial_dataset, tmp_path, capsys):
 
 def test_apply_models_2d_needs_2d_models(tmp_path, radial_dataset):
     ds, root, result = radial_dataset
-    make_models(ds.path, tmp_path / "m3", exclusion="none", progress=False, zenith_edges=(0, 40))
+    make_models(ds.path, tmp_path / "m3", exclusion="none", progress=False, zenith_edges=(0, 40), model="groups")
     with pytest.raises(DataNotFoundError, match="--model-type 2d"):
         apply_models(tmp_path / "m3", ds.path, tmp_path / "B", model_type="2d")

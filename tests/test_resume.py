@@ -26,7 +26,7 @@ def dataset(tmp_path_factory):
 def reference(dataset, tmp_path_factory):
     """An uninterrupted serial build (exclusion 'auto': time cubes with holes)."""
     outdir = tmp_path_factory.mktemp("reference")
-    result = make_models(dataset.path, outdir, progress=False)
+    result = make_models(dataset.path, outdir, progress=False, model="groups")
     assert result.reused == [] and result.messages == []
     assert not (outdir / CHECKPOINT_DIR).exists()
     return result
@@ -35,7 +35,7 @@ def reference(dataset, tmp_path_factory):
 def _interrupted_build(dataset, outdir, k, **kwargs):
     store = ScriptedStore(DataStore.from_dir(dataset.path), interrupt_after=k)
     with pytest.raises(KeyboardInterrupt):
-        make_models(store, outdir, progress=False, **kwargs)
+        make_models(store, outdir, progress=False, **kwargs, model="groups")
     return store
 
 
@@ -100,7 +100,7 @@ def test_interrupted_build_resumes_without_recomputing(dataset, reference, tmp_p
     assert saved == sorted(f"obs{i}.npz" for i in first.calls)  # each finished run, no temp files
 
     second = ScriptedStore(DataStore.from_dir(dataset.path))
-    result = make_models(second, tmp_path, progress=False, resume=True)
+    result = make_models(second, tmp_path, progress=False, resume=True, model="groups")
     assert sorted(result.reused) == sorted(first.calls)
     assert sorted(second.calls) == sorted(set(range(1, N_OBS + 1)) - set(first.calls))
     assert any("resuming" in m for m in result.messages)
@@ -111,7 +111,7 @@ def test_interrupted_build_resumes_without_recomputing(dataset, reference, tmp_p
 def test_changed_settings_discard_the_checkpoint(dataset, tmp_path):
     _interrupted_build(dataset, tmp_path, 2, exclusion="none")
     store = ScriptedStore(DataStore.from_dir(dataset.path))
-    result = make_models(store, tmp_path, progress=False, resume=True, keep_checkpoint=True)
+    result = make_models(store, tmp_path, progress=False, resume=True, keep_checkpoint=True, model="groups")
     assert result.reused == [] and len(store.calls) == N_OBS
     assert any("discarded" in m and "exclusion" in m for m in result.messages)
     assert len(list((tmp_path / CHECKPOINT_DIR / "runs").iterdir())) == N_OBS  # kept on request
@@ -128,7 +128,7 @@ def test_damaged_or_stale_run_files_are_recomputed(dataset, reference, tmp_path)
     other["info"] = np.array(str(other["info"]).replace('"key": "', '"key": "0'))
     np.savez_compressed(stale, **other)
     store = ScriptedStore(DataStore.from_dir(dataset.path))
-    result = make_models(store, tmp_path, progress=False, resume=True)
+    result = make_models(store, tmp_path, progress=False, resume=True, model="groups")
     assert sorted(result.reused) == [first.calls[2]]
     assert len(store.calls) == N_OBS - 1
     message = [m for m in result.messages if "recomputed" in m][0]
@@ -139,10 +139,10 @@ def test_damaged_or_stale_run_files_are_recomputed(dataset, reference, tmp_path)
 def test_a_checkpoint_is_not_ignored_silently(dataset, tmp_path):
     _interrupted_build(dataset, tmp_path, 1)
     with pytest.raises(OutputExistsError, match="resume=True"):
-        make_models(dataset.path, tmp_path, progress=False)
+        make_models(dataset.path, tmp_path, progress=False, model="groups")
     # overwrite starts afresh
     store = ScriptedStore(DataStore.from_dir(dataset.path))
-    result = make_models(store, tmp_path, progress=False, overwrite=True)
+    result = make_models(store, tmp_path, progress=False, overwrite=True, model="groups")
     assert result.reused == [] and len(store.calls) == N_OBS
     assert not (tmp_path / CHECKPOINT_DIR).exists()
 
@@ -154,7 +154,7 @@ def test_resume_does_not_replace_files_the_interrupted_build_did_not_plan(datase
     assert gid != 0
     (tmp_path / OUTPUT_NAMES["model_table"].format(group_id=gid)).write_text("not mine")
     with pytest.raises(OutputExistsError, match=f"group{gid}"):
-        make_models(dataset.path, tmp_path, progress=False, resume=True)
+        make_models(dataset.path, tmp_path, progress=False, resume=True, model="groups")
 
 
 def test_command_line_resume(dataset, reference, tmp_path, capsys, monkeypatch):
@@ -169,11 +169,11 @@ def test_command_line_resume(dataset, reference, tmp_path, capsys, monkeypatch):
 
     with monkeypatch.context() as patch:
         patch.setattr(DataStore, "observation", interrupted_after_two)
-        assert main(["make-models", str(dataset.path), str(tmp_path), "--no-progress"]) == 130
+        assert main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--no-progress"]) == 130
     assert "add --resume to continue" in capsys.readouterr().err
-    assert main(["make-models", str(dataset.path), str(tmp_path), "--no-progress"]) == 1
+    assert main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--no-progress"]) == 1
     assert "--resume" in capsys.readouterr().err
-    assert main(["make-models", str(dataset.path), str(tmp_path), "--no-progress", "--resume"]) == 0
+    assert main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--no-progress", "--resume"]) == 0
     out = capsys.readouterr().out
     assert "2 run(s) reused from the checkpoint" in out
     assert not (tmp_path / CHECKPOINT_DIR).exists()
@@ -188,5 +188,5 @@ def test_a_failed_checkpoint_save_stops_the_build(dataset, tmp_path, monkeypatch
 
     monkeypatch.setattr(checkpoint, "_save_npz", full_disk)
     with pytest.raises(OSError, match="No space left"):
-        make_models(dataset.path, tmp_path / "out", progress=False)
+        make_models(dataset.path, tmp_path / "out", progress=False, model="groups")
 

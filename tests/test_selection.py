@@ -125,7 +125,7 @@ def test_make_models_uses_the_selected_runs_and_records_them(dataset, tmp_path):
     keep = [int(i) for i in obs["OBS_ID"][obs["N_TELS"] >= 3]]
     drop = keep[0]
     result = make_models(dataset.path, tmp_path, exclusion="none", progress=False,
-                         select="N_TELS >= 3", exclude_obs_ids=[drop])
+                         select="N_TELS >= 3", exclude_obs_ids=[drop], model="groups")
     used = sorted(i for g in result.groups for i in g.obs_ids)
     assert used == sorted(set(keep) - {drop})
     written = Table.read(tmp_path / "bg_observation_table.fits.gz")
@@ -139,19 +139,19 @@ def test_command_line_selection(dataset, tmp_path, capsys):
     ids = [int(i) for i in dataset.obs_ids]
     runs = tmp_path / "runs.txt"
     runs.write_text("\n".join(str(i) for i in ids[::2]))
-    status = main(["make-models", str(dataset.path), str(tmp_path / "a"), "--obs-ids",
+    status = main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path / "a"), "--obs-ids",
                    f"@{runs}", "--exclusion", "none", "--no-progress"])
     assert status == 0
     written = Table.read(tmp_path / "a" / "bg_observation_table.fits.gz")
     assert sorted(written["OBS_ID"].tolist()) == sorted(ids[::2])
     capsys.readouterr()
-    status = main(["make-models", str(dataset.path), str(tmp_path / "b"), "--select",
+    status = main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path / "b"), "--select",
                    "ZEN_PNT > 89", "--no-progress"])
     assert status == 1
     err = capsys.readouterr().err
     assert "no run selected" in err and "ZEN_PNT > 89" in err
     assert not (tmp_path / "b" / "bg_observation_table.fits.gz").exists()
-    status = main(["make-models", str(dataset.path), str(tmp_path / "c"), "--select",
+    status = main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path / "c"), "--select",
                    "import os", "--no-progress"])
     assert status == 1
     assert "not a valid condition" in capsys.readouterr().err

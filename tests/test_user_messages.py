@@ -104,7 +104,7 @@ def built(tmp_path_factory):
 
 def test_info_shows_time_norm_obs_id_alignment_and_provenance(built, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["make-models", str(built.path), str(out), "--no-progress", "--fit-norm"]) == 0
+    assert main(["make-models", "--model", "groups", str(built.path), str(out), "--no-progress", "--fit-norm"]) == 0
     stdout = capsys.readouterr().out
     # the fitted norms as a table, and the files under OUTDIR with their folders
     assert "Per-run norms (fitted to each run's counts" in stdout
@@ -126,11 +126,11 @@ def test_info_shows_time_norm_obs_id_alignment_and_provenance(built, tmp_path, c
 def test_efficiency_norm_prints_the_scaling(built, tmp_path, capsys):
     from bgcube.make.report import efficiency_law
 
-    result = make_models(built.path, tmp_path / "lib", progress=False, efficiency_column="DEADC")
+    result = make_models(built.path, tmp_path / "lib", progress=False, efficiency_column="DEADC", model="groups")
     scale, index, eff_ref = efficiency_law(result.observations)
     for m in result.observations.values():  # every norm follows the printed law
         assert m.norm == pytest.approx(scale * (m.efficiency / eff_ref) ** index, rel=1e-9)
-    assert main(["make-models", str(built.path), str(tmp_path / "cli"), "--no-progress",
+    assert main(["make-models", "--model", "groups", str(built.path), str(tmp_path / "cli"), "--no-progress",
                  "--efficiency-norm", "DEADC"]) == 0
     stdout = capsys.readouterr().out
     assert f"efficiency scaling: norm = {scale:.4g} * (DEADC / {eff_ref:.4g}) ** {index:.4g}" in stdout
@@ -145,7 +145,7 @@ def test_a_truncated_file_says_so_once(built, tmp_path, capsys):
     victim = sorted((data / "data").glob("*.fits*"))[0]
     content = victim.read_bytes()
     victim.write_bytes(content[: len(content) // 2])
-    status = main(["make-models", str(data), str(tmp_path / "out"), "--no-progress"])
+    status = main(["make-models", "--model", "groups", str(data), str(tmp_path / "out"), "--no-progress"])
     err = capsys.readouterr().err
     assert status == 0  # the damaged run is left out, the others are built
     lines = [line for line in err.splitlines() if line.startswith("left out")]

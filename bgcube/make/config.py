@@ -127,7 +127,7 @@ class BuildConfig:
                 continue
             value = getattr(self, f.name)
             if isinstance(value, tuple):
-                value = [float(v) for v in value]
+                value = [v if isinstance(v, str) else float(v) for v in value]
             elif f.name in ("indir", "outdir") and value is not None:
                 value = str(Path(value).expanduser().resolve())
             elif f.name == "exclusion" and value not in ("auto", "none") and value is not None:

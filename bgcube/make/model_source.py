@@ -22,9 +22,10 @@ members::
 `load_model_source` picks a loader by the files in the folder: the first
 entry of `LOADERS` whose file exists. Each entry is ``(file name, loader)``
 with ``loader(modeldir) -> ModelSource``; `register_loader` puts a new kind in
-front (a fitted joint model stored as, say, ``bg_joint_model.fits.gz`` plugs
-in with one call). The built-in loader, `GroupModels`, reads what
-``bgcube make-models`` writes (``bg_observation_groups.ecsv``, the grouped
+front. The built-in loaders: `JointModelSource` reads the joint model that
+``bgcube make-models`` writes by default (``bg_joint_model.fits.gz``) and
+evaluates it at a run's conditions; `GroupModels` reads the group models of
+``make-models --model groups`` (``bg_observation_groups.ecsv``, the grouped
 observation table and the per-group cube files) and gives a run the group
 models interpolated linearly in cos(zenith)
 (`bgcube.make.zenith_interpolation.interpolate_cos_zenith`).
@@ -51,6 +52,7 @@ __all__ = [
     "ModelSource",
     "Validity",
     "GroupModels",
+    "JointModelSource",
     "LOADERS",
     "register_loader",
     "load_model_source",
@@ -225,7 +227,37 @@ class GroupModels:
 
 
 #: (file name, loader) pairs, tried in order by `load_model_source`.
-LOADERS: list = [("bg_observation_groups.ecsv", GroupModels.read)]
+class JointModelSource:
+    """A fitted joint model (``bg_joint_model.fits.gz``, `bgcube.fit.joint`) as a model source.
+
+    ``background(row)`` evaluates the model at the run's conditions; a run
+    of the model's own build also gets its night effect (estimated there
+    from the other runs of its night), any other run none. ``validity``:
+    the range of each condition column and of the safe energy threshold
+    over the fitted runs.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.validity = Validity(dict(model.validity))
+
+    def __repr__(self):
+        return f"JointModelSource({self.model!r}, validity={self.validity.ranges})"
+
+    @classmethod
+    def read(cls, modeldir) -> JointModelSource:
+        """Read ``modeldir/bg_joint_model.fits.gz``."""
+        from ..fit.joint import JOINT_MODEL_FILE, JointBackgroundModel
+
+        return cls(JointBackgroundModel.read(Path(modeldir) / JOINT_MODEL_FILE))
+
+    def background(self, row) -> FOVCube:
+        """The run's rate cube, per ONTIME, 1/(MeV s sr), RADEC."""
+        return self.model.background(row)
+
+
+LOADERS: list = [("bg_joint_model.fits.gz", JointModelSource.read),
+                 ("bg_observation_groups.ecsv", GroupModels.read)]
 
 
 def register_loader(filename, loader) -> None:

@@ -373,7 +373,8 @@ def make_models(
         given = [k for k, v in group_options.items() if v]
         if given:
             raise ValueError(f"{', '.join(given)} belong(s) to the group models "
-                             "(model='groups'); the joint model has no groups or k5a smoothing")
+                             "(--model groups, model='groups'); the joint model has no groups "
+                             "or k5a smoothing")
         return _make_joint(store, outdir, obs_table, exclusion=exclusion,
                            time_convention=time_convention, alignment=alignment,
                            model_type=model_type, per_observation=per_observation,
@@ -530,12 +531,12 @@ def _make_joint(store, outdir, obs_table, *, exclusion, time_convention, alignme
     given = [k for k, v in not_joint.items() if v is not None]
     if given:
         raise ValueError(
-            f"{', '.join(given)} belong(s) to the group models (model='groups'); the joint "
-            "model writes a model per run by itself")
+            f"{', '.join(given)} belong(s) to the group models (--model groups, "
+            "model='groups'); the joint model writes a model per run by itself")
     if alignment != "RADEC" or time_convention != "ONTIME" or model_type != "3d":
         raise ValueError(
             "the joint model is built in RADEC alignment, per ONTIME, as a 3D model; "
-            "for ALTAZ, LIVETIME or BKG_2D use the group models (model='groups')")
+            "for ALTAZ, LIVETIME or BKG_2D use the group models (--model groups)")
     spec = JointModelSpec()
     if night_sigma is not None:
         if not night_sigma >= 0:

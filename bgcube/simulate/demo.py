@@ -47,7 +47,7 @@ def run_demo(outdir, n_obs=20, seed=0, *, overwrite=False, progress=None, echo=p
     outdir : str or path
         Output folder (created if missing).
     n_obs : int
-        Number of simulated runs (default 20).
+        Number of simulated runs (default 20, at least 10).
     seed : int
         Random seed: the same seed gives the same data set and models.
     overwrite : bool
@@ -64,8 +64,9 @@ def run_demo(outdir, n_obs=20, seed=0, *, overwrite=False, progress=None, echo=p
     summary : `~astropy.table.Table`
         One row per zenith band (see `delivered_checks`).
     """
-    if int(n_obs) < 1:
-        raise ValueError(f"n_obs must be >= 1, got {n_obs}")
+    if int(n_obs) < 10:
+        raise ValueError(f"n_obs must be >= 10 (the joint model fits four condition terms), "
+                         f"got {n_obs}")
     outdir = Path(outdir)
     created = not outdir.exists()
     try:
