@@ -162,7 +162,7 @@ def build_and_read(archive, n_runs, workdir):
     events = hdu_t[(hdu_t["HDU_TYPE"] == "events") & np.isin(hdu_t["OBS_ID"], obs_ids)]
     files_file.write_text("\n".join(str(archive / r["FILE_DIR"] / r["FILE_NAME"]) for r in events))
     out = workdir / f"models_{archive.name}_{n_runs}"
-    make = _measure([sys.executable, "-m", "bgcube", "make-models", str(archive), str(out),
+    make = _measure([sys.executable, "-m", "bgcube", "make-models", "--model", "groups", str(archive), str(out),
                      "--obs-ids", f"@{runs_file}", "--no-progress", "--overwrite"])
     bare = _measure([sys.executable, "-c", BARE, str(files_file)])
     n_events = int(bare["stdout"].split()[-1])

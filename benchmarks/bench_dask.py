@@ -81,7 +81,8 @@ def _timed_builds(path, obs_ids, client=None):
         with tempfile.TemporaryDirectory() as outdir:
             cpu0, workers0 = _cpu_seconds(), workers_cpu()
             start = time.perf_counter()
-            result = make_models(path, outdir, obs_ids=obs_ids, progress=False, scheduler=client)
+            result = make_models(path, outdir, obs_ids=obs_ids, progress=False, scheduler=client,
+                                 model="groups")
             seconds.append(time.perf_counter() - start)
             cpu = (_cpu_seconds() - cpu0, workers_cpu() - workers0)
     cubes = [np.asarray(c.data) for g in result.groups

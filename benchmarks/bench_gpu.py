@@ -110,7 +110,7 @@ def bench_make_models(backends, n_runs, rate_hz):
             times = []
             for k in range(2):
                 start = time.perf_counter()
-                result = make_models(data, Path(tmp) / f"out_{name}_{k}", backend=name,
+                result = make_models(data, Path(tmp) / f"out_{name}_{k}", backend=name, model="groups",
                                      progress=False)
                 times.append(time.perf_counter() - start)
             results[name] = result

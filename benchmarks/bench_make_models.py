@@ -79,12 +79,12 @@ def main(argv=None):
         out = Path(tmp) / "models"
 
         def build():
-            return make_models(indir, out, overwrite=True, progress=False)
+            return make_models(indir, out, overwrite=True, progress=False, model="groups")
 
         build()  # first call: one-time costs (compilation caches, imports)
         script = BARE_SCRIPT.format(folder=str(Path(__file__).resolve().parent),
                                     files=[str(f) for f in files])
-        command = [sys.executable, "-m", "bgcube", "make-models", str(indir), str(out),
+        command = [sys.executable, "-m", "bgcube", "make-models", "--model", "groups", str(indir), str(out),
                    "--overwrite", "--no-progress"]
         steps = {
             "bare astropy read (ENERGY, RA, DEC, TIME)": bare,

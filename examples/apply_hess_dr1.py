@@ -113,7 +113,7 @@ def run(outdir, overwrite=False):
     build, apply = split_runs(obs_table)
     extra = ["--overwrite"] if overwrite else []
     status = bgcube(["make-models", str(indir), str(outdir / "models"), "--obs-ids",
-                     ",".join(map(str, build)), "--smooth-passes", "1", "--no-progress", *extra])
+                     ",".join(map(str, build)), "--model", "groups", "--smooth-passes", "1", "--no-progress", *extra])
     if status:
         raise SystemExit(status)
     status = bgcube(["apply-models", str(outdir / "models"), str(indir), str(outdir / "applied"),

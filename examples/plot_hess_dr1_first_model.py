@@ -24,7 +24,7 @@ from bgcube.make import make_models
 
 indir = get_path("hess-dl3-dr1")
 outdir = Path(tempfile.mkdtemp(prefix="bgcube-gallery-")) / "models"
-result = make_models(indir, outdir, test=True, progress=False)
+result = make_models(indir, outdir, test=True, progress=False, model="groups")
 print(result.summary_table())
 
 # %%
