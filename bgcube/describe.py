@@ -40,6 +40,9 @@ def describe_file(filename) -> str:
     except OSError as exc:
         raise FileFormatError(f"not a readable FITS file ({exc})", filename=path) from None
     lines = [f"{path}"]
+    if hdulist[0].header.get("BGMODEL") == "JOINT":
+        hdulist.close()
+        return "\n".join(lines + _describe_joint(path))
     with hdulist:
         for index, hdu in enumerate(hdulist):
             name = hdu.name or f"#{index}"
@@ -56,6 +59,39 @@ def describe_file(filename) -> str:
                 shape = getattr(hdu.data, "shape", None) if hdu.data is not None else None
                 lines.append(f"  HDU {index} {name}: {kind}" + (f", shape {shape}" if shape else ""))
     return "\n".join(lines)
+
+
+def _describe_joint(path) -> list[str]:
+    """A joint model file: conditions with their ranges, the fit report, the runs."""
+    import numpy as np
+
+    from .fit.joint import JointBackgroundModel
+
+    model = JointBackgroundModel.read(path)
+    meta = model.meta
+    lines = [f"  joint background model (bgcube {meta.get('BGCVERS', '?')}, {meta.get('DATE', '')})"]
+    for kind, conditions in (("spectrum", model.conditions),
+                             ("field-of-view shape", model.spatial_conditions)):
+        names = [f"{c.name} (fitted range {model.validity.get(c.column, ('?', '?'))[0]:.4g}"
+                 f"-{model.validity.get(c.column, ('?', '?'))[1]:.4g})"
+                 if c.column in model.validity else c.name for c in conditions]
+        lines.append(f"  {kind} depends on: {', '.join(names) or 'nothing'}")
+    if "SAFE_ENERGY_LO" in model.validity:
+        lo, hi = model.validity["SAFE_ENERGY_LO"]
+        lines.append(f"  safe energy thresholds of the fitted runs: {lo:.3g}-{hi:.3g} TeV")
+    lines.append(f"  fit: {meta.get('REASON', '?')}, {meta.get('NITER', '?')} iterations, "
+                 f"backend {meta.get('BACKEND', '?')}")
+    if model.runs is not None:
+        runs = model.runs
+        effect = np.exp(np.asarray(runs["NIGHT_EFFECT"], dtype=float))
+        lines.append(f"  runs: {len(runs)} ({int(np.sum(runs['FITTED']))} fitted), "
+                     f"{len(set(np.asarray(runs['NIGHT']).tolist()))} nights; night norms "
+                     f"{effect.min():.3f}-{effect.max():.3f} (sigma {model.spec.night_sigma:g})")
+    lines.append(f"  per-run cubes: {model.spec.energy_edges().size - 1} energy bins "
+                 f"{model.spec.energy_range[0]:g}-{model.spec.energy_range[1]:g} TeV, "
+                 f"{model.spec.fov_edges(model.spec.output_pixel).size - 1}^2 pixels of "
+                 f"{model.spec.output_pixel:g} deg (BKG_3D files in bkg/)")
+    return lines
 
 
 def _is_cube_table(hdu) -> bool:

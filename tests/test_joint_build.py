@@ -131,3 +131,12 @@ def test_command_line(dataset, tmp_path, capsys):
                  "-1"]) == 2
     assert main(["make-models", str(dataset.path), str(tmp_path / "o"), "--conditions",
                  "ZEN_PNT:sqrt"]) == 2
+
+
+def test_info_describes_a_joint_model(built, capsys):
+    outdir, _ = built
+    assert main(["info", str(outdir / JOINT_MODEL_FILE)]) == 0
+    out = capsys.readouterr().out
+    assert "joint background model" in out
+    assert "spectrum depends on: ZEN_PNT:cos:2" in out
+    assert "12 (12 fitted)" in out
