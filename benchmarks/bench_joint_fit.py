@@ -35,8 +35,12 @@ RESULTS = Path(__file__).parent / "results" / "joint_fit.md"
 def _simulated(n_runs, seed=0):
     from astropy.table import Table
 
-    from bgcube.fit.joint import DEFAULT_CONDITIONS, DEFAULT_SPATIAL_CONDITIONS, JointBackgroundModel
-    from bgcube.fit.joint import JointModelSpec
+    from bgcube.fit.joint import (
+        DEFAULT_CONDITIONS,
+        DEFAULT_SPATIAL_CONDITIONS,
+        JointBackgroundModel,
+        JointModelSpec,
+    )
 
     rng = np.random.default_rng(seed)
     spec = JointModelSpec()

@@ -5,6 +5,7 @@ import hashlib
 import numpy as np
 import pytest
 
+from bgcube import FOVCube
 from bgcube.cli import main
 from bgcube.data import DataStore
 from bgcube.errors import ConditionError, FitError
@@ -12,7 +13,6 @@ from bgcube.fit.joint import JOINT_MODEL_FILE, JointBackgroundModel
 from bgcube.make import make_models
 from bgcube.make.apply import apply_models
 from bgcube.simulate import make_test_dataset
-from bgcube import FOVCube
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from astropy.table import Table
 
 from bgcube.array.namespace import jax_x64
 from bgcube.backend import to_numpy
-from bgcube.errors import ConditionError, FitError, FileFormatError
+from bgcube.errors import ConditionError, FileFormatError, FitError
 from bgcube.fit.joint import (
     Condition,
     JointBackgroundModel,

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..array.namespace import get_namespace, jax_x64
 from ..backend import to_numpy
-from ..errors import ConditionError, FitError
+from ..errors import FitError
 from .joint import (
     DEFAULT_CONDITIONS,
     DEFAULT_SPATIAL_CONDITIONS,

@@ -245,7 +245,7 @@ class _Problem:
     def newton_system(self, theta, delta):
         """Gradient (of the log-posterior) and Hessian blocks at ``(theta, delta)``."""
         xp, d, g = self.xp, self.d, self.g
-        q, k, m, l, j = self.q, self.k, self.m, self.l, self.j
+        q, k, m, l, j = self.q, self.k, self.m, self.l, self.j  # noqa: E741 (l: spline index)
         n_e, n_p = self.n_energy, self.n_pixels
         a, s = self.terms(theta, delta)
         m_run_parts, u_mu, uu_mu, fu_mu, group_s = [], 0.0, 0.0, 0.0, []

@@ -29,8 +29,7 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import Angle, SkyCoord
 
-from ..errors import ObservationError
-from ..errors import ConditionError
+from ..errors import ConditionError, ObservationError
 from ..fit.joint import (
     DEFAULT_CONDITIONS,
     DEFAULT_SPATIAL_CONDITIONS,
