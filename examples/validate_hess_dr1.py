@@ -29,7 +29,8 @@ circles (`bgcube.data.kept_fraction`), and observed events inside them are
 dropped. An ALTAZ model is rotated into the run's RADEC frame, averaged over
 the field rotation during the run.
 
-Our models are built from the very runs they are compared with. The
+The joint model (the default, variant ``joint``) is tested out of sample by
+10-fold cross-validation by run (`JointModels`). For the group models, the
 ``leave-one-out`` predictions remove each run from its own group model
 before predicting it (its counts and time are subtracted, then rate and
 smoothing recomputed), an out-of-sample test.
@@ -640,7 +641,7 @@ def plot_ratio_per_run(table, filename):
                                       layout="constrained")
     eg = np.asarray(table["EXTRAGALACTIC"], bool)
     zen = np.asarray(table["ZEN_PNT"])
-    styles = (("RATIO_OURS_LOO", "bgcube (leave-one-out)", "C0", "o"),
+    styles = (("RATIO_OURS_LOO", "bgcube (out of sample)", "C0", "o"),
               ("RATIO_PUBLISHED", "published (Mohrmann+2019)", "C3", "s"))
     for col, label, color, marker in styles:
         ratio = np.asarray(table[col], float)
@@ -674,7 +675,7 @@ def _profile_figure(profiles, kind, table, x_edges, xlabel, filename, log=False)
         obs = _sum(profiles, kind, "observed", mask)
         top, bottom = axes[0, col], axes[1, col]
         top.errorbar(x, obs, yerr=np.sqrt(obs), fmt="ko", ms=3, label="observed")
-        for key, label, color in (("ours_loo", "bgcube (leave-one-out)", "C0"),
+        for key, label, color in (("ours_loo", "bgcube (out of sample)", "C0"),
                                   ("ours", "bgcube (in-sample)", "C2"),
                                   ("published", "published", "C3")):
             pred = _sum(profiles, kind, key, mask)
@@ -692,7 +693,7 @@ def _profile_figure(profiles, kind, table, x_edges, xlabel, filename, log=False)
 
 
 def plot_variants(variants, filename):
-    """Median and robust scatter of observed/predicted per variant (leave-one-out, |b| > 10)."""
+    """Median and robust scatter of observed/predicted per variant (out of sample, |b| > 10)."""
     import matplotlib.pyplot as plt
 
     rows = variants[(variants["SAMPLE"] == "extragalactic")
@@ -705,7 +706,7 @@ def plot_variants(variants, filename):
     ax_med.barh(y, np.asarray(rows["MEDIAN_RATIO"]) - 1.0, left=1.0, color=colors)
     ax_med.axvline(1.0, color="k", lw=0.8)
     ax_med.set(yticks=y, yticklabels=names, xlabel="Median observed / predicted",
-               title=f"leave-one-out, |b| > {GLAT_MIN:g} deg")
+               title=f"out of sample, |b| > {GLAT_MIN:g} deg")
     ax_std.barh(y, rows["ROBUST_STD"], color=colors)
     ax_std.plot(rows["ROBUST_STD_MUONEFF"], y, "k|", ms=8, label="after a linear MUONEFF term")
     ax_std.set(xlabel="Run-to-run robust std of the ratio")
