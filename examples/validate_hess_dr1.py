@@ -97,7 +97,7 @@ VARIANTS = {
     "joint, no night effect": dict(joint=True, night_sigma=0.0),
     "joint, no condition on the FoV shape": dict(joint=True, spatial_conditions=()),
     "joint, linear conditions": dict(joint=True, conditions=("ZEN_PNT:cos:1", "MUONEFF:log:1")),
-    "groups (original)": dict(make={"model": "groups"}, per_run="group"),
+    "default": dict(make={"model": "groups"}, per_run="group"),
     "michi": dict(make={"model": "groups", "method": "michi"}, per_run="group"),
     "interpolate": dict(make={"model": "groups"}, per_run="interpolate"),
     "michi+interpolate": dict(make={"model": "groups", "method": "michi"}, per_run="interpolate"),

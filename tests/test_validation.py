@@ -92,3 +92,18 @@ def test_validation_on_a_few_runs_writes_table_summary_and_figures(validation, s
         assert path in out["files"]
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert path.stat().st_size < 300_000
+
+
+def test_joint_variant_predicts_every_run_out_of_sample(validation, shared_data, tmp_path):
+    """The default variant: the joint model, 10-fold out of sample, on the PKS 2155-304 night."""
+    store = DataStore.from_dir(shared_data / "hess-dl3-dr1")
+    runs = [i for i in store.obs_ids.tolist() if 33787 <= i <= 33801]  # one night, 15 runs
+    out = validation.validate(tmp_path, runs, plots=False)
+    table = out["table"]
+    assert out["table"].meta["VARIANT"] == validation.CHOSEN == "joint"
+    assert sorted(table["OBS_ID"]) == runs
+    for col in ("RATIO_OURS", "RATIO_OURS_LOO"):
+        ratio = np.asarray(table[col])
+        assert np.all(np.isfinite(ratio)) and np.all((ratio > 0.7) & (ratio < 1.4)), col
+    # out of sample is not in-sample: the two predictions differ for every run
+    assert np.all(np.asarray(table["PREDICTED_OURS"]) != np.asarray(table["PREDICTED_OURS_LOO"]))
