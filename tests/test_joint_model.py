@@ -18,7 +18,8 @@ from bgcube.fit.joint import (
 )
 from bgcube.fit.joint_basis import bspline_basis, clamped_knots, difference_penalty
 from bgcube.fit.joint_fitting import fit_joint_model, night_labels
-from bgcube.fit.joint_solver import JointData, fit_joint, group_effects
+from bgcube.fit.joint_groups import group_effects
+from bgcube.fit.joint_solver import JointData, fit_joint
 
 #: A small model family for fast tests: 15 energy bins, 10 x 10 pixels.
 SPEC = JointModelSpec(energy_step_dex=0.2, fit_pixel=0.5, output_pixel=0.25,

@@ -24,7 +24,8 @@ from .joint import (
     JointModelSpec,
     run_features,
 )
-from .joint_solver import JointData, expected_counts, fit_joint, group_effects
+from .joint_groups import group_effects
+from .joint_solver import JointData, expected_counts, fit_joint
 
 __all__ = ["fit_joint_model", "night_labels", "JointFitError", "MIN_FIT_RUNS"]
 

@@ -39,8 +39,7 @@ from dataclasses import dataclass
 
 from ..array.namespace import array_namespace
 
-__all__ = ["JointData", "JointDesign", "JointSolution", "fit_joint", "group_effects",
-           "expected_counts"]
+__all__ = ["JointData", "JointDesign", "JointSolution", "fit_joint", "expected_counts"]
 
 
 @dataclass(frozen=True)
@@ -435,62 +434,3 @@ def expected_counts(data: JointData, design: JointDesign, solution: JointSolutio
     if group_effect is not None:
         a = a + group_effect[:, None]
     return xp.concat([problem.expected(a, s, lo, hi) for lo, hi in problem.chunks()], axis=0)
-
-
-def group_effects(counts, predicted, groups, group_sigma, *, max_iterations: int = 50):
-    """Each run's group effect estimated from the *other* runs of its group.
-
-    With the model's predictions ``m_i`` of the runs (without group effect)
-    fixed, the effect of a group estimated from a set of its runs maximises
-
-        sum_i (n_i delta - m_i exp(delta)) - delta**2 / (2 sigma**2)
-
-    A run's *left-out* effect is this maximum over the other runs of its
-    group: a run's own counts never enter its own prediction. Solved
-    exactly, for all runs at once, by Newton's method in one dimension.
-
-    Parameters
-    ----------
-    counts, predicted : array, shape (n_runs,)
-        Observed counts and predicted counts without group effects.
-    groups : array, shape (n_runs, n_groups)
-        Group memberships (1 or 0); a run belongs to one group at most.
-    group_sigma : array, shape (n_groups,)
-        Prior widths (natural log of the rate).
-    max_iterations : int
-
-    Returns
-    -------
-    delta : array, shape (n_groups,)
-        Each group's effect from all its runs.
-    left_out : array, shape (n_runs,)
-        Each run's effect without its own counts (0 for a run alone in its
-        group or in none).
-
-    Raises
-    ------
-    ValueError
-        A run belongs to several groups.
-    """
-    xp = array_namespace(counts)
-    g = xp.astype(groups, counts.dtype)
-    if g.shape[1] == 0:
-        return xp.zeros((0,), dtype=counts.dtype), xp.zeros_like(counts)
-    if float(xp.max(xp.sum(g, axis=1))) > 1:
-        raise ValueError("group_effects needs each run in one group at most")
-    precision = 1.0 / xp.astype(group_sigma, counts.dtype) ** 2
-    c_group, m_group = g.T @ counts, g.T @ predicted
-
-    def solve(c, m, prec):
-        d = xp.zeros_like(c)
-        for _ in range(max_iterations):
-            e = m * xp.exp(d)
-            d = d + (c - e - prec * d) / (e + prec)
-        return d
-
-    delta = solve(c_group, m_group, precision)
-    run_precision = g @ precision
-    member = xp.sum(g, axis=1) > 0
-    left_out = solve(g @ c_group - counts, g @ m_group - predicted,
-                     xp.where(member, run_precision, 1.0))
-    return delta, xp.where(member, left_out, 0.0)
