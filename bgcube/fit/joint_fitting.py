@@ -109,7 +109,7 @@ def fit_joint_model(counts, exposure, thresholds, obs_table, *, fitted=None, spe
     from astropy.table import Table
 
     spec = spec or JointModelSpec()
-    counts = np.asarray(counts, dtype=np.float64)
+    counts = np.asarray(counts)  # any float or int dtype: sums are taken in float64
     exposure = np.asarray(exposure, dtype=np.float64)
     n_runs = counts.shape[0]
     fitted = np.ones(n_runs, bool) if fitted is None else np.asarray(fitted, bool)
@@ -130,7 +130,7 @@ def fit_joint_model(counts, exposure, thresholds, obs_table, *, fitted=None, spe
                          f"({e.size - 1}, {(xy.size - 1) ** 2})")
     thresholds = np.nan_to_num(np.asarray(thresholds, dtype=np.float64), nan=0.0)
     mask = (e[:-1][None, :] >= thresholds[:, None] * (1 - 1e-3)).astype(np.float64)
-    masked = counts * mask[:, :, None]
+    counts_run = counts.sum(axis=2, dtype=np.float64) * mask  # (R, E), fit bins only
     centres = 0.5 * (xy[1:] + xy[:-1])
     gx, gy = np.meshgrid(centres, centres)
     log_e = 0.5 * (np.log10(e[1:]) + np.log10(e[:-1]))
@@ -150,8 +150,8 @@ def fit_joint_model(counts, exposure, thresholds, obs_table, *, fitted=None, spe
         def arr(x):
             return None if x is None else xp.asarray(np.ascontiguousarray(x))
         data = JointData(
-            arr(exposure[use]), arr(mask[use]), arr(masked[use].sum(axis=2)),
-            arr(np.einsum("rm,rep->mep", spatial[use], masked[use])),
+            arr(exposure[use]), arr(mask[use]), arr(counts_run[use]),
+            arr(_pixel_counts(counts, mask, spatial, use)),
             arr(np.diff(e)), arr(solid_angle), arr(features[use]), arr(spatial[use]),
             arr(groups), arr(group_sigma),
         )
@@ -164,9 +164,11 @@ def fit_joint_model(counts, exposure, thresholds, obs_table, *, fitted=None, spe
         raise JointFitError(f"the joint fit did not converge: {solution.reason}")
     # every run's prediction without night effect, then night effects without its own counts
     all_data = JointData(exposure, mask, None, None, np.diff(e), solid_angle, features, spatial)
-    predicted = expected_counts(all_data, design, type(solution)(
-        coef_a, coef_s, None, covariance, True, "", 0, 0.0, None, None)).sum(axis=(1, 2))
-    observed = masked.sum(axis=(1, 2))
+    fitted_solution = type(solution)(coef_a, coef_s, None, covariance, True, "", 0, 0.0, None, None)
+    predicted = np.concatenate([  # chunks of runs: memory bounded whatever the number of runs
+        expected_counts(_rows(all_data, lo, lo + CHUNK), design, fitted_solution).sum(axis=(1, 2))
+        for lo in range(0, n_runs, CHUNK)])
+    observed = counts_run.sum(axis=1)
     effect = np.zeros(n_runs)
     if spec.night_sigma > 0:
         member = _membership(nights)
@@ -196,6 +198,26 @@ def fit_joint_model(counts, exposure, thresholds, obs_table, *, fitted=None, spe
                 NRUNS=int(n_runs), NFIT=int(fitted.sum()), BACKEND=str(backend))
     return JointBackgroundModel(spec, conditions, spatial_conditions, coef_a, coef_s, covariance,
                                 runs, validity, info)
+
+
+#: Runs whose per-bin arrays are held at once outside the solver.
+CHUNK = 256
+
+
+def _pixel_counts(counts, mask, spatial, use) -> np.ndarray:
+    """Counts per (spatial feature, energy, pixel) of the runs ``use``, fit bins only."""
+    out = np.zeros((spatial.shape[1],) + counts.shape[1:])
+    for lo in range(0, use.size, CHUNK):
+        rows = use[lo:lo + CHUNK]
+        out += np.einsum("rm,re,rep->mep", spatial[rows], mask[rows],
+                         counts[rows].astype(np.float64))
+    return out
+
+
+def _rows(data: JointData, lo: int, hi: int) -> JointData:
+    """The runs ``lo:hi`` of a `JointData` without counts."""
+    return JointData(data.exposure[lo:hi], data.fit_mask[lo:hi], None, None, data.energy_width,
+                     data.solid_angle, data.features[lo:hi], data.spatial_features[lo:hi])
 
 
 def _column_values(table, column):
