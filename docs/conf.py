@@ -182,7 +182,7 @@ html_theme_options = {
     "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
-    "header_links_before_dropdown": 5,
+    "header_links_before_dropdown": 4,
 }
 html_sidebars = {"index": [], "changelog": []}
 html_context = {"default_mode": "light"}
