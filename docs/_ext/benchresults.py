@@ -14,7 +14,7 @@ from pathlib import Path
 _ISSUE = re.compile(r"\b[Ii]ssues? \d+")
 
 #: results files in this order first; any other file follows alphabetically
-ORDER = ("make_models", "archive", "fill", "fill_events", "stream", "stream_jax", "smooth", "fit", "dask")
+ORDER = ("make_models", "joint_fit", "archive", "fill", "fill_events", "stream", "stream_jax", "smooth", "fit", "dask")
 
 
 def _clean(text: str) -> str:
