@@ -44,7 +44,8 @@ def test_prefetched_bytes_are_taken_once_and_read_in_another_thread(tmp_path, mo
         assert prefetch.take(files[1]) is None
     assert prefetch.take(files[2]) is None  # dropped by close()
     assert threads and all(name.startswith("bgcube-prefetch") for name in threads)
-    assert len(threads) == 3
+    # runs 0 and 1 were read there; run 2 too, unless close() cancelled it before it started
+    assert len(threads) in (2, 3)
 
 
 def test_reads_dropped_when_no_longer_wanted(tmp_path):
