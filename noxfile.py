@@ -76,7 +76,10 @@ def tests_cupy(session):
 def lint(session):
     """ruff on the package and the tests."""
     session.install("ruff")
-    session.run("ruff", "check", "bgcube", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "check", "bgcube", "tests", "benchmarks", "examples", "noxfile.py")
+    session.run(
+        "ruff", "format", "--check", "bgcube", "tests", "benchmarks", "examples", "noxfile.py"
+    )
 
 
 @nox.session
@@ -85,8 +88,9 @@ def benchmarks(session):
     session.install("-e", ".[bench]")
     session.run("python", "benchmarks/bench_fill.py", "--sizes", "1e5,1e6", "--no-write")
     session.run("python", "benchmarks/bench_smooth.py", "--no-write")
-    session.run("python", "benchmarks/bench_stream.py", "--events", "3e7", "--chunk", "1e6",
-                "--no-write")
+    session.run(
+        "python", "benchmarks/bench_stream.py", "--events", "3e7", "--chunk", "1e6", "--no-write"
+    )
     session.run("python", "benchmarks/bench_make_models.py", "--repeat", "2", "--no-write")
 
 
@@ -99,8 +103,9 @@ SPHINX_OPTIONS = ("-W", "--keep-going", "-n", "-E", "-b", "html")
 def docs(session):
     """Build the documentation site into docs/_build/html (warnings are errors)."""
     session.install("-e", ".[docs]")
-    session.run("python", "-m", "sphinx", *SPHINX_OPTIONS, "docs", "docs/_build/html",
-                *session.posargs)
+    session.run(
+        "python", "-m", "sphinx", *SPHINX_OPTIONS, "docs", "docs/_build/html", *session.posargs
+    )
 
 
 @nox.session(name="docs-screenshots")
@@ -111,12 +116,21 @@ def docs_screenshots(session):
     one gallery page. Skipped, with the reason, where no Chromium is installed
     (``apt-get install chromium``).
     """
-    browser = next((b for b in ("chromium", "chromium-browser", "google-chrome")
-                    if shutil.which(b)), None)
+    browser = next(
+        (b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None
+    )
     if browser is None:
-        session.skip("no Chromium found (chromium, chromium-browser or google-chrome on PATH); "
-                     "install it with 'apt-get install chromium'")
+        session.skip(
+            "no Chromium found (chromium, chromium-browser or google-chrome on PATH); "
+            "install it with 'apt-get install chromium'"
+        )
     session.install("-e", ".[docs]")
     session.run("python", "-m", "sphinx", *SPHINX_OPTIONS, "docs", "docs/_build/html")
-    session.run("python", "docs/screenshots.py", "docs/_build/html", "docs/_build/screenshots",
-                "--browser", browser)
+    session.run(
+        "python",
+        "docs/screenshots.py",
+        "docs/_build/html",
+        "docs/_build/screenshots",
+        "--browser",
+        browser,
+    )

@@ -79,9 +79,16 @@ def simulate_templates(folder, n_templates, events_per_run, seed=7):
     from bgcube.simulate.dataset import make_test_dataset
 
     ontime = 1800.0
-    make_test_dataset(folder, n_obs=n_templates, random_state=seed,
-                      background_rate=events_per_run / ontime * u.Hz, ontime=ontime * u.s,
-                      write_bkg=False, compress_events=False, point_at_sources=False)
+    make_test_dataset(
+        folder,
+        n_obs=n_templates,
+        random_state=seed,
+        background_rate=events_per_run / ontime * u.Hz,
+        ontime=ontime * u.s,
+        write_bkg=False,
+        compress_events=False,
+        point_at_sources=False,
+    )
     return folder
 
 
@@ -90,6 +97,7 @@ _CARD = re.compile(rb"OBS_ID  = {0,20}-?\d+")
 
 def _patch_obs_id(header_bytes, obs_id):
     """Header blocks with every ``OBS_ID = n`` card set to ``obs_id`` (same width)."""
+
     def card(match):
         return b"OBS_ID  = " + f"{obs_id:>20d}".encode()
 
@@ -113,8 +121,12 @@ def write_archive(templates, out, n_runs, *, compress):
             info = hdus.fileinfo(1)
         head, data_end = info["datLoc"], info["datLoc"] + info["datSpan"]
         body = raw[head:data_end]
-        parts[tid] = (raw[:head], body, raw[data_end:],
-                      gzip.compress(body, compresslevel=6) if compress else None)
+        parts[tid] = (
+            raw[:head],
+            body,
+            raw[data_end:],
+            gzip.compress(body, compresslevel=6) if compress else None,
+        )
     ids = [int(i) for i in obs_t["OBS_ID"]]
     obs_rows, hdu_rows = [], []
     for k in range(n_runs):
@@ -145,8 +157,9 @@ def write_archive(templates, out, n_runs, *, compress):
 
 
 def _measure(args):
-    result = subprocess.run([sys.executable, "-c", MEASURE, *args], capture_output=True,
-                            text=True, check=True, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE, *args], capture_output=True, text=True, check=True, cwd=REPO
+    )
     return json.loads(result.stdout)
 
 
@@ -162,8 +175,22 @@ def build_and_read(archive, n_runs, workdir):
     events = hdu_t[(hdu_t["HDU_TYPE"] == "events") & np.isin(hdu_t["OBS_ID"], obs_ids)]
     files_file.write_text("\n".join(str(archive / r["FILE_DIR"] / r["FILE_NAME"]) for r in events))
     out = workdir / f"models_{archive.name}_{n_runs}"
-    make = _measure([sys.executable, "-m", "bgcube", "make-models", "--model", "groups", str(archive), str(out),
-                     "--obs-ids", f"@{runs_file}", "--no-progress", "--overwrite"])
+    make = _measure(
+        [
+            sys.executable,
+            "-m",
+            "bgcube",
+            "make-models",
+            "--model",
+            "groups",
+            str(archive),
+            str(out),
+            "--obs-ids",
+            f"@{runs_file}",
+            "--no-progress",
+            "--overwrite",
+        ]
+    )
     bare = _measure([sys.executable, "-c", BARE, str(files_file)])
     n_events = int(bare["stdout"].split()[-1])
     shutil.rmtree(out, ignore_errors=True)
@@ -187,13 +214,13 @@ def main(argv=None):
     load_before = load_average()
     try:
         start = time.perf_counter()
-        templates = simulate_templates(base / "templates", args.templates,
-                                       int(args.events_per_run))
+        templates = simulate_templates(base / "templates", args.templates, int(args.events_per_run))
         timings["simulate templates"] = time.perf_counter() - start
         for variant in args.variants.split(","):
             start = time.perf_counter()
-            archive = write_archive(templates, base / variant, args.runs,
-                                    compress=variant == "gzip")
+            archive = write_archive(
+                templates, base / variant, args.runs, compress=variant == "gzip"
+            )
             size = sum(f.stat().st_size for f in archive.rglob("*") if f.is_file())
             timings[f"write {variant}"] = time.perf_counter() - start
             for n in sorted({min(args.small_runs, args.runs), args.runs}):
@@ -201,26 +228,32 @@ def main(argv=None):
                 row.update(variant=variant, size=size * n / args.runs)
                 rows.append(row)
                 m, b = row["make"], row["bare"]
-                print(f"{variant:5s} {n:5d} runs {row['events']:.3e} events: make-models "
-                      f"{m['wall']:.1f} s ({row['events'] / m['wall'] / 1e6:.2f} M/s, "
-                      f"{m['rss_kib'] / 1024:.0f} MiB), bare read {b['wall']:.1f} s "
-                      f"({b['rss_kib'] / 1024:.0f} MiB)", flush=True)
+                print(
+                    f"{variant:5s} {n:5d} runs {row['events']:.3e} events: make-models "
+                    f"{m['wall']:.1f} s ({row['events'] / m['wall'] / 1e6:.2f} M/s, "
+                    f"{m['rss_kib'] / 1024:.0f} MiB), bare read {b['wall']:.1f} s "
+                    f"({b['rss_kib'] / 1024:.0f} MiB)",
+                    flush=True,
+                )
     finally:
         if not args.keep:
             shutil.rmtree(base, ignore_errors=True)
         else:
             print(f"archive kept in {base}")
     lines = [
-        "# make-models on a simulated archive", "",
+        "# make-models on a simulated archive",
+        "",
         "Written by `python benchmarks/bench_archive.py "
         f"--runs {args.runs} --events-per-run {args.events_per_run:.0e}`; each step in a fresh "
-        "interpreter (start-up and imports included), files in the page cache as written.", "",
+        "interpreter (start-up and imports included), files in the page cache as written.",
+        "",
         f"- machine: {machine_description()}",
         f"- load average (1, 5, 15 min) before: {load_before}; after: {load_average()}",
         f"- archive: {args.runs} runs copied from {args.templates} simulated templates "
         f"({args.events_per_run:.0e} background events each); setup: "
         + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()),
-        f"- versions: {versions('numpy', 'astropy', 'numba')}", "",
+        f"- versions: {versions('numpy', 'astropy', 'numba')}",
+        "",
         "| variant | runs | events | size [MB] | make-models [s] | M events/s | bare read [s] "
         "| make / bare | ns per event | peak RSS make [MiB] | peak RSS bare [MiB] |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -231,7 +264,8 @@ def main(argv=None):
             f"| {r['variant']} | {r['runs']} | {r['events']:.3e} | {r['size'] / 1e6:.0f} | "
             f"{m['wall']:.1f} | {r['events'] / m['wall'] / 1e6:.2f} | {b['wall']:.1f} | "
             f"{m['wall'] / b['wall']:.2f} | {m['wall'] / r['events'] * 1e9:.0f} | "
-            f"{m['rss_kib'] / 1024:.0f} | {b['rss_kib'] / 1024:.0f} |")
+            f"{m['rss_kib'] / 1024:.0f} | {b['rss_kib'] / 1024:.0f} |"
+        )
     print()
     publish("\n".join(lines), args.output, write=not args.no_write)
 

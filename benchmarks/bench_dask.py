@@ -81,12 +81,16 @@ def _timed_builds(path, obs_ids, client=None):
         with tempfile.TemporaryDirectory() as outdir:
             cpu0, workers0 = _cpu_seconds(), workers_cpu()
             start = time.perf_counter()
-            result = make_models(path, outdir, obs_ids=obs_ids, progress=False, scheduler=client,
-                                 model="groups")
+            result = make_models(
+                path, outdir, obs_ids=obs_ids, progress=False, scheduler=client, model="groups"
+            )
             seconds.append(time.perf_counter() - start)
             cpu = (_cpu_seconds() - cpu0, workers_cpu() - workers0)
-    cubes = [np.asarray(c.data) for g in result.groups
-             for c in (g.model.counts_cube, g.model.livetime_cube, g.model.background_cube)]
+    cubes = [
+        np.asarray(c.data)
+        for g in result.groups
+        for c in (g.model.counts_cube, g.model.livetime_cube, g.model.background_cube)
+    ]
     return seconds, cpu, cubes
 
 
@@ -133,9 +137,13 @@ def section(title, path, subset):
     """Run the configurations on one data set; return markdown lines."""
     ids, n_events, size, largest_events, largest_size = describe(path)
     part = ids[:subset]
-    configs = [("serial", None, None), ("Dask, 1 worker", 1, None), ("Dask, 2 workers", 2, None),
-               (f"Dask, 1 worker, first {subset} runs", 1, part),
-               (f"Dask, 2 workers, first {subset} runs", 2, part)]
+    configs = [
+        ("serial", None, None),
+        ("Dask, 1 worker", 1, None),
+        ("Dask, 2 workers", 2, None),
+        (f"Dask, 1 worker, first {subset} runs", 1, part),
+        (f"Dask, 2 workers, first {subset} runs", 2, part),
+    ]
     rows, reference = [], None
     for label, workers, obs_ids in configs:
         seconds, cpu, startup, memory, cubes = build(path, workers, obs_ids)
@@ -143,11 +151,15 @@ def section(title, path, subset):
         if obs_ids is None:
             reference = cubes if reference is None else reference
             same = all(np.array_equal(a, b) for a, b in zip(reference, cubes, strict=True))
-        rows.append((label, len(ids if obs_ids is None else obs_ids), seconds, cpu, startup,
-                     memory, same))
-        print(f"{title} | {label}: wall {seconds[0]:.1f} / {seconds[1]:.1f} s, CPU driver "
-              f"{cpu[0]:.1f} s, workers {cpu[1]:.1f} s, start-up {startup:.1f} s, "
-              f"memory {memory}, equal to serial: {same}", flush=True)
+        rows.append(
+            (label, len(ids if obs_ids is None else obs_ids), seconds, cpu, startup, memory, same)
+        )
+        print(
+            f"{title} | {label}: wall {seconds[0]:.1f} / {seconds[1]:.1f} s, CPU driver "
+            f"{cpu[0]:.1f} s, workers {cpu[1]:.1f} s, start-up {startup:.1f} s, "
+            f"memory {memory}, equal to serial: {same}",
+            flush=True,
+        )
 
     lines = [
         f"## {title}",
@@ -162,8 +174,10 @@ def section(title, path, subset):
     ]
     for label, n_runs, seconds, cpu, startup, _, same in rows:
         flag = "-" if same is None else ("yes" if same else "NO")
-        lines.append(f"| {label} | {n_runs} | {seconds[0]:.1f} | {seconds[1]:.1f} | {cpu[0]:.1f} "
-                     f"| {cpu[1]:.1f} | {startup:.1f} | {flag} |")
+        lines.append(
+            f"| {label} | {n_runs} | {seconds[0]:.1f} | {seconds[1]:.1f} | {cpu[0]:.1f} "
+            f"| {cpu[1]:.1f} | {startup:.1f} | {flag} |"
+        )
     lines += [
         "",
         "| configuration | process | RSS after importing bgcube (MiB) | peak RSS (MiB) |",
@@ -178,8 +192,12 @@ def section(title, path, subset):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--heavy-runs", type=int, default=12,
-                        help="simulated runs of ~8e5 events (0: none; default %(default)s)")
+    parser.add_argument(
+        "--heavy-runs",
+        type=int,
+        default=12,
+        help="simulated runs of ~8e5 events (0: none; default %(default)s)",
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "dask.md"))
     args = parser.parse_args(argv)
 
@@ -191,10 +209,12 @@ def main(argv=None):
     lines = section("H.E.S.S. DL3 DR1", get_path("hess-dl3-dr1"), 20)
     if args.heavy_runs:
         with tempfile.TemporaryDirectory() as folder:
-            dataset = make_test_dataset(folder, n_obs=args.heavy_runs, random_state=0,
-                                        background_rate=500 * u.Hz)
-            lines += section("Simulated runs of ~8e5 events", dataset.path,
-                             max(1, args.heavy_runs // 3))
+            dataset = make_test_dataset(
+                folder, n_obs=args.heavy_runs, random_state=0, background_rate=500 * u.Hz
+            )
+            lines += section(
+                "Simulated runs of ~8e5 events", dataset.path, max(1, args.heavy_runs // 3)
+            )
     header = [
         "# make-models on Dask: build time and memory per worker",
         "",

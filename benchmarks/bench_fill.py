@@ -44,8 +44,11 @@ from _common import (  # noqa: E402
 from bgcube.array import Binning, fill_histogram  # noqa: E402
 from bgcube.array.histogram import default_fill_method  # noqa: E402
 
-BINNINGS = (Binning.from_edges(ENERGY_EDGES), Binning.from_edges(FOV_EDGES),
-            Binning.from_edges(FOV_EDGES))
+BINNINGS = (
+    Binning.from_edges(ENERGY_EDGES),
+    Binning.from_edges(FOV_EDGES),
+    Binning.from_edges(FOV_EDGES),
+)
 RESULTS = Path(__file__).resolve().parent / "results" / "fill.md"
 
 
@@ -87,8 +90,9 @@ def _fast_histogram(energy, dety, detx):
     ranges = [(-1.0, 2.0), (-FOV_DEG, FOV_DEG), (-FOV_DEG, FOV_DEG)]
 
     def call():
-        return fast_histogram.histogramdd((np.log10(energy), dety, detx), bins=(20, 60, 60),
-                                          range=ranges)
+        return fast_histogram.histogramdd(
+            (np.log10(energy), dety, detx), bins=(20, 60, 60), range=ranges
+        )
 
     return call, call
 
@@ -97,8 +101,11 @@ def _boost(threads):
     def prepare(energy, dety, detx):
         import boost_histogram as bh
 
-        axes = (bh.axis.Regular(20, 0.1, 100.0, transform=bh.axis.transform.log),
-                bh.axis.Regular(60, -FOV_DEG, FOV_DEG), bh.axis.Regular(60, -FOV_DEG, FOV_DEG))
+        axes = (
+            bh.axis.Regular(20, 0.1, 100.0, transform=bh.axis.transform.log),
+            bh.axis.Regular(60, -FOV_DEG, FOV_DEG),
+            bh.axis.Regular(60, -FOV_DEG, FOV_DEG),
+        )
 
         def call():
             h = bh.Histogram(*axes, storage=bh.storage.Double())
@@ -170,8 +177,10 @@ def run(sizes, dtypes, *, max_size_slow=None):
                 if name.startswith("bgcube"):
                     agrees = "yes" if np.array_equal(counts(), reference) else "NO"
                 rows.append((np.dtype(dtype).name, n, name, seconds, agrees))
-                print(f"{np.dtype(dtype).name:8s} {n:>10.0e} {name:40s} {n / seconds / 1e6:9.1f} M/s",
-                      flush=True)
+                print(
+                    f"{np.dtype(dtype).name:8s} {n:>10.0e} {name:40s} {n / seconds / 1e6:9.1f} M/s",
+                    flush=True,
+                )
     return rows
 
 
@@ -183,12 +192,17 @@ def table(rows):
         group = [r for r in rows if r[0] == dtype and r[1] == n]
         t_hdd = next(r[3] for r in group if r[2] == "numpy.histogramdd")
         t_floor = next(r[3] for r in group if r[2].startswith("memory floor"))
-        lines += [f"### {n:.0e} events, {dtype}", "",
-                  "| method | M events/s | x histogramdd | time / floor | counts = histogramdd's |",
-                  "|---|---:|---:|---:|:---:|"]
+        lines += [
+            f"### {n:.0e} events, {dtype}",
+            "",
+            "| method | M events/s | x histogramdd | time / floor | counts = histogramdd's |",
+            "|---|---:|---:|---:|:---:|",
+        ]
         for _, _, name, seconds, agrees in group:
-            lines.append(f"| {name} | {n / seconds / 1e6:.1f} | {t_hdd / seconds:.1f} | "
-                         f"{seconds / t_floor:.1f} | {agrees} |")
+            lines.append(
+                f"| {name} | {n / seconds / 1e6:.1f} | {t_hdd / seconds:.1f} | "
+                f"{seconds / t_floor:.1f} | {agrees} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -201,25 +215,32 @@ def targets(rows):
         t = {r[2]: r[3] for r in rows if r[0] == dtype and r[1] == n}
         hdd = t["numpy.histogramdd"]
         checks = []
-        best_numpy = min(t.get("bgcube numba (NumPy default)", np.inf),
-                         t["bgcube bincount (NumPy, no numba)"])
+        best_numpy = min(
+            t.get("bgcube numba (NumPy default)", np.inf), t["bgcube bincount (NumPy, no numba)"]
+        )
         checks.append(("NumPy default >= 20x histogramdd", hdd / best_numpy, 20))
         for other in ("fast-histogram (log10 E)", "boost-histogram 2 threads"):
             if other in t:
                 checks.append((f"NumPy default >= 2x {other}", t[other] / best_numpy, 2))
         if "bgcube jax (CPU, jit)" in t:
             checks.append(("JAX CPU >= 10x histogramdd", hdd / t["bgcube jax (CPU, jit)"], 10))
-        checks.append(("portable (on NumPy) >= 2x histogramdd",
-                       hdd / t["bgcube portable on NumPy"], 2))
+        checks.append(
+            ("portable (on NumPy) >= 2x histogramdd", hdd / t["bgcube portable on NumPy"], 2)
+        )
         for label, ratio, goal in checks:
-            lines.append(f"| {label} | {dtype} | {ratio:.1f}x | {'yes' if ratio >= goal else 'no'} |")
+            lines.append(
+                f"| {label} | {dtype} | {ratio:.1f}x | {'yes' if ratio >= goal else 'no'} |"
+            )
     return "\n".join(lines)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", default="1e5,1e6,1e7,3e7",
-                        help="comma-separated event counts (default 1e5,1e6,1e7,3e7)")
+    parser.add_argument(
+        "--sizes",
+        default="1e5,1e6,1e7,3e7",
+        help="comma-separated event counts (default 1e5,1e6,1e7,3e7)",
+    )
     parser.add_argument("--dtypes", default="float32,float64")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -229,16 +250,27 @@ def main(argv=None):
     load_before = load_average()
     rows = run(sizes, dtypes)
     load_after = load_average()
-    report = "\n".join([
-        "# Fill throughput", "",
-        "Written by `python benchmarks/bench_fill.py`; 20x60x60 bins (energy log 0.1-100 TeV, "
-        "DETX/DETY linear +-0.07 rad in deg); best of >= 5 runs (and >= 1 s) after a warm-up.", "",
-        f"- machine: {machine_description()}",
-        f"- load average (1, 5, 15 min) before: {load_before}; after: {load_after}",
-        f"- events: {EVENTS_DESCRIPTION}",
-        f"- versions: {versions('numpy', 'numba', 'jax', 'fast-histogram', 'boost-histogram', 'array-api-strict')}",
-        "", "## Targets", "", targets(rows), "", "## All measurements", "", table(rows),
-    ])
+    report = "\n".join(
+        [
+            "# Fill throughput",
+            "",
+            "Written by `python benchmarks/bench_fill.py`; 20x60x60 bins (energy log 0.1-100 TeV, "
+            "DETX/DETY linear +-0.07 rad in deg); best of >= 5 runs (and >= 1 s) after a warm-up.",
+            "",
+            f"- machine: {machine_description()}",
+            f"- load average (1, 5, 15 min) before: {load_before}; after: {load_after}",
+            f"- events: {EVENTS_DESCRIPTION}",
+            f"- versions: {versions('numpy', 'numba', 'jax', 'fast-histogram', 'boost-histogram', 'array-api-strict')}",
+            "",
+            "## Targets",
+            "",
+            targets(rows),
+            "",
+            "## All measurements",
+            "",
+            table(rows),
+        ]
+    )
     print()
     publish(report, args.output, write=not args.no_write)
 

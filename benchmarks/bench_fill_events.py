@@ -51,8 +51,11 @@ from bgcube import FOVCubeBackgroundModel  # noqa: E402
 from bgcube.array import Binning, fill_histogram  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "fill_events.md"
-BINNINGS = (Binning.from_edges(ENERGY_EDGES), Binning.from_edges(FOV_EDGES),
-            Binning.from_edges(FOV_EDGES))
+BINNINGS = (
+    Binning.from_edges(ENERGY_EDGES),
+    Binning.from_edges(FOV_EDGES),
+    Binning.from_edges(FOV_EDGES),
+)
 TABLE = "fill_events([Table]) TeV/deg"
 CORE = "core fill_histogram"
 FAST = "fast-histogram (log10 E)"
@@ -61,15 +64,23 @@ BOOST = "boost-histogram 2 threads"
 
 def _model():
     return FOVCubeBackgroundModel.set_cube_binning(
-        Angle(FOV_EDGES, u.deg), Angle(FOV_EDGES, u.deg), ENERGY_EDGES * u.TeV)
+        Angle(FOV_EDGES, u.deg), Angle(FOV_EDGES, u.deg), ENERGY_EDGES * u.TeV
+    )
 
 
 def contenders(energy, dety, detx):
     """(name, timed call, counts call or None) on the same events."""
-    table = Table({"ENERGY": energy * u.TeV, "DETY": dety * u.deg, "DETX": detx * u.deg},
-                  copy=False)
-    gev = Table({"ENERGY": (energy.astype(np.float64) * 1e3).astype(energy.dtype) * u.GeV,
-                 "DETY": dety * u.deg, "DETX": detx * u.deg}, copy=False)
+    table = Table(
+        {"ENERGY": energy * u.TeV, "DETY": dety * u.deg, "DETX": detx * u.deg}, copy=False
+    )
+    gev = Table(
+        {
+            "ENERGY": (energy.astype(np.float64) * 1e3).astype(energy.dtype) * u.GeV,
+            "DETY": dety * u.deg,
+            "DETX": detx * u.deg,
+        },
+        copy=False,
+    )
     columns = {"ENERGY": energy, "DETY": dety, "DETX": detx}
     model = _model()
 
@@ -103,19 +114,24 @@ def run(n, dtypes):
         reference = np.asarray(fill_histogram(energy, dety, detx, BINNINGS))
         for name, call, counts in contenders(energy, dety, detx):
             seconds = best_time(call)
-            same = "" if counts is None else ("yes" if np.array_equal(counts(), reference) else "NO")
+            same = (
+                "" if counts is None else ("yes" if np.array_equal(counts(), reference) else "NO")
+            )
             rows.append((np.dtype(dtype).name, name, seconds, same))
             print(f"{np.dtype(dtype).name:8s} {name:40s} {n / seconds / 1e6:8.1f} M/s", flush=True)
     return rows
 
 
 def report_tables(rows, n):
-    lines = ["| dtype | method | M events/s | time / core | counts = core's |",
-             "|---|---|---:|---:|:---:|"]
+    lines = [
+        "| dtype | method | M events/s | time / core | counts = core's |",
+        "|---|---|---:|---:|:---:|",
+    ]
     for dtype, name, seconds, same in rows:
         core = next(r[2] for r in rows if r[0] == dtype and r[1] == CORE)
-        lines.append(f"| {dtype} | {name} | {n / seconds / 1e6:.1f} | {seconds / core:.2f} | "
-                     f"{same} |")
+        lines.append(
+            f"| {dtype} | {name} | {n / seconds / 1e6:.1f} | {seconds / core:.2f} | {same} |"
+        )
     lines += ["", "| acceptance | dtype | measured | met |", "|---|---|---:|:---:|"]
     for dtype in sorted({r[0] for r in rows}):
         t = {r[1]: r[2] for r in rows if r[0] == dtype}
@@ -139,17 +155,22 @@ def main(argv=None):
     n = int(args.n)
     load_before = load_average()
     rows = run(n, [np.dtype(d).type for d in args.dtypes.split(",")])
-    report = "\n".join([
-        "# The public fill path (fill_events) against the core and other libraries", "",
-        f"Written by `python benchmarks/bench_fill_events.py`; {n:.0e} events, 20x60x60 bins; "
-        "best of >= 5 runs (and >= 1 s) after a warm-up, all contenders on the same events "
-        "in one run.", "",
-        f"- machine: {machine_description()}",
-        f"- load average (1, 5, 15 min) before: {load_before}; after: {load_average()}",
-        f"- events: {EVENTS_DESCRIPTION}",
-        f"- versions: {versions('numpy', 'numba', 'astropy', 'fast-histogram', 'boost-histogram')}",
-        "", report_tables(rows, n),
-    ])
+    report = "\n".join(
+        [
+            "# The public fill path (fill_events) against the core and other libraries",
+            "",
+            f"Written by `python benchmarks/bench_fill_events.py`; {n:.0e} events, 20x60x60 bins; "
+            "best of >= 5 runs (and >= 1 s) after a warm-up, all contenders on the same events "
+            "in one run.",
+            "",
+            f"- machine: {machine_description()}",
+            f"- load average (1, 5, 15 min) before: {load_before}; after: {load_average()}",
+            f"- events: {EVENTS_DESCRIPTION}",
+            f"- versions: {versions('numpy', 'numba', 'astropy', 'fast-histogram', 'boost-histogram')}",
+            "",
+            report_tables(rows, n),
+        ]
+    )
     print()
     publish(report, args.output, write=not args.no_write)
 

@@ -87,14 +87,22 @@ def single_fit_case(label, model, truth_fn, geometry, repeat):
     start = jnp.asarray(start_values(model, data))
     compiled, c_wall, c_cpu = time_compile(make_fitter(model), start, data)
     out, run = time_run(compiled, (start, data), repeat)
-    return dict(case=label, params=len(model.names), compile_wall=c_wall, compile_cpu=c_cpu,
-                run=run, iterations=str(int(out.n_iter)), status=str(int(out.status)),
-                counts=float(np.asarray(data.counts).sum()))
+    return dict(
+        case=label,
+        params=len(model.names),
+        compile_wall=c_wall,
+        compile_cpu=c_cpu,
+        run=run,
+        iterations=str(int(out.n_iter)),
+        status=str(int(out.status)),
+        counts=float(np.asarray(data.counts).sum()),
+    )
 
 
 def batch_case(label, model, truth_fn, repeat, n=50):
-    geometry = BinGeometry.from_edges(np.geomspace(0.3, 30, 9), np.linspace(-3, 3, 17),
-                                      np.linspace(-3, 3, 17))
+    geometry = BinGeometry.from_edges(
+        np.geomspace(0.3, 30, 9), np.linspace(-3, 3, 17), np.linspace(-3, 3, 17)
+    )
     truth = truth_fn(model)
     datas = [simulate(model, truth, geometry, seed) for seed in range(n)]
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *datas)
@@ -103,10 +111,16 @@ def batch_case(label, model, truth_fn, repeat, n=50):
     compiled, c_wall, c_cpu = time_compile(fitter, starts, stacked)
     out, run = time_run(compiled, (starts, stacked), repeat)
     iters = np.asarray(out.n_iter)
-    return dict(case=label, params=len(model.names), compile_wall=c_wall, compile_cpu=c_cpu,
-                run=run, iterations=f"{iters.min()}-{iters.max()}",
-                status=f"{int(np.sum(np.asarray(out.status) == 0))}/{n} converged",
-                counts=float(np.asarray(stacked.counts).sum() / n))
+    return dict(
+        case=label,
+        params=len(model.names),
+        compile_wall=c_wall,
+        compile_cpu=c_cpu,
+        run=run,
+        iterations=f"{iters.min()}-{iters.max()}",
+        status=f"{int(np.sum(np.asarray(out.status) == 0))}/{n} converged",
+        counts=float(np.asarray(stacked.counts).sum() / n),
+    )
 
 
 def norm_tilt_case(geometry, repeat):
@@ -115,14 +129,22 @@ def norm_tilt_case(geometry, repeat):
     data = simulate(model, truth, geometry, seed=2)
     e = np.asarray(geometry.energy_centers)
     template = np.asarray(expected_counts(model, jnp.asarray(truth), geometry, data.time))
-    nt = NormTiltData(data.counts * 1.0, jnp.asarray(template) / 1.2, data.mask,
-                      jnp.asarray(np.log(e)))
+    nt = NormTiltData(
+        data.counts * 1.0, jnp.asarray(template) / 1.2, data.mask, jnp.asarray(np.log(e))
+    )
     start = jnp.asarray(to_internal(NORM_TILT_PARAMETERS, [1.0, 0.0]))
     compiled, c_wall, c_cpu = time_compile(make_norm_tilt_fitter(), start, nt)
     out, run = time_run(compiled, (start, nt), repeat)
-    return dict(case="norm + tilt of one run, 20x60x60", params=2, compile_wall=c_wall,
-                compile_cpu=c_cpu, run=run, iterations=str(int(out.n_iter)),
-                status=str(int(out.status)), counts=float(np.asarray(nt.counts).sum()))
+    return dict(
+        case="norm + tilt of one run, 20x60x60",
+        params=2,
+        compile_wall=c_wall,
+        compile_cpu=c_cpu,
+        run=run,
+        iterations=str(int(out.n_iter)),
+        status=str(int(out.status)),
+        counts=float(np.asarray(nt.counts).sum()),
+    )
 
 
 def main(argv=None):
@@ -138,16 +160,23 @@ def main(argv=None):
     rows = [
         single_fit_case("gaussian, 20x60x60", GaussianModel(), gaussian_truth, big, args.repeat),
         single_fit_case("flexible, 20x60x60", flexible, flexible_truth, big, args.repeat),
-        single_fit_case("flexible, 20x60x60, 2x2 spatial nodes", flexible, flexible_truth, big2,
-                        args.repeat),
+        single_fit_case(
+            "flexible, 20x60x60, 2x2 spatial nodes", flexible, flexible_truth, big2, args.repeat
+        ),
         batch_case("50 x gaussian, 8x16x16, vmapped", GaussianModel(), gaussian_truth, args.repeat),
-        batch_case("50 x flexible (4 knots), 8x16x16, vmapped",
-                   FlexibleModel.from_energy_range(0.4, 25.0, 4), flexible_truth, args.repeat),
+        batch_case(
+            "50 x flexible (4 knots), 8x16x16, vmapped",
+            FlexibleModel.from_energy_range(0.4, 25.0, 4),
+            flexible_truth,
+            args.repeat,
+        ),
         norm_tilt_case(big, args.repeat),
     ]
 
-    header = ("| case | parameters | counts per cube | compile wall (s) | compile CPU (s) | "
-              "run (s) | iterations | status |")
+    header = (
+        "| case | parameters | counts per cube | compile wall (s) | compile CPU (s) | "
+        "run (s) | iterations | status |"
+    )
     lines = [
         "# Fit times (bgcube.fit, JAX on CPU, float64)",
         "",

@@ -36,8 +36,11 @@ from _common import ENERGY_EDGES, FOV_EDGES, best_time, machine_description, mak
 from bgcube.array import BackendUnavailableError, Binning, fill_histogram, get_namespace  # noqa: E402
 from bgcube.backend import to_numpy  # noqa: E402
 
-BINNINGS = (Binning.from_edges(ENERGY_EDGES), Binning.from_edges(FOV_EDGES),
-            Binning.from_edges(FOV_EDGES))
+BINNINGS = (
+    Binning.from_edges(ENERGY_EDGES),
+    Binning.from_edges(FOV_EDGES),
+    Binning.from_edges(FOV_EDGES),
+)
 
 
 def available_backends():
@@ -89,8 +92,11 @@ def bench_fill(backends, sizes, dtypes):
                 seconds = best_time(call, min_repeats=3, min_total=0.3)
                 same = np.array_equal(to_numpy(call()), reference)
                 rows.append((np.dtype(dtype).name, n, name, seconds, same))
-                print(f"fill {np.dtype(dtype).name} {n:.0e} {name:6s} "
-                      f"{n / seconds / 1e6:9.1f} M/s same={same}", flush=True)
+                print(
+                    f"fill {np.dtype(dtype).name} {n:.0e} {name:6s} "
+                    f"{n / seconds / 1e6:9.1f} M/s same={same}",
+                    flush=True,
+                )
     return rows
 
 
@@ -103,20 +109,27 @@ def bench_make_models(backends, n_runs, rate_hz):
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "dataset"
-        make_test_dataset(data, n_obs=n_runs, random_state=1, background_rate=rate_hz * u.Hz,
-                          write_bkg=False)
+        make_test_dataset(
+            data, n_obs=n_runs, random_state=1, background_rate=rate_hz * u.Hz, write_bkg=False
+        )
         results = {}
         for name, _, _ in backends:
             times = []
             for k in range(2):
                 start = time.perf_counter()
-                result = make_models(data, Path(tmp) / f"out_{name}_{k}", backend=name, model="groups",
-                                     progress=False)
+                result = make_models(
+                    data,
+                    Path(tmp) / f"out_{name}_{k}",
+                    backend=name,
+                    model="groups",
+                    progress=False,
+                )
                 times.append(time.perf_counter() - start)
             results[name] = result
             rows.append([name, times[0], times[1], sum(g.n_events for g in result.groups)])
-            print(f"make-models {name:6s} first {times[0]:.2f} s, second {times[1]:.2f} s",
-                  flush=True)
+            print(
+                f"make-models {name:6s} first {times[0]:.2f} s, second {times[1]:.2f} s", flush=True
+            )
         reference = results["numpy"]
         for row in rows:
             row.append(_same_cubes(results[row[0]], reference))
@@ -129,7 +142,9 @@ def _same_cubes(result, reference):
             return False
         if a.model is None:
             continue
-        if not np.array_equal(to_numpy(a.model.counts_cube.data), to_numpy(b.model.counts_cube.data)):
+        if not np.array_equal(
+            to_numpy(a.model.counts_cube.data), to_numpy(b.model.counts_cube.data)
+        ):
             return False
         ta, tb = to_numpy(a.model.livetime_cube.data), to_numpy(b.model.livetime_cube.data)
         if not np.allclose(ta, tb, rtol=1e-12, atol=0):
@@ -150,18 +165,32 @@ def main(argv=None):
     dtypes = [np.dtype(d).type for d in args.dtypes.split(",")]
     fill_rows = bench_fill(backends, sizes, dtypes)
     mm_rows = bench_make_models(backends, args.runs, args.rate) if args.runs > 0 else []
-    lines = ["# bgcube on the GPU machine", "",
-             f"- machine: {machine_description()}",
-             "- devices: " + ", ".join(f"{n}: {w}" for n, _, w in backends), "",
-             "## Fill (events already on the device)", "",
-             "| dtype | events | backend | M events/s | counts = NumPy's |", "|---|---:|---|---:|:---:|"]
-    lines += [f"| {d} | {n:.0e} | {b} | {n / s / 1e6:.1f} | {'yes' if ok else 'NO'} |"
-              for d, n, b, s, ok in fill_rows]
-    lines += ["", f"## make-models, {args.runs} simulated runs", "",
-              "| backend | first call [s] | second call [s] | events | cubes = NumPy's |",
-              "|---|---:|---:|---:|:---:|"]
-    lines += [f"| {b} | {t0:.2f} | {t1:.2f} | {n} | {'yes' if ok else 'NO'} |"
-              for b, t0, t1, n, ok in mm_rows]
+    lines = [
+        "# bgcube on the GPU machine",
+        "",
+        f"- machine: {machine_description()}",
+        "- devices: " + ", ".join(f"{n}: {w}" for n, _, w in backends),
+        "",
+        "## Fill (events already on the device)",
+        "",
+        "| dtype | events | backend | M events/s | counts = NumPy's |",
+        "|---|---:|---|---:|:---:|",
+    ]
+    lines += [
+        f"| {d} | {n:.0e} | {b} | {n / s / 1e6:.1f} | {'yes' if ok else 'NO'} |"
+        for d, n, b, s, ok in fill_rows
+    ]
+    lines += [
+        "",
+        f"## make-models, {args.runs} simulated runs",
+        "",
+        "| backend | first call [s] | second call [s] | events | cubes = NumPy's |",
+        "|---|---:|---:|---:|:---:|",
+    ]
+    lines += [
+        f"| {b} | {t0:.2f} | {t1:.2f} | {n} | {'yes' if ok else 'NO'} |"
+        for b, t0, t1, n, ok in mm_rows
+    ]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_gpu.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -81,8 +81,11 @@ def main(argv=None):
     data, e, y, x = (jnp.asarray(a) for a in (cube.data, energy, dety, detx))
     jitted = jax.jit(lambda d, e, y, x: interpolate_cube(d, binnings, e, y, x))
     jitted(data, e, y, x).block_until_ready()
-    report("interpolate_cube, jax.jit", n,
-           best_of(args.repeat, lambda: jitted(data, e, y, x).block_until_ready()))
+    report(
+        "interpolate_cube, jax.jit",
+        n,
+        best_of(args.repeat, lambda: jitted(data, e, y, x).block_until_ready()),
+    )
 
     try:
         from gammapy.irf import Background3D
@@ -93,18 +96,27 @@ def main(argv=None):
             warnings.simplefilter("ignore")
             bkg = Background3D.read(path, hdu="BKG")
         q = (energy * u.TeV, detx * u.deg, dety * u.deg)
-        report("gammapy Background3D.evaluate", n, best_of(
-            args.repeat, lambda: bkg.evaluate(energy=q[0], fov_lon=q[1], fov_lat=q[2])))
+        report(
+            "gammapy Background3D.evaluate",
+            n,
+            best_of(args.repeat, lambda: bkg.evaluate(energy=q[0], fov_lon=q[1], fov_lat=q[2])),
+        )
 
     m = max(n // 10, 1)
     band = (energy[:m], 10 * energy[:m], dety[:m], detx[:m])
-    report("integrate_energy_log_log, numpy", m, best_of(
-        args.repeat, lambda: integrate_energy_log_log(cube.data, binnings, *band)))
+    report(
+        "integrate_energy_log_log, numpy",
+        m,
+        best_of(args.repeat, lambda: integrate_energy_log_log(cube.data, binnings, *band)),
+    )
     jband = [jnp.asarray(a) for a in band]
     jint = jax.jit(lambda d, a, b, y, x: integrate_energy_log_log(d, binnings, a, b, y, x))
     jint(data, *jband).block_until_ready()
-    report("integrate_energy_log_log, jax.jit", m,
-           best_of(args.repeat, lambda: jint(data, *jband).block_until_ready()))
+    report(
+        "integrate_energy_log_log, jax.jit",
+        m,
+        best_of(args.repeat, lambda: jint(data, *jband).block_until_ready()),
+    )
 
 
 if __name__ == "__main__":

@@ -44,12 +44,14 @@ def _simulated(n_runs, seed=0):
 
     rng = np.random.default_rng(seed)
     spec = JointModelSpec()
-    table = Table({
-        "OBS_ID": np.arange(n_runs),
-        "ZEN_PNT": rng.uniform(0.0, 55.0, n_runs),
-        "MUONEFF": rng.uniform(0.8, 1.2, n_runs),
-        "TSTART": np.sort(rng.uniform(0, n_runs / 4 * 86400.0, n_runs)),
-    })
+    table = Table(
+        {
+            "OBS_ID": np.arange(n_runs),
+            "ZEN_PNT": rng.uniform(0.0, 55.0, n_runs),
+            "MUONEFF": rng.uniform(0.8, 1.2, n_runs),
+            "TSTART": np.sort(rng.uniform(0, n_runs / 4 * 86400.0, n_runs)),
+        }
+    )
     conditions = tuple(c.fitted_to(table) for c in DEFAULT_CONDITIONS)
     spatial = tuple(c.fitted_to(table) for c in DEFAULT_SPATIAL_CONDITIONS)
     x = np.linspace(-1, 2, spec.n_energy_basis)
@@ -59,7 +61,7 @@ def _simulated(n_runs, seed=0):
     j = spec.n_radial_basis - 1 + 2
     r = np.linspace(0.5, spec.radial_max, spec.n_radial_basis - 1)
     coef_s = np.zeros((2, spec.n_spatial_energy_basis, j))
-    coef_s[0, :, :-2] = -(r ** 2) / 2.0
+    coef_s[0, :, :-2] = -(r**2) / 2.0
     truth = JointBackgroundModel(spec, conditions, spatial, coef_a, coef_s, np.zeros((1, 1)))
     e = spec.energy_edges()
     xy = spec.fov_edges(spec.fit_pixel)
@@ -93,8 +95,7 @@ def _one(kind):
         store = DataStore.from_dir(get_path("hess-dl3-dr1"))
         spec = JointModelSpec()
         regions = resolve_exclusion("auto", store.obs_table)
-        cubes = read_run_cubes(run_tasks(store, store.obs_ids, spec, regions), spec,
-                               progress=False)
+        cubes = read_run_cubes(run_tasks(store, store.obs_ids, spec, regions), spec, progress=False)
         table = store.obs_table
         thresholds = [energy_threshold(table, i) or 0.0 for i in cubes.obs_ids]
         fitted, _ = fit_run_mask(table, 10.0)
@@ -107,16 +108,29 @@ def _one(kind):
     model = fit_joint_model(counts, exposure, thresholds, table, fitted=fitted)
     fit = time.perf_counter() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps({"kind": kind, "runs": int(counts.shape[0]),
-                      "fitted": int(np.sum(model.runs["FITTED"])), "read_s": read,
-                      "fit_s": fit, "iterations": int(model.meta["NITER"]),
-                      "peak_rss_mib": rss, "input_mib": (counts.nbytes + exposure.nbytes) / 2**20}))
+    print(
+        json.dumps(
+            {
+                "kind": kind,
+                "runs": int(counts.shape[0]),
+                "fitted": int(np.sum(model.runs["FITTED"])),
+                "read_s": read,
+                "fit_s": fit,
+                "iterations": int(model.meta["NITER"]),
+                "peak_rss_mib": rss,
+                "input_mib": (counts.nbytes + exposure.nbytes) / 2**20,
+            }
+        )
+    )
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", default="dr1,100,1000,5000",
-                        help="comma-separated: dr1 and/or numbers of simulated runs")
+    parser.add_argument(
+        "--runs",
+        default="dr1,100,1000,5000",
+        help="comma-separated: dr1 and/or numbers of simulated runs",
+    )
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -125,8 +139,9 @@ def main(argv=None):
         return 0
     rows = []
     for kind in args.runs.split(","):
-        out = subprocess.run([sys.executable, __file__, "--one", kind], capture_output=True,
-                             text=True, check=False)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", kind], capture_output=True, text=True, check=False
+        )
         if out.returncode != 0:
             print(f"{kind}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
             continue
@@ -144,9 +159,11 @@ def main(argv=None):
     for r in rows:
         per = 1e3 * r["fit_s"] / max(r["fitted"], 1) / max(r["iterations"], 1)
         name = "H.E.S.S. DR1" if r["kind"] == "dr1" else "simulated"
-        lines.append(f"| {name} | {r['runs']} ({r['fitted']}) | {r['input_mib']:.0f} | "
-                     f"{r['read_s']:.1f} | {r['fit_s']:.1f} | {r['iterations']} | {per:.1f} | "
-                     f"{r['peak_rss_mib']:.0f} |")
+        lines.append(
+            f"| {name} | {r['runs']} ({r['fitted']}) | {r['input_mib']:.0f} | "
+            f"{r['read_s']:.1f} | {r['fit_s']:.1f} | {r['iterations']} | {per:.1f} | "
+            f"{r['peak_rss_mib']:.0f} |"
+        )
     publish("\n".join(lines), RESULTS, write=not args.no_write)
     return 0
 

@@ -82,17 +82,30 @@ def main(argv=None):
             return make_models(indir, out, overwrite=True, progress=False, model="groups")
 
         build()  # first call: one-time costs (compilation caches, imports)
-        script = BARE_SCRIPT.format(folder=str(Path(__file__).resolve().parent),
-                                    files=[str(f) for f in files])
-        command = [sys.executable, "-m", "bgcube", "make-models", "--model", "groups", str(indir), str(out),
-                   "--overwrite", "--no-progress"]
+        script = BARE_SCRIPT.format(
+            folder=str(Path(__file__).resolve().parent), files=[str(f) for f in files]
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "bgcube",
+            "make-models",
+            "--model",
+            "groups",
+            str(indir),
+            str(out),
+            "--overwrite",
+            "--no-progress",
+        ]
         steps = {
             "bare astropy read (ENERGY, RA, DEC, TIME)": bare,
             "make_models() in this process": build,
             "bare read (fresh interpreter)": lambda: subprocess.run(
-                [sys.executable, "-c", script], check=True, capture_output=True),
+                [sys.executable, "-c", script], check=True, capture_output=True
+            ),
             "bgcube make-models (fresh interpreter)": lambda: subprocess.run(
-                command, check=True, capture_output=True),
+                command, check=True, capture_output=True
+            ),
         }
         # the steps take turns, so that a busy spell of the machine slows all of them
         times = {label: [] for label in steps}
@@ -102,8 +115,10 @@ def main(argv=None):
                 w0, c0 = time.perf_counter(), time.process_time()
                 results[label] = func()
                 times[label].append((time.perf_counter() - w0, time.process_time() - c0))
-    n_events, result = results["bare astropy read (ENERGY, RA, DEC, TIME)"], results[
-        "make_models() in this process"]
+    n_events, result = (
+        results["bare astropy read (ENERGY, RA, DEC, TIME)"],
+        results["make_models() in this process"],
+    )
     rows = []
     for label, pairs in times.items():
         wall = min(w for w, _ in pairs)
@@ -129,7 +144,9 @@ def main(argv=None):
     for label, wall, cpu in rows:
         cpu_text = "" if np.isnan(cpu) else f"{cpu:.3f}"
         cpu_ratio = "" if np.isnan(cpu) else f"{cpu / bare_cpu:.2f}"
-        lines.append(f"| {label} | {wall:.3f} | {cpu_text} | {wall / bare_wall:.2f} | {cpu_ratio} |")
+        lines.append(
+            f"| {label} | {wall:.3f} | {cpu_text} | {wall / bare_wall:.2f} | {cpu_ratio} |"
+        )
     in_process = rows[1][1] / bare_wall
     command = rows[3][1] / rows[2][1]
     lines += [
@@ -141,6 +158,7 @@ def main(argv=None):
         f"{command:.2f}x, {'met' if command < 3 else 'not met'}.",
     ]
     publish("\n".join(lines), args.output, write=not args.no_write)
+
 
 if __name__ == "__main__":
     main()

@@ -42,7 +42,6 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
-
     from bgcube.data import (
         DataStore,
         default_exclusion_regions,

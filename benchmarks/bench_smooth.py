@@ -46,8 +46,10 @@ def main(argv=None):
         return scipy.ndimage.convolve(cube, kernel[None])
 
     reference = scipy_pass()
-    rows = [("scipy.ndimage.convolve, image by image", best_time(scipy_pass), ""),
-            ("scipy.ndimage.convolve, one 3-D call", best_time(scipy_3d), "")]
+    rows = [
+        ("scipy.ndimage.convolve, image by image", best_time(scipy_pass), ""),
+        ("scipy.ndimage.convolve, one 3-D call", best_time(scipy_3d), ""),
+    ]
     backends = [("numpy", lambda a: a, lambda c: c, np.asarray)]
     try:
         import array_api_strict as xps
@@ -68,12 +70,14 @@ def main(argv=None):
     for name, put, sync, host in backends:
         data = put(cube)
         if name == "jax (jit)":
+
             def one_pass(data=data, sync=sync):
                 return sync(smooth_jit(data))
 
             def three_passes(data=data, sync=sync):
                 return sync(smooth3_jit(data))
         else:
+
             def one_pass(data=data, sync=sync):
                 return sync(convolve_k5a(data))
 
@@ -81,17 +85,25 @@ def main(argv=None):
                 return sync(smooth_images(data, 3))
 
         agrees = np.allclose(host(one_pass()), reference, rtol=1e-12, atol=0)
-        rows.append((f"bgcube convolve_k5a, {name}", best_time(one_pass), "yes" if agrees else "NO"))
-        rows.append((f"bgcube smooth_images (3 passes + rescale), {name}",
-                     best_time(three_passes), ""))
+        rows.append(
+            (f"bgcube convolve_k5a, {name}", best_time(one_pass), "yes" if agrees else "NO")
+        )
+        rows.append(
+            (f"bgcube smooth_images (3 passes + rescale), {name}", best_time(three_passes), "")
+        )
 
     t_scipy = min(rows[0][1], rows[1][1])
-    lines = ["# k5a smoothing of a 20x60x60 cube", "",
-             "Written by `python benchmarks/bench_smooth.py`; best of >= 5 runs (and >= 1 s) after a warm-up.", "",
-             f"- machine: {machine_description()}; load average: {load_average()}",
-             f"- versions: {versions('numpy', 'scipy', 'jax', 'array-api-strict')}", "",
-             "| what | ms | best scipy time / this | = scipy (1e-12) |",
-             "|---|---:|---:|:---:|"]
+    lines = [
+        "# k5a smoothing of a 20x60x60 cube",
+        "",
+        "Written by `python benchmarks/bench_smooth.py`; best of >= 5 runs (and >= 1 s) after a warm-up.",
+        "",
+        f"- machine: {machine_description()}; load average: {load_average()}",
+        f"- versions: {versions('numpy', 'scipy', 'jax', 'array-api-strict')}",
+        "",
+        "| what | ms | best scipy time / this | = scipy (1e-12) |",
+        "|---|---:|---:|:---:|",
+    ]
     for name, seconds, agrees in rows:
         lines.append(f"| {name} | {seconds * 1e3:.2f} | {t_scipy / seconds:.2f} | {agrees} |")
     report = "\n".join(lines)

@@ -41,8 +41,11 @@ from _common import (  # noqa: E402
 from bgcube.array import Binning, HistogramFiller  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "stream.md"
-BINNINGS = (Binning.from_edges(ENERGY_EDGES), Binning.from_edges(FOV_EDGES),
-            Binning.from_edges(FOV_EDGES))
+BINNINGS = (
+    Binning.from_edges(ENERGY_EDGES),
+    Binning.from_edges(FOV_EDGES),
+    Binning.from_edges(FOV_EDGES),
+)
 MB = 1024 * 1024
 
 
@@ -78,8 +81,14 @@ def stream_fits(n_events, chunk, dtype):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.fits"
         energy, dety, detx = make_events(n_events, np.float32)
-        cols = [fits.Column(name=name, format="E", unit=unit, array=a) for name, unit, a in
-                (("ENERGY", "TeV", energy), ("DETY", "deg", dety), ("DETX", "deg", detx))]
+        cols = [
+            fits.Column(name=name, format="E", unit=unit, array=a)
+            for name, unit, a in (
+                ("ENERGY", "TeV", energy),
+                ("DETY", "deg", dety),
+                ("DETX", "deg", detx),
+            )
+        ]
         del energy, dety, detx
         hdu = fits.BinTableHDU.from_columns(cols, name="EVENTS")
         fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
@@ -120,13 +129,17 @@ def main(argv=None):
     rss_peak = _maxrss_mb()
     itemsize = np.dtype(dtype).itemsize
     lines = [
-        "# Streaming fill", "",
+        "# Streaming fill",
+        "",
         "Written by `python benchmarks/bench_stream.py`; events simulated chunk by chunk "
-        "(simulation time excluded) and added with `HistogramFiller.fill`.", "",
+        "(simulation time excluded) and added with `HistogramFiller.fill`.",
+        "",
         f"- machine: {machine_description()}; load average before: {load_before}, "
         f"after: {load_average()}",
-        f"- events: {EVENTS_DESCRIPTION}", "",
-        "| what | value |", "|---|---:|",
+        f"- events: {EVENTS_DESCRIPTION}",
+        "",
+        "| what | value |",
+        "|---|---:|",
         f"| backend, dtype | {args.backend}, {np.dtype(dtype).name} |",
         f"| events, chunks | {n_events:.1e} in {n_chunks} chunks of {chunk:.0e} |",
         f"| events counted (inside the cube) | {total:.4e} |",

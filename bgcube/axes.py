@@ -85,8 +85,7 @@ class CubeAxis:
             raise ValueError(f"interp must be 'lin' or 'log', got {interp!r}")
         if interp == "log" and values[0] <= 0:
             raise BinningError(
-                f"{name} edges must be positive for log interpolation, got first edge "
-                f"{edges[0]}"
+                f"{name} edges must be positive for log interpolation, got first edge {edges[0]}"
             )
         self.interp = interp
 
@@ -131,8 +130,9 @@ class CubeAxis:
         return cls(edges, name, interp)
 
     @classmethod
-    def from_energy_bounds(cls, energy_min, energy_max, nbin: int, *, name: str = "ENERGY",
-                           unit="TeV") -> CubeAxis:
+    def from_energy_bounds(
+        cls, energy_min, energy_max, nbin: int, *, name: str = "ENERGY", unit="TeV"
+    ) -> CubeAxis:
         """Logarithmic energy bins: ``exp(log(e_min) + i * step)``, ``i = 0..nbin``.
 
         The rule of the original make-models binning (`bgcube.binning`), so
@@ -157,13 +157,16 @@ class CubeAxis:
         lo = u.Quantity(energy_min, unit).to_value(unit)
         hi = u.Quantity(energy_max, unit).to_value(unit)
         if not (0 < lo < hi) or int(nbin) < 1:
-            raise BinningError(f"{name}: need 0 < energy_min < energy_max and nbin >= 1, got "
-                               f"{lo} {unit}, {hi} {unit}, {nbin}")
+            raise BinningError(
+                f"{name}: need 0 < energy_min < energy_max and nbin >= 1, got "
+                f"{lo} {unit}, {hi} {unit}, {nbin}"
+            )
         return cls(log_edges(lo, hi, int(nbin)) * unit, name, "log")
 
     @classmethod
-    def from_table(cls, table, name: str, prefix: str | None = None,
-                   interp: str | None = None) -> CubeAxis:
+    def from_table(
+        cls, table, name: str, prefix: str | None = None, interp: str | None = None
+    ) -> CubeAxis:
         """An axis from ``<prefix>_LO`` / ``<prefix>_HI`` columns of a table (with units).
 
         Parameters

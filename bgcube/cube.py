@@ -21,17 +21,25 @@ __all__ = ["FOVCube"]
 
 def _check_event_lists(event_lists) -> None:
     """Refuse a bare array where event tables are expected, saying what is expected."""
+
     def bare(obj):
-        return (hasattr(obj, "shape") and not hasattr(obj, "colnames")
-                and not hasattr(obj, "keys") and not getattr(getattr(obj, "dtype", None), "names", None))
+        return (
+            hasattr(obj, "shape")
+            and not hasattr(obj, "colnames")
+            and not hasattr(obj, "keys")
+            and not getattr(getattr(obj, "dtype", None), "names", None)
+        )
 
     candidates = [event_lists] if bare(event_lists) else list(event_lists)
     for obj in candidates:
         if bare(obj) or isinstance(obj, int | float | str):
             from .errors import EventDataError
 
-            what = (f"{type(obj).__module__}.{type(obj).__name__} of shape {tuple(obj.shape)}"
-                    if hasattr(obj, "shape") else repr(obj))
+            what = (
+                f"{type(obj).__module__}.{type(obj).__name__} of shape {tuple(obj.shape)}"
+                if hasattr(obj, "shape")
+                else repr(obj)
+            )
             raise EventDataError(
                 "fill_events expects event lists: astropy Tables (or dicts of arrays) with "
                 f"ENERGY, DETX and DETY columns carrying units, or a list of them; got a {what}"
@@ -126,9 +134,7 @@ class FOVCube:
         if not self.dety_axis.canonical_unit.is_equivalent(u.deg):
             raise BinningError(f"coordy_edges must be angles, got unit {self.dety_axis.unit}")
         if not self.energy_axis.canonical_unit.is_equivalent(u.TeV):
-            raise BinningError(
-                f"energy_edges must be energies, got unit {self.energy_axis.unit}"
-            )
+            raise BinningError(f"energy_edges must be energies, got unit {self.energy_axis.unit}")
         self.meta = dict(meta or {})
 
         if isinstance(data, u.Quantity):
@@ -188,9 +194,11 @@ class FOVCube:
     def axes_summary(self) -> str:
         """The axis ranges in one line, e.g. ``'energy 0.1-100 TeV, DETX -3-3 deg, DETY -3-3 deg'``."""
         e, x, y = self.energy_edges, self.coordx_edges, self.coordy_edges
-        return (f"energy {e[0].value:.4g} to {e[-1].value:.4g} {e.unit}, "
-                f"DETX {x[0].value:.4g} to {x[-1].value:.4g} {x.unit}, "
-                f"DETY {y[0].value:.4g} to {y[-1].value:.4g} {y.unit}")
+        return (
+            f"energy {e[0].value:.4g} to {e[-1].value:.4g} {e.unit}, "
+            f"DETX {x[0].value:.4g} to {x[-1].value:.4g} {x.unit}, "
+            f"DETY {y[0].value:.4g} to {y[-1].value:.4g} {y.unit}"
+        )
 
     # ------------------------------------------------------------------
     # backend and data
@@ -450,8 +458,7 @@ class FOVCube:
     # ------------------------------------------------------------------
     # FITS I/O (thin wrappers; the work is done in bgcube.io)
     @classmethod
-    def read(cls, filename, format="table", scheme=None, hdu=None, *, layout=None,
-             backend=None):
+    def read(cls, filename, format="table", scheme=None, hdu=None, *, layout=None, backend=None):
         """Read a cube from a FITS file.
 
         Parameters
@@ -534,13 +541,15 @@ class FOVCube:
         return cube_to_table(self, legacy=legacy)
 
     @classmethod
-    def from_hdulist(cls, hdulist, format="table", scheme=None, hdu=None, *, layout=None,
-                     backend=None):
+    def from_hdulist(
+        cls, hdulist, format="table", scheme=None, hdu=None, *, layout=None, backend=None
+    ):
         """A cube from an open `~astropy.io.fits.HDUList` (see `read`)."""
         from .io import cube_from_hdulist
 
-        return cube_from_hdulist(hdulist, format, scheme, hdu, layout=layout, backend=backend,
-                                 cls=cls)
+        return cube_from_hdulist(
+            hdulist, format, scheme, hdu, layout=layout, backend=backend, cls=cls
+        )
 
     def to_hdulist(self, format="table", *, legacy=False):
         """The cube as an `~astropy.io.fits.HDUList` in ``format`` (see `write`)."""
@@ -558,8 +567,9 @@ class FOVCube:
                 f"{name} must be a Quantity convertible to {axis.canonical_unit}, "
                 f"got {value!r} (unit {q.unit!r})"
             )
-        return from_numpy(q.to_value(axis.canonical_unit), self.xp, device=self.device,
-                          dtype=np.float64)
+        return from_numpy(
+            q.to_value(axis.canonical_unit), self.xp, device=self.device, dtype=np.float64
+        )
 
     def evaluate(self, *, detx, dety, energy, extrapolate=False) -> u.Quantity:
         """Cube values at arbitrary points, interpolated between bin centres.
@@ -602,12 +612,12 @@ class FOVCube:
         e = self._coordinate_array("energy", energy, self.energy_axis)
         y = self._coordinate_array("dety", dety, self.dety_axis)
         x = self._coordinate_array("detx", detx, self.detx_axis)
-        values = _array.interpolate_cube(self.data, self.binnings, e, y, x,
-                                         extrapolate=extrapolate)
+        values = _array.interpolate_cube(self.data, self.binnings, e, y, x, extrapolate=extrapolate)
         return u.Quantity(to_numpy(values), self.unit, copy=False)
 
-    def evaluate_integral(self, *, detx, dety, energy_min, energy_max,
-                          extrapolate=False) -> u.Quantity:
+    def evaluate_integral(
+        self, *, detx, dety, energy_min, energy_max, extrapolate=False
+    ) -> u.Quantity:
         """Integral over an energy band of the interpolated cube, at given positions.
 
         The exact integral along energy of what `evaluate` returns: between
@@ -634,10 +644,14 @@ class FOVCube:
         e_hi = self._coordinate_array("energy_max", energy_max, self.energy_axis)
         y = self._coordinate_array("dety", dety, self.dety_axis)
         x = self._coordinate_array("detx", detx, self.detx_axis)
-        values = _array.integrate_energy_log_log(self.data, self.binnings, e_lo, e_hi, y, x,
-                                                 extrapolate=extrapolate)
-        per_energy = [b for b, p in zip(self.unit.bases, self.unit.powers, strict=True)
-                      if p < 0 and b.physical_type == "energy"]
+        values = _array.integrate_energy_log_log(
+            self.data, self.binnings, e_lo, e_hi, y, x, extrapolate=extrapolate
+        )
+        per_energy = [
+            b
+            for b, p in zip(self.unit.bases, self.unit.powers, strict=True)
+            if p < 0 and b.physical_type == "energy"
+        ]
         unit = self.unit * (per_energy[0] if per_energy else u.TeV)
         canonical = u.Quantity(to_numpy(values), self.unit * self.energy_axis.canonical_unit)
         return canonical.to(unit)

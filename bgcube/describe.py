@@ -47,17 +47,22 @@ def describe_file(filename) -> str:
         for index, hdu in enumerate(hdulist):
             name = hdu.name or f"#{index}"
             if is_bkg_2d_hdu(hdu):
-                lines.append(_describe_radial(name, read_bkg_2d(path, hdu=index, cls=RadialBackground)))
+                lines.append(
+                    _describe_radial(name, read_bkg_2d(path, hdu=index, cls=RadialBackground))
+                )
                 lines += _describe_keywords(name, hdu.header, hdulist[0].header)
             elif isinstance(hdu, fits.BinTableHDU) and _is_cube_table(hdu):
-                cube = cube_from_hdulist(hdulist, format="table", hdu=index, filename=path,
-                                         cls=FOVCube)
+                cube = cube_from_hdulist(
+                    hdulist, format="table", hdu=index, filename=path, cls=FOVCube
+                )
                 lines.append(_describe_cube(name, cube))
                 lines += _describe_keywords(name, hdu.header, hdulist[0].header)
             else:
                 kind = type(hdu).__name__
                 shape = getattr(hdu.data, "shape", None) if hdu.data is not None else None
-                lines.append(f"  HDU {index} {name}: {kind}" + (f", shape {shape}" if shape else ""))
+                lines.append(
+                    f"  HDU {index} {name}: {kind}" + (f", shape {shape}" if shape else "")
+                )
     return "\n".join(lines)
 
 
@@ -69,28 +74,42 @@ def _describe_joint(path) -> list[str]:
 
     model = JointBackgroundModel.read(path)
     meta = model.meta
-    lines = [f"  joint background model (bgcube {meta.get('BGCVERS', '?')}, {meta.get('DATE', '')})"]
-    for kind, conditions in (("spectrum", model.conditions),
-                             ("field-of-view shape", model.spatial_conditions)):
-        names = [f"{c.name} (fitted range {model.validity.get(c.column, ('?', '?'))[0]:.4g}"
-                 f"-{model.validity.get(c.column, ('?', '?'))[1]:.4g})"
-                 if c.column in model.validity else c.name for c in conditions]
+    lines = [
+        f"  joint background model (bgcube {meta.get('BGCVERS', '?')}, {meta.get('DATE', '')})"
+    ]
+    for kind, conditions in (
+        ("spectrum", model.conditions),
+        ("field-of-view shape", model.spatial_conditions),
+    ):
+        names = [
+            f"{c.name} (fitted range {model.validity.get(c.column, ('?', '?'))[0]:.4g}"
+            f"-{model.validity.get(c.column, ('?', '?'))[1]:.4g})"
+            if c.column in model.validity
+            else c.name
+            for c in conditions
+        ]
         lines.append(f"  {kind} depends on: {', '.join(names) or 'nothing'}")
     if "SAFE_ENERGY_LO" in model.validity:
         lo, hi = model.validity["SAFE_ENERGY_LO"]
         lines.append(f"  safe energy thresholds of the fitted runs: {lo:.3g}-{hi:.3g} TeV")
-    lines.append(f"  fit: {meta.get('REASON', '?')}, {meta.get('NITER', '?')} iterations, "
-                 f"backend {meta.get('BACKEND', '?')}")
+    lines.append(
+        f"  fit: {meta.get('REASON', '?')}, {meta.get('NITER', '?')} iterations, "
+        f"backend {meta.get('BACKEND', '?')}"
+    )
     if model.runs is not None:
         runs = model.runs
         effect = np.exp(np.asarray(runs["NIGHT_EFFECT"], dtype=float))
-        lines.append(f"  runs: {len(runs)} ({int(np.sum(runs['FITTED']))} fitted), "
-                     f"{len(set(np.asarray(runs['NIGHT']).tolist()))} nights; night norms "
-                     f"{effect.min():.3f}-{effect.max():.3f} (sigma {model.spec.night_sigma:g})")
-    lines.append(f"  per-run cubes: {model.spec.energy_edges().size - 1} energy bins "
-                 f"{model.spec.energy_range[0]:g}-{model.spec.energy_range[1]:g} TeV, "
-                 f"{model.spec.fov_edges(model.spec.output_pixel).size - 1}^2 pixels of "
-                 f"{model.spec.output_pixel:g} deg (BKG_3D files in bkg/)")
+        lines.append(
+            f"  runs: {len(runs)} ({int(np.sum(runs['FITTED']))} fitted), "
+            f"{len(set(np.asarray(runs['NIGHT']).tolist()))} nights; night norms "
+            f"{effect.min():.3f}-{effect.max():.3f} (sigma {model.spec.night_sigma:g})"
+        )
+    lines.append(
+        f"  per-run cubes: {model.spec.energy_edges().size - 1} energy bins "
+        f"{model.spec.energy_range[0]:g}-{model.spec.energy_range[1]:g} TeV, "
+        f"{model.spec.fov_edges(model.spec.output_pixel).size - 1}^2 pixels of "
+        f"{model.spec.output_pixel:g} deg (BKG_3D files in bkg/)"
+    )
     return lines
 
 
@@ -126,9 +145,21 @@ def _describe_radial(name, model) -> str:
 
 
 #: Keywords that say where a file comes from, shown when present (HDU, else primary header).
-PROVENANCE_KEYWORDS = ("CREATOR", "ORIGIN", "DATE", "TELESCOP", "INSTRUME", "HDUCLASS",
-                       "HDUCLAS4", "HDUVERS", "BGLAYOUT", "SOLIDANG", "SELIDS", "SELEXCL",
-                       "SELEXPR")
+PROVENANCE_KEYWORDS = (
+    "CREATOR",
+    "ORIGIN",
+    "DATE",
+    "TELESCOP",
+    "INSTRUME",
+    "HDUCLASS",
+    "HDUCLAS4",
+    "HDUVERS",
+    "BGLAYOUT",
+    "SOLIDANG",
+    "SELIDS",
+    "SELEXCL",
+    "SELEXPR",
+)
 
 _TIME_MEANING = {
     "ONTIME": "rate x ONTIME x bin volume = predicted counts (as Gammapy predicts background)",
@@ -142,14 +173,22 @@ def _describe_keywords(name, header, primary) -> list[str]:
     time = header.get("BKG_TIME")
     if name.upper() == "LIVETIME":
         held = time or "LIVETIME (no BKG_TIME keyword: the original convention)"
-        lines.append(f"    holds the observation time per bin: {held}; "
-                     "the HDU keeps the original name LIVETIME whatever the time")
+        lines.append(
+            f"    holds the observation time per bin: {held}; "
+            "the HDU keeps the original name LIVETIME whatever the time"
+        )
     elif time:
-        lines.append(f"    time convention BKG_TIME={time}: "
-                     f"{_TIME_MEANING.get(str(time).upper(), 'unknown convention')}")
+        lines.append(
+            f"    time convention BKG_TIME={time}: "
+            f"{_TIME_MEANING.get(str(time).upper(), 'unknown convention')}"
+        )
     run = []
-    for key, label in (("OBS_ID", "run"), ("BKG_GRP", "group"), ("BKG_NORM", "norm"),
-                       ("BKG_EFF", "optical efficiency")):
+    for key, label in (
+        ("OBS_ID", "run"),
+        ("BKG_GRP", "group"),
+        ("BKG_NORM", "norm"),
+        ("BKG_EFF", "optical efficiency"),
+    ):
         if key in header:
             value = header[key]
             text = f"{value:.6g}" if isinstance(value, float) else f"{value}"
@@ -159,12 +198,20 @@ def _describe_keywords(name, header, primary) -> list[str]:
     if run:
         lines.append("    " + ", ".join(run))
     alignment = header.get("FOVALIGN", primary.get("FOVALIGN"))
-    lines.append(f"    alignment FOVALIGN={alignment}" if alignment
-                 else "    alignment: no FOVALIGN keyword (read as RADEC, as Gammapy does)")
+    lines.append(
+        f"    alignment FOVALIGN={alignment}"
+        if alignment
+        else "    alignment: no FOVALIGN keyword (read as RADEC, as Gammapy does)"
+    )
     if str(alignment).upper() == "REVERSE_LON_RADEC":
-        lines[-1] += (" (DETX is fov_lon without Gammapy's RADEC sign flip, as Gammapy forces "
-                      "for H.E.S.S. SASH runs; a tool ignoring FOVALIGN reads it mirrored)")
-    found = [f"{k}={header.get(k, primary.get(k))}" for k in PROVENANCE_KEYWORDS
-             if k in header or k in primary]
+        lines[-1] += (
+            " (DETX is fov_lon without Gammapy's RADEC sign flip, as Gammapy forces "
+            "for H.E.S.S. SASH runs; a tool ignoring FOVALIGN reads it mirrored)"
+        )
+    found = [
+        f"{k}={header.get(k, primary.get(k))}"
+        for k in PROVENANCE_KEYWORDS
+        if k in header or k in primary
+    ]
     lines.append("    provenance: " + (", ".join(found) if found else "no keywords recorded"))
     return lines

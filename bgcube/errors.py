@@ -90,8 +90,10 @@ def truncation_note(filename, message="") -> str:
     except OSError:
         return ""
     if size % FITS_BLOCK:
-        return (f"the file looks truncated ({size} bytes is not a whole number of "
-                f"{FITS_BLOCK}-byte FITS blocks)")
+        return (
+            f"the file looks truncated ({size} bytes is not a whole number of "
+            f"{FITS_BLOCK}-byte FITS blocks)"
+        )
     return ""
 
 
@@ -189,8 +191,16 @@ _LIBRARY_FAILURES = (AttributeError, NameError, AssertionError)
 
 def _low_level_read_errors():
     """What astropy, numpy, gzip and zlib raise on damaged files (astropy imported lazily)."""
-    kinds = [OSError, EOFError, ValueError, TypeError, KeyError, IndexError, OverflowError,
-             zlib.error]
+    kinds = [
+        OSError,
+        EOFError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        OverflowError,
+        zlib.error,
+    ]
     try:
         from astropy.io.fits.verify import VerifyError
         from astropy.io.registry import IORegistryError

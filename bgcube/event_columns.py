@@ -114,7 +114,9 @@ def _convert(values, factor, dtype):
     """A slice in the canonical unit: converted in float64, rounded once to ``dtype``."""
     values = np.asarray(values)
     if dtype is None:
-        dtype = np.float32 if values.dtype.kind == "f" and values.dtype.itemsize == 4 else np.float64
+        dtype = (
+            np.float32 if values.dtype.kind == "f" and values.dtype.itemsize == 4 else np.float64
+        )
     if factor == 1.0:
         return np.ascontiguousarray(values, dtype=dtype)
     return (values.astype(np.float64) * factor).astype(dtype, copy=False)

@@ -31,8 +31,10 @@ def _is_one_event_list(obj) -> bool:
     if hasattr(obj, "keys") and hasattr(obj, "__getitem__"):  # a mapping of columns
         return True
     # a chunk (energy, dety, detx) of arrays, as iter_event_chunks yields
-    return isinstance(obj, tuple) and len(obj) >= 3 and all(
-        hasattr(a, "shape") and not hasattr(a, "colnames") for a in obj
+    return (
+        isinstance(obj, tuple)
+        and len(obj) >= 3
+        and all(hasattr(a, "shape") and not hasattr(a, "colnames") for a in obj)
     )
 
 
@@ -76,12 +78,15 @@ def fill_event_list(cube, events, weights=None, *, index=None, method="auto"):
     chunk = CONVERT_CHUNK if on_numpy else None
     total, n_bad, n_events = None, 0, 0
     for columns in iter_event_columns(events, dtype=None, chunk_size=chunk):
-        energy, dety, detx = (c if on_numpy and isinstance(c, np.ndarray)
-                              else xp.asarray(c, device=dev) for c in columns)
+        energy, dety, detx = (
+            c if on_numpy and isinstance(c, np.ndarray) else xp.asarray(c, device=dev)
+            for c in columns
+        )
         n = int(energy.shape[0])
-        w = None if w_all is None else w_all[n_events:n_events + n]
-        counts, bad = _array.fill_histogram(energy, dety, detx, cube.binnings, w,
-                                            method=method, count_nonfinite=True)
+        w = None if w_all is None else w_all[n_events : n_events + n]
+        counts, bad = _array.fill_histogram(
+            energy, dety, detx, cube.binnings, w, method=method, count_nonfinite=True
+        )
         total = counts if total is None else total + counts
         n_bad = n_bad + bad
         n_events += n

@@ -86,6 +86,7 @@ class FOVCubeBackgroundModel:
         -------
         model : FOVCubeBackgroundModel
         """
+
         def empty(scheme):
             return FOVCube(detx_edges, dety_edges, energy_edges, scheme=scheme, backend=backend)
 
@@ -113,8 +114,14 @@ class FOVCubeBackgroundModel:
             "counts=" + ("-" if counts is None else f"{counts:.6g}"),
             f"time added ({self.time_convention}, largest per bin)="
             + ("-" if time is None else f"{time * float(self.livetime_cube.unit.to(u.s)):.6g} s"),
-            "rate=" + ("-" if rate is None else "computed" if bool(rate.xp.any(rate.data != 0))
-                       else "not computed (all zero)"),
+            "rate="
+            + (
+                "-"
+                if rate is None
+                else "computed"
+                if bool(rate.xp.any(rate.data != 0))
+                else "not computed (all zero)"
+            ),
             f"backend={cube.backend!r}",
         ]
         return f"FOVCubeBackgroundModel({', '.join(parts)})"
@@ -240,8 +247,9 @@ class FOVCubeBackgroundModel:
     # building from observations (the original FOVCubeBackgroundModel's API; the binning
     # rules are in bgcube.binning, the filling in the data store's fill_model)
     @classmethod
-    def define_cube_binning(cls, observation_table, method="default", *, backend=None,
-                            time_convention="ONTIME"):
+    def define_cube_binning(
+        cls, observation_table, method="default", *, backend=None, time_convention="ONTIME"
+    ):
         """An empty model with the original make-models binning for these observations.
 
         20 log energy bins over 0.1-100 TeV and 60 x 60 bins over +-0.07 rad,
@@ -260,8 +268,16 @@ class FOVCubeBackgroundModel:
             detx, dety, energy, backend=backend, time_convention=time_convention
         )
 
-    def fill_obs(self, observation_table, data_store, exclusion=None, *, alignment="RADEC",
-                 fail_fast=True, progress=None):
+    def fill_obs(
+        self,
+        observation_table,
+        data_store,
+        exclusion=None,
+        *,
+        alignment="RADEC",
+        fail_fast=True,
+        progress=None,
+    ):
         """Add the events and time of the observations in ``observation_table``.
 
         Parameters
@@ -286,8 +302,12 @@ class FOVCubeBackgroundModel:
         """
         # the store fills the model: the container imports nothing of the data layer
         return data_store.fill_model(
-            self, observation_table["OBS_ID"], exclusion,
-            alignment=alignment, fail_fast=fail_fast, progress=progress,
+            self,
+            observation_table["OBS_ID"],
+            exclusion,
+            alignment=alignment,
+            fail_fast=fail_fast,
+            progress=progress,
         )
 
     def smooth(self, n_passes=None, *, method="k5a", model=None, **kwargs):
@@ -343,8 +363,11 @@ class FOVCubeBackgroundModel:
         if n_passes is not None and (int(n_passes) != n_passes or n_passes < 0):
             raise ValueError(f"n_passes must be an integer >= 0, got {n_passes!r}")
         counts = self.counts_cube
-        if (not bool(cube.xp.any(cube.data != 0)) and counts is not None
-                and bool(counts.xp.any(counts.data != 0))):
+        if (
+            not bool(cube.xp.any(cube.data != 0))
+            and counts is not None
+            and bool(counts.xp.any(counts.data != 0))
+        ):
             raise ModelStateError(
                 "the background cube is empty but the counts cube is not: call compute_rate() "
                 "before smooth()"

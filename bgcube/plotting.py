@@ -20,8 +20,14 @@ from astropy.coordinates import Angle
 
 from .backend import to_numpy
 
-__all__ = ["plot_image", "plot_spectrum", "radial_profile", "peek", "log_axis_errors",
-           "LEGEND_OUTSIDE"]
+__all__ = [
+    "plot_image",
+    "plot_spectrum",
+    "radial_profile",
+    "peek",
+    "log_axis_errors",
+    "LEGEND_OUTSIDE",
+]
 
 
 #: Where legends go: outside the Axes, to the right, so that they never hide data.
@@ -120,8 +126,14 @@ def plot_image(cube, energy, ax=None, style_kwargs=None):
     ax.set_xlabel(_label(names["coordx_plot_name"], extent.unit))
     ax.set_ylabel(_label(names["coordy_plot_name"], extent.unit))
     if masked.count() == 0:  # nothing to colour: say so instead of a meaningless colour bar
-        ax.text(0.5, 0.5, "no data in this energy bin\n(all bins zero)", ha="center",
-                va="center", transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "no data in this energy bin\n(all bins zero)",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
         return ax
     colorbar = ax.figure.colorbar(artist, ax=ax)
     colorbar.set_label(_data_label(cube))
@@ -265,7 +277,9 @@ def peek(cube, n_energies=3, n_positions=3, figsize=(15, 9)):
     cube, title = _peek_cube(cube)
     # spread the images over the energy bins that hold data (all bins if none do)
     filled = np.nonzero(to_numpy(cube.xp.any(cube.data != 0, axis=(1, 2))))[0]
-    first, last = (int(filled[0]), int(filled[-1])) if filled.size else (0, cube.energy_axis.nbin - 1)
+    first, last = (
+        (int(filled[0]), int(filled[-1])) if filled.size else (0, cube.energy_axis.nbin - 1)
+    )
     n_bins = last - first + 1
     n_energies = min(n_energies, n_bins)
     # the centres of n bins spread evenly over that range: bins (k + 1/2) * n_bins / n
@@ -285,8 +299,10 @@ def peek(cube, n_energies=3, n_positions=3, figsize=(15, 9)):
         coord = Angle([x, y0], u.deg)
         plot_spectrum(cube, coord, ax=ax_spec, style_kwargs={"label": f"({x:.2g}, {y0:.2g}) deg"})
     ax_spec.set_title("Spectra")
-    ax_spec.legend(title=f"({cube.scheme_dict['coordx_plot_name']}, "
-                   f"{cube.scheme_dict['coordy_plot_name']})", **LEGEND_OUTSIDE)
+    ax_spec.legend(
+        title=f"({cube.scheme_dict['coordx_plot_name']}, {cube.scheme_dict['coordy_plot_name']})",
+        **LEGEND_OUTSIDE,
+    )
 
     ax_prof = figure.add_subplot(grid[1, half:])
     any_positive = False
@@ -294,8 +310,9 @@ def peek(cube, n_energies=3, n_positions=3, figsize=(15, 9)):
         offset, profile = radial_profile(cube, energy)
         index = cube.find_energy_bin(energy)
         lo, hi = cube.energy_axis.bin(index)
-        ax_prof.plot(offset.value, profile.value, marker=".",
-                     label=_bin_range(lo.value, hi.value, lo.unit))
+        ax_prof.plot(
+            offset.value, profile.value, marker=".", label=_bin_range(lo.value, hi.value, lo.unit)
+        )
         any_positive |= bool(np.any(profile.value > 0))
     if any_positive:
         ax_prof.set_yscale("log")

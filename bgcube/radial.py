@@ -63,8 +63,10 @@ class RadialBackground:
 
     def __repr__(self):
         e, o = self.energy_edges, self.offset_edges
-        return (f"RadialBackground(energy {e[0].value:g}-{e[-1].value:g} TeV x {e.size - 1}, "
-                f"offset {o[0].value:g}-{o[-1].value:g} deg x {o.size - 1}, unit '{self.unit}')")
+        return (
+            f"RadialBackground(energy {e[0].value:g}-{e[-1].value:g} TeV x {e.size - 1}, "
+            f"offset {o[0].value:g}-{o[-1].value:g} deg x {o.size - 1}, unit '{self.unit}')"
+        )
 
     @property
     def shape(self):
@@ -78,8 +80,13 @@ class RadialBackground:
 
     def copy(self, data=None) -> RadialBackground:
         """A copy, optionally with other data (same shape)."""
-        return RadialBackground(self.energy_edges, self.offset_edges,
-                                self.data if data is None else data, self.unit, dict(self.meta))
+        return RadialBackground(
+            self.energy_edges,
+            self.offset_edges,
+            self.data if data is None else data,
+            self.unit,
+            dict(self.meta),
+        )
 
     @property
     def energy_centers(self) -> u.Quantity:
@@ -120,23 +127,33 @@ class RadialBackground:
             log_mix = np.exp((1 - w) * np.log(d_lo) + w * np.log(d_hi))
         # a power law where both nodes are positive; linear (a zero stays zero) elsewhere
         at_e = np.where((d_lo > 0) & (d_hi > 0), log_mix, (1 - w) * d_lo + w * d_hi)
-        values = np.array([np.interp(o, oc, row) for o, row in zip(offset.ravel(), at_e,
-                                                                    strict=True)])
+        values = np.array(
+            [np.interp(o, oc, row) for o, row in zip(offset.ravel(), at_e, strict=True)]
+        )
         e_edges, o_edges = self.energy_edges.value, self.offset_edges.value
-        inside = ((energy.ravel() >= e_edges[0]) & (energy.ravel() <= e_edges[-1])
-                  & (offset.ravel() >= o_edges[0]) & (offset.ravel() <= o_edges[-1]))
+        inside = (
+            (energy.ravel() >= e_edges[0])
+            & (energy.ravel() <= e_edges[-1])
+            & (offset.ravel() >= o_edges[0])
+            & (offset.ravel() <= o_edges[-1])
+        )
         return u.Quantity(np.where(inside, values, 0.0).reshape(offset.shape), self.unit)
 
     def resample(self, like) -> RadialBackground:
         """Values at the bin centres of another model's binning (``self`` if equal)."""
-        if (like.energy_edges.shape == self.energy_edges.shape
-                and like.offset_edges.shape == self.offset_edges.shape
-                and np.allclose(like.energy_edges.value, self.energy_edges.value, rtol=1e-12)
-                and np.allclose(like.offset_edges.value, self.offset_edges.value, rtol=1e-12)):
+        if (
+            like.energy_edges.shape == self.energy_edges.shape
+            and like.offset_edges.shape == self.offset_edges.shape
+            and np.allclose(like.energy_edges.value, self.energy_edges.value, rtol=1e-12)
+            and np.allclose(like.offset_edges.value, self.offset_edges.value, rtol=1e-12)
+        ):
             return self.copy()
         values = self.evaluate(like.offset_centers[None, :], like.energy_centers[:, None])
-        return like.copy(data=values.to_value(self.unit)) if like.unit == self.unit else \
-            like.copy(data=values.to_value(like.unit))
+        return (
+            like.copy(data=values.to_value(self.unit))
+            if like.unit == self.unit
+            else like.copy(data=values.to_value(like.unit))
+        )
 
     @classmethod
     def read(cls, filename, hdu=None) -> RadialBackground:
@@ -184,8 +201,11 @@ def radial_from_cubes(counts_cube, time_cube, offset_edges=None) -> RadialBackgr
         offset_edges = default_offset_edges(counts_cube)
     edges = u.Quantity(offset_edges, u.deg).to_value(u.deg)
     counts = np.asarray(to_numpy(counts_cube.data), dtype=np.float64)
-    time = np.broadcast_to(np.asarray(to_numpy(time_cube.data), dtype=np.float64)
-                           * float(u.Unit(time_cube.unit).to(u.s)), counts.shape)
+    time = np.broadcast_to(
+        np.asarray(to_numpy(time_cube.data), dtype=np.float64)
+        * float(u.Unit(time_cube.unit).to(u.s)),
+        counts.shape,
+    )
     cx = counts_cube.detx_axis.centers.to_value(u.deg)
     cy = counts_cube.dety_axis.centers.to_value(u.deg)
     dx = np.radians(np.diff(counts_cube.coordx_edges.to_value(u.deg)))
@@ -205,8 +225,9 @@ def radial_from_cubes(counts_cube, time_cube, offset_edges=None) -> RadialBackgr
     energy = counts_cube.energy_edges.to(u.MeV).value
     d_e = np.diff(energy)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(exposure[:, :n_o] > 0, summed_counts[:, :n_o] / (exposure[:, :n_o] * d_e),
-                        0.0)
+        rate = np.where(
+            exposure[:, :n_o] > 0, summed_counts[:, :n_o] / (exposure[:, :n_o] * d_e), 0.0
+        )
     meta = {k: v for k, v in time_cube.meta.items() if k in ("BKG_TIME",)}
     meta.update(SOLIDANG="FLAT")
     model = RadialBackground(counts_cube.energy_edges, edges * u.deg, rate, RATE_UNIT, meta)

@@ -58,13 +58,21 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "_intersphinx", "_templates", "gallery/*.ipynb", "**.ipynb_checkpoints"]
+exclude_patterns = [
+    "_build",
+    "_intersphinx",
+    "_templates",
+    "gallery/*.ipynb",
+    "**.ipynb_checkpoints",
+]
 nitpicky = True
 default_role = "py:obj"  # single backticks link where they can (see docs/_ext/bgcube_refs.py)
 
 # -- API reference (generated from __all__ at every build) -------------------
 apigen.write_pages(DOCS / "api")
-benchresults.write_page(ROOT / "benchmarks" / "results", DOCS / "user_guide" / "benchmark_results.md")
+benchresults.write_page(
+    ROOT / "benchmarks" / "results", DOCS / "user_guide" / "benchmark_results.md"
+)
 autosummary_generate = True
 autosummary_imported_members = True
 autodoc_default_options = {"member-order": "bysource"}
@@ -167,7 +175,9 @@ sphinx_gallery_conf = {
     "abort_on_example_error": False,
     "only_warn_on_example_error": False,
 }
-suppress_warnings = ["config.cache"]  # sphinx_gallery_conf holds no picklable functions; rebuilt each run
+suppress_warnings = [
+    "config.cache"
+]  # sphinx_gallery_conf holds no picklable functions; rebuilt each run
 
 # -- HTML --------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
@@ -214,8 +224,11 @@ def _figure_scraper(block, block_vars, gallery_conf):
     for value in list(block_vars["example_globals"].values()):
         # a figure made through pyplot (it has a number, even once closed) is the
         # matplotlib scraper's
-        if (isinstance(value, Figure) and getattr(value, "number", None) is None
-                and id(value) not in seen):
+        if (
+            isinstance(value, Figure)
+            and getattr(value, "number", None) is None
+            and id(value) not in seen
+        ):
             seen.add(id(value))
             path = next(block_vars["image_path_iterator"])
             value.savefig(path, dpi=80)

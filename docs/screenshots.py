@@ -41,13 +41,20 @@ FLAGS = (
 def screenshot(browser: str, page: Path, output: Path, size=(1400, 1800)) -> Path:
     """Render ``page`` (a local HTML file) into the PNG ``output``."""
     with tempfile.TemporaryDirectory(prefix="bgcube-chromium-") as profile:
-        cmd = [browser, *FLAGS, f"--user-data-dir={profile}",
-               f"--window-size={size[0]},{size[1]}", f"--screenshot={output}",
-               page.resolve().as_uri()]
+        cmd = [
+            browser,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            f"--window-size={size[0]},{size[1]}",
+            f"--screenshot={output}",
+            page.resolve().as_uri(),
+        ]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if result.returncode != 0 or not output.is_file():
-        raise SystemExit(f"{browser} failed on {page} (exit {result.returncode}): "
-                         f"{result.stderr.strip()[-2000:]}")
+        raise SystemExit(
+            f"{browser} failed on {page} (exit {result.returncode}): "
+            f"{result.stderr.strip()[-2000:]}"
+        )
     data = output.read_bytes()
     if not data.startswith(b"\x89PNG") or len(data) < 20_000:
         raise SystemExit(f"{output}: not a PNG of a rendered page ({len(data)} bytes)")
@@ -58,7 +65,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("html", type=Path, help="the built site (sphinx -b html output)")
     parser.add_argument("outdir", type=Path, help="folder for the PNG files")
-    parser.add_argument("--browser", default=None, help="Chromium executable (default: found on PATH)")
+    parser.add_argument(
+        "--browser", default=None, help="Chromium executable (default: found on PATH)"
+    )
     args = parser.parse_args(argv)
     browser = args.browser or next(
         (b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None

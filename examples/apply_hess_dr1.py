@@ -70,19 +70,22 @@ def reduce_runs(store, obs_ids):
     from regions import CircleSkyRegion
 
     axis = MapAxis.from_energy_edges(ENERGY_EDGES, name="energy")
-    geom = WcsGeom.create(skydir=TARGET_POSITION, width=5 * u.deg, binsz=0.02, frame="icrs",
-                          axes=[axis])
+    geom = WcsGeom.create(
+        skydir=TARGET_POSITION, width=5 * u.deg, binsz=0.02, frame="icrs", axes=[axis]
+    )
     axis_true = MapAxis.from_energy_bounds(0.1, 30, nbin=20, unit="TeV", name="energy_true")
-    exclusion = ~geom.to_image().region_mask([CircleSkyRegion(TARGET_POSITION,
-                                                               EXCLUSION_RADIUS)])
+    exclusion = ~geom.to_image().region_mask([CircleSkyRegion(TARGET_POSITION, EXCLUSION_RADIUS)])
     stacked = MapDataset.create(geom, energy_axis_true=axis_true, name="stacked")
     maker = MapDatasetMaker(selection=["counts", "exposure", "background"])
     safe = SafeMaskMaker(methods=["offset-max", "aeff-default"], offset_max=OFFSET_MAX)
     fov = FoVBackgroundMaker(method="scale", exclusion_mask=exclusion)
     norms = []
     for obs in store.get_observations(obs_ids, required_irf=["aeff", "bkg"]):
-        cutout = stacked.cutout(obs.get_pointing_icrs(obs.tmid), width=2 * OFFSET_MAX + 0.5 * u.deg,
-                                name=f"obs-{obs.obs_id}")
+        cutout = stacked.cutout(
+            obs.get_pointing_icrs(obs.tmid),
+            width=2 * OFFSET_MAX + 0.5 * u.deg,
+            name=f"obs-{obs.obs_id}",
+        )
         dataset = fov.run(safe.run(maker.run(cutout, obs), obs))
         norms.append(float(dataset.background_model.spectral_model.norm.value))
         stacked.stack(dataset)
@@ -93,16 +96,26 @@ def significance_distribution(stacked, exclusion):
     """Mean and width of the Li & Ma significance outside the exclusion region."""
     from gammapy.estimators import ExcessMapEstimator
 
-    estimator = ExcessMapEstimator(correlation_radius=CORRELATION_RADIUS,
-                                   energy_edges=ENERGY_EDGES[[0, -1]], selection_optional=[])
+    estimator = ExcessMapEstimator(
+        correlation_radius=CORRELATION_RADIUS,
+        energy_edges=ENERGY_EDGES[[0, -1]],
+        selection_optional=[],
+    )
     maps = estimator.run(stacked)
     sqrt_ts = maps["sqrt_ts"].data[0]
     safe = stacked.mask_safe_image.data.reshape(sqrt_ts.shape)
     use = exclusion.data.reshape(sqrt_ts.shape) & np.isfinite(sqrt_ts) & safe
     values = sqrt_ts[use]
-    return float(np.mean(values)), float(np.std(values)), int(values.size), \
-        float(maps["sqrt_ts"].get_by_coord({"skycoord": TARGET_POSITION,
-                                             "energy": ENERGY_EDGES[1]})[0])
+    return (
+        float(np.mean(values)),
+        float(np.std(values)),
+        int(values.size),
+        float(
+            maps["sqrt_ts"].get_by_coord({"skycoord": TARGET_POSITION, "energy": ENERGY_EDGES[1]})[
+                0
+            ]
+        ),
+    )
 
 
 def run(outdir, overwrite=False):
@@ -112,21 +125,48 @@ def run(outdir, overwrite=False):
     obs_table = DataStore.from_dir(indir).obs_table
     build, apply = split_runs(obs_table)
     extra = ["--overwrite"] if overwrite else []
-    status = bgcube(["make-models", str(indir), str(outdir / "models"), "--obs-ids",
-                     ",".join(map(str, build)), "--model", "groups", "--smooth-passes", "1", "--no-progress", *extra])
+    status = bgcube(
+        [
+            "make-models",
+            str(indir),
+            str(outdir / "models"),
+            "--obs-ids",
+            ",".join(map(str, build)),
+            "--model",
+            "groups",
+            "--smooth-passes",
+            "1",
+            "--no-progress",
+            *extra,
+        ]
+    )
     if status:
         raise SystemExit(status)
-    status = bgcube(["apply-models", str(outdir / "models"), str(indir), str(outdir / "applied"),
-                     "--obs-ids", ",".join(map(str, apply)), *extra])
+    status = bgcube(
+        [
+            "apply-models",
+            str(outdir / "models"),
+            str(indir),
+            str(outdir / "applied"),
+            "--obs-ids",
+            ",".join(map(str, apply)),
+            *extra,
+        ]
+    )
     if status:
         raise SystemExit(status)
     applied = DataStore.from_dir(outdir / "applied").obs_table
     objects = np.char.strip(np.asarray(applied["OBJECT"]).astype(str))
     runs = sorted(int(i) for i in applied["OBS_ID"][objects == TARGET])
-    pks_apply = [int(i) for i, o in zip(obs_table["OBS_ID"], obs_table["OBJECT"], strict=True)
-                 if int(i) in apply and str(o).strip() == TARGET]
-    print(f"\n{len(build)} runs to build, {len(apply)} to apply to, {len(applied)} written; "
-          f"{TARGET}: {len(runs)} of its {len(pks_apply)} runs in the apply half: {runs}")
+    pks_apply = [
+        int(i)
+        for i, o in zip(obs_table["OBS_ID"], obs_table["OBJECT"], strict=True)
+        if int(i) in apply and str(o).strip() == TARGET
+    ]
+    print(
+        f"\n{len(build)} runs to build, {len(apply)} to apply to, {len(applied)} written; "
+        f"{TARGET}: {len(runs)} of its {len(pks_apply)} runs in the apply half: {runs}"
+    )
 
     from gammapy.data import DataStore as GammapyDataStore
 
@@ -134,18 +174,44 @@ def run(outdir, overwrite=False):
     for label, folder in (("bgcube", outdir / "applied"), ("published", indir)):
         stacked, exclusion, norms = reduce_runs(GammapyDataStore.from_dir(folder), runs)
         mean, width, n_pix, peak = significance_distribution(stacked, exclusion)
-        rows.append((label, len(runs), float(np.mean(norms)), float(np.std(norms)),
-                     float(norms.min()), float(norms.max()), mean, width, n_pix, peak))
-    table = Table(rows=rows, names=("BACKGROUND", "N_RUNS", "NORM_MEAN", "NORM_STD", "NORM_MIN",
-                                    "NORM_MAX", "SIG_MEAN", "SIG_WIDTH", "N_PIXELS",
-                                    "SIG_TARGET"))
+        rows.append(
+            (
+                label,
+                len(runs),
+                float(np.mean(norms)),
+                float(np.std(norms)),
+                float(norms.min()),
+                float(norms.max()),
+                mean,
+                width,
+                n_pix,
+                peak,
+            )
+        )
+    table = Table(
+        rows=rows,
+        names=(
+            "BACKGROUND",
+            "N_RUNS",
+            "NORM_MEAN",
+            "NORM_STD",
+            "NORM_MIN",
+            "NORM_MAX",
+            "SIG_MEAN",
+            "SIG_WIDTH",
+            "N_PIXELS",
+            "SIG_TARGET",
+        ),
+    )
     for name in table.colnames[2:]:
         if table[name].dtype.kind == "f":
             table[name].format = ".3f"
     table.meta.update(BUILD_RUNS=len(build), APPLY_RUNS=len(apply), WRITTEN=len(applied))
     table.write(outdir / "apply_hess_dr1_summary.ecsv", overwrite=True)
-    print("\nFoV background norms and significance outside the exclusion region "
-          f"({TARGET} runs of the apply half):")
+    print(
+        "\nFoV background norms and significance outside the exclusion region "
+        f"({TARGET} runs of the apply half):"
+    )
     print("\n".join(table.pformat(max_width=-1)))
     return table
 

@@ -70,8 +70,11 @@ def main(outdir=None, n_reference=1_000_000, seed=1):
     rng = np.random.default_rng(seed)
     energy_edges = np.geomspace(0.3, 30, 11)
     fov_edges = np.linspace(-4, 4, 17)
-    binnings = (Binning.from_edges(energy_edges), Binning.from_edges(fov_edges),
-                Binning.from_edges(fov_edges))
+    binnings = (
+        Binning.from_edges(energy_edges),
+        Binning.from_edges(fov_edges),
+        Binning.from_edges(fov_edges),
+    )
     volume = bin_volume(jnp.asarray(energy_edges), jnp.asarray(fov_edges), jnp.asarray(fov_edges))
 
     # the reference sample: index 2.0, observed for 100 h
@@ -87,9 +90,14 @@ def main(outdir=None, n_reference=1_000_000, seed=1):
     big = 4_000_000
     e_big = power_law_energies(rng, big, 2.0)
     x_big, y_big = gaussian_offsets(rng, big)
-    expected = predicted_counts(truth, tuple(jnp.asarray(a) for a in (e_big, y_big, x_big)),
-                                binnings, volume, reference_time * big / n_reference,
-                                observation_time)
+    expected = predicted_counts(
+        truth,
+        tuple(jnp.asarray(a) for a in (e_big, y_big, x_big)),
+        binnings,
+        volume,
+        reference_time * big / n_reference,
+        observation_time,
+    )
     observed = jnp.asarray(rng.poisson(np.asarray(expected)).astype(float))
 
     def statistic(values, data):
@@ -104,18 +112,23 @@ def main(outdir=None, n_reference=1_000_000, seed=1):
         (statistic(point.at[i].add(h), events) - statistic(point.at[i].add(-h), events)) / (2 * h)
         for i in range(2)
     ]
-    print(f"gradient at {np.asarray(point)}: JAX {np.asarray(grad)}, "
-          f"finite differences {np.asarray(finite_diff)}")
+    print(
+        f"gradient at {np.asarray(point)}: JAX {np.asarray(grad)}, "
+        f"finite differences {np.asarray(finite_diff)}"
+    )
 
     fitter = jax.jit(build_fitter(statistic, PARAMETERS))
     start = jnp.asarray([0.0, 0.0])  # internal values: delta 0, time_scale 1
     out = fitter(start, events)
     errors = np.sqrt(np.diag(np.asarray(out.covariance)))
     values = np.asarray(out.values)
-    print(f"fit status {int(out.status)} after {int(out.n_iter)} iterations, "
-          f"Cash statistic {float(out.statistic):.1f} for {observed.size} bins")
-    for p, value, error, true in zip(PARAMETERS, values, errors, (TRUE_DELTA, TRUE_TIME_SCALE),
-                                     strict=True):
+    print(
+        f"fit status {int(out.status)} after {int(out.n_iter)} iterations, "
+        f"Cash statistic {float(out.statistic):.1f} for {observed.size} bins"
+    )
+    for p, value, error, true in zip(
+        PARAMETERS, values, errors, (TRUE_DELTA, TRUE_TIME_SCALE), strict=True
+    ):
         print(f"  {p.name:<12s} {value:.4f} +- {error:.4f}   (true {true})")
 
     if outdir is not None:
@@ -126,18 +139,28 @@ def main(outdir=None, n_reference=1_000_000, seed=1):
 
         outdir = Path(outdir)
         outdir.mkdir(parents=True, exist_ok=True)
-        fitted = predicted_counts(out.values, events, binnings, volume, reference_time,
-                                  observation_time)
-        start_mu = predicted_counts(jnp.asarray([0.0, 1.0]), events, binnings, volume,
-                                    reference_time, observation_time)
+        fitted = predicted_counts(
+            out.values, events, binnings, volume, reference_time, observation_time
+        )
+        start_mu = predicted_counts(
+            jnp.asarray([0.0, 1.0]), events, binnings, volume, reference_time, observation_time
+        )
         centers = np.sqrt(energy_edges[1:] * energy_edges[:-1])
         fig, ax = plt.subplots(figsize=(6, 4))
-        ax.errorbar(centers, np.asarray(observed).sum(axis=(1, 2)),
-                    yerr=np.sqrt(np.asarray(observed).sum(axis=(1, 2))), fmt="o",
-                    label="observed counts")
+        ax.errorbar(
+            centers,
+            np.asarray(observed).sum(axis=(1, 2)),
+            yerr=np.sqrt(np.asarray(observed).sum(axis=(1, 2))),
+            fmt="o",
+            label="observed counts",
+        )
         ax.plot(centers, np.asarray(start_mu).sum(axis=(1, 2)), "--", label="reference, unweighted")
-        ax.plot(centers, np.asarray(fitted).sum(axis=(1, 2)), "-",
-                label=f"re-weighted fit: delta_index {values[0]:.3f}")
+        ax.plot(
+            centers,
+            np.asarray(fitted).sum(axis=(1, 2)),
+            "-",
+            label=f"re-weighted fit: delta_index {values[0]:.3f}",
+        )
         ax.set(xscale="log", yscale="log", xlabel="Energy [TeV]", ylabel="Counts per bin")
         ax.legend()
         fig.tight_layout()

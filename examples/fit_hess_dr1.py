@@ -53,8 +53,11 @@ def select_runs(store, target=None, obs_ids=None):
     if obs_ids:
         return store.select(obs_ids=[int(i) for i in obs_ids])
     table = store.obs_table
-    ids = [int(i) for i, name in zip(table["OBS_ID"], table["OBJECT"], strict=True)
-           if str(name).strip() == target]
+    ids = [
+        int(i)
+        for i, name in zip(table["OBS_ID"], table["OBJECT"], strict=True)
+        if str(name).strip() == target
+    ]
     if not ids:
         raise SystemExit(f"no run on target {target!r}; targets: {sorted(set(table['OBJECT']))}")
     return store.select(obs_ids=ids)
@@ -71,8 +74,11 @@ def plot_images(counts, mu, energy_edges, extent, filename):
     for row, band in zip(axes, BANDS_TEV, strict=True):
         n, use = band_sum(counts, energy_edges, band)
         m, _ = band_sum(mu, energy_edges, band)
-        label = f"{energy_edges[:-1][use][0]:.3g}-{energy_edges[1:][use][-1]:.3g} TeV" if use.any() \
+        label = (
+            f"{energy_edges[:-1][use][0]:.3g}-{energy_edges[1:][use][-1]:.3g} TeV"
+            if use.any()
             else f"{band[0]}-{band[1]} TeV (no bin)"
+        )
         vmax = max(n.max(), m.max(), 1)
         for ax, image, title in ((row[0], n, "counts"), (row[1], m, "fitted model")):
             im = ax.imshow(image, origin="lower", extent=extent, vmin=0, vmax=vmax)
@@ -95,8 +101,13 @@ def plot_profiles(counts, mu, mask, energy_edges, detx, dety, filename):
     ax = axes[0]
     ax.errorbar(centers, n_e, yerr=np.sqrt(n_e), fmt="o", label="counts")
     ax.plot(centers, m_e, "-", label="fitted model")
-    ax.set(xscale="log", yscale="log", xlabel="Energy [TeV]", ylabel="Counts per energy bin",
-           title="spectrum over the field of view")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="Energy [TeV]",
+        ylabel="Counts per energy bin",
+        title="spectrum over the field of view",
+    )
     ax.legend()
 
     offset = np.hypot(detx[None, :], dety[:, None])
@@ -111,16 +122,27 @@ def plot_profiles(counts, mu, mask, energy_edges, detx, dety, filename):
             continue
         n_r = np.bincount(ring.ravel(), n.ravel(), minlength=12)[:12]
         m_r = np.bincount(ring.ravel(), m.ravel(), minlength=12)[:12]
-        lines = ax.errorbar(r_mid, n_r, yerr=np.sqrt(n_r), fmt="o", label=f"{band[0]}-{band[1]} TeV")
+        lines = ax.errorbar(
+            r_mid, n_r, yerr=np.sqrt(n_r), fmt="o", label=f"{band[0]}-{band[1]} TeV"
+        )
         ax.plot(r_mid, m_r, "-", color=lines[0].get_color())
-    ax.set(yscale="log", xlabel="Offset [deg]", ylabel="Counts per ring",
-           title="radial profiles (points: data, lines: model)")
+    ax.set(
+        yscale="log",
+        xlabel="Offset [deg]",
+        ylabel="Counts per ring",
+        title="radial profiles (points: data, lines: model)",
+    )
     ax.legend()
 
     sig = deviance_residuals(mu, counts)[mask & (mu > 5)]
     ax = axes[2]
-    ax.hist(sig, bins=np.linspace(-5, 5, 51), density=True, histtype="step",
-            label=f"bins with > 5 expected counts: mean {sig.mean():.2f}, std {sig.std():.2f}")
+    ax.hist(
+        sig,
+        bins=np.linspace(-5, 5, 51),
+        density=True,
+        histtype="step",
+        label=f"bins with > 5 expected counts: mean {sig.mean():.2f}, std {sig.std():.2f}",
+    )
     x = np.linspace(-5, 5, 201)
     ax.plot(x, np.exp(-0.5 * x**2) / np.sqrt(2 * np.pi), label="standard normal")
     ax.set(xlabel="Residual significance per bin", ylabel="Density", title="residuals")
@@ -138,9 +160,11 @@ def main(outdir="out", target="PKS 2155-304", obs_ids=None, n_knots=8, spatial_n
     regions = default_exclusion_regions(table)
     model = FOVCubeBackgroundModel.define_cube_binning(table)
     filled, failed = model.fill_obs(table, store, regions, progress=False)
-    print(f"{len(filled)} runs filled ({len(failed)} failed), "
-          f"{sum(f.n_filled for f in filled)} events in the cube, "
-          f"{sum(f.n_excluded for f in filled)} excluded; cube {model.counts_cube.shape}")
+    print(
+        f"{len(filled)} runs filled ({len(failed)} failed), "
+        f"{sum(f.n_filled for f in filled)} events in the cube, "
+        f"{sum(f.n_excluded for f in filled)} excluded; cube {model.counts_cube.shape}"
+    )
     model.compute_rate()
 
     # the fit: energy bins below the threshold (almost no counts) stay out and get rate 0
@@ -157,8 +181,11 @@ def main(outdir="out", target="PKS 2155-304", obs_ids=None, n_knots=8, spatial_n
     dety = model.counts_cube.dety_axis.centers.to_value(u.deg)
     extent = model.counts_cube.image_extent.to_value(u.deg)
 
-    files = [outdir / "fit_hess_dr1_images.png", outdir / "fit_hess_dr1_profiles.png",
-             outdir / "fit_hess_dr1_model.fits.gz"]
+    files = [
+        outdir / "fit_hess_dr1_images.png",
+        outdir / "fit_hess_dr1_profiles.png",
+        outdir / "fit_hess_dr1_model.fits.gz",
+    ]
     plot_images(counts, mu, energy_edges, extent, files[0])
     plot_profiles(counts, mu, mask, energy_edges, detx, dety, files[1])
     model.write(files[2], overwrite=True)

@@ -43,8 +43,9 @@ print(dataset)
 # Events inside the exclusion circle are dropped and each run's time is
 # reduced, pixel by pixel, by the fraction of the pixel inside the circle.
 regions = ExclusionRegions.from_table(sources_table([source]))
-result = make_models(dataset.path, workdir / "models", exclusion=regions, progress=False,
-                     model="groups")
+result = make_models(
+    dataset.path, workdir / "models", exclusion=regions, progress=False, model="groups"
+)
 print(result.summary_table())
 
 # %%

@@ -21,9 +21,12 @@ from matplotlib.colors import LogNorm
 from bgcube.simulate import make_test_bg_cube_model
 
 BINNING = dict(
-    detx_range=Angle([-4, 4], "deg"), ndetx_bins=24,
-    dety_range=Angle([-4, 4], "deg"), ndety_bins=24,
-    energy_band=[0.5, 50] * u.TeV, nenergy_bins=6,
+    detx_range=Angle([-4, 4], "deg"),
+    ndetx_bins=24,
+    dety_range=Angle([-4, 4], "deg"),
+    ndety_bins=24,
+    energy_band=[0.5, 50] * u.TeV,
+    nenergy_bins=6,
     sigma=Angle(2.5, "deg"),
 )
 
@@ -63,8 +66,9 @@ image_true = true_rate.quantity[energy_bin].value
 norm = LogNorm(vmin=image_true.max() / 30, vmax=image_true.max() * 1.5)
 fig, axes = plt.subplots(1, 4, figsize=(14, 3.6), layout="constrained")
 for ax, (name, rate) in zip(axes, rates.items(), strict=True):
-    image = ax.imshow(rate.quantity[energy_bin].value, origin="lower", extent=extent,
-                      norm=norm, cmap="viridis")
+    image = ax.imshow(
+        rate.quantity[energy_bin].value, origin="lower", extent=extent, norm=norm, cmap="viridis"
+    )
     ax.set(title=name, xlabel="DETX [deg]", ylabel="DETY [deg]")
 fig.colorbar(image, ax=axes, label=f"rate ({true_rate.unit})")
 
@@ -83,6 +87,10 @@ for name, rate in rates.items():
     if name != "truth":
         profile = rate.quantity[energy_bin, rows].value.mean(axis=0)
         ax.plot(detx, profile / truth_profile, ".-", label=name)
-ax.set(xlabel="DETX [deg]", ylabel="model / truth", ylim=(0, 2),
-       title=f"energy bin {energy_bin}, central DETY rows")
+ax.set(
+    xlabel="DETX [deg]",
+    ylabel="model / truth",
+    ylim=(0, 2),
+    title=f"energy bin {energy_bin}, central DETY rows",
+)
 ax.legend()

@@ -101,15 +101,19 @@ VARIANTS = {
     "michi": dict(make={"model": "groups", "method": "michi"}, per_run="group"),
     "interpolate": dict(make={"model": "groups"}, per_run="interpolate"),
     "michi+interpolate": dict(make={"model": "groups", "method": "michi"}, per_run="interpolate"),
-    "3 zenith groups": dict(make={"model": "groups", "zenith_edges": (0, 25, 40, 70)}, per_run="group"),
+    "3 zenith groups": dict(
+        make={"model": "groups", "zenith_edges": (0, 25, 40, 70)}, per_run="group"
+    ),
     "min_observations=10": dict(make={"model": "groups", "min_observations": 10}, per_run="group"),
     "altaz": dict(make={"model": "groups", "alignment": "ALTAZ"}, per_run="group"),
-    "altaz+1 pass+interpolate": dict(
-        make={"alignment": "ALTAZ"}, per_run="interpolate", passes=1
-    ),
+    "altaz+1 pass+interpolate": dict(make={"alignment": "ALTAZ"}, per_run="interpolate", passes=1),
     "no smoothing": dict(make={"model": "groups", "smooth": False}, per_run="group"),
-    "no smoothing+interpolate": dict(make={"model": "groups", "smooth": False}, per_run="interpolate"),
-    "|b|>10 runs+interpolate": dict(make={"model": "groups"}, per_run="interpolate", train="extragalactic"),
+    "no smoothing+interpolate": dict(
+        make={"model": "groups", "smooth": False}, per_run="interpolate"
+    ),
+    "|b|>10 runs+interpolate": dict(
+        make={"model": "groups"}, per_run="interpolate", train="extragalactic"
+    ),
     "|b|>10 runs+michi+interpolate": dict(
         make={"method": "michi"}, per_run="interpolate", train="extragalactic"
     ),
@@ -117,7 +121,9 @@ VARIANTS = {
         make={"smooth": False}, per_run="interpolate", train="extragalactic"
     ),
     "1 pass+interpolate": dict(make={"model": "groups"}, per_run="interpolate", passes=1),
-    "1 pass+michi+interpolate": dict(make={"model": "groups", "method": "michi"}, per_run="interpolate", passes=1),
+    "1 pass+michi+interpolate": dict(
+        make={"model": "groups", "method": "michi"}, per_run="interpolate", passes=1
+    ),
     "|b|>10 runs+1 pass+interpolate": dict(
         make={}, per_run="interpolate", train="extragalactic", passes=1
     ),
@@ -133,8 +139,11 @@ CHOSEN = "joint"
 #: Folds of the out-of-sample test of the joint model (k-fold by run).
 FOLDS = 10
 
-FIGURES = ("validation_ratio_per_run.png", "validation_radial_profiles.png",
-           "validation_spectra.png")
+FIGURES = (
+    "validation_ratio_per_run.png",
+    "validation_radial_profiles.png",
+    "validation_spectra.png",
+)
 
 
 # ----------------------------------------------------------------------------
@@ -224,12 +233,15 @@ def _rotation(observation):
     gti, location, ref = observation.gti, observation.location, observation.time_ref
     if gti is None or location is None or ref is None or len(gti) == 0:
         return (0.0,), (1.0,)
-    seconds = np.concatenate([
-        np.arange(lo, hi, ROTATION_STEP) + 0.5 * min(ROTATION_STEP, hi - lo)
-        for lo, hi in zip(gti.start, gti.stop, strict=True)
-    ])
-    angles = altaz_field_rotation(ref + seconds * u.s, observation.ra_pnt, observation.dec_pnt,
-                                  location)
+    seconds = np.concatenate(
+        [
+            np.arange(lo, hi, ROTATION_STEP) + 0.5 * min(ROTATION_STEP, hi - lo)
+            for lo, hi in zip(gti.start, gti.stop, strict=True)
+        ]
+    )
+    angles = altaz_field_rotation(
+        ref + seconds * u.s, observation.ra_pnt, observation.dec_pnt, location
+    )
     angles = np.round(np.unwrap(angles, period=360.0) / 2.0) * 2.0  # 2-deg buckets
     values, counts = np.unique(angles, return_counts=True)
     return tuple(values.tolist()), tuple((counts / counts.sum()).tolist())
@@ -251,8 +263,10 @@ def predict(cube, geometry, time):
         if cube.meta.get("FOVALIGN", "RADEC") == "ALTAZ":
             x, y = radec_fov_to_altaz_fov(x, y, angle)
         integral = cube.evaluate_integral(
-            detx=x[None, :] * u.deg, dety=y[None, :] * u.deg,
-            energy_min=e[:-1, None] * u.TeV, energy_max=e[1:, None] * u.TeV,
+            detx=x[None, :] * u.deg,
+            dety=y[None, :] * u.deg,
+            energy_min=e[:-1, None] * u.TeV,
+            energy_max=e[1:, None] * u.TeV,
         )
         total = total + w * integral.to_value(1 / (u.s * u.sr))
     return total * geometry.weight[None, :] * time
@@ -270,7 +284,8 @@ def leave_one_out(model, counts, time, passes=None):
     counts_left = np.clip(np.asarray(c.data) - counts, 0.0, None)
     time_left = np.clip(np.asarray(t.data) * float(t.unit.to(u.s)) - time, 0.0, None)
     loo = FOVCubeBackgroundModel(
-        c.copy(data=counts_left), t.copy(data=time_left / float(t.unit.to(u.s))),
+        c.copy(data=counts_left),
+        t.copy(data=time_left / float(t.unit.to(u.s))),
         time_convention=model.time_convention,
     )
     loo.compute_rate()
@@ -303,8 +318,11 @@ class OurModels:
         self.nodes = [group_cos_zenith(store.obs_table, g.obs_ids) for g in self.groups]
         self.group_of = {i: k for k, g in enumerate(self.groups) for i in g.obs_ids}
         zen = zenith_of(store.obs_table)
-        self.cos_zenith = dict(zip(np.asarray(store.obs_table["OBS_ID"]).tolist(),
-                                   np.cos(np.radians(zen)), strict=True))
+        self.cos_zenith = dict(
+            zip(
+                np.asarray(store.obs_table["OBS_ID"]).tolist(), np.cos(np.radians(zen)), strict=True
+            )
+        )
         self._resampled = {}
 
     def _on(self, i, k):
@@ -335,8 +353,9 @@ class OurModels:
             others = [i for i in group.obs_ids if i != obs_id]
             if not others:
                 return None  # a one-run group has nothing left
-            counts, time = observation_counts(own, observation, regions,
-                                              group.model.time_convention)
+            counts, time = observation_counts(
+                own, observation, regions, group.model.time_convention
+            )
             own = leave_one_out(group.model, counts, time, self.passes)
             nodes[k] = group_cos_zenith(self.store.obs_table, others)
         weights = [(k, 1.0)]
@@ -369,21 +388,29 @@ class JointModels:
         if options.get("night_sigma") is not None:
             spec = JointModelSpec(night_sigma=options["night_sigma"])
         table = store.obs_table
-        cubes = read_run_cubes(run_tasks(store, table["OBS_ID"], spec, regions), spec,
-                               progress=progress)
+        cubes = read_run_cubes(
+            run_tasks(store, table["OBS_ID"], spec, regions), spec, progress=progress
+        )
         index = {int(i): k for k, i in enumerate(np.asarray(table["OBS_ID"]))}
         table = table[np.array([index[i] for i in cubes.obs_ids])]
         fitted, _ = fit_run_mask(table, options.get("fit_glat_min", 10.0))
         conditions = resolve_conditions(options.get("conditions"), DEFAULT_CONDITIONS, table)
-        spatial = resolve_conditions(options.get("spatial_conditions"),
-                                     DEFAULT_SPATIAL_CONDITIONS, table)
-        thresholds = np.array([energy_threshold(store.obs_table, i) or 0.0
-                               for i in cubes.obs_ids])
+        spatial = resolve_conditions(
+            options.get("spatial_conditions"), DEFAULT_SPATIAL_CONDITIONS, table
+        )
+        thresholds = np.array([energy_threshold(store.obs_table, i) or 0.0 for i in cubes.obs_ids])
 
         def fit(mask):
-            return fit_joint_model(cubes.counts, cubes.exposure, thresholds, table,
-                                   fitted=mask, spec=spec, conditions=conditions,
-                                   spatial_conditions=spatial)
+            return fit_joint_model(
+                cubes.counts,
+                cubes.exposure,
+                thresholds,
+                table,
+                fitted=mask,
+                spec=spec,
+                conditions=conditions,
+                spatial_conditions=spatial,
+            )
 
         self.table, self.obs_ids, self.fitted = table, list(cubes.obs_ids), fitted
         self.model = fit(fitted)
@@ -408,10 +435,15 @@ def run_joint_variant(store, name, regions, glat, *, with_published=True, progre
     ours = JointModels(store, regions, progress=progress, **options)
     predictions = {}
     for obs_id in ours.obs_ids:
-        predictions[obs_id] = (ours.cube(obs_id), ours.cube(obs_id, out_of_sample=True),
-                               obs_id in ours.group_of, 0)
-    return _predict_runs(store, name, regions, glat, predictions, "ONTIME", "RADEC",
-                         with_published=with_published)
+        predictions[obs_id] = (
+            ours.cube(obs_id),
+            ours.cube(obs_id, out_of_sample=True),
+            obs_id in ours.group_of,
+            0,
+        )
+    return _predict_runs(
+        store, name, regions, glat, predictions, "ONTIME", "RADEC", with_published=with_published
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -450,15 +482,23 @@ def run_variant(store, outdir, name, *, overwrite=False, with_published=True, pr
     # exclusion circles from every run's target, whichever runs build the models
     regions = resolve_exclusion("auto", obs_table)
     if spec.get("joint"):
-        return run_joint_variant(store, name, regions, glat, with_published=with_published,
-                                 progress=progress)
+        return run_joint_variant(
+            store, name, regions, glat, with_published=with_published, progress=progress
+        )
     make = dict(spec["make"])
     make.setdefault("model", "groups")
     passes = 0 if make.get("smooth") is False else spec.get("passes")
     if passes is not None:
         make["smooth"] = False  # smoothed here with the variant's passes
-    result = make_models(store, Path(outdir) / "models" / safe, overwrite=overwrite,
-                         progress=progress, obs_ids=train, exclusion=regions, **make)
+    result = make_models(
+        store,
+        Path(outdir) / "models" / safe,
+        overwrite=overwrite,
+        progress=progress,
+        obs_ids=train,
+        exclusion=regions,
+        **make,
+    )
     if passes:
         resmooth(result, passes)
     alignment = make.get("alignment", "RADEC")
@@ -471,12 +511,21 @@ def run_variant(store, outdir, name, *, overwrite=False, with_published=True, pr
             obs_id in ours.group_of,
             int(ours.groups[ours.group_index(obs_id)].group_id),
         )
-    return _predict_runs(store, name, regions, glat, predictions, result.time_convention,
-                         alignment, with_published=with_published)
+    return _predict_runs(
+        store,
+        name,
+        regions,
+        glat,
+        predictions,
+        result.time_convention,
+        alignment,
+        with_published=with_published,
+    )
 
 
-def _predict_runs(store, name, regions, glat, predictions, time_convention, alignment, *,
-                  with_published=True):
+def _predict_runs(
+    store, name, regions, glat, predictions, time_convention, alignment, *, with_published=True
+):
     """Observed and predicted counts of every run; the per-run table and profiles.
 
     ``predictions[obs_id]`` is ``(in_sample, out_of_sample, in_model,
@@ -486,8 +535,7 @@ def _predict_runs(store, name, regions, glat, predictions, time_convention, alig
     """
     obs_table = store.obs_table
     ids = sorted(predictions)
-    zenith = dict(zip(np.asarray(obs_table["OBS_ID"]).tolist(), zenith_of(obs_table),
-                      strict=True))
+    zenith = dict(zip(np.asarray(obs_table["OBS_ID"]).tolist(), zenith_of(obs_table), strict=True))
     n_energy = common_energy_edges().size - 1
     n_rings = RADIAL_EDGES.size - 1
     keys = ("observed", "ours", "ours_loo", "published")
@@ -505,10 +553,16 @@ def _predict_runs(store, name, regions, glat, predictions, time_convention, alig
         cube = in_sample(model_obs) if callable(in_sample) else in_sample
         loo = out_of_sample(model_obs) if callable(out_of_sample) else out_of_sample
         counts = {"observed": geometry.observed, "ours": predict(cube, geometry, time)}
-        counts["ours_loo"] = (predict(loo, geometry, time) if loo is not None
-                              else np.full_like(geometry.observed, np.nan))
-        counts["published"] = (predict(_published(store, obs_id), geometry, geometry.ontime)
-                               if with_published else np.full_like(geometry.observed, np.nan))
+        counts["ours_loo"] = (
+            predict(loo, geometry, time)
+            if loo is not None
+            else np.full_like(geometry.observed, np.nan)
+        )
+        counts["published"] = (
+            predict(_published(store, obs_id), geometry, geometry.ontime)
+            if with_published
+            else np.full_like(geometry.observed, np.nan)
+        )
         for key, c in counts.items():
             r = np.zeros(n_rings)
             np.add.at(r, geometry.ring, c.sum(axis=0))
@@ -517,38 +571,54 @@ def _predict_runs(store, name, regions, glat, predictions, time_convention, alig
             radial[key].append(r)
             spectra[key].append(sp)
         total = {k: float(np.sum(c)) for k, c in counts.items()}
-        rows.append({
-            "OBS_ID": obs_id,
-            "OBJECT": str(row["OBJECT"]).strip() if "OBJECT" in obs_table.colnames else "",
-            "ZEN_PNT": float(zenith[obs_id]),
-            "GLAT_PNT": float(glat[obs_id]),
-            "EXTRAGALACTIC": bool(abs(glat[obs_id]) > GLAT_MIN),
-            "GROUP_ID": int(group_id),
-            "IN_MODEL": bool(in_model),
-            "E_THRESHOLD": geometry.threshold,
-            "ONTIME": geometry.ontime,
-            "MUONEFF": float(row["MUONEFF"]) if "MUONEFF" in obs_table.colnames else np.nan,
-            "OBSERVED": total["observed"],
-            "PREDICTED_OURS": total["ours"],
-            "PREDICTED_OURS_LOO": total["ours_loo"],
-            "PREDICTED_PUBLISHED": total["published"],
-        })
+        rows.append(
+            {
+                "OBS_ID": obs_id,
+                "OBJECT": str(row["OBJECT"]).strip() if "OBJECT" in obs_table.colnames else "",
+                "ZEN_PNT": float(zenith[obs_id]),
+                "GLAT_PNT": float(glat[obs_id]),
+                "EXTRAGALACTIC": bool(abs(glat[obs_id]) > GLAT_MIN),
+                "GROUP_ID": int(group_id),
+                "IN_MODEL": bool(in_model),
+                "E_THRESHOLD": geometry.threshold,
+                "ONTIME": geometry.ontime,
+                "MUONEFF": float(row["MUONEFF"]) if "MUONEFF" in obs_table.colnames else np.nan,
+                "OBSERVED": total["observed"],
+                "PREDICTED_OURS": total["ours"],
+                "PREDICTED_OURS_LOO": total["ours_loo"],
+                "PREDICTED_PUBLISHED": total["published"],
+            }
+        )
     table = Table(rows=rows)
-    for col, unit in (("ZEN_PNT", u.deg), ("GLAT_PNT", u.deg), ("E_THRESHOLD", u.TeV),
-                      ("ONTIME", u.s)):
+    for col, unit in (
+        ("ZEN_PNT", u.deg),
+        ("GLAT_PNT", u.deg),
+        ("E_THRESHOLD", u.TeV),
+        ("ONTIME", u.s),
+    ):
         table[col].unit = unit
-    for key, col in (("OURS", "PREDICTED_OURS"), ("OURS_LOO", "PREDICTED_OURS_LOO"),
-                     ("PUBLISHED", "PREDICTED_PUBLISHED")):
+    for key, col in (
+        ("OURS", "PREDICTED_OURS"),
+        ("OURS_LOO", "PREDICTED_OURS_LOO"),
+        ("PUBLISHED", "PREDICTED_PUBLISHED"),
+    ):
         with np.errstate(divide="ignore", invalid="ignore"):
             table[f"RATIO_{key}"] = table["OBSERVED"] / table[col]
     table["PREDICTED_OURS_LOO_EFF"] = efficiency_scaled_loo(table)
     with np.errstate(divide="ignore", invalid="ignore"):
         table["RATIO_OURS_LOO_EFF"] = table["OBSERVED"] / table["PREDICTED_OURS_LOO_EFF"]
         table["RATIO_POISSON_ERR"] = np.sqrt(table["OBSERVED"]) / table["PREDICTED_OURS"]
-    table.meta.update(VARIANT=name, MAX_OFFSET=MAX_OFFSET, PIXEL=PIXEL, GLAT_MIN=GLAT_MIN,
-                      ENERGY_STEP_DEX=ENERGY_STEP_DEX)
-    profiles = {"radial": {k: np.array(v) for k, v in radial.items()},
-                "spectra": {k: np.array(v) for k, v in spectra.items()}}
+    table.meta.update(
+        VARIANT=name,
+        MAX_OFFSET=MAX_OFFSET,
+        PIXEL=PIXEL,
+        GLAT_MIN=GLAT_MIN,
+        ENERGY_STEP_DEX=ENERGY_STEP_DEX,
+    )
+    profiles = {
+        "radial": {k: np.array(v) for k, v in radial.items()},
+        "spectra": {k: np.array(v) for k, v in spectra.items()},
+    }
     return table, profiles
 
 
@@ -562,15 +632,17 @@ def efficiency_scaled_loo(table):
     prediction.
     """
     observed = np.asarray(table["OBSERVED"], float)
-    predicted = np.where(np.asarray(table["IN_MODEL"], bool),
-                         np.asarray(table["PREDICTED_OURS"], float), np.nan)
+    predicted = np.where(
+        np.asarray(table["IN_MODEL"], bool), np.asarray(table["PREDICTED_OURS"], float), np.nan
+    )
     eff = np.asarray(table["MUONEFF"], float)
     out = np.full(len(table), np.nan)
     for i in range(len(table)):
         others = np.arange(len(table)) != i
         try:
-            scale, index, ref = fit_efficiency_scaling(observed[others], predicted[others],
-                                                       eff[others])
+            scale, index, ref = fit_efficiency_scaling(
+                observed[others], predicted[others], eff[others]
+            )
         except ValueError:  # too few runs with an efficiency
             continue
         out[i] = table["PREDICTED_OURS_LOO"][i] * scale * (eff[i] / ref) ** index
@@ -605,8 +677,10 @@ def summarize(table):
     how much of the scatter that one run property explains.
     """
     rows = []
-    samples = {"all": np.ones(len(table), bool),
-               "extragalactic": np.asarray(table["EXTRAGALACTIC"], bool)}
+    samples = {
+        "all": np.ones(len(table), bool),
+        "extragalactic": np.asarray(table["EXTRAGALACTIC"], bool),
+    }
     for model in ("OURS", "OURS_LOO", "OURS_LOO_EFF", "PUBLISHED"):
         for sample, mask in samples.items():
             ratio = np.asarray(table[f"RATIO_{model}"], float)[mask]
@@ -614,16 +688,18 @@ def summarize(table):
             after_muoneff = _after_muon_efficiency(ratio, muoneff)
             ratio = ratio[np.isfinite(ratio)]
             poisson = np.asarray(table["RATIO_POISSON_ERR"], float)[mask]
-            rows.append({
-                "MODEL": model.lower(),
-                "SAMPLE": sample,
-                "N_RUNS": int(ratio.size),
-                "MEDIAN_RATIO": float(np.median(ratio)) if ratio.size else float("nan"),
-                "ROBUST_STD": robust_std(ratio),
-                "STD": float(np.std(ratio)) if ratio.size else float("nan"),
-                "ROBUST_STD_MUONEFF": after_muoneff,
-                "POISSON": float(np.median(poisson)) if poisson.size else float("nan"),
-            })
+            rows.append(
+                {
+                    "MODEL": model.lower(),
+                    "SAMPLE": sample,
+                    "N_RUNS": int(ratio.size),
+                    "MEDIAN_RATIO": float(np.median(ratio)) if ratio.size else float("nan"),
+                    "ROBUST_STD": robust_std(ratio),
+                    "STD": float(np.std(ratio)) if ratio.size else float("nan"),
+                    "ROBUST_STD_MUONEFF": after_muoneff,
+                    "POISSON": float(np.median(poisson)) if poisson.size else float("nan"),
+                }
+            )
     return Table(rows=rows)
 
 
@@ -637,24 +713,45 @@ def plot_ratio_per_run(table, filename):
     """Observed/predicted per run against zenith angle, ours and published."""
     import matplotlib.pyplot as plt
 
-    fig, (ax, ax_hist) = plt.subplots(1, 2, figsize=(10, 4), width_ratios=(2, 1),
-                                      layout="constrained")
+    fig, (ax, ax_hist) = plt.subplots(
+        1, 2, figsize=(10, 4), width_ratios=(2, 1), layout="constrained"
+    )
     eg = np.asarray(table["EXTRAGALACTIC"], bool)
     zen = np.asarray(table["ZEN_PNT"])
-    styles = (("RATIO_OURS_LOO", "bgcube (out of sample)", "C0", "o"),
-              ("RATIO_PUBLISHED", "published (Mohrmann+2019)", "C3", "s"))
+    styles = (
+        ("RATIO_OURS_LOO", "bgcube (out of sample)", "C0", "o"),
+        ("RATIO_PUBLISHED", "published (Mohrmann+2019)", "C3", "s"),
+    )
     for col, label, color, marker in styles:
         ratio = np.asarray(table[col], float)
-        ax.errorbar(zen[eg], ratio[eg], yerr=np.asarray(table["RATIO_POISSON_ERR"])[eg],
-                    fmt=marker, color=color, ms=4, label=f"{label}, |b| > {GLAT_MIN:g} deg")
-        ax.plot(zen[~eg], ratio[~eg], marker, mfc="none", color=color, ms=4,
-                label=f"{label}, Galactic plane")
+        ax.errorbar(
+            zen[eg],
+            ratio[eg],
+            yerr=np.asarray(table["RATIO_POISSON_ERR"])[eg],
+            fmt=marker,
+            color=color,
+            ms=4,
+            label=f"{label}, |b| > {GLAT_MIN:g} deg",
+        )
+        ax.plot(
+            zen[~eg],
+            ratio[~eg],
+            marker,
+            mfc="none",
+            color=color,
+            ms=4,
+            label=f"{label}, Galactic plane",
+        )
         finite = ratio[np.isfinite(ratio)]
-        ax_hist.hist(finite, bins=np.linspace(0.6, 1.4, 33), histtype="step", color=color,
-                     label=label)
+        ax_hist.hist(
+            finite, bins=np.linspace(0.6, 1.4, 33), histtype="step", color=color, label=label
+        )
     ax.axhline(1.0, color="k", lw=0.8)
-    ax.set(xlabel="Zenith angle [deg]", ylabel="Observed / predicted counts",
-           title=f"H.E.S.S. DR1 runs: counts within {MAX_OFFSET:g} deg, above threshold")
+    ax.set(
+        xlabel="Zenith angle [deg]",
+        ylabel="Observed / predicted counts",
+        title=f"H.E.S.S. DR1 runs: counts within {MAX_OFFSET:g} deg, above threshold",
+    )
     ax.legend(fontsize=7)
     ax_hist.axvline(1.0, color="k", lw=0.8)
     ax_hist.set(xlabel="Observed / predicted", ylabel="Runs")
@@ -666,18 +763,22 @@ def plot_ratio_per_run(table, filename):
 def _profile_figure(profiles, kind, table, x_edges, xlabel, filename, log=False):
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(10, 6), sharex=True, height_ratios=(2, 1),
-                             layout="constrained")
+    fig, axes = plt.subplots(
+        2, 2, figsize=(10, 6), sharex=True, height_ratios=(2, 1), layout="constrained"
+    )
     eg = np.asarray(table["EXTRAGALACTIC"], bool)
     x = np.sqrt(x_edges[1:] * x_edges[:-1]) if log else 0.5 * (x_edges[1:] + x_edges[:-1])
-    for col, (mask, title) in enumerate(((np.ones_like(eg), "all runs"),
-                                         (eg, f"|b| > {GLAT_MIN:g} deg"))):
+    for col, (mask, title) in enumerate(
+        ((np.ones_like(eg), "all runs"), (eg, f"|b| > {GLAT_MIN:g} deg"))
+    ):
         obs = _sum(profiles, kind, "observed", mask)
         top, bottom = axes[0, col], axes[1, col]
         top.errorbar(x, obs, yerr=np.sqrt(obs), fmt="ko", ms=3, label="observed")
-        for key, label, color in (("ours_loo", "bgcube (out of sample)", "C0"),
-                                  ("ours", "bgcube (in-sample)", "C2"),
-                                  ("published", "published", "C3")):
+        for key, label, color in (
+            ("ours_loo", "bgcube (out of sample)", "C0"),
+            ("ours", "bgcube (in-sample)", "C2"),
+            ("published", "published", "C3"),
+        ):
             pred = _sum(profiles, kind, key, mask)
             top.stairs(pred, x_edges, color=color, label=label)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -696,17 +797,24 @@ def plot_variants(variants, filename):
     """Median and robust scatter of observed/predicted per variant (out of sample, |b| > 10)."""
     import matplotlib.pyplot as plt
 
-    rows = variants[(variants["SAMPLE"] == "extragalactic")
-                    & np.isin(variants["MODEL"], ["ours_loo", "published"])]
+    rows = variants[
+        (variants["SAMPLE"] == "extragalactic")
+        & np.isin(variants["MODEL"], ["ours_loo", "published"])
+    ]
     names = [str(v) for v in rows["VARIANT"]]
     y = np.arange(len(rows))
-    fig, (ax_med, ax_std) = plt.subplots(1, 2, figsize=(10, 0.28 * len(rows) + 1.2), sharey=True,
-                                         layout="constrained")
+    fig, (ax_med, ax_std) = plt.subplots(
+        1, 2, figsize=(10, 0.28 * len(rows) + 1.2), sharey=True, layout="constrained"
+    )
     colors = ["C3" if m == "published" else "C0" for m in rows["MODEL"]]
     ax_med.barh(y, np.asarray(rows["MEDIAN_RATIO"]) - 1.0, left=1.0, color=colors)
     ax_med.axvline(1.0, color="k", lw=0.8)
-    ax_med.set(yticks=y, yticklabels=names, xlabel="Median observed / predicted",
-               title=f"out of sample, |b| > {GLAT_MIN:g} deg")
+    ax_med.set(
+        yticks=y,
+        yticklabels=names,
+        xlabel="Median observed / predicted",
+        title=f"out of sample, |b| > {GLAT_MIN:g} deg",
+    )
     ax_std.barh(y, rows["ROBUST_STD"], color=colors)
     ax_std.plot(rows["ROBUST_STD_MUONEFF"], y, "k|", ms=8, label="after a linear MUONEFF term")
     ax_std.set(xlabel="Run-to-run robust std of the ratio")
@@ -724,10 +832,18 @@ def make_plots(table, profiles, outdir, overwrite=False):
     paths = [Path(outdir) / name for name in FIGURES]
     writers = (
         lambda p: plot_ratio_per_run(table, p),
-        lambda p: _profile_figure(profiles, "radial", table, RADIAL_EDGES,
-                                  "Offset from pointing [deg]", p),
-        lambda p: _profile_figure(profiles, "spectra", table, common_energy_edges(),
-                                  "Reconstructed energy [TeV]", p, log=True),
+        lambda p: _profile_figure(
+            profiles, "radial", table, RADIAL_EDGES, "Offset from pointing [deg]", p
+        ),
+        lambda p: _profile_figure(
+            profiles,
+            "spectra",
+            table,
+            common_energy_edges(),
+            "Reconstructed energy [TeV]",
+            p,
+            log=True,
+        ),
     )
     for path, write in zip(paths, writers, strict=True):
         with atomic_output(path, overwrite=overwrite) as tmp:
@@ -741,8 +857,16 @@ def _write_table(table, path, overwrite):
         table.write(tmp, format="ascii.ecsv", overwrite=True)
 
 
-def validate(outdir, obs_ids=None, *, variant=CHOSEN, variants=False, plots=True,
-             overwrite=False, progress=False):
+def validate(
+    outdir,
+    obs_ids=None,
+    *,
+    variant=CHOSEN,
+    variants=False,
+    plots=True,
+    overwrite=False,
+    progress=False,
+):
     """Run the validation; write tables and figures into ``outdir``.
 
     Parameters
@@ -780,14 +904,26 @@ def validate(outdir, obs_ids=None, *, variant=CHOSEN, variants=False, plots=True
     if variants:
         rows = []
         for name in VARIANTS:
-            t = table if name == variant else run_variant(
-                store, outdir, name, overwrite=overwrite, with_published=False,
-                progress=progress)[0]
+            t = (
+                table
+                if name == variant
+                else run_variant(
+                    store,
+                    outdir,
+                    name,
+                    overwrite=overwrite,
+                    with_published=False,
+                    progress=progress,
+                )[0]
+            )
             for row in summarize(t):
                 if row["MODEL"] != "published":
                     rows.append({"VARIANT": name, **{c: row[c] for c in row.colnames}})
-        rows += [{"VARIANT": "published", **{c: r[c] for c in r.colnames}}
-                 for r in summary if r["MODEL"] == "published"]
+        rows += [
+            {"VARIANT": "published", **{c: r[c] for c in r.colnames}}
+            for r in summary
+            if r["MODEL"] == "published"
+        ]
         variant_table = Table(rows=rows)
         files.append(outdir / "validation_variants.ecsv")
         _write_table(variant_table, files[-1], overwrite)
@@ -807,8 +943,14 @@ def main(argv=None):
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
     obs_ids = None if args.obs_ids is None else [int(v) for v in args.obs_ids.split(",")]
-    out = validate(args.outdir, obs_ids, variant=args.variant, variants=args.variants,
-                   overwrite=args.overwrite, progress=None)
+    out = validate(
+        args.outdir,
+        obs_ids,
+        variant=args.variant,
+        variants=args.variants,
+        overwrite=args.overwrite,
+        progress=None,
+    )
     summary = out["summary"]
     for col in ("MEDIAN_RATIO", "ROBUST_STD", "STD", "ROBUST_STD_MUONEFF", "POISSON"):
         summary[col].format = ".3f"

@@ -27,8 +27,9 @@ class ScriptedStore(DataStore):
         ``marker`` (a file) remembers across processes that it happened.
     """
 
-    def __init__(self, store, *, interrupt_after=None, flaky_obs_id=None, flaky="raise",
-                 marker=None):
+    def __init__(
+        self, store, *, interrupt_after=None, flaky_obs_id=None, flaky="raise", marker=None
+    ):
         self.__dict__.update(store.__dict__)
         self.calls = []
         self.interrupt_after = interrupt_after

@@ -37,11 +37,49 @@ __all__ = ["FitsDamage", "EcsvDamage", "HARMLESS"]
 #: Names a damaged column may get: every name some bgcube reader looks for,
 #: so that renames can also make a file look like another layout.
 KNOWN_NAMES = (
-    "DETX_LO", "DETX_HI", "DETY_LO", "DETY_HI", "ENERG_LO", "ENERG_HI", "X_LO", "Y_LO",
-    "BKG", "BGD", "Bgd", "COUNTS", "LIVETIME", "DATA", "E_MIN", "E_MAX", "ENERGY", "CHANNEL",
-    "RA", "DEC", "DETX", "DETY", "TIME", "START", "STOP", "OBS_ID", "HDU_TYPE", "FILE_DIR",
-    "FILE_NAME", "HDU_NAME", "ZEN_PNT", "ALT_PNT", "AZ_PNT", "ONTIME", "RADIUS", "GLON",
-    "GLAT", "NAME", "GROUP_ID", "ZEN_MIN", "ZEN_MAX", "AZ_MIN", "AZ_MAX",
+    "DETX_LO",
+    "DETX_HI",
+    "DETY_LO",
+    "DETY_HI",
+    "ENERG_LO",
+    "ENERG_HI",
+    "X_LO",
+    "Y_LO",
+    "BKG",
+    "BGD",
+    "Bgd",
+    "COUNTS",
+    "LIVETIME",
+    "DATA",
+    "E_MIN",
+    "E_MAX",
+    "ENERGY",
+    "CHANNEL",
+    "RA",
+    "DEC",
+    "DETX",
+    "DETY",
+    "TIME",
+    "START",
+    "STOP",
+    "OBS_ID",
+    "HDU_TYPE",
+    "FILE_DIR",
+    "FILE_NAME",
+    "HDU_NAME",
+    "ZEN_PNT",
+    "ALT_PNT",
+    "AZ_PNT",
+    "ONTIME",
+    "RADIUS",
+    "GLON",
+    "GLAT",
+    "NAME",
+    "GROUP_ID",
+    "ZEN_MIN",
+    "ZEN_MAX",
+    "AZ_MIN",
+    "AZ_MAX",
 )
 
 #: A name no reader looks for: adding such a column must change nothing.
@@ -49,17 +87,65 @@ UNRELATED = "FUZZ_EXTRA"
 
 #: Unit strings: garbage, wrong kinds, and some valid ones.
 UNITS = (
-    "", "garbage", "m", "furlong", "TeV", "MeV", "deg", "rad", "s", "h", "1/s/MeV/sr",
-    "MeV-1 s-1 sr-1", "1 / (s sr TeV)", "1/(s", "ct", "Jy", "deg**2", "%", "   ", "10**",
+    "",
+    "garbage",
+    "m",
+    "furlong",
+    "TeV",
+    "MeV",
+    "deg",
+    "rad",
+    "s",
+    "h",
+    "1/s/MeV/sr",
+    "MeV-1 s-1 sr-1",
+    "1 / (s sr TeV)",
+    "1/(s",
+    "ct",
+    "Jy",
+    "deg**2",
+    "%",
+    "   ",
+    "10**",
     "log(TeV)",
 )
 
 #: Raw header values (as FITS card text) of the wrong type or range.
 CARD_VALUES = (
-    "'garbage '", "''", "'        '", "0", "1", "-1", "2", "3", "1.5", "-7.25", "1E+400", "NAN",
-    "T", "F", "'(1,2)'", "'(0)'", "'(3,4,5,6)'", "'(5,4,3)'", "'(4,3,5)'", "'(99999,1,1)'",
-    "'(1,1'", "'deg'", "'TeV'", "'1/(s'", "'furlong'", "99999", "-99999999999", "'RADEC'",
-    "'ALTAZ'", "'ONTIME'", "'energy-fastest'", "'GADF'", "'BKG_3D'", "'BACKGROUND'",
+    "'garbage '",
+    "''",
+    "'        '",
+    "0",
+    "1",
+    "-1",
+    "2",
+    "3",
+    "1.5",
+    "-7.25",
+    "1E+400",
+    "NAN",
+    "T",
+    "F",
+    "'(1,2)'",
+    "'(0)'",
+    "'(3,4,5,6)'",
+    "'(5,4,3)'",
+    "'(4,3,5)'",
+    "'(99999,1,1)'",
+    "'(1,1'",
+    "'deg'",
+    "'TeV'",
+    "'1/(s'",
+    "'furlong'",
+    "99999",
+    "-99999999999",
+    "'RADEC'",
+    "'ALTAZ'",
+    "'ONTIME'",
+    "'energy-fastest'",
+    "'GADF'",
+    "'BKG_3D'",
+    "'BACKGROUND'",
 )
 
 #: Keywords that no reader uses: editing them must change nothing.
@@ -105,9 +191,13 @@ class FitsDamage:
                     columns = [(c.name, c.format.repeat or 1, c.format.format) for c in hdu.columns]
                 keys = [k for k in hdu.header if k not in ("", "END")]
                 self.hdus.append(
-                    {"name": hdu.name, "table": isinstance(hdu, fits.BinTableHDU),
-                     "columns": columns, "keys": keys,
-                     "image": hdu.is_image and hdu.data is not None}
+                    {
+                        "name": hdu.name,
+                        "table": isinstance(hdu, fits.BinTableHDU),
+                        "columns": columns,
+                        "keys": keys,
+                        "image": hdu.is_image and hdu.data is not None,
+                    }
                 )
 
     # -- drawing ---------------------------------------------------------
@@ -119,11 +209,28 @@ class FitsDamage:
     def _draw_op(self, data):
         tables = [i for i, h in enumerate(self.hdus) if h["table"] and h["columns"]]
         images = [i for i, h in enumerate(self.hdus) if h["image"]]
-        kinds = ["set_card", "blank_card", "set_keyword", "overwrite_byte", "truncate", "gzip",
-                 "gzip_truncate"]
+        kinds = [
+            "set_card",
+            "blank_card",
+            "set_keyword",
+            "overwrite_byte",
+            "truncate",
+            "gzip",
+            "gzip_truncate",
+        ]
         if tables:
-            kinds += ["drop_column", "add_column", "rename_column", "resize_column", "set_unit",
-                      "nonfinite", "swap_lo_hi", "reverse_column", "rows", "scale_column"]
+            kinds += [
+                "drop_column",
+                "add_column",
+                "rename_column",
+                "resize_column",
+                "set_unit",
+                "nonfinite",
+                "swap_lo_hi",
+                "reverse_column",
+                "rows",
+                "scale_column",
+            ]
         if images:
             kinds += ["reshape_image"]
         kind = data.draw(st.sampled_from(kinds), label="kind")
@@ -134,8 +241,11 @@ class FitsDamage:
         if kind == "overwrite_byte":
             return (kind, data.draw(st.floats(0, 1)), data.draw(st.integers(0, 255)))
         if kind == "reshape_image":
-            return (kind, data.draw(st.sampled_from(images)),
-                    data.draw(st.sampled_from(["flat", "2d", "swap", "4d", "int", "empty"])))
+            return (
+                kind,
+                data.draw(st.sampled_from(images)),
+                data.draw(st.sampled_from(["flat", "2d", "swap", "4d", "int", "empty"])),
+            )
         if kind in ("set_card", "blank_card", "set_keyword"):
             index = data.draw(st.integers(0, len(self.hdus) - 1), label="hdu")
             keys = self.hdus[index]["keys"]
@@ -171,13 +281,23 @@ class FitsDamage:
             )
             return (kind, index, column, new)
         if kind == "resize_column":
-            return (kind, index, column, data.draw(st.integers(0, 12), label="repeat"),
-                    data.draw(st.booleans(), label="keep_tdim"))
+            return (
+                kind,
+                index,
+                column,
+                data.draw(st.integers(0, 12), label="repeat"),
+                data.draw(st.booleans(), label="keep_tdim"),
+            )
         if kind == "set_unit":
             return (kind, index, column, data.draw(st.sampled_from(UNITS), label="unit"))
         if kind == "nonfinite":
-            return (kind, index, column, data.draw(st.sampled_from([np.nan, np.inf, -np.inf])),
-                    data.draw(st.integers(0, 10_000), label="position"))
+            return (
+                kind,
+                index,
+                column,
+                data.draw(st.sampled_from([np.nan, np.inf, -np.inf])),
+                data.draw(st.integers(0, 10_000), label="position"),
+            )
         if kind == "swap_lo_hi":
             return (kind, index, data.draw(st.sampled_from(self._pairs(index) or [None])))
         if kind == "reverse_column":
@@ -235,8 +355,7 @@ def _rebuild_table(hdu, columns, nrows=None):
     for key in list(header):
         if key.startswith(_COLUMN_KEYWORDS):
             del header[key]
-    return fits.BinTableHDU.from_columns(columns, header=header, nrows=nrows or 0,
-                                         name=hdu.name)
+    return fits.BinTableHDU.from_columns(columns, header=header, nrows=nrows or 0, name=hdu.name)
 
 
 _COLUMN_KEYWORDS = ("TTYPE", "TFORM", "TUNIT", "TDIM", "TDISP", "TNULL", "TSCAL", "TZERO")
@@ -246,8 +365,9 @@ def _columns_of(hdu):
     out = []
     for col in hdu.columns:
         array = _column_array(hdu, col)
-        out.append(fits.Column(name=col.name, format=col.format, unit=col.unit, dim=col.dim,
-                               array=array))
+        out.append(
+            fits.Column(name=col.name, format=col.format, unit=col.unit, dim=col.dim, array=array)
+        )
     return out
 
 
@@ -349,8 +469,13 @@ def _unique(name, names):
 
 
 def _replace(col, **changes):
-    args = {"name": col.name, "format": col.format, "unit": col.unit, "dim": col.dim,
-            "array": col.array}
+    args = {
+        "name": col.name,
+        "format": col.format,
+        "unit": col.unit,
+        "dim": col.dim,
+        "array": col.array,
+    }
     args.update(changes)
     return fits.Column(**args)
 
@@ -371,8 +496,12 @@ def _resized(col, repeat, nrows):
     if repeat == 0:
         return fits.Column(name=col.name, format="0D", unit=col.unit)
     # an old TDIM is put back as a raw card afterwards (see FitsDamage.apply)
-    return fits.Column(name=col.name, format=f"{repeat}D", unit=col.unit,
-                       array=array if repeat > 1 else array[:, 0])
+    return fits.Column(
+        name=col.name,
+        format=f"{repeat}D",
+        unit=col.unit,
+        array=array if repeat > 1 else array[:, 0],
+    )
 
 
 def _nonfinite(col, value, position):
@@ -380,8 +509,9 @@ def _nonfinite(col, value, position):
         return col
     array = np.array(col.array, dtype=np.float64)
     array.reshape(-1)[position % array.size] = value
-    return fits.Column(name=col.name, format=f"{col.format.repeat or ''}D", unit=col.unit,
-                       dim=col.dim, array=array)
+    return fits.Column(
+        name=col.name, format=f"{col.format.repeat or ''}D", unit=col.unit, dim=col.dim, array=array
+    )
 
 
 def _reversed(col):
@@ -419,10 +549,10 @@ def _header_spans(data):
         start = offset
         end = None
         while offset + _BLOCK <= len(data):
-            block = data[offset: offset + _BLOCK]
+            block = data[offset : offset + _BLOCK]
             offset += _BLOCK
             for i in range(0, _BLOCK, _CARD):
-                if block[i: i + 8] == b"END     ":
+                if block[i : i + 8] == b"END     ":
                     end = offset
                     break
             if end is not None:
@@ -438,7 +568,7 @@ def _data_size(header_bytes):
     """Bytes of data (padded to blocks) after a header, from its NAXIS/PCOUNT cards."""
     cards = {}
     for i in range(0, len(header_bytes), _CARD):
-        card = header_bytes[i: i + _CARD].decode("ascii", "replace")
+        card = header_bytes[i : i + _CARD].decode("ascii", "replace")
         key = card[:8].strip()
         if card[8:10] == "= ":
             cards[key] = card[10:].split("/")[0].strip()
@@ -469,10 +599,10 @@ def _apply_card(data, op):
     target = f"{key:<8}".encode("ascii", "replace")[:8]
     out = bytearray(data)
     for i in range(start, end, _CARD):
-        if out[i: i + 8] == target:
-            out[i: i + _CARD] = b" " * _CARD if kind == "blank_card" else _card(key, op[3])
+        if out[i : i + 8] == target:
+            out[i : i + _CARD] = b" " * _CARD if kind == "blank_card" else _card(key, op[3])
             return bytes(out)
-        if out[i: i + 8] == b"END     ":
+        if out[i : i + 8] == b"END     ":
             if kind == "set_card":  # a new keyword before END; the header grows if needed
                 cards = bytes(out[start:i]) + _card(key, op[3]) + b"END".ljust(_CARD)
                 cards = cards.ljust(-(-len(cards) // _BLOCK) * _BLOCK, b" ")
@@ -487,9 +617,11 @@ def _set_column_card(data, index, column, prefix, value):
         return data
     start, end = _header_spans(data)[index]
     for i in range(start, end, _CARD):
-        card = data[i: i + _CARD].decode("ascii", "replace")
-        if card.startswith("TTYPE") and card[10:].split("/")[0].strip().strip("'").strip() \
-                == column:
+        card = data[i : i + _CARD].decode("ascii", "replace")
+        if (
+            card.startswith("TTYPE")
+            and card[10:].split("/")[0].strip().strip("'").strip() == column
+        ):
             n = card[5:8].strip()
             return _apply_card(data, ("set_card", index, f"{prefix}{n}", value))
     return data
@@ -536,11 +668,27 @@ class EcsvDamage:
 
     def _draw_op(self, data):
         names = self.table.colnames
-        kind = data.draw(st.sampled_from([
-            "drop_column", "add_column", "rename_column", "set_unit", "nonfinite",
-            "swap_columns", "scale_column", "no_rows", "delete_line", "replace_line",
-            "replace_value", "set_datatype", "truncate", "overwrite_char",
-        ]), label="kind")
+        kind = data.draw(
+            st.sampled_from(
+                [
+                    "drop_column",
+                    "add_column",
+                    "rename_column",
+                    "set_unit",
+                    "nonfinite",
+                    "swap_columns",
+                    "scale_column",
+                    "no_rows",
+                    "delete_line",
+                    "replace_line",
+                    "replace_value",
+                    "set_datatype",
+                    "truncate",
+                    "overwrite_char",
+                ]
+            ),
+            label="kind",
+        )
         if kind in ("drop_column", "set_unit", "nonfinite", "scale_column", "rename_column"):
             column = data.draw(st.sampled_from(names), label="column")
             if kind == "drop_column":
@@ -548,8 +696,12 @@ class EcsvDamage:
             if kind == "set_unit":
                 return (kind, column, data.draw(st.sampled_from(UNITS)))
             if kind == "nonfinite":
-                return (kind, column, data.draw(st.sampled_from([np.nan, np.inf, -np.inf])),
-                        data.draw(st.integers(0, 100)))
+                return (
+                    kind,
+                    column,
+                    data.draw(st.sampled_from([np.nan, np.inf, -np.inf])),
+                    data.draw(st.integers(0, 100)),
+                )
             if kind == "scale_column":
                 return (kind, column, data.draw(st.sampled_from([0.0, -1.0, 1e300, 400.0])))
             return (kind, column, data.draw(st.sampled_from(KNOWN_NAMES) | st.just(column.lower())))
@@ -560,15 +712,40 @@ class EcsvDamage:
         if kind == "no_rows":
             return (kind,)
         if kind in ("truncate", "overwrite_char"):
-            return (kind, data.draw(st.floats(0, 1)),
-                    data.draw(st.sampled_from(list("x0-9.#: '\"\n[]{}"))))
+            return (
+                kind,
+                data.draw(st.floats(0, 1)),
+                data.draw(st.sampled_from(list("x0-9.#: '\"\n[]{}"))),
+            )
         if kind == "set_datatype":
-            return (kind, data.draw(st.sampled_from(names)),
-                    data.draw(st.sampled_from(["int8", "string", "bool", "garbage", "float16",
-                                               "uint64", "complex128"])))
-        return (kind, data.draw(st.integers(0, 10_000)),
-                data.draw(st.sampled_from(["", "garbage", "# %ECSV 0.9", "1 2 3", "nan",
-                                           "---", "  - {name: X}", "a b", "1e999"])))
+            return (
+                kind,
+                data.draw(st.sampled_from(names)),
+                data.draw(
+                    st.sampled_from(
+                        ["int8", "string", "bool", "garbage", "float16", "uint64", "complex128"]
+                    )
+                ),
+            )
+        return (
+            kind,
+            data.draw(st.integers(0, 10_000)),
+            data.draw(
+                st.sampled_from(
+                    [
+                        "",
+                        "garbage",
+                        "# %ECSV 0.9",
+                        "1 2 3",
+                        "nan",
+                        "---",
+                        "  - {name: X}",
+                        "a b",
+                        "1e999",
+                    ]
+                )
+            ),
+        )
 
     def apply(self, ops) -> str:
         """The damaged file's text."""
@@ -588,8 +765,18 @@ class EcsvDamage:
         return text
 
 
-_ECSV_TABLE_OPS = frozenset({"drop_column", "add_column", "rename_column", "set_unit",
-                             "nonfinite", "swap_columns", "scale_column", "no_rows"})
+_ECSV_TABLE_OPS = frozenset(
+    {
+        "drop_column",
+        "add_column",
+        "rename_column",
+        "set_unit",
+        "nonfinite",
+        "swap_columns",
+        "scale_column",
+        "no_rows",
+    }
+)
 
 
 def _ecsv_table_op(table, op):
@@ -643,16 +830,20 @@ def _ecsv_text_op(text, op):
         if not text:
             return text
         i = min(int(op[1] * len(text)), len(text) - 1)
-        return text[:i] + op[2] + text[i + 1:]
+        return text[:i] + op[2] + text[i + 1 :]
     lines = text.splitlines()
     if not lines:
         return text
     if kind == "set_datatype":
-        return "\n".join(
-            line.replace("datatype: float64", f"datatype: {op[2]}", 1)
-            if f"name: {op[1]}," in line else line
-            for line in lines
-        ) + "\n"
+        return (
+            "\n".join(
+                line.replace("datatype: float64", f"datatype: {op[2]}", 1)
+                if f"name: {op[1]}," in line
+                else line
+                for line in lines
+            )
+            + "\n"
+        )
     i = op[1] % len(lines)
     if kind == "delete_line":
         del lines[i]

@@ -24,18 +24,33 @@ def coded_cube(nx=NX, ny=NY, ne=NE, dtype=np.float64):
     )
 
 
-def write_bkg(path, cube, *, layout="energy-fastest", column="BKG", order=None, tdim=True,
-              unit="MeV-1 s-1 sr-1", header=None, edge_columns=None):
+def write_bkg(
+    path,
+    cube,
+    *,
+    layout="energy-fastest",
+    column="BKG",
+    order=None,
+    tdim=True,
+    unit="MeV-1 s-1 sr-1",
+    header=None,
+    edge_columns=None,
+):
     """Write ``cube`` as a one-row table with the given quirks."""
     cols = {}
-    for prefix, axis in (("DETX", cube.detx_axis), ("DETY", cube.dety_axis),
-                         ("ENERG", cube.energy_axis)):
+    for prefix, axis in (
+        ("DETX", cube.detx_axis),
+        ("DETY", cube.dety_axis),
+        ("ENERG", cube.energy_axis),
+    ):
         e = axis.edges.value
         unit_e = str(axis.edges.unit)
-        cols[f"{prefix}_LO"] = fits.Column(f"{prefix}_LO", f"{len(e) - 1}D", unit=unit_e,
-                                           array=e[None, :-1])
-        cols[f"{prefix}_HI"] = fits.Column(f"{prefix}_HI", f"{len(e) - 1}D", unit=unit_e,
-                                           array=e[None, 1:])
+        cols[f"{prefix}_LO"] = fits.Column(
+            f"{prefix}_LO", f"{len(e) - 1}D", unit=unit_e, array=e[None, :-1]
+        )
+        cols[f"{prefix}_HI"] = fits.Column(
+            f"{prefix}_HI", f"{len(e) - 1}D", unit=unit_e, array=e[None, 1:]
+        )
     if edge_columns:
         cols.update(edge_columns)
     stored = to_layout(np.asarray(cube.data), layout)

@@ -69,7 +69,10 @@ def pytest_terminal_summary(terminalreporter):
         if name == "fuzz_cases"
     ]
     if lines:
-        terminalreporter.write_sep("-", "fuzz cases tried (hypothesis profile "
-                                   f"{os.environ.get('BGCUBE_HYPOTHESIS_PROFILE', 'ci')})")
+        terminalreporter.write_sep(
+            "-",
+            "fuzz cases tried (hypothesis profile "
+            f"{os.environ.get('BGCUBE_HYPOTHESIS_PROFILE', 'ci')})",
+        )
         for line in sorted(lines):
             terminalreporter.write_line(line)

@@ -33,10 +33,36 @@ def dr1_split(shared_data, tmp_path_factory):
     even = [i for i in ids if i % 2 == 0]
     odd = [i for i in ids if i % 2 == 1]
     root = tmp_path_factory.mktemp("dr1_apply")
-    assert main(["make-models", "--model", "groups", str(indir), str(root / "A"), "--obs-ids",
-                 ",".join(map(str, even)), "--no-progress", "--smooth-passes", "1"]) == 0
-    assert main(["apply-models", str(root / "A"), str(indir), str(root / "B"), "--obs-ids",
-                 ",".join(map(str, odd))]) == 0
+    assert (
+        main(
+            [
+                "make-models",
+                "--model",
+                "groups",
+                str(indir),
+                str(root / "A"),
+                "--obs-ids",
+                ",".join(map(str, even)),
+                "--no-progress",
+                "--smooth-passes",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "apply-models",
+                str(root / "A"),
+                str(indir),
+                str(root / "B"),
+                "--obs-ids",
+                ",".join(map(str, odd)),
+            ]
+        )
+        == 0
+    )
     return indir, root, even, odd
 
 
@@ -75,7 +101,9 @@ def test_dr1_runs_outside_the_conditions_are_left_out_or_extrapolated(dr1_split,
     store = DataStore.from_dir(indir)
     outside = [int(r["OBS_ID"]) for r in store.obs_table if source.validity.reasons(r)]
     assert outside  # DR1 has runs outside the conditions of the even runs
-    with pytest.raises(ObservationError, match=rf"OBS_ID {outside[0]}: .*outside the model's range.*--extrapolate"):
+    with pytest.raises(
+        ObservationError, match=rf"OBS_ID {outside[0]}: .*outside the model's range.*--extrapolate"
+    ):
         apply_models(root / "A", indir, tmp_path / "x", obs_ids=outside[:2])
     assert not (tmp_path / "x" / "hdu-index.fits.gz").exists()
     result = apply_models(root / "A", indir, tmp_path / "y", obs_ids=outside[:2], extrapolate=True)
@@ -87,15 +115,34 @@ def test_dr1_runs_outside_the_conditions_are_left_out_or_extrapolated(dr1_split,
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
     background = make_test_background(
-        Angle(4, "deg"), 2.0, 8 * u.Hz, fov_range=Angle([-3, 3], "deg"), n_fov_bins=8,
-        energy_band=[0.1, 100] * u.TeV, n_energy_bins=4,
+        Angle(4, "deg"),
+        2.0,
+        8 * u.Hz,
+        fov_range=Angle([-3, 3], "deg"),
+        n_fov_bins=8,
+        energy_band=[0.1, 100] * u.TeV,
+        n_energy_bins=4,
     )
     root = tmp_path_factory.mktemp("sim_apply")
-    ds = make_test_dataset(root / "data" / "ds", n_obs=8, random_state=4, background=background,
-                           alt_range=Angle([50, 80], "deg"), ontime=300 * u.s)
+    ds = make_test_dataset(
+        root / "data" / "ds",
+        n_obs=8,
+        random_state=4,
+        background=background,
+        alt_range=Angle([50, 80], "deg"),
+        ontime=300 * u.s,
+    )
     ids = [int(i) for i in ds.obs_ids]
-    make_models(ds.path, root / "models", exclusion="none", progress=False, obs_ids=ids[:5],
-                zenith_edges=(0, 25, 50), smooth=1, model="groups")
+    make_models(
+        ds.path,
+        root / "models",
+        exclusion="none",
+        progress=False,
+        obs_ids=ids[:5],
+        zenith_edges=(0, 25, 50),
+        smooth=1,
+        model="groups",
+    )
     return ds.path, root / "models", ids
 
 
@@ -119,8 +166,14 @@ def test_outputs_survive_the_moves_their_rule_promises(sim, tmp_path, rule):
     shutil.copytree(indir, work / "data" / "ds")
     source = load_model_source(models)
     rows = {int(r["OBS_ID"]): r for r in DataStore.from_dir(indir).obs_table}
-    result = apply_models(models, work / "data" / "ds", work / "out" / "B", obs_ids=ids[5:],
-                          input_paths=rule, extrapolate=True)
+    result = apply_models(
+        models,
+        work / "data" / "ds",
+        work / "out" / "B",
+        obs_ids=ids[5:],
+        input_paths=rule,
+        extrapolate=True,
+    )
     assert result.applied == sorted(ids[5:])
     _open_everything(work / "out" / "B", ids[5:], source, rows)
     if rule in ("absolute", "link", "copy"):
@@ -163,8 +216,7 @@ def test_apply_refuses_unsafe_or_empty_requests(sim, tmp_path):
     apply_models(models, indir, tmp_path / "B", obs_ids=ids[5:6], extrapolate=True)
     with pytest.raises(OutputExistsError):
         apply_models(models, indir, tmp_path / "B", obs_ids=ids[5:6], extrapolate=True)
-    apply_models(models, indir, tmp_path / "B", obs_ids=ids[5:6], extrapolate=True,
-                 overwrite=True)
+    apply_models(models, indir, tmp_path / "B", obs_ids=ids[5:6], extrapolate=True, overwrite=True)
 
 
 def test_a_new_kind_of_model_plugs_in(sim, tmp_path, monkeypatch):
@@ -190,8 +242,17 @@ def test_a_new_kind_of_model_plugs_in(sim, tmp_path, monkeypatch):
 
 def test_command_line(sim, tmp_path, capsys):
     indir, models, ids = sim
-    status = main(["apply-models", str(models), str(indir), str(tmp_path / "B"),
-                   "--exclude-obs-ids", ",".join(map(str, ids[:5])), "--copy-events"])
+    status = main(
+        [
+            "apply-models",
+            str(models),
+            str(indir),
+            str(tmp_path / "B"),
+            "--exclude-obs-ids",
+            ",".join(map(str, ids[:5])),
+            "--copy-events",
+        ]
+    )
     out, err = capsys.readouterr()
     assert status == 0
     written = Table.read(tmp_path / "B" / "hdu-index.fits.gz")
@@ -200,8 +261,9 @@ def test_command_line(sim, tmp_path, capsys):
     n_applied = len(Table.read(tmp_path / "B" / "obs-index.fits.gz"))
     assert f"{n_applied} run(s) written" in out
     assert n_applied + err.count("left out OBS_ID") == 3
-    status = main(["apply-models", str(models), str(indir), str(tmp_path / "C"), "--obs-ids",
-                   "9999"])
+    status = main(
+        ["apply-models", str(models), str(indir), str(tmp_path / "C"), "--obs-ids", "9999"]
+    )
     assert status == 1 and "9999" in capsys.readouterr().err
 
 
@@ -210,9 +272,24 @@ def test_command_line(sim, tmp_path, capsys):
 def test_make_models_per_run_output_moves_alone(sim, tmp_path, rule):
     gdata = pytest.importorskip("gammapy.data")
     indir, models, ids = sim
-    status = main(["make-models", "--model", "groups", str(indir), str(tmp_path / "M"), "--per-observation", "group",
-                   "--exclusion", "none", "--no-progress", "--obs-ids", ",".join(map(str, ids[:3])),
-                   "--input-paths", rule])
+    status = main(
+        [
+            "make-models",
+            "--model",
+            "groups",
+            str(indir),
+            str(tmp_path / "M"),
+            "--per-observation",
+            "group",
+            "--exclusion",
+            "none",
+            "--no-progress",
+            "--obs-ids",
+            ",".join(map(str, ids[:3])),
+            "--input-paths",
+            rule,
+        ]
+    )
     assert status == 0
     shutil.move(tmp_path / "M", tmp_path / "moved")
     store = gdata.DataStore.from_dir(tmp_path / "moved")

@@ -99,7 +99,11 @@ def test_weighted_fill(xp, events, data):
 
 
 def test_nan_inf_and_edges_are_dropped_not_folded(xp):
-    b = (Binning.from_edges([1.0, 10.0]), Binning.from_edges([0.0, 1.0]), Binning.from_edges([0.0, 1.0]))
+    b = (
+        Binning.from_edges([1.0, 10.0]),
+        Binning.from_edges([0.0, 1.0]),
+        Binning.from_edges([0.0, 1.0]),
+    )
     energy = np.array([1.0, 10.0, np.nan, np.inf, -np.inf, 0.5, 9.999, 5.0])
     y = np.array([0.5] * 7 + [1.0])
     x = np.full(8, 0.5)
@@ -112,7 +116,11 @@ def test_nan_inf_and_edges_are_dropped_not_folded(xp):
 def test_float32_counts_beyond_2_24_stay_exact(xp):
     # 2**24 + 3 events in one bin: a float32 accumulator would stop at 2**24
     n = 2**24 + 3
-    b = (Binning.from_edges([1.0, 2.0]), Binning.from_edges([0.0, 1.0]), Binning.from_edges([0.0, 1.0]))
+    b = (
+        Binning.from_edges([1.0, 2.0]),
+        Binning.from_edges([0.0, 1.0]),
+        Binning.from_edges([0.0, 1.0]),
+    )
     e = xp.full((n,), 1.5, dtype=xp.float32)
     c = xp.full((n,), 0.5, dtype=xp.float32)
     counts = fill_histogram(e, c, c, b)
@@ -125,9 +133,14 @@ def test_float32_counts_beyond_2_24_stay_exact(xp):
 )
 def test_rate_times_exposure_gives_counts(xp_nocupy, counts, time):
     xp = xp_nocupy
-    edges = [xp.asarray(b.edges, dtype=xp.float64) for b in
-             (Binning.from_edges(np.geomspace(0.1, 100, 4)), Binning.from_edges(np.linspace(-2, 2, 5)),
-              Binning.from_edges(np.linspace(-2.5, 2.5, 6)))]
+    edges = [
+        xp.asarray(b.edges, dtype=xp.float64)
+        for b in (
+            Binning.from_edges(np.geomspace(0.1, 100, 4)),
+            Binning.from_edges(np.linspace(-2, 2, 5)),
+            Binning.from_edges(np.linspace(-2.5, 2.5, 6)),
+        )
+    ]
     volume = _array.bin_volume(*edges)
     rate = _array.compute_rate(xp.asarray(counts), xp.asarray(time, dtype=xp.float64), volume)
     r = to_numpy(rate)
@@ -156,8 +169,13 @@ def _scipy_ndimage():
     return pytest.importorskip("scipy.ndimage", reason="scipy is not installed")
 
 
-@given(images=hnp.arrays(np.float64, st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 9)),
-                         elements=values_strategy))
+@given(
+    images=hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 9)),
+        elements=values_strategy,
+    )
+)
 def test_k5a_convolution_matches_scipy_reflect(xp, images):
     ndimage = _scipy_ndimage()
     kernel = np.array(_array.K5A, float) / 25.0
@@ -166,8 +184,9 @@ def test_k5a_convolution_matches_scipy_reflect(xp, images):
     np.testing.assert_allclose(result, expected, rtol=1e-12, atol=1e-12 * images.max(initial=0))
 
 
-@given(images=hnp.arrays(np.float64, (4, 7, 6), elements=values_strategy),
-       n_passes=st.integers(1, 5))
+@given(
+    images=hnp.arrays(np.float64, (4, 7, 6), elements=values_strategy), n_passes=st.integers(1, 5)
+)
 def test_smoothing_preserves_each_image_integral(xp, images, n_passes):
     area = np.linspace(1.0, 2.0, 42).reshape(7, 6)
     smoothed = to_numpy(_array.smooth_images(xp.asarray(images), n_passes, xp.asarray(area)))

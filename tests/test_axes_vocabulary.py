@@ -26,7 +26,9 @@ def test_from_edges_and_table_round_trip():
     assert axis.unit == u.deg and axis.nbin == 3
     back = CubeAxis.from_table(axis.to_table(), "DETX")
     assert back == axis
-    one_row_per_bin = Table({"DETX_LO": [-2.0, -0.5, 0.0] * u.deg, "DETX_HI": [-0.5, 0.0, 3.0] * u.deg})
+    one_row_per_bin = Table(
+        {"DETX_LO": [-2.0, -0.5, 0.0] * u.deg, "DETX_HI": [-0.5, 0.0, 3.0] * u.deg}
+    )
     assert CubeAxis.from_table(one_row_per_bin, "DETX") == axis
     gap = Table({"DETX_LO": [0.0, 2.0] * u.deg, "DETX_HI": [1.0, 3.0] * u.deg})
     with pytest.raises(BinningError, match="not contiguous"):

@@ -32,9 +32,16 @@ def test_every_make_models_keyword_is_a_field_with_its_default():
 
 
 def test_yaml_round_trip(tmp_path):
-    config = BuildConfig(indir=str(tmp_path / "in"), outdir=str(tmp_path / "out"),
-                         zenith_edges=(0.0, 35.5, 70.0), smooth=2, per_observation="group",
-                         fit_norm=True, select="ZEN_PNT < 40", workers=2)
+    config = BuildConfig(
+        indir=str(tmp_path / "in"),
+        outdir=str(tmp_path / "out"),
+        zenith_edges=(0.0, 35.5, 70.0),
+        smooth=2,
+        per_observation="group",
+        fit_norm=True,
+        select="ZEN_PNT < 40",
+        workers=2,
+    )
     path = tmp_path / "c.yaml"
     config.write(path)
     back = BuildConfig.read(path)
@@ -58,8 +65,9 @@ def test_unknown_or_misplaced_options_are_refused(tmp_path):
 
 @pytest.fixture(scope="module")
 def small_dataset(tmp_path_factory):
-    return make_test_dataset(tmp_path_factory.mktemp("small"), n_obs=3, random_state=7,
-                             alt_range=(60, 80) * u.deg)
+    return make_test_dataset(
+        tmp_path_factory.mktemp("small"), n_obs=3, random_state=7, alt_range=(60, 80) * u.deg
+    )
 
 
 def _contents(folder):
@@ -75,25 +83,81 @@ def _contents(folder):
 
 def test_config_file_repeats_the_build(small_dataset, tmp_path):
     first = tmp_path / "first"
-    assert main(["make-models", "--model", "groups", str(small_dataset.path), str(first), "--no-progress",
-                 "--exclusion", "none", "--zenith-edges", "0,25,50", "--smooth-passes", "2"]) == 0
+    assert (
+        main(
+            [
+                "make-models",
+                "--model",
+                "groups",
+                str(small_dataset.path),
+                str(first),
+                "--no-progress",
+                "--exclusion",
+                "none",
+                "--zenith-edges",
+                "0,25,50",
+                "--smooth-passes",
+                "2",
+            ]
+        )
+        == 0
+    )
     config = BuildConfig.read(first / CONFIG_NAME)
     assert config.zenith_edges == (0.0, 25.0, 50.0) and config.smooth == 2
     assert config.exclusion == "none" and config.outdir == str(first.resolve())
     # the same build from the file alone, into another folder (an option given here wins)
     again = tmp_path / "again"
-    assert main(["make-models", "--model", "groups", "--config", str(first / CONFIG_NAME), str(small_dataset.path),
-                 str(again), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "make-models",
+                "--model",
+                "groups",
+                "--config",
+                str(first / CONFIG_NAME),
+                str(small_dataset.path),
+                str(again),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert _contents(again) == _contents(first)
     assert BuildConfig.read(again / CONFIG_NAME).outdir == str(again.resolve())
     # the file alone repeats the build in place
-    assert main(["make-models", "--model", "groups", "--config", str(first / CONFIG_NAME), "--overwrite",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "make-models",
+                "--model",
+                "groups",
+                "--config",
+                str(first / CONFIG_NAME),
+                "--overwrite",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert _contents(first) == _contents(again)
     # an option on the command line changes the build
     other = tmp_path / "other"
-    assert main(["make-models", "--model", "groups", "--config", str(first / CONFIG_NAME), str(small_dataset.path),
-                 str(other), "--no-progress", "--no-smooth"]) == 0
+    assert (
+        main(
+            [
+                "make-models",
+                "--model",
+                "groups",
+                "--config",
+                str(first / CONFIG_NAME),
+                str(small_dataset.path),
+                str(other),
+                "--no-progress",
+                "--no-smooth",
+            ]
+        )
+        == 0
+    )
     assert BuildConfig.read(other / CONFIG_NAME).smooth is False
     assert _contents(other) != _contents(first)
 

@@ -26,7 +26,8 @@ def tree_digest(folder) -> dict:
     folder = Path(folder)
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }
 
 
@@ -61,9 +62,13 @@ def assert_one_line(err):
 # --- output folder and input data set -------------------------------------------
 
 
-@pytest.mark.parametrize("extra", [[], ["--overwrite"], ["--per-observation", "group", "--overwrite"]])
+@pytest.mark.parametrize(
+    "extra", [[], ["--overwrite"], ["--per-observation", "group", "--overwrite"]]
+)
 def test_output_equal_to_input_is_refused(indir, capsys, extra):
-    status, _, err = run_main(capsys, "make-models", "--model", "groups", indir, indir, "--no-progress", *extra)
+    status, _, err = run_main(
+        capsys, "make-models", "--model", "groups", indir, indir, "--no-progress", *extra
+    )
     assert status == 1
     assert_one_line(err)
     assert "is the input data folder" in err and "never writes into its input" in err
@@ -82,7 +87,9 @@ def test_output_inside_or_containing_input_is_refused(indir, tmp_path, capsys):
 def test_output_through_a_symbolic_link_is_refused(indir, tmp_path, capsys):
     link = tmp_path / "link"
     link.symlink_to(indir, target_is_directory=True)
-    status, _, err = run_main(capsys, "make-models", "--model", "groups", indir, link, "--overwrite")
+    status, _, err = run_main(
+        capsys, "make-models", "--model", "groups", indir, link, "--overwrite"
+    )
     assert status == 1 and "is the input data folder" in err
     status, _, err = run_main(capsys, "make-models", "--model", "groups", link, indir / "x")
     assert status == 1 and "lies inside" in err
@@ -114,7 +121,9 @@ def test_library_refuses_too(indir):
 )
 def test_bad_options_fail_before_any_work(indir, tmp_path, capsys, options, status, text):
     out = tmp_path / "out"
-    got, _, err = run_main(capsys, "make-models", "--model", "groups", indir, out, "--no-progress", *options)
+    got, _, err = run_main(
+        capsys, "make-models", "--model", "groups", indir, out, "--no-progress", *options
+    )
     assert got == status, err
     assert text in err
     assert_one_line(err)
@@ -147,21 +156,29 @@ def test_workers_without_dask(indir, tmp_path, capsys, monkeypatch):
     import importlib.util
 
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name in ("dask", "distributed") else find_spec(name, *a))
-    status, _, err = run_main(capsys, "make-models", "--model", "groups", indir, tmp_path / "o", "--workers", "2")
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name in ("dask", "distributed") else find_spec(name, *a),
+    )
+    status, _, err = run_main(
+        capsys, "make-models", "--model", "groups", indir, tmp_path / "o", "--workers", "2"
+    )
     assert status == 1
     assert "--workers" in err and 'pip install -e ".[dask]"' in err
     assert_one_line(err)
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize("backend, modules", [("jax", ("jax", "jax.numpy")),
-                                              ("cupy", ("cupy", "array_api_compat.cupy"))])
+@pytest.mark.parametrize(
+    "backend, modules", [("jax", ("jax", "jax.numpy")), ("cupy", ("cupy", "array_api_compat.cupy"))]
+)
 def test_backend_without_its_package(indir, tmp_path, capsys, monkeypatch, backend, modules):
     for name in modules:  # an import of a module set to None raises ImportError
         monkeypatch.setitem(sys.modules, name, None)
-    status, _, err = run_main(capsys, "make-models", "--model", "groups", indir, tmp_path / "o", "--backend", backend)
+    status, _, err = run_main(
+        capsys, "make-models", "--model", "groups", indir, tmp_path / "o", "--backend", backend
+    )
     assert status == 1
     assert f"--backend {backend}" in err and f'pip install -e ".[{backend}]"' in err
     assert_one_line(err)
@@ -173,7 +190,9 @@ def test_every_named_extra_exists():
 
     from bgcube.array.namespace import BACKENDS
 
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
     for name in set(BACKENDS) - {"numpy"}:
         assert name in extras, f"the install hint of backend {name!r} names a missing extra"
     assert "dask" in extras
@@ -206,7 +225,9 @@ def test_repeated_prefixes_are_said_once():
 
 
 def command(*argv):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    )
     return [sys.executable, "-m", "bgcube", *map(str, argv)], env
 
 
@@ -224,8 +245,10 @@ def test_a_real_command_line_error_has_no_traceback(indir):
 
 
 #: Runs the command as its entry point does, after marking that Python has started.
-LAUNCHER = ("import pathlib, sys; import bgcube.cli; pathlib.Path(sys.argv.pop(1)).touch(); "
-            "sys.exit(bgcube.cli.main())")
+LAUNCHER = (
+    "import pathlib, sys; import bgcube.cli; pathlib.Path(sys.argv.pop(1)).touch(); "
+    "sys.exit(bgcube.cli.main())"
+)
 
 
 def test_ctrl_c_at_any_moment_gives_one_line_and_130(indir, tmp_path):
@@ -241,8 +264,9 @@ def test_ctrl_c_at_any_moment_gives_one_line_and_130(indir, tmp_path):
         started = tmp_path / f"started{k}"
         argv, env = command("make-models", "--model", "groups", indir, out, "--no-progress")
         argv = [sys.executable, "-c", LAUNCHER, str(started), *argv[3:]]
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, env=env)
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
         for _ in range(600):  # wait (at most 60 s) until bgcube's code runs
             if started.exists() or process.poll() is not None:
                 break

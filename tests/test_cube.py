@@ -33,7 +33,9 @@ def test_cube_axes_and_extent():
     assert cube.image_extent.to_value("deg").tolist() == [-3, 3, -2, 2]
     assert cube.spectrum_extent.to_value("TeV").tolist() == pytest.approx([0.1, 100])
     x, y = cube.image_bin_centers
-    assert x[0].to_value("deg") == pytest.approx(-2.75) and y[-1].to_value("deg") == pytest.approx(1.75)
+    assert x[0].to_value("deg") == pytest.approx(-2.75) and y[-1].to_value("deg") == pytest.approx(
+        1.75
+    )
     assert cube.energy_bin_centers[0].to_value("TeV") == pytest.approx(np.sqrt(0.1 * 10**-0.5))
     assert FOVCube(DETX, DETY, ENERGY, scheme="bg_cube").unit == u.Unit("1 / (MeV s sr)")
     assert FOVCube(DETX, DETY, ENERGY, scheme="bg_livetime_cube").unit == u.s

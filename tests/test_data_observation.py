@@ -243,8 +243,9 @@ def test_field_rotation_is_computed_once_per_run_and_close_to_exact(tmp_path, mo
     write_run(path, n=300)
     calls = []
     real = fov.altaz_field_rotation
-    monkeypatch.setattr(fov, "altaz_field_rotation",
-                        lambda times, *a: calls.append(times.size) or real(times, *a))
+    monkeypatch.setattr(
+        fov, "altaz_field_rotation", lambda times, *a: calls.append(times.size) or real(times, *a)
+    )
     obs = Observation.read(path, fov_alignment="ALTAZ")
     regions = ExclusionRegions([obs.ra_pnt + 1.0], [obs.dec_pnt], [0.3])
     edges = np.linspace(-3, 3, 13)

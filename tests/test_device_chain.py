@@ -33,8 +33,9 @@ def dr1(tmp_path_factory):
         from bgcube.simulate.dataset import make_test_dataset
 
         folder = tmp_path_factory.mktemp("sim") / "dataset"
-        make_test_dataset(folder, n_obs=3, random_state=3, background_rate=20 * u.Hz,
-                          write_bkg=False)
+        make_test_dataset(
+            folder, n_obs=3, random_state=3, background_rate=20 * u.Hz, write_bkg=False
+        )
         store = DataStore.from_dir(folder)
         obs_ids = tuple(int(i) for i in store.obs_ids)
         table = store.obs_table
@@ -46,8 +47,7 @@ def dr1(tmp_path_factory):
 
 def _tasks(dr1, alignment="RADEC", backend="numpy"):
     store, edges, obs_ids, regions = dr1
-    return [RunTask.make(i, store, edges, regions, alignment, "ONTIME", backend)
-            for i in obs_ids]
+    return [RunTask.make(i, store, edges, regions, alignment, "ONTIME", backend) for i in obs_ids]
 
 
 def _assert_same(partial, reference):
@@ -56,7 +56,12 @@ def _assert_same(partial, reference):
     np.testing.assert_allclose(to_numpy(partial.time), reference.time, rtol=1e-12, atol=0)
     (a,), (b,) = partial.fills, reference.fills
     assert (a.obs_id, a.n_events, a.n_excluded, a.n_filled, a.time) == (
-        b.obs_id, b.n_events, b.n_excluded, b.n_filled, b.time)
+        b.obs_id,
+        b.n_events,
+        b.n_excluded,
+        b.n_filled,
+        b.time,
+    )
 
 
 @pytest.mark.parametrize("alignment", ["RADEC", "ALTAZ"])
@@ -131,10 +136,10 @@ def test_make_models_jax_gives_the_numpy_cubes(dr1, tmp_path):
         assert (a.n_events, a.n_excluded, a.n_filled) == (b.n_events, b.n_excluded, b.n_filled)
         if a.model is None:
             continue
-        np.testing.assert_array_equal(to_numpy(b.model.counts_cube.data),
-                                      a.model.counts_cube.data)
-        np.testing.assert_allclose(to_numpy(b.model.livetime_cube.data),
-                                   a.model.livetime_cube.data, rtol=1e-12, atol=0)
+        np.testing.assert_array_equal(to_numpy(b.model.counts_cube.data), a.model.counts_cube.data)
+        np.testing.assert_allclose(
+            to_numpy(b.model.livetime_cube.data), a.model.livetime_cube.data, rtol=1e-12, atol=0
+        )
 
 
 def test_array_fov_matches_the_host_formulas(xp_nocupy):
@@ -145,8 +150,9 @@ def test_array_fov_matches_the_host_formulas(xp_nocupy):
     np.testing.assert_allclose(to_numpy(x), hx, rtol=0, atol=1e-12)
     np.testing.assert_allclose(to_numpy(y), hy, rtol=0, atol=1e-12)
     angle = rng.uniform(-180, 180, 500)
-    rx, ry = afov.radec_fov_to_altaz_fov(xp_nocupy.asarray(hx), xp_nocupy.asarray(hy),
-                                         xp_nocupy.asarray(angle))
+    rx, ry = afov.radec_fov_to_altaz_fov(
+        xp_nocupy.asarray(hx), xp_nocupy.asarray(hy), xp_nocupy.asarray(angle)
+    )
     ex, ey = host_fov.radec_fov_to_altaz_fov(hx, hy, angle)
     np.testing.assert_allclose(to_numpy(rx), ex, rtol=0, atol=1e-12)
     np.testing.assert_allclose(to_numpy(ry), ey, rtol=0, atol=1e-12)

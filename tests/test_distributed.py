@@ -50,7 +50,9 @@ def dataset(tmp_path_factory):
 @pytest.fixture(scope="module")
 def serial(dataset, tmp_path_factory):
     """The serial build (exclusion 'auto': time cubes are sums of time x kept fraction)."""
-    result = make_models(dataset.path, tmp_path_factory.mktemp("serial"), progress=False, model="groups")
+    result = make_models(
+        dataset.path, tmp_path_factory.mktemp("serial"), progress=False, model="groups"
+    )
     assert len(result.groups) > 1 and result.failed == []
     assert sum(g.n_excluded for g in result.groups) > 0
     time = np.asarray(result.groups[0].model.livetime_cube.data)
@@ -68,18 +70,31 @@ def test_dask_build_equals_the_serial_build(client, dataset, serial, tmp_path):
         assert (tmp_path / name).is_file()
 
 
-def test_a_task_failing_once_is_retried_and_the_result_stays_exact(client, dataset, serial, tmp_path):
-    store = ScriptedStore(DataStore.from_dir(dataset.path), flaky_obs_id=3, flaky="raise",
-                          marker=tmp_path / "failed-once")
-    result = make_models(store, tmp_path / "out", progress=False,
-                         scheduler=client.scheduler.address, model="groups")  # by address: a client of our own
+def test_a_task_failing_once_is_retried_and_the_result_stays_exact(
+    client, dataset, serial, tmp_path
+):
+    store = ScriptedStore(
+        DataStore.from_dir(dataset.path),
+        flaky_obs_id=3,
+        flaky="raise",
+        marker=tmp_path / "failed-once",
+    )
+    result = make_models(
+        store, tmp_path / "out", progress=False, scheduler=client.scheduler.address, model="groups"
+    )  # by address: a client of our own
     assert (tmp_path / "failed-once").exists()
     assert_same_models(result, serial)
 
 
-def test_a_worker_lost_mid_build_neither_corrupts_nor_double_counts(client, dataset, serial, tmp_path):
-    store = ScriptedStore(DataStore.from_dir(dataset.path), flaky_obs_id=5, flaky="exit",
-                          marker=tmp_path / "worker-died")
+def test_a_worker_lost_mid_build_neither_corrupts_nor_double_counts(
+    client, dataset, serial, tmp_path
+):
+    store = ScriptedStore(
+        DataStore.from_dir(dataset.path),
+        flaky_obs_id=5,
+        flaky="exit",
+        marker=tmp_path / "worker-died",
+    )
     result = make_models(store, tmp_path / "out", progress=False, scheduler=client, model="groups")
     assert (tmp_path / "worker-died").exists()
     assert_same_models(result, serial)
@@ -103,9 +118,18 @@ def test_an_unreadable_run_is_reported_and_left_out(client, broken, tmp_path):
     assert [i for i, _ in result.failed] == [obs_id]
     assert file_name in result.failed[0][1]
     assert all(obs_id not in g.obs_ids for g in result.groups)
-    assert_same_models(result, make_models(path, tmp_path / "serial", progress=False, model="groups"))
+    assert_same_models(
+        result, make_models(path, tmp_path / "serial", progress=False, model="groups")
+    )
     with pytest.raises(ObservationError, match=f"OBS_ID {obs_id}"):
-        make_models(path, tmp_path / "fail-fast", progress=False, scheduler=client, fail_fast=True, model="groups")
+        make_models(
+            path,
+            tmp_path / "fail-fast",
+            progress=False,
+            scheduler=client,
+            fail_fast=True,
+            model="groups",
+        )
 
 
 def test_warnings_on_the_workers_reach_the_user(client, dataset, tmp_path):
@@ -124,21 +148,51 @@ def test_a_serial_build_interrupted_resumes_on_dask(client, dataset, serial, tmp
     first = ScriptedStore(DataStore.from_dir(dataset.path), interrupt_after=3)
     with pytest.raises(KeyboardInterrupt):
         make_models(first, tmp_path, progress=False, model="groups")
-    result = make_models(dataset.path, tmp_path, progress=False, scheduler=client, resume=True, model="groups")
+    result = make_models(
+        dataset.path, tmp_path, progress=False, scheduler=client, resume=True, model="groups"
+    )
     assert sorted(result.reused) == sorted(first.calls)
     assert_same_models(result, serial)
 
 
 def test_command_line_with_a_scheduler(client, dataset, tmp_path, capsys):
-    assert main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--no-progress",
-                 "--exclusion", "none", "--scheduler", client.scheduler.address]) == 0
+    assert (
+        main(
+            [
+                "make-models",
+                "--model",
+                "groups",
+                str(dataset.path),
+                str(tmp_path),
+                "--no-progress",
+                "--exclusion",
+                "none",
+                "--scheduler",
+                client.scheduler.address,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "GROUP_ID" in out and f"{N_OBS} observation(s)" in out
     with pytest.raises(SystemExit) as exc:
-        main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--workers", "1",
-              "--scheduler", "tcp://localhost:1"])
+        main(
+            [
+                "make-models",
+                "--model",
+                "groups",
+                str(dataset.path),
+                str(tmp_path),
+                "--workers",
+                "1",
+                "--scheduler",
+                "tcp://localhost:1",
+            ]
+        )
     assert exc.value.code == 2
     assert "not allowed with" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--workers", "0"])
+        main(
+            ["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--workers", "0"]
+        )
     assert "positive integer" in capsys.readouterr().err

@@ -33,15 +33,26 @@ SPHINX_OPTIONS = ("-W", "--keep-going", "-n", "-b", "html", "-q")
 
 pytestmark = pytest.mark.slow
 
-for _module in ("sphinx", "numpydoc", "sphinx_gallery", "pydata_sphinx_theme", "myst_parser",
-                "sphinx_copybutton", "sphinx_design", "sphinxarg"):
-    pytest.importorskip(_module, reason=f"{_module} is needed to build the docs "
-                        "(pip install -e '.[docs]' or '.[test]')")
+for _module in (
+    "sphinx",
+    "numpydoc",
+    "sphinx_gallery",
+    "pydata_sphinx_theme",
+    "myst_parser",
+    "sphinx_copybutton",
+    "sphinx_design",
+    "sphinxarg",
+):
+    pytest.importorskip(
+        _module,
+        reason=f"{_module} is needed to build the docs (pip install -e '.[docs]' or '.[test]')",
+    )
 
 
 def _copy_inputs(dest: Path) -> None:
-    ignore = shutil.ignore_patterns("_build", "api", "gallery", "__pycache__",
-                                    "benchmark_results.md", "sg_execution_times.rst")
+    ignore = shutil.ignore_patterns(
+        "_build", "api", "gallery", "__pycache__", "benchmark_results.md", "sg_execution_times.rst"
+    )
     for name in BUILD_INPUTS:
         src = ROOT / name
         if src.is_dir():
@@ -62,7 +73,11 @@ def site(tmp_path_factory):
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     result = subprocess.run(
         [sys.executable, "-m", "sphinx", *SPHINX_OPTIONS, str(tree / "docs"), str(html)],
-        capture_output=True, text=True, env=env, cwd=tree, timeout=900,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tree,
+        timeout=900,
     )
     assert result.returncode == 0, (
         f"the docs build failed (exit {result.returncode}):\n{result.stderr[-8000:]}"
@@ -71,8 +86,18 @@ def site(tmp_path_factory):
 
 
 def test_build_has_the_main_pages(site):
-    for page in ("index", "getting_started", "user_guide/index", "file_formats", "validation",
-                 "gallery/index", "cli", "api/index", "architecture", "changelog"):
+    for page in (
+        "index",
+        "getting_started",
+        "user_guide/index",
+        "file_formats",
+        "validation",
+        "gallery/index",
+        "cli",
+        "api/index",
+        "architecture",
+        "changelog",
+    ):
         assert (site / f"{page}.html").is_file(), f"{page}.html was not built"
 
 
@@ -129,7 +154,9 @@ def _inventory(site: Path) -> set[str]:
     with open(site / "objects.inv", "rb") as stream:
         inventory = InventoryFile.load(stream, "", os.path.join)
     names = set()
-    for kind, entries in inventory.data.items() if hasattr(inventory, "data") else inventory.items():
+    for kind, entries in (
+        inventory.data.items() if hasattr(inventory, "data") else inventory.items()
+    ):
         if kind.startswith("py:"):
             names.update(entries)
     return names
@@ -154,11 +181,15 @@ def test_every_public_name_has_an_api_page(site):
             obj = getattr(module, name)
             # documented under this module or, for a re-export, under the module that documents it
             candidates = sorted(
-                f"{other}.{name}" for other in apigen.public_modules()
+                f"{other}.{name}"
+                for other in apigen.public_modules()
                 if getattr(importlib.import_module(other), name, None) is obj
             )
-            pages = [c for c in candidates
-                     if c in documented and (site / "api" / "generated" / f"{c}.html").is_file()]
+            pages = [
+                c
+                for c in candidates
+                if c in documented and (site / "api" / "generated" / f"{c}.html").is_file()
+            ]
             if not pages:
                 missing.append(f"{modname}.{name}")
     assert n_names > 100, f"only {n_names} public names found: is __all__ read?"
@@ -187,7 +218,8 @@ def test_cli_reference_lists_every_option(site):
 
 def _executed_examples():
     return sorted(
-        p.stem for p in (ROOT / "examples").glob("*.py")
+        p.stem
+        for p in (ROOT / "examples").glob("*.py")
         if '# sphinx_gallery_bgcube = "run"' in p.read_text()
     )
 
@@ -198,8 +230,11 @@ def test_gallery_examples_render_their_figures(site):
     for stem in executed:
         page = site / "gallery" / f"{stem}.html"
         assert page.is_file(), f"no gallery page for {stem}"
-        images = [link for link in _parse(page).links if f"sphx_glr_{stem}_" in link
-                  and link.endswith(".png") and "thumb" not in link]
+        images = [
+            link
+            for link in _parse(page).links
+            if f"sphx_glr_{stem}_" in link and link.endswith(".png") and "thumb" not in link
+        ]
         assert images, f"the gallery page of {stem} shows no figure"
         for image in images:
             path = (page.parent / image).resolve()

@@ -35,7 +35,8 @@ MODULES = sorted(
     _module_name(p) for p in PACKAGE.rglob("*.py") if _PROMPT.search(p.read_text(encoding="utf-8"))
 )
 PAGES = sorted(
-    p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.rst")
+    p.relative_to(DOCS).as_posix()
+    for p in DOCS.rglob("*.rst")
     if not {"_build", "api", "gallery"} & set(p.relative_to(DOCS).parts)
     and _PROMPT.search(p.read_text(encoding="utf-8"))
 )
@@ -53,7 +54,10 @@ def test_docstring_examples(name, capsys):
 @pytest.mark.parametrize("page", PAGES)
 def test_page_examples(page, capsys):
     results = doctest.testfile(
-        str(DOCS / page), module_relative=False, optionflags=OPTIONS, report=True,
+        str(DOCS / page),
+        module_relative=False,
+        optionflags=OPTIONS,
+        report=True,
         encoding="utf-8",
     )
     out = capsys.readouterr().out

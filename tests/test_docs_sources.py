@@ -17,7 +17,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 PAGES = sorted(
-    p for p in (ROOT / "docs").rglob("*")
+    p
+    for p in (ROOT / "docs").rglob("*")
     if p.suffix in (".rst", ".md") and not {"_build", "api", "gallery"} & set(p.parts)
 )
 
@@ -39,8 +40,9 @@ def test_example_has_a_gallery_title(path):
     )
 
 
-@pytest.mark.parametrize("path", [p for p in EXAMPLES if RUN_MARKER.search(p.read_text())],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [p for p in EXAMPLES if RUN_MARKER.search(p.read_text())], ids=lambda p: p.name
+)
 def test_executed_example_writes_only_to_a_temporary_folder(path):
     text = path.read_text(encoding="utf-8")
     writes = re.findall(r"\.(write|savefig|to_csv|mkdir)\(", text)
@@ -59,8 +61,9 @@ def test_executed_example_writes_only_to_a_temporary_folder(path):
 
 
 def test_at_least_two_examples_run_without_data():
-    fast = [p.name for p in EXAMPLES if (m := RUN_MARKER.search(p.read_text()))
-            and m.group(1) == "run"]
+    fast = [
+        p.name for p in EXAMPLES if (m := RUN_MARKER.search(p.read_text())) and m.group(1) == "run"
+    ]
     assert len(fast) >= 2, f"only {fast} are executed without the reference data"
 
 

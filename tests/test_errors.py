@@ -152,11 +152,14 @@ def test_core_binning_raises_binning_error_without_astropy():
 # --------------------------------------------------------------------------
 def _events(n=10):
     rng = np.random.default_rng(5)
-    return Table({
-        "ENERGY": rng.uniform(1.5, 90, n) * u.TeV,
-        "DETX": rng.uniform(-1.9, 1.9, n) * u.deg,
-        "DETY": rng.uniform(-1.9, 1.9, n) * u.deg,
-    }, meta={"OBS_ID": 23})
+    return Table(
+        {
+            "ENERGY": rng.uniform(1.5, 90, n) * u.TeV,
+            "DETX": rng.uniform(-1.9, 1.9, n) * u.deg,
+            "DETY": rng.uniform(-1.9, 1.9, n) * u.deg,
+        },
+        meta={"OBS_ID": 23},
+    )
 
 
 def test_nonfinite_events_are_dropped_counted_and_reported(xp):
@@ -181,7 +184,8 @@ def test_nonfinite_events_are_dropped_counted_and_reported(xp):
 def test_dropped_events_through_the_model_name_the_file():
     events = EventList(
         {"ENERGY": [2.0, np.nan, 3.0], "DETX": [0.1, 0.2, 0.3], "DETY": [0.0, 0.0, 0.0]},
-        meta={"OBS_ID": 7}, filename="run_7.fits",
+        meta={"OBS_ID": 7},
+        filename="run_7.fits",
     )
     model = FOVCubeBackgroundModel.set_cube_binning(DETX, DETX, ENERGY)
     with pytest.warns(DroppedEventsWarning, match=r"OBS_ID 7, file 'run_7.fits': dropped 1 of 3"):
@@ -223,21 +227,33 @@ def test_unusable_event_columns_are_event_data_errors():
 # --------------------------------------------------------------------------
 # bad observations
 # --------------------------------------------------------------------------
-HEADER = {"OBS_ID": 42, "RA_PNT": 83.6, "DEC_PNT": 22.0, "ALT_PNT": 50.0, "AZ_PNT": 180.0,
-          "ONTIME": 1600.0, "LIVETIME": 1500.0}
+HEADER = {
+    "OBS_ID": 42,
+    "RA_PNT": 83.6,
+    "DEC_PNT": 22.0,
+    "ALT_PNT": 50.0,
+    "AZ_PNT": 180.0,
+    "ONTIME": 1600.0,
+    "LIVETIME": 1500.0,
+}
 
 
 def _write_run(path, drop=(), **changes):
     header = {k: v for k, v in dict(HEADER, **changes).items() if k not in drop}
-    events = fits.BinTableHDU.from_columns([
-        fits.Column("ENERGY", "D", unit="TeV", array=[1.0, 2.0]),
-        fits.Column("RA", "D", unit="deg", array=[83.5, 83.7]),
-        fits.Column("DEC", "D", unit="deg", array=[22.1, 21.9]),
-        fits.Column("TIME", "D", unit="s", array=[10.0, 20.0]),
-    ], name="EVENTS")
+    events = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("ENERGY", "D", unit="TeV", array=[1.0, 2.0]),
+            fits.Column("RA", "D", unit="deg", array=[83.5, 83.7]),
+            fits.Column("DEC", "D", unit="deg", array=[22.1, 21.9]),
+            fits.Column("TIME", "D", unit="s", array=[10.0, 20.0]),
+        ],
+        name="EVENTS",
+    )
     events.header.update(header)
-    gti = fits.BinTableHDU.from_columns([fits.Column("START", "D", array=[0.0]),
-                                         fits.Column("STOP", "D", array=[1600.0])], name="GTI")
+    gti = fits.BinTableHDU.from_columns(
+        [fits.Column("START", "D", array=[0.0]), fits.Column("STOP", "D", array=[1600.0])],
+        name="GTI",
+    )
     fits.HDUList([fits.PrimaryHDU(), events, gti]).writeto(path)
     return path
 
@@ -269,8 +285,11 @@ def test_bad_gti_is_a_file_error_naming_the_row(tmp_path):
     path = _write_run(tmp_path / "run.fits", drop=("ONTIME", "LIVETIME"))
     with fits.open(path, mode="update") as hdulist:
         hdulist["GTI"].data["STOP"][0] = -1.0
-    with pytest.raises(FileFormatError, match=r"run.fits', HDU 'GTI': GTI row 0 has START 0.0 s "
-                                              r"and STOP -1.0 s"):
+    with pytest.raises(
+        FileFormatError,
+        match=r"run.fits', HDU 'GTI': GTI row 0 has START 0.0 s "
+        r"and STOP -1.0 s",
+    ):
         Observation.read(path)  # no ONTIME: the GTI gives it
 
 

@@ -20,7 +20,11 @@ def test_apply_hess_dr1_example(tmp_path, shared_data):
     out = tmp_path / "out"
     result = subprocess.run(
         [sys.executable, "-W", "error", str(ROOT / "examples" / "apply_hess_dr1.py"), str(out)],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     table = Table.read(out / "apply_hess_dr1_summary.ecsv")

@@ -22,7 +22,11 @@ def run_example(name, outdir, shared_data):
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     result = subprocess.run(
         [sys.executable, "-W", "error", str(EXAMPLES / name), str(outdir)],
-        capture_output=True, text=True, cwd=outdir.parent, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        cwd=outdir.parent,
+        env=env,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
 
@@ -38,15 +42,16 @@ def test_plot_bg_cube_model(tmp_path, shared_data):
     run_example("plot_bg_cube_model.py", out, shared_data)
     assert_png(out / "bg_cube_model_image.png")
     assert_png(out / "bg_cube_model_spectrum.png")
-    original = FOVCube.read(shared_data / "gammapy-extra-background/bg_cube_model_test1.fits",
-                            format="table", scheme="bg_cube")
+    original = FOVCube.read(
+        shared_data / "gammapy-extra-background/bg_cube_model_test1.fits",
+        format="table",
+        scheme="bg_cube",
+    )
     for fmt in ("table", "image"):
-        cube = FOVCube.read(out / f"cube_background_model_{fmt}.fits", format=fmt,
-                            scheme="bg_cube")
+        cube = FOVCube.read(out / f"cube_background_model_{fmt}.fits", format=fmt, scheme="bg_cube")
         assert cube.unit == original.unit
         np.testing.assert_array_equal(cube.quantity.value, original.quantity.value)
-        np.testing.assert_allclose(cube.energy_edges.value, original.energy_edges.value,
-                                   rtol=1e-12)
+        np.testing.assert_allclose(cube.energy_edges.value, original.energy_edges.value, rtol=1e-12)
     # a second run overwrites its files (overwrite=True)
     run_example("plot_bg_cube_model.py", out, shared_data)
 
@@ -77,8 +82,9 @@ def test_comparison_figure_content(shared_data):
             assert axes[0, col].get_title().startswith("true: Energy = [")
             assert isinstance(axes[0, col].images[0].norm, LogNorm)
             index = reco_cube.find_energy_bin(energy * u.TeV)
-            np.testing.assert_array_equal(np.asarray(axes[1, col].images[0].get_array()),
-                                          reco_cube.quantity.value[index])
+            np.testing.assert_array_equal(
+                np.asarray(axes[1, col].images[0].get_array()), reco_cube.quantity.value[index]
+            )
         for row in range(2):
             labels = [line.get_label() for line in axes[row, 2].lines]
             assert labels == ["true", "reco"]

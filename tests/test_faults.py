@@ -70,15 +70,23 @@ def failing_publish(error_number, when=lambda path: "bg_cube_model_group" in pat
     return publish
 
 
-@pytest.mark.parametrize("error_number, text", [(errno.ENOSPC, "No space left on device (ENOSPC)"),
-                                                (errno.EROFS, "Read-only file system (EROFS)"),
-                                                (errno.EACCES, "Permission denied (EACCES)")])
+@pytest.mark.parametrize(
+    "error_number, text",
+    [
+        (errno.ENOSPC, "No space left on device (ENOSPC)"),
+        (errno.EROFS, "Read-only file system (EROFS)"),
+        (errno.EACCES, "Permission denied (EACCES)"),
+    ],
+)
 def test_write_failure_is_one_line_leaves_no_partial_file_and_resumes(
-        dataset, reference, tmp_path, capsys, monkeypatch, error_number, text):
+    dataset, reference, tmp_path, capsys, monkeypatch, error_number, text
+):
     outdir = tmp_path / "out"
     with monkeypatch.context() as patch:
         patch.setattr(atomic, "_publish", failing_publish(error_number))
-        status = main(["make-models", "--model", "groups", str(dataset.path), str(outdir), "--no-progress"])
+        status = main(
+            ["make-models", "--model", "groups", str(dataset.path), str(outdir), "--no-progress"]
+        )
     err = capsys.readouterr().err
     assert status == 1
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
@@ -88,22 +96,39 @@ def test_write_failure_is_one_line_leaves_no_partial_file_and_resumes(
     assert no_temporaries(outdir)
     assert not (outdir / LOCK_NAME).exists()
     # once the disk has room again, the build resumes without reading the runs again
-    assert main(["make-models", "--model", "groups", str(dataset.path), str(outdir), "--no-progress", "--resume"]) == 0
+    assert (
+        main(
+            [
+                "make-models",
+                "--model",
+                "groups",
+                str(dataset.path),
+                str(outdir),
+                "--no-progress",
+                "--resume",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "4 run(s) reused from the checkpoint" in out
     assert_same_models(outdir, reference)
     assert not (outdir / CHECKPOINT_DIR).exists()
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0,
-                    reason="root ignores file permissions, so chmod cannot make a folder "
-                    "read-only here (the injected EROFS/EACCES tests cover this case)")
+@pytest.mark.skipif(
+    hasattr(os, "geteuid") and os.geteuid() == 0,
+    reason="root ignores file permissions, so chmod cannot make a folder "
+    "read-only here (the injected EROFS/EACCES tests cover this case)",
+)
 def test_read_only_output_folder(dataset, tmp_path, capsys):
     outdir = tmp_path / "out"
     outdir.mkdir()
     outdir.chmod(0o555)
     try:
-        status = main(["make-models", "--model", "groups", str(dataset.path), str(outdir), "--no-progress"])
+        status = main(
+            ["make-models", "--model", "groups", str(dataset.path), str(outdir), "--no-progress"]
+        )
     finally:
         outdir.chmod(0o755)
     err = capsys.readouterr().err
@@ -114,28 +139,45 @@ def test_read_only_output_folder(dataset, tmp_path, capsys):
 
 # --- the lock: a second build refuses, a stale lock is recognised ---------------------
 
-HOLDER = ("import sys, time; from bgcube.make.guard import BuildLock; "
-          "BuildLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(600)")
+HOLDER = (
+    "import sys, time; from bgcube.make.guard import BuildLock; "
+    "BuildLock(sys.argv[1]).acquire(); print('locked', flush=True); time.sleep(600)"
+)
 
 
 def env():
-    return dict(os.environ,
-                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    return dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    )
 
 
 def test_second_build_refuses_while_the_first_runs_and_a_stale_lock_is_replaced(
-        dataset, reference, tmp_path):
+    dataset, reference, tmp_path
+):
     outdir = tmp_path / "out"
     outdir.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(outdir)],
-                              stdout=subprocess.PIPE, text=True, env=env())
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(outdir)], stdout=subprocess.PIPE, text=True, env=env()
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        command = [sys.executable, "-m", "bgcube", "make-models", "--model", "groups", str(dataset.path),
-                   str(outdir), "--no-progress"]
+        command = [
+            sys.executable,
+            "-m",
+            "bgcube",
+            "make-models",
+            "--model",
+            "groups",
+            str(dataset.path),
+            str(outdir),
+            "--no-progress",
+        ]
         second = subprocess.run(command, capture_output=True, text=True, env=env(), timeout=300)
         assert second.returncode == 1
-        assert f"another bgcube build is writing into {str(outdir)!r} (PID {holder.pid}" in second.stderr
+        assert (
+            f"another bgcube build is writing into {str(outdir)!r} (PID {holder.pid}"
+            in second.stderr
+        )
         assert len(second.stderr.strip().splitlines()) == 1
         assert model_files(outdir) == []
     finally:
@@ -144,7 +186,9 @@ def test_second_build_refuses_while_the_first_runs_and_a_stale_lock_is_replaced(
     assert (outdir / LOCK_NAME).exists()
     third = subprocess.run(command, capture_output=True, text=True, env=env(), timeout=300)
     assert third.returncode == 0, third.stderr
-    assert f"replaced the stale lock of a build that no longer runs (PID {holder.pid}" in third.stderr
+    assert (
+        f"replaced the stale lock of a build that no longer runs (PID {holder.pid}" in third.stderr
+    )
     assert not (outdir / LOCK_NAME).exists()
     assert_same_models(outdir, reference)
 
@@ -162,8 +206,19 @@ def test_a_killed_build_resumes(shared_data, tmp_path):
     """SIGKILL a real build on the H.E.S.S. DR1 runs mid-way; --resume then completes it."""
     indir = shared_data / "hess-dl3-dr1"
     outdir = tmp_path / "out"
-    command = [sys.executable, "-m", "bgcube", "make-models", "--model", "groups", str(indir), str(outdir),
-               "--no-progress", "--exclusion", "none"]
+    command = [
+        sys.executable,
+        "-m",
+        "bgcube",
+        "make-models",
+        "--model",
+        "groups",
+        str(indir),
+        str(outdir),
+        "--no-progress",
+        "--exclusion",
+        "none",
+    ]
     build = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
     for _ in range(3000):  # until the build holds its lock (at most 5 min)
         if (outdir / LOCK_NAME).exists() or build.poll() is not None:
@@ -175,8 +230,9 @@ def test_a_killed_build_resumes(shared_data, tmp_path):
     if build.returncode == 0:
         pytest.skip("the build finished before it could be killed")
     assert (outdir / LOCK_NAME).exists()  # the killed build could not remove it
-    resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, env=env(),
-                             timeout=600)
+    resumed = subprocess.run(
+        command + ["--resume"], capture_output=True, text=True, env=env(), timeout=600
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "replaced the stale lock" in resumed.stderr
     assert no_temporaries(outdir)

@@ -30,8 +30,11 @@ def _cube():
 
 def _reference(energy, dety, detx, weights=None):
     binnings = tuple(Binning.from_edges(e) for e in (ENERGY, DET, DET))
-    args = (np.asarray(energy, np.float64), np.asarray(dety, np.float64),
-            np.asarray(detx, np.float64))
+    args = (
+        np.asarray(energy, np.float64),
+        np.asarray(dety, np.float64),
+        np.asarray(detx, np.float64),
+    )
     return fill_histogram(*args, binnings, weights, method="bincount")
 
 
@@ -59,24 +62,36 @@ def test_canonical_columns_are_not_copied(kind, dtype):
 
 def test_other_units_are_converted_in_slices():
     energy, dety, detx = _events(n=10_001)
-    table = Table({"ENERGY": (energy * 1000) * u.GeV, "DETY": np.radians(dety) * u.rad,
-                   "DETX": detx * u.deg})
+    table = Table(
+        {"ENERGY": (energy * 1000) * u.GeV, "DETY": np.radians(dety) * u.rad, "DETX": detx * u.deg}
+    )
     chunks = list(iter_event_columns(table, chunk_size=1000))
     assert len(chunks) == 11 and chunks[-1][0].shape == (1,)
     assert np.shares_memory(chunks[0][2], table["DETX"])  # deg column: a view
     energy_tev = np.concatenate([c[0] for c in chunks])
     np.testing.assert_allclose(energy_tev, energy, rtol=1e-15)
     expected = FOVCube(DET * u.deg, DET * u.deg, ENERGY * u.TeV, scheme="bg_counts_cube")
-    expected.fill_events(Table({"ENERGY": energy_tev * u.TeV,
-                                "DETY": np.degrees(np.radians(dety)) * u.deg,
-                                "DETX": detx * u.deg}))
+    expected.fill_events(
+        Table(
+            {
+                "ENERGY": energy_tev * u.TeV,
+                "DETY": np.degrees(np.radians(dety)) * u.deg,
+                "DETX": detx * u.deg,
+            }
+        )
+    )
     np.testing.assert_array_equal(_cube().fill_events([table]).data, expected.data)
 
 
 def test_big_endian_columns_as_read_from_fits():
     energy, dety, detx = _events()
-    table = Table({"ENERGY": energy.astype(">f4") * u.TeV, "DETY": dety.astype(">f8") * u.deg,
-                   "DETX": detx * u.deg})
+    table = Table(
+        {
+            "ENERGY": energy.astype(">f4") * u.TeV,
+            "DETY": dety.astype(">f8") * u.deg,
+            "DETX": detx * u.deg,
+        }
+    )
     energy_out, dety_out, _ = next(iter_event_columns(table))
     assert energy_out.dtype == np.float32 and energy_out.dtype.isnative
     assert dety_out.dtype == np.float64 and dety_out.dtype.isnative
@@ -89,8 +104,9 @@ def test_big_endian_columns_as_read_from_fits():
 def test_bad_units_and_missing_columns_are_named():
     energy, dety, detx = _events(n=10)
     with pytest.raises(EventDataError, match="DETY has unit s"):
-        _cube().fill_events(Table({"ENERGY": energy * u.TeV, "DETY": dety * u.s,
-                                   "DETX": detx * u.deg}))
+        _cube().fill_events(
+            Table({"ENERGY": energy * u.TeV, "DETY": dety * u.s, "DETX": detx * u.deg})
+        )
     with pytest.raises(EventDataError, match="no DETX column"):
         _cube().fill_events({"ENERGY": energy, "DETY": dety})
     with pytest.raises(EventDataError, match="ENERGY has no unit"):
@@ -106,8 +122,9 @@ def test_nonfinite_events_counted_in_the_fill(method):
     detx[[100, 2999]] = -np.inf
     energy[200] = 1e6  # outside the cube, but finite
     binnings = tuple(Binning.from_edges(e) for e in (ENERGY, DET, DET))
-    counts, n_bad = fill_histogram(energy, dety, detx, binnings, method=method,
-                                   count_nonfinite=True)
+    counts, n_bad = fill_histogram(
+        energy, dety, detx, binnings, method=method, count_nonfinite=True
+    )
     assert int(n_bad) == 4 == int(count_nonfinite_events(energy, dety, detx))
     np.testing.assert_array_equal(counts, _reference(energy, dety, detx))
 
@@ -115,8 +132,10 @@ def test_nonfinite_events_counted_in_the_fill(method):
 def test_dropped_events_reported_once_over_slices():
     energy, dety, detx = _events(n=5000)
     energy[[1, 2500, 4999]] = np.nan
-    table = Table({"ENERGY": energy * 1e3 * u.GeV, "DETY": dety * u.deg, "DETX": detx * u.deg},
-                  meta={"OBS_ID": 7})
+    table = Table(
+        {"ENERGY": energy * 1e3 * u.GeV, "DETY": dety * u.deg, "DETX": detx * u.deg},
+        meta={"OBS_ID": 7},
+    )
     import bgcube.fill_events as module
 
     original = module.CONVERT_CHUNK

@@ -25,8 +25,11 @@ from bgcube.backend import to_numpy
 def methods_for(xp):
     """Every fill method that applies to the backend of ``xp``."""
     name = backend_name(xp)
-    methods = {"numpy": ["bincount", "portable"], "cupy": ["bincount", "portable"],
-               "jax": ["jax", "portable"]}.get(name, ["portable"])
+    methods = {
+        "numpy": ["bincount", "portable"],
+        "cupy": ["bincount", "portable"],
+        "jax": ["jax", "portable"],
+    }.get(name, ["portable"])
     if name == "numpy" and default_fill_method(xp) == "numba":
         methods.append("numba")
     return ["auto", *methods]
@@ -61,8 +64,11 @@ def binnings(draw):
         edges = np.geomspace(lo, lo * ratio, n + 1)
     else:
         low = 1e-3 if kind == "irregular_positive" else -50.0
-        points = draw(st.lists(st.floats(low, 50.0, allow_subnormal=False), min_size=2,
-                               max_size=n + 1, unique=True))
+        points = draw(
+            st.lists(
+                st.floats(low, 50.0, allow_subnormal=False), min_size=2, max_size=n + 1, unique=True
+            )
+        )
         edges = np.sort(points)
     if np.any(np.diff(edges) <= 0):  # rounding merged two edges: use fewer
         edges = np.unique(edges)
@@ -76,15 +82,17 @@ def hard_values(draw, binning, size):
     """Values on, next to and around the edges of ``binning``, plus NaN and inf."""
     edges = np.asarray(binning.edges)
     e32 = edges.astype(np.float32)
-    special = np.concatenate([
-        edges,
-        np.nextafter(edges, -np.inf),
-        np.nextafter(edges, np.inf),
-        e32.astype(np.float64),
-        np.nextafter(e32, np.float32(-np.inf)).astype(np.float64),
-        np.nextafter(e32, np.float32(np.inf)).astype(np.float64),
-        [np.nan, np.inf, -np.inf, 0.0, -0.0],
-    ])
+    special = np.concatenate(
+        [
+            edges,
+            np.nextafter(edges, -np.inf),
+            np.nextafter(edges, np.inf),
+            e32.astype(np.float64),
+            np.nextafter(e32, np.float32(-np.inf)).astype(np.float64),
+            np.nextafter(e32, np.float32(np.inf)).astype(np.float64),
+            [np.nan, np.inf, -np.inf, 0.0, -0.0],
+        ]
+    )
     span = binning.hi - binning.lo
     pick = st.one_of(
         st.sampled_from(special),
@@ -143,13 +151,27 @@ def test_weighted_fill_matches_searchsorted(xp, case, data):
 
 def test_hard_cases_by_hand(xp):
     """Edges, the top edge, float32 neighbours of an edge, NaN and inf, explicitly."""
-    axes = (Binning.from_edges(np.geomspace(0.1, 100, 21)),
-            Binning.from_edges(np.linspace(-4.0107, 4.0107, 61)),
-            Binning.from_edges([-4.0, -1.0, 0.0, 0.3, 4.0]))
+    axes = (
+        Binning.from_edges(np.geomspace(0.1, 100, 21)),
+        Binning.from_edges(np.linspace(-4.0107, 4.0107, 61)),
+        Binning.from_edges([-4.0, -1.0, 0.0, 0.3, 4.0]),
+    )
     edge = axes[0].edges[7]
     f32 = np.float32(edge)
-    energy = np.array([0.1, 100.0, edge, np.nextafter(edge, 0), float(f32),
-                       float(np.nextafter(f32, np.float32(0))), np.nan, np.inf, 1.0, 1.0])
+    energy = np.array(
+        [
+            0.1,
+            100.0,
+            edge,
+            np.nextafter(edge, 0),
+            float(f32),
+            float(np.nextafter(f32, np.float32(0))),
+            np.nan,
+            np.inf,
+            1.0,
+            1.0,
+        ]
+    )
     dety = np.array([0.0] * 8 + [axes[1].edges[-1], -np.inf])
     detx = np.array([0.3] * 10)
     expected = reference_counts(energy, dety, detx, axes)
@@ -193,17 +215,21 @@ def test_numba_threads_and_blocks_match_reference(numba_fill, dtype):
     """Many blocks, ragged blocks and tasks, several threads: the exact counts."""
     rng = np.random.default_rng(7)
     n = 3 * numba_fill.BLOCK * 5 + 17
-    axes = (Binning.from_edges(np.geomspace(0.1, 100, 21)),
-            Binning.from_edges(np.linspace(-4.0, 4.0, 61)),
-            Binning.from_edges([-4.0, -1.0, 0.0, 0.3, 4.0]))
+    axes = (
+        Binning.from_edges(np.geomspace(0.1, 100, 21)),
+        Binning.from_edges(np.linspace(-4.0, 4.0, 61)),
+        Binning.from_edges([-4.0, -1.0, 0.0, 0.3, 4.0]),
+    )
     energy = np.exp(rng.uniform(np.log(0.05), np.log(200), n)).astype(dtype)
     dety = rng.normal(0, 2.5, n).astype(dtype)
     detx = rng.choice(np.array([-4.0, -1.0, 0.0, 0.3, 4.0, 1.0, np.nan]), n).astype(dtype)
     weights = rng.integers(0, 5, n).astype(np.float64)
     expected = reference_counts(energy, dety, detx, axes, weights)
     for threads in (1, 2, 3):
-        with (mock.patch.object(numba_fill, "MIN_EVENTS_PER_THREAD", 1),
-              mock.patch.object(numba_fill, "TASK", 3 * numba_fill.BLOCK + 5)):
+        with (
+            mock.patch.object(numba_fill, "MIN_EVENTS_PER_THREAD", 1),
+            mock.patch.object(numba_fill, "TASK", 3 * numba_fill.BLOCK + 5),
+        ):
             flat = numba_fill.fill(energy, dety, detx, axes, weights, threads=threads)
         np.testing.assert_array_equal(flat.reshape(expected.shape), expected)
 
@@ -234,8 +260,9 @@ def test_flat_bin_index_matches_searchsorted(xp, case, dtype):
         v = v.astype(np.float64)
         inside &= (v >= b.lo) & (v < b.hi)
         indices.append(np.clip(np.searchsorted(b.edges, v, side="right") - 1, 0, b.nbin - 1))
-    expected = np.where(inside, np.ravel_multi_index(tuple(indices), [b.nbin for b in axes]),
-                        overflow)
+    expected = np.where(
+        inside, np.ravel_multi_index(tuple(indices), [b.nbin for b in axes]), overflow
+    )
     flat = flat_bin_index(*(xp.asarray(v) for v in host), axes)
     assert flat.dtype == xp.int64
     np.testing.assert_array_equal(to_numpy(flat), expected)
@@ -269,12 +296,17 @@ def test_estimate_decides_ordinary_events_and_flags_edges(xp):
     """Events off the edges are all decided; events on an edge are undecided, then
     binned exactly by the fill's second pass."""
     rng = np.random.default_rng(5)
-    axes = (Binning.from_edges(np.geomspace(0.1, 100, 21)),
-            Binning.from_edges(np.linspace(-4.0, 4.0, 61)),
-            Binning.from_edges(np.linspace(-4.0, 4.0, 61)))
+    axes = (
+        Binning.from_edges(np.geomspace(0.1, 100, 21)),
+        Binning.from_edges(np.linspace(-4.0, 4.0, 61)),
+        Binning.from_edges(np.linspace(-4.0, 4.0, 61)),
+    )
     n = 100_000
-    host = [np.exp(rng.uniform(np.log(0.05), np.log(200), n)), rng.normal(0, 2, n),
-            rng.normal(0, 2, n)]
+    host = [
+        np.exp(rng.uniform(np.log(0.05), np.log(200), n)),
+        rng.normal(0, 2, n),
+        rng.normal(0, 2, n),
+    ]
     overflow = math.prod(b.nbin for b in axes)
     index = to_numpy(estimate_flat_index(*(xp.asarray(v) for v in host), axes, xp=xp))
     np.testing.assert_array_equal(index, _expected_flat(host, axes))
@@ -295,8 +327,10 @@ def test_arithmetic_margin_falls_back_to_search():
     uneven = Binning((0.0, 1.0, 1.5, 3.0), "linear")  # mislabelled: edges not uniform
     tiny_log = Binning(tuple(np.geomspace(1e100, 1e100 * (1 + 1e-10), 5)), "log")
     other = Binning.from_edges([0.0, 1.0])
-    for axis, values in ((uneven, [0.0, 0.99, 1.0, 1.2, 1.5, 2.9, 3.0]),
-                         (tiny_log, list(tiny_log.edges) + [1e100 * (1 + 0.6e-10)])):
+    for axis, values in (
+        (uneven, [0.0, 0.99, 1.0, 1.2, 1.5, 2.9, 3.0]),
+        (tiny_log, list(tiny_log.edges) + [1e100 * (1 + 0.6e-10)]),
+    ):
         assert axis_plan(axis).method == "search"
         values = np.array(values)
         half = np.full(len(values), 0.5)
@@ -312,11 +346,16 @@ def test_several_slices_and_a_ragged_end(xp):
 
     rng = np.random.default_rng(11)
     n = 2 * SLICE + 5
-    axes = (Binning.from_edges(np.geomspace(0.1, 100, 21)),
-            Binning.from_edges(np.linspace(-4.0, 4.0, 61)),
-            Binning.from_edges([-4.0, -1.0, 0.0, 0.3, 4.0]))
-    values = (np.exp(rng.uniform(np.log(0.05), np.log(200), n)), rng.normal(0, 2.5, n),
-              rng.uniform(-5, 5, n))
+    axes = (
+        Binning.from_edges(np.geomspace(0.1, 100, 21)),
+        Binning.from_edges(np.linspace(-4.0, 4.0, 61)),
+        Binning.from_edges([-4.0, -1.0, 0.0, 0.3, 4.0]),
+    )
+    values = (
+        np.exp(rng.uniform(np.log(0.05), np.log(200), n)),
+        rng.normal(0, 2.5, n),
+        rng.uniform(-5, 5, n),
+    )
     expected = reference_counts(*values, axes)
     for method in methods_for(xp):
         counts = fill_histogram(*(xp.asarray(v) for v in values), axes, method=method)

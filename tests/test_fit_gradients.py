@@ -22,7 +22,9 @@ BINNINGS = (Binning.from_edges(E_EDGES), Binning.from_edges(FOV), Binning.from_e
 def events(n=3000, seed=0):
     rng = np.random.default_rng(seed)
     energy = np.exp(rng.uniform(np.log(0.4), np.log(25), n))  # some outside the cube
-    return tuple(jnp.asarray(a) for a in (energy, rng.uniform(-2.2, 2.2, n), rng.uniform(-2.2, 2.2, n)))
+    return tuple(
+        jnp.asarray(a) for a in (energy, rng.uniform(-2.2, 2.2, n), rng.uniform(-2.2, 2.2, n))
+    )
 
 
 @pytest.mark.parametrize("method", ["jax", "portable"])
@@ -42,8 +44,9 @@ def test_gradient_flows_through_weighted_filling(method):
     np.testing.assert_allclose(grad, fd, rtol=1e-6)
     np.testing.assert_allclose(jitted, grad, rtol=1e-12)
     # the fill is linear in the weights: its Jacobian is the bin membership of each event
-    jac = jax.jacobian(lambda w: fill_histogram(energy, dety, detx, BINNINGS, weights=w,
-                                                method=method))(jnp.ones(energy.shape))
+    jac = jax.jacobian(
+        lambda w: fill_histogram(energy, dety, detx, BINNINGS, weights=w, method=method)
+    )(jnp.ones(energy.shape))
     membership = np.asarray(jac).reshape(64, -1)
     inside = np.asarray(fill_histogram(energy, dety, detx, BINNINGS, method=method)).sum()
     assert set(np.unique(membership)) <= {0.0, 1.0}

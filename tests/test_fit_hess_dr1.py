@@ -27,7 +27,11 @@ def test_fit_hess_dr1_example_on_three_runs(shared_data, tmp_path):
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
     run = subprocess.run(
         [sys.executable, "-W", "error", str(EXAMPLE), str(outdir), "--obs-ids", *RUNS],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=900,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=900,
     )
     assert run.returncode == 0, run.stderr
     assert "3 runs filled (0 failed)" in run.stdout
@@ -44,7 +48,9 @@ def test_fit_hess_dr1_example_on_three_runs(shared_data, tmp_path):
     counts = model.counts_cube.data
     assert counts.sum() > 5000  # real events from three runs
     fitted = ~below_threshold(counts)
-    mu = (cube.quantity * model.counts_cube.bin_volume * model.livetime_cube.quantity).to_value(u.one)
+    mu = (cube.quantity * model.counts_cube.bin_volume * model.livetime_cube.quantity).to_value(
+        u.one
+    )
     # the fitted expected counts add up to the counts of the fitted energy bins
     np.testing.assert_allclose(mu[fitted].sum(), counts[fitted].sum(), rtol=1e-6)
     assert np.all(cube.data[~fitted] == 0) and np.all(cube.data[fitted] > 0)

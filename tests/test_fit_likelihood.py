@@ -60,8 +60,9 @@ def test_deviance_residuals():
     np.testing.assert_allclose(r[3], -2.0)  # sqrt(2 mu) for n = 0
 
 
-GEOM = BinGeometry.from_edges(np.geomspace(0.3, 30, 6), np.linspace(-3, 3, 9),
-                              np.linspace(-3, 3, 10))
+GEOM = BinGeometry.from_edges(
+    np.geomspace(0.3, 30, 6), np.linspace(-3, 3, 9), np.linspace(-3, 3, 10)
+)
 
 
 def _data(model, values, seed=0, time=500.0):
@@ -76,8 +77,9 @@ FLEX = FlexibleModel.from_energy_range(0.4, 25.0, 3)
 FLEX_VALUES = np.array([9.0, 5.0, -3.0, 1.7, 0.1, 2.6, 0.1, 0.15, -0.1, 0.05, -0.04])
 
 
-@pytest.mark.parametrize("model, values", [(GAUSS, GAUSS_VALUES), (FLEX, FLEX_VALUES)],
-                         ids=["gaussian", "flexible"])
+@pytest.mark.parametrize(
+    "model, values", [(GAUSS, GAUSS_VALUES), (FLEX, FLEX_VALUES)], ids=["gaussian", "flexible"]
+)
 def test_gradient_and_hessian_agree_with_finite_differences(model, values):
     data = _data(model, values)
     point = jnp.asarray(values * 1.02)  # away from the minimum, so the gradient is not small
@@ -124,8 +126,9 @@ def test_fitdata_from_a_background_model_on_any_backend(xp):
     model = model.to_backend(xp)
     data = FitData.from_model(model)
     np.testing.assert_allclose(np.asarray(data.time), 3 * 3600.0)
-    np.testing.assert_allclose(np.asarray(data.counts),
-                               np.asarray(from_numpy(model.counts_cube.quantity.value)))
+    np.testing.assert_allclose(
+        np.asarray(data.counts), np.asarray(from_numpy(model.counts_cube.quantity.value))
+    )
     model.counts_cube = None
     with pytest.raises(ValueError, match="counts_cube"):
         FitData.from_model(model)

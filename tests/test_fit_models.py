@@ -91,8 +91,10 @@ def test_transforms_round_trip_and_respect_bounds():
     assert extreme[1] > 0 and extreme[2] < 5.0 and 0.5 <= extreme[3] < 20.0
     jac = np.asarray(transform_jacobian(PARAMS, jnp.asarray(z)))
     eps = 1e-6
-    fd = [(float(to_physical(PARAMS, jnp.asarray(z) + eps * np.eye(4)[i])[i]) - values[i]) / eps
-          for i in range(4)]
+    fd = [
+        (float(to_physical(PARAMS, jnp.asarray(z) + eps * np.eye(4)[i])[i]) - values[i]) / eps
+        for i in range(4)
+    ]
     np.testing.assert_allclose(jac, fd, rtol=1e-4)
 
 
@@ -158,8 +160,9 @@ def test_exact_solid_angle_follows_the_cube():
     cube.meta["SOLIDANG"] = "EXACT"
     exact = BinGeometry.from_cube(cube)
     np.testing.assert_allclose(np.asarray(flat.solid_angle), cube.solid_angle().to_value(u.sr))
-    np.testing.assert_allclose(np.asarray(exact.solid_angle),
-                               cube.solid_angle(exact=True).to_value(u.sr))
+    np.testing.assert_allclose(
+        np.asarray(exact.solid_angle), cube.solid_angle(exact=True).to_value(u.sr)
+    )
 
 
 # ----------------------------------------------------------------------
@@ -170,7 +173,11 @@ def test_gaussian_model_reproduces_the_original_test_model():
     cube = ref.background_cube
     g = BinGeometry.from_cube(cube, energy_quadrature="centre")
     values = gaussian_values_from_test_model(
-        g.energy_edges, g.dety_edges, g.detx_edges, sigma=5.0, spectral_index=2.7,
+        g.energy_edges,
+        g.dety_edges,
+        g.detx_edges,
+        sigma=5.0,
+        spectral_index=2.7,
         norm=altitude_norm(70.0),
     )
     rate = np.asarray(integrated_rate(GaussianModel().rate, jnp.asarray(values), g) / g.volume)
@@ -205,8 +212,11 @@ def test_ellipticity_keeps_the_area_and_orients_the_long_axis():
     g = BinGeometry.from_edges([0.9, 1.1], edges, edges)
     round_ = np.asarray(integrated_rate(model.rate, _flexible_values(model, width=1.5), g))
     e1, e2 = 0.3, -0.4
-    ellipse = np.asarray(integrated_rate(
-        model.rate, _flexible_values(model, width=1.5, ellipticity_1=e1, ellipticity_2=e2), g))
+    ellipse = np.asarray(
+        integrated_rate(
+            model.rate, _flexible_values(model, width=1.5, ellipticity_1=e1, ellipticity_2=e2), g
+        )
+    )
     np.testing.assert_allclose(ellipse.sum(), round_.sum(), rtol=1e-6)
     # the long axis: 0.5 * atan2(e2, e1) + 90 deg from DETX, axis ratio exp(|e|)
     angle = 0.5 * math.atan2(e2, e1) + math.pi / 2
@@ -252,11 +262,15 @@ def test_beta_flattens_the_top():
     np.testing.assert_allclose(float(high[1]), float(low[1]), rtol=1e-12)  # equal at rho = w
 
 
-@pytest.mark.parametrize("model", [GaussianModel(), FlexibleModel.from_energy_range(0.3, 30.0, 4)],
-                         ids=["gaussian", "flexible"])
+@pytest.mark.parametrize(
+    "model",
+    [GaussianModel(), FlexibleModel.from_energy_range(0.3, 30.0, 4)],
+    ids=["gaussian", "flexible"],
+)
 def test_rates_jit_vmap_and_grad(model):
-    g = BinGeometry.from_edges(np.geomspace(0.3, 30, 5), np.linspace(-2, 2, 5),
-                               np.linspace(-2, 2, 6))
+    g = BinGeometry.from_edges(
+        np.geomspace(0.3, 30, 5), np.linspace(-2, 2, 5), np.linspace(-2, 2, 6)
+    )
     values = jnp.asarray(model.initial_values(np.ones(g.shape), np.ones(g.shape), g))
     values = values.at[-1].add(0.05)  # off the symmetric point for the flexible model
 
@@ -276,8 +290,9 @@ def test_rates_jit_vmap_and_grad(model):
 
 
 def test_start_values_are_close_to_the_truth():
-    g = BinGeometry.from_edges(np.geomspace(0.3, 30, 9), np.linspace(-4, 4, 33),
-                               np.linspace(-4, 4, 33))
+    g = BinGeometry.from_edges(
+        np.geomspace(0.3, 30, 9), np.linspace(-4, 4, 33), np.linspace(-4, 4, 33)
+    )
     model = GaussianModel()
     truth = np.array([5e3, 3.5, 1.5, 0.1])
     mu = np.asarray(expected_counts(model, jnp.asarray(truth), g, 1e4))

@@ -25,14 +25,20 @@ def run_with_exclusion(seed, norm=NORM, tilt=TILT, time_s=2000.0):
     the events of their kept part only.
     """
     template = make_test_bg_cube_model(
-        ndetx_bins=14, ndety_bins=12, nenergy_bins=6, energy_band=[0.5, 50] * u.TeV,
-        detx_range=[-3, 3] * u.deg, dety_range=[-3, 3] * u.deg, sigma=4 * u.deg,
+        ndetx_bins=14,
+        ndety_bins=12,
+        nenergy_bins=6,
+        energy_band=[0.5, 50] * u.TeV,
+        detx_range=[-3, 3] * u.deg,
+        dety_range=[-3, 3] * u.deg,
+        sigma=4 * u.deg,
     ).background_cube
     x, y = (c.to_value(u.deg) for c in template.image_bin_centers)
     distance = np.hypot(x[None, :] - 1.0, y[:, None] - 0.5)
     kept = np.clip((distance - 0.5) / 0.6, 0.0, 1.0)  # 0 inside 0.5 deg, 1 beyond 1.1 deg
     run = FOVCubeBackgroundModel.set_cube_binning(
-        template.coordx_edges, template.coordy_edges, template.energy_edges)
+        template.coordx_edges, template.coordy_edges, template.energy_edges
+    )
     run.add_observation_time(time_s * u.s, kept_fraction=kept)
     e = template.energy_axis.edges_canonical
     factor = norm * (np.sqrt(e[1:] * e[:-1]) / 1.0) ** -tilt
@@ -59,12 +65,14 @@ def test_norm_only_is_the_ratio_of_totals():
     result = fit_observation_norm(template, run, fit_tilt=False)
     volume = template.bin_volume.to_value(u.MeV * u.sr)
     npred = template.quantity.value * volume * run.livetime_cube.data
-    np.testing.assert_allclose(result.parameters["norm"], run.counts_cube.data.sum() / npred.sum(),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        result.parameters["norm"], run.counts_cube.data.sum() / npred.sum(), rtol=1e-6
+    )
     assert result.parameters["tilt"] == 0.0 and "tilt" in result.frozen
     # the norm's error is Poisson: norm / sqrt(N)
-    np.testing.assert_allclose(result.errors[0],
-                               result.values[0] / np.sqrt(run.counts_cube.data.sum()), rtol=1e-3)
+    np.testing.assert_allclose(
+        result.errors[0], result.values[0] / np.sqrt(run.counts_cube.data.sum()), rtol=1e-3
+    )
 
 
 def test_agrees_with_gammapy_fov_background_maker():

@@ -32,8 +32,9 @@ from bgcube.fit import (  # noqa: E402
     start_values,
 )
 
-GEOM = BinGeometry.from_edges(np.geomspace(0.3, 30, 9), np.linspace(-3, 3, 17),
-                              np.linspace(-3, 3, 17))
+GEOM = BinGeometry.from_edges(
+    np.geomspace(0.3, 30, 9), np.linspace(-3, 3, 17), np.linspace(-3, 3, 17)
+)
 TIME = 1000.0
 N_SIM = 100
 

@@ -21,13 +21,19 @@ def simulated(seed=0, backend=None):
     Counts per bin fall by ~1e8 from the first to the last energy bin, so
     the highest bins are starved.
     """
-    truth = make_test_bg_cube_model(ndetx_bins=16, ndety_bins=16, nenergy_bins=8,
-                                    energy_band=[0.1, 100] * u.TeV, sigma=4 * u.deg)
+    truth = make_test_bg_cube_model(
+        ndetx_bins=16,
+        ndety_bins=16,
+        nenergy_bins=8,
+        energy_band=[0.1, 100] * u.TeV,
+        sigma=4 * u.deg,
+    )
     rate = truth.background_cube
     volume = rate.bin_volume.to_value(u.MeV * u.sr)
     mu = rate.quantity.value * volume * TIME_S
     model = FOVCubeBackgroundModel.set_cube_binning(
-        rate.coordx_edges, rate.coordy_edges, rate.energy_edges)
+        rate.coordx_edges, rate.coordy_edges, rate.energy_edges
+    )
     model.counts_cube.data = np.random.default_rng(seed).poisson(mu).astype(float)
     model.add_observation_time(TIME_S * u.s)
     model.compute_rate()
@@ -85,9 +91,10 @@ def test_energy_bins_below_the_threshold_are_left_out():
     cube = model.background_cube
     assert np.all(cube.data[:3] == 0) and np.all(cube.data[3:] > 0)
     np.testing.assert_allclose(cube.meta["FITEMIN"], model.counts_cube.energy_edges[3].value)
-    predicted = (cube.quantity * model.counts_cube.bin_volume * model.livetime_cube.quantity)
-    np.testing.assert_allclose(predicted.to_value(u.one)[3:].sum(),
-                               model.counts_cube.data[3:].sum(), rtol=1e-6)
+    predicted = cube.quantity * model.counts_cube.bin_volume * model.livetime_cube.quantity
+    np.testing.assert_allclose(
+        predicted.to_value(u.one)[3:].sum(), model.counts_cube.data[3:].sum(), rtol=1e-6
+    )
 
 
 def test_k5a_stays_the_default():
@@ -127,8 +134,9 @@ def test_smooth_fit_on_other_backends(xp_nocupy):
     assert model.background_cube.backend == name
     reference, _ = simulated(4)
     reference.smooth(method="fit", model="gaussian")
-    np.testing.assert_allclose(to_numpy(model.background_cube.data),
-                               reference.background_cube.data, rtol=1e-9)
+    np.testing.assert_allclose(
+        to_numpy(model.background_cube.data), reference.background_cube.data, rtol=1e-9
+    )
 
 
 def test_fit_smoothed_model_survives_a_file(tmp_path):
@@ -137,7 +145,8 @@ def test_fit_smoothed_model_survives_a_file(tmp_path):
     path = tmp_path / "smoothed.fits.gz"
     model.write(path)
     back = FOVCubeBackgroundModel.read(path)
-    np.testing.assert_allclose(back.background_cube.quantity, model.background_cube.quantity,
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        back.background_cube.quantity, model.background_cube.quantity, rtol=1e-12
+    )
     assert back.background_cube.meta["SMOOTH"] == "FIT"
     assert back.background_cube.meta["FITMODEL"] == "gaussian"

@@ -86,8 +86,9 @@ def hang_limit(seconds=HANG_LIMIT_S):
 # ---------------------------------------------------------------------------
 def _small_model():
     cube = coded_cube()
-    model = FOVCubeBackgroundModel.set_cube_binning(cube.coordx_edges, cube.coordy_edges,
-                                                    cube.energy_edges)
+    model = FOVCubeBackgroundModel.set_cube_binning(
+        cube.coordx_edges, cube.coordy_edges, cube.energy_edges
+    )
     rng = np.random.default_rng(3)
     model.counts_cube.data = model.counts_cube.data + rng.poisson(3.0, cube.shape)
     model.add_observation_time(1800 * u.s)
@@ -120,12 +121,20 @@ def workdir(tmp_path_factory):
     cube.write(root / "cube_image.fits", format="image")
     _small_model().write(root / "model.fits")
     ExclusionRegions([83.6, 300.0], [22.0, -10.0], [0.3, 1.0], names=["a", "b"]).write(
-        root / "exclusion.fits")
+        root / "exclusion.fits"
+    )
     ExclusionRegions([83.6, 300.0], [22.0, -10.0], [0.3, 1.0], names=["a", "b"]).write(
-        root / "exclusion.ecsv")
+        root / "exclusion.ecsv"
+    )
     ObservationGroups.from_bins([0, 20, 40, 60], [0, 180, 360]).write(root / "groups.ecsv")
-    make_test_dataset(root / "ds", n_obs=2, random_state=1, background_rate=0.2 * u.Hz,
-                      ontime=120 * u.s, write_bkg=False)
+    make_test_dataset(
+        root / "ds",
+        n_obs=2,
+        random_state=1,
+        background_rate=0.2 * u.Hz,
+        ontime=120 * u.s,
+        write_bkg=False,
+    )
     return root
 
 
@@ -148,8 +157,10 @@ def _cube_state(cube):
     return (
         cube.scheme,
         cube.unit,
-        tuple(np.asarray(a.edges_canonical).tobytes() for a in (cube.detx_axis, cube.dety_axis,
-                                                                 cube.energy_axis)),
+        tuple(
+            np.asarray(a.edges_canonical).tobytes()
+            for a in (cube.detx_axis, cube.dety_axis, cube.energy_axis)
+        ),
         np.asarray(cube.quantity.value).tobytes(),
     )
 
@@ -167,6 +178,7 @@ def read_cube(format):
         cube = FOVCube.read(path, format=format)
         _check_cube(cube)
         return _cube_state(cube)
+
     return read
 
 
@@ -188,8 +200,13 @@ def _observation_state(obs):
     seconds = obs.ontime.to_value(u.s)
     assert np.isfinite(seconds) and seconds > 0
     gti = obs.gti
-    state = (obs.obs_id, obs.ra_pnt, obs.dec_pnt, seconds,
-             tuple((k, v.tobytes()) for k, v in sorted(ev.columns.items())))
+    state = (
+        obs.obs_id,
+        obs.ra_pnt,
+        obs.dec_pnt,
+        seconds,
+        tuple((k, v.tobytes()) for k, v in sorted(ev.columns.items())),
+    )
     if gti is not None:
         state += (gti.start.tobytes(), gti.stop.tobytes())
     return state
@@ -211,8 +228,12 @@ def _regions_state(regions):
     assert len(regions.ra) == len(regions.dec) == len(regions.radius) == len(regions.names)
     assert np.all(np.isfinite(regions.ra)) and np.all(np.isfinite(regions.dec))
     assert np.all((regions.radius > 0) & (regions.radius < 90))
-    return (regions.ra.tobytes(), regions.dec.tobytes(), regions.radius.tobytes(),
-            tuple(regions.names))
+    return (
+        regions.ra.tobytes(),
+        regions.dec.tobytes(),
+        regions.radius.tobytes(),
+        tuple(regions.names),
+    )
 
 
 def read_exclusion(path):
@@ -223,8 +244,13 @@ def read_groups(path):
     groups = ObservationGroups.read(path)
     assert np.all(groups.zen_min < groups.zen_max)
     assert np.all(np.isfinite(groups.az_min)) and np.all(np.isfinite(groups.az_max))
-    return (groups.zen_min.tobytes(), groups.zen_max.tobytes(), groups.az_min.tobytes(),
-            groups.az_max.tobytes(), groups.group_ids.tobytes())
+    return (
+        groups.zen_min.tobytes(),
+        groups.zen_max.tobytes(),
+        groups.az_min.tobytes(),
+        groups.az_max.tobytes(),
+        groups.group_ids.tobytes(),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -261,7 +287,9 @@ def _outcome(read, path, ops, expected, stats, named=()):
             error = (type(exc).__name__, str(exc))  # not the exception: it holds frames
         gc.collect()  # a file left open warns now, in the case that left it open
     foreign = [w for w in caught if not issubclass(w.category, BgcubeWarning | AstropyWarning)]
-    assert not foreign, f"warnings from neither bgcube nor astropy: {[str(w.message) for w in foreign]}"
+    assert not foreign, (
+        f"warnings from neither bgcube nor astropy: {[str(w.message) for w in foreign]}"
+    )
     if error is not None:
         stats["rejected"] += 1
         stats[error[0]] += 1
@@ -288,11 +316,16 @@ def run_fuzz(name, damage, read, write, record_property, *, max_ops=3, named=())
     try:
         case()
     finally:
-        kinds = ", ".join(f"{k} {v}" for k, v in sorted(stats.items())
-                          if k not in ("tried", "read", "rejected", "harmless"))
-        summary = (f"{name}: {stats['tried']} cases, {stats['read']} read "
-                   f"({stats['harmless']} harmless, equal to the original), "
-                   f"{stats['rejected']} rejected ({kinds or 'none'})")
+        kinds = ", ".join(
+            f"{k} {v}"
+            for k, v in sorted(stats.items())
+            if k not in ("tried", "read", "rejected", "harmless")
+        )
+        summary = (
+            f"{name}: {stats['tried']} cases, {stats['read']} read "
+            f"({stats['harmless']} harmless, equal to the original), "
+            f"{stats['rejected']} rejected ({kinds or 'none'})"
+        )
         record_property("fuzz_cases", summary)
     assert stats["tried"] > 0
     assert stats["read"] + stats["rejected"] == stats["tried"]
@@ -323,6 +356,7 @@ def test_fuzz_fits_file(name, workdir, record_property):
 
 def test_fuzz_event_file(workdir, record_property):
     """An EVENTS + GTI file of a simulated run (Observation.read, then its GTI)."""
+
     def write(blob):
         return _damaged_path(workdir, blob, "events", ".fits")
 
@@ -381,8 +415,10 @@ REGRESSIONS = [
     ("cube_legacy", [("blank_card", 1, "TFORM7")]),  # UnboundLocalError in astropy
     ("model", [("set_card", 1, "TTYPE1", "-99999999999")]),  # AssertionError in astropy
     ("model", [("nonfinite", 1, "DETX_HI", -np.inf, 6)]),  # NumPy warning on inf edges
-    ("cube_image", [("swap_lo_hi", 1, ("E_MIN", "E_MAX")), ("set_card", 2, "XTENSION",
-                                                           "'garbage '")]),  # not a table
+    (
+        "cube_image",
+        [("swap_lo_hi", 1, ("E_MIN", "E_MAX")), ("set_card", 2, "XTENSION", "'garbage '")],
+    ),  # not a table
     ("exclusion_fits", [("nonfinite", 1, "RA", np.nan, 0)]),  # NaN centre accepted
     ("exclusion_fits", [("set_card", 0, "SIMPLE", "'garbage '")]),  # IORegistryError
     ("event_file", [("overwrite_byte", 0.421875, 0)]),  # VerifyError parsing AZ_PNT late
@@ -398,17 +434,24 @@ def test_damage_found_by_fuzzing_is_rejected(name, ops, workdir):
         filename, read = FITS_FILES[name]
         damage = FitsDamage((workdir / filename).read_bytes())
     stats = Counter()
-    _outcome(read, _damaged_path(workdir, damage.apply(ops), "regression", ".fits"), ops,
-             None, stats)
+    _outcome(
+        read, _damaged_path(workdir, damage.apply(ops), "regression", ".fits"), ops, None, stats
+    )
     assert stats["rejected"] == 1
 
 
 def test_damage_engine_really_damages(workdir):
     """Each kind of damage changes the file (so the fuzz tests exercise something)."""
     damage = FitsDamage((workdir / "cube_table.fits").read_bytes())
-    ops = [("drop_column", 1, "DETX_LO"), ("set_card", 1, "TDIM7", "'(1,2)'"),
-           ("blank_card", 1, "TUNIT7"), ("resize_column", 1, "BKG", 7, True),
-           ("gzip",), ("truncate", 0.5), ("gzip_truncate", 0.5)]
+    ops = [
+        ("drop_column", 1, "DETX_LO"),
+        ("set_card", 1, "TDIM7", "'(1,2)'"),
+        ("blank_card", 1, "TUNIT7"),
+        ("resize_column", 1, "BKG", 7, True),
+        ("gzip",),
+        ("truncate", 0.5),
+        ("gzip_truncate", 0.5),
+    ]
     for op in ops:
         assert damage.apply([op]) != damage.valid, op
     path = _damaged_path(workdir, damage.apply([("drop_column", 1, "DETX_LO")]), "engine", ".fits")
@@ -430,8 +473,12 @@ def test_harmless_damage_changes_nothing(name, workdir):
     filename, read = FITS_FILES[name]
     damage = FitsDamage((workdir / filename).read_bytes())
     table = next(i for i, h in enumerate(damage.hdus) if h["table"])
-    ops = [("add_column", table, UNRELATED, 3), ("set_keyword", 0, "FUZZKEY", "garbage"),
-           ("set_card", table, "CREATOR", "'nobody'"), ("gzip",)]
+    ops = [
+        ("add_column", table, UNRELATED, 3),
+        ("set_keyword", 0, "FUZZKEY", "garbage"),
+        ("set_card", table, "CREATOR", "'nobody'"),
+        ("gzip",),
+    ]
     assert _harmless(ops)
     expected = read(_damaged_path(workdir, damage.valid, "harmless_ref", ".fits"))
     assert read(_damaged_path(workdir, damage.apply(ops), "harmless", ".fits")) == expected

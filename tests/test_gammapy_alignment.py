@@ -60,8 +60,9 @@ def test_mirror_detx_reflects_and_toggles():
 
 
 def test_forced_alignment_from_headers(shared_data):
-    assert gammapy_forced_alignment({"CREATOR": SASH_CREATOR, "HDUVERS": "0.2"}) == \
-        "REVERSE_LON_RADEC"
+    assert (
+        gammapy_forced_alignment({"CREATOR": SASH_CREATOR, "HDUVERS": "0.2"}) == "REVERSE_LON_RADEC"
+    )
     assert gammapy_forced_alignment({"CREATOR": SASH_CREATOR, "HDUVERS": "0.3"}) is None
     assert gammapy_forced_alignment({"CREATOR": "bgcube"}) is None
     store = DataStore.from_dir(shared_data / "hess-dl3-dr1")
@@ -76,8 +77,9 @@ def test_forced_alignment_from_headers(shared_data):
 
 def _write(store, obs_ids, outdir):
     cube = asymmetric_cube()
-    models = {int(i): PerObservationModel(int(i), 0, 0.9, cube, "ONTIME", norm=1.3)
-              for i in obs_ids}
+    models = {
+        int(i): PerObservationModel(int(i), 0, 0.9, cube, "ONTIME", norm=1.3) for i in obs_ids
+    }
     write_observation_backgrounds(models, store, outdir)
     return models
 
@@ -94,26 +96,36 @@ def _check_through_gammapy(outdir, obs_id, model, ontime):
     # map energy bins from node to node of the model: both sides integrate the same power law
     nodes = np.sqrt(model.cube.energy_edges[1:] * model.cube.energy_edges[:-1])[1:7]
     axis = MapAxis.from_energy_edges(nodes, name="energy")
-    geom = WcsGeom.create(skydir=pointing, width=4.5 * u.deg, binsz=0.1, frame="icrs",
-                          axes=[axis])
+    geom = WcsGeom.create(skydir=pointing, width=4.5 * u.deg, binsz=0.1, frame="icrs", axes=[axis])
     maker = MapDatasetMaker(selection=["background"])
     if obs.aeff is not None:  # the whole maker
         theirs = maker.run(MapDataset.create(geom), obs).background.data
     else:  # a simulated run without IRFs: the maker's background step
         theirs = maker.make_background(geom, obs).data
-    ra, dec = (c.to(u.deg) for c in (geom.to_image().get_coord().skycoord.ra,
-                                     geom.to_image().get_coord().skycoord.dec))
-    ours = predict_sky_counts(model.rate, pointing, ra, dec, nodes, ontime,
-                              geom.to_image().solid_angle())
+    ra, dec = (
+        c.to(u.deg)
+        for c in (geom.to_image().get_coord().skycoord.ra, geom.to_image().get_coord().skycoord.dec)
+    )
+    ours = predict_sky_counts(
+        model.rate, pointing, ra, dec, nodes, ontime, geom.to_image().solid_angle()
+    )
     offset = SkyCoord(ra, dec).separation(pointing)
     inner = np.broadcast_to((offset < 2.2 * u.deg)[None], theirs.shape)
     assert np.all(ours[inner] > 0)
     assert_allclose(theirs[inner], ours[inner], rtol=1e-6)
     # and a mirrored model would not do: the test model's DETX gradient shows it
-    mirrored = predict_sky_counts(mirror_detx(model.rate), pointing, ra, dec, nodes,
-                                  ontime, geom.to_image().solid_angle())
-    flipped = predict_sky_counts(_declared_radec(mirror_detx(model.rate)), pointing, ra, dec,
-                                 nodes, ontime, geom.to_image().solid_angle())
+    mirrored = predict_sky_counts(
+        mirror_detx(model.rate), pointing, ra, dec, nodes, ontime, geom.to_image().solid_angle()
+    )
+    flipped = predict_sky_counts(
+        _declared_radec(mirror_detx(model.rate)),
+        pointing,
+        ra,
+        dec,
+        nodes,
+        ontime,
+        geom.to_image().solid_angle(),
+    )
     assert np.max(np.abs(flipped[inner] / theirs[inner] - 1)) > 0.1
     assert_allclose(mirrored[inner], ours[inner], rtol=1e-10)  # as_radec undoes the mirror
     return obs
@@ -133,8 +145,9 @@ def test_dr1_runs_through_gammapy_match_bgcube_in_the_sky(shared_data, tmp_path)
     written = Table.read(tmp_path / BKG_SUBDIR / bkg_file_name(DR1_RUNS[0]), hdu="BACKGROUND")
     assert written.meta["FOVALIGN"] == "REVERSE_LON_RADEC"
     gammapy_irf = pytest.importorskip("gammapy.irf")
-    alone = gammapy_irf.Background3D.read(tmp_path / BKG_SUBDIR / bkg_file_name(DR1_RUNS[0]),
-                                          hdu="BACKGROUND")
+    alone = gammapy_irf.Background3D.read(
+        tmp_path / BKG_SUBDIR / bkg_file_name(DR1_RUNS[0]), hdu="BACKGROUND"
+    )
     assert alone.fov_alignment.value == "REVERSE_LON_RADEC"  # the file says it itself
     from bgcube.describe import describe_file
 
@@ -146,20 +159,28 @@ def test_dr1_runs_through_gammapy_match_bgcube_in_the_sky(shared_data, tmp_path)
         x = np.array([-1.9, -0.6, 0.4, 1.2]) * u.deg
         y = np.array([0.3, -1.4, 1.0, 0.1]) * u.deg
         e = np.array([0.5, 1.5, 6.0, 25.0]) * u.TeV
-        assert_allclose(obs.bkg.evaluate(fov_lon=-x, fov_lat=y, energy=e).to_value(RATE),
-                        models[obs_id].rate.evaluate(detx=x, dety=y, energy=e).to_value(RATE),
-                        rtol=1e-10)
+        assert_allclose(
+            obs.bkg.evaluate(fov_lon=-x, fov_lat=y, energy=e).to_value(RATE),
+            models[obs_id].rate.evaluate(detx=x, dety=y, energy=e).to_value(RATE),
+            rtol=1e-10,
+        )
         assert len(obs.events.table) > 0 and obs.aeff is not None  # other HDUs still found
 
 
 @pytest.mark.gammapy
 def test_simulated_non_sash_run_through_gammapy(tmp_path):
     background = make_test_background(
-        Angle(4, "deg"), 2.0, 8 * u.Hz, fov_range=Angle([-3, 3], "deg"), n_fov_bins=6,
-        energy_band=[0.1, 100] * u.TeV, n_energy_bins=3,
+        Angle(4, "deg"),
+        2.0,
+        8 * u.Hz,
+        fov_range=Angle([-3, 3], "deg"),
+        n_fov_bins=6,
+        energy_band=[0.1, 100] * u.TeV,
+        n_energy_bins=3,
     )
-    ds = make_test_dataset(tmp_path / "ds", n_obs=1, random_state=2, background=background,
-                           ontime=200 * u.s)
+    ds = make_test_dataset(
+        tmp_path / "ds", n_obs=1, random_state=2, background=background, ontime=200 * u.s
+    )
     store = DataStore.from_dir(ds.path)
     obs_id = int(store.obs_ids[0])
     assert events_forced_alignment(store, obs_id) is None

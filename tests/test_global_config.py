@@ -17,8 +17,9 @@ pytest.importorskip("jax", reason="the JAX configuration checks need JAX")
 def _run(code):
     env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
     env["MPLBACKEND"] = "Agg"
-    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                            text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout.split()
 

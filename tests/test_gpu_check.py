@@ -21,7 +21,10 @@ def test_dry_run_gets_as_far_as_the_gpu_and_says_what_it_found(tmp_path):
     out = tmp_path / "results"
     result = subprocess.run(
         ["bash", str(SCRIPT), "--dry-run", "--out", str(out), "--wheels", str(tmp_path / "w")],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     text = result.stdout
     assert result.returncode == 0, result.stderr
@@ -37,6 +40,7 @@ def test_dry_run_gets_as_far_as_the_gpu_and_says_what_it_found(tmp_path):
 
 
 def test_unknown_option_is_refused():
-    result = subprocess.run(["bash", str(SCRIPT), "--bogus"], capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        ["bash", str(SCRIPT), "--bogus"], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 64 and "unknown option --bogus" in result.stderr

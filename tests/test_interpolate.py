@@ -68,8 +68,9 @@ def reference_evaluate(data, edges, energy, dety, detx, extrapolate=False):
     values[values <= 2 * floor] = 0
     if not extrapolate:
         inside = np.ones(e.shape, bool)
-        for c, ed in zip(np.broadcast_arrays(energy, dety, detx), (e_edges, y_edges, x_edges),
-                         strict=True):
+        for c, ed in zip(
+            np.broadcast_arrays(energy, dety, detx), (e_edges, y_edges, x_edges), strict=True
+        ):
             inside &= (c >= ed[0]) & (c <= ed[-1])
         values[~inside | ~np.isfinite(values)] = 0
     return values
@@ -108,8 +109,7 @@ def evaluate_on(xp, data, binnings, *coords, **kwargs):
 
 def integrate_on(xp, data, binnings, *coords, **kwargs):
     """integrate_energy_log_log with the data and coordinates moved to ``xp``."""
-    return integrate_energy_log_log(xp.asarray(data), binnings, *on_backend(xp, *coords),
-                                    **kwargs)
+    return integrate_energy_log_log(xp.asarray(data), binnings, *on_backend(xp, *coords), **kwargs)
 
 
 # ----------------------------------------------------------------------
@@ -133,8 +133,11 @@ def test_backends_agree_with_reference(xp, dtype, extrapolate):
 
 
 @given(
-    data=hnp.arrays(np.float64, st.tuples(*[st.integers(1, 5)] * 3),
-                    elements=st.one_of(st.just(0.0), st.floats(1e-6, 1e3))),
+    data=hnp.arrays(
+        np.float64,
+        st.tuples(*[st.integers(1, 5)] * 3),
+        elements=st.one_of(st.just(0.0), st.floats(1e-6, 1e3)),
+    ),
     seed=st.integers(0, 2**32 - 1),
 )
 def test_random_cubes_match_reference(xp, data, seed):
@@ -160,8 +163,9 @@ def test_bin_centres_give_the_data(xp):
     energy = np.sqrt(e_edges[:-1] * e_edges[1:])[:, None, None]
     dety = (0.5 * (y_edges[:-1] + y_edges[1:]))[None, :, None]
     detx = (0.5 * (x_edges[:-1] + x_edges[1:]))[None, None, :]
-    result = interpolate_cube(xp.asarray(data), binnings_of(edges),
-                              *on_backend(xp, energy, dety, detx))
+    result = interpolate_cube(
+        xp.asarray(data), binnings_of(edges), *on_backend(xp, energy, dety, detx)
+    )
     assert result.shape == data.shape
     np.testing.assert_allclose(to_numpy(result), data, rtol=1e-12)
 
@@ -181,8 +185,9 @@ def test_power_law_and_exponential_are_reproduced(xp):
     data = truth(e_c[:, None, None], y_c[None, :, None], x_c[None, None, :])
     rng = np.random.default_rng(1)
     points = random_points(rng, (e_edges, y_edges, x_edges), 2000)
-    result = interpolate_cube(xp.asarray(data), binnings_of((e_edges, y_edges, x_edges)),
-                              *on_backend(xp, *points))
+    result = interpolate_cube(
+        xp.asarray(data), binnings_of((e_edges, y_edges, x_edges)), *on_backend(xp, *points)
+    )
     np.testing.assert_allclose(to_numpy(result), truth(*points), rtol=1e-11)
 
 
@@ -222,9 +227,7 @@ def test_outside_is_zero_and_edges_are_closed(xp):
     expected = np.array([5, 5, 0, 0, 5, 0, 0, 0, 0.0])
     result = evaluate_on(xp, data, b, energy, dety, detx)
     np.testing.assert_allclose(to_numpy(result), expected, rtol=1e-12)
-    extrapolated = to_numpy(
-        evaluate_on(xp, data, b, energy, dety, detx, extrapolate=True)
-    )
+    extrapolated = to_numpy(evaluate_on(xp, data, b, energy, dety, detx, extrapolate=True))
     np.testing.assert_allclose(extrapolated[:8], 5.0, rtol=1e-12)
     assert np.isnan(extrapolated[8])
 
@@ -261,8 +264,9 @@ def test_broadcasting_shapes(xp):
     assert result.shape == (3, 4, 5)
     expected = reference_evaluate(data, edges, energy, dety, detx)
     np.testing.assert_allclose(to_numpy(result), expected, rtol=1e-12)
-    scalar = evaluate_on(xp, data, binnings_of(edges), np.float64(1.0), np.float64(0.1),
-                         np.float64(-0.3))
+    scalar = evaluate_on(
+        xp, data, binnings_of(edges), np.float64(1.0), np.float64(0.1), np.float64(-0.3)
+    )
     assert scalar.shape == ()
 
 
@@ -290,12 +294,12 @@ def test_jit_matches_eager():
     points = random_points(rng, edges, 500, margin=0.2)
     args = [jnp.asarray(a) for a in (data, *points)]
     evaluate = jax.jit(lambda d, e, y, x: interpolate_cube(d, binnings, e, y, x))
-    np.testing.assert_allclose(np.asarray(evaluate(*args)),
-                               np.asarray(interpolate_cube(args[0], binnings, *args[1:])),
-                               rtol=1e-12)
-    integrate = jax.jit(
-        lambda d, a, b, y, x: integrate_energy_log_log(d, binnings, a, b, y, x)
+    np.testing.assert_allclose(
+        np.asarray(evaluate(*args)),
+        np.asarray(interpolate_cube(args[0], binnings, *args[1:])),
+        rtol=1e-12,
     )
+    integrate = jax.jit(lambda d, a, b, y, x: integrate_energy_log_log(d, binnings, a, b, y, x))
     lo, y, x = args[1:]
     np.testing.assert_allclose(
         np.asarray(integrate(args[0], lo, 3 * lo, y, x)),
@@ -307,11 +311,13 @@ def test_jit_matches_eager():
 def test_bad_shapes_are_rejected(xp):
     edges = (np.array([1.0, 2.0]), np.array([0.0, 1.0]), np.array([0.0, 1.0]))
     with pytest.raises(ValueError, match="does not match the binnings"):
-        interpolate_cube(xp.asarray(np.ones((2, 1, 1))), binnings_of(edges),
-                         *on_backend(xp, *np.ones((3, 2))))
+        interpolate_cube(
+            xp.asarray(np.ones((2, 1, 1))), binnings_of(edges), *on_backend(xp, *np.ones((3, 2)))
+        )
     with pytest.raises(ValueError, match="must be 3-D"):
-        interpolate_cube(xp.asarray(np.ones((1, 1))), binnings_of(edges),
-                         *on_backend(xp, *np.ones((3, 2))))
+        interpolate_cube(
+            xp.asarray(np.ones((1, 1))), binnings_of(edges), *on_backend(xp, *np.ones((3, 2)))
+        )
 
 
 # ----------------------------------------------------------------------
@@ -415,23 +421,35 @@ def test_integral_backends_agree(xp):
 def test_cube_evaluate_units_and_backend(xp):
     rng = np.random.default_rng(10)
     data, (e_edges, y_edges, x_edges) = random_cube(rng, zero_fraction=0.0)
-    cube = FOVCube(x_edges * u.deg, y_edges * u.deg, e_edges * u.TeV,
-                   data=data * u.Unit("1 / (MeV s sr)"), scheme="bg_cube").to_backend(xp)
+    cube = FOVCube(
+        x_edges * u.deg,
+        y_edges * u.deg,
+        e_edges * u.TeV,
+        data=data * u.Unit("1 / (MeV s sr)"),
+        scheme="bg_cube",
+    ).to_backend(xp)
     energy = np.geomspace(200, 20000, 7) * u.GeV
     dety = np.linspace(-60, 60, 7) * u.arcmin
     detx = 0.2 * u.deg
     values = cube.evaluate(detx=detx, dety=dety, energy=energy)
     assert values.unit == cube.unit and values.shape == (7,)
-    expected = reference_evaluate(data, (e_edges, y_edges, x_edges), energy.to_value(u.TeV),
-                                  dety.to_value(u.deg), 0.2)
+    expected = reference_evaluate(
+        data, (e_edges, y_edges, x_edges), energy.to_value(u.TeV), dety.to_value(u.deg), 0.2
+    )
     np.testing.assert_allclose(values.value, expected, rtol=1e-12)
 
-    integral = cube.evaluate_integral(detx=detx, dety=dety, energy_min=1 * u.TeV,
-                                      energy_max=[2, 3, 4, 5, 6, 7, 8] * u.TeV)
+    integral = cube.evaluate_integral(
+        detx=detx, dety=dety, energy_min=1 * u.TeV, energy_max=[2, 3, 4, 5, 6, 7, 8] * u.TeV
+    )
     assert integral.unit == u.Unit("1 / (s sr)")
-    core = integrate_energy_log_log(data, binnings_of((e_edges, y_edges, x_edges)),
-                                    np.asarray(1.0), np.arange(2.0, 9.0),
-                                    dety.to_value(u.deg), np.asarray(0.2))
+    core = integrate_energy_log_log(
+        data,
+        binnings_of((e_edges, y_edges, x_edges)),
+        np.asarray(1.0),
+        np.arange(2.0, 9.0),
+        dety.to_value(u.deg),
+        np.asarray(0.2),
+    )
     np.testing.assert_allclose(integral.value, to_numpy(core) * 1e6, rtol=1e-12)
     with pytest.raises(ValueError, match="detx must be a Quantity convertible to deg"):
         cube.evaluate(detx=1 * u.TeV, dety=0 * u.deg, energy=1 * u.TeV)
@@ -440,10 +458,15 @@ def test_cube_evaluate_units_and_backend(xp):
 
 
 def test_cube_integral_unit_without_per_energy():
-    cube = FOVCube(np.linspace(-1, 1, 3) * u.deg, np.linspace(-1, 1, 3) * u.deg,
-                   np.geomspace(1, 10, 3) * u.TeV, data=np.ones((2, 2, 2)) * u.s)
-    integral = cube.evaluate_integral(detx=0 * u.deg, dety=0 * u.deg, energy_min=1 * u.TeV,
-                                      energy_max=10 * u.TeV)
+    cube = FOVCube(
+        np.linspace(-1, 1, 3) * u.deg,
+        np.linspace(-1, 1, 3) * u.deg,
+        np.geomspace(1, 10, 3) * u.TeV,
+        data=np.ones((2, 2, 2)) * u.s,
+    )
+    integral = cube.evaluate_integral(
+        detx=0 * u.deg, dety=0 * u.deg, energy_min=1 * u.TeV, energy_max=10 * u.TeV
+    )
     assert integral.unit == u.s * u.TeV
     assert integral.value == pytest.approx(9.0, rel=1e-12)
 
@@ -465,8 +488,9 @@ def _read_both(shared_data, relative, hdu, **gammapy_kwargs):
     cube = FOVCube.read(path, hdu=hdu)
     bkg = gammapy_irf.Background3D.read(path, hdu=hdu)
     if gammapy_kwargs:
-        bkg = gammapy_irf.Background3D(axes=bkg.axes, data=bkg.data, unit=bkg.unit,
-                                       **gammapy_kwargs)
+        bkg = gammapy_irf.Background3D(
+            axes=bkg.axes, data=bkg.data, unit=bkg.unit, **gammapy_kwargs
+        )
     return cube, bkg
 
 
@@ -496,16 +520,19 @@ def test_evaluate_agrees_with_gammapy(shared_data, xp_nocupy, relative, hdu):
     # taken 1e-9 inside
     e_lo, e_hi = cube.energy_edges[[0, -1]].to_value(u.TeV) * [1 + 1e-9, 1 - 1e-9]
     x_lo, x_hi = cube.coordx_edges[[0, -1]].deg
-    energy = np.concatenate([energy, [e_lo, e_hi, 1.0, 1.0, 0.99 * e_lo, 1.01 * e_hi, 1.0, 1.0,
-                                      np.nan]])
+    energy = np.concatenate(
+        [energy, [e_lo, e_hi, 1.0, 1.0, 0.99 * e_lo, 1.01 * e_hi, 1.0, 1.0, np.nan]]
+    )
     dety = np.concatenate([dety, [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
     detx = np.concatenate([detx, [0.0, 0.0, x_lo, x_hi, 0.0, 0.0, x_lo - 0.1, x_hi + 0.1, 0.0]])
     expected = bkg.evaluate(energy=energy * u.TeV, fov_lon=detx * u.deg, fov_lat=dety * u.deg)
-    values = cube.to_backend(xp_nocupy).evaluate(detx=detx * u.deg, dety=dety * u.deg,
-                                                 energy=energy * u.TeV)
+    values = cube.to_backend(xp_nocupy).evaluate(
+        detx=detx * u.deg, dety=dety * u.deg, energy=energy * u.TeV
+    )
     assert values.unit == expected.unit
-    np.testing.assert_allclose(values.value, expected.value, rtol=_rtol(backend_name(xp_nocupy)),
-                               atol=FLOAT32_FLOOR_ATOL)
+    np.testing.assert_allclose(
+        values.value, expected.value, rtol=_rtol(backend_name(xp_nocupy)), atol=FLOAT32_FLOOR_ATOL
+    )
     assert np.all(values.value[-5:] == 0) and np.all(expected.value[-5:] == 0)
     assert np.count_nonzero(values.value > 1e-30) > 10000  # the comparison is not vacuous
 
@@ -519,8 +546,9 @@ def test_extrapolation_agrees_with_gammapy(shared_data, relative, hdu):
     rng = np.random.default_rng(12)
     energy, dety, detx = _random_points_in(cube, rng, 5000, margin=0.3)
     expected = bkg.evaluate(energy=energy * u.TeV, fov_lon=detx * u.deg, fov_lat=dety * u.deg)
-    values = cube.evaluate(detx=detx * u.deg, dety=dety * u.deg, energy=energy * u.TeV,
-                           extrapolate=True)
+    values = cube.evaluate(
+        detx=detx * u.deg, dety=dety * u.deg, energy=energy * u.TeV, extrapolate=True
+    )
     np.testing.assert_allclose(values.value, expected.value, rtol=1e-6, atol=FLOAT32_FLOOR_ATOL)
 
 
@@ -541,12 +569,22 @@ def test_integral_agrees_with_gammapy(shared_data, relative, hdu):
     for lo, hi in bands:
         hi = min(hi, e_hi)
         nodes = np.concatenate([[lo], centres[(centres > lo) & (centres < hi)], [hi]])
-        pieces = bkg.integrate_log_log(axis_name="energy", energy=nodes[:, None] * u.TeV,
-                                       fov_lon=detx * u.deg, fov_lat=dety * u.deg)
+        pieces = bkg.integrate_log_log(
+            axis_name="energy",
+            energy=nodes[:, None] * u.TeV,
+            fov_lon=detx * u.deg,
+            fov_lat=dety * u.deg,
+        )
         expected = pieces.sum(axis=0).to(u.Unit("1 / (s sr)"))
-        result = cube.evaluate_integral(detx=detx * u.deg, dety=dety * u.deg,
-                                        energy_min=lo * u.TeV, energy_max=hi * u.TeV)
+        result = cube.evaluate_integral(
+            detx=detx * u.deg, dety=dety * u.deg, energy_min=lo * u.TeV, energy_max=hi * u.TeV
+        )
         # atol: Gammapy integrates float32 floor values (~1e-38), bgcube returns 0 there
-        np.testing.assert_allclose(result.to_value(expected.unit), expected.value, rtol=1e-6,
-                                   atol=1e-28, err_msg=f"band {lo}-{hi} TeV")
+        np.testing.assert_allclose(
+            result.to_value(expected.unit),
+            expected.value,
+            rtol=1e-6,
+            atol=1e-28,
+            err_msg=f"band {lo}-{hi} TeV",
+        )
         assert np.count_nonzero(result.value > 1e-20) > 100

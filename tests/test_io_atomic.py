@@ -13,9 +13,13 @@ from bgcube.io.atomic import TEMP_MARKER, atomic_output
 
 
 def small_cube(value=1.0):
-    return FOVCube(np.linspace(-2, 2, 3) * u.deg, np.linspace(-2, 2, 3) * u.deg,
-                   np.geomspace(0.1, 10, 3) * u.TeV, data=np.full((2, 2, 2), value),
-                   scheme="bg_cube")
+    return FOVCube(
+        np.linspace(-2, 2, 3) * u.deg,
+        np.linspace(-2, 2, 3) * u.deg,
+        np.geomspace(0.1, 10, 3) * u.TeV,
+        data=np.full((2, 2, 2), value),
+        scheme="bg_cube",
+    )
 
 
 def test_existing_file_is_not_overwritten(tmp_path):

@@ -18,8 +18,11 @@ def check_message(excinfo, *parts):
 
 
 def test_missing_column(tmp_path):
-    path = write_bkg(tmp_path / "bad.fits", coded_cube(),
-                     order=["DETX_LO", "DETX_HI", "DETY_LO", "ENERG_LO", "ENERG_HI", "BKG"])
+    path = write_bkg(
+        tmp_path / "bad.fits",
+        coded_cube(),
+        order=["DETX_LO", "DETX_HI", "DETY_LO", "ENERG_LO", "ENERG_HI", "BKG"],
+    )
     with pytest.raises(FileFormatError) as excinfo:
         FOVCube.read(path)
     check_message(excinfo, "bad.fits", "BACKGROUND", "DETY_LO/DETY_HI", "columns present")
@@ -40,13 +43,11 @@ def test_edges_of_different_lengths(tmp_path):
     path = write_bkg(tmp_path / "bad.fits", coded_cube(), edge_columns=short)
     with pytest.raises(FileFormatError) as excinfo:
         FOVCube.read(path)
-    check_message(excinfo, "bad.fits", "BACKGROUND", "'DETX_LO'", "'DETX_HI'",
-                  "different lengths")
+    check_message(excinfo, "bad.fits", "BACKGROUND", "'DETX_LO'", "'DETX_HI'", "different lengths")
 
 
 def test_edges_not_contiguous(tmp_path):
-    gap = {"DETY_HI": fits.Column("DETY_HI", "3D", unit="deg",
-                                  array=np.array([[-1.0, 0.2, 1.5]]))}
+    gap = {"DETY_HI": fits.Column("DETY_HI", "3D", unit="deg", array=np.array([[-1.0, 0.2, 1.5]]))}
     path = write_bkg(tmp_path / "bad.fits", coded_cube(), edge_columns=gap)
     with pytest.raises(FileFormatError) as excinfo:
         FOVCube.read(path)
@@ -55,13 +56,17 @@ def test_edges_not_contiguous(tmp_path):
 
 def test_data_size_fits_no_axes(tmp_path):
     cube = coded_cube()
-    big = FOVCube(np.linspace(-2, 2, 6) * u.deg, cube.coordy_edges, cube.energy_edges,
-                  scheme="bg_cube")
-    path = write_bkg(tmp_path / "bad.fits", big,
-                     edge_columns={"DETX_LO": fits.Column("DETX_LO", "4D", unit="deg",
-                                                          array=np.linspace(-2, 1, 4)[None]),
-                                   "DETX_HI": fits.Column("DETX_HI", "4D", unit="deg",
-                                                          array=np.linspace(-1, 2, 4)[None])})
+    big = FOVCube(
+        np.linspace(-2, 2, 6) * u.deg, cube.coordy_edges, cube.energy_edges, scheme="bg_cube"
+    )
+    path = write_bkg(
+        tmp_path / "bad.fits",
+        big,
+        edge_columns={
+            "DETX_LO": fits.Column("DETX_LO", "4D", unit="deg", array=np.linspace(-2, 1, 4)[None]),
+            "DETX_HI": fits.Column("DETX_HI", "4D", unit="deg", array=np.linspace(-1, 2, 4)[None]),
+        },
+    )
     with pytest.raises(FileFormatError) as excinfo:
         FOVCube.read(path)
     check_message(excinfo, "bad.fits", "BACKGROUND", "'BKG'", "holds 75 values", "= 60")
@@ -75,8 +80,9 @@ def test_data_shape_fits_no_axis_order(tmp_path):
         table = hdulist[1]
         data = np.asarray(table.data["BKG"][0]).reshape(NY_NE_NX := (3, 5, 4))  # (y, E, x)
         columns = [c for c in table.columns if c.name != "BKG"]
-        columns.append(fits.Column("BKG", "60D", unit="MeV-1 s-1 sr-1", dim="(4,5,3)",
-                                   array=data[None]))
+        columns.append(
+            fits.Column("BKG", "60D", unit="MeV-1 s-1 sr-1", dim="(4,5,3)", array=data[None])
+        )
         hdu = fits.BinTableHDU.from_columns(columns, name="BACKGROUND", header=table.header)
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
     with pytest.raises(FileFormatError) as excinfo:

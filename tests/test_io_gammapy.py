@@ -32,10 +32,14 @@ def assert_agree(cube, bkg):
     np.testing.assert_array_equal(cube.data, np.transpose(bkg.data, (0, 2, 1)))
     assert cube.unit == bkg.unit
     # Gammapy's MapAxis recomputes log edges: equal to the last bits only.
-    for ours, theirs in ((cube.energy_edges, "energy"), (cube.coordx_edges, "fov_lon"),
-                         (cube.coordy_edges, "fov_lat")):
-        np.testing.assert_allclose(ours.to_value(bkg.axes[theirs].unit),
-                                   bkg.axes[theirs].edges.value, rtol=1e-12)
+    for ours, theirs in (
+        (cube.energy_edges, "energy"),
+        (cube.coordx_edges, "fov_lon"),
+        (cube.coordy_edges, "fov_lat"),
+    ):
+        np.testing.assert_allclose(
+            ours.to_value(bkg.axes[theirs].unit), bkg.axes[theirs].edges.value, rtol=1e-12
+        )
 
 
 def test_hess_read_agrees(shared_data):
@@ -80,14 +84,19 @@ def test_gammapy_reads_our_files(shared_data, tmp_path, name):
 
 def asymmetric_cube(nx, ny, ne, dtype=np.float64):
     rng = np.random.default_rng(7)
-    return FOVCube(np.linspace(-3, 3, nx + 1) * u.deg, np.linspace(-2, 2.5, ny + 1) * u.deg,
-                   np.geomspace(0.1, 100, ne + 1) * u.TeV,
-                   data=rng.uniform(1e-6, 1e-3, (ne, ny, nx)).astype(dtype), scheme="bg_cube",
-                   meta={"FOVALIGN": "ALTAZ"})
+    return FOVCube(
+        np.linspace(-3, 3, nx + 1) * u.deg,
+        np.linspace(-2, 2.5, ny + 1) * u.deg,
+        np.geomspace(0.1, 100, ne + 1) * u.TeV,
+        data=rng.uniform(1e-6, 1e-3, (ne, ny, nx)).astype(dtype),
+        scheme="bg_cube",
+        meta={"FOVALIGN": "ALTAZ"},
+    )
 
 
-@pytest.mark.parametrize(("nx", "ny", "ne"), [(5, 4, 3), (4, 4, 6), (3, 5, 5), (6, 3, 6),
-                                              (1, 1, 1), (2, 1, 3)])
+@pytest.mark.parametrize(
+    ("nx", "ny", "ne"), [(5, 4, 3), (4, 4, 6), (3, 5, 5), (6, 3, 6), (1, 1, 1), (2, 1, 3)]
+)
 def test_gammapy_reads_synthetic_cubes(tmp_path, nx, ny, ne):
     cube = asymmetric_cube(nx, ny, ne)
     cube.write(tmp_path / "bkg.fits")
@@ -128,8 +137,10 @@ def test_ambiguous_energy_axis_agrees_with_gammapy(tmp_path):
 
 def test_gammapy_reads_background_of_model_file(tmp_path):
     model = FOVCubeBackgroundModel.set_cube_binning(
-        np.linspace(-2, 2, 5) * u.deg, np.linspace(-2, 2, 4) * u.deg,
-        np.geomspace(0.1, 100, 4) * u.TeV)
+        np.linspace(-2, 2, 5) * u.deg,
+        np.linspace(-2, 2, 4) * u.deg,
+        np.geomspace(0.1, 100, 4) * u.TeV,
+    )
     model.counts_cube.data = np.random.default_rng(3).poisson(4.0, (3, 3, 4)).astype(float)
     model.add_observation_time(3600 * u.s)
     model.compute_rate()

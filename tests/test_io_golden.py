@@ -72,8 +72,10 @@ def test_legacy_test1_values_and_meta(shared_data):
     assert image[0, 0] < 1e-3 * image.max()
 
 
-@pytest.mark.parametrize("name", ["bg_cube_model_test2.fits.gz", "bg_cube_model_true.fits.gz",
-                                  "bg_cube_model_reco.fits.gz"])
+@pytest.mark.parametrize(
+    "name",
+    ["bg_cube_model_test2.fits.gz", "bg_cube_model_true.fits.gz", "bg_cube_model_reco.fits.gz"],
+)
 @pytest.mark.parametrize(
     ("hdu", "column", "scheme", "unit"),
     [

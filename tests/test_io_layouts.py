@@ -63,8 +63,14 @@ def test_energy_axis_ambiguous_warns(tmp_path):
 @pytest.mark.parametrize(("nx", "ny"), [(3, 3), (4, 3)])
 def test_no_tdim_warns_and_assumes_energy_slowest(tmp_path, nx, ny):
     cube = coded_cube(nx=nx, ny=ny)
-    path = write_bkg(tmp_path / "flat.fits", cube, layout="energy-slowest", tdim=False,
-                     column="BGD", unit="1/s/MeV/sr")
+    path = write_bkg(
+        tmp_path / "flat.fits",
+        cube,
+        layout="energy-slowest",
+        tdim=False,
+        column="BGD",
+        unit="1/s/MeV/sr",
+    )
     assert "TDIM7" not in fits.getheader(path, 1)
     with pytest.warns(AmbiguousLayoutWarning, match="no TDIM") as record:
         read = FOVCube.read(path)
@@ -85,8 +91,14 @@ def test_no_tdim_layout_keyword(tmp_path):
 def test_legacy_dialect_square(tmp_path):
     """A file of the original FOVCube (no HDUCLASS, column Bgd) is [E, y, x] as stored."""
     cube = coded_cube(nx=3, ny=3)
-    path = write_bkg(tmp_path / "legacy.fits", cube, layout="fovcube", column="Bgd",
-                     unit="1 / (s sr TeV)", header={"E_THRES": 0.01})
+    path = write_bkg(
+        tmp_path / "legacy.fits",
+        cube,
+        layout="fovcube",
+        column="Bgd",
+        unit="1 / (s sr TeV)",
+        header={"E_THRES": 0.01},
+    )
     read = FOVCube.read(path)
     np.testing.assert_array_equal(read.data, cube.data)
     assert read.unit == u.Unit("1 / (TeV s sr)")

@@ -19,8 +19,7 @@ SCHEMES = [None, "bg_cube", "bg_counts_cube", "bg_livetime_cube"]
 UNITS = ["", "s", "h", "ct", "1 / (MeV s sr)", "1 / (s sr TeV)", "cm-2 s-1"]
 #: A background cube holds a rate, a time cube a time (other units are refused).
 SCHEME_UNITS = {"bg_cube": ["1 / (MeV s sr)", "1 / (s sr TeV)"], "bg_livetime_cube": ["s", "h"]}
-META_KEYS = ["ORIGIN", "E_THRES", "NOBS", "SMOOTHED", "OBSERVER", "ALT_MIN",
-             "A_VERY_LONG_KEYWORD"]
+META_KEYS = ["ORIGIN", "E_THRES", "NOBS", "SMOOTHED", "OBSERVER", "ALT_MIN", "A_VERY_LONG_KEYWORD"]
 KNOWN_META = {
     "FOVALIGN": st.sampled_from(["RADEC", "ALTAZ", "REVERSE_LON_RADEC"]),
     "BKG_TIME": st.sampled_from(["ONTIME", "LIVETIME"]),
@@ -46,7 +45,9 @@ def edges(draw, low, high, log=False):
 
 
 fits_strings = st.text(
-    alphabet=st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.() "),
+    alphabet=st.sampled_from(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.() "
+    ),
     max_size=30,
 ).map(str.rstrip)
 meta_values = st.one_of(
@@ -131,16 +132,24 @@ def test_in_memory_roundtrips(cube):
 
 
 def test_table_header_keywords(tmp_path):
-    cube = FOVCube(np.linspace(-2, 2, 5) * u.deg, np.linspace(-2, 2, 3) * u.deg,
-                   np.geomspace(0.1, 10, 4) * u.TeV, scheme="bg_cube",
-                   meta={"FOVALIGN": "ALTAZ", "BKG_TIME": "ONTIME", "SOLIDANG": "FLAT"})
+    cube = FOVCube(
+        np.linspace(-2, 2, 5) * u.deg,
+        np.linspace(-2, 2, 3) * u.deg,
+        np.geomspace(0.1, 10, 4) * u.TeV,
+        scheme="bg_cube",
+        meta={"FOVALIGN": "ALTAZ", "BKG_TIME": "ONTIME", "SOLIDANG": "FLAT"},
+    )
     cube.write(tmp_path / "bkg.fits")
     header = fits.getheader(tmp_path / "bkg.fits", "BACKGROUND")
     assert header["HDUCLASS"] == "GADF"
     assert header["HDUDOC"].startswith("https://")
     assert header["HDUVERS"] == "0.2"
     assert (header["HDUCLAS1"], header["HDUCLAS2"], header["HDUCLAS3"], header["HDUCLAS4"]) == (
-        "RESPONSE", "BKG", "FULL-ENCLOSURE", "BKG_3D")
+        "RESPONSE",
+        "BKG",
+        "FULL-ENCLOSURE",
+        "BKG_3D",
+    )
     assert header["FOVALIGN"] == "ALTAZ"
     assert header["BKG_TIME"] == "ONTIME" and header["SOLIDANG"] == "FLAT"
     assert header["TTYPE7"] == "BKG"
@@ -149,8 +158,12 @@ def test_table_header_keywords(tmp_path):
 
 
 def test_legacy_table_layout(tmp_path):
-    cube = FOVCube(np.linspace(-2, 2, 5) * u.deg, np.linspace(-2, 2, 3) * u.deg,
-                   np.geomspace(0.1, 10, 4) * u.TeV, scheme="bg_cube")
+    cube = FOVCube(
+        np.linspace(-2, 2, 5) * u.deg,
+        np.linspace(-2, 2, 3) * u.deg,
+        np.geomspace(0.1, 10, 4) * u.TeV,
+        scheme="bg_cube",
+    )
     cube.write(tmp_path / "old.fits", legacy=True)
     header = fits.getheader(tmp_path / "old.fits", "BACKGROUND")
     assert header["TTYPE7"] == "Bgd"
@@ -161,28 +174,38 @@ def test_legacy_table_layout(tmp_path):
 def test_image_is_ds9_friendly(tmp_path):
     from astropy.wcs import WCS
 
-    cube = FOVCube(np.linspace(-2, 2, 5) * u.deg, np.linspace(-3, 3, 4) * u.deg,
-                   np.geomspace(0.1, 100, 4) * u.TeV, scheme="bg_cube")
+    cube = FOVCube(
+        np.linspace(-2, 2, 5) * u.deg,
+        np.linspace(-3, 3, 4) * u.deg,
+        np.geomspace(0.1, 100, 4) * u.TeV,
+        scheme="bg_cube",
+    )
     cube.write(tmp_path / "image.fits", format="image")
     with fits.open(tmp_path / "image.fits") as hdulist:
         assert [h.name for h in hdulist] == ["PRIMARY", "EBOUNDS", "DETBOUNDS"]
         header = hdulist[0].header
         assert hdulist[0].data.shape == (3, 3, 4)
-        assert (header["CTYPE1"], header["CTYPE2"], header["CTYPE3"]) == ("DETX", "DETY",
-                                                                          "ENER-LOG")
+        assert (header["CTYPE1"], header["CTYPE2"], header["CTYPE3"]) == (
+            "DETX",
+            "DETY",
+            "ENER-LOG",
+        )
         wcs = WCS(header)
         x, y, e = wcs.pixel_to_world_values([0, 3], [0, 2], [0, 2])
         np.testing.assert_allclose(x, cube.detx_axis.centers.to_value("deg")[[0, 3]])
         np.testing.assert_allclose(y, cube.dety_axis.centers.to_value("deg")[[0, 2]])
         # WCS spectral values are SI: J.
         np.testing.assert_allclose(e, cube.energy_axis.centers.to_value("J")[[0, 2]])
-        np.testing.assert_array_equal(hdulist["EBOUNDS"].data["E_MAX"],
-                                      cube.energy_edges.value[1:])
+        np.testing.assert_array_equal(hdulist["EBOUNDS"].data["E_MAX"], cube.energy_edges.value[1:])
 
 
 def test_image_with_irregular_edges_has_no_spatial_wcs(tmp_path):
-    cube = FOVCube([-2, -1, 0.5, 2] * u.deg, np.linspace(-3, 3, 4) * u.deg,
-                   [0.1, 0.3, 5, 100] * u.TeV, scheme="bg_cube")
+    cube = FOVCube(
+        [-2, -1, 0.5, 2] * u.deg,
+        np.linspace(-3, 3, 4) * u.deg,
+        [0.1, 0.3, 5, 100] * u.TeV,
+        scheme="bg_cube",
+    )
     cube.write(tmp_path / "image.fits", format="image")
     header = fits.getheader(tmp_path / "image.fits")
     assert "CTYPE1" not in header and header["CTYPE2"] == "DETY" and "CTYPE3" not in header
@@ -192,14 +215,19 @@ def test_image_with_irregular_edges_has_no_spatial_wcs(tmp_path):
 
 def test_old_image_without_detbounds(tmp_path):
     """Images of the original FOVCube: edges from the linear WCS, EBOUNDS as one ENERGY column."""
-    cube = FOVCube(np.linspace(-2, 2, 5) * u.deg, np.linspace(-3, 3, 4) * u.deg,
-                   np.geomspace(0.1, 100, 4) * u.TeV, data=np.arange(36.0).reshape(3, 3, 4))
+    cube = FOVCube(
+        np.linspace(-2, 2, 5) * u.deg,
+        np.linspace(-3, 3, 4) * u.deg,
+        np.geomspace(0.1, 100, 4) * u.TeV,
+        data=np.arange(36.0).reshape(3, 3, 4),
+    )
     hdulist = cube.to_hdulist("image")
     del hdulist["DETBOUNDS"]
     header = hdulist[0].header
     header["DATAUNIT"] = header.pop("BUNIT")
     energy = fits.BinTableHDU.from_columns(
-        [fits.Column("ENERGY", "D", unit="TeV", array=cube.energy_edges.value)], name="EBOUNDS")
+        [fits.Column("ENERGY", "D", unit="TeV", array=cube.energy_edges.value)], name="EBOUNDS"
+    )
     hdulist["EBOUNDS"] = energy
     hdulist.writeto(tmp_path / "old.fits")
     read = FOVCube.read(tmp_path / "old.fits", format="image")
@@ -210,8 +238,12 @@ def test_old_image_without_detbounds(tmp_path):
 
 
 def test_gz_name_writes_gzip(tmp_path):
-    cube = FOVCube(np.linspace(-2, 2, 3) * u.deg, np.linspace(-2, 2, 3) * u.deg,
-                   np.geomspace(0.1, 10, 3) * u.TeV, scheme="bg_cube")
+    cube = FOVCube(
+        np.linspace(-2, 2, 3) * u.deg,
+        np.linspace(-2, 2, 3) * u.deg,
+        np.geomspace(0.1, 10, 3) * u.TeV,
+        scheme="bg_cube",
+    )
     for fmt in ("table", "image"):
         path = tmp_path / f"{fmt}.fits.gz"
         cube.write(path, format=fmt)
@@ -220,9 +252,14 @@ def test_gz_name_writes_gzip(tmp_path):
 
 
 def test_write_from_another_backend(tmp_path, xp):
-    cube = FOVCube(np.linspace(-2, 2, 3) * u.deg, np.linspace(-2, 2, 4) * u.deg,
-                   np.geomspace(0.1, 10, 3) * u.TeV, data=np.arange(12.0).reshape(2, 3, 2),
-                   scheme="bg_cube", backend=xp)
+    cube = FOVCube(
+        np.linspace(-2, 2, 3) * u.deg,
+        np.linspace(-2, 2, 4) * u.deg,
+        np.geomspace(0.1, 10, 3) * u.TeV,
+        data=np.arange(12.0).reshape(2, 3, 2),
+        scheme="bg_cube",
+        backend=xp,
+    )
     cube.write(tmp_path / "bkg.fits")
     read = FOVCube.read(tmp_path / "bkg.fits")
     assert read.backend == "numpy"
@@ -232,8 +269,11 @@ def test_write_from_another_backend(tmp_path, xp):
 # ----------------------------------------------------------------------
 def filled_model(time_convention="ONTIME"):
     model = FOVCubeBackgroundModel.set_cube_binning(
-        np.linspace(-2, 2, 5) * u.deg, np.linspace(-2, 2, 4) * u.deg,
-        np.geomspace(0.1, 100, 4) * u.TeV, time_convention=time_convention)
+        np.linspace(-2, 2, 5) * u.deg,
+        np.linspace(-2, 2, 4) * u.deg,
+        np.geomspace(0.1, 100, 4) * u.TeV,
+        time_convention=time_convention,
+    )
     rng = np.random.default_rng(1)
     model.counts_cube.data = rng.poisson(5.0, model.counts_cube.shape).astype(float)
     model.add_observation_time(1800 * u.s)
@@ -284,8 +324,10 @@ def test_model_image_format(tmp_path):
 
 def test_model_without_background_cannot_be_written(tmp_path):
     model = FOVCubeBackgroundModel.set_cube_binning(
-        np.linspace(-2, 2, 3) * u.deg, np.linspace(-2, 2, 3) * u.deg,
-        np.geomspace(0.1, 10, 3) * u.TeV)
+        np.linspace(-2, 2, 3) * u.deg,
+        np.linspace(-2, 2, 3) * u.deg,
+        np.geomspace(0.1, 10, 3) * u.TeV,
+    )
     model.background_cube = None
     with pytest.raises(ValueError, match="compute_rate"):
         model.write(tmp_path / "model.fits")

@@ -30,7 +30,8 @@ def astropy_bytes(hdulist):
 def small_model():
     rng = np.random.default_rng(3)
     model = FOVCubeBackgroundModel.set_cube_binning(
-        Angle(np.linspace(-2, 2, 9), u.deg), Angle(np.linspace(-2, 3, 11), u.deg),
+        Angle(np.linspace(-2, 2, 9), u.deg),
+        Angle(np.linspace(-2, 3, 11), u.deg),
         np.geomspace(0.1, 100, 6) * u.TeV,
     )
     model.counts_cube.data = rng.poisson(5.0, model.counts_cube.shape).astype(float)
@@ -57,8 +58,14 @@ def test_written_gzip_file_reads_back(tmp_path):
     np.testing.assert_array_equal(back.counts_cube.data, model.counts_cube.data)
 
 
-NUMERIC = {"B": np.uint8, "I": np.int16, "J": np.int32, "K": np.int64, "E": np.float32,
-           "D": np.float64}
+NUMERIC = {
+    "B": np.uint8,
+    "I": np.int16,
+    "J": np.int32,
+    "K": np.int64,
+    "E": np.float32,
+    "D": np.float64,
+}
 
 
 @st.composite
@@ -73,28 +80,42 @@ def numeric_tables(draw):
         array = (values * draw(st.sampled_from([1, 3, 7])) % 120).astype(NUMERIC[code])
         repeat = int(np.prod(shape))
         dim = "(" + ",".join(map(str, shape[::-1])) + ")" if len(shape) > 1 else None
-        columns.append(fits.Column(name=f"C{k}", format=f"{repeat if shape else ''}{code}",
-                                   dim=dim, unit=draw(st.sampled_from(["", "deg", "s"])),
-                                   array=array))
+        columns.append(
+            fits.Column(
+                name=f"C{k}",
+                format=f"{repeat if shape else ''}{code}",
+                dim=dim,
+                unit=draw(st.sampled_from(["", "deg", "s"])),
+                array=array,
+            )
+        )
     return columns
 
 
 @given(tables=st.lists(numeric_tables(), min_size=1, max_size=3))
 def test_numeric_tables_are_astropys_bytes(tables):
     def make():
-        return fits.HDUList([fits.PrimaryHDU(),
-                             *(fits.BinTableHDU.from_columns(c, name=f"T{i}")
-                               for i, c in enumerate(tables))])
+        return fits.HDUList(
+            [
+                fits.PrimaryHDU(),
+                *(fits.BinTableHDU.from_columns(c, name=f"T{i}") for i, c in enumerate(tables)),
+            ]
+        )
 
     assert hdulist_bytes(make()) == astropy_bytes(make())
 
 
-@pytest.mark.parametrize("column", [
-    fits.Column(name="FLAG", format="L", array=np.array([True, False])),
-    fits.Column(name="NAME", format="5A", array=np.array(["ab", "cdefg"])),
-    fits.Column(name="UINT", format="I", bzero=32768, array=np.array([1, 60000], np.uint16)),
-    fits.Column(name="VAR", format="PD()", array=np.array([np.ones(2), np.ones(3)], dtype=object)),
-])
+@pytest.mark.parametrize(
+    "column",
+    [
+        fits.Column(name="FLAG", format="L", array=np.array([True, False])),
+        fits.Column(name="NAME", format="5A", array=np.array(["ab", "cdefg"])),
+        fits.Column(name="UINT", format="I", bzero=32768, array=np.array([1, 60000], np.uint16)),
+        fits.Column(
+            name="VAR", format="PD()", array=np.array([np.ones(2), np.ones(3)], dtype=object)
+        ),
+    ],
+)
 def test_other_columns_go_to_astropy(column):
     def make():
         return fits.HDUList([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([column])])
@@ -105,6 +126,7 @@ def test_other_columns_go_to_astropy(column):
 
 def test_a_table_out_of_step_with_its_header_goes_to_astropy():
     """A header whose row count disagrees with the data: astropy's writer decides."""
+
     def make():
         hdu = fits.BinTableHDU.from_columns([fits.Column(name="A", format="D", array=[1.0, 2.0])])
         hdu.header["NAXIS2"] = 7
@@ -113,4 +135,5 @@ def test_a_table_out_of_step_with_its_header_goes_to_astropy():
     assert not _is_plain_table(make()[1])
     assert hdulist_bytes(make()) == astropy_bytes(make())
     assert hdulist_bytes(fits.HDUList([fits.PrimaryHDU()])) == astropy_bytes(
-        fits.HDUList([fits.PrimaryHDU()]))
+        fits.HDUList([fits.PrimaryHDU()])
+    )

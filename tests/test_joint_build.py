@@ -17,21 +17,24 @@ from bgcube.simulate import make_test_dataset
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    return make_test_dataset(tmp_path_factory.mktemp("joint") / "data", n_obs=12,
-                             random_state=3, efficiency_index=1.5)
+    return make_test_dataset(
+        tmp_path_factory.mktemp("joint") / "data", n_obs=12, random_state=3, efficiency_index=1.5
+    )
 
 
 @pytest.fixture(scope="module")
 def built(dataset, tmp_path_factory):
     outdir = tmp_path_factory.mktemp("joint_out") / "models"
-    result = make_models(dataset.path, outdir, exclusion="none", progress=False,
-                         fit_glat_min=0.0)
+    result = make_models(dataset.path, outdir, exclusion="none", progress=False, fit_glat_min=0.0)
     return outdir, result
 
 
 def _digest(folder):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_default_build_is_the_joint_model(built, dataset):
@@ -41,8 +44,12 @@ def test_default_build_is_the_joint_model(built, dataset):
     assert model.meta["CONVERGE"] is True
     assert [c.column for c in model.conditions] == ["ZEN_PNT", "MUONEFF"]
     assert len(model.runs) == 12 and all(model.runs["FITTED"])
-    for name in ("hdu-index.fits.gz", "obs-index.fits.gz", "bg_observation_table.fits.gz",
-                 "bg_exclusion_regions.ecsv"):
+    for name in (
+        "hdu-index.fits.gz",
+        "obs-index.fits.gz",
+        "bg_observation_table.fits.gz",
+        "bg_exclusion_regions.ecsv",
+    ):
         assert (outdir / name).is_file(), name
     assert len(list((outdir / "bkg").glob("bkg_obs_*.fits.gz"))) == 12
     summary = result.summary_table()
@@ -58,8 +65,7 @@ def test_per_run_files_hold_the_model_of_each_run(built, dataset):
         path, hdu = store.hdu_location(int(row["OBS_ID"]), "bkg")
         written = FOVCube.read(path, hdu=hdu)
         expected = model.background(row, night_effect=float(model.runs["NIGHT_EFFECT"][k]))
-        np.testing.assert_allclose(np.asarray(written.data), np.asarray(expected.data),
-                                   rtol=1e-6)
+        np.testing.assert_allclose(np.asarray(written.data), np.asarray(expected.data), rtol=1e-6)
         assert written.meta["BKG_TIME"] == "ONTIME"
 
 
@@ -67,7 +73,7 @@ def test_efficiency_dependence_recovered(built):
     """The simulated background scales as MUONEFF**1.5: the fit finds it within its error."""
     model = built[1].joint.model
     lo, hi = {"ZEN_PNT": 20.0, "MUONEFF": 0.7}, {"ZEN_PNT": 20.0, "MUONEFF": 0.95}
-    diff = (model.log_rate(hi, [0.0], [0.3], [0.2]) - model.log_rate(lo, [0.0], [0.3], [0.2]))
+    diff = model.log_rate(hi, [0.0], [0.3], [0.2]) - model.log_rate(lo, [0.0], [0.3], [0.2])
     error = model.log_rate_difference_error(hi, lo, 0.0, 0.3, 0.2)
     truth = 1.5 * np.log(0.95 / 0.7)
     assert abs(float(diff[0, 0]) - truth) < 4 * error + 0.02, (diff, truth, error)
@@ -81,21 +87,27 @@ def test_apply_models_uses_the_joint_model(built, dataset, tmp_path):
     store = DataStore.from_dir(tmp_path / "applied")
     path, hdu = store.hdu_location(int(row["OBS_ID"]), "bkg")
     written = FOVCube.read(path, hdu=hdu)
-    np.testing.assert_allclose(np.asarray(written.data),
-                               np.asarray(result.joint.model.background(row).data), rtol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(written.data), np.asarray(result.joint.model.background(row).data), rtol=1e-6
+    )
 
 
 def test_missing_or_constant_condition_fails_before_writing(dataset, tmp_path):
     before = _digest(dataset.path)
     with pytest.raises(ConditionError, match="'NOPE' is not in the observation index"):
-        make_models(dataset.path, tmp_path / "a", conditions=["NOPE"], progress=False,
-                    fit_glat_min=0.0)
-    constant = next(c for c in dataset.obs_table.colnames
-                    if dataset.obs_table[c].dtype.kind in "if"
-                    and len(set(np.asarray(dataset.obs_table[c]).tolist())) == 1)
+        make_models(
+            dataset.path, tmp_path / "a", conditions=["NOPE"], progress=False, fit_glat_min=0.0
+        )
+    constant = next(
+        c
+        for c in dataset.obs_table.colnames
+        if dataset.obs_table[c].dtype.kind in "if"
+        and len(set(np.asarray(dataset.obs_table[c]).tolist())) == 1
+    )
     with pytest.raises(ConditionError, match="same value for all"):
-        make_models(dataset.path, tmp_path / "b", conditions=[constant], progress=False,
-                    fit_glat_min=0.0)
+        make_models(
+            dataset.path, tmp_path / "b", conditions=[constant], progress=False, fit_glat_min=0.0
+        )
     assert not list((tmp_path / "a").rglob("*.fits.gz")) if (tmp_path / "a").exists() else True
     assert not list((tmp_path / "b").rglob("*.fits.gz")) if (tmp_path / "b").exists() else True
     assert _digest(dataset.path) == before
@@ -104,8 +116,7 @@ def test_missing_or_constant_condition_fails_before_writing(dataset, tmp_path):
 def test_too_few_runs_is_an_error(dataset, tmp_path):
     ids = dataset.obs_ids.tolist()[:4]
     with pytest.raises(FitError, match="needs at least"):
-        make_models(dataset.path, tmp_path / "few", obs_ids=ids, progress=False,
-                    fit_glat_min=0.0)
+        make_models(dataset.path, tmp_path / "few", obs_ids=ids, progress=False, fit_glat_min=0.0)
     assert not (tmp_path / "few" / JOINT_MODEL_FILE).exists()
 
 
@@ -115,22 +126,52 @@ def test_group_options_need_the_groups_model(dataset, tmp_path):
 
 
 def test_command_line(dataset, tmp_path, capsys):
-    assert main(["make-models", str(dataset.path), str(tmp_path / "m"), "--no-progress",
-                 "--exclusion", "none", "--fit-glat-min", "0", "--conditions",
-                 "ZEN_PNT:cos:2", "--spatial-conditions", "none"]) == 0
+    assert (
+        main(
+            [
+                "make-models",
+                str(dataset.path),
+                str(tmp_path / "m"),
+                "--no-progress",
+                "--exclusion",
+                "none",
+                "--fit-glat-min",
+                "0",
+                "--conditions",
+                "ZEN_PNT:cos:2",
+                "--spatial-conditions",
+                "none",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "joint model fitted to 12 of 12 run(s)" in out
     assert "field-of-view shape on none" in out
     model = JointBackgroundModel.read(tmp_path / "m" / JOINT_MODEL_FILE)
     assert model.spatial_conditions == () and len(model.conditions) == 1
-    assert main(["make-models", str(dataset.path), str(tmp_path / "n"), "--no-progress",
-                 "--smooth-passes", "1"]) == 1
+    assert (
+        main(
+            [
+                "make-models",
+                str(dataset.path),
+                str(tmp_path / "n"),
+                "--no-progress",
+                "--smooth-passes",
+                "1",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "group models" in err and "--model groups" in err
-    assert main(["make-models", str(dataset.path), str(tmp_path / "o"), "--night-sigma",
-                 "-1"]) == 2
-    assert main(["make-models", str(dataset.path), str(tmp_path / "o"), "--conditions",
-                 "ZEN_PNT:sqrt"]) == 2
+    assert main(["make-models", str(dataset.path), str(tmp_path / "o"), "--night-sigma", "-1"]) == 2
+    assert (
+        main(
+            ["make-models", str(dataset.path), str(tmp_path / "o"), "--conditions", "ZEN_PNT:sqrt"]
+        )
+        == 2
+    )
 
 
 def test_info_describes_a_joint_model(built, capsys):

@@ -22,9 +22,15 @@ from bgcube.fit.joint_groups import group_effects
 from bgcube.fit.joint_solver import JointData, fit_joint
 
 #: A small model family for fast tests: 15 energy bins, 10 x 10 pixels.
-SPEC = JointModelSpec(energy_step_dex=0.2, fit_pixel=0.5, output_pixel=0.25,
-                      n_energy_basis=6, n_spatial_energy_basis=4, n_radial_basis=5,
-                      night_sigma=0.0)
+SPEC = JointModelSpec(
+    energy_step_dex=0.2,
+    fit_pixel=0.5,
+    output_pixel=0.25,
+    n_energy_basis=6,
+    n_spatial_energy_basis=4,
+    n_radial_basis=5,
+    night_sigma=0.0,
+)
 CONDITIONS = (Condition("ZEN_PNT", "cos", 1), Condition("MUONEFF", "log", 1))
 SPATIAL = (Condition("ZEN_PNT", "cos", 1),)
 
@@ -39,7 +45,7 @@ def test_bspline_basis_partition_of_unity_and_linear_reproduction():
     assert np.all(b >= -1e-15)
     np.testing.assert_allclose(b.sum(axis=1), 1.0, atol=1e-12)
     # coefficients at the Greville abscissae reproduce a straight line exactly
-    greville = np.array([knots[i + 1:i + 4].mean() for i in range(7)])
+    greville = np.array([knots[i + 1 : i + 4].mean() for i in range(7)])
     np.testing.assert_allclose(b @ (3.0 - 2.0 * greville), 3.0 - 2.0 * x, atol=1e-12)
     # outside the range: the boundary value (finite)
     np.testing.assert_allclose(bspline_basis([-5.0, 9.0], knots), b[[0, -1]], atol=1e-12)
@@ -76,13 +82,15 @@ def test_condition_errors_name_the_column():
 # a known truth inside the model family
 def _runs(n_runs, rng):
     zen = rng.uniform(5.0, 50.0, n_runs)
-    return Table({
-        "OBS_ID": np.arange(1, n_runs + 1),
-        "ZEN_PNT": zen,
-        "MUONEFF": rng.uniform(0.8, 1.2, n_runs),
-        "TSTART": np.arange(n_runs) * 86400.0 * 3,  # one run a night
-        "GLAT_PNT": np.full(n_runs, 40.0),
-    })
+    return Table(
+        {
+            "OBS_ID": np.arange(1, n_runs + 1),
+            "ZEN_PNT": zen,
+            "MUONEFF": rng.uniform(0.8, 1.2, n_runs),
+            "TSTART": np.arange(n_runs) * 86400.0 * 3,  # one run a night
+            "GLAT_PNT": np.full(n_runs, 40.0),
+        }
+    )
 
 
 def _truth(table, spec=SPEC):
@@ -91,11 +99,11 @@ def _truth(table, spec=SPEC):
     spatial = tuple(c.fitted_to(table) for c in SPATIAL)
     lo, hi = np.log10(spec.energy_range)
     knots = clamped_knots(lo, hi, spec.n_energy_basis)
-    x = np.array([knots[i + 1:i + 4].mean() for i in range(spec.n_energy_basis)])
+    x = np.array([knots[i + 1 : i + 4].mean() for i in range(spec.n_energy_basis)])
     spectrum = 9.0 - 2.7 * np.log(10) * x - 1.5 * (x < -0.5)  # turn-over below 0.3 TeV
     coef_a = np.stack([spectrum, 0.25 + 0.1 * x, -0.15 + 0.05 * x])
     rk = clamped_knots(0.0, spec.radial_max, spec.n_radial_basis)
-    r = np.array([rk[i + 1:i + 4].mean() for i in range(spec.n_radial_basis)])[1:]
+    r = np.array([rk[i + 1 : i + 4].mean() for i in range(spec.n_radial_basis)])[1:]
     j = spec.n_radial_basis - 1 + 2
     coef_s = np.zeros((2, spec.n_spatial_energy_basis, j))
     width = np.linspace(1.0, 1.6, spec.n_spatial_energy_basis)
@@ -113,8 +121,9 @@ def _simulate(model, table, rng, ontime=1800.0, spec=SPEC):
     gx, gy = np.meshgrid(c, c)
     log_e = 0.5 * (np.log10(e[1:]) + np.log10(e[:-1]))
     volume = np.diff(e)[:, None] * np.radians(spec.fit_pixel) ** 2 * ontime
-    mu = np.stack([np.exp(model.log_rate(row, log_e, gx.ravel(), gy.ravel())) * volume
-                   for row in table])
+    mu = np.stack(
+        [np.exp(model.log_rate(row, log_e, gx.ravel(), gy.ravel())) * volume for row in table]
+    )
     exposure = np.full((len(table), gx.size), ontime)
     return rng.poisson(mu).astype(float), exposure, mu
 
@@ -126,8 +135,15 @@ def simulated():
     truth = _truth(table)
     counts, exposure, mu = _simulate(truth, table, rng)
     thresholds = np.full(len(table), 0.0)
-    fitted = fit_joint_model(counts, exposure, thresholds, table, spec=SPEC,
-                             conditions=CONDITIONS, spatial_conditions=SPATIAL)
+    fitted = fit_joint_model(
+        counts,
+        exposure,
+        thresholds,
+        table,
+        spec=SPEC,
+        conditions=CONDITIONS,
+        spatial_conditions=SPATIAL,
+    )
     return table, truth, counts, exposure, mu, fitted
 
 
@@ -153,10 +169,12 @@ def test_condition_dependence_recovered_within_its_uncertainty(simulated):
     lo = {"ZEN_PNT": 10.0, "MUONEFF": 0.85, "OBS_ID": 0}
     hi = {"ZEN_PNT": 45.0, "MUONEFF": 1.15, "OBS_ID": 0}
     for log_e in (-0.6, 0.0, 0.8):
-        diff_true = (truth.log_rate(hi, [log_e], [0.5], [0.3])
-                     - truth.log_rate(lo, [log_e], [0.5], [0.3]))[0, 0]
-        diff_fit = (fitted.log_rate(hi, [log_e], [0.5], [0.3])
-                    - fitted.log_rate(lo, [log_e], [0.5], [0.3]))[0, 0]
+        diff_true = (
+            truth.log_rate(hi, [log_e], [0.5], [0.3]) - truth.log_rate(lo, [log_e], [0.5], [0.3])
+        )[0, 0]
+        diff_fit = (
+            fitted.log_rate(hi, [log_e], [0.5], [0.3]) - fitted.log_rate(lo, [log_e], [0.5], [0.3])
+        )[0, 0]
         error = fitted.log_rate_difference_error(hi, lo, log_e, 0.5, 0.3)
         assert 0 < error < 0.1
         assert abs(diff_fit - diff_true) < 4 * error, (log_e, diff_fit, diff_true, error)
@@ -168,8 +186,7 @@ def test_model_write_read_roundtrip(simulated, tmp_path):
     fitted.write(path)
     back = JointBackgroundModel.read(path)
     row = simulated[0][3]
-    np.testing.assert_allclose(back.background(row).data, fitted.background(row).data,
-                               rtol=1e-12)
+    np.testing.assert_allclose(back.background(row).data, fitted.background(row).data, rtol=1e-12)
     assert back.conditions == fitted.conditions
     assert back.spec == fitted.spec
     np.testing.assert_array_equal(back.covariance, fitted.covariance)
@@ -200,8 +217,15 @@ def test_sparse_data_give_a_defined_model():
     table = _runs(8, rng)
     truth = _truth(table)
     counts, exposure, _ = _simulate(truth, table, rng, ontime=20.0)
-    fitted = fit_joint_model(counts, exposure, np.full(8, 1.0), table, spec=SPEC,
-                             conditions=CONDITIONS, spatial_conditions=SPATIAL)
+    fitted = fit_joint_model(
+        counts,
+        exposure,
+        np.full(8, 1.0),
+        table,
+        spec=SPEC,
+        conditions=CONDITIONS,
+        spatial_conditions=SPATIAL,
+    )
     data = np.asarray(fitted.background(table[0]).data)
     assert fitted.meta["CONVERGE"]
     assert np.all(np.isfinite(data)) and np.all(data > 0)
@@ -212,12 +236,26 @@ def test_too_few_runs_and_constant_conditions_are_errors():
     table = _runs(4, rng)
     counts, exposure, _ = _simulate(_truth(_runs(40, rng)), table, rng)
     with pytest.raises(FitError, match="needs at least 6 runs"):
-        fit_joint_model(counts, exposure, np.zeros(4), table, spec=SPEC,
-                        conditions=CONDITIONS, spatial_conditions=SPATIAL)
+        fit_joint_model(
+            counts,
+            exposure,
+            np.zeros(4),
+            table,
+            spec=SPEC,
+            conditions=CONDITIONS,
+            spatial_conditions=SPATIAL,
+        )
     table["MUONEFF"] = 1.0
     with pytest.raises(ConditionError, match="'MUONEFF' has the same value"):
-        fit_joint_model(counts, exposure, np.zeros(4), table, spec=SPEC,
-                        conditions=CONDITIONS, spatial_conditions=SPATIAL)
+        fit_joint_model(
+            counts,
+            exposure,
+            np.zeros(4),
+            table,
+            spec=SPEC,
+            conditions=CONDITIONS,
+            spatial_conditions=SPATIAL,
+        )
 
 
 def test_fit_that_does_not_converge_says_why(simulated):
@@ -242,10 +280,18 @@ def _problem(spec, counts, exposure, features, spatial, xp=np, groups=None, sigm
     def a(x):
         return None if x is None else xp.asarray(np.ascontiguousarray(x, dtype=np.float64))
 
-    data = JointData(a(exposure), a(mask), a(counts.sum(axis=2)),
-                     a(np.einsum("rm,rep->mep", spatial, counts)), a(np.diff(e)),
-                     a(np.full(gx.size, np.radians(spec.fit_pixel) ** 2)), a(features),
-                     a(spatial), a(groups), a(sigma))
+    data = JointData(
+        a(exposure),
+        a(mask),
+        a(counts.sum(axis=2)),
+        a(np.einsum("rm,rep->mep", spatial, counts)),
+        a(np.diff(e)),
+        a(np.full(gx.size, np.radians(spec.fit_pixel) ** 2)),
+        a(features),
+        a(spatial),
+        a(groups),
+        a(sigma),
+    )
     design = type(design)(*(a(getattr(design, f.name)) for f in dataclasses.fields(design)))
     return data, design
 
@@ -259,8 +305,7 @@ def test_fit_is_the_same_on_every_backend(simulated, xp_nocupy):
     sigma = np.full(groups.shape[1], 0.1)
     reference = fit_joint(*_problem(SPEC, counts, exposure, features, spatial, np, groups, sigma))
     with jax_x64():
-        data, design = _problem(SPEC, counts, exposure, features, spatial, xp_nocupy, groups,
-                                sigma)
+        data, design = _problem(SPEC, counts, exposure, features, spatial, xp_nocupy, groups, sigma)
         solution = fit_joint(data, design)
         coef_a, effect = to_numpy(solution.coef_a), to_numpy(solution.group_effect)
     assert solution.converged

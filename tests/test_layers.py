@@ -29,8 +29,15 @@ LAYERS = (
     ("bgcube.fit",),
     ("bgcube.cube", "bgcube.radial"),
     ("bgcube.io", "bgcube.plotting"),
-    ("bgcube.axes", "bgcube.binning", "bgcube.event_columns", "bgcube.fill_events",
-     "bgcube.schemes", "bgcube.backend", "bgcube.datasets"),
+    (
+        "bgcube.axes",
+        "bgcube.binning",
+        "bgcube.event_columns",
+        "bgcube.fill_events",
+        "bgcube.schemes",
+        "bgcube.backend",
+        "bgcube.datasets",
+    ),
     ("bgcube.array",),
     ("bgcube.errors",),
 )
@@ -108,8 +115,10 @@ def test_the_rule_catches_a_planted_upward_import(tmp_path):
 
 
 def test_container_imports_neither_data_nor_make():
-    code = ("import sys, bgcube.cube, bgcube.model; "
-            "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith('bgcube.')}))")
+    code = (
+        "import sys, bgcube.cube, bgcube.model; "
+        "print(sorted({m.split('.')[1] for m in sys.modules if m.startswith('bgcube.')}))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     loaded = eval(result.stdout)  # a list of names printed above

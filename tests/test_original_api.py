@@ -70,8 +70,9 @@ def run(code, namespace):
         warnings.simplefilter("always")
         exec(compile(tree, "<example>", "exec"), namespace)
         if last is not None:
-            namespace["_"] = eval(compile(ast.Expression(last.value), "<example>", "eval"),
-                                  namespace)
+            namespace["_"] = eval(
+                compile(ast.Expression(last.value), "<example>", "eval"), namespace
+            )
     for w in caught:
         assert issubclass(w.category, BgcubeDeprecationWarning), str(w.message)
         assert "clobber" in str(w.message)
@@ -80,8 +81,10 @@ def run(code, namespace):
 
 def test_plot_and_write_example_runs_as_written(test1, tmp_path):
     plt.close("all")
-    namespace = run(EXAMPLE_PLOT_AND_WRITE,
-                    {"filename": str(test1), "outname": str(tmp_path / "cube_background_model")})
+    namespace = run(
+        EXAMPLE_PLOT_AND_WRITE,
+        {"filename": str(test1), "outname": str(tmp_path / "cube_background_model")},
+    )
     try:
         # one new figure per plot call without ax: an image, then a spectrum
         numbers = plt.get_fignums()
@@ -92,21 +95,28 @@ def test_plot_and_write_example_runs_as_written(test1, tmp_path):
         # both files read back equal to the original
         original = FOVCube.read(test1, format="table", scheme="bg_cube")
         assert namespace["bg_cube_model"].unit == original.unit
-        for name, fmt in (("cube_background_model_bin_table.fits", "table"),
-                          ("cube_background_model_image.fits", "image")):
+        for name, fmt in (
+            ("cube_background_model_bin_table.fits", "table"),
+            ("cube_background_model_image.fits", "image"),
+        ):
             back = FOVCube.read(tmp_path / name, format=fmt, scheme="bg_cube")
             assert back.unit == original.unit
             np.testing.assert_array_equal(back.quantity.value, original.quantity.value)
             for edges in ("energy_edges", "coordx_edges", "coordy_edges"):
-                np.testing.assert_allclose(getattr(back, edges).to_value(getattr(original, edges).unit),
-                                           getattr(original, edges).value, rtol=1e-12)
+                np.testing.assert_allclose(
+                    getattr(back, edges).to_value(getattr(original, edges).unit),
+                    getattr(original, edges).value,
+                    rtol=1e-12,
+                )
     finally:
         plt.close("all")
 
 
 def test_data_access_example_gives_a_quantity(test1, tmp_path):
-    namespace = run(EXAMPLE_PLOT_AND_WRITE,
-                    {"filename": str(test1), "outname": str(tmp_path / "cube_background_model")})
+    namespace = run(
+        EXAMPLE_PLOT_AND_WRITE,
+        {"filename": str(test1), "outname": str(tmp_path / "cube_background_model")},
+    )
     plt.close("all")
     run(EXAMPLE_DATA_ACCESS, namespace)
     value = namespace["_"]
@@ -127,8 +137,10 @@ def test_axes_example_draws_into_the_given_axes(test1):
         axes = namespace["axes"]
         assert len(axes[0].images) == len(axes[1].images) == 1
         assert len(axes[2].lines) == 2
-        assert [t.get_text() for t in axes[2].get_legend().get_texts()] == ["(0, 0) deg",
-                                                                            "(2, 2) deg"]
+        assert [t.get_text() for t in axes[2].get_legend().get_texts()] == [
+            "(0, 0) deg",
+            "(2, 2) deg",
+        ]
     finally:
         plt.close("all")
 

@@ -95,8 +95,13 @@ def test_interpolation_across_binnings_stays_linear_in_cos_zenith():
 
 
 def test_group_cos_zenith_is_time_weighted():
-    table = Table({"OBS_ID": [1, 2, 3], "ZEN_PNT": [0.0, 60.0, 10.0] * u.deg,
-                   "ONTIME": [1000.0, 3000.0, 50.0] * u.s})
+    table = Table(
+        {
+            "OBS_ID": [1, 2, 3],
+            "ZEN_PNT": [0.0, 60.0, 10.0] * u.deg,
+            "ONTIME": [1000.0, 3000.0, 50.0] * u.s,
+        }
+    )
     assert group_cos_zenith(table, [1, 2]) == pytest.approx((1000 * 1.0 + 3000 * 0.5) / 4000)
     assert group_cos_zenith(table, [3]) == pytest.approx(np.cos(np.radians(10.0)))
 
@@ -128,12 +133,21 @@ def test_poisson_norm_recovers_a_known_norm():
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     background = make_test_background(
-        Angle(4, "deg"), 2.0, 8 * u.Hz, fov_range=Angle([-3, 3], "deg"), n_fov_bins=12,
-        energy_band=[0.1, 100] * u.TeV, n_energy_bins=6,
+        Angle(4, "deg"),
+        2.0,
+        8 * u.Hz,
+        fov_range=Angle([-3, 3], "deg"),
+        n_fov_bins=12,
+        energy_band=[0.1, 100] * u.TeV,
+        n_energy_bins=6,
     )
     return make_test_dataset(
-        tmp_path_factory.mktemp("perobs") / "ds", n_obs=6, random_state=3, background=background,
-        alt_range=Angle([35, 85], "deg"), ontime=1200 * u.s,
+        tmp_path_factory.mktemp("perobs") / "ds",
+        n_obs=6,
+        random_state=3,
+        background=background,
+        alt_range=Angle([35, 85], "deg"),
+        ontime=1200 * u.s,
     )
 
 
@@ -152,8 +166,16 @@ def test_norm_fit_on_simulated_runs_recovers_their_true_norms(dataset):
 @pytest.fixture(scope="module")
 def per_run(dataset, tmp_path_factory):
     outdir = tmp_path_factory.mktemp("perobs_out")
-    result = make_models(dataset.path, outdir, zenith_edges=(0, 20, 40, 60), exclusion="none",
-                         per_observation="interpolate", fit_norm=True, progress=False, model="groups")
+    result = make_models(
+        dataset.path,
+        outdir,
+        zenith_edges=(0, 20, 40, 60),
+        exclusion="none",
+        per_observation="interpolate",
+        fit_norm=True,
+        progress=False,
+        model="groups",
+    )
     return result, outdir
 
 
@@ -171,8 +193,15 @@ def test_make_models_per_observation_writes_a_model_per_run(per_run, dataset):
 def test_fitted_norms_follow_the_true_norms_of_the_runs(dataset, tmp_path):
     # one group for all runs: its model is the ONTIME-weighted mean background
     # (equal ONTIMEs), so each run's fitted norm is its true norm over the mean
-    result = make_models(dataset.path, tmp_path, zenith_edges=(0, 90), exclusion="none",
-                         fit_norm=True, progress=False, model="groups")
+    result = make_models(
+        dataset.path,
+        tmp_path,
+        zenith_edges=(0, 90),
+        exclusion="none",
+        fit_norm=True,
+        progress=False,
+        model="groups",
+    )
     assert len(result.groups) == 1
     expected = dataset.norms / np.mean(dataset.norms)
     for obs_id, truth in zip(dataset.obs_ids, expected, strict=True):
@@ -208,8 +237,15 @@ def test_efficiency_norms_follow_the_true_norms_of_the_runs(dataset, tmp_path):
     store = DataStore.from_dir(dataset.path)
     true_eff = dict(zip(dataset.obs_ids, dataset.norms ** (1 / 1.5), strict=True))
     store.obs_table["EFF_TEST"] = [true_eff[i] for i in store.obs_table["OBS_ID"]]
-    result = make_models(store, tmp_path, zenith_edges=(0, 90), exclusion="none",
-                         efficiency_column="eff_test", progress=False, model="groups")
+    result = make_models(
+        store,
+        tmp_path,
+        zenith_edges=(0, 90),
+        exclusion="none",
+        efficiency_column="eff_test",
+        progress=False,
+        model="groups",
+    )
     expected = dataset.norms / np.mean(dataset.norms)
     total = sum(m.n_counts for m in result.observations.values())
     for obs_id, truth in zip(dataset.obs_ids, expected, strict=True):
@@ -219,15 +255,29 @@ def test_efficiency_norms_follow_the_true_norms_of_the_runs(dataset, tmp_path):
         written = FOVCube.read(tmp_path / BKG_SUBDIR / bkg_file_name(obs_id))
         assert written.meta["BKG_EFF"] == pytest.approx(true_eff[obs_id])
     with pytest.raises(ValueError, match="alternatives"):
-        make_models(store, tmp_path / "a", efficiency_column="EFF_TEST", fit_norm=True, model="groups")
+        make_models(
+            store, tmp_path / "a", efficiency_column="EFF_TEST", fit_norm=True, model="groups"
+        )
     with pytest.raises(ValueError, match="no column 'OPTEFF'"):  # before any work
-        make_models(store, tmp_path / "b", efficiency_column="OPTEFF", exclusion="none",
-                    progress=False, model="groups")
+        make_models(
+            store,
+            tmp_path / "b",
+            efficiency_column="OPTEFF",
+            exclusion="none",
+            progress=False,
+            model="groups",
+        )
     assert not (tmp_path / "b").exists()
     store.obs_table["EFF_FLAT"] = 1.0
     with pytest.raises(ValueError, match="two or more efficiencies"):
-        make_models(store, tmp_path / "c", efficiency_column="EFF_FLAT", exclusion="none",
-                    progress=False, model="groups")
+        make_models(
+            store,
+            tmp_path / "c",
+            efficiency_column="EFF_FLAT",
+            exclusion="none",
+            progress=False,
+            model="groups",
+        )
     assert not (tmp_path / "c").exists()
 
 
@@ -236,8 +286,15 @@ def test_rerun_without_overwrite_refuses_before_writing(per_run, dataset):
     index = outdir / "hdu-index.fits.gz"
     before = index.stat().st_mtime_ns
     with pytest.raises(OutputExistsError):
-        make_models(dataset.path, outdir, zenith_edges=(0, 20, 40, 60), exclusion="none",
-                    per_observation="group", progress=False, model="groups")
+        make_models(
+            dataset.path,
+            outdir,
+            zenith_edges=(0, 20, 40, 60),
+            exclusion="none",
+            per_observation="group",
+            progress=False,
+            model="groups",
+        )
     assert index.stat().st_mtime_ns == before
 
 
@@ -261,8 +318,15 @@ def test_gammapy_datastore_uses_the_new_models(per_run, dataset):
 
 
 def test_livetime_models_are_written_per_ontime(dataset, tmp_path):
-    result = make_models(dataset.path, tmp_path, time_convention="LIVETIME", exclusion="none",
-                         per_observation="group", progress=False, model="groups")
+    result = make_models(
+        dataset.path,
+        tmp_path,
+        time_convention="LIVETIME",
+        exclusion="none",
+        per_observation="group",
+        progress=False,
+        model="groups",
+    )
     table = DataStore.from_dir(dataset.path).obs_table
     for row in table:
         obs_id = int(row["OBS_ID"])
@@ -273,17 +337,47 @@ def test_livetime_models_are_written_per_ontime(dataset, tmp_path):
 
 
 def test_command_line_flags(dataset, tmp_path, capsys):
-    status = main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--fit-norm",
-                   "--no-progress", "--exclusion", "none"])
+    status = main(
+        [
+            "make-models",
+            "--model",
+            "groups",
+            str(dataset.path),
+            str(tmp_path),
+            "--fit-norm",
+            "--no-progress",
+            "--exclusion",
+            "none",
+        ]
+    )
     assert status == 0
     assert (tmp_path / "hdu-index.fits.gz").is_file()
     assert len(list((tmp_path / BKG_SUBDIR).glob("bkg_obs_*.fits.gz"))) == len(dataset.obs_ids)
     with pytest.raises(SystemExit):
-        main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path / "x"), "--per-observation",
-              "nearest"])
+        main(
+            [
+                "make-models",
+                "--model",
+                "groups",
+                str(dataset.path),
+                str(tmp_path / "x"),
+                "--per-observation",
+                "nearest",
+            ]
+        )
     with pytest.raises(SystemExit):  # two norms: one or the other
-        main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path / "y"), "--fit-norm",
-              "--efficiency-norm", "MUONEFF"])
+        main(
+            [
+                "make-models",
+                "--model",
+                "groups",
+                str(dataset.path),
+                str(tmp_path / "y"),
+                "--fit-norm",
+                "--efficiency-norm",
+                "MUONEFF",
+            ]
+        )
 
 
 def test_resample_rate_stays_bounded_next_to_empty_bins():

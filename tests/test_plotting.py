@@ -87,8 +87,9 @@ def test_labels_follow_the_scheme(scheme, unit, label):
 def test_style_kwargs_and_axes_are_used():
     cube = make_cube()
     fig, (ax1, ax2) = plt.subplots(1, 2)
-    returned = cube.plot_image(30 * u.TeV, ax=ax2,
-                               style_kwargs={"norm": LogNorm(), "cmap": "viridis"})
+    returned = cube.plot_image(
+        30 * u.TeV, ax=ax2, style_kwargs={"norm": LogNorm(), "cmap": "viridis"}
+    )
     assert returned is ax2 and not ax1.images
     assert isinstance(ax2.images[0].norm, LogNorm)
     assert ax2.images[0].get_cmap().name == "viridis"
@@ -128,7 +129,7 @@ def test_radial_profile_is_the_ring_mean():
     centres = 0.5 * (x[:-1] + x[1:]).value
     xx, yy = np.meshgrid(centres, centres)
     offset = np.hypot(xx, yy)
-    data = np.stack([np.exp(-offset**2), 2 + offset])
+    data = np.stack([np.exp(-(offset**2)), 2 + offset])
     cube = FOVCube(x, x, e, data=data)
     for index, energy in enumerate([2, 7] * u.TeV):
         rings, profile = radial_profile(cube, energy)
@@ -153,8 +154,9 @@ def test_peek_of_a_cube(xp):
     indices = [title_energy_bin(cube, ax) for ax in with_images]
     assert indices == [1, 3, 5]  # 6 bins, 3 images: bins (k + 1/2) * 6 / 3
     for ax, index in zip(with_images, indices, strict=True):
-        np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()),
-                                      cube.quantity.value[index])
+        np.testing.assert_array_equal(
+            np.asarray(ax.images[0].get_array()), cube.quantity.value[index]
+        )
     titles = [ax.get_title() for ax in fig.axes]
     assert "Spectra" in titles
     assert "Radial profile (mean over rings of offset)" in titles
@@ -175,13 +177,17 @@ def test_peek_of_a_model():
     assert fig.get_suptitle() == "Background model (ONTIME): background rate"
     for ax in [ax for ax in fig.axes if ax.images]:
         index = title_energy_bin(model.background_cube, ax)
-        np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()),
-                                      model.background_cube.quantity.value[index])
+        np.testing.assert_array_equal(
+            np.asarray(ax.images[0].get_array()), model.background_cube.quantity.value[index]
+        )
 
 
 def test_real_model_plots(shared_data):
-    cube = FOVCube.read(shared_data / "gammapy-extra-background/bg_cube_model_test1.fits",
-                        format="table", scheme="bg_cube")
+    cube = FOVCube.read(
+        shared_data / "gammapy-extra-background/bg_cube_model_test1.fits",
+        format="table",
+        scheme="bg_cube",
+    )
     ax = cube.plot_image(2 * u.TeV, ax=plt.figure().add_subplot())
     index = cube.find_energy_bin(2 * u.TeV)
     np.testing.assert_array_equal(np.asarray(ax.images[0].get_array()), cube.data[index])
@@ -207,8 +213,13 @@ def test_importing_bgcube_does_not_import_matplotlib():
 def test_peek_shows_only_energies_with_data_and_spectra_leave_gaps():
     data = np.zeros((6, 4, 4))
     data[1:3] = 1.0  # only bins 1 and 2 hold data
-    cube = FOVCube(np.linspace(-2, 2, 5) * u.deg, np.linspace(-2, 2, 5) * u.deg,
-                   np.geomspace(0.1, 100, 7) * u.TeV, data=data, scheme="bg_counts_cube")
+    cube = FOVCube(
+        np.linspace(-2, 2, 5) * u.deg,
+        np.linspace(-2, 2, 5) * u.deg,
+        np.geomspace(0.1, 100, 7) * u.TeV,
+        data=data,
+        scheme="bg_counts_cube",
+    )
     figure = cube.peek(n_energies=3)
     try:
         images = [ax.images[0].get_array() for ax in figure.axes if ax.images]

@@ -77,8 +77,12 @@ def test_counts_beyond_2_24_through_the_model(xp, big_column):
 def test_weighted_counts_beyond_2_24_on_every_fill_path(xp, method):
     """Each fill path sums in float64: weights 2**24, 1, 1, 1 give exactly 2**24 + 3."""
     name = backend_name(xp)
-    allowed = {"numpy": ("numba", "bincount", "portable"), "cupy": ("bincount", "portable"),
-               "jax": ("jax", "portable"), "array_api_strict": ("portable",)}[name]
+    allowed = {
+        "numpy": ("numba", "bincount", "portable"),
+        "cupy": ("bincount", "portable"),
+        "jax": ("jax", "portable"),
+        "array_api_strict": ("portable",),
+    }[name]
     if method not in allowed:
         pytest.skip(f"fill method {method!r} does not run on {name}")
     if method == "numba":
@@ -155,4 +159,3 @@ def test_time_keeps_adding_in_a_cube_read_from_a_float32_file(xp):
     cube.data = cube.xp.full(cube.shape, 1e7, dtype=cube.xp.float32)
     model.add_observation_time(0.25 * u.s).add_observation_time(0.25 * u.s)
     assert np.all(to_numpy(model.livetime_cube.data) == 1e7 + 0.5)
-

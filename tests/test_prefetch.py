@@ -15,8 +15,9 @@ from bgcube.errors import FileFormatError
 def _write_fits(path, n=100, compress=True):
     from astropy.io import fits
 
-    hdu = fits.BinTableHDU.from_columns([fits.Column("ENERGY", "E", "TeV", array=np.arange(n))],
-                                        name="EVENTS")
+    hdu = fits.BinTableHDU.from_columns(
+        [fits.Column("ENERGY", "E", "TeV", array=np.arange(n))], name="EVENTS"
+    )
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path.with_suffix(""), overwrite=True)
     raw = path.with_suffix("").read_bytes()
     path.write_bytes(gzip.compress(raw) if compress else raw)
@@ -70,7 +71,8 @@ def test_a_failed_prefetch_leaves_the_error_to_the_normal_read(tmp_path):
 
 
 def test_a_build_reads_every_run_through_the_prefetch_with_unchanged_cubes(
-        shared_data, tmp_path, monkeypatch):
+    shared_data, tmp_path, monkeypatch
+):
     from bgcube.make import partial
     from bgcube.make.pipeline import make_models
 

@@ -58,5 +58,6 @@ def test_model_reader_respects_cls(tmp_path):
     model.write(path)
     back = MyModel.read(path)
     assert type(back) is MyModel
-    np.testing.assert_array_equal(np.asarray(back.background_cube.data),
-                                  np.asarray(model.background_cube.data))
+    np.testing.assert_array_equal(
+        np.asarray(back.background_cube.data), np.asarray(model.background_cube.data)
+    )

@@ -39,10 +39,12 @@ def test_gammapy_background2d_reads_identical_values(tmp_path, n_e, n_o):
     model.write(tmp_path / "bkg2d.fits.gz")
     theirs = irf.Background2D.read(tmp_path / "bkg2d.fits.gz", hdu="BACKGROUND")
     # Gammapy rebuilds log edges from the bin bounds (last-digit rounding); the data are exact
-    assert_allclose(theirs.axes["energy"].edges.to_value(u.TeV), model.energy_edges.value,
-                    rtol=1e-14)
-    assert_allclose(theirs.axes["offset"].edges.to_value(u.deg), model.offset_edges.value,
-                    rtol=1e-14)
+    assert_allclose(
+        theirs.axes["energy"].edges.to_value(u.TeV), model.energy_edges.value, rtol=1e-14
+    )
+    assert_allclose(
+        theirs.axes["offset"].edges.to_value(u.deg), model.offset_edges.value, rtol=1e-14
+    )
     assert theirs.unit == model.unit
     assert_array_equal(theirs.data, model.data)  # [energy, offset], bit for bit
     # and the other way: a file Gammapy wrote reads back to the same values
@@ -105,14 +107,32 @@ def test_radial_reduction_of_a_flat_cube_is_exact():
 @pytest.fixture(scope="module")
 def radial_dataset(tmp_path_factory):
     background = make_test_background(
-        Angle(4, "deg"), 2.0, 20 * u.Hz, fov_range=Angle([-3, 3], "deg"), n_fov_bins=24,
-        energy_band=[0.1, 100] * u.TeV, n_energy_bins=8,
+        Angle(4, "deg"),
+        2.0,
+        20 * u.Hz,
+        fov_range=Angle([-3, 3], "deg"),
+        n_fov_bins=24,
+        energy_band=[0.1, 100] * u.TeV,
+        n_energy_bins=8,
     )
     root = tmp_path_factory.mktemp("radial")
-    ds = make_test_dataset(root / "ds", n_obs=6, random_state=11, background=background,
-                           alt_range=Angle([60, 80], "deg"), ontime=1800 * u.s)
-    result = make_models(ds.path, root / "models", exclusion="none", progress=False,
-                         zenith_edges=(0, 40), model_type="2d", model="groups")
+    ds = make_test_dataset(
+        root / "ds",
+        n_obs=6,
+        random_state=11,
+        background=background,
+        alt_range=Angle([60, 80], "deg"),
+        ontime=1800 * u.s,
+    )
+    result = make_models(
+        ds.path,
+        root / "models",
+        exclusion="none",
+        progress=False,
+        zenith_edges=(0, 40),
+        model_type="2d",
+        model="groups",
+    )
     return ds, root, result
 
 
@@ -123,8 +143,9 @@ def test_bkg_2d_from_simulated_data_recovers_the_truth(radial_dataset):
     truth = ds.true_model(group.obs_ids, time_convention=result.time_convention)
     expected_3d = compare_models(group.model, truth, min_expected=0).expected
     time = group.model.livetime_cube
-    expected = radial_from_cubes(group.model.counts_cube.copy(data=expected_3d), time,
-                                 offset_edges=radial.offset_edges).counts
+    expected = radial_from_cubes(
+        group.model.counts_cube.copy(data=expected_3d), time, offset_edges=radial.offset_edges
+    ).counts
     reduced = radial_from_cubes(group.model.counts_cube, time, offset_edges=radial.offset_edges)
     assert_allclose(radial.data, reduced.data, rtol=1e-12)  # what make-models wrote
     observed = reduced.counts
@@ -134,8 +155,9 @@ def test_bkg_2d_from_simulated_data_recovers_the_truth(radial_dataset):
     assert abs(pulls.mean()) < 3 / np.sqrt(use.sum())
     assert 0.75 < pulls.std() < 1.25
     # the rate over the truth's rate in the same bins, within Poisson errors everywhere
-    true_rate = expected / (reduced.exposure.to_value("s sr")
-                            * np.diff(radial.energy_edges.to_value(u.MeV))[:, None])
+    true_rate = expected / (
+        reduced.exposure.to_value("s sr") * np.diff(radial.energy_edges.to_value(u.MeV))[:, None]
+    )
     ratio = radial.data[use] / true_rate[use]
     assert np.all(np.abs(ratio - 1) < 4.5 / np.sqrt(expected[use]))
 
@@ -145,9 +167,19 @@ def test_apply_models_2d_through_gammapy(radial_dataset, tmp_path, capsys):
     gdata = pytest.importorskip("gammapy.data")
     ds, root, result = radial_dataset
     ids = [int(i) for i in ds.obs_ids]
-    status = main(["apply-models", str(root / "models"), str(ds.path), str(tmp_path / "B"),
-                   "--model-type", "2d", "--obs-ids", ",".join(map(str, ids[:3])),
-                   "--extrapolate"])
+    status = main(
+        [
+            "apply-models",
+            str(root / "models"),
+            str(ds.path),
+            str(tmp_path / "B"),
+            "--model-type",
+            "2d",
+            "--obs-ids",
+            ",".join(map(str, ids[:3])),
+            "--extrapolate",
+        ]
+    )
     assert status == 0, capsys.readouterr().err
     source = RadialGroupModels.read(root / "models")
     rows = {int(r["OBS_ID"]): r for r in DataStore.from_dir(ds.path).obs_table}
@@ -166,6 +198,13 @@ def test_apply_models_2d_through_gammapy(radial_dataset, tmp_path, capsys):
 
 def test_apply_models_2d_needs_2d_models(tmp_path, radial_dataset):
     ds, root, result = radial_dataset
-    make_models(ds.path, tmp_path / "m3", exclusion="none", progress=False, zenith_edges=(0, 40), model="groups")
+    make_models(
+        ds.path,
+        tmp_path / "m3",
+        exclusion="none",
+        progress=False,
+        zenith_edges=(0, 40),
+        model="groups",
+    )
     with pytest.raises(DataNotFoundError, match="--model-type 2d"):
         apply_models(tmp_path / "m3", ds.path, tmp_path / "B", model_type="2d")

@@ -42,8 +42,10 @@ NOT_RUN = {
 
 def fenced_blocks(text):
     """``(language, code)`` of every fenced block of a Markdown text."""
-    return [(m.group(1).strip().lower(), m.group(2))
-            for m in re.finditer(r"^```([^\n`]*)\n(.*?)^```", text, flags=re.M | re.S)]
+    return [
+        (m.group(1).strip().lower(), m.group(2))
+        for m in re.finditer(r"^```([^\n`]*)\n(.*?)^```", text, flags=re.M | re.S)
+    ]
 
 
 def shell_commands(code):
@@ -74,20 +76,30 @@ def readme_blocks():
 def test_readme_has_commands_and_snippets():
     languages = [language for language, _ in readme_blocks()]
     assert "python" in languages and "bash" in languages
-    commands = [c for lang, code in readme_blocks() if lang in ("bash", "sh")
-                for c in shell_commands(code)]
+    commands = [
+        c for lang, code in readme_blocks() if lang in ("bash", "sh") for c in shell_commands(code)
+    ]
     assert sum(classify(c)[0] == "run" for c in commands) >= 3
 
 
 def test_every_readme_command_is_understood():
-    unknown = [c for lang, code in readme_blocks() if lang in ("bash", "sh", "shell")
-               for c in shell_commands(code) if classify(c)[0] == "unknown"]
-    assert not unknown, (f"README commands with no rule in tests/test_readme.py: {unknown}; "
-                         "add a rule to classify() (run it, or say why it is not run)")
+    unknown = [
+        c
+        for lang, code in readme_blocks()
+        if lang in ("bash", "sh", "shell")
+        for c in shell_commands(code)
+        if classify(c)[0] == "unknown"
+    ]
+    assert not unknown, (
+        f"README commands with no rule in tests/test_readme.py: {unknown}; "
+        "add a rule to classify() (run it, or say why it is not run)"
+    )
 
 
 def test_pip_install_names_existing_extras():
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
     for _, code in readme_blocks():
         for command in shell_commands(code):
             if classify(command)[0] != "pip":
@@ -114,8 +126,11 @@ def substitute(command, data):
 
 @pytest.mark.slow
 def test_readme_commands_run(shared_data, tmp_path):
-    env = dict(os.environ, MPLBACKEND="Agg",
-               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ,
+        MPLBACKEND="Agg",
+        PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    )
     ran = 0
     for lang, code in readme_blocks():
         if lang not in ("bash", "sh", "shell"):
@@ -123,8 +138,14 @@ def test_readme_commands_run(shared_data, tmp_path):
         for command in shell_commands(code):
             if classify(command)[0] != "run":
                 continue
-            result = subprocess.run(substitute(command, shared_data), cwd=tmp_path, env=env,
-                                    capture_output=True, text=True, timeout=900)
+            result = subprocess.run(
+                substitute(command, shared_data),
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=900,
+            )
             assert result.returncode == 0, f"{command!r} failed:\n{result.stderr}"
             assert "Traceback" not in result.stderr
             ran += 1
@@ -139,7 +160,7 @@ def test_readme_python_snippets_run(shared_data, tmp_path, monkeypatch):
     snippets = [code for lang, code in readme_blocks() if lang == "python"]
     assert snippets
     for code in snippets:
-        if "backend=\"jax\"" in code or "backend='jax'" in code:
+        if 'backend="jax"' in code or "backend='jax'" in code:
             pytest.importorskip("jax", reason="the README snippet uses the JAX backend")
         with warnings.catch_warnings():
             warnings.simplefilter("error")

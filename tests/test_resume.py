@@ -64,7 +64,9 @@ def test_pairwise_sum_follows_one_tree_whatever_the_count():
 
 def test_partial_sums_are_order_sensitive_so_the_tree_is_fixed():
     rng = np.random.default_rng(1)
-    parts = [PartialCubes(np.ones((1, 2, 2)), rng.uniform(0, 1e4, (1, 2, 2)), (), ()) for _ in range(9)]
+    parts = [
+        PartialCubes(np.ones((1, 2, 2)), rng.uniform(0, 1e4, (1, 2, 2)), (), ()) for _ in range(9)
+    ]
     tree = PairwiseSum()
     for p in parts:
         tree.push(p)
@@ -81,13 +83,20 @@ def test_partial_sums_are_order_sensitive_so_the_tree_is_fixed():
 
 def test_compute_partial_reports_an_unreadable_run(dataset):
     store = DataStore.from_dir(dataset.path)
-    edges = (np.linspace(-2, 2, 5) * u.deg, np.linspace(-2, 2, 5) * u.deg, np.geomspace(0.1, 100, 4) * u.TeV)
+    edges = (
+        np.linspace(-2, 2, 5) * u.deg,
+        np.linspace(-2, 2, 5) * u.deg,
+        np.geomspace(0.1, 100, 4) * u.TeV,
+    )
     task = RunTask.make(999999, store, edges, ExclusionRegions.empty(), "RADEC", "ONTIME")
     partial = compute_partial(task)
     assert partial.counts is None and partial.fills == ()
     assert partial.failed[0][0] == 999999 and "999999" in partial.failed[0][1]
-    good = compute_partial(RunTask.make(int(store.obs_ids[0]), store, edges, ExclusionRegions.empty(),
-                                        "RADEC", "ONTIME"))
+    good = compute_partial(
+        RunTask.make(
+            int(store.obs_ids[0]), store, edges, ExclusionRegions.empty(), "RADEC", "ONTIME"
+        )
+    )
     assert good.counts.shape == (3, 4, 4) and good.counts.dtype == np.float64
     assert good.counts.sum() == good.fills[0].n_filled > 0
 
@@ -111,7 +120,9 @@ def test_interrupted_build_resumes_without_recomputing(dataset, reference, tmp_p
 def test_changed_settings_discard_the_checkpoint(dataset, tmp_path):
     _interrupted_build(dataset, tmp_path, 2, exclusion="none")
     store = ScriptedStore(DataStore.from_dir(dataset.path))
-    result = make_models(store, tmp_path, progress=False, resume=True, keep_checkpoint=True, model="groups")
+    result = make_models(
+        store, tmp_path, progress=False, resume=True, keep_checkpoint=True, model="groups"
+    )
     assert result.reused == [] and len(store.calls) == N_OBS
     assert any("discarded" in m and "exclusion" in m for m in result.messages)
     assert len(list((tmp_path / CHECKPOINT_DIR / "runs").iterdir())) == N_OBS  # kept on request
@@ -147,7 +158,9 @@ def test_a_checkpoint_is_not_ignored_silently(dataset, tmp_path):
     assert not (tmp_path / CHECKPOINT_DIR).exists()
 
 
-def test_resume_does_not_replace_files_the_interrupted_build_did_not_plan(dataset, reference, tmp_path):
+def test_resume_does_not_replace_files_the_interrupted_build_did_not_plan(
+    dataset, reference, tmp_path
+):
     _interrupted_build(dataset, tmp_path, 1, zenith_edges=(0, 90))
     # resumed with the default groups: another group's model file was not the earlier build's
     gid = reference.groups[-1].group_id
@@ -169,11 +182,41 @@ def test_command_line_resume(dataset, reference, tmp_path, capsys, monkeypatch):
 
     with monkeypatch.context() as patch:
         patch.setattr(DataStore, "observation", interrupted_after_two)
-        assert main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--no-progress"]) == 130
+        assert (
+            main(
+                [
+                    "make-models",
+                    "--model",
+                    "groups",
+                    str(dataset.path),
+                    str(tmp_path),
+                    "--no-progress",
+                ]
+            )
+            == 130
+        )
     assert "add --resume to continue" in capsys.readouterr().err
-    assert main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--no-progress"]) == 1
+    assert (
+        main(
+            ["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--no-progress"]
+        )
+        == 1
+    )
     assert "--resume" in capsys.readouterr().err
-    assert main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--no-progress", "--resume"]) == 0
+    assert (
+        main(
+            [
+                "make-models",
+                "--model",
+                "groups",
+                str(dataset.path),
+                str(tmp_path),
+                "--no-progress",
+                "--resume",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "2 run(s) reused from the checkpoint" in out
     assert not (tmp_path / CHECKPOINT_DIR).exists()
@@ -189,4 +232,3 @@ def test_a_failed_checkpoint_save_stops_the_build(dataset, tmp_path, monkeypatch
     monkeypatch.setattr(checkpoint, "_save_npz", full_disk)
     with pytest.raises(OSError, match="No space left"):
         make_models(dataset.path, tmp_path / "out", progress=False, model="groups")
-

@@ -22,12 +22,14 @@ from bgcube.simulate import make_test_background, make_test_dataset
 
 @pytest.fixture
 def table():
-    return Table({
-        "OBS_ID": [1, 2, 3, 4, 5],
-        "ZEN_PNT": np.array([10.0, 35.0, 45.0, 20.0, 60.0]) * u.deg,
-        "N_TELS": [4, 3, 4, 2, 3],
-        "OBJECT": np.array([b"Crab  ", b"PKS 2155-304", b"Crab", b"Off", b"PKS 2155-304"]),
-    })
+    return Table(
+        {
+            "OBS_ID": [1, 2, 3, 4, 5],
+            "ZEN_PNT": np.array([10.0, 35.0, 45.0, 20.0, 60.0]) * u.deg,
+            "N_TELS": [4, 3, 4, 2, 3],
+            "OBJECT": np.array([b"Crab  ", b"PKS 2155-304", b"Crab", b"Off", b"PKS 2155-304"]),
+        }
+    )
 
 
 def test_parse_obs_ids_list_and_file(tmp_path):
@@ -111,12 +113,22 @@ def test_run_selection_order_errors_and_provenance(table):
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     background = make_test_background(
-        Angle(4, "deg"), 2.0, 8 * u.Hz, fov_range=Angle([-3, 3], "deg"), n_fov_bins=8,
-        energy_band=[0.1, 100] * u.TeV, n_energy_bins=4,
+        Angle(4, "deg"),
+        2.0,
+        8 * u.Hz,
+        fov_range=Angle([-3, 3], "deg"),
+        n_fov_bins=8,
+        energy_band=[0.1, 100] * u.TeV,
+        n_energy_bins=4,
     )
     return make_test_dataset(
-        tmp_path_factory.mktemp("sel") / "ds", n_obs=6, random_state=5, background=background,
-        alt_range=Angle([35, 85], "deg"), ontime=300 * u.s, n_tels_range=(2, 4),
+        tmp_path_factory.mktemp("sel") / "ds",
+        n_obs=6,
+        random_state=5,
+        background=background,
+        alt_range=Angle([35, 85], "deg"),
+        ontime=300 * u.s,
+        n_tels_range=(2, 4),
     )
 
 
@@ -124,8 +136,15 @@ def test_make_models_uses_the_selected_runs_and_records_them(dataset, tmp_path):
     obs = DataStore.from_dir(dataset.path).obs_table
     keep = [int(i) for i in obs["OBS_ID"][obs["N_TELS"] >= 3]]
     drop = keep[0]
-    result = make_models(dataset.path, tmp_path, exclusion="none", progress=False,
-                         select="N_TELS >= 3", exclude_obs_ids=[drop], model="groups")
+    result = make_models(
+        dataset.path,
+        tmp_path,
+        exclusion="none",
+        progress=False,
+        select="N_TELS >= 3",
+        exclude_obs_ids=[drop],
+        model="groups",
+    )
     used = sorted(i for g in result.groups for i in g.obs_ids)
     assert used == sorted(set(keep) - {drop})
     written = Table.read(tmp_path / "bg_observation_table.fits.gz")
@@ -139,19 +158,51 @@ def test_command_line_selection(dataset, tmp_path, capsys):
     ids = [int(i) for i in dataset.obs_ids]
     runs = tmp_path / "runs.txt"
     runs.write_text("\n".join(str(i) for i in ids[::2]))
-    status = main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path / "a"), "--obs-ids",
-                   f"@{runs}", "--exclusion", "none", "--no-progress"])
+    status = main(
+        [
+            "make-models",
+            "--model",
+            "groups",
+            str(dataset.path),
+            str(tmp_path / "a"),
+            "--obs-ids",
+            f"@{runs}",
+            "--exclusion",
+            "none",
+            "--no-progress",
+        ]
+    )
     assert status == 0
     written = Table.read(tmp_path / "a" / "bg_observation_table.fits.gz")
     assert sorted(written["OBS_ID"].tolist()) == sorted(ids[::2])
     capsys.readouterr()
-    status = main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path / "b"), "--select",
-                   "ZEN_PNT > 89", "--no-progress"])
+    status = main(
+        [
+            "make-models",
+            "--model",
+            "groups",
+            str(dataset.path),
+            str(tmp_path / "b"),
+            "--select",
+            "ZEN_PNT > 89",
+            "--no-progress",
+        ]
+    )
     assert status == 1
     err = capsys.readouterr().err
     assert "no run selected" in err and "ZEN_PNT > 89" in err
     assert not (tmp_path / "b" / "bg_observation_table.fits.gz").exists()
-    status = main(["make-models", "--model", "groups", str(dataset.path), str(tmp_path / "c"), "--select",
-                   "import os", "--no-progress"])
+    status = main(
+        [
+            "make-models",
+            "--model",
+            "groups",
+            str(dataset.path),
+            str(tmp_path / "c"),
+            "--select",
+            "import os",
+            "--no-progress",
+        ]
+    )
     assert status == 1
     assert "not a valid condition" in capsys.readouterr().err

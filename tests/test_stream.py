@@ -30,11 +30,14 @@ def _events(n, seed=0):
 def test_chunks_equal_one_shot(xp, weighted):
     energy, dety, detx, weights = _events(5003)
     columns = (energy, dety, detx, weights) if weighted else (energy, dety, detx)
-    whole = fill_histogram(*(xp.asarray(c) for c in columns[:3]), AXES,
-                           xp.asarray(weights) if weighted else None)
+    whole = fill_histogram(
+        *(xp.asarray(c) for c in columns[:3]), AXES, xp.asarray(weights) if weighted else None
+    )
     bounds = [0, 1, 1000, 1000, 2500, 5003]  # includes an empty chunk
-    chunks = (tuple(xp.asarray(c[a:b]) for c in columns)
-              for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+    chunks = (
+        tuple(xp.asarray(c[a:b]) for c in columns)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+    )
     counts = fill_histogram_chunks(chunks, AXES)
     assert array_namespace(counts) is array_namespace(whole)
     np.testing.assert_array_equal(to_numpy(counts), to_numpy(whole))
@@ -108,8 +111,9 @@ def test_fits_chunks_concatenate_to_the_columns(tmp_path, dtype):
 def test_fits_chunks_fill_like_the_whole_file(tmp_path):
     path = tmp_path / "events.fits"
     table = _write_events(path, 2000)
-    whole = fill_histogram(*(np.asarray(table[c], np.float64) for c in ("ENERGY", "DETY", "DETX")),
-                           AXES)
+    whole = fill_histogram(
+        *(np.asarray(table[c], np.float64) for c in ("ENERGY", "DETY", "DETX")), AXES
+    )
     counts = fill_histogram_chunks(iter_event_chunks(path, chunk_size=512), AXES)
     np.testing.assert_array_equal(counts, whole)
 

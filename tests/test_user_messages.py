@@ -23,7 +23,8 @@ EVENTS = {"ENERGY": [1.5, 2.0] * u.TeV, "DETX": [0.1, -0.5] * u.deg, "DETY": [0.
 
 def empty_model():
     return FOVCubeBackgroundModel.set_cube_binning(
-        np.linspace(-2, 2, 5) * u.deg, np.linspace(-2, 2, 5) * u.deg, np.geomspace(1, 10, 3) * u.TeV)
+        np.linspace(-2, 2, 5) * u.deg, np.linspace(-2, 2, 5) * u.deg, np.geomspace(1, 10, 3) * u.TeV
+    )
 
 
 # --- library-level nonsense --------------------------------------------------------------
@@ -45,20 +46,34 @@ def test_smooth_before_compute_rate_is_refused():
         model.smooth(-1)
 
 
-@pytest.mark.parametrize("scheme, unit", [("bg_cube", "m"), ("bg_cube", "s"),
-                                          ("bg_livetime_cube", "TeV")])
+@pytest.mark.parametrize(
+    "scheme, unit", [("bg_cube", "m"), ("bg_cube", "s"), ("bg_livetime_cube", "TeV")]
+)
 def test_cube_units_must_fit_the_scheme(scheme, unit):
     with pytest.raises(DataUnitError, match=f"needs data in a unit convertible to .* got '{unit}'"):
-        FOVCube(np.linspace(-2, 2, 5) * u.deg, np.linspace(-2, 2, 5) * u.deg,
-                np.geomspace(1, 10, 3) * u.TeV, scheme=scheme, unit=unit)
+        FOVCube(
+            np.linspace(-2, 2, 5) * u.deg,
+            np.linspace(-2, 2, 5) * u.deg,
+            np.geomspace(1, 10, 3) * u.TeV,
+            scheme=scheme,
+            unit=unit,
+        )
     # equivalent units (and a count factor) are fine
-    FOVCube(np.linspace(-2, 2, 5) * u.deg, np.linspace(-2, 2, 5) * u.deg,
-            np.geomspace(1, 10, 3) * u.TeV, scheme="bg_cube", unit="ct / (s TeV deg2)")
+    FOVCube(
+        np.linspace(-2, 2, 5) * u.deg,
+        np.linspace(-2, 2, 5) * u.deg,
+        np.geomspace(1, 10, 3) * u.TeV,
+        scheme="bg_cube",
+        unit="ct / (s TeV deg2)",
+    )
 
 
 def test_kept_fraction_of_the_wrong_shape():
-    with pytest.raises(ObservationError, match=r"kept_fraction must have shape \(ny, nx\) = "
-                       r"\(4, 4\) or \(nE, ny, nx\) = \(2, 4, 4\).*got \(3, 3\)"):
+    with pytest.raises(
+        ObservationError,
+        match=r"kept_fraction must have shape \(ny, nx\) = "
+        r"\(4, 4\) or \(nE, ny, nx\) = \(2, 4, 4\).*got \(3, 3\)",
+    ):
         empty_model().add_observation_time(1 * u.h, kept_fraction=np.ones((3, 3)))
 
 
@@ -66,8 +81,11 @@ def test_fill_events_takes_a_dict_of_columns_and_refuses_a_bare_array():
     model = empty_model().fill_events(EVENTS)
     assert float(np.sum(model.counts_cube.data)) == 2
     for bad, shape in ((np.zeros((3, 5)), "(3, 5)"), ([np.zeros(5)], "(5,)")):
-        with pytest.raises(EventDataError, match=r"expects event lists: astropy Tables \(or "
-                           rf"dicts of arrays\) with ENERGY, DETX and DETY.*shape {re_escape(shape)}"):
+        with pytest.raises(
+            EventDataError,
+            match=r"expects event lists: astropy Tables \(or "
+            rf"dicts of arrays\) with ENERGY, DETX and DETY.*shape {re_escape(shape)}",
+        ):
             model.fill_events(bad)
 
 
@@ -104,7 +122,20 @@ def built(tmp_path_factory):
 
 def test_info_shows_time_norm_obs_id_alignment_and_provenance(built, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["make-models", "--model", "groups", str(built.path), str(out), "--no-progress", "--fit-norm"]) == 0
+    assert (
+        main(
+            [
+                "make-models",
+                "--model",
+                "groups",
+                str(built.path),
+                str(out),
+                "--no-progress",
+                "--fit-norm",
+            ]
+        )
+        == 0
+    )
     stdout = capsys.readouterr().out
     # the fitted norms as a table, and the files under OUTDIR with their folders
     assert "Per-run norms (fitted to each run's counts" in stdout
@@ -119,21 +150,39 @@ def test_info_shows_time_norm_obs_id_alignment_and_provenance(built, tmp_path, c
     assert "alignment FOVALIGN=" in info and "provenance: HDUCLASS=GADF" in info
     assert main(["info", str(out / "bg_cube_model_group0_table.fits.gz")]) == 0
     info = capsys.readouterr().out
-    assert ("holds the observation time per bin: ONTIME; the HDU keeps the original name "
-            "LIVETIME") in info
+    assert (
+        "holds the observation time per bin: ONTIME; the HDU keeps the original name LIVETIME"
+    ) in info
 
 
 def test_efficiency_norm_prints_the_scaling(built, tmp_path, capsys):
     from bgcube.make.report import efficiency_law
 
-    result = make_models(built.path, tmp_path / "lib", progress=False, efficiency_column="DEADC", model="groups")
+    result = make_models(
+        built.path, tmp_path / "lib", progress=False, efficiency_column="DEADC", model="groups"
+    )
     scale, index, eff_ref = efficiency_law(result.observations)
     for m in result.observations.values():  # every norm follows the printed law
         assert m.norm == pytest.approx(scale * (m.efficiency / eff_ref) ** index, rel=1e-9)
-    assert main(["make-models", "--model", "groups", str(built.path), str(tmp_path / "cli"), "--no-progress",
-                 "--efficiency-norm", "DEADC"]) == 0
+    assert (
+        main(
+            [
+                "make-models",
+                "--model",
+                "groups",
+                str(built.path),
+                str(tmp_path / "cli"),
+                "--no-progress",
+                "--efficiency-norm",
+                "DEADC",
+            ]
+        )
+        == 0
+    )
     stdout = capsys.readouterr().out
-    assert f"efficiency scaling: norm = {scale:.4g} * (DEADC / {eff_ref:.4g}) ** {index:.4g}" in stdout
+    assert (
+        f"efficiency scaling: norm = {scale:.4g} * (DEADC / {eff_ref:.4g}) ** {index:.4g}" in stdout
+    )
 
 
 @pytest.mark.filterwarnings("ignore:File may have been truncated")
@@ -145,7 +194,9 @@ def test_a_truncated_file_says_so_once(built, tmp_path, capsys):
     victim = sorted((data / "data").glob("*.fits*"))[0]
     content = victim.read_bytes()
     victim.write_bytes(content[: len(content) // 2])
-    status = main(["make-models", "--model", "groups", str(data), str(tmp_path / "out"), "--no-progress"])
+    status = main(
+        ["make-models", "--model", "groups", str(data), str(tmp_path / "out"), "--no-progress"]
+    )
     err = capsys.readouterr().err
     assert status == 0  # the damaged run is left out, the others are built
     lines = [line for line in err.splitlines() if line.startswith("left out")]
@@ -162,8 +213,11 @@ def test_truncated_uncompressed_fits(shared_data, tmp_path):
     raw = gzip.open(shared_data / "gammapy-extra-background" / "bg_cube_model_test2.fits.gz").read()
     path = tmp_path / "cut.fits"
     path.write_bytes(raw[: 3 * 2880 + 100])
-    with pytest.raises(FileFormatError, match=r"looks truncated \(8740 bytes is not a whole "
-                       r"number of 2880-byte FITS blocks\)"):
+    with pytest.raises(
+        FileFormatError,
+        match=r"looks truncated \(8740 bytes is not a whole "
+        r"number of 2880-byte FITS blocks\)",
+    ):
         FOVCubeBackgroundModel.read(path)
 
 
@@ -174,8 +228,13 @@ def image_cube():
     data = np.ones((2, 4, 4))
     data[0] = 0.0  # an empty energy bin
     data[1, :2] = 0.0  # half an image empty
-    return FOVCube(np.linspace(-2, 2, 5) * u.deg, np.linspace(-2, 2, 5) * u.deg,
-                   np.geomspace(1, 10, 3) * u.TeV, data=data, scheme="bg_counts_cube")
+    return FOVCube(
+        np.linspace(-2, 2, 5) * u.deg,
+        np.linspace(-2, 2, 5) * u.deg,
+        np.geomspace(1, 10, 3) * u.TeV,
+        data=data,
+        scheme="bg_counts_cube",
+    )
 
 
 def test_zero_bins_are_masked_not_coloured():
@@ -201,8 +260,9 @@ def test_log_axis_error_bars_stay_above_zero():
 
 
 def test_legends_are_outside_the_data(shared_data):
-    model = FOVCubeBackgroundModel.read(shared_data / "gammapy-extra-background" /
-                                        "bg_cube_model_test2.fits.gz")
+    model = FOVCubeBackgroundModel.read(
+        shared_data / "gammapy-extra-background" / "bg_cube_model_test2.fits.gz"
+    )
     figure = model.peek()
     figure.canvas.draw()
     renderer = figure.canvas.get_renderer()
@@ -216,8 +276,9 @@ def test_legends_are_outside_the_data(shared_data):
 
 
 def test_one_unit_style_in_labels(shared_data):
-    model = FOVCubeBackgroundModel.read(shared_data / "gammapy-extra-background" /
-                                        "bg_cube_model_test2.fits.gz")
+    model = FOVCubeBackgroundModel.read(
+        shared_data / "gammapy-extra-background" / "bg_cube_model_test2.fits.gz"
+    )
     figure = model.peek()
     labels = [t for ax in figure.axes for t in (ax.get_xlabel(), ax.get_ylabel()) if t]
     assert any("[deg]" in t for t in labels)
@@ -232,8 +293,11 @@ def test_axis_labels_in_the_sources_use_one_unit_style():
 
     root = Path(__file__).resolve().parent.parent
     pattern = re.compile(r"label[^\n]*\((deg|TeV|GeV|MeV|s|h|sr|rad)\)[\"']")
-    offenders = [f"{path.relative_to(root)}:{n}" for folder in ("bgcube", "examples", "docs")
-                 for path in sorted((root / folder).rglob("*.py"))
-                 for n, line in enumerate(path.read_text().splitlines(), 1)
-                 if pattern.search(line)]
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for folder in ("bgcube", "examples", "docs")
+        for path in sorted((root / folder).rglob("*.py"))
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if pattern.search(line)
+    ]
     assert not offenders, f"labels with '(unit)' instead of '[unit]': {offenders}"

@@ -50,8 +50,9 @@ def test_prediction_of_a_flat_rate_is_rate_times_volume_time_and_kept_fraction(v
     fov = np.linspace(-3, 3, 13) * u.deg
     energy = np.geomspace(0.1, 100, 7) * u.TeV
     rate = 2e-6 * u.Unit("1 / (MeV s sr)")
-    cube = FOVCube(fov, fov, energy, data=np.full((6, 12, 12), rate.value) * rate.unit,
-                   scheme="bg_cube")
+    cube = FOVCube(
+        fov, fov, energy, data=np.full((6, 12, 12), rate.value) * rate.unit, scheme="bg_cube"
+    )
     counts = validation.predict(cube, geometry, time=1000.0)
     widths_mev = np.diff(geometry.energy_edges) * 1e6
     expected = rate.value * widths_mev[:, None] * geometry.weight[None, :] * 1000.0
@@ -66,12 +67,23 @@ def test_prediction_of_a_flat_rate_is_rate_times_volume_time_and_kept_fraction(v
     assert geometry.observed.shape == counts.shape
 
 
-def test_validation_on_a_few_runs_writes_table_summary_and_figures(validation, shared_data, tmp_path):
+def test_validation_on_a_few_runs_writes_table_summary_and_figures(
+    validation, shared_data, tmp_path
+):
     out = validation.validate(tmp_path, RUNS, variant="default")
     table = out["table"]
     assert sorted(table["OBS_ID"]) == RUNS
-    for name in ("OBSERVED", "PREDICTED_OURS", "PREDICTED_PUBLISHED", "RATIO_OURS",
-                 "RATIO_PUBLISHED", "ZEN_PNT", "OBJECT", "EXTRAGALACTIC", "RATIO_OURS_LOO_EFF"):
+    for name in (
+        "OBSERVED",
+        "PREDICTED_OURS",
+        "PREDICTED_PUBLISHED",
+        "RATIO_OURS",
+        "RATIO_PUBLISHED",
+        "ZEN_PNT",
+        "OBJECT",
+        "EXTRAGALACTIC",
+        "RATIO_OURS_LOO_EFF",
+    ):
         assert name in table.colnames
     assert np.all(table["OBSERVED"] > 500)
     # the efficiency norm exists wherever the leave-one-out model does

@@ -268,8 +268,9 @@ def fill(energy, dety, detx, binnings, weights=None, *, threads=None, count_nonf
     def work(row):
         while (task := next(tasks)) < n_tasks:
             start = task * TASK
-            _fill_range(*arrays, w, start, min(start + TASK, n_events), plans, counts[row],
-                        bad[row])
+            _fill_range(
+                *arrays, w, start, min(start + TASK, n_events), plans, counts[row], bad[row]
+            )
 
     # a pool per call: no threads outlive the call (safe across fork)
     with ThreadPoolExecutor(max_workers=threads - 1) as pool:

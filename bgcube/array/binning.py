@@ -132,7 +132,7 @@ def _short(edges, n=8) -> str:
     if len(edges) <= n:
         return str(list(edges))
     head = ", ".join(map(str, edges[: n // 2]))
-    tail = ", ".join(map(str, edges[-(n // 2):]))
+    tail = ", ".join(map(str, edges[-(n // 2) :]))
     return f"[{head}, ..., {tail}] ({len(edges)} edges)"
 
 
@@ -141,9 +141,7 @@ def _is_uniform(values) -> bool:
     step = (values[-1] - values[0]) / n
     if not step > 0:
         return False
-    return all(
-        abs(values[i] - (values[0] + i * step)) <= UNIFORM_RTOL * step for i in range(n + 1)
-    )
+    return all(abs(values[i] - (values[0] + i * step)) <= UNIFORM_RTOL * step for i in range(n + 1))
 
 
 def bin_index(values, binning: Binning, *, xp=None):

@@ -13,8 +13,13 @@ import math
 
 from .namespace import array_device, array_namespace
 
-__all__ = ["sky_to_fov", "rotate_fov", "radec_fov_to_altaz_fov", "inside_circles",
-           "circle_unit_vectors"]
+__all__ = [
+    "sky_to_fov",
+    "rotate_fov",
+    "radec_fov_to_altaz_fov",
+    "inside_circles",
+    "circle_unit_vectors",
+]
 
 _RAD = math.pi / 180.0  # numpy.radians multiplies by this
 _DEG = 180.0 / math.pi  # numpy.degrees multiplies by this
@@ -109,8 +114,9 @@ def circle_unit_vectors(ra, dec, radius):
     for r, d, rad in zip(ra, dec, radius, strict=True):
         r, d = float(r) * _RAD, float(d) * _RAD
         cos_d = math.cos(d)
-        out.append((cos_d * math.cos(r), cos_d * math.sin(r), math.sin(d),
-                    math.cos(float(rad) * _RAD)))
+        out.append(
+            (cos_d * math.cos(r), cos_d * math.sin(r), math.sin(d), math.cos(float(rad) * _RAD))
+        )
     return tuple(out)
 
 
@@ -136,8 +142,11 @@ def inside_circles(ra, dec, circles, *, xp=None):
     cos_dec = xp.cos(dec_r)
     x, y, z = cos_dec * xp.cos(ra_r), cos_dec * xp.sin(ra_r), xp.sin(dec_r)
     inside = xp.zeros(x.shape, dtype=xp.bool, device=array_device(x))
-    rows = circles if isinstance(circles, tuple) else (
-        tuple(circles[i, j] for j in range(4)) for i in range(circles.shape[0]))
+    rows = (
+        circles
+        if isinstance(circles, tuple)
+        else (tuple(circles[i, j] for j in range(4)) for i in range(circles.shape[0]))
+    )
     for cx, cy, cz, cos_r in rows:
         inside = inside | (cx * x + cy * y + cz * z >= cos_r)
     return inside

@@ -39,8 +39,14 @@ from ._flat_index import estimate_flat_index, flat_index
 from .binning import Binning
 from .namespace import array_device, array_namespace, backend_name, check_jax_x64, is_jax
 
-__all__ = ["flat_bin_index", "fill_histogram", "count_nonfinite_events",
-           "default_fill_method", "FILL_METHODS", "NUMBA_MIN_EVENTS"]
+__all__ = [
+    "flat_bin_index",
+    "fill_histogram",
+    "count_nonfinite_events",
+    "default_fill_method",
+    "FILL_METHODS",
+    "NUMBA_MIN_EVENTS",
+]
 
 #: Names accepted by ``fill_histogram(method=...)``.
 FILL_METHODS = ("auto", "numba", "bincount", "jax", "portable")
@@ -113,8 +119,9 @@ def _have_numba() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def fill_histogram(energy, dety, detx, binnings, weights=None, *, method="auto",
-                   count_nonfinite=False, xp=None):
+def fill_histogram(
+    energy, dety, detx, binnings, weights=None, *, method="auto", count_nonfinite=False, xp=None
+):
     """Histogram events into a ``[nE, ny, nx]`` float64 counts array.
 
     Parameters
@@ -165,8 +172,9 @@ def fill_histogram(energy, dety, detx, binnings, weights=None, *, method="auto",
         from . import _numba_fill
 
         if count_nonfinite:
-            flat_counts, n_bad = _numba_fill.fill(energy, dety, detx, binnings, weights,
-                                                  count_nonfinite=True)
+            flat_counts, n_bad = _numba_fill.fill(
+                energy, dety, detx, binnings, weights, count_nonfinite=True
+            )
             return xp.reshape(flat_counts, shape), n_bad
         return xp.reshape(_numba_fill.fill(energy, dety, detx, binnings, weights), shape)
     if count_nonfinite:
@@ -297,4 +305,3 @@ def _jax_fill(binnings: tuple[Binning, Binning, Binning], weighted: bool):
         return counts[:nbins].astype(jnp.float64)
 
     return jax.jit(fill)
-

@@ -149,8 +149,15 @@ def _finish(result, inside, extrapolate, xp):
     return result
 
 
-def interpolate_cube(data: Array, binnings: tuple[Binning, Binning, Binning], energy: Array,
-                     dety: Array, detx: Array, *, extrapolate: bool = False) -> Array:
+def interpolate_cube(
+    data: Array,
+    binnings: tuple[Binning, Binning, Binning],
+    energy: Array,
+    dety: Array,
+    detx: Array,
+    *,
+    extrapolate: bool = False,
+) -> Array:
     """Evaluate a cube at arbitrary ``(energy, dety, detx)`` points.
 
     See the module docstring for the interpolation rule (Gammapy's).
@@ -232,8 +239,14 @@ def _power_law_integral(log_a, log_fa, log_b, log_fb, xp):
 
 
 def integrate_energy_log_log(
-    data: Array, binnings: tuple[Binning, Binning, Binning], energy_min: Array,
-    energy_max: Array, dety: Array, detx: Array, *, extrapolate: bool = False
+    data: Array,
+    binnings: tuple[Binning, Binning, Binning],
+    energy_min: Array,
+    energy_max: Array,
+    dety: Array,
+    detx: Array,
+    *,
+    extrapolate: bool = False,
 ) -> Array:
     """Integral over energy of the interpolated cube, at given positions.
 

@@ -36,6 +36,7 @@ BACKENDS = {
     "cupy": "array_api_compat.cupy",
 }
 
+
 class BackendUnavailableError(ImportError):
     """A backend was asked for by name but cannot be used here."""
 
@@ -151,7 +152,7 @@ def get_namespace(name: str):
     except ImportError as exc:
         raise BackendUnavailableError(
             f"backend {name!r} is not installed ({exc}); install it with "
-            f"pip install -e \".[{name}]\" in the bgcube source folder"
+            f'pip install -e ".[{name}]" in the bgcube source folder'
         ) from exc
     if name == "cupy":
         import cupy

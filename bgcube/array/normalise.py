@@ -17,8 +17,9 @@ __all__ = ["solid_angle", "bin_volume", "compute_rate"]
 _DEG = math.pi / 180.0
 
 
-def solid_angle(dety_edges: Array, detx_edges: Array, *, exact: bool = False,
-                xp: Namespace | None = None) -> Array:
+def solid_angle(
+    dety_edges: Array, detx_edges: Array, *, exact: bool = False, xp: Namespace | None = None
+) -> Array:
     """Solid angle of each field-of-view bin, in sr.
 
     Parameters
@@ -48,8 +49,14 @@ def solid_angle(dety_edges: Array, detx_edges: Array, *, exact: bool = False,
     return dy[:, None] * dx[None, :]
 
 
-def bin_volume(energy_edges: Array, dety_edges: Array, detx_edges: Array, *,
-               exact: bool = False, xp: Namespace | None = None) -> Array:
+def bin_volume(
+    energy_edges: Array,
+    dety_edges: Array,
+    detx_edges: Array,
+    *,
+    exact: bool = False,
+    xp: Namespace | None = None,
+) -> Array:
     """Volume ``dE * dOmega`` of each cube bin, in TeV sr.
 
     Parameters
@@ -70,11 +77,14 @@ def bin_volume(energy_edges: Array, dety_edges: Array, detx_edges: Array, *,
     """
     xp = array_namespace(energy_edges, dety_edges, detx_edges) if xp is None else xp
     d_energy = energy_edges[1:] - energy_edges[:-1]
-    return d_energy[:, None, None] * solid_angle(dety_edges, detx_edges, exact=exact, xp=xp)[None, ...]
+    return (
+        d_energy[:, None, None] * solid_angle(dety_edges, detx_edges, exact=exact, xp=xp)[None, ...]
+    )
 
 
-def compute_rate(counts: Array, time: Array, volume: Array, *,
-                 xp: Namespace | None = None) -> Array:
+def compute_rate(
+    counts: Array, time: Array, volume: Array, *, xp: Namespace | None = None
+) -> Array:
     """Rate ``counts / (time * volume)``; 0 where ``time * volume`` is 0.
 
     Parameters

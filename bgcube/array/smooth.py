@@ -73,8 +73,9 @@ def convolve_k5a(images: Array, *, xp: Namespace | None = None) -> Array:
     return out
 
 
-def smooth_images(images: Array, n_passes: int, pixel_area: Array | None = None, *,
-                  xp: Namespace | None = None) -> Array:
+def smooth_images(
+    images: Array, n_passes: int, pixel_area: Array | None = None, *, xp: Namespace | None = None
+) -> Array:
     """Smooth each image ``n_passes`` times with k5a, preserving its integral.
 
     Parameters

@@ -76,8 +76,11 @@ def iter_event_chunks(
             units = {col.name.upper(): col.unit for col in table.columns}
             # unit factor of each column to its canonical unit (raises naming a bad unit)
             factors = [
-                float(_to_canonical(np.ones(1), c.upper(), units.get(c.upper()), filename,
-                                    table.name)[0])
+                float(
+                    _to_canonical(
+                        np.ones(1), c.upper(), units.get(c.upper()), filename, table.name
+                    )[0]
+                )
                 for c in columns
             ]
             fields = [table.data.field(available[c.upper()]) for c in columns]

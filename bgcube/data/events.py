@@ -197,8 +197,7 @@ class EventList:
             values = np.asarray(data.field(available[name]), dtype=np.float64)
             if values.ndim != 1:
                 raise FileFormatError(
-                    f"event column {name} must hold one number per event, got shape "
-                    f"{values.shape}",
+                    f"event column {name} must hold one number per event, got shape {values.shape}",
                     filename=filename,
                     hdu=hdu.name,
                 )

@@ -77,8 +77,7 @@ class ExclusionRegions:
                 "ra, dec and radius must be 1-D of equal length, got shapes "
                 f"{ra.shape}, {self.dec.shape}, {self.radius.shape}"
             )
-        bad = ~(np.isfinite(ra) & (self.radius > 0) & (self.radius < 90)
-                & (np.abs(self.dec) <= 90))
+        bad = ~(np.isfinite(ra) & (self.radius > 0) & (self.radius < 90) & (np.abs(self.dec) <= 90))
         if np.any(bad):
             i = int(np.argmax(bad))
             raise ValueError(
@@ -357,7 +356,9 @@ def default_exclusion_regions(
             seen.add(key)
             if isinstance(name, bytes):
                 name = name.decode("ascii", "replace")
-            items.append((float(ra), float(dec), float(as_degrees(target_radius)), str(name).strip()))
+            items.append(
+                (float(ra), float(dec), float(as_degrees(target_radius)), str(name).strip())
+            )
     regions = ExclusionRegions.from_list(items)
     if sources:
         catalog = ExclusionRegions.from_list([(s[1], s[2], s[3], s[0]) for s in sources])
@@ -366,6 +367,8 @@ def default_exclusion_regions(
         )
         cx, cy, cz = _unit_vectors(catalog.ra, catalog.dec)
         cos_sep = np.outer(cx, px) + np.outer(cy, py) + np.outer(cz, pz)
-        near = np.degrees(np.arccos(np.clip(cos_sep, -1, 1))).min(axis=1) <= float(as_degrees(max_offset))
+        near = np.degrees(np.arccos(np.clip(cos_sep, -1, 1))).min(axis=1) <= float(
+            as_degrees(max_offset)
+        )
         regions = regions + catalog[np.nonzero(near)[0]]
     return regions

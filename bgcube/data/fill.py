@@ -93,8 +93,17 @@ def progress_bar(iterable, total=None, desc=None, enabled=None):
     return tqdm(iterable, total=total, desc=desc, unit="obs", leave=False)
 
 
-def fill_observations(model, obs_ids, data_store, regions=None, *, alignment="RADEC",
-                      fail_fast=False, progress=None, desc=None):
+def fill_observations(
+    model,
+    obs_ids,
+    data_store,
+    regions=None,
+    *,
+    alignment="RADEC",
+    fail_fast=False,
+    progress=None,
+    desc=None,
+):
     """Fill a model from observations of a data store.
 
     Parameters

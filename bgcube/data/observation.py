@@ -271,8 +271,9 @@ class Observation:
         if grid is None or grid[0] != step_s or lo < grid[1][0] or hi > grid[1][-1]:
             if grid is not None and grid[0] == step_s:
                 lo, hi = min(lo, grid[1][0]), max(hi, grid[1][-1])
-            nodes, angles = field_rotation_grid(self.time_ref + lo * u.s, hi - lo, step_s,
-                                                self.ra_pnt, self.dec_pnt, self.location)
+            nodes, angles = field_rotation_grid(
+                self.time_ref + lo * u.s, hi - lo, step_s, self.ra_pnt, self.dec_pnt, self.location
+            )
             grid = self._rotation_grid = (step_s, lo + nodes, angles)
         return np.interp(seconds, grid[1], grid[2])
 

@@ -244,8 +244,9 @@ class DataStore:
         hdu_table = _read_table(hdu_index_file, "HDU index")
         obs_table = _read_table(obs_index_file, "observation index")
         base = Path(hdu_index_file).parent / str(hdu_table.meta.get("BASE_DIR", "") or "")
-        return cls(obs_table, hdu_table, base, hdu_index_file=hdu_index_file,
-                   obs_index_file=obs_index_file)
+        return cls(
+            obs_table, hdu_table, base, hdu_index_file=hdu_index_file, obs_index_file=obs_index_file
+        )
 
     def __len__(self):
         return len(self.obs_table)
@@ -382,8 +383,9 @@ class DataStore:
                 continue
             yield obs
 
-    def fill_model(self, model, obs_ids, exclusion=None, *, alignment="RADEC", fail_fast=True,
-                   progress=None):
+    def fill_model(
+        self, model, obs_ids, exclusion=None, *, alignment="RADEC", fail_fast=True, progress=None
+    ):
         """Add the events and time of observations of this store to a background model.
 
         What `bgcube.FOVCubeBackgroundModel.fill_obs` calls: the container
@@ -414,5 +416,12 @@ class DataStore:
         """
         from .fill import fill_observations
 
-        return fill_observations(model, obs_ids, self, exclusion, alignment=alignment,
-                                 fail_fast=fail_fast, progress=progress)
+        return fill_observations(
+            model,
+            obs_ids,
+            self,
+            exclusion,
+            alignment=alignment,
+            fail_fast=fail_fast,
+            progress=progress,
+        )

@@ -73,8 +73,16 @@ class BinGeometry(NamedTuple):
 
     @classmethod
     @with_jax_x64
-    def from_edges(cls, energy_edges, dety_edges, detx_edges, *, energy_quadrature=3,
-                   spatial_nodes=1, exact_solid_angle=False):
+    def from_edges(
+        cls,
+        energy_edges,
+        dety_edges,
+        detx_edges,
+        *,
+        energy_quadrature=3,
+        spatial_nodes=1,
+        exact_solid_angle=False,
+    ):
         """Geometry of a cube from its edges.
 
         Parameters
@@ -131,9 +139,23 @@ class BinGeometry(NamedTuple):
             return 0.5 * (edges[:-1] + edges[1:])[:, None] + 0.5 * np.diff(edges)[:, None] * t
 
         omega = solid_angle(y, x, exact=exact_solid_angle)
-        return cls(*(jnp.asarray(a, dtype=jnp.float64) for a in (
-            e_nodes, e_weights, nodes(y), nodes(x), 0.5 * w, omega, centers, e, y, x,
-        )))
+        return cls(
+            *(
+                jnp.asarray(a, dtype=jnp.float64)
+                for a in (
+                    e_nodes,
+                    e_weights,
+                    nodes(y),
+                    nodes(x),
+                    0.5 * w,
+                    omega,
+                    centers,
+                    e,
+                    y,
+                    x,
+                )
+            )
+        )
 
     @classmethod
     def from_cube(cls, cube, **kwargs):
@@ -181,15 +203,23 @@ def integrated_rate(rate, values, geometry):
     """
     g = geometry
     if g.dety_nodes.shape[1] == 1:  # pixel centres: (nE, q, ny, nx), the fast common case
-        r = rate(values, g.energy_nodes[:, :, None, None], g.dety_nodes[None, None, :, 0, None],
-                 g.detx_nodes[None, None, None, :, 0])
+        r = rate(
+            values,
+            g.energy_nodes[:, :, None, None],
+            g.dety_nodes[None, None, :, 0, None],
+            g.detx_nodes[None, None, None, :, 0],
+        )
     else:  # (nE, q, ny, s, nx, s), averaged over the s x s nodes of each pixel
         energy = g.energy_nodes[:, :, None, None, None, None]
         dety = g.dety_nodes[None, None, :, :, None, None]
         detx = g.detx_nodes[None, None, None, None, :, :]
         w = g.spatial_weights
-        r = jnp.sum(rate(values, energy, dety, detx) * w[None, None, None, :, None, None]
-                    * w[None, None, None, None, None, :], axis=(3, 5))
+        r = jnp.sum(
+            rate(values, energy, dety, detx)
+            * w[None, None, None, :, None, None]
+            * w[None, None, None, None, None, :],
+            axis=(3, 5),
+        )
     per_energy = jnp.sum(r * g.energy_weights[:, :, None, None], axis=1)
     return per_energy * g.solid_angle[None, :, :]
 

@@ -56,11 +56,19 @@ from .joint_conditions import (
 )
 from .joint_solver import JointDesign
 
-__all__ = ["Condition", "JointModelSpec", "JointBackgroundModel", "DEFAULT_CONDITIONS",
-           "DEFAULT_SPATIAL_CONDITIONS", "parse_condition", "JOINT_MODEL_FILE"]
+__all__ = [
+    "Condition",
+    "JointModelSpec",
+    "JointBackgroundModel",
+    "DEFAULT_CONDITIONS",
+    "DEFAULT_SPATIAL_CONDITIONS",
+    "parse_condition",
+    "JOINT_MODEL_FILE",
+]
 
 #: File name of the fitted joint model in a make-models output folder.
 JOINT_MODEL_FILE = "bg_joint_model.fits.gz"
+
 
 @dataclass(frozen=True)
 class JointModelSpec:
@@ -130,7 +138,9 @@ class JointModelSpec:
         lam = np.full(n_features, self.penalty_conditions)
         lam[0] = self.penalty_energy
         penalty_a = np.kron(np.diag(lam), difference_penalty(k))
-        penalty_s = np.kron(difference_penalty(bs.shape[1]), np.eye(j)) * self.penalty_spatial_energy
+        penalty_s = (
+            np.kron(difference_penalty(bs.shape[1]), np.eye(j)) * self.penalty_spatial_energy
+        )
         radial = np.zeros((j, j))
         nr = self.n_radial_terms
         radial[:nr, :nr] = difference_penalty(nr) * self.penalty_radial
@@ -189,9 +199,11 @@ class JointBackgroundModel:
         conds = ", ".join(c.name for c in self.conditions)
         spatial = ", ".join(c.name for c in self.spatial_conditions) or "none"
         n = 0 if self.runs is None else int(np.sum(np.asarray(self.runs["FITTED"])))
-        return (f"JointBackgroundModel(conditions=[{conds}], spatial conditions=[{spatial}], "
-                f"fitted runs={n}, night_sigma={self.spec.night_sigma}, "
-                f"converged={self.meta.get('CONVERGE')})")
+        return (
+            f"JointBackgroundModel(conditions=[{conds}], spatial conditions=[{spatial}], "
+            f"fitted runs={n}, night_sigma={self.spec.night_sigma}, "
+            f"converged={self.meta.get('CONVERGE')})"
+        )
 
     # ------------------------------------------------------------------
     def log_rate(self, row, log_energy, detx, dety, night_effect: float = 0.0) -> np.ndarray:
@@ -251,12 +263,15 @@ class JointBackgroundModel:
         The condition dependence of the model, with its uncertainty: e.g. the
         change of the rate between two zenith angles at one energy.
         """
-        d = (self.gradient(row, [log_energy], [detx], [dety])
-             - self.gradient(other, [log_energy], [detx], [dety]))[0]
+        d = (
+            self.gradient(row, [log_energy], [detx], [dety])
+            - self.gradient(other, [log_energy], [detx], [dety])
+        )[0]
         return float(np.sqrt(max(d @ self.covariance @ d, 0.0)))
 
-    def background(self, row, *, night_effect: float | None = None, energy_edges=None,
-                   fov_edges=None) -> FOVCube:
+    def background(
+        self, row, *, night_effect: float | None = None, energy_edges=None, fov_edges=None
+    ) -> FOVCube:
         """The background rate cube of one run, per unit ONTIME.
 
         Parameters
@@ -276,10 +291,16 @@ class JointBackgroundModel:
         cube : `~bgcube.FOVCube`
             Scheme ``bg_cube``, 1/(MeV s sr), FOVALIGN RADEC, BKG_TIME ONTIME.
         """
-        e = (self.spec.energy_edges() if energy_edges is None
-             else u.Quantity(energy_edges, u.TeV).to_value(u.TeV))
-        xy = (self.spec.fov_edges(self.spec.output_pixel) if fov_edges is None
-              else u.Quantity(fov_edges, u.deg).to_value(u.deg))
+        e = (
+            self.spec.energy_edges()
+            if energy_edges is None
+            else u.Quantity(energy_edges, u.TeV).to_value(u.TeV)
+        )
+        xy = (
+            self.spec.fov_edges(self.spec.output_pixel)
+            if fov_edges is None
+            else u.Quantity(fov_edges, u.deg).to_value(u.deg)
+        )
         if night_effect is None:
             night_effect = self.night_effect_of(row)
         centres = 0.5 * (xy[1:] + xy[:-1])
@@ -288,11 +309,15 @@ class JointBackgroundModel:
         rate = np.exp(self.log_rate(row, log_e, gx.ravel(), gy.ravel(), night_effect))
         data = rate.reshape(log_e.size, centres.size, centres.size) * 1e-6  # 1/TeV -> 1/MeV
         cube = FOVCube(
-            coordx_edges=xy * u.deg, coordy_edges=xy * u.deg, energy_edges=e * u.TeV,
-            data=data * u.Unit("1 / (MeV s sr)"), scheme="bg_cube",
+            coordx_edges=xy * u.deg,
+            coordy_edges=xy * u.deg,
+            energy_edges=e * u.TeV,
+            data=data * u.Unit("1 / (MeV s sr)"),
+            scheme="bg_cube",
         )
-        cube.meta.update(FOVALIGN="RADEC", BKG_TIME="ONTIME", BKG_MODEL="JOINT",
-                         BKG_NGHT=float(night_effect))
+        cube.meta.update(
+            FOVALIGN="RADEC", BKG_TIME="ONTIME", BKG_MODEL="JOINT", BKG_NGHT=float(night_effect)
+        )
         obs_id = _row_get(row, "OBS_ID")
         if obs_id is not None:
             cube.meta["OBS_ID"] = int(obs_id)
@@ -317,20 +342,27 @@ class JointBackgroundModel:
         for key, value in self.meta.items():
             if isinstance(value, bool | int | float | str) and len(str(key)) <= 8:
                 primary.header[str(key).upper()] = value
-        spec = Table({"KEY": list(self.spec.to_dict()),
-                      "VALUE": [json.dumps(v) for v in self.spec.to_dict().values()]})
+        spec = Table(
+            {
+                "KEY": list(self.spec.to_dict()),
+                "VALUE": [json.dumps(v) for v in self.spec.to_dict().values()],
+            }
+        )
         rows = []
         for kind, conds in (("SPECTRAL", self.conditions), ("SPATIAL", self.spatial_conditions)):
             for c in conds:
                 lo, hi = self.validity.get(c.column, (math.nan, math.nan))
-                rows.append((kind, c.column, c.transform, int(c.degree), c.centre, c.scale,
-                             lo, hi))
+                rows.append((kind, c.column, c.transform, int(c.degree), c.centre, c.scale, lo, hi))
         names = ("KIND", "COLUMN", "TRANSFORM", "DEGREE", "CENTRE", "SCALE", "MIN", "MAX")
         conditions = Table(rows=rows, names=names) if rows else Table(names=names)
-        hdus = [primary, fits.table_to_hdu(spec), fits.table_to_hdu(conditions),
-                fits.ImageHDU(np.asarray(self.coef_a, dtype=np.float64), name="COEF_A"),
-                fits.ImageHDU(np.asarray(self.coef_s, dtype=np.float64), name="COEF_S"),
-                fits.ImageHDU(np.asarray(self.covariance, dtype=np.float64), name="COVARIANCE")]
+        hdus = [
+            primary,
+            fits.table_to_hdu(spec),
+            fits.table_to_hdu(conditions),
+            fits.ImageHDU(np.asarray(self.coef_a, dtype=np.float64), name="COEF_A"),
+            fits.ImageHDU(np.asarray(self.coef_s, dtype=np.float64), name="COEF_S"),
+            fits.ImageHDU(np.asarray(self.covariance, dtype=np.float64), name="COVARIANCE"),
+        ]
         hdus[1].name, hdus[2].name = "SPEC", "CONDITIONS"
         if self.runs is not None:
             runs = fits.table_to_hdu(Table(self.runs))
@@ -371,34 +403,60 @@ class JointBackgroundModel:
 
         with open_fits(filename) as hdulist:
             if hdulist[0].header.get("BGMODEL") != "JOINT":
-                raise FileFormatError("not a bgcube joint model (no BGMODEL = 'JOINT' in the "
-                                      "primary header)", filename=filename)
+                raise FileFormatError(
+                    "not a bgcube joint model (no BGMODEL = 'JOINT' in the primary header)",
+                    filename=filename,
+                )
             try:
                 spec_t = Table.read(get_hdu(hdulist, "SPEC", filename))
                 cond_t = Table.read(get_hdu(hdulist, "CONDITIONS", filename))
                 spec = JointModelSpec.from_dict(
-                    {str(k): json.loads(str(v)) for k, v in zip(spec_t["KEY"], spec_t["VALUE"],
-                                                               strict=True)})
+                    {
+                        str(k): json.loads(str(v))
+                        for k, v in zip(spec_t["KEY"], spec_t["VALUE"], strict=True)
+                    }
+                )
                 conds = {"SPECTRAL": [], "SPATIAL": []}
                 validity = {}
                 for r in cond_t:
-                    c = Condition(str(r["COLUMN"]), str(r["TRANSFORM"]), int(r["DEGREE"]),
-                                  float(r["CENTRE"]), float(r["SCALE"]))
+                    c = Condition(
+                        str(r["COLUMN"]),
+                        str(r["TRANSFORM"]),
+                        int(r["DEGREE"]),
+                        float(r["CENTRE"]),
+                        float(r["SCALE"]),
+                    )
                     conds[str(r["KIND"]).strip()].append(c)
                     if np.isfinite(r["MIN"]):
                         validity[c.column] = (float(r["MIN"]), float(r["MAX"]))
                 coef_a = _image(hdulist, "COEF_A", filename)
                 coef_s = _image(hdulist, "COEF_S", filename)
                 cov = _image(hdulist, "COVARIANCE", filename)
-                runs = (Table.read(get_hdu(hdulist, "RUNS", filename))
-                        if "RUNS" in [h.name for h in hdulist] else None)
+                runs = (
+                    Table.read(get_hdu(hdulist, "RUNS", filename))
+                    if "RUNS" in [h.name for h in hdulist]
+                    else None
+                )
             except (KeyError, ValueError, TypeError) as exc:
-                raise FileFormatError(f"joint model file is incomplete: {exc}",
-                                      filename=filename) from None
-            meta = {k: v for k, v in hdulist[0].header.items()
-                    if k not in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND", "BGMODEL", "COMMENT", "")}
-        return cls(spec, tuple(conds["SPECTRAL"]), tuple(conds["SPATIAL"]), coef_a, coef_s, cov,
-                   runs, validity, meta)
+                raise FileFormatError(
+                    f"joint model file is incomplete: {exc}", filename=filename
+                ) from None
+            meta = {
+                k: v
+                for k, v in hdulist[0].header.items()
+                if k not in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND", "BGMODEL", "COMMENT", "")
+            }
+        return cls(
+            spec,
+            tuple(conds["SPECTRAL"]),
+            tuple(conds["SPATIAL"]),
+            coef_a,
+            coef_s,
+            cov,
+            runs,
+            validity,
+            meta,
+        )
 
 
 def _image(hdulist, name, filename) -> np.ndarray:
@@ -414,5 +472,3 @@ def _row_get(row, name):
         return None
     value = row[name]
     return None if np.ma.is_masked(value) else value
-
-

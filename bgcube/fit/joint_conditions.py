@@ -18,8 +18,14 @@ import numpy as np
 
 from ..errors import ConditionError
 
-__all__ = ["Condition", "parse_condition", "run_features", "DEFAULT_CONDITIONS",
-           "DEFAULT_SPATIAL_CONDITIONS", "TRANSFORMS"]
+__all__ = [
+    "Condition",
+    "parse_condition",
+    "run_features",
+    "DEFAULT_CONDITIONS",
+    "DEFAULT_SPATIAL_CONDITIONS",
+    "TRANSFORMS",
+]
 
 
 #: How a condition column is turned into a number before scaling.
@@ -54,8 +60,9 @@ class Condition:
 
     def __post_init__(self):
         if self.transform not in TRANSFORMS:
-            raise ValueError(f"condition transform must be one of {TRANSFORMS}, "
-                             f"got {self.transform!r}")
+            raise ValueError(
+                f"condition transform must be one of {TRANSFORMS}, got {self.transform!r}"
+            )
         if not 1 <= int(self.degree) <= 3:
             raise ValueError(f"condition degree must be 1, 2 or 3, got {self.degree}")
 
@@ -80,7 +87,8 @@ class Condition:
             else:
                 raise ConditionError(
                     f"condition column {column!r} is not in the observation index "
-                    f"(columns: {', '.join(names)})")
+                    f"(columns: {', '.join(names)})"
+                )
         else:
             values = _floats(table, column, u.deg if self.transform == "cos" else None)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -92,7 +100,8 @@ class Condition:
             bad = int(np.sum(~np.isfinite(values)))
             raise ConditionError(
                 f"condition column {column!r} has {bad} value(s) that are missing, not finite"
-                + (" or <= 0 (log)" if self.transform == "log" else ""))
+                + (" or <= 0 (log)" if self.transform == "log" else "")
+            )
         return values
 
     def fitted_to(self, table) -> Condition:
@@ -109,7 +118,8 @@ class Condition:
             raise ConditionError(
                 f"condition column {self.column!r} has the same value for all "
                 f"{values.size} fitted runs: its dependence cannot be fitted "
-                f"(leave it out of the conditions)")
+                f"(leave it out of the conditions)"
+            )
         return replace(self, centre=float(np.median(values)), scale=spread / 4.0)
 
     def features(self, table) -> np.ndarray:
@@ -121,8 +131,11 @@ class Condition:
 def _floats(table, column, unit=None) -> np.ndarray:
     value = table[column]
     if isinstance(value, u.Quantity):
-        value = value.to_value(unit) if unit is not None and value.unit.is_equivalent(unit) \
+        value = (
+            value.to_value(unit)
+            if unit is not None and value.unit.is_equivalent(unit)
             else value.value
+        )
     elif hasattr(value, "unit") and value.unit is not None and unit is not None:
         try:
             value = u.Quantity(value).to_value(unit)
@@ -163,7 +176,8 @@ def run_features(conditions, table) -> np.ndarray:
     if parts:
         n = parts[0].shape[0]
     else:
-        is_table = hasattr(table, "colnames") and hasattr(table, "columns") and \
-            not hasattr(table, "index")
+        is_table = (
+            hasattr(table, "colnames") and hasattr(table, "columns") and not hasattr(table, "index")
+        )
         n = len(table) if is_table else 1
     return np.concatenate([np.ones((n, 1)), *parts], axis=1)

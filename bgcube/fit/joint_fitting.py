@@ -66,9 +66,20 @@ def _membership(labels) -> np.ndarray:
     return (np.asarray(labels)[:, None] == ids[None, :]).astype(np.float64)
 
 
-def fit_joint_model(counts, exposure, thresholds, obs_table, *, fitted=None, spec=None,
-                    conditions=DEFAULT_CONDITIONS, spatial_conditions=DEFAULT_SPATIAL_CONDITIONS,
-                    nights=None, backend: str = "numpy", meta=None) -> JointBackgroundModel:
+def fit_joint_model(
+    counts,
+    exposure,
+    thresholds,
+    obs_table,
+    *,
+    fitted=None,
+    spec=None,
+    conditions=DEFAULT_CONDITIONS,
+    spatial_conditions=DEFAULT_SPATIAL_CONDITIONS,
+    nights=None,
+    backend: str = "numpy",
+    meta=None,
+) -> JointBackgroundModel:
     """Fit the joint model and estimate each run's night effect without its own counts.
 
     Parameters
@@ -122,12 +133,15 @@ def fit_joint_model(counts, exposure, thresholds, obs_table, *, fitted=None, spe
     if int(fitted.sum()) < n_needed:
         raise JointFitError(
             f"the joint model needs at least {n_needed} runs to fit {features.shape[1] - 1} "
-            f"condition terms; {int(fitted.sum())} run(s) were given")
+            f"condition terms; {int(fitted.sum())} run(s) were given"
+        )
     e = spec.energy_edges()
     xy = spec.fov_edges(spec.fit_pixel)
     if counts.shape[1:] != (e.size - 1, (xy.size - 1) ** 2):
-        raise ValueError(f"counts of shape {counts.shape[1:]} do not match the spec's fit binning "
-                         f"({e.size - 1}, {(xy.size - 1) ** 2})")
+        raise ValueError(
+            f"counts of shape {counts.shape[1:]} do not match the spec's fit binning "
+            f"({e.size - 1}, {(xy.size - 1) ** 2})"
+        )
     thresholds = np.nan_to_num(np.asarray(thresholds, dtype=np.float64), nan=0.0)
     mask = (e[:-1][None, :] >= thresholds[:, None] * (1 - 1e-3)).astype(np.float64)
     counts_run = counts.sum(axis=2, dtype=np.float64) * mask  # (R, E), fit bins only
@@ -147,13 +161,21 @@ def fit_joint_model(counts, exposure, thresholds, obs_table, *, fitted=None, spe
         groups, group_sigma = member, np.full(member.shape[1], float(spec.night_sigma))
     xp = get_namespace(backend)
     with jax_x64():
+
         def arr(x):
             return None if x is None else xp.asarray(np.ascontiguousarray(x))
+
         data = JointData(
-            arr(exposure[use]), arr(mask[use]), arr(counts_run[use]),
+            arr(exposure[use]),
+            arr(mask[use]),
+            arr(counts_run[use]),
             arr(_pixel_counts(counts, mask, spatial, use)),
-            arr(np.diff(e)), arr(solid_angle), arr(features[use]), arr(spatial[use]),
-            arr(groups), arr(group_sigma),
+            arr(np.diff(e)),
+            arr(solid_angle),
+            arr(features[use]),
+            arr(spatial[use]),
+            arr(groups),
+            arr(group_sigma),
         )
         design_x = type(design)(*(arr(getattr(design, f)) for f in design.__dataclass_fields__))
         solution = fit_joint(data, design_x)
@@ -165,24 +187,32 @@ def fit_joint_model(counts, exposure, thresholds, obs_table, *, fitted=None, spe
     # every run's prediction without night effect, then night effects without its own counts
     all_data = JointData(exposure, mask, None, None, np.diff(e), solid_angle, features, spatial)
     fitted_solution = type(solution)(coef_a, coef_s, None, covariance, True, "", 0, 0.0, None, None)
-    predicted = np.concatenate([  # chunks of runs: memory bounded whatever the number of runs
-        expected_counts(_rows(all_data, lo, lo + CHUNK), design, fitted_solution).sum(axis=(1, 2))
-        for lo in range(0, n_runs, CHUNK)])
+    predicted = np.concatenate(
+        [  # chunks of runs: memory bounded whatever the number of runs
+            expected_counts(_rows(all_data, lo, lo + CHUNK), design, fitted_solution).sum(
+                axis=(1, 2)
+            )
+            for lo in range(0, n_runs, CHUNK)
+        ]
+    )
     observed = counts_run.sum(axis=1)
     effect = np.zeros(n_runs)
     if spec.night_sigma > 0:
         member = _membership(nights)
-        _, effect = group_effects(observed, predicted, member,
-                                  np.full(member.shape[1], float(spec.night_sigma)))
-    runs = Table({
-        "OBS_ID": np.asarray(obs_table["OBS_ID"], dtype=np.int64),
-        "FITTED": fitted,
-        "NIGHT": nights.astype(np.int64),
-        "E_THRESHOLD": thresholds,
-        "N_COUNTS": observed,
-        "N_PREDICTED": predicted,
-        "NIGHT_EFFECT": effect,
-    })
+        _, effect = group_effects(
+            observed, predicted, member, np.full(member.shape[1], float(spec.night_sigma))
+        )
+    runs = Table(
+        {
+            "OBS_ID": np.asarray(obs_table["OBS_ID"], dtype=np.int64),
+            "FITTED": fitted,
+            "NIGHT": nights.astype(np.int64),
+            "E_THRESHOLD": thresholds,
+            "N_COUNTS": observed,
+            "N_PREDICTED": predicted,
+            "NIGHT_EFFECT": effect,
+        }
+    )
     runs["E_THRESHOLD"].unit = "TeV"
     validity = {}
     for c in (*conditions, *spatial_conditions):
@@ -193,11 +223,18 @@ def fit_joint_model(counts, exposure, thresholds, obs_table, *, fitted=None, spe
     if fit_thr.size and np.any(fit_thr > 0):
         validity["SAFE_ENERGY_LO"] = (float(fit_thr.min()), float(fit_thr.max()))
     info = dict(meta or {})
-    info.update(CONVERGE=bool(solution.converged), NITER=int(solution.n_iterations),
-                REASON=str(solution.reason)[:68], OBJECTIV=float(solution.objective),
-                NRUNS=int(n_runs), NFIT=int(fitted.sum()), BACKEND=str(backend))
-    return JointBackgroundModel(spec, conditions, spatial_conditions, coef_a, coef_s, covariance,
-                                runs, validity, info)
+    info.update(
+        CONVERGE=bool(solution.converged),
+        NITER=int(solution.n_iterations),
+        REASON=str(solution.reason)[:68],
+        OBJECTIV=float(solution.objective),
+        NRUNS=int(n_runs),
+        NFIT=int(fitted.sum()),
+        BACKEND=str(backend),
+    )
+    return JointBackgroundModel(
+        spec, conditions, spatial_conditions, coef_a, coef_s, covariance, runs, validity, info
+    )
 
 
 #: Runs whose per-bin arrays are held at once outside the solver.
@@ -208,16 +245,25 @@ def _pixel_counts(counts, mask, spatial, use) -> np.ndarray:
     """Counts per (spatial feature, energy, pixel) of the runs ``use``, fit bins only."""
     out = np.zeros((spatial.shape[1],) + counts.shape[1:])
     for lo in range(0, use.size, CHUNK):
-        rows = use[lo:lo + CHUNK]
-        out += np.einsum("rm,re,rep->mep", spatial[rows], mask[rows],
-                         counts[rows].astype(np.float64))
+        rows = use[lo : lo + CHUNK]
+        out += np.einsum(
+            "rm,re,rep->mep", spatial[rows], mask[rows], counts[rows].astype(np.float64)
+        )
     return out
 
 
 def _rows(data: JointData, lo: int, hi: int) -> JointData:
     """The runs ``lo:hi`` of a `JointData` without counts."""
-    return JointData(data.exposure[lo:hi], data.fit_mask[lo:hi], None, None, data.energy_width,
-                     data.solid_angle, data.features[lo:hi], data.spatial_features[lo:hi])
+    return JointData(
+        data.exposure[lo:hi],
+        data.fit_mask[lo:hi],
+        None,
+        None,
+        data.energy_width,
+        data.solid_angle,
+        data.features[lo:hi],
+        data.spatial_features[lo:hi],
+    )
 
 
 def _column_values(table, column):
@@ -226,4 +272,3 @@ def _column_values(table, column):
     if column == "ZEN_PNT" and "ALT_PNT" in table.colnames:
         return 90.0 - np.asarray(table["ALT_PNT"], dtype=float)
     return None
-

@@ -68,6 +68,7 @@ def group_effects(counts, predicted, groups, group_sigma, *, max_iterations: int
     delta = solve(c_group, m_group, precision)
     run_precision = g @ precision
     member = xp.sum(g, axis=1) > 0
-    left_out = solve(g @ c_group - counts, g @ m_group - predicted,
-                     xp.where(member, run_precision, 1.0))
+    left_out = solve(
+        g @ c_group - counts, g @ m_group - predicted, xp.where(member, run_precision, 1.0)
+    )
     return delta, xp.where(member, left_out, 0.0)

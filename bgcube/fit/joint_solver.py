@@ -177,10 +177,13 @@ class _Problem:
         else:
             self.n_groups, self.onehot = 0, None
         zeros_as = xp.zeros((self.n_a, self.n_s), dtype=dtype)
-        self.penalty = xp.concat([
-            xp.concat([design.penalty_a, zeros_as], axis=1),
-            xp.concat([zeros_as.T, design.penalty_s], axis=1),
-        ], axis=0)
+        self.penalty = xp.concat(
+            [
+                xp.concat([design.penalty_a, zeros_as], axis=1),
+                xp.concat([zeros_as.T, design.penalty_s], axis=1),
+            ],
+            axis=0,
+        )
         u = data.spatial_features
         self.uu = _outer_rows(u, u, xp)  # (R, M*M)
         self.fu = _outer_rows(data.features, u, xp)  # (R, Q*M)
@@ -196,7 +199,7 @@ class _Problem:
     def split(self, theta):
         xp = self.xp
         a = xp.reshape(theta[: self.n_a], (self.q, self.k))
-        s = xp.reshape(theta[self.n_a:], (self.m, self.l, self.j))
+        s = xp.reshape(theta[self.n_a :], (self.m, self.l, self.j))
         return a, s
 
     def terms(self, theta, delta):
@@ -206,8 +209,9 @@ class _Problem:
         a = d.features @ coef_a @ g.energy_basis.T
         if self.onehot is not None and delta is not None:
             a = a + (self.onehot @ delta)[:, None]
-        s = xp.stack([g.spatial_energy_basis @ coef_s[i, ...] @ g.spatial_basis.T
-                      for i in range(self.m)])
+        s = xp.stack(
+            [g.spatial_energy_basis @ coef_s[i, ...] @ g.spatial_basis.T for i in range(self.m)]
+        )
         return a, xp.reshape(s, (self.m, self.n_energy * self.n_pixels))
 
     def chunks(self):
@@ -220,14 +224,18 @@ class _Problem:
         mask = self.mask[lo:hi, :]
         w = xp.where(mask, xp.exp(xp.where(mask, a[lo:hi, :], 0.0)), 0.0) * self.de[None, :]
         eta = xp.reshape(d.spatial_features[lo:hi, :] @ s, (hi - lo, self.n_energy, self.n_pixels))
-        return (w[:, :, None] * (d.exposure[lo:hi, :] * d.solid_angle[None, :])[:, None, :]
-                * xp.exp(eta))
+        return (
+            w[:, :, None]
+            * (d.exposure[lo:hi, :] * d.solid_angle[None, :])[:, None, :]
+            * xp.exp(eta)
+        )
 
     def run_energy_sums(self, a, s):
         """Expected counts per (run, energy), shape (R, E)."""
         xp = self.xp
-        return xp.concat([xp.sum(self.expected(a, s, lo, hi), axis=2)
-                          for lo, hi in self.chunks()], axis=0)
+        return xp.concat(
+            [xp.sum(self.expected(a, s, lo, hi), axis=2) for lo, hi in self.chunks()], axis=0
+        )
 
     def objective(self, theta, delta):
         xp, d = self.xp, self.d
@@ -235,8 +243,12 @@ class _Problem:
         total = float(xp.sum(self.run_energy_sums(a, s)))
         a_masked = xp.where(self.mask, a, 0.0)
         counts_s = xp.reshape(d.counts_pixel, (self.m, -1))
-        value = (total - float(xp.sum(d.counts_run * a_masked)) - float(xp.sum(counts_s * s))
-                 + 0.5 * float(xp.sum(theta * (self.penalty @ theta))))
+        value = (
+            total
+            - float(xp.sum(d.counts_run * a_masked))
+            - float(xp.sum(counts_s * s))
+            + 0.5 * float(xp.sum(theta * (self.penalty @ theta)))
+        )
         if self.onehot is not None:
             value += 0.5 * float(xp.sum(self.precision * delta * delta))
         return value
@@ -260,15 +272,18 @@ class _Problem:
                 mg = xp.reshape(flat, ((hi - lo) * n_e, n_p)) @ g.spatial_basis
                 mg = xp.permute_dims(xp.reshape(mg, (hi - lo, n_e, j)), (0, 2, 1))
                 lj = xp.permute_dims(mg @ g.spatial_energy_basis, (0, 2, 1))  # (n, L, J)
-                per = (d.spatial_features[lo:hi, :][:, :, None]
-                       * xp.reshape(lj, (hi - lo, 1, l * j)))
+                per = d.spatial_features[lo:hi, :][:, :, None] * xp.reshape(lj, (hi - lo, 1, l * j))
                 group_s.append(xp.reshape(per, (hi - lo, m * l * j)))
         m_run = xp.concat(m_run_parts, axis=0)
         r_run = d.counts_run - m_run
         grad_a = d.features.T @ r_run @ g.energy_basis
         r_pix = xp.reshape(d.counts_pixel, (m, n_e * n_p)) - u_mu
-        grad_s = xp.stack([g.spatial_energy_basis.T @ xp.reshape(r_pix[i, :], (n_e, n_p))
-                           @ g.spatial_basis for i in range(m)])
+        grad_s = xp.stack(
+            [
+                g.spatial_energy_basis.T @ xp.reshape(r_pix[i, :], (n_e, n_p)) @ g.spatial_basis
+                for i in range(m)
+            ]
+        )
         grad = xp.concat([xp.reshape(grad_a, (-1,)), xp.reshape(grad_s, (-1,))])
         grad = grad - self.penalty @ theta
         h_aa = xp.reshape(self.ff.T @ m_run @ self.bb, (q, q, k, k))
@@ -283,10 +298,16 @@ class _Problem:
         y = xp.permute_dims(xp.reshape(y, (q * m, n_e, j)), (0, 2, 1)) @ self.bs
         y = xp.reshape(y, (q, m, j, k, l))
         h_as = xp.reshape(xp.permute_dims(y, (0, 3, 1, 4, 2)), (q * k, m * l * j))
-        hess = xp.concat([
-            xp.concat([h_aa, h_as], axis=1),
-            xp.concat([h_as.T, h_ss], axis=1),
-        ], axis=0) + self.penalty
+        hess = (
+            xp.concat(
+                [
+                    xp.concat([h_aa, h_as], axis=1),
+                    xp.concat([h_as.T, h_ss], axis=1),
+                ],
+                axis=0,
+            )
+            + self.penalty
+        )
         if self.onehot is None:
             return grad, hess, None, m_run
         oh = self.onehot
@@ -333,8 +354,14 @@ def _start(problem: _Problem):
     return theta, delta
 
 
-def fit_joint(data: JointData, design: JointDesign, *, max_iterations: int = 100,
-              tolerance: float = 1e-6, chunk: int = 256) -> JointSolution:
+def fit_joint(
+    data: JointData,
+    design: JointDesign,
+    *,
+    max_iterations: int = 100,
+    tolerance: float = 1e-6,
+    chunk: int = 256,
+) -> JointSolution:
     """Fit the joint model by penalised Poisson likelihood (damped Newton).
 
     Parameters
@@ -384,32 +411,44 @@ def fit_joint(data: JointData, design: JointDesign, *, max_iterations: int = 100
         else:
             if 0.5 * decrement < 1e3 * tolerance:
                 converged = True
-                reason = (f"converged to rounding: expected decrease {0.5 * decrement:.2e}, "
-                          "no step decreases the objective further")
+                reason = (
+                    f"converged to rounding: expected decrease {0.5 * decrement:.2e}, "
+                    "no step decreases the objective further"
+                )
             else:
-                reason = (f"no step along the Newton direction decreases the objective at "
-                          f"iteration {iteration} (expected decrease {0.5 * decrement:.2e})")
+                reason = (
+                    f"no step along the Newton direction decreases the objective at "
+                    f"iteration {iteration} (expected decrease {0.5 * decrement:.2e})"
+                )
             break
         theta, delta, value = new_theta, new_delta, new_value
     else:
-        reason = (f"not converged after {max_iterations} iterations "
-                  f"(expected decrease {0.5 * decrement:.2e} >= {tolerance:g})")
+        reason = (
+            f"not converged after {max_iterations} iterations "
+            f"(expected decrease {0.5 * decrement:.2e} >= {tolerance:g})"
+        )
     grad, hess, groups, _ = problem.newton_system(theta, delta)
     _, _, cov = problem.solve(grad, hess, groups)
     coef_a, coef_s = problem.split(theta)
     a, s = problem.terms(theta, None)
     m_run = problem.run_energy_sums(a, s)
     return JointSolution(
-        coef_a=coef_a, coef_s=coef_s,
+        coef_a=coef_a,
+        coef_s=coef_s,
         group_effect=delta if problem.onehot is not None else None,
-        covariance=cov, converged=converged, reason=reason, n_iterations=iteration,
-        objective=value, run_counts=xp.sum(data.counts_run, axis=1),
+        covariance=cov,
+        converged=converged,
+        reason=reason,
+        n_iterations=iteration,
+        objective=value,
+        run_counts=xp.sum(data.counts_run, axis=1),
         run_predicted=xp.sum(m_run, axis=1),
     )
 
 
-def expected_counts(data: JointData, design: JointDesign, solution: JointSolution,
-                    group_effect=None):
+def expected_counts(
+    data: JointData, design: JointDesign, solution: JointSolution, group_effect=None
+):
     """Expected counts of every run, bin by bin, without or with group effects.
 
     Parameters
@@ -425,9 +464,19 @@ def expected_counts(data: JointData, design: JointDesign, solution: JointSolutio
     counts : array, shape (n_runs, n_energy, n_pixels)
         Zero in the bins outside ``data.fit_mask``.
     """
-    problem = _Problem(JointData(data.exposure, data.fit_mask, None, None, data.energy_width,
-                                 data.solid_angle, data.features, data.spatial_features),
-                       design)
+    problem = _Problem(
+        JointData(
+            data.exposure,
+            data.fit_mask,
+            None,
+            None,
+            data.energy_width,
+            data.solid_angle,
+            data.features,
+            data.spatial_features,
+        ),
+        design,
+    )
     xp = problem.xp
     theta = xp.concat([xp.reshape(solution.coef_a, (-1,)), xp.reshape(solution.coef_s, (-1,))])
     a, s = problem.terms(theta, None)

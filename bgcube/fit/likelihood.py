@@ -136,7 +136,9 @@ class FitData(NamedTuple):
         counts = _host(counts)
         time = np.broadcast_to(_host(time), counts.shape)
         if counts.shape != geometry.shape:
-            raise ValueError(f"counts shape {counts.shape} does not match the geometry {geometry.shape}")
+            raise ValueError(
+                f"counts shape {counts.shape} does not match the geometry {geometry.shape}"
+            )
         use = time > 0
         if mask is not None:
             use &= np.broadcast_to(_host(mask).astype(bool), counts.shape)

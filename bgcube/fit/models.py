@@ -189,8 +189,9 @@ class GaussianModel(RateModel):
         return np.array([amplitude, -slope, width, 0.0])
 
 
-def gaussian_values_from_test_model(energy_edges, dety_edges, detx_edges, *, sigma=5.0,
-                                    spectral_index=2.7, norm=1.0, time=1.0):
+def gaussian_values_from_test_model(
+    energy_edges, dety_edges, detx_edges, *, sigma=5.0, spectral_index=2.7, norm=1.0, time=1.0
+):
     """`GaussianModel` values (``e_ref`` 1 TeV) of `bgcube.simulate.make_test_bg_cube_model`.
 
     With the ``'centre'`` energy quadrature and one spatial node, the model
@@ -218,8 +219,11 @@ def gaussian_values_from_test_model(energy_edges, dety_edges, detx_edges, *, sig
     """
     e = np.asarray(energy_edges, dtype=np.float64)
     ratio = e[1] / e[0]
-    omega = (np.diff(np.asarray(dety_edges))[0] * np.diff(np.asarray(detx_edges))[0]
-             * (math.pi / 180.0) ** 2)
+    omega = (
+        np.diff(np.asarray(dety_edges))[0]
+        * np.diff(np.asarray(detx_edges))[0]
+        * (math.pi / 180.0) ** 2
+    )
     width_index = math.log(2.0) / math.log(e[-1] / e[0])
     width = 0.5 * sigma * e[0] ** -width_index
     amplitude = norm / (time * omega * (math.sqrt(ratio) - 1.0 / math.sqrt(ratio)))

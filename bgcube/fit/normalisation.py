@@ -109,13 +109,24 @@ def make_norm_tilt_fitter(fit_tilt=True, max_iter=100, tol=1e-8):
         See `bgcube.fit.optimize.build_fitter`.
     """
     frozen = () if fit_tilt else ("tilt",)
-    return jax.jit(build_fitter(norm_tilt_statistic, NORM_TILT_PARAMETERS, frozen,
-                                max_iter=max_iter, tol=tol))
+    return jax.jit(
+        build_fitter(norm_tilt_statistic, NORM_TILT_PARAMETERS, frozen, max_iter=max_iter, tol=tol)
+    )
 
 
 @with_jax_x64
-def fit_norm_tilt(counts, template, energy_edges, mask=None, *, e_ref=1.0, fit_tilt=True,
-                  tilt=0.0, max_iter=100, tol=1e-8):
+def fit_norm_tilt(
+    counts,
+    template,
+    energy_edges,
+    mask=None,
+    *,
+    e_ref=1.0,
+    fit_tilt=True,
+    tilt=0.0,
+    max_iter=100,
+    tol=1e-8,
+):
     """Fit the norm and tilt of a template's expected counts to one run's counts.
 
     Parameters
@@ -172,8 +183,7 @@ def fit_norm_tilt(counts, template, energy_edges, mask=None, *, e_ref=1.0, fit_t
     z0 = to_internal(NORM_TILT_PARAMETERS, [max(ratio, 1e-6), tilt])
     output = make_norm_tilt_fitter(bool(fit_tilt), int(max_iter), float(tol))(jnp.asarray(z0), data)
     frozen = () if fit_tilt else ("tilt",)
-    return FitResult.from_output(output, "norm_tilt", NORM_TILT_PARAMETERS,
-                                 int(use.sum()), frozen)
+    return FitResult.from_output(output, "norm_tilt", NORM_TILT_PARAMETERS, int(use.sum()), frozen)
 
 
 @with_jax_x64
@@ -208,13 +218,21 @@ def fit_observation_norm(template, run, *, e_ref=1.0, fit_tilt=True, **kwargs):
     counts, times = run.counts_cube, run.livetime_cube
     if counts.shape != template.shape or not all(
         np.allclose(a.edges_canonical, b.edges_canonical)
-        for a, b in ((counts.energy_axis, template.energy_axis),
-                     (counts.dety_axis, template.dety_axis),
-                     (counts.detx_axis, template.detx_axis))
+        for a, b in (
+            (counts.energy_axis, template.energy_axis),
+            (counts.dety_axis, template.dety_axis),
+            (counts.detx_axis, template.detx_axis),
+        )
     ):
         raise ValueError("the template and the run must have the same binning")
     exact = template.meta.get("SOLIDANG") == "EXACT"
     volume = to_numpy(template.bin_volume_array(exact)) * (u.TeV * u.sr)
     npred = template.quantity * volume * to_numpy(times.data) * times.unit
-    return fit_norm_tilt(counts.data, npred.to_value(u.one), counts.energy_axis.edges_canonical,
-                         e_ref=e_ref, fit_tilt=fit_tilt, **kwargs)
+    return fit_norm_tilt(
+        counts.data,
+        npred.to_value(u.one),
+        counts.energy_axis.edges_canonical,
+        e_ref=e_ref,
+        fit_tilt=fit_tilt,
+        **kwargs,
+    )

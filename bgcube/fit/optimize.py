@@ -161,22 +161,29 @@ def _minimize(fun, z0, max_iter, tol):
     """
     evaluate = _value_grad_hessian(fun)
     n = z0.shape[0]
-    state = _State(z0, jnp.asarray(jnp.inf), jnp.zeros(n), jnp.zeros((n, n)),
-                   jnp.asarray(_LAMBDA_START), jnp.asarray(0), jnp.asarray(_RUNNING),
-                   jnp.asarray(jnp.inf))
+    state = _State(
+        z0,
+        jnp.asarray(jnp.inf),
+        jnp.zeros(n),
+        jnp.zeros((n, n)),
+        jnp.asarray(_LAMBDA_START),
+        jnp.asarray(0),
+        jnp.asarray(_RUNNING),
+        jnp.asarray(jnp.inf),
+    )
 
     def body(s):
         first = jnp.isposinf(s.f)  # the start point is not evaluated yet
         z_new = s.z + jnp.where(first, 0.0, _step(s.g, s.h, s.lam))
         f_new, g_new, h_new = evaluate(z_new)
-        ok = (_finite(z_new, f_new, g_new, h_new)
-              & (f_new <= s.f + 1e-12 * (jnp.abs(s.f) + 1.0)))
+        ok = _finite(z_new, f_new, g_new, h_new) & (f_new <= s.f + 1e-12 * (jnp.abs(s.f) + 1.0))
         z = jnp.where(ok, z_new, s.z)
         f = jnp.where(ok, f_new, s.f)
         g = jnp.where(ok, g_new, s.g)
         h = jnp.where(ok, h_new, s.h)
-        lam = jnp.where(first, s.lam, jnp.where(ok, jnp.maximum(0.1 * s.lam, _LAMBDA_MIN),
-                                                 10.0 * s.lam))
+        lam = jnp.where(
+            first, s.lam, jnp.where(ok, jnp.maximum(0.1 * s.lam, _LAMBDA_MIN), 10.0 * s.lam)
+        )
         dec, pd = _decrement(g, h)
         it = s.it + jnp.where(first, 0, 1)
         status = jnp.where(first & ~ok, 2, _status(dec, pd, it, lam, max_iter, tol))
@@ -237,8 +244,9 @@ def build_fitter(statistic, parameters, frozen=(), *, max_iter=100, tol=1e-8):
         jac = transform_jacobian(parameters, z)[free]
         cov_free = 2.0 * jnp.linalg.inv(s.h) * jac[:, None] * jac[None, :]
         cov = jnp.zeros((len(parameters), len(parameters))).at[jnp.ix_(free, free)].set(cov_free)
-        return FitOutput(z, values, cov, objective(z_free), s.status.astype(int),
-                         s.it.astype(int), s.decrement)
+        return FitOutput(
+            z, values, cov, objective(z_free), s.status.astype(int), s.it.astype(int), s.decrement
+        )
 
     return fitter
 
@@ -265,8 +273,9 @@ def make_fitter(model, frozen=(), max_iter=100, tol=1e-8):
         with start values from `start_values` stacked along a first axis.
     """
     statistic = functools.partial(model_statistic, model)
-    return jax.jit(build_fitter(statistic, model.parameters, tuple(frozen),
-                                max_iter=max_iter, tol=tol))
+    return jax.jit(
+        build_fitter(statistic, model.parameters, tuple(frozen), max_iter=max_iter, tol=tol)
+    )
 
 
 def start_values(model, data, init=None) -> np.ndarray:

@@ -145,13 +145,17 @@ def to_internal(parameters, values) -> np.ndarray:
         raise ValueError(f"expected {len(parameters)} values, got {len(values)}")
     for p, v in zip(parameters, values, strict=True):
         if not p.contains(v):
-            raise ValueError(f"parameter {p.name!r}: value {v} outside its bounds ({p.min}, {p.max})")
+            raise ValueError(
+                f"parameter {p.name!r}: value {v} outside its bounds ({p.min}, {p.max})"
+            )
     return np.array([_inverse(p, v) for p, v in zip(parameters, values, strict=True)])
 
 
 def transform_jacobian(parameters, z):
     """Derivatives ``dx_i / dz_i`` of the (diagonal) transform, shape ``(n,)``."""
-    return jnp.stack([jax.grad(lambda t, p=p: _forward(p, t))(z[i]) for i, p in enumerate(parameters)])
+    return jnp.stack(
+        [jax.grad(lambda t, p=p: _forward(p, t))(z[i]) for i, p in enumerate(parameters)]
+    )
 
 
 def parameter_index(parameters, names) -> tuple[int, ...]:

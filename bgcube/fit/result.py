@@ -124,8 +124,9 @@ class FitResult:
             f"{type(self).__name__}: {self.message} after {self.n_iter} iterations, "
             f"Cash statistic {self.statistic:.2f} for {self.dof} degrees of freedom",
         ]
-        for name, value, error, unit in zip(self.names, self.values, self.errors, self.units,
-                                            strict=True):
+        for name, value, error, unit in zip(
+            self.names, self.values, self.errors, self.units, strict=True
+        ):
             note = " (frozen)" if name in self.frozen else f" +- {error:.4g}"
             lines.append(f"  {name:<16s} {value:.6g}{note} {unit}".rstrip())
         return "\n".join(lines)

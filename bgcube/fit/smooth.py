@@ -114,16 +114,30 @@ def fitted_rate_cube(model, values, like, geometry=None) -> FOVCube:
     per_bin = integrated_rate(model.rate, jnp.asarray(values, dtype=jnp.float64), geometry)
     rate = np.asarray(per_bin / geometry.volume) * _PER_TEV
     return FOVCube(
-        like.coordx_edges, like.coordy_edges, like.energy_edges,
+        like.coordx_edges,
+        like.coordy_edges,
+        like.energy_edges,
         data=from_numpy(rate, like.backend, device=like.device),
-        scheme="bg_cube", unit=_RATE_UNIT, meta=dict(like.meta),
+        scheme="bg_cube",
+        unit=_RATE_UNIT,
+        meta=dict(like.meta),
     )
 
 
 @with_jax_x64
-def smooth_by_fit(bg_model, model=None, *, init=None, frozen=(), n_knots=6,
-                  threshold_fraction=1e-3, energy_quadrature=3, spatial_nodes=1, max_iter=100,
-                  tol=1e-8):
+def smooth_by_fit(
+    bg_model,
+    model=None,
+    *,
+    init=None,
+    frozen=(),
+    n_knots=6,
+    threshold_fraction=1e-3,
+    energy_quadrature=3,
+    spatial_nodes=1,
+    max_iter=100,
+    tol=1e-8,
+):
     """Replace the background cube of ``bg_model`` by a model fitted to its counts.
 
     Parameters
@@ -162,8 +176,12 @@ def smooth_by_fit(bg_model, model=None, *, init=None, frozen=(), n_knots=6,
     """
     reference = bg_model.background_cube or bg_model.counts_cube
     exact = reference is not None and reference.meta.get("SOLIDANG") == "EXACT"
-    data = FitData.from_model(bg_model, energy_quadrature=energy_quadrature,
-                              spatial_nodes=spatial_nodes, exact_solid_angle=exact)
+    data = FitData.from_model(
+        bg_model,
+        energy_quadrature=energy_quadrature,
+        spatial_nodes=spatial_nodes,
+        exact_solid_angle=exact,
+    )
     below = np.zeros(data.geometry.shape[0], dtype=bool)
     if threshold_fraction is not None:
         below = below_threshold(data.counts, threshold_fraction)
@@ -175,13 +193,15 @@ def smooth_by_fit(bg_model, model=None, *, init=None, frozen=(), n_knots=6,
     if below.any():
         keep = from_numpy(~below[:, None, None], like.backend, device=like.device)
         cube.data = cube.xp.where(keep, cube.data, cube.xp.zeros_like(cube.data))
-    cube.meta.update({
-        "SOLIDANG": "EXACT" if exact else "FLAT",
-        "SMOOTH": "FIT",
-        "FITMODEL": model.name,
-        "FITSTAT": round(result.statistic, 6),
-        "FITDOF": result.dof,
-        "FITEMIN": float(np.asarray(data.geometry.energy_edges)[int(below.sum())]),
-    })
+    cube.meta.update(
+        {
+            "SOLIDANG": "EXACT" if exact else "FLAT",
+            "SMOOTH": "FIT",
+            "FITMODEL": model.name,
+            "FITSTAT": round(result.statistic, 6),
+            "FITDOF": result.dof,
+            "FITEMIN": float(np.asarray(data.geometry.energy_edges)[int(below.sum())]),
+        }
+    )
     bg_model.background_cube = cube
     return result

@@ -94,8 +94,7 @@ def natural_spline(x, knots, values):
     hi = h[i]
     u = (inside - t[i]) / hi
     v = 1.0 - u
-    cubic = (v * y[i] + u * y[i + 1]
-             + hi**2 / 6.0 * ((v**3 - v) * m[i] + (u**3 - u) * m[i + 1]))
+    cubic = v * y[i] + u * y[i + 1] + hi**2 / 6.0 * ((v**3 - v) * m[i] + (u**3 - u) * m[i + 1])
 
     slope_lo = (y[1] - y[0]) / h[0] - h[0] * m[1] / 6.0
     slope_hi = (y[-1] - y[-2]) / h[-1] + h[-1] * m[-2] / 6.0

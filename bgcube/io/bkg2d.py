@@ -70,8 +70,9 @@ def _edges(table, name, unit, filename, hdu):
     lo = np.asarray(table[f"{name}_LO"]).reshape(-1).astype(np.float64)
     hi = np.asarray(table[f"{name}_HI"]).reshape(-1).astype(np.float64)
     if lo.shape != hi.shape or lo.size == 0 or not np.allclose(lo[1:], hi[:-1], rtol=1e-9):
-        raise FileFormatError(f"columns {name}_LO/{name}_HI are not contiguous bins",
-                              filename=filename, hdu=hdu)
+        raise FileFormatError(
+            f"columns {name}_LO/{name}_HI are not contiguous bins", filename=filename, hdu=hdu
+        )
     col_unit = table[f"{name}_LO"].unit or unit
     return u.Quantity(np.append(lo, hi[-1]), col_unit).to(unit)
 
@@ -101,21 +102,26 @@ def read_bkg_2d(filename, hdu=None, *, cls):
         if hdu is None:
             found = [h for h in hdulist if is_bkg_2d_hdu(h)]
             if not found:
-                raise FileFormatError("no BKG_2D HDU (columns ENERG_LO/HI, THETA_LO/HI)",
-                                      filename=filename)
+                raise FileFormatError(
+                    "no BKG_2D HDU (columns ENERG_LO/HI, THETA_LO/HI)", filename=filename
+                )
             table_hdu = found[0]
         else:
             table_hdu = find_hdu(hdulist, hdu, filename)
             if not is_bkg_2d_hdu(table_hdu):
-                raise FileFormatError("not a BKG_2D table (columns ENERG_LO/HI, THETA_LO/HI)",
-                                      filename=filename, hdu=hdu)
+                raise FileFormatError(
+                    "not a BKG_2D table (columns ENERG_LO/HI, THETA_LO/HI)",
+                    filename=filename,
+                    hdu=hdu,
+                )
         table = Table.read(table_hdu)
     where = table_hdu.name
     names = {n.upper(): n for n in table.colnames}
     data_name = names.get("BKG") or names.get("BGD")
     if data_name is None:
-        raise FileFormatError(f"no BKG column (columns: {table.colnames})", filename=filename,
-                              hdu=where)
+        raise FileFormatError(
+            f"no BKG column (columns: {table.colnames})", filename=filename, hdu=where
+        )
     table.rename_columns([names[c] for c in _COLUMNS], list(_COLUMNS))
     energy = _edges(table, "ENERG", u.TeV, filename, where)
     offset = _edges(table, "THETA", u.deg, filename, where)
@@ -123,8 +129,14 @@ def read_bkg_2d(filename, hdu=None, *, cls):
     if data.shape != (energy.size - 1, offset.size - 1):
         raise FileFormatError(
             f"BKG data of shape {data.T.shape} do not match {energy.size - 1} energy x "
-            f"{offset.size - 1} offset bins", filename=filename, hdu=where)
+            f"{offset.size - 1} offset bins",
+            filename=filename,
+            hdu=where,
+        )
     unit = table[data_name].unit or u.Unit("1 / (MeV s sr)")
-    meta = {k: v for k, v in table.meta.items()
-            if k.upper() not in BKG_2D_KEYWORDS and k.upper() not in ("EXTNAME",)}
+    meta = {
+        k: v
+        for k, v in table.meta.items()
+        if k.upper() not in BKG_2D_KEYWORDS and k.upper() not in ("EXTNAME",)
+    }
     return cls(energy, offset, data, unit, meta)

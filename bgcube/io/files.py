@@ -133,7 +133,14 @@ def select_table_hdu(hdulist, hdu=None, scheme=None, filename=None):
 
 
 def cube_from_hdulist(
-    hdulist, format="table", scheme=None, hdu=None, *, layout=None, backend=None, filename=None,
+    hdulist,
+    format="table",
+    scheme=None,
+    hdu=None,
+    *,
+    layout=None,
+    backend=None,
+    filename=None,
     cls,
 ):
     """Read a cube from an open `~astropy.io.fits.HDUList`.
@@ -157,14 +164,16 @@ def cube_from_hdulist(
     if is_bkg_2d_hdu(table_hdu) and not _has_cube_columns(table_hdu):
         raise FileFormatError(
             "a BKG_2D table (energy x offset), not a cube: read it with "
-            "bgcube.radial.RadialBackground.read", filename=filename, hdu=table_hdu.name)
+            "bgcube.radial.RadialBackground.read",
+            filename=filename,
+            hdu=table_hdu.name,
+        )
     return cube_from_table_hdu(
         table_hdu, scheme, layout=layout, backend=backend, filename=filename, cls=cls
     )
 
 
-def read_cube(filename, format="table", scheme=None, hdu=None, *, layout=None, backend=None,
-              cls):
+def read_cube(filename, format="table", scheme=None, hdu=None, *, layout=None, backend=None, cls):
     """Read a cube from a FITS file.
 
     Parameters
@@ -199,7 +208,13 @@ def read_cube(filename, format="table", scheme=None, hdu=None, *, layout=None, b
     """
     with open_fits(filename) as hdulist:
         return cube_from_hdulist(
-            hdulist, format, scheme, hdu, layout=layout, backend=backend, filename=str(filename),
+            hdulist,
+            format,
+            scheme,
+            hdu,
+            layout=layout,
+            backend=backend,
+            filename=str(filename),
             cls=cls,
         )
 

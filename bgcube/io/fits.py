@@ -166,8 +166,9 @@ def find_hdu(hdulist, hdu, filename=None, what=""):
         return hdulist[hdu]
     except (KeyError, IndexError):
         kind = f"{what} HDU" if what else "HDU"
-        raise FileFormatError(f"no {kind} {hdu!r} in this file; HDUs present: "
-                              f"{hdu_names(hdulist)}", filename=filename) from None
+        raise FileFormatError(
+            f"no {kind} {hdu!r} in this file; HDUs present: {hdu_names(hdulist)}", filename=filename
+        ) from None
 
 
 def get_hdu(hdulist, hdu, filename=None, what=""):

@@ -120,15 +120,50 @@ BGCUBE_KEYWORDS = {"HDUCLASS": "BGCUBE", "HDUVERS": "0.1"}
 #: Keywords that describe the file format, not the cube: written by the
 #: writers, never carried in ``cube.meta``.
 FORMAT_KEYWORDS = frozenset(
-    {"HDUCLASS", "HDUDOC", "HDUVERS", "HDUCLAS1", "HDUCLAS2", "HDUCLAS3", "HDUCLAS4",
-     "BGSCHEME", "BGLAYOUT", "EXTNAME", "EXTVER", "BUNIT", "DATAUNIT"}
+    {
+        "HDUCLASS",
+        "HDUDOC",
+        "HDUVERS",
+        "HDUCLAS1",
+        "HDUCLAS2",
+        "HDUCLAS3",
+        "HDUCLAS4",
+        "BGSCHEME",
+        "BGLAYOUT",
+        "EXTNAME",
+        "EXTVER",
+        "BUNIT",
+        "DATAUNIT",
+    }
 )
 
 #: Keywords FITS needs to describe the data layout (never carried in meta).
 STRUCTURAL_KEYWORDS = frozenset(
-    {"SIMPLE", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "TFIELDS", "EXTEND",
-     "GROUPS", "CHECKSUM", "DATASUM", "COMMENT", "HISTORY", "", "BSCALE", "BZERO",
-     "WCSAXES", "LONPOLE", "LATPOLE", "RADESYS", "EQUINOX", "MJDREF", "DATEREF"}
+    {
+        "SIMPLE",
+        "XTENSION",
+        "BITPIX",
+        "NAXIS",
+        "PCOUNT",
+        "GCOUNT",
+        "TFIELDS",
+        "EXTEND",
+        "GROUPS",
+        "CHECKSUM",
+        "DATASUM",
+        "COMMENT",
+        "HISTORY",
+        "",
+        "BSCALE",
+        "BZERO",
+        "WCSAXES",
+        "LONPOLE",
+        "LATPOLE",
+        "RADESYS",
+        "EQUINOX",
+        "MJDREF",
+        "DATEREF",
+    }
 )
 
 #: Indexed structural keywords (TTYPE1, NAXIS2, CRPIX3, PC1_2, ...), as a regex.

@@ -121,8 +121,9 @@ def cube_to_image_hdulist(cube) -> fits.HDUList:
 def _table(hdulist, name, filename):
     hdu = hdulist[name]
     if not isinstance(hdu, fits.BinTableHDU):
-        raise FileFormatError(f"expected a binary table, got {type(hdu).__name__}",
-                              filename=filename, hdu=name)
+        raise FileFormatError(
+            f"expected a binary table, got {type(hdu).__name__}", filename=filename, hdu=name
+        )
     return hdu
 
 
@@ -170,15 +171,17 @@ def _spatial_edges(hdulist, header, shape, filename):
             lo_name, hi_name = f"{prefix}_LO", f"{prefix}_HI"
             if lo_name not in hdu.columns.names or hi_name not in hdu.columns.names:
                 raise FileFormatError(
-                    f"missing column {lo_name} or {hi_name}; columns present: "
-                    f"{hdu.columns.names}",
+                    f"missing column {lo_name} or {hi_name}; columns present: {hdu.columns.names}",
                     filename=filename,
                     hdu=DETBOUNDS,
                 )
             lo = np.atleast_1d(hdu.data[lo_name][0])
             hi = np.atleast_1d(hdu.data[hi_name][0])
-            unit = _angle_unit(parse_unit(hdu.columns[lo_name].unit, filename=filename,
-                                          hdu=DETBOUNDS, column=lo_name))
+            unit = _angle_unit(
+                parse_unit(
+                    hdu.columns[lo_name].unit, filename=filename, hdu=DETBOUNDS, column=lo_name
+                )
+            )
             result.append(u.Quantity(np.append(lo, hi[-1:]), unit))
         return result
     result = []
@@ -190,8 +193,11 @@ def _spatial_edges(hdulist, header, shape, filename):
                 filename=filename,
                 hdu="PRIMARY",
             )
-        unit = _angle_unit(parse_unit(header.get(f"CUNIT{i}", "deg"), filename=filename,
-                                      hdu="PRIMARY", column=f"CUNIT{i}"))
+        unit = _angle_unit(
+            parse_unit(
+                header.get(f"CUNIT{i}", "deg"), filename=filename, hdu="PRIMARY", column=f"CUNIT{i}"
+            )
+        )
         crpix = header.get(f"CRPIX{i}", 1.0)
         pixel_edges = np.arange(n + 1) + 0.5  # FITS pixel i spans [i - 0.5, i + 0.5]
         values = header[f"CRVAL{i}"] + header[f"CDELT{i}"] * (pixel_edges - crpix)
@@ -244,8 +250,7 @@ def _cube_from_image(hdulist, image, scheme, backend, filename, cls):
     energy = _energy_edges(hdulist, filename)
     if len(energy) - 1 != data.shape[0]:
         raise FileFormatError(
-            f"{EBOUNDS} has {len(energy) - 1} energy bins but the image has "
-            f"{data.shape[0]} planes",
+            f"{EBOUNDS} has {len(energy) - 1} energy bins but the image has {data.shape[0]} planes",
             filename=filename,
             hdu=image.name,
         )
@@ -257,8 +262,17 @@ def _cube_from_image(hdulist, image, scheme, backend, filename, cls):
     unit = parse_unit(unit_text, filename=filename, hdu=image.name, column="BUNIT")
     data = np.ascontiguousarray(data, dtype=data.dtype.newbyteorder("="))
     try:
-        return cls(detx, dety, energy, data=data, scheme=scheme, unit=unit,
-                       backend=backend, meta=header_meta(header))
+        return cls(
+            detx,
+            dety,
+            energy,
+            data=data,
+            scheme=scheme,
+            unit=unit,
+            backend=backend,
+            meta=header_meta(header),
+        )
     except ValueError as exc:
-        raise FileFormatError(f"cannot build a cube from this image: {exc}",
-                              filename=filename, hdu=image.name) from None
+        raise FileFormatError(
+            f"cannot build a cube from this image: {exc}", filename=filename, hdu=image.name
+        ) from None

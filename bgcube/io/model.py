@@ -167,5 +167,6 @@ def read_model(filename, format="table", *, backend=None, cls, cube_cls):
         If the file has no background cube or a cube cannot be read.
     """
     with open_fits(filename) as hdulist:
-        return model_from_hdulist(hdulist, format, backend=backend, filename=str(filename),
-                                  cls=cls, cube_cls=cube_cls)
+        return model_from_hdulist(
+            hdulist, format, backend=backend, filename=str(filename), cls=cls, cube_cls=cube_cls
+        )

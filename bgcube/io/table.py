@@ -118,9 +118,7 @@ class _Columns:
         return np.asarray(self._cell(name))
 
     def unit(self, name):
-        return parse_unit(
-            self._unit_text(name), filename=self.filename, hdu=self.hdu, column=name
-        )
+        return parse_unit(self._unit_text(name), filename=self.filename, hdu=self.hdu, column=name)
 
     def error(self, message):
         return FileFormatError(message, filename=self.filename, hdu=self.hdu)
@@ -339,8 +337,12 @@ def _column_names(cube, legacy: bool):
     data_name = names["data_fits_name"]
     if legacy and cube.scheme == "bg_cube":
         data_name = "Bgd"  # the original FOVCube's background column
-    return (names["coordx_fits_name"], names["coordy_fits_name"], names["energy_fits_name"],
-            data_name)
+    return (
+        names["coordx_fits_name"],
+        names["coordy_fits_name"],
+        names["energy_fits_name"],
+        data_name,
+    )
 
 
 def cube_to_table(cube, *, legacy: bool = False) -> Table:
@@ -363,8 +365,11 @@ def cube_to_table(cube, *, legacy: bool = False) -> Table:
     """
     x_name, y_name, e_name, data_name = _column_names(cube, legacy)
     table = Table()
-    for name, axis in ((x_name, cube.detx_axis), (y_name, cube.dety_axis),
-                       (e_name, cube.energy_axis)):
+    for name, axis in (
+        (x_name, cube.detx_axis),
+        (y_name, cube.dety_axis),
+        (e_name, cube.energy_axis),
+    ):
         edges = axis.edges
         if not legacy:
             edges = edges.to(axis.canonical_unit)

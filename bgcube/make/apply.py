@@ -143,8 +143,9 @@ def apply_models(
         _check_not_inside(outdir, modeldir, "model folder")
         if model_type not in MODEL_TYPES:
             raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
-        source = (RadialGroupModels.read(modeldir) if model_type == "2d"
-                  else load_model_source(modeldir))
+        source = (
+            RadialGroupModels.read(modeldir) if model_type == "2d" else load_model_source(modeldir)
+        )
     selection = RunSelection(obs_ids=obs_ids, exclude_obs_ids=exclude_obs_ids, select=select)
     store = selection.apply(DataStore.from_dir(indir))
     result = ApplyResult(source=source)
@@ -171,9 +172,11 @@ def apply_models(
             cube.meta.update(BKG_TIME="ONTIME", OBS_ID=obs_id)
         else:
             model = PerObservationModel(
-                obs_id, int(cube.meta.get("BKG_GRP", -1)),
+                obs_id,
+                int(cube.meta.get("BKG_GRP", -1)),
                 float(np.cos(np.radians(row_value(row, "ZEN_PNT")))),
-                cube.to_backend("numpy"), time_convention,
+                cube.to_backend("numpy"),
+                time_convention,
             )
             cube = observation_bkg_cube(model, store.obs_table, forced)
         if reasons:
@@ -213,14 +216,16 @@ def apply_models(
         columns["OBS_ID"].append(obs_id)
         columns["HDU_TYPE"].append("bkg")
         columns["HDU_CLASS"].append(
-            "bkg_2d" if isinstance(cubes[obs_id], RadialBackground) else "bkg_3d")
+            "bkg_2d" if isinstance(cubes[obs_id], RadialBackground) else "bkg_3d"
+        )
         columns["FILE_DIR"].append(BKG_SUBDIR)
         columns["FILE_NAME"].append(bkg_file_name(obs_id))
         columns["HDU_NAME"].append(BKG_HDU_NAME)
     hdu_table = Table({k: np.array(v) for k, v in columns.items()})
     hdu_table = hdu_table[np.lexsort((hdu_table["HDU_TYPE"], hdu_table["OBS_ID"]))]
-    hdu_table.meta.update({k: v for k, v in store.hdu_table.meta.items()
-                           if k.upper() not in ("BASE_DIR", "EXTNAME")})
+    hdu_table.meta.update(
+        {k: v for k, v in store.hdu_table.meta.items() if k.upper() not in ("BASE_DIR", "EXTNAME")}
+    )
     hdu_table.meta.update(provenance, EXTNAME="HDU_INDEX")
     obs_table = store.obs_table[np.isin(store.obs_ids, result.applied)]
     obs_table.meta = {k: v for k, v in store.obs_table.meta.items() if k.upper() != "BASE_DIR"}

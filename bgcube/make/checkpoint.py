@@ -239,8 +239,11 @@ class Checkpoint:
             "n_filled": fill.n_filled,
             "time_s": float(fill.time.to_value(u.s)),
         }
-        arrays = {"counts": to_numpy(partial.counts), "time": to_numpy(partial.time),
-                  "info": np.array(json.dumps(info))}
+        arrays = {
+            "counts": to_numpy(partial.counts),
+            "time": to_numpy(partial.time),
+            "info": np.array(json.dumps(info)),
+        }
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bgcube-checkpoint")
         self._pending.append(self._writer.submit(_save_npz, self._path(task.obs_id), arrays))
@@ -280,8 +283,10 @@ class Checkpoint:
         if counts.shape != shape or time.shape != shape or counts.dtype != np.float64:
             return self._discard(task.obs_id, f"cubes of shape {counts.shape}, expected {shape}")
         fill = ObservationFill(
-            obs_id=int(info["obs_id"]), n_events=int(info["n_events"]),
-            n_excluded=int(info["n_excluded"]), n_filled=int(info["n_filled"]),
+            obs_id=int(info["obs_id"]),
+            n_events=int(info["n_events"]),
+            n_excluded=int(info["n_excluded"]),
+            n_filled=int(info["n_filled"]),
             time=info["time_s"] * u.s,
         )
         return PartialCubes(counts, time, (fill,))
@@ -332,7 +337,12 @@ def _differences(previous, manifest):
         return []
     if not previous:
         return ["manifest (missing or unreadable)"]
-    names = {"index_checksum": "input index", "bgcube": "bgcube version",
-             "time_convention": "time convention", "exclusion": "exclusion",
-             "alignment": "alignment", "format": "checkpoint format"}
+    names = {
+        "index_checksum": "input index",
+        "bgcube": "bgcube version",
+        "time_convention": "time convention",
+        "exclusion": "exclusion",
+        "alignment": "alignment",
+        "format": "checkpoint format",
+    }
     return [names[k] for k in _BUILD_KEYS if previous.get(k) != manifest.get(k)]

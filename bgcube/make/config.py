@@ -29,8 +29,19 @@ __all__ = ["BuildConfig", "CONFIG_NAME", "SECTIONS"]
 CONFIG_NAME = "bgcube-config.yaml"
 
 #: Sections of the YAML file, in the order written.
-SECTIONS = ("input", "selection", "model", "binning", "grouping", "exclusion", "time", "smoothing",
-            "per_observation", "outputs", "execution")
+SECTIONS = (
+    "input",
+    "selection",
+    "model",
+    "binning",
+    "grouping",
+    "exclusion",
+    "time",
+    "smoothing",
+    "per_observation",
+    "outputs",
+    "execution",
+)
 
 
 def _field(section: str, default: Any = None, *, provenance: bool = True):
@@ -42,8 +53,9 @@ def _field(section: str, default: Any = None, *, provenance: bool = True):
     """
     if isinstance(default, list | tuple):
         value = tuple(default)
-        return field(default_factory=lambda: value,
-                     metadata={"section": section, "provenance": provenance})
+        return field(
+            default_factory=lambda: value, metadata={"section": section, "provenance": provenance}
+        )
     return field(default=default, metadata={"section": section, "provenance": provenance})
 
 
@@ -91,8 +103,11 @@ class BuildConfig:
     # ------------------------------------------------------------------
     def make_models_kwargs(self) -> dict:
         """The keyword arguments of `~bgcube.make.make_models` (all but indir, outdir)."""
-        kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                  if f.name not in ("indir", "outdir")}
+        kwargs = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in ("indir", "outdir")
+        }
         kwargs["zenith_edges"] = tuple(self.zenith_edges)
         kwargs["azimuth_edges"] = tuple(self.azimuth_edges)
         return kwargs
@@ -146,8 +161,9 @@ class BuildConfig:
         """
         fields = {f.name: f for f in dataclasses.fields(cls)}
         if not isinstance(data, dict):
-            raise FileFormatError(f"expected a mapping of sections, got {type(data).__name__}",
-                                  filename=filename)
+            raise FileFormatError(
+                f"expected a mapping of sections, got {type(data).__name__}", filename=filename
+            )
         values = {}
         for key, value in data.items():
             if key in SECTIONS and isinstance(value, dict):
@@ -155,18 +171,23 @@ class BuildConfig:
                     if name not in fields:
                         raise FileFormatError(
                             f"unknown build option {section_key(key, name)}; known: "
-                            f"{sorted(fields)}", filename=filename)
+                            f"{sorted(fields)}",
+                            filename=filename,
+                        )
                     if fields[name].metadata["section"] != key:
                         raise FileFormatError(
                             f"{section_key(key, name)} belongs in section "
-                            f"{fields[name].metadata['section']!r}", filename=filename)
+                            f"{fields[name].metadata['section']!r}",
+                            filename=filename,
+                        )
                     values[name] = item
             elif key in fields:
                 values[key] = value
             else:
                 raise FileFormatError(
                     f"unknown section or build option {key!r}; sections: {list(SECTIONS)}",
-                    filename=filename)
+                    filename=filename,
+                )
         for name in ("zenith_edges", "azimuth_edges"):
             if name in values and values[name] is not None:
                 values[name] = tuple(float(v) for v in values[name])
@@ -178,8 +199,10 @@ class BuildConfig:
 
         from ..io.atomic import atomic_output
 
-        text = ("# bgcube build configuration: bgcube make-models --config THIS_FILE repeats "
-                "the build\n" + yaml.safe_dump(self.to_dict(), sort_keys=False))
+        text = (
+            "# bgcube build configuration: bgcube make-models --config THIS_FILE repeats "
+            "the build\n" + yaml.safe_dump(self.to_dict(), sort_keys=False)
+        )
         with atomic_output(filename, overwrite) as tmp:
             Path(tmp).write_text(text)
 

@@ -49,8 +49,13 @@ from ..data.observation import _use_file_fov
 from ..errors import BgcubeError, DroppedEventsWarning, EventDataError
 from ..event_columns import _describe_events
 
-__all__ = ["compute_partial_on_backend", "fill_observation_on_backend", "chunk_length",
-           "SMALL_CHUNK", "LARGE_CHUNK"]
+__all__ = [
+    "compute_partial_on_backend",
+    "fill_observation_on_backend",
+    "chunk_length",
+    "SMALL_CHUNK",
+    "LARGE_CHUNK",
+]
 
 
 #: Shortest device chunk: a run is one chunk of the next power of 2 of its
@@ -84,8 +89,9 @@ def _circle_arrays(regions, xp, device):
     """Circles as ``(8, 4)`` device arrays (the last padded with circles that hold nothing)."""
     rows = list(afov.circle_unit_vectors(regions.ra, regions.dec, regions.radius))
     rows += [(0.0, 0.0, 0.0, 2.0)] * (-len(rows) % 8)  # cos_radius 2: holds nothing
-    return [xp.asarray(rows[i:i + 8], dtype=xp.float64, device=device)
-            for i in range(0, len(rows), 8)]
+    return [
+        xp.asarray(rows[i : i + 8], dtype=xp.float64, device=device) for i in range(0, len(rows), 8)
+    ]
 
 
 def _transform(ra, dec, detx_f, dety_f, rotation, pointing, n_real, *, use_file, sign, xp):

@@ -54,7 +54,7 @@ def _import_distributed():
     except ImportError as exc:  # pragma: no cover - dask is an optional extra
         raise ImportError(
             "building on Dask needs dask and distributed: "
-            "pip install -e \".[dask]\" in the bgcube source folder"
+            'pip install -e ".[dask]" in the bgcube source folder'
         ) from exc
     return distributed
 
@@ -79,8 +79,9 @@ def check_dask_options(scheduler=None, workers=None):
             f"give either scheduler or workers, not both nor neither (got scheduler={scheduler!r}, "
             f"workers={workers!r})"
         )
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     return _import_distributed()
 
@@ -115,9 +116,12 @@ def dask_client(scheduler=None, workers=None):
         with distributed.Client(scheduler) as client:
             yield client
         return
-    with distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
-    ) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 
@@ -129,8 +133,16 @@ def _compute_with_store(partial_function, task, store):
     return dataclasses.replace(partial, caught_warnings=tuple(w.message for w in caught))
 
 
-def compute_on_dask(plans, client, *, checkpoint=None, fail_fast=False, progress=None,
-                    retries=2, partial_function=compute_partial):
+def compute_on_dask(
+    plans,
+    client,
+    *,
+    checkpoint=None,
+    fail_fast=False,
+    progress=None,
+    retries=2,
+    partial_function=compute_partial,
+):
     """Compute and add the partial cubes of every group on a Dask cluster.
 
     Same inputs and results as `~bgcube.make.partial.compute_serial`, plus:
@@ -165,8 +177,9 @@ def compute_on_dask(plans, client, *, checkpoint=None, fail_fast=False, progress
     def add(a, b):
         if not isinstance(a, distributed.Future) and not isinstance(b, distributed.Future):
             return add_partials(a, b)  # both restored from the checkpoint
-        return client.submit(add_partials, a, b, key=f"bgcube-sum-{token}-{next(counter)}",
-                             retries=retries)
+        return client.submit(
+            add_partials, a, b, key=f"bgcube-sum-{token}-{next(counter)}", retries=retries
+        )
 
     leaves, roots, reused = {}, {}, []
     try:
@@ -179,17 +192,19 @@ def compute_on_dask(plans, client, *, checkpoint=None, fail_fast=False, progress
                     tree.push(partial)
                     continue
                 future = client.submit(
-                    _compute_with_store, partial_function,
-                    dataclasses.replace(task, store=None), store_of(task),
-                    key=f"bgcube-run-{token}-{task.obs_id}", retries=retries,
+                    _compute_with_store,
+                    partial_function,
+                    dataclasses.replace(task, store=None),
+                    store_of(task),
+                    key=f"bgcube-run-{token}-{task.obs_id}",
+                    retries=retries,
                 )
                 leaves[future] = task
                 tree.push(future)
             roots[gid] = tree.result(PartialCubes())
 
         done = distributed.as_completed(list(leaves), with_results=True)
-        for future, partial in progress_bar(done, total=len(leaves), desc="runs",
-                                            enabled=progress):
+        for future, partial in progress_bar(done, total=len(leaves), desc="runs", enabled=progress):
             task = leaves.pop(future)
             del future
             for warning in partial.caught_warnings:

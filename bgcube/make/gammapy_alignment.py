@@ -101,8 +101,15 @@ def mirror_detx(cube) -> FOVCube:
     edges = cube.coordx_edges
     data = np.asarray(to_numpy(cube.data))[..., ::-1]
     meta = dict(cube.meta, FOVALIGN=_MIRRORED if align == "RADEC" else "RADEC")
-    return FOVCube(-edges[::-1], cube.coordy_edges, cube.energy_edges,
-                   data=np.ascontiguousarray(data), scheme=cube.scheme, unit=cube.unit, meta=meta)
+    return FOVCube(
+        -edges[::-1],
+        cube.coordy_edges,
+        cube.energy_edges,
+        data=np.ascontiguousarray(data),
+        scheme=cube.scheme,
+        unit=cube.unit,
+        meta=meta,
+    )
 
 
 def as_radec(cube) -> FOVCube:
@@ -180,8 +187,10 @@ def predict_sky_counts(cube, pointing, ra, dec, energy_edges, time, solid_angle)
     edges = u.Quantity(energy_edges)
     shape = (-1,) + (1,) * np.ndim(detx)
     integral = radec.evaluate_integral(
-        detx=detx[None] * u.deg, dety=dety[None] * u.deg,
-        energy_min=edges[:-1].reshape(shape), energy_max=edges[1:].reshape(shape),
+        detx=detx[None] * u.deg,
+        dety=dety[None] * u.deg,
+        energy_min=edges[:-1].reshape(shape),
+        energy_max=edges[1:].reshape(shape),
     )
     counts = integral * u.Quantity(solid_angle) * u.Quantity(time)
     return counts.to_value(u.dimensionless_unscaled)

@@ -119,8 +119,9 @@ def _new_hdu_index(store, outdir, obs_ids, input_paths="relative"):
 
     Returns the table and the (input file, destination) pairs to copy or link.
     """
-    columns, transfers = input_hdu_rows(store, store.obs_ids.tolist(), outdir, input_paths,
-                                        replaced=obs_ids)
+    columns, transfers = input_hdu_rows(
+        store, store.obs_ids.tolist(), outdir, input_paths, replaced=obs_ids
+    )
     for obs_id in obs_ids:
         columns["OBS_ID"].append(int(obs_id))
         columns["HDU_TYPE"].append("bkg")
@@ -129,16 +130,19 @@ def _new_hdu_index(store, outdir, obs_ids, input_paths="relative"):
         columns["FILE_NAME"].append(bkg_file_name(obs_id))
         columns["HDU_NAME"].append(BKG_HDU_NAME)
     table = Table({k: np.array(v) for k, v in columns.items()})
-    table.meta.update({k: v for k, v in store.hdu_table.meta.items()
-                       if k.upper() not in ("BASE_DIR", "EXTNAME")})
-    table.meta.update(EXTNAME="HDU_INDEX", BGPATHS=input_paths,
-                      BGINDIR=str(Path(store.base_dir).resolve()))
+    table.meta.update(
+        {k: v for k, v in store.hdu_table.meta.items() if k.upper() not in ("BASE_DIR", "EXTNAME")}
+    )
+    table.meta.update(
+        EXTNAME="HDU_INDEX", BGPATHS=input_paths, BGINDIR=str(Path(store.base_dir).resolve())
+    )
     order = np.lexsort((table["HDU_TYPE"], table["OBS_ID"]))
     return table[order], transfers
 
 
-def write_observation_backgrounds(models, store, outdir, *, overwrite=False,
-                                  input_paths="relative"):
+def write_observation_backgrounds(
+    models, store, outdir, *, overwrite=False, input_paths="relative"
+):
     """Write per-run BKG_3D files, a new HDU index and a copy of the observation index.
 
     Parameters
@@ -171,8 +175,9 @@ def write_observation_backgrounds(models, store, outdir, *, overwrite=False,
     hdu_index, transfers = _new_hdu_index(store, outdir, obs_ids, input_paths)
     check_transfers(transfers, overwrite)
     cubes = [  # every cube before any file: an impossible alignment fails before writing
-        observation_bkg_cube(models[obs_id], store.obs_table,
-                             events_forced_alignment(store, obs_id))
+        observation_bkg_cube(
+            models[obs_id], store.obs_table, events_forced_alignment(store, obs_id)
+        )
         for obs_id in obs_ids
     ]
     (outdir / BKG_SUBDIR).mkdir(parents=True, exist_ok=True)

@@ -389,8 +389,9 @@ class ObservationGroups:
             try:
                 return cls.from_table(table, filename=filename)
             except BinningError as exc:
-                raise FileFormatError(f"invalid observation groups: {exc}",
-                                      filename=filename) from exc
+                raise FileFormatError(
+                    f"invalid observation groups: {exc}", filename=filename
+                ) from exc
 
     @classmethod
     def from_table(cls, table, filename=None):
@@ -407,8 +408,7 @@ class ObservationGroups:
             values = np.asarray(col)
             if values.dtype.kind not in "iuf":
                 raise FileFormatError(
-                    f"observation groups column {name} must hold numbers, got dtype "
-                    f"{values.dtype}",
+                    f"observation groups column {name} must hold numbers, got dtype {values.dtype}",
                     filename=filename,
                 )
             return u.Quantity(values, col.unit or u.deg, dtype=np.float64).to_value(u.deg)

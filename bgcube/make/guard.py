@@ -151,8 +151,13 @@ class BuildLock:
             If a build that is still running (or runs on another host, where
             bgcube cannot tell) holds the lock.
         """
-        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                             "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
+        record = json.dumps(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            }
+        )
         for _ in range(3):
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -166,8 +171,12 @@ class BuildLock:
                     with contextlib.suppress(FileNotFoundError):
                         self.path.unlink()
                     continue
-                who = (f"PID {owner.get('pid')} on host {owner.get('host')}, started "
-                       f"{owner.get('started')}" if owner else "an unreadable lock")
+                who = (
+                    f"PID {owner.get('pid')} on host {owner.get('host')}, started "
+                    f"{owner.get('started')}"
+                    if owner
+                    else "an unreadable lock"
+                )
                 raise OutputLockedError(
                     f"another bgcube build is writing into {str(self.path.parent)!r} ({who}); "
                     f"wait for it to finish, or delete {str(self.path)!r} if that build is "
@@ -217,7 +226,11 @@ def remove_leftover_temporaries(outdir) -> int:
 
 def _only_lock_left(folder: Path) -> bool:
     """True if ``folder`` holds nothing but empty folders (the lock is gone by then)."""
-    return all(p.is_dir() and not any(p.iterdir()) for p in folder.rglob("*")) if folder.is_dir() else False
+    return (
+        all(p.is_dir() and not any(p.iterdir()) for p in folder.rglob("*"))
+        if folder.is_dir()
+        else False
+    )
 
 
 def guarded_build(function):
@@ -253,8 +266,9 @@ def guarded_build(function):
                     f"{lock.stale.get('pid')}, started {lock.stale.get('started')})"
                 )
             if leftovers:
-                messages.append(f"removed {leftovers} unfinished temporary file(s) left by "
-                                "an interrupted build")
+                messages.append(
+                    f"removed {leftovers} unfinished temporary file(s) left by an interrupted build"
+                )
         return result
 
     return wrapper

@@ -46,8 +46,16 @@ from .gammapy_index import planned_files, write_observation_backgrounds
 from .partial import RunTask, compute_serial, failure_error
 from .per_observation import PerObservationModel, energy_threshold
 
-__all__ = ["make_joint_models", "JointBuildResult", "RunCubes", "read_run_cubes", "run_tasks",
-           "fit_run_mask", "resolve_conditions", "DEFAULT_FIT_GLAT_MIN"]
+__all__ = [
+    "make_joint_models",
+    "JointBuildResult",
+    "RunCubes",
+    "read_run_cubes",
+    "run_tasks",
+    "fit_run_mask",
+    "resolve_conditions",
+    "DEFAULT_FIT_GLAT_MIN",
+]
 
 #: Runs closer than this to the Galactic plane (|b|, deg) are not fitted by default.
 DEFAULT_FIT_GLAT_MIN = 10.0
@@ -67,12 +75,14 @@ class JointBuildResult:
         """One row per run: OBS_ID, FITTED, NIGHT, counts, prediction, night norm."""
         runs = self.model.runs.copy()
         runs["NIGHT_NORM"] = np.round(np.exp(np.asarray(runs["NIGHT_EFFECT"])), 4)
-        ratio = np.asarray(runs["N_COUNTS"]) / (np.asarray(runs["N_PREDICTED"])
-                                                * np.exp(np.asarray(runs["NIGHT_EFFECT"])))
+        ratio = np.asarray(runs["N_COUNTS"]) / (
+            np.asarray(runs["N_PREDICTED"]) * np.exp(np.asarray(runs["NIGHT_EFFECT"]))
+        )
         runs["OBS/PRED"] = np.round(ratio, 4)
         runs["N_PREDICTED"] = np.round(np.asarray(runs["N_PREDICTED"]), 1)
-        return runs["OBS_ID", "FITTED", "NIGHT", "N_COUNTS", "N_PREDICTED", "NIGHT_NORM",
-                    "OBS/PRED"]
+        return runs[
+            "OBS_ID", "FITTED", "NIGHT", "N_COUNTS", "N_PREDICTED", "NIGHT_NORM", "OBS/PRED"
+        ]
 
 
 def resolve_conditions(conditions, default, table=None, messages=None):
@@ -120,7 +130,8 @@ def fit_run_mask(obs_table, glat_min: float):
     if mask.sum() < MIN_FIT_RUNS:
         return np.ones(n, bool), (
             f"only {int(mask.sum())} run(s) at |b| >= {glat_min:g} deg: the joint model is "
-            f"fitted to all {n} runs (set fit_glat_min=0 to say so)")
+            f"fitted to all {n} runs (set fit_glat_min=0 to say so)"
+        )
     return mask, None
 
 
@@ -151,12 +162,15 @@ def run_tasks(store, obs_ids, spec, regions) -> list:
     e = spec.energy_edges()
     xy = spec.fov_edges(spec.fit_pixel)
     edges = (Angle(xy, u.deg), Angle(xy, u.deg), e * u.TeV)
-    return [RunTask.make(obs_id, store, edges, regions, "RADEC", "ONTIME")
-            for obs_id in sorted(int(i) for i in obs_ids)]
+    return [
+        RunTask.make(obs_id, store, edges, regions, "RADEC", "ONTIME")
+        for obs_id in sorted(int(i) for i in obs_ids)
+    ]
 
 
-def read_run_cubes(tasks, spec, *, checkpoint=None, fail_fast=False, progress=None,
-                   scheduler=None, workers=None) -> RunCubes:
+def read_run_cubes(
+    tasks, spec, *, checkpoint=None, fail_fast=False, progress=None, scheduler=None, workers=None
+) -> RunCubes:
     """Read the runs of ``tasks`` (serially, or on Dask) into `RunCubes`.
 
     Raises
@@ -190,12 +204,28 @@ def read_run_cubes(tasks, spec, *, checkpoint=None, fail_fast=False, progress=No
     return RunCubes(good, counts, exposure, failed)
 
 
-def make_joint_models(store, outdir, obs_table, regions, *, spec=None, conditions=None,
-                      spatial_conditions=None, fit_glat_min=DEFAULT_FIT_GLAT_MIN,
-                      backend="numpy", overwrite=False, fail_fast=False, progress=None,
-                      input_paths="relative", resume=False, keep_checkpoint=False,
-                      scheduler=None, workers=None, task_store=None,
-                      provenance=None) -> JointBuildResult:
+def make_joint_models(
+    store,
+    outdir,
+    obs_table,
+    regions,
+    *,
+    spec=None,
+    conditions=None,
+    spatial_conditions=None,
+    fit_glat_min=DEFAULT_FIT_GLAT_MIN,
+    backend="numpy",
+    overwrite=False,
+    fail_fast=False,
+    progress=None,
+    input_paths="relative",
+    resume=False,
+    keep_checkpoint=False,
+    scheduler=None,
+    workers=None,
+    task_store=None,
+    provenance=None,
+) -> JointBuildResult:
     """Build, fit and write the joint background model of the selected runs.
 
     Parameters
@@ -237,26 +267,38 @@ def make_joint_models(store, outdir, obs_table, regions, *, spec=None, condition
     messages = [note] if note else []
     fit_table = obs_table[np.flatnonzero(fitted)]
     conditions = resolve_conditions(conditions, DEFAULT_CONDITIONS, fit_table, messages)
-    spatial_conditions = resolve_conditions(spatial_conditions, DEFAULT_SPATIAL_CONDITIONS,
-                                            fit_table, messages)
+    spatial_conditions = resolve_conditions(
+        spatial_conditions, DEFAULT_SPATIAL_CONDITIONS, fit_table, messages
+    )
     for c in (*conditions, *spatial_conditions):  # missing or constant: fail before any work
         c.fitted_to(fit_table)
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     obs_ids = [int(i) for i in obs_table["OBS_ID"]]
-    planned = [outdir / "bg_observation_table.fits.gz", outdir / "bg_exclusion_regions.ecsv",
-               outdir / JOINT_MODEL_FILE] + planned_files(outdir, obs_ids)
+    planned = [
+        outdir / "bg_observation_table.fits.gz",
+        outdir / "bg_exclusion_regions.ecsv",
+        outdir / JOINT_MODEL_FILE,
+    ] + planned_files(outdir, obs_ids)
     source = store if task_store is None else task_store
     tasks = run_tasks(source, obs_ids, spec, regions)
-    checkpoint = Checkpoint.open(outdir, store=store, tasks=tasks, outputs=planned,
-                                 resume=resume, overwrite=overwrite)
+    checkpoint = Checkpoint.open(
+        outdir, store=store, tasks=tasks, outputs=planned, resume=resume, overwrite=overwrite
+    )
     for path in planned:
         check_writable(path, overwrite or checkpoint.may_replace(path))
     overwrite = overwrite or bool(checkpoint.previous_outputs)
     checkpoint.start()
-    cubes = read_run_cubes(tasks, spec, checkpoint=checkpoint, fail_fast=fail_fast,
-                           progress=progress, scheduler=scheduler, workers=workers)
+    cubes = read_run_cubes(
+        tasks,
+        spec,
+        checkpoint=checkpoint,
+        fail_fast=fail_fast,
+        progress=progress,
+        scheduler=scheduler,
+        workers=workers,
+    )
     checkpoint.report()
     failed, good = cubes.failed, cubes.obs_ids
     index = {int(i): k for k, i in enumerate(np.asarray(obs_table["OBS_ID"]))}
@@ -264,29 +306,45 @@ def make_joint_models(store, outdir, obs_table, regions, *, spec=None, condition
     table = obs_table[rows]
     thresholds = np.array([energy_threshold(obs_table, i) or 0.0 for i in good])
     counts, exposure = cubes.counts, cubes.exposure
-    model = fit_joint_model(counts, exposure, thresholds, table, fitted=fitted[rows], spec=spec,
-                            conditions=conditions, spatial_conditions=spatial_conditions,
-                            backend=backend, meta=provenance)
+    model = fit_joint_model(
+        counts,
+        exposure,
+        thresholds,
+        table,
+        fitted=fitted[rows],
+        spec=spec,
+        conditions=conditions,
+        spatial_conditions=spatial_conditions,
+        backend=backend,
+        meta=provenance,
+    )
 
     files = []
     write_table(obs_table, planned[0], overwrite)
     regions.write(planned[1], overwrite=overwrite)
     model.write(planned[2], overwrite=overwrite)
     files += planned[:3]
-    zenith = np.radians(np.asarray(u.Quantity(table["ZEN_PNT"], u.deg).to_value(u.deg))) \
-        if "ZEN_PNT" in table.colnames else np.zeros(len(table))
+    zenith = (
+        np.radians(np.asarray(u.Quantity(table["ZEN_PNT"], u.deg).to_value(u.deg)))
+        if "ZEN_PNT" in table.colnames
+        else np.zeros(len(table))
+    )
     per_run = {}
     for k, (obs_id, row) in enumerate(zip(good, table, strict=True)):
         effect = float(model.runs["NIGHT_EFFECT"][k])
         per_run[obs_id] = PerObservationModel(
-            obs_id=obs_id, group_id=int(model.runs["NIGHT"][k]),
-            cos_zenith=float(np.cos(zenith[k])), cube=model.background(row, night_effect=effect),
-            time_convention="ONTIME", norm=1.0,
+            obs_id=obs_id,
+            group_id=int(model.runs["NIGHT"][k]),
+            cos_zenith=float(np.cos(zenith[k])),
+            cube=model.background(row, night_effect=effect),
+            time_convention="ONTIME",
+            norm=1.0,
             n_counts=float(model.runs["N_COUNTS"][k]),
             n_predicted=float(model.runs["N_PREDICTED"][k]) * float(np.exp(effect)),
         )
-    files += write_observation_backgrounds(per_run, store.select(obs_ids=good), outdir,
-                                           overwrite=overwrite, input_paths=input_paths)
+    files += write_observation_backgrounds(
+        per_run, store.select(obs_ids=good), outdir, overwrite=overwrite, input_paths=input_paths
+    )
     if not keep_checkpoint:
         checkpoint.remove()
     return JointBuildResult(model, good, failed, files, messages + list(checkpoint.messages))

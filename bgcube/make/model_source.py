@@ -189,20 +189,27 @@ class GroupModels:
             nodes.append(group_cos_zenith(runs, None, time_column or "ONTIME"))
             ids.append(int(gid))
         if not cubes:
-            raise FileFormatError(f"no group model file ({OUTPUT_NAMES['model_table']}) found",
-                                  filename=folder)
+            raise FileFormatError(
+                f"no group model file ({OUTPUT_NAMES['model_table']}) found", filename=folder
+            )
         aligns = {str(c.meta.get("FOVALIGN", "RADEC")).upper() for c in cubes}
         if aligns != {"RADEC"}:
             raise FileFormatError(
                 f"group models with FOVALIGN {sorted(aligns)}: only RADEC models can be applied "
-                "to runs (an ALTAZ model needs a rotation per run)", filename=folder)
+                "to runs (an ALTAZ model needs a rotation per run)",
+                filename=folder,
+            )
         nodes, keep = np.asarray(nodes), []
         for i in np.argsort(-np.asarray(ids)):  # equal centres: keep one (the lowest id)
             if not np.any(np.isclose(nodes[keep], nodes[i], rtol=0, atol=1e-12)):
                 keep.append(int(i))
         keep = sorted(keep)
-        return cls([cubes[i] for i in keep], nodes[keep], Validity.from_runs(grouped),
-                   [ids[i] for i in keep])
+        return cls(
+            [cubes[i] for i in keep],
+            nodes[keep],
+            Validity.from_runs(grouped),
+            [ids[i] for i in keep],
+        )
 
     def background(self, row) -> FOVCube:
         """The group models interpolated linearly in the run's cos(zenith).
@@ -256,8 +263,10 @@ class JointModelSource:
         return self.model.background(row)
 
 
-LOADERS: list = [("bg_joint_model.fits.gz", JointModelSource.read),
-                 ("bg_observation_groups.ecsv", GroupModels.read)]
+LOADERS: list = [
+    ("bg_joint_model.fits.gz", JointModelSource.read),
+    ("bg_observation_groups.ecsv", GroupModels.read),
+]
 
 
 def register_loader(filename, loader) -> None:

@@ -41,8 +41,11 @@ def poisson_norm(rate_cube, counts, time, mask=None):
     """
     rate = to_numpy(rate_cube.data) * float(rate_cube.unit.to("1 / (TeV s sr)"))
     mu = rate * np.asarray(time, dtype=np.float64) * to_numpy(rate_cube.bin_volume_array())
-    use = np.ones(rate_cube.shape, dtype=bool) if mask is None else np.broadcast_to(
-        np.asarray(mask, dtype=bool), rate_cube.shape)
+    use = (
+        np.ones(rate_cube.shape, dtype=bool)
+        if mask is None
+        else np.broadcast_to(np.asarray(mask, dtype=bool), rate_cube.shape)
+    )
     n_counts = float(np.sum(np.asarray(counts, dtype=np.float64)[use]))
     n_predicted = float(np.sum(mu[use]))
     norm = n_counts / n_predicted if n_predicted > 0 else float("nan")
@@ -81,7 +84,13 @@ def fit_efficiency_scaling(n_counts, n_predicted, efficiency, *, max_iterations=
     counts = np.asarray(n_counts, dtype=np.float64)
     predicted = np.asarray(n_predicted, dtype=np.float64)
     eff = np.asarray(efficiency, dtype=np.float64)
-    use = np.isfinite(counts) & (predicted > 0) & np.isfinite(predicted) & (eff > 0) & np.isfinite(eff)
+    use = (
+        np.isfinite(counts)
+        & (predicted > 0)
+        & np.isfinite(predicted)
+        & (eff > 0)
+        & np.isfinite(eff)
+    )
     counts, predicted, eff = counts[use], predicted[use], eff[use]
     if counts.size < 2 or np.ptp(eff) == 0:
         raise ValueError(

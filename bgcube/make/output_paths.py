@@ -39,7 +39,11 @@ import numpy as np
 from ..errors import OutputExistsError
 
 __all__ = [
-    "INPUT_PATH_RULES", "COPY_SUBDIR", "input_hdu_rows", "check_transfers", "transfer_input_files",
+    "INPUT_PATH_RULES",
+    "COPY_SUBDIR",
+    "input_hdu_rows",
+    "check_transfers",
+    "transfer_input_files",
 ]
 
 #: Accepted values of ``input_paths``.
@@ -60,8 +64,7 @@ def _relative(path, start):
         return Path(path).as_posix()
 
 
-def input_hdu_rows(store, obs_ids, outdir, rule="relative", *, skip_types=("bkg",),
-                   replaced=None):
+def input_hdu_rows(store, obs_ids, outdir, rule="relative", *, skip_types=("bkg",), replaced=None):
     """HDU-index rows of the input HDUs of some runs, with FILE_DIR for the output folder.
 
     Parameters
@@ -96,9 +99,11 @@ def input_hdu_rows(store, obs_ids, outdir, rule="relative", *, skip_types=("bkg"
     replaced = obs_ids if replaced is None else replaced
     keep = np.isin(obs, np.asarray(list(obs_ids), dtype=np.int64)) & ~(
         np.isin(types, [t.lower() for t in skip_types])
-        & np.isin(obs, np.asarray(list(replaced), dtype=np.int64)))
-    columns = {k: [] for k in ("OBS_ID", "HDU_TYPE", "HDU_CLASS", "FILE_DIR", "FILE_NAME",
-                               "HDU_NAME")}
+        & np.isin(obs, np.asarray(list(replaced), dtype=np.int64))
+    )
+    columns = {
+        k: [] for k in ("OBS_ID", "HDU_TYPE", "HDU_CLASS", "FILE_DIR", "FILE_NAME", "HDU_NAME")
+    }
     transfers = {}
     for i in np.nonzero(keep)[0]:
         row = table[i]
@@ -112,13 +117,15 @@ def input_hdu_rows(store, obs_ids, outdir, rule="relative", *, skip_types=("bkg"
             file_dir = _relative(transfers[source].parent, outdir)
             file_name = transfers[source].name
         else:
-            file_dir = (source.parent.as_posix() if rule == "absolute"
-                        else _relative(source.parent, outdir))
+            file_dir = (
+                source.parent.as_posix() if rule == "absolute" else _relative(source.parent, outdir)
+            )
             file_name = source.name
         columns["OBS_ID"].append(int(row["OBS_ID"]))
         columns["HDU_TYPE"].append(str(row["HDU_TYPE"]).strip())
-        columns["HDU_CLASS"].append(str(row["HDU_CLASS"]).strip()
-                                    if "HDU_CLASS" in table.colnames else "")
+        columns["HDU_CLASS"].append(
+            str(row["HDU_CLASS"]).strip() if "HDU_CLASS" in table.colnames else ""
+        )
         columns["FILE_DIR"].append(file_dir)
         columns["FILE_NAME"].append(file_name)
         columns["HDU_NAME"].append(str(row["HDU_NAME"]).strip())

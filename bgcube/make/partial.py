@@ -294,8 +294,9 @@ class PairwiseSum:
         return total
 
 
-def compute_serial(plans, *, checkpoint=None, fail_fast=False, progress=None,
-                   partial_function=compute_partial):
+def compute_serial(
+    plans, *, checkpoint=None, fail_fast=False, progress=None, partial_function=compute_partial
+):
     """Compute and add the partial cubes of every group in this process.
 
     Parameters
@@ -331,7 +332,7 @@ def compute_serial(plans, *, checkpoint=None, fail_fast=False, progress=None,
     try:
         for i, (gid, task) in enumerate(bar):
             # this run's file (if not read yet) and the next one, read by another thread
-            ahead.schedule(files[i:i + 2])
+            ahead.schedule(files[i : i + 2])
             if gid != current:
                 if tree is not None:
                     sums[current] = tree.result(PartialCubes())

@@ -309,7 +309,8 @@ def _apply_efficiency_scaling(models, efficiency):
     """Set each run's norm from one efficiency scaling fitted over all runs."""
     ids = list(models)
     scale, index, eff_ref = fit_efficiency_scaling(
-        [models[i].n_counts for i in ids], [models[i].n_predicted for i in ids],
+        [models[i].n_counts for i in ids],
+        [models[i].n_predicted for i in ids],
         [efficiency[i] for i in ids],
     )
     for i in ids:

@@ -132,8 +132,17 @@ class MakeModelsResult:
                     "x".join(str(n) for n in shape) or "-",
                 )
             )
-        names = ("GROUP_ID", "ZENITH", "AZIMUTH", "N_OBS", "N_EVENTS", "N_EXCLUDED",
-                 "N_IN_CUBE", f"{self.time_convention}_H", "SHAPE(E,Y,X)")
+        names = (
+            "GROUP_ID",
+            "ZENITH",
+            "AZIMUTH",
+            "N_OBS",
+            "N_EVENTS",
+            "N_EXCLUDED",
+            "N_IN_CUBE",
+            f"{self.time_convention}_H",
+            "SHAPE(E,Y,X)",
+        )
         return Table(rows=rows, names=names) if rows else Table(names=names)
 
 
@@ -366,27 +375,49 @@ def make_models(
         raise ValueError(f"model must be one of {MODEL_KINDS}, got {model!r}")
     if model == "joint":
         group_options = {
-            "method": method != "default", "zenith_edges": tuple(zenith_edges) != tuple(
-                DEFAULT_ZENITH_EDGES), "azimuth_edges": tuple(azimuth_edges) != tuple(
-                DEFAULT_AZIMUTH_EDGES), "min_observations": min_observations != 1,
-            "smooth": smooth is not True}
+            "method": method != "default",
+            "zenith_edges": tuple(zenith_edges) != tuple(DEFAULT_ZENITH_EDGES),
+            "azimuth_edges": tuple(azimuth_edges) != tuple(DEFAULT_AZIMUTH_EDGES),
+            "min_observations": min_observations != 1,
+            "smooth": smooth is not True,
+        }
         given = [k for k, v in group_options.items() if v]
         if given:
-            raise ValueError(f"{', '.join(given)} belong(s) to the group models "
-                             "(--model groups, model='groups'); the joint model has no groups "
-                             "or k5a smoothing")
-        return _make_joint(store, outdir, obs_table, exclusion=exclusion,
-                           time_convention=time_convention, alignment=alignment,
-                           model_type=model_type, per_observation=per_observation,
-                           fit_norm=fit_norm, efficiency_column=efficiency_column,
-                           conditions=conditions, spatial_conditions=spatial_conditions,
-                           fit_glat_min=fit_glat_min, night_sigma=night_sigma, backend=backend,
-                           overwrite=overwrite, fail_fast=fail_fast, progress=progress,
-                           input_paths=input_paths, resume=resume,
-                           keep_checkpoint=keep_checkpoint, scheduler=scheduler,
-                           workers=workers, indir=indir)
+            raise ValueError(
+                f"{', '.join(given)} belong(s) to the group models "
+                "(--model groups, model='groups'); the joint model has no groups "
+                "or k5a smoothing"
+            )
+        return _make_joint(
+            store,
+            outdir,
+            obs_table,
+            exclusion=exclusion,
+            time_convention=time_convention,
+            alignment=alignment,
+            model_type=model_type,
+            per_observation=per_observation,
+            fit_norm=fit_norm,
+            efficiency_column=efficiency_column,
+            conditions=conditions,
+            spatial_conditions=spatial_conditions,
+            fit_glat_min=fit_glat_min,
+            night_sigma=night_sigma,
+            backend=backend,
+            overwrite=overwrite,
+            fail_fast=fail_fast,
+            progress=progress,
+            input_paths=input_paths,
+            resume=resume,
+            keep_checkpoint=keep_checkpoint,
+            scheduler=scheduler,
+            workers=workers,
+            indir=indir,
+        )
     if efficiency_column is not None:
-        efficiency_of(obs_table, efficiency_column)  # a missing or flat column fails before any work
+        efficiency_of(
+            obs_table, efficiency_column
+        )  # a missing or flat column fails before any work
 
     groups = ObservationGroups.from_bins(zenith_edges, azimuth_edges)
     groups = groups.merge_small_groups(
@@ -410,7 +441,9 @@ def make_models(
     group_ids = sorted(set(np.asarray(grouped["GROUP_ID"]).tolist()))
     planned = [outdir / OUTPUT_NAMES[k] for k in ("observations", "grouped", "groups", "exclusion")]
     for gid in group_ids:
-        planned += [outdir / OUTPUT_NAMES[k].format(group_id=gid) for k in ("model_table", "model_image")]
+        planned += [
+            outdir / OUTPUT_NAMES[k].format(group_id=gid) for k in ("model_table", "model_image")
+        ]
     if model_type not in MODEL_TYPES:
         raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
     if model_type == "2d":
@@ -434,8 +467,12 @@ def make_models(
             for obs_id in sorted(int(i) for i in rows["OBS_ID"])
         ]
     checkpoint = Checkpoint.open(
-        outdir, store=store, tasks=[t for tasks in plans.values() for t in tasks],
-        outputs=planned, resume=resume, overwrite=overwrite,
+        outdir,
+        store=store,
+        tasks=[t for tasks in plans.values() for t in tasks],
+        outputs=planned,
+        resume=resume,
+        overwrite=overwrite,
     )
     for path in planned:  # fail before hours of work, not after
         check_writable(path, overwrite or checkpoint.may_replace(path))
@@ -475,7 +512,10 @@ def make_models(
         failed += list(partial.failed)
         filled = partial.fills
         if filled:
-            for cube, data in ((model.counts_cube, partial.counts), (model.livetime_cube, partial.time)):
+            for cube, data in (
+                (model.counts_cube, partial.counts),
+                (model.livetime_cube, partial.time),
+            ):
                 cube.data = from_numpy(data, cube.xp, device=cube.device)
         result.obs_ids = partial.obs_ids
         result.n_events = sum(f.n_events for f in filled)
@@ -502,23 +542,51 @@ def make_models(
     observations = {}
     if per_observation is not None:
         observations = per_observation_models(
-            results, store, regions, method=per_observation, fit_norm=fit_norm,
-            efficiency_column=efficiency_column, alignment=alignment, time_convention=time_convention, fail_fast=fail_fast,
+            results,
+            store,
+            regions,
+            method=per_observation,
+            fit_norm=fit_norm,
+            efficiency_column=efficiency_column,
+            alignment=alignment,
+            time_convention=time_convention,
+            fail_fast=fail_fast,
             progress=progress,
         )
-        files += write_observation_backgrounds(observations, store, outdir, overwrite=overwrite,
-                                               input_paths=input_paths)
+        files += write_observation_backgrounds(
+            observations, store, outdir, overwrite=overwrite, input_paths=input_paths
+        )
     if not keep_checkpoint:
         checkpoint.remove()
     return MakeModelsResult(
-        results, failed, files, time_convention, observations,
-        reused=reused, messages=checkpoint.messages,
+        results,
+        failed,
+        files,
+        time_convention,
+        observations,
+        reused=reused,
+        messages=checkpoint.messages,
     )
 
 
-def _make_joint(store, outdir, obs_table, *, exclusion, time_convention, alignment, model_type,
-                per_observation, fit_norm, efficiency_column, night_sigma, indir, scheduler,
-                workers, **options):
+def _make_joint(
+    store,
+    outdir,
+    obs_table,
+    *,
+    exclusion,
+    time_convention,
+    alignment,
+    model_type,
+    per_observation,
+    fit_norm,
+    efficiency_column,
+    night_sigma,
+    indir,
+    scheduler,
+    workers,
+    **options,
+):
     """The joint build (`bgcube.make.joint`), after checking the options that do not apply."""
     import dataclasses
     import datetime
@@ -526,17 +594,22 @@ def _make_joint(store, outdir, obs_table, *, exclusion, time_convention, alignme
     from .. import __version__
     from ..fit.joint import JointModelSpec
 
-    not_joint = {"per_observation": per_observation, "fit_norm": fit_norm or None,
-                 "efficiency_column": efficiency_column}
+    not_joint = {
+        "per_observation": per_observation,
+        "fit_norm": fit_norm or None,
+        "efficiency_column": efficiency_column,
+    }
     given = [k for k, v in not_joint.items() if v is not None]
     if given:
         raise ValueError(
             f"{', '.join(given)} belong(s) to the group models (--model groups, "
-            "model='groups'); the joint model writes a model per run by itself")
+            "model='groups'); the joint model writes a model per run by itself"
+        )
     if alignment != "RADEC" or time_convention != "ONTIME" or model_type != "3d":
         raise ValueError(
             "the joint model is built in RADEC alignment, per ONTIME, as a 3D model; "
-            "for ALTAZ, LIVETIME or BKG_2D use the group models (--model groups)")
+            "for ALTAZ, LIVETIME or BKG_2D use the group models (--model groups)"
+        )
     spec = JointModelSpec()
     if night_sigma is not None:
         if not night_sigma >= 0:
@@ -555,15 +628,24 @@ def _make_joint(store, outdir, obs_table, *, exclusion, time_convention, alignme
         check_dask_options(scheduler, workers)
         if not isinstance(indir, DataStore):
             source = _store_files(indir)
-    joint = make_joint_models(store, outdir, obs_table, regions, spec=spec,
-                              provenance=provenance, scheduler=scheduler, workers=workers,
-                              task_store=source, **options)
-    return MakeModelsResult([], joint.failed, joint.files, "ONTIME", {},
-                            messages=joint.messages, joint=joint)
+    joint = make_joint_models(
+        store,
+        outdir,
+        obs_table,
+        regions,
+        spec=spec,
+        provenance=provenance,
+        scheduler=scheduler,
+        workers=workers,
+        task_store=source,
+        **options,
+    )
+    return MakeModelsResult(
+        [], joint.failed, joint.files, "ONTIME", {}, messages=joint.messages, joint=joint
+    )
 
 
 def _store_files(indir) -> StoreFiles:
     """The index files of a data store folder, as absolute paths for the workers."""
     folder = Path(indir).resolve()
     return StoreFiles(str(folder / HDU_INDEX), str(folder / OBS_INDEX))
-

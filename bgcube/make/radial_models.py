@@ -25,8 +25,13 @@ from .grouping import ObservationGroups
 from .model_source import Validity, row_value
 from .per_observation import cos_zenith_weights, group_cos_zenith
 
-__all__ = ["MODEL_TYPES", "RADIAL_MODEL_NAME", "radial_group_files", "write_radial_group_models",
-           "RadialGroupModels"]
+__all__ = [
+    "MODEL_TYPES",
+    "RADIAL_MODEL_NAME",
+    "radial_group_files",
+    "write_radial_group_models",
+    "RadialGroupModels",
+]
 
 #: Accepted ``model_type`` values.
 MODEL_TYPES = ("3d", "2d")
@@ -61,8 +66,7 @@ def write_radial_group_models(groups, outdir, time_convention, overwrite=False):
         if g.model is None:
             continue
         radial = radial_from_cubes(g.model.counts_cube, g.model.livetime_cube)
-        radial.meta.update(BKG_TIME=time_convention, BKG_GRP=int(g.group_id),
-                           N_OBS=len(g.obs_ids))
+        radial.meta.update(BKG_TIME=time_convention, BKG_GRP=int(g.group_id), N_OBS=len(g.obs_ids))
         path = radial_group_files(outdir, [g.group_id])[0]
         radial.write(path, overwrite=overwrite)
         files.append(path)
@@ -121,7 +125,8 @@ class RadialGroupModels:
         if not models:
             raise DataNotFoundError(
                 f"model folder {str(folder)!r} has no BKG_2D group model "
-                f"({RADIAL_MODEL_NAME}); make it with make-models --model-type 2d")
+                f"({RADIAL_MODEL_NAME}); make it with make-models --model-type 2d"
+            )
         nodes = np.asarray(nodes)
         if np.unique(nodes).size != nodes.size:
             keep = sorted(int(np.nonzero(nodes == v)[0][0]) for v in np.unique(nodes))
@@ -136,8 +141,10 @@ class RadialGroupModels:
         cos_zen = float(np.cos(np.radians(zenith)))
         k = int(np.argmin(np.abs(self.cos_zenith - cos_zen)))
         like = self.models[k]
-        data = sum(w * self.models[i].resample(like).data
-                   for i, w in cos_zenith_weights(self.cos_zenith, cos_zen))
+        data = sum(
+            w * self.models[i].resample(like).data
+            for i, w in cos_zenith_weights(self.cos_zenith, cos_zen)
+        )
         out = like.copy(data=np.asarray(data, dtype=np.float64))
         out.meta["BKG_GRP"] = self.group_ids[k]
         return out

@@ -39,10 +39,21 @@ def norm_summary(observations) -> Table:
         counts = np.array([m.n_counts for m in models], dtype=float)
         predicted = np.array([m.n_predicted for m in models], dtype=float)
         fitted = np.isfinite(counts) & np.isfinite(predicted)
-        ratio = (counts[fitted].sum() / predicted[fitted].sum()
-                 if fitted.any() and predicted[fitted].sum() > 0 else float("nan"))
-        rows.append((gid, len(models), round(float(np.median(norms)), 4),
-                     round(float(norms.min()), 4), round(float(norms.max()), 4), round(ratio, 4)))
+        ratio = (
+            counts[fitted].sum() / predicted[fitted].sum()
+            if fitted.any() and predicted[fitted].sum() > 0
+            else float("nan")
+        )
+        rows.append(
+            (
+                gid,
+                len(models),
+                round(float(np.median(norms)), 4),
+                round(float(norms.min()), 4),
+                round(float(norms.max()), 4),
+                round(ratio, 4),
+            )
+        )
     return Table(rows=rows, names=names) if rows else Table(names=names)
 
 
@@ -58,8 +69,11 @@ def efficiency_law(observations):
     law : tuple of float or None
         ``(A, index, eff_ref)``, or None when no norm came from an efficiency.
     """
-    pairs = [(m.efficiency, m.norm) for m in observations.values()
-             if np.isfinite(m.efficiency) and m.efficiency > 0 and m.norm > 0]
+    pairs = [
+        (m.efficiency, m.norm)
+        for m in observations.values()
+        if np.isfinite(m.efficiency) and m.efficiency > 0 and m.norm > 0
+    ]
     if len(pairs) < 2:
         return None
     eff, norm = (np.array(v, dtype=float) for v in zip(*pairs, strict=True))

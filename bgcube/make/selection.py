@@ -87,7 +87,9 @@ def parse_obs_ids(text) -> list[int]:
         entries = []
         for number, line in enumerate(path.read_text().splitlines(), start=1):
             line = line.split("#", 1)[0].strip()
-            entries += [(f"file {str(path)!r} line {number}", v) for v in line.replace(",", " ").split()]
+            entries += [
+                (f"file {str(path)!r} line {number}", v) for v in line.replace(",", " ").split()
+            ]
     else:
         entries = [("", v.strip()) for v in text.split(",") if v.strip()]
     ids = []
@@ -397,7 +399,8 @@ class RunSelection:
         """
         return {
             "SELIDS": "ALL" if self.obs_ids is None else ",".join(str(i) for i in self.obs_ids),
-            "SELEXCL": "" if self.exclude_obs_ids is None else ",".join(
-                str(i) for i in self.exclude_obs_ids),
+            "SELEXCL": ""
+            if self.exclude_obs_ids is None
+            else ",".join(str(i) for i in self.exclude_obs_ids),
             "SELEXPR": self.select or "",
         }

@@ -87,9 +87,14 @@ def resample_rate(cube, like, *, oversample=3):
     resampled : `~bgcube.FOVCube`
         NumPy backend, binning of ``like``, unit and meta of ``cube``.
     """
-    edges = [(a.edges_canonical, b.edges_canonical) for a, b in (
-        (cube.energy_axis, like.energy_axis), (cube.dety_axis, like.dety_axis),
-        (cube.detx_axis, like.detx_axis))]
+    edges = [
+        (a.edges_canonical, b.edges_canonical)
+        for a, b in (
+            (cube.energy_axis, like.energy_axis),
+            (cube.dety_axis, like.dety_axis),
+            (cube.detx_axis, like.detx_axis),
+        )
+    ]
     if all(_same_edges(to_numpy(a), to_numpy(b)) for a, b in edges):
         data = np.array(to_numpy(cube.data), dtype=np.float64)
     else:
@@ -109,10 +114,18 @@ def resample_rate(cube, like, *, oversample=3):
             values = (integral / (np.diff(e)[:, None, None] * u.TeV)).to_value(cube.unit)
         n_e, n_y, n_x = e.size - 1, ey.size - 1, ex.size - 1
         data = values.reshape(n_e, n_y, oversample, n_x, oversample).mean(axis=(2, 4))
-        data = np.fmin(data, _overlap_max(to_numpy(cube.data), [a for a, _ in edges],
-                                          [b for _, b in edges]))
-    return FOVCube(like.coordx_edges, like.coordy_edges, like.energy_edges,
-                   data=data, scheme=cube.scheme, unit=cube.unit, meta=dict(cube.meta))
+        data = np.fmin(
+            data, _overlap_max(to_numpy(cube.data), [a for a, _ in edges], [b for _, b in edges])
+        )
+    return FOVCube(
+        like.coordx_edges,
+        like.coordy_edges,
+        like.energy_edges,
+        data=data,
+        scheme=cube.scheme,
+        unit=cube.unit,
+        meta=dict(cube.meta),
+    )
 
 
 def _overlap_max(data, source_edges, target_edges):
@@ -126,8 +139,10 @@ def _overlap_max(data, source_edges, target_edges):
         overlaps = (tgt[1:] > src[0]) & (tgt[:-1] < src[-1])
         lo, hi = np.clip(lo - 1, 0, src.size - 1), np.clip(hi + 1, 0, src.size - 1)
         moved = np.moveaxis(out, axis, 0)
-        rows = [moved[a:b].max(axis=0) if ok else np.zeros(moved.shape[1:])
-                for a, b, ok in zip(lo, hi, overlaps, strict=True)]
+        rows = [
+            moved[a:b].max(axis=0) if ok else np.zeros(moved.shape[1:])
+            for a, b, ok in zip(lo, hi, overlaps, strict=True)
+        ]
         out = np.moveaxis(np.stack(rows), 0, axis)
     return out
 
@@ -167,8 +182,12 @@ def interpolate_cos_zenith(cubes, cos_zenith_nodes, cos_zenith, *, like=None, ov
         raise ValueError(f"need one node per cube, got {nodes.size} nodes for {len(cubes)} cubes")
     if like is None:
         like = cubes[int(np.argmin(np.abs(nodes - float(cos_zenith))))]
-    return _mix([(w, resample_rate(cubes[i], like, oversample=oversample))
-                 for i, w in cos_zenith_weights(nodes, cos_zenith)])
+    return _mix(
+        [
+            (w, resample_rate(cubes[i], like, oversample=oversample))
+            for i, w in cos_zenith_weights(nodes, cos_zenith)
+        ]
+    )
 
 
 def cos_zenith_weights(cos_zenith_nodes, cos_zenith):

@@ -65,8 +65,9 @@ def run_demo(outdir, n_obs=20, seed=0, *, overwrite=False, progress=None, echo=p
         One row per zenith band (see `delivered_checks`).
     """
     if int(n_obs) < 10:
-        raise ValueError(f"n_obs must be >= 10 (the joint model fits four condition terms), "
-                         f"got {n_obs}")
+        raise ValueError(
+            f"n_obs must be >= 10 (the joint model fits four condition terms), got {n_obs}"
+        )
     outdir = Path(outdir)
     created = not outdir.exists()
     try:
@@ -83,7 +84,11 @@ def _run_demo(outdir, n_obs, seed, overwrite, progress, echo):
     sources = example_sources()
     say(f"simulating {n_obs} runs with {len(sources)} gamma-ray sources (seed {seed}) ...")
     dataset = make_test_dataset(
-        outdir / "dataset", n_obs=n_obs, random_state=seed, sources=sources, overwrite=overwrite,
+        outdir / "dataset",
+        n_obs=n_obs,
+        random_state=seed,
+        sources=sources,
+        overwrite=overwrite,
         efficiency_index=DEMO_EFFICIENCY_INDEX,
         background=make_test_background(n_energy_bins=DEMO_ENERGY_BINS),
     )
@@ -92,8 +97,12 @@ def _run_demo(outdir, n_obs, seed, overwrite, progress, echo):
     regions = ExclusionRegions.from_table(sources_table(sources))
     say("building models with the make-models pipeline (joint model, the default) ...")
     result = make_models(
-        dataset.path, outdir / "models", exclusion=regions, overwrite=overwrite,
-        progress=progress, fit_glat_min=0.0,
+        dataset.path,
+        outdir / "models",
+        exclusion=regions,
+        overwrite=overwrite,
+        progress=progress,
+        fit_glat_min=0.0,
     )
     model = result.joint.model
     say(f"  {model}")
@@ -104,9 +113,11 @@ def _run_demo(outdir, n_obs, seed, overwrite, progress, echo):
     summary = checks["summary"]
     with atomic_output(outdir / "demo_summary.ecsv", overwrite=overwrite) as tmp:
         summary.write(tmp, format="ascii.ecsv", overwrite=True)
-    say("delivered per-run models against the truth, per zenith band (Poisson pulls of "
+    say(
+        "delivered per-run models against the truth, per zenith band (Poisson pulls of "
         "the runs' counts per bin against the delivered models: expect mean 0, width 1; "
-        "delivered / true rate: expect 1):")
+        "delivered / true rate: expect 1):"
+    )
     for line in summary.pformat(max_lines=-1, max_width=-1):
         say(f"  {line}")
     say(f"done in {time.perf_counter() - start:.1f} s; plots in {plots}")
@@ -152,12 +163,26 @@ def delivered_checks(dataset, model, regions, *, min_expected=10.0):
         row = table[int(np.flatnonzero(dataset.obs_ids == obs_id)[0])]
         delivered = model.background(row, energy_edges=e * u.TeV, fov_edges=xy * u.deg)
         rate = np.asarray(delivered.data).reshape(e.size - 1, -1) * 1e6  # 1/(TeV s sr)
-        true = dataset.run_background(obs_id).evaluate(
-            detx=gx.ravel()[None, :] * u.deg, dety=gy.ravel()[None, :] * u.deg,
-            energy=e_centre[:, None] * u.TeV).to_value("1 / (TeV s sr)")
+        true = (
+            dataset.run_background(obs_id)
+            .evaluate(
+                detx=gx.ravel()[None, :] * u.deg,
+                dety=gy.ravel()[None, :] * u.deg,
+                energy=e_centre[:, None] * u.TeV,
+            )
+            .to_value("1 / (TeV s sr)")
+        )
         exposure = cubes.exposure[k][None, :] * volume
-        per_run.append((float(90.0 - float(row["ALT_PNT"])), cubes.counts[k],
-                        rate * exposure, true * exposure, rate, true))
+        per_run.append(
+            (
+                float(90.0 - float(row["ALT_PNT"])),
+                cubes.counts[k],
+                rate * exposure,
+                true * exposure,
+                rate,
+                true,
+            )
+        )
     zenith = np.array([p[0] for p in per_run])
     for lo, hi in zip(ZENITH_BANDS[:-1], ZENITH_BANDS[1:], strict=True):
         band = [p for p in per_run if lo <= p[0] < hi]
@@ -169,14 +194,36 @@ def delivered_checks(dataset, model, regions, *, min_expected=10.0):
         used = expected >= min_expected
         pulls = (counts[used] - predicted[used]) / np.sqrt(predicted[used])
         ratio = predicted[used] / expected[used]
-        rows.append((f"{lo:g}-{hi:g}", len(band), int(used.sum()),
-                     round(float(np.mean(pulls)), 4), round(float(np.std(pulls)), 4),
-                     round(float(np.median(ratio)), 4),
-                     round(float(1.4826 * np.median(np.abs(ratio - np.median(ratio)))), 4)))
-    summary = Table(rows=rows, names=("ZENITH", "N_OBS", "N_BINS", "PULL_MEAN", "PULL_WIDTH",
-                                      "MEDIAN_RATIO", "RATIO_SPREAD"))
-    return {"summary": summary, "zenith": zenith, "runs": per_run, "energy_edges": e,
-            "fov_edges": xy}
+        rows.append(
+            (
+                f"{lo:g}-{hi:g}",
+                len(band),
+                int(used.sum()),
+                round(float(np.mean(pulls)), 4),
+                round(float(np.std(pulls)), 4),
+                round(float(np.median(ratio)), 4),
+                round(float(1.4826 * np.median(np.abs(ratio - np.median(ratio)))), 4),
+            )
+        )
+    summary = Table(
+        rows=rows,
+        names=(
+            "ZENITH",
+            "N_OBS",
+            "N_BINS",
+            "PULL_MEAN",
+            "PULL_WIDTH",
+            "MEDIAN_RATIO",
+            "RATIO_SPREAD",
+        ),
+    )
+    return {
+        "summary": summary,
+        "zenith": zenith,
+        "runs": per_run,
+        "energy_edges": e,
+        "fov_edges": xy,
+    }
 
 
 def plot_delivered(checks, folder, overwrite=False):
@@ -192,9 +239,13 @@ def plot_delivered(checks, folder, overwrite=False):
         zen, _, _, _, rate, true = checks["runs"][k]
         ax.plot(e_centre, rate.sum(axis=1), color=f"C{i}", label=f"delivered, zenith {zen:.0f} deg")
         ax.plot(e_centre, true.sum(axis=1), color=f"C{i}", ls="--", label="true")
-    ax.set(xscale="log", yscale="log", xlabel="Energy [TeV]",
-           ylabel="Rate summed over pixels [1 / (TeV s sr)]",
-           title="Delivered per-run models against the truth")
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="Energy [TeV]",
+        ylabel="Rate summed over pixels [1 / (TeV s sr)]",
+        title="Delivered per-run models against the truth",
+    )
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     with atomic_output(folder / "demo_spectra.png", overwrite=overwrite) as tmp:
         fig.savefig(tmp, format="png", dpi=90)
@@ -208,8 +259,9 @@ def plot_delivered(checks, folder, overwrite=False):
     xy = checks["fov_edges"]
     mesh = ax.pcolormesh(xy, xy, ratio, vmin=0.8, vmax=1.2, cmap="RdBu_r")
     fig.colorbar(mesh, ax=ax, label="delivered / true, all runs")
-    ax.set(xlabel="DETX [deg]", ylabel="DETY [deg]", aspect="equal",
-           title=f"E = {e_centre[k]:.2g} TeV")
+    ax.set(
+        xlabel="DETX [deg]", ylabel="DETY [deg]", aspect="equal", title=f"E = {e_centre[k]:.2g} TeV"
+    )
     with atomic_output(folder / "demo_ratio.png", overwrite=overwrite) as tmp:
         fig.savefig(tmp, format="png", dpi=90)
     plt.close(fig)

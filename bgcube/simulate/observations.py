@@ -37,11 +37,15 @@ __all__ = [
     "make_test_observation_table",
 ]
 
+
 def _site(telescope):
     """A site of `bgcube.data.observation.KNOWN_LOCATIONS` as header keywords (13 decimals)."""
     lon, lat, height = KNOWN_LOCATIONS[telescope]
-    return {"GEOLON": round(Angle(lon).deg, 13), "GEOLAT": round(Angle(lat).deg, 13),
-            "ALTITUDE": float(height)}
+    return {
+        "GEOLON": round(Angle(lon).deg, 13),
+        "GEOLAT": round(Angle(lat).deg, 13),
+        "ALTITUDE": float(height),
+    }
 
 
 #: H.E.S.S. site as written in the H.E.S.S. DL3 DR1 headers (deg, deg, m): the

@@ -14,7 +14,18 @@ from pathlib import Path
 _ISSUE = re.compile(r"\b[Ii]ssues? \d+")
 
 #: results files in this order first; any other file follows alphabetically
-ORDER = ("make_models", "joint_fit", "archive", "fill", "fill_events", "stream", "stream_jax", "smooth", "fit", "dask")
+ORDER = (
+    "make_models",
+    "joint_fit",
+    "archive",
+    "fill",
+    "fill_events",
+    "stream",
+    "stream_jax",
+    "smooth",
+    "fit",
+    "dask",
+)
 
 
 def _clean(text: str) -> str:
@@ -37,9 +48,10 @@ def _clean(text: str) -> str:
 
 def write_page(results: Path, page: Path) -> Path:
     """Write ``page`` (MyST) from the Markdown files in ``results``."""
-    files = sorted(results.glob("*.md"), key=lambda p: (p.stem not in ORDER,
-                                                           ORDER.index(p.stem) if p.stem in ORDER else 0,
-                                                           p.stem))
+    files = sorted(
+        results.glob("*.md"),
+        key=lambda p: (p.stem not in ORDER, ORDER.index(p.stem) if p.stem in ORDER else 0, p.stem),
+    )
     parts = [
         "# Benchmark results",
         "",
@@ -53,7 +65,13 @@ def write_page(results: Path, page: Path) -> Path:
         body = _clean(path.read_text())
         # one level deeper than this page's title
         body = re.sub(r"^(#+)(\s)", r"#\1\2", body, flags=re.M)
-        parts += [f"(bench-{path.stem})=", "", body, f"*Source: `benchmarks/results/{path.name}`*", ""]
+        parts += [
+            f"(bench-{path.stem})=",
+            "",
+            body,
+            f"*Source: `benchmarks/results/{path.name}`*",
+            "",
+        ]
     text = "\n".join(parts)
     if not page.exists() or page.read_text() != text:
         page.write_text(text)

@@ -57,8 +57,11 @@ def _contexts(node) -> list[str]:
     contexts = []
     for key in ("py:class", "py:module"):
         if node.get(key):
-            prefix = node["py:module"] + "." + node[key] if key == "py:class" and node.get(
-                "py:module") else node[key]
+            prefix = (
+                node["py:module"] + "." + node[key]
+                if key == "py:class" and node.get("py:module")
+                else node[key]
+            )
             contexts.append(prefix)
     # the public modules, for names written relative to any of them
     contexts.extend(apigen.public_modules())
