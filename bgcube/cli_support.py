@@ -37,8 +37,13 @@ __all__ = ["UsageError", "run_command", "check_options", "one_line", "say_once",
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 #: Extras of pyproject.toml that provide optional packages, by import name.
-_EXTRAS = {"jax": "jax", "cupy": "cupy", "array_api_strict": "array_api_strict",
-           "dask": "dask", "distributed": "dask"}
+_EXTRAS = {
+    "jax": "jax",
+    "cupy": "cupy",
+    "array_api_strict": "array_api_strict",
+    "dask": "dask",
+    "distributed": "dask",
+}
 
 
 class UsageError(BgcubeError, ValueError):
@@ -95,8 +100,10 @@ def _check_import(module: str, what: str) -> None:
     import importlib.util
 
     if importlib.util.find_spec(module) is None:
-        raise BgcubeError(f"{what} needs the package {module!r}, which is not installed; "
-                          f"install it with {install_hint(_EXTRAS.get(module, module))}")
+        raise BgcubeError(
+            f"{what} needs the package {module!r}, which is not installed; "
+            f"install it with {install_hint(_EXTRAS.get(module, module))}"
+        )
 
 
 #: Fewest runs of ``bgcube demo`` (the joint model fits 4 condition terms: 2 runs each, x 1.25).
@@ -116,8 +123,9 @@ def check_options(args) -> None:
     """
     smooth = getattr(args, "smooth_passes", None)
     if smooth is not None and smooth < 1:
-        raise UsageError(f"--smooth-passes must be >= 1, got {smooth} "
-                         "(use --no-smooth for no smoothing)")
+        raise UsageError(
+            f"--smooth-passes must be >= 1, got {smooth} (use --no-smooth for no smoothing)"
+        )
     night_sigma = getattr(args, "night_sigma", None)
     if night_sigma is not None and not night_sigma >= 0:
         raise UsageError(f"--night-sigma must be >= 0, got {night_sigma}")
@@ -134,8 +142,10 @@ def check_options(args) -> None:
                 raise UsageError(f"--{option.replace('_', '-')}: {one_line(exc)}") from exc
     n_obs = getattr(args, "n_obs", None)
     if n_obs is not None and n_obs < DEMO_MIN_RUNS:
-        raise UsageError(f"--n-obs must be >= {DEMO_MIN_RUNS} (the demo fits the joint model, "
-                         f"whose four condition terms need ten runs), got {n_obs}")
+        raise UsageError(
+            f"--n-obs must be >= {DEMO_MIN_RUNS} (the demo fits the joint model, "
+            f"whose four condition terms need ten runs), got {n_obs}"
+        )
     min_obs = getattr(args, "min_observations", None)
     if min_obs is not None and min_obs < 1:
         raise UsageError(f"--min-observations must be >= 1, got {min_obs}")
@@ -145,8 +155,9 @@ def check_options(args) -> None:
         from .make.pipeline import DEFAULT_AZIMUTH_EDGES, DEFAULT_ZENITH_EDGES
 
         try:
-            ObservationGroups.from_bins(zenith or DEFAULT_ZENITH_EDGES,
-                                        azimuth or DEFAULT_AZIMUTH_EDGES)
+            ObservationGroups.from_bins(
+                zenith or DEFAULT_ZENITH_EDGES, azimuth or DEFAULT_AZIMUTH_EDGES
+            )
         except ValueError as exc:
             raise UsageError(one_line(exc)) from exc
     if getattr(args, "workers", None) is not None or getattr(args, "scheduler", None) is not None:
@@ -164,8 +175,10 @@ def check_options(args) -> None:
     exclusion = getattr(args, "exclusion", None)
     if isinstance(exclusion, str) and exclusion.lower() not in ("auto", "none"):
         if not Path(exclusion).is_file():
-            raise BgcubeError(f"--exclusion: no such file {exclusion!r} "
-                              "(give an ECSV or FITS table of circles, 'auto' or 'none')")
+            raise BgcubeError(
+                f"--exclusion: no such file {exclusion!r} "
+                "(give an ECSV or FITS table of circles, 'auto' or 'none')"
+            )
     indir, outdir = getattr(args, "indir", None), getattr(args, "outdir", None)
     if indir is not None and outdir is not None:
         from .make.guard import check_output_outside_input
@@ -191,12 +204,19 @@ def _on_sigint(signum, frame):
     ignored" and lost, so the build would go on (`_unraisable_hook` catches
     the cases not seen here); one raised in code that ``exec`` compiles from a
     string (``namedtuple``, ``dataclass``) makes CPython 3.11 kill the
-    process with SIGINT at exit, whatever the exit status. There the signal
-    is sent again a moment later, when that code has finished.
+    process with SIGINT at exit, whatever the exit status; one raised while a
+    module is being imported can leave a compiled extension half set up
+    (seen: a segmentation fault). There the signal is sent again a moment
+    later, when that code has finished.
     """
     f = frame
     while f is not None and f.f_code is not run_command.__code__:
-        if f.f_code.co_name == "__del__" or f.f_code.co_filename == "<string>":
+        name = f.f_code.co_filename
+        if (
+            f.f_code.co_name == "__del__"
+            or name == "<string>"
+            or name.startswith("<frozen importlib")
+        ):
             _resend_sigint()
             return
         f = f.f_back
@@ -268,13 +288,16 @@ def run_command(build_parser, commands, argv=None) -> int:
             if debug:
                 traceback.print_exc()
             status = EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
-            foreseeable = isinstance(exc, BgcubeError | OSError | ValueError | ImportError
-                                     | MemoryError)
+            foreseeable = isinstance(
+                exc, BgcubeError | OSError | ValueError | ImportError | MemoryError
+            )
             if foreseeable:
                 message = one_line(exc) + (_checkpoint_hint(args) if args else "")
             else:
-                message = (f"internal error ({type(exc).__name__}: {one_line(exc)}); "
-                           "run again with --debug to see the traceback, and please report it")
+                message = (
+                    f"internal error ({type(exc).__name__}: {one_line(exc)}); "
+                    "run again with --debug to see the traceback, and please report it"
+                )
             if status == EXIT_USAGE:
                 message += f" (see '{name} --help')"
             print(f"{name}: error: {message}", file=sys.stderr)
