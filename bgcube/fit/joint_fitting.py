@@ -27,14 +27,10 @@ from .joint import (
 from .joint_groups import group_effects
 from .joint_solver import JointData, expected_counts, fit_joint
 
-__all__ = ["fit_joint_model", "night_labels", "JointFitError", "MIN_FIT_RUNS"]
+__all__ = ["fit_joint_model", "night_labels", "MIN_FIT_RUNS"]
 
 #: Fewest runs a joint fit accepts (besides at least two per condition feature).
 MIN_FIT_RUNS = 5
-
-
-#: The error of a joint fit that cannot be made or does not converge.
-JointFitError = FitError
 
 
 def night_labels(start_seconds, gap_hours: float) -> np.ndarray:
@@ -114,7 +110,7 @@ def fit_joint_model(
     ------
     ConditionError
         A condition column is missing, not finite or constant over the fitted runs.
-    JointFitError
+    FitError
         Too few runs, or the fit did not converge (the reason is in the message).
     """
     from astropy.table import Table
@@ -131,7 +127,7 @@ def fit_joint_model(
     spatial = run_features(spatial_conditions, obs_table)
     n_needed = max(MIN_FIT_RUNS, 2 * features.shape[1])
     if int(fitted.sum()) < n_needed:
-        raise JointFitError(
+        raise FitError(
             f"the joint model needs at least {n_needed} runs to fit {features.shape[1] - 1} "
             f"condition terms; {int(fitted.sum())} run(s) were given"
         )
@@ -183,7 +179,7 @@ def fit_joint_model(
         coef_s = to_numpy(solution.coef_s)
         covariance = to_numpy(solution.covariance)
     if not solution.converged:
-        raise JointFitError(f"the joint fit did not converge: {solution.reason}")
+        raise FitError(f"the joint fit did not converge: {solution.reason}")
     # every run's prediction without night effect, then night effects without its own counts
     all_data = JointData(exposure, mask, None, None, np.diff(e), solid_angle, features, spatial)
     fitted_solution = type(solution)(coef_a, coef_s, None, covariance, True, "", 0, 0.0, None, None)

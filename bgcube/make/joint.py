@@ -258,7 +258,7 @@ def make_joint_models(
 
     Raises
     ------
-    ConditionError, JointFitError
+    ConditionError, FitError
         Before anything is written: a condition column missing or constant,
         too few runs, or a fit that did not converge.
     """
