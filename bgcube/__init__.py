@@ -8,12 +8,17 @@ shell speaks astropy.
 The public names are imported lazily, so that ``import bgcube.array`` needs
 neither astropy nor matplotlib, and ``import bgcube`` costs nothing until a
 name is used. Layers (outermost first; each imports only those below it, a
-test holds that): ``cli`` -> ``simulate`` -> ``make`` -> ``data`` -> ``model``
--> ``fit`` -> ``cube`` -> ``io``, ``plotting`` -> ``axes``, ``binning``,
-``event_columns``, ``backend`` -> ``array`` -> ``errors``.
+test holds that): ``cli`` -> ``simulate`` -> ``make`` -> ``data``, ``fit`` ->
+``model`` -> ``cube`` -> ``io``, ``plotting`` -> ``axes``, ``binning``,
+``event_columns``, ``backend``, ``smoothing`` -> ``array`` -> ``errors``.
+This front door is the one place that wires a higher layer into a lower one:
+it registers `bgcube.fit`'s smoothing as ``FOVCubeBackgroundModel.smooth``'s
+``method='fit'`` (see `bgcube.smoothing`), importing `bgcube.fit` on first use.
 """
 
 import importlib
+
+from .smoothing import register_smoothing_method as _register_smoothing_method
 
 #: The version, in this one place (pyproject.toml reads it from here).
 __version__ = "0.1.0.dev0"
@@ -48,6 +53,16 @@ _LAZY = {
 }
 
 __all__ = [*_LAZY, "__version__"]
+
+
+def _smooth_by_fit(bg_model, model=None, **kwargs):
+    """``FOVCubeBackgroundModel.smooth(method='fit')``: `bgcube.fit.smooth_by_fit` (JAX)."""
+    from .fit import smooth_by_fit
+
+    smooth_by_fit(bg_model, model, **kwargs)
+
+
+_register_smoothing_method("fit", _smooth_by_fit)
 
 
 def __getattr__(name):

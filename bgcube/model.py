@@ -9,6 +9,7 @@ from .backend import from_numpy, to_numpy
 from .cube import FOVCube
 from .errors import ModelStateError, ObservationError
 from .io.formats import TIME_CONVENTIONS
+from .smoothing import KERNEL, smoothing_method
 
 __all__ = ["FOVCubeBackgroundModel", "TIME_CONVENTIONS"]
 
@@ -343,21 +344,17 @@ class FOVCubeBackgroundModel:
         bgcube.fit.FitError
             ``method='fit'`` and the fit did not converge (cube unchanged).
         """
-        # --- smooth(method='fit'): bgcube.fit ---
-        if method == "fit":
+        if method != KERNEL:
+            # other methods live above the model (bgcube.fit); it looks them up by name
+            smoother = smoothing_method(method)
             if n_passes is not None:
-                raise ValueError("n_passes belongs to method='k5a', not method='fit'")
-            from .fit import smooth_by_fit
-
-            smooth_by_fit(self, model, **kwargs)
+                raise ValueError(f"n_passes belongs to method='k5a', not method={method!r}")
+            smoother(self, model, **kwargs)
             return self
-        if method != "k5a":
-            raise ValueError(f"unknown smoothing method {method!r}; choose 'k5a' or 'fit'")
         if model is not None or kwargs:
             raise ValueError(
                 f"method='k5a' takes only n_passes, got {['model'] * (model is not None) + list(kwargs)}"
             )
-        # --- end of smooth(method='fit') ---
         self._require("background_cube")
         cube = self.background_cube
         if n_passes is not None and (int(n_passes) != n_passes or n_passes < 0):

@@ -1,8 +1,9 @@
 """Dependencies point inwards: no bgcube module imports a higher layer, not even lazily.
 
 Every ``import`` / ``from ... import`` statement of the package is read from
-the source (module level and inside functions alike) and checked against
-:data:`LAYERS`, outermost first. A module may import its own layer's
+the source (module level and inside functions alike), and so is every
+``importlib.import_module("bgcube....")`` / ``__import__`` of a literal name,
+and checked against :data:`LAYERS`, outermost first. A module may import its own layer's
 modules and anything below; ``bgcube.array`` imports nothing of bgcube but
 ``bgcube.errors``. The second test plants an upward import in a copy of the
 package and checks that the rule catches it.
@@ -24,9 +25,8 @@ LAYERS = (
     ("bgcube.cli", "bgcube.cli_support", "bgcube.__main__", "bgcube.describe"),
     ("bgcube.simulate",),
     ("bgcube.make",),
-    ("bgcube.data",),
+    ("bgcube.data", "bgcube.fit"),
     ("bgcube.model",),
-    ("bgcube.fit",),
     ("bgcube.cube", "bgcube.radial"),
     ("bgcube.io", "bgcube.plotting"),
     (
@@ -37,6 +37,7 @@ LAYERS = (
         "bgcube.schemes",
         "bgcube.backend",
         "bgcube.datasets",
+        "bgcube.smoothing",
     ),
     ("bgcube.array",),
     ("bgcube.errors",),
@@ -77,6 +78,16 @@ def imported_modules(path: Path, module: str):
             yield node.lineno, target
             for alias in node.names:
                 yield node.lineno, f"{target}.{alias.name}"
+        elif isinstance(node, ast.Call) and _names_an_importer(node.func) and node.args:
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                yield node.lineno, first.value
+
+
+def _names_an_importer(func) -> bool:
+    """``importlib.import_module``, ``import_module`` or ``__import__``."""
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    return name in ("import_module", "__import__")
 
 
 def violations(root: Path):
@@ -123,3 +134,21 @@ def test_container_imports_neither_data_nor_make():
     assert result.returncode == 0, result.stderr
     loaded = eval(result.stdout)  # a list of names printed above
     assert "data" not in loaded and "make" not in loaded and "fit" not in loaded, loaded
+
+
+def test_the_rule_catches_lazy_and_dynamic_upward_imports(tmp_path):
+    copy = tmp_path / "bgcube"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    model = copy / "model.py"
+    model.write_text(
+        model.read_text() + "\n\ndef _planted():\n    from .fit import smooth_by_fit\n"
+    )
+    cube = copy / "cube.py"
+    cube.write_text(
+        cube.read_text() + "\n\ndef _planted():\n"
+        "    import importlib\n\n    return importlib.import_module('bgcube.data.store')\n"
+    )
+    found = violations(copy)
+    assert len(found) == 2, found
+    assert any("bgcube.model imports bgcube.fit" in f for f in found)
+    assert any("bgcube.cube imports bgcube.data.store" in f for f in found)
