@@ -8,9 +8,9 @@ import numpy as np
 from astropy.io import fits
 
 from .cube import FOVCube
-from .errors import FileFormatError
 from .io.bkg2d import is_bkg_2d_hdu, read_bkg_2d
 from .io.files import cube_from_hdulist
+from .io.fits import open_fits
 from .radial import RadialBackground
 
 __all__ = ["describe_file"]
@@ -30,21 +30,13 @@ def describe_file(filename) -> str:
     Raises
     ------
     FileFormatError
-        If the file cannot be opened as FITS.
+        If the file does not exist or cannot be opened as FITS.
     """
     path = Path(filename)
-    if not path.is_file():
-        raise FileFormatError("no such file", filename=path)
-    try:
-        hdulist = fits.open(path, memmap=False)
-    except OSError as exc:
-        raise FileFormatError(f"not a readable FITS file ({exc})", filename=path) from None
     lines = [f"{path}"]
-    if hdulist[0].header.get("BGMODEL") == "JOINT":
-        hdulist.close()
-        return "\n".join(lines + _describe_joint(path))
-    with hdulist:
-        for index, hdu in enumerate(hdulist):
+    with open_fits(path, memmap=False) as hdulist:
+        joint = hdulist[0].header.get("BGMODEL") == "JOINT"
+        for index, hdu in enumerate([] if joint else hdulist):
             name = hdu.name or f"#{index}"
             if is_bkg_2d_hdu(hdu):
                 lines.append(
@@ -63,6 +55,8 @@ def describe_file(filename) -> str:
                 lines.append(
                     f"  HDU {index} {name}: {kind}" + (f", shape {shape}" if shape else "")
                 )
+    if joint:
+        lines += _describe_joint(path)
     return "\n".join(lines)
 
 

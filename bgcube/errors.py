@@ -121,6 +121,19 @@ class DataNotFoundError(BgcubeError, FileNotFoundError):
     """A reference data file is missing; the message says which setting to change."""
 
 
+class MissingFileError(FileFormatError, DataNotFoundError):
+    """A file to be read does not exist.
+
+    Both a `FileFormatError` (the file cannot be read as asked, a
+    ``ValueError``) and a `DataNotFoundError` (a ``FileNotFoundError``), so
+    that handlers of either kind catch it.
+    """
+
+    def __str__(self):
+        # the message, not OSError's "[Errno None] None: filename" (FileFormatError sets filename)
+        return str(self.args[0]) if self.args else ""
+
+
 # --- FITS I/O (bgcube/io): existing outputs and warnings ---------------------
 
 

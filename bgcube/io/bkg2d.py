@@ -17,8 +17,8 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ..errors import FileFormatError
-from .files import open_fits, write_hdulist
-from .fits import find_hdu
+from .files import write_hdulist
+from .fits import find_hdu, open_fits
 
 __all__ = ["read_bkg_2d", "write_bkg_2d", "bkg_2d_table", "is_bkg_2d_hdu", "BKG_2D_KEYWORDS"]
 
@@ -98,7 +98,7 @@ def read_bkg_2d(filename, hdu=None, *, cls):
     FileFormatError
         No such HDU, a missing column, or data whose shape does not match the axes.
     """
-    with open_fits(filename) as hdulist:
+    with open_fits(filename, memmap=False) as hdulist:
         if hdu is None:
             found = [h for h in hdulist if is_bkg_2d_hdu(h)]
             if not found:

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import gzip
 import io
-from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
-from ..errors import DataNotFoundError, FileFormatError, file_format_errors
+from ..errors import FileFormatError
 from ..schemes import scheme_dict
 from .atomic import atomic_output
-from .fits import find_hdu, fits_source, hdu_names
+from .fits import find_hdu, hdu_names, open_fits
 from .formats import BACKGROUND_HDU_NAMES
 from .image import cube_from_image_hdulist, cube_to_image_hdulist
 from .table import cube_from_table_hdu, cube_to_table_hdu
@@ -49,33 +47,6 @@ FORMATS = ("table", "image")
 def _check_format(format):
     if format not in FORMATS:
         raise ValueError(f"invalid format {format!r}; expected one of {FORMATS}")
-
-
-@contextmanager
-def open_fits(filename):
-    """Open a FITS file for reading (``.gz`` too), with bgcube's errors.
-
-    Raises
-    ------
-    DataNotFoundError
-        If the file does not exist (a ``FileNotFoundError``).
-    FileFormatError
-        If the file is not FITS, or is damaged in a way met while the block
-        reads it (truncated, bad header cards, undecodable gzip, ...).
-    """
-    path = Path(filename).expanduser()
-    if not path.is_file():
-        raise DataNotFoundError(f"no such file: {str(path)!r}")
-    # bgcube owns the file handle, so that it is closed even when astropy
-    # fails half-way through opening a damaged file
-    with open(path, "rb") as handle, file_format_errors(str(path)):
-        try:
-            hdulist = fits.open(fits_source(handle), memmap=False)
-        except OSError as exc:
-            message = f"not a readable FITS file: {exc}"
-            raise FileFormatError(message, filename=str(path)) from None
-        with hdulist:
-            yield hdulist
 
 
 def _has_cube_columns(hdu) -> bool:
@@ -201,12 +172,12 @@ def read_cube(filename, format="table", scheme=None, hdu=None, *, layout=None, b
 
     Raises
     ------
-    DataNotFoundError
-        If the file does not exist (a ``FileNotFoundError``).
+    MissingFileError
+        If the file does not exist (a ``FileNotFoundError`` and a `FileFormatError`).
     FileFormatError
         If the file cannot be read as asked; the message names file, HDU and problem.
     """
-    with open_fits(filename) as hdulist:
+    with open_fits(filename, memmap=False) as hdulist:
         return cube_from_hdulist(
             hdulist,
             format,

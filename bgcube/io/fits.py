@@ -13,7 +13,7 @@ import contextlib
 import gzip
 import io
 
-from ..errors import FileFormatError, file_format_errors
+from ..errors import FileFormatError, MissingFileError, file_format_errors
 from . import prefetch as _prefetch
 
 __all__ = ["fits_source", "open_fits", "read_fits_table", "find_hdu", "get_hdu", "hdu_names"]
@@ -101,24 +101,44 @@ class _StrictBytesIO(io.BytesIO):
 
 
 @contextlib.contextmanager
-def open_fits(filename):
-    """Open a FITS file (lazily, memory-mapped when not compressed) for reading.
+def open_fits(filename, *, memmap=True):
+    """Open a FITS file (gzipped or not) for reading, with bgcube's errors.
+
+    The file handle is bgcube's, closed whatever astropy does (also when it
+    fails half-way through opening a damaged file); the HDU list is closed
+    when the block ends.
+
+    Parameters
+    ----------
+    filename : str or path
+    memmap : bool
+        Memory-map the data of an uncompressed file (default); False reads
+        them into memory. Gzipped files are always decompressed in memory.
+
+    Yields
+    ------
+    hdulist : `~astropy.io.fits.HDUList`
 
     Raises
     ------
+    MissingFileError
+        If the file does not exist (both a `FileFormatError` and a
+        `~bgcube.errors.DataNotFoundError`, i.e. a ``FileNotFoundError``).
     FileFormatError
-        If the file does not exist or is not a readable FITS file, or is
-        damaged in a way met while the block reads it (see
-        `bgcube.errors.file_format_errors`).
+        If the file cannot be opened, is not FITS, or is damaged in a way
+        met while the block reads it (truncated, bad header cards,
+        undecodable gzip, ...; see `bgcube.errors.file_format_errors`).
     """
     from astropy.io import fits
 
     try:
         handle = open(filename, "rb")  # bgcube closes it, whatever astropy does
+    except FileNotFoundError:
+        raise MissingFileError("cannot read FITS file: no such file", filename=filename) from None
     except OSError as exc:
         raise FileFormatError(f"cannot read FITS file: {exc}", filename=filename) from exc
     with handle, file_format_errors(filename, what="FITS file"):
-        hdulist = fits.open(fits_source(handle), memmap=True)
+        hdulist = fits.open(fits_source(handle), memmap=memmap)
         try:
             yield hdulist
         finally:

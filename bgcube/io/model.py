@@ -22,10 +22,10 @@ from .files import (
     FORMATS,
     cube_from_hdulist,
     cube_to_hdulist,
-    open_fits,
     select_table_hdu,
     write_hdulist,
 )
+from .fits import open_fits
 from .formats import TIME_CONVENTIONS
 from .table import cube_to_table_hdu
 
@@ -166,7 +166,7 @@ def read_model(filename, format="table", *, backend=None, cls, cube_cls):
     FileFormatError
         If the file has no background cube or a cube cannot be read.
     """
-    with open_fits(filename) as hdulist:
+    with open_fits(filename, memmap=False) as hdulist:
         return model_from_hdulist(
             hdulist, format, backend=backend, filename=str(filename), cls=cls, cube_cls=cube_cls
         )

@@ -33,7 +33,7 @@ from ..backend import to_numpy
 from ..cube import FOVCube
 from ..data.fov import sky_to_fov
 from ..errors import BgcubeError
-from ..io.files import open_fits
+from ..io.fits import open_fits
 
 __all__ = [
     "SASH_CREATOR",
@@ -84,7 +84,7 @@ def events_forced_alignment(store, obs_id) -> str | None:
         If the run has no events row or file.
     """
     filename, hdu = store.hdu_location(obs_id, "events")
-    with open_fits(filename) as hdulist:
+    with open_fits(filename, memmap=False) as hdulist:
         header = hdulist[hdu].header if hdu in hdulist else hdulist[1].header
         return gammapy_forced_alignment(header)
 
