@@ -57,6 +57,8 @@ __all__ = [
     "register_loader",
     "load_model_source",
     "row_value",
+    "read_group_models",
+    "zenith_interpolation_weights",
 ]
 
 #: Observation-index columns whose range of a model's runs defines its validity
@@ -127,6 +129,101 @@ class ModelSource(Protocol):
         ...
 
 
+def read_group_models(modeldir, model_path, read_model):
+    """The per-group models of a make-models folder, with the cos(zenith) of their runs.
+
+    Parameters
+    ----------
+    modeldir : str or path
+        A ``make-models --model groups`` folder.
+    model_path : callable
+        ``model_path(folder, group_id) -> Path`` of a group's model file.
+    read_model : callable
+        ``read_model(path) -> model``.
+
+    Returns
+    -------
+    models : list
+        One per group with a model file and runs; of groups whose run-time
+        weighted mean cos(zenith) coincide (within 1e-12), the one with the
+        lowest id (the interpolation in cos(zenith) needs distinct nodes).
+    cos_zenith : `~numpy.ndarray`
+        Each model's mean cos(zenith) (`group_cos_zenith`).
+    group_ids : list of int
+    validity : Validity
+        Of all runs of the folder's grouped observation table.
+
+    Raises
+    ------
+    DataNotFoundError
+        The folder lacks the group files.
+    FileFormatError
+        A group file cannot be read, or the grouped table has no GROUP_ID.
+    """
+    from .pipeline import OUTPUT_NAMES
+
+    folder = Path(modeldir)
+    groups_file = folder / OUTPUT_NAMES["groups"]
+    grouped_file = folder / OUTPUT_NAMES["grouped"]
+    for path in (groups_file, grouped_file):
+        if not path.is_file():
+            raise DataNotFoundError(f"model folder {str(folder)!r} has no {path.name}")
+    groups = ObservationGroups.read(groups_file)
+    grouped = read_fits_table(grouped_file, 1, "grouped observation table")
+    if "GROUP_ID" not in grouped.colnames:
+        raise FileFormatError("no GROUP_ID column", filename=grouped_file)
+    models, nodes, ids = [], [], []
+    for gid in groups.group_ids:
+        path = model_path(folder, int(gid))
+        runs = grouped[np.asarray(grouped["GROUP_ID"]) == gid]
+        if path.is_file() and len(runs):
+            models.append(read_model(path))
+            nodes.append(group_cos_zenith(runs))
+            ids.append(int(gid))
+    nodes, keep = np.asarray(nodes, dtype=np.float64), []
+    for i in np.argsort(ids, kind="stable"):  # equal centres: keep the lowest id
+        if not np.any(np.isclose(nodes[keep], nodes[i], rtol=0, atol=1e-12)):
+            keep.append(int(i))
+    keep = sorted(keep)
+    return (
+        [models[i] for i in keep],
+        nodes[keep],
+        [ids[i] for i in keep],
+        Validity.from_runs(grouped),
+    )
+
+
+def zenith_interpolation_weights(row, cos_zenith):
+    """The group nearest a run in cos(zenith) and the weights of the interpolation.
+
+    Parameters
+    ----------
+    row : `~astropy.table.Row` or mapping
+        The run's observation-index row (ZEN_PNT or ALT_PNT).
+    cos_zenith : `~numpy.ndarray`
+        The groups' distinct cos(zenith) nodes.
+
+    Returns
+    -------
+    nearest : int
+        Index of the group whose node is nearest.
+    weights : list of (int, float)
+        ``(group index, weight)`` of the linear interpolation in cos(zenith),
+        clamped to the outermost node (`cos_zenith_weights`).
+
+    Raises
+    ------
+    FileFormatError
+        If the row has no zenith angle.
+    """
+    zenith = row_value(row, "ZEN_PNT")
+    if not np.isfinite(zenith):
+        raise FileFormatError("the observation-index row has no ZEN_PNT or ALT_PNT value")
+    cos_zen = float(np.cos(np.radians(zenith)))
+    nearest = int(np.argmin(np.abs(cos_zenith - cos_zen)))
+    return nearest, list(cos_zenith_weights(cos_zenith, cos_zen))
+
+
 class GroupModels:
     """The group models written by ``bgcube make-models``, interpolated in cos(zenith).
 
@@ -164,52 +261,29 @@ class GroupModels:
         """
         from .pipeline import OUTPUT_NAMES
 
-        folder = Path(modeldir)
-        groups_file = folder / OUTPUT_NAMES["groups"]
-        grouped_file = folder / OUTPUT_NAMES["grouped"]
-        for path in (groups_file, grouped_file):
-            if not path.is_file():
-                raise DataNotFoundError(f"model folder {str(folder)!r} has no {path.name}")
-        groups = ObservationGroups.read(groups_file)
-        grouped = read_fits_table(grouped_file, 1, "grouped observation table")
-        if "GROUP_ID" not in grouped.colnames:
-            raise FileFormatError("no GROUP_ID column", filename=grouped_file)
-        cubes, nodes, ids = [], [], []
-        time_column = "ONTIME" if "ONTIME" in grouped.colnames else None
-        for gid in groups.group_ids:
-            path = folder / OUTPUT_NAMES["model_table"].format(group_id=int(gid))
-            runs = grouped[np.asarray(grouped["GROUP_ID"]) == gid]
-            if not path.is_file() or len(runs) == 0:
-                continue
+        def read_cube(path):
             model = FOVCubeBackgroundModel.read(path)
             cube = model.background_cube.to_backend("numpy")
             cube.meta.setdefault("BKG_TIME", model.time_convention)
             cube.meta.setdefault("FOVALIGN", "RADEC")
-            cubes.append(cube)
-            nodes.append(group_cos_zenith(runs, None, time_column or "ONTIME"))
-            ids.append(int(gid))
+            return cube
+
+        def model_path(folder, group_id):
+            return folder / OUTPUT_NAMES["model_table"].format(group_id=group_id)
+
+        cubes, nodes, ids, validity = read_group_models(modeldir, model_path, read_cube)
         if not cubes:
             raise FileFormatError(
-                f"no group model file ({OUTPUT_NAMES['model_table']}) found", filename=folder
+                f"no group model file ({OUTPUT_NAMES['model_table']}) found", filename=modeldir
             )
         aligns = {str(c.meta.get("FOVALIGN", "RADEC")).upper() for c in cubes}
         if aligns != {"RADEC"}:
             raise FileFormatError(
                 f"group models with FOVALIGN {sorted(aligns)}: only RADEC models can be applied "
                 "to runs (an ALTAZ model needs a rotation per run)",
-                filename=folder,
+                filename=modeldir,
             )
-        nodes, keep = np.asarray(nodes), []
-        for i in np.argsort(-np.asarray(ids)):  # equal centres: keep one (the lowest id)
-            if not np.any(np.isclose(nodes[keep], nodes[i], rtol=0, atol=1e-12)):
-                keep.append(int(i))
-        keep = sorted(keep)
-        return cls(
-            [cubes[i] for i in keep],
-            nodes[keep],
-            Validity.from_runs(grouped),
-            [ids[i] for i in keep],
-        )
+        return cls(cubes, nodes, validity, ids)
 
     def background(self, row) -> FOVCube:
         """The group models interpolated linearly in the run's cos(zenith).
@@ -217,13 +291,9 @@ class GroupModels:
         On the binning of the group whose centre is nearest; clamped to the
         outermost group beyond the range of the centres.
         """
-        zenith = row_value(row, "ZEN_PNT")
-        if not np.isfinite(zenith):
-            raise FileFormatError("the observation-index row has no ZEN_PNT or ALT_PNT value")
-        cos_zen = float(np.cos(np.radians(zenith)))
-        k = int(np.argmin(np.abs(self.cos_zenith - cos_zen)))
+        k, weights = zenith_interpolation_weights(row, self.cos_zenith)
         weighted = []
-        for i, w in cos_zenith_weights(self.cos_zenith, cos_zen):
+        for i, w in weights:
             if (i, k) not in self._resampled:
                 self._resampled[i, k] = resample_rate(self.cubes[i], self.cubes[k])
             cube = self._resampled[i, k]

@@ -18,12 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataNotFoundError, FileFormatError
-from ..io.fits import read_fits_table
+from ..errors import DataNotFoundError
 from ..radial import RadialBackground, radial_from_cubes
-from .grouping import ObservationGroups
-from .model_source import Validity, row_value
-from .per_observation import cos_zenith_weights, group_cos_zenith
+from .model_source import read_group_models, zenith_interpolation_weights
 
 __all__ = [
     "MODEL_TYPES",
@@ -104,47 +101,23 @@ class RadialGroupModels:
         DataNotFoundError
             The folder lacks the group files or any BKG_2D group model.
         """
-        from .pipeline import OUTPUT_NAMES
-
-        folder = Path(modeldir)
-        groups_file = folder / OUTPUT_NAMES["groups"]
-        grouped_file = folder / OUTPUT_NAMES["grouped"]
-        for path in (groups_file, grouped_file):
-            if not path.is_file():
-                raise DataNotFoundError(f"model folder {str(folder)!r} has no {path.name}")
-        groups = ObservationGroups.read(groups_file)
-        grouped = read_fits_table(grouped_file, 1, "grouped observation table")
-        models, nodes, ids = [], [], []
-        for gid in groups.group_ids:
-            path = radial_group_files(folder, [gid])[0]
-            runs = grouped[np.asarray(grouped["GROUP_ID"]) == gid]
-            if path.is_file() and len(runs):
-                models.append(RadialBackground.read(path))
-                nodes.append(group_cos_zenith(runs))
-                ids.append(int(gid))
+        models, nodes, ids, validity = read_group_models(
+            modeldir,
+            lambda folder, group_id: radial_group_files(folder, [group_id])[0],
+            RadialBackground.read,
+        )
         if not models:
             raise DataNotFoundError(
-                f"model folder {str(folder)!r} has no BKG_2D group model "
+                f"model folder {str(modeldir)!r} has no BKG_2D group model "
                 f"({RADIAL_MODEL_NAME}); make it with make-models --model-type 2d"
             )
-        nodes = np.asarray(nodes)
-        if np.unique(nodes).size != nodes.size:
-            keep = sorted(int(np.nonzero(nodes == v)[0][0]) for v in np.unique(nodes))
-            models, nodes, ids = [models[i] for i in keep], nodes[keep], [ids[i] for i in keep]
-        return cls(models, nodes, Validity.from_runs(grouped), ids)
+        return cls(models, nodes, validity, ids)
 
     def background(self, row) -> RadialBackground:
         """The group models interpolated linearly in the run's cos(zenith)."""
-        zenith = row_value(row, "ZEN_PNT")
-        if not np.isfinite(zenith):
-            raise FileFormatError("the observation-index row has no ZEN_PNT or ALT_PNT value")
-        cos_zen = float(np.cos(np.radians(zenith)))
-        k = int(np.argmin(np.abs(self.cos_zenith - cos_zen)))
+        k, weights = zenith_interpolation_weights(row, self.cos_zenith)
         like = self.models[k]
-        data = sum(
-            w * self.models[i].resample(like).data
-            for i, w in cos_zenith_weights(self.cos_zenith, cos_zen)
-        )
+        data = sum(w * self.models[i].resample(like).data for i, w in weights)
         out = like.copy(data=np.asarray(data, dtype=np.float64))
         out.meta["BKG_GRP"] = self.group_ids[k]
         return out
