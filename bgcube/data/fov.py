@@ -38,6 +38,8 @@ from __future__ import annotations
 import astropy.units as u
 import numpy as np
 
+from ..array import fov as _afov
+
 __all__ = [
     "FOV_ALIGNMENTS",
     "sky_to_fov",
@@ -78,18 +80,8 @@ def sky_to_fov(lon, lat, lon_pnt, lat_pnt):
     detx, dety : numpy.ndarray
         ``fov_lon`` (longitude reversed, in (-180, 180]) and ``fov_lat``, deg.
     """
-    lon, lat = np.radians(as_degrees(lon)), np.radians(as_degrees(lat))
-    lon0, lat0 = np.radians(as_degrees(lon_pnt)), np.radians(as_degrees(lat_pnt))
-    dlon = lon - lon0
-    cos_lat, sin_lat = np.cos(lat), np.sin(lat)
-    cos_lat0, sin_lat0 = np.cos(lat0), np.sin(lat0)
-    c = cos_lat * np.cos(dlon)
-    x = cos_lat0 * c + sin_lat0 * sin_lat
-    y = cos_lat * np.sin(dlon)
-    z = cos_lat0 * sin_lat - sin_lat0 * c
-    detx = -np.degrees(np.arctan2(y, x))
-    dety = np.degrees(np.arctan2(z, np.hypot(x, y)))
-    return detx, dety
+    lon, lat, lon_pnt, lat_pnt = (as_degrees(v) for v in (lon, lat, lon_pnt, lat_pnt))
+    return _afov.sky_to_fov(lon, lat, lon_pnt, lat_pnt, xp=np)
 
 
 def fov_to_sky(detx, dety, lon_pnt, lat_pnt):
@@ -141,16 +133,7 @@ def rotate_fov(detx, dety, angle):
     detx, dety : numpy.ndarray
         Rotated coordinates, deg.
     """
-    fx, fy = np.radians(as_degrees(detx)), np.radians(as_degrees(dety))
-    phi = np.radians(as_degrees(angle))
-    cos_fy = np.cos(fy)
-    x = cos_fy * np.cos(fx)  # component along the pointing
-    a = cos_fy * np.sin(fx)  # component towards +DETX
-    b = np.sin(fy)  # component towards +DETY
-    cos_phi, sin_phi = np.cos(phi), np.sin(phi)
-    a_rot = a * cos_phi + b * sin_phi
-    b_rot = b * cos_phi - a * sin_phi
-    return np.degrees(np.arctan2(a_rot, x)), np.degrees(np.arctan2(b_rot, np.hypot(x, a_rot)))
+    return _afov.rotate_fov(as_degrees(detx), as_degrees(dety), as_degrees(angle), xp=np)
 
 
 def radec_fov_to_altaz_fov(detx, dety, angle):
