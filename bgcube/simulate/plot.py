@@ -104,17 +104,24 @@ def _spectra(ax, comparison, positions):
     ax.set_title("Spectra")
 
 
+def _no_bins(ax, comparison) -> bool:
+    """Say so on ``ax`` and return True when no bin has enough expected counts."""
+    if comparison.n_bins:
+        return False
+    ax.text(
+        0.5,
+        0.5,
+        "no bins with enough\nexpected counts",
+        ha="center",
+        va="center",
+        transform=ax.transAxes,
+    )
+    return True
+
+
 def _pulls_vs_energy(ax, comparison):
     energy = comparison.true_rate.energy_bin_centers.to_value(u.TeV)
-    if comparison.n_bins == 0:
-        ax.text(
-            0.5,
-            0.5,
-            "no bins with enough\nexpected counts",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-        )
+    if _no_bins(ax, comparison):
         return
     mean = np.full(energy.size, np.nan)
     err = np.full(energy.size, np.nan)
@@ -133,15 +140,7 @@ def _pulls_vs_energy(ax, comparison):
 
 
 def _pull_histogram(ax, comparison):
-    if comparison.n_bins == 0:
-        ax.text(
-            0.5,
-            0.5,
-            "no bins with enough\nexpected counts",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-        )
+    if _no_bins(ax, comparison):
         return
     pulls = comparison.pulls[comparison.used]
     lim = max(5.0, float(np.max(np.abs(pulls))))
