@@ -47,6 +47,7 @@ from .models import (
 from .normalisation import (
     NormTiltData,
     fit_norm_tilt,
+    fit_norm_tilt_at,
     fit_observation_norm,
     make_norm_tilt_fitter,
     norm_tilt_npred,
@@ -85,6 +86,7 @@ __all__ = [
     "expected_counts",
     "fit",
     "fit_norm_tilt",
+    "fit_norm_tilt_at",
     "fit_observation_norm",
     "fitted_rate_cube",
     "gaussian_values_from_test_model",

@@ -43,6 +43,7 @@ __all__ = [
     "norm_tilt_statistic",
     "make_norm_tilt_fitter",
     "fit_norm_tilt",
+    "fit_norm_tilt_at",
     "fit_observation_norm",
 ]
 
@@ -167,12 +168,53 @@ def fit_norm_tilt(
             f"counts {counts.shape}, template {template.shape} and {edges.size} energy edges "
             "do not describe one cube"
         )
+    log_energy = 0.5 * (np.log(edges[:-1]) + np.log(edges[1:])) - np.log(e_ref)
+    return fit_norm_tilt_at(
+        counts, template, log_energy, mask, fit_tilt=fit_tilt, tilt=tilt, max_iter=max_iter, tol=tol
+    )
+
+
+@with_jax_x64
+def fit_norm_tilt_at(
+    counts, template, log_energy, mask=None, *, fit_tilt=True, tilt=0.0, max_iter=100, tol=1e-8
+):
+    """`fit_norm_tilt` given ``ln(E / e_ref)`` of each first-axis slice instead of energy edges.
+
+    The model ``norm * exp(-tilt * log_energy) * template`` is the same for
+    any quantity along the first axis: the efficiency scaling of a set of
+    runs (`bgcube.make.norms.fit_efficiency_scaling`) fits it with one run
+    per slice and ``log_energy`` the runs' log efficiencies.
+
+    Parameters
+    ----------
+    counts, template : array_like
+        Shape ``(n, ny, nx)``.
+    log_energy : array_like
+        Shape ``(n,)``.
+    mask : array_like of bool, optional
+    fit_tilt : bool
+    tilt : float
+    max_iter : int
+    tol : float
+        See `fit_norm_tilt`.
+
+    Returns
+    -------
+    result : bgcube.fit.FitResult
+
+    Raises
+    ------
+    ValueError
+        No bin with a positive template.
+    """
+    counts = np.asarray(to_numpy(counts), dtype=np.float64)
+    template = np.asarray(to_numpy(template), dtype=np.float64)
+    log_energy = np.asarray(log_energy, dtype=np.float64)
     use = np.isfinite(template) & (template > 0) & np.isfinite(counts)
     if mask is not None:
         use &= np.asarray(to_numpy(mask), dtype=bool)
     if not use.any():
         raise ValueError("the template predicts no counts in any fitted bin")
-    log_energy = 0.5 * (np.log(edges[:-1]) + np.log(edges[1:])) - np.log(e_ref)
     data = NormTiltData(
         jnp.asarray(np.where(use, counts, 0.0)),
         jnp.asarray(np.where(use, template, 0.0)),

@@ -2,9 +2,10 @@
 
 `poisson_norm` is the closed-form Poisson maximum-likelihood norm of one
 run (``sum(N) / sum(mu)``); `fit_efficiency_scaling` fits ``A (eff /
-eff_ref) ** index`` once over the counts of all runs (a damped Newton on
-two parameters, in NumPy). Used by `bgcube.make.per_observation`; the JAX
-norm-and-tilt fit for one run is `bgcube.fit.fit_norm_tilt`.
+eff_ref) ** index`` once over the counts of all runs: the norm-and-tilt
+model of `bgcube.fit.fit_norm_tilt` (JAX) with one run per slice and the
+log efficiency in place of the log energy. Used by
+`bgcube.make.per_observation`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import to_numpy
+from ..errors import FitError
 
 __all__ = ["poisson_norm", "fit_efficiency_scaling"]
 
@@ -52,7 +54,7 @@ def poisson_norm(rate_cube, counts, time, mask=None):
     return norm, n_counts, n_predicted
 
 
-def fit_efficiency_scaling(n_counts, n_predicted, efficiency, *, max_iterations=50):
+def fit_efficiency_scaling(n_counts, n_predicted, efficiency, *, max_iterations=50, tol=1e-12):
     """Poisson fit of ``N_i = A (eff_i / eff_ref) ** index * P_i`` over runs.
 
     Parameters
@@ -66,6 +68,8 @@ def fit_efficiency_scaling(n_counts, n_predicted, efficiency, *, max_iterations=
     max_iterations : int
         Newton steps at the most (the likelihood is concave in ``log A``
         and ``index``; a few steps suffice).
+    tol : float
+        Convergence tolerance of the fit (`bgcube.fit.fit_norm_tilt_at`).
 
     Returns
     -------
@@ -80,6 +84,8 @@ def fit_efficiency_scaling(n_counts, n_predicted, efficiency, *, max_iterations=
     ------
     ValueError
         Fewer than two usable runs, or all at one efficiency.
+    bgcube.errors.FitError
+        The fit did not converge.
     """
     counts = np.asarray(n_counts, dtype=np.float64)
     predicted = np.asarray(n_predicted, dtype=np.float64)
@@ -98,14 +104,17 @@ def fit_efficiency_scaling(n_counts, n_predicted, efficiency, *, max_iterations=
             "usable run(s)"
         )
     log_ref = float(np.sum(predicted * np.log(eff)) / np.sum(predicted))
-    x = np.log(eff) - log_ref
-    log_scale, index = float(np.log(counts.sum() / predicted.sum())), 0.0
-    for _ in range(max_iterations):
-        mu = predicted * np.exp(log_scale + index * x)
-        gradient = np.array([np.sum(counts - mu), np.sum(x * (counts - mu))])
-        hessian = np.array([[np.sum(mu), np.sum(x * mu)], [np.sum(x * mu), np.sum(x * x * mu)]])
-        step = np.linalg.solve(hessian, gradient)
-        log_scale, index = log_scale + step[0], index + step[1]
-        if np.max(np.abs(step)) < 1e-12:
-            break
-    return float(np.exp(log_scale)), float(index), float(np.exp(log_ref))
+    # N_i = A exp(index x_i) P_i is the norm-and-tilt model with one run per slice
+    from ..fit.normalisation import fit_norm_tilt_at
+
+    result = fit_norm_tilt_at(
+        counts[:, None, None],
+        predicted[:, None, None],
+        np.log(eff) - log_ref,
+        max_iter=max_iterations,
+        tol=tol,
+    )
+    if not result.success:
+        raise FitError(f"the efficiency scaling fit failed: {result.message}")
+    scale, tilt = result.values
+    return float(scale), float(-tilt), float(np.exp(log_ref))
