@@ -241,6 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="prior width of the night effect, natural log of the rate, learnt "
         "from the other runs of a night (0: none; default: 0.1)",
     )
+    joint.add_argument(
+        "--run-sigma",
+        type=float,
+        default=None,
+        metavar="SIGMA",
+        help="width of the run-to-run scatter that no condition explains, natural "
+        "log of the rate: how much one run may weigh in the fit and in its "
+        "night's effect (0: runs weigh by their counts; default: 0.07)",
+    )
     mm.add_argument(
         "--method",
         choices=("default", "michi"),
@@ -457,7 +466,8 @@ def _report_joint(result, config, elapsed) -> int:
         f"\njoint model fitted to {n_fit} of {len(runs)} run(s) "
         f"({model.meta.get('REASON', '')}; {model.meta.get('NITER')} iterations); "
         f"spectrum depends on {conditions}; field-of-view shape on {spatial}; "
-        f"night effects (sigma {model.spec.night_sigma:g}) from the other runs of each night; "
+        f"night effects (sigma {model.spec.night_sigma:g}) from the other runs of each night, "
+        f"run-to-run scatter {model.spec.run_sigma:g}; "
         f"{len(result.failed)} run(s) left out, {elapsed:.1f} s"
     )
     print(f"{len(result.files)} file(s) written under {config.outdir}:")

@@ -96,7 +96,8 @@ def _describe_joint(path) -> list[str]:
         lines.append(
             f"  runs: {len(runs)} ({int(np.sum(runs['FITTED']))} fitted), "
             f"{len(set(np.asarray(runs['NIGHT']).tolist()))} nights; night norms "
-            f"{effect.min():.3f}-{effect.max():.3f} (sigma {model.spec.night_sigma:g})"
+            f"{effect.min():.3f}-{effect.max():.3f} (sigma {model.spec.night_sigma:g}), "
+            f"run-to-run scatter {model.spec.run_sigma:g}"
         )
     lines.append(
         f"  per-run cubes: {model.spec.energy_edges().size - 1} energy bins "

@@ -30,7 +30,8 @@ dropped. An ALTAZ model is rotated into the run's RADEC frame, averaged over
 the field rotation during the run.
 
 The joint model (the default, variant ``joint``) is tested out of sample by
-10-fold cross-validation by run (`JointModels`). For the group models, the
+leave-one-out (`JointModels`): each run is predicted by a model fitted
+without it (``--folds K`` for k-fold by run instead). For the group models, the
 ``leave-one-out`` predictions remove each run from its own group model
 before predicting it (its counts and time are subtracted, then rate and
 smoothing recomputed), an out-of-sample test.
@@ -47,6 +48,7 @@ sources is made or may be derived from these comparisons.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +97,7 @@ VARIANTS = {
     "joint": dict(joint=True),
     "joint, all runs fitted": dict(joint=True, fit_glat_min=0.0),
     "joint, no night effect": dict(joint=True, night_sigma=0.0),
+    "joint, no run effects": dict(joint=True, run_sigma=0.0),
     "joint, no condition on the FoV shape": dict(joint=True, spatial_conditions=()),
     "joint, linear conditions": dict(joint=True, conditions=("ZEN_PNT:cos:1", "MUONEFF:log:1")),
     "default": dict(make={"model": "groups"}, per_run="group"),
@@ -136,8 +139,10 @@ VARIANTS = {
 }
 #: The variant the script reports by default: the joint model, make-models' default.
 CHOSEN = "joint"
-#: Folds of the out-of-sample test of the joint model (k-fold by run).
-FOLDS = 10
+#: Folds of the out-of-sample test of the joint model: 0 for leave-one-out
+#: (every fitted run left out in turn: no arbitrary fold assignment), else
+#: k-fold by run (run i in OBS_ID order in fold i % FOLDS).
+FOLDS = 0
 
 FIGURES = (
     "validation_ratio_per_run.png",
@@ -369,14 +374,17 @@ class OurModels:
 # ----------------------------------------------------------------------------
 # the joint model: in-sample, and k-fold out of sample
 class JointModels:
-    """Per-run rate cubes of the joint model, in-sample and out of sample (k-fold by run).
+    """Per-run rate cubes of the joint model, in-sample and out of sample.
 
     The runs' counts and exposure cubes are read once (`bgcube.make.joint`);
-    the in-sample model is fitted like ``bgcube make-models`` does, and for
-    fold ``f`` a model is fitted without the runs of fold ``f`` (runs in
-    ascending OBS_ID order, run ``i`` in fold ``i % FOLDS``). A run's
-    out-of-sample cube comes from the model of its fold; its night effect
-    is estimated from the other runs of its night, never from its own counts.
+    the in-sample model is fitted like ``bgcube make-models`` does. Out of
+    sample, with ``folds=0`` every fitted run is predicted by a model fitted
+    without it (leave-one-out; a run not fitted, e.g. near the Galactic
+    plane, by the in-sample model, which never saw its counts); with
+    ``folds=k`` for fold ``f`` a model is fitted without the runs of fold
+    ``f`` (runs in ascending OBS_ID order, run ``i`` in fold ``i % k``). A
+    run's night effect is estimated from the other runs of its night, never
+    from its own counts.
     """
 
     def __init__(self, store, regions, *, folds=FOLDS, progress=False, **options):
@@ -385,8 +393,9 @@ class JointModels:
         from bgcube.make.joint import fit_run_mask, read_run_cubes, resolve_conditions, run_tasks
 
         spec = JointModelSpec()
-        if options.get("night_sigma") is not None:
-            spec = JointModelSpec(night_sigma=options["night_sigma"])
+        for key in ("night_sigma", "run_sigma"):
+            if options.get(key) is not None:
+                spec = dataclasses.replace(spec, **{key: float(options[key])})
         table = store.obs_table
         cubes = read_run_cubes(
             run_tasks(store, table["OBS_ID"], spec, regions), spec, progress=progress
@@ -414,9 +423,18 @@ class JointModels:
 
         self.table, self.obs_ids, self.fitted = table, list(cubes.obs_ids), fitted
         self.model = fit(fitted)
-        fold = np.arange(len(self.obs_ids)) % folds
+        if folds:
+            fold = np.arange(len(self.obs_ids)) % folds
+        else:  # leave-one-out: each fitted run its own fold, the others in none
+            fold = np.where(fitted, np.cumsum(fitted) - 1, -1)
         self.fold_of = dict(zip(self.obs_ids, fold.tolist(), strict=True))
-        self.fold_models = [fit(fitted & (fold != f)) for f in range(folds)]
+        n_folds = int(fold.max()) + 1
+        steps = range(n_folds)
+        if progress:
+            from tqdm.auto import tqdm
+
+            steps = tqdm(steps, desc="out-of-sample fits", unit="fit")
+        self.fold_models = [fit(fitted & (fold != f)) for f in steps]
         self.group_of = {i: 0 for i, f in zip(self.obs_ids, fitted, strict=True) if f}
 
     def _row(self, obs_id):
@@ -424,15 +442,18 @@ class JointModels:
 
     def cube(self, obs_id, out_of_sample=False):
         """The run's rate cube (in-sample, or from the model of the run's fold)."""
-        model = self.fold_models[self.fold_of[obs_id]] if out_of_sample else self.model
+        fold = self.fold_of[obs_id]
+        model = self.fold_models[fold] if out_of_sample and fold >= 0 else self.model
         return model.background(self._row(obs_id))
 
 
-def run_joint_variant(store, name, regions, glat, *, with_published=True, progress=False):
-    """Predict every run with the joint model (in-sample and k-fold); as `run_variant`."""
+def run_joint_variant(
+    store, name, regions, glat, *, with_published=True, progress=False, folds=FOLDS
+):
+    """Predict every run with the joint model (in-sample and out of sample); as `run_variant`."""
     spec = VARIANTS[name]
     options = {k: v for k, v in spec.items() if k != "joint"}
-    ours = JointModels(store, regions, progress=progress, **options)
+    ours = JointModels(store, regions, folds=folds, progress=progress, **options)
     predictions = {}
     for obs_id in ours.obs_ids:
         predictions[obs_id] = (
@@ -460,7 +481,9 @@ def _published(store, obs_id):
     return FOVCube.read(path, hdu=hdu)
 
 
-def run_variant(store, outdir, name, *, overwrite=False, with_published=True, progress=False):
+def run_variant(
+    store, outdir, name, *, overwrite=False, with_published=True, progress=False, folds=FOLDS
+):
     """Build the models of one variant and predict every run.
 
     Returns
@@ -483,7 +506,13 @@ def run_variant(store, outdir, name, *, overwrite=False, with_published=True, pr
     regions = resolve_exclusion("auto", obs_table)
     if spec.get("joint"):
         return run_joint_variant(
-            store, name, regions, glat, with_published=with_published, progress=progress
+            store,
+            name,
+            regions,
+            glat,
+            with_published=with_published,
+            progress=progress,
+            folds=folds,
         )
     make = dict(spec["make"])
     make.setdefault("model", "groups")
@@ -866,6 +895,7 @@ def validate(
     plots=True,
     overwrite=False,
     progress=False,
+    folds=FOLDS,
 ):
     """Run the validation; write tables and figures into ``outdir``.
 
@@ -882,6 +912,10 @@ def validate(
         Write the PNG figures.
     overwrite : bool
         Replace existing outputs.
+    progress : bool or None
+        Progress bars (None: on a terminal only).
+    folds : int
+        Joint model: 0 for leave-one-out, else k-fold by run.
 
     Returns
     -------
@@ -893,7 +927,9 @@ def validate(
     store = DataStore.from_dir(get_path("hess-dl3-dr1"))
     if obs_ids is not None:
         store = store.select(obs_ids=list(obs_ids))
-    table, profiles = run_variant(store, outdir, variant, overwrite=overwrite, progress=progress)
+    table, profiles = run_variant(
+        store, outdir, variant, overwrite=overwrite, progress=progress, folds=folds
+    )
     summary = summarize(table)
     files = [outdir / "validation_runs.ecsv", outdir / "validation_summary.ecsv"]
     _write_table(table, files[0], overwrite)
@@ -914,6 +950,7 @@ def validate(
                     overwrite=overwrite,
                     with_published=False,
                     progress=progress,
+                    folds=folds,
                 )[0]
             )
             for row in summarize(t):
@@ -940,8 +977,16 @@ def main(argv=None):
     parser.add_argument("--variant", default=CHOSEN, choices=list(VARIANTS))
     parser.add_argument("--variants", action="store_true", help="also compare every variant")
     parser.add_argument("--obs-ids", default=None, help="comma-separated OBS_IDs (default: all)")
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=FOLDS,
+        help="joint model: 0 for leave-one-out (default), K for K-fold by run",
+    )
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
+    if args.folds == 1 or args.folds < 0:
+        parser.error(f"--folds must be 0 (leave-one-out) or at least 2, got {args.folds}")
     obs_ids = None if args.obs_ids is None else [int(v) for v in args.obs_ids.split(",")]
     out = validate(
         args.outdir,
@@ -950,11 +995,13 @@ def main(argv=None):
         variants=args.variants,
         overwrite=args.overwrite,
         progress=None,
+        folds=args.folds,
     )
     summary = out["summary"]
     for col in ("MEDIAN_RATIO", "ROBUST_STD", "STD", "ROBUST_STD_MUONEFF", "POISSON"):
         summary[col].format = ".3f"
-    print(f"variant: {args.variant}")
+    protocol = "leave-one-out" if not args.folds else f"{args.folds}-fold by run"
+    print(f"variant: {args.variant} (joint model out of sample: {protocol})")
     print("\n".join(summary.pformat(max_width=-1)))
     if out["variants"] is not None:
         variants = out["variants"]

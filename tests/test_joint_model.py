@@ -303,14 +303,46 @@ def test_fit_is_the_same_on_every_backend(simulated, xp_nocupy):
     nights = night_labels(np.arange(len(table)) // 2 * 86400.0, 6.0)  # two runs a night
     groups = (nights[:, None] == np.unique(nights)[None, :]).astype(float)
     sigma = np.full(groups.shape[1], 0.1)
-    reference = fit_joint(*_problem(SPEC, counts, exposure, features, spatial, np, groups, sigma))
+    data, design = _problem(SPEC, counts, exposure, features, spatial, np, groups, sigma)
+    reference = fit_joint(dataclasses.replace(data, run_sigma=0.05), design)
     with jax_x64():
         data, design = _problem(SPEC, counts, exposure, features, spatial, xp_nocupy, groups, sigma)
-        solution = fit_joint(data, design)
+        solution = fit_joint(dataclasses.replace(data, run_sigma=0.05), design)
         coef_a, effect = to_numpy(solution.coef_a), to_numpy(solution.group_effect)
+        run_effect = to_numpy(solution.run_effect)
     assert solution.converged
     np.testing.assert_allclose(coef_a, reference.coef_a, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(effect, reference.group_effect, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(run_effect, reference.run_effect, rtol=1e-7, atol=1e-9)
+
+
+def test_run_effects_equal_a_group_level_of_one_run_each(simulated):
+    # the solver eliminates run effects as a diagonal block: the same fit as
+    # run effects written as groups of one run (a dense group block)
+    table, truth, counts, exposure, mu, fitted = simulated
+    features = run_features(fitted.conditions, table)
+    spatial = run_features(fitted.spatial_conditions, table)
+    n = len(table)
+    nights = night_labels(np.arange(n) // 3 * 86400.0, 6.0)
+    groups = (nights[:, None] == np.unique(nights)[None, :]).astype(float)
+    sigma = np.full(groups.shape[1], 0.1)
+    data, design = _problem(SPEC, counts, exposure, features, spatial, np, groups, sigma)
+    fast = fit_joint(dataclasses.replace(data, run_sigma=0.05), design)
+    dense_groups = np.concatenate([groups, np.eye(n)], axis=1)
+    dense_sigma = np.concatenate([sigma, np.full(n, 0.05)])
+    dense = fit_joint(
+        *_problem(SPEC, counts, exposure, features, spatial, np, dense_groups, dense_sigma)
+    )
+    assert fast.converged and dense.converged
+    np.testing.assert_allclose(fast.coef_a, dense.coef_a, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(fast.coef_s, dense.coef_s, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(fast.group_effect, dense.group_effect[: groups.shape[1]], atol=1e-8)
+    np.testing.assert_allclose(fast.run_effect, dense.group_effect[groups.shape[1] :], atol=1e-8)
+    np.testing.assert_allclose(fast.covariance, dense.covariance, rtol=1e-6, atol=1e-12)
+    # run effects widen the uncertainty of the spectrum and its condition dependence
+    plain = fit_joint(data, design)
+    n_a = fast.coef_a.size
+    assert np.diag(fast.covariance)[:n_a].sum() > np.diag(plain.covariance)[:n_a].sum() * 1.01
 
 
 # ---------------------------------------------------------------------------
@@ -336,6 +368,32 @@ def test_left_out_night_effect_never_uses_the_runs_own_counts():
     assert left_out[0] < -0.1 and left_out[8] > 0.1  # the night's level is found
     alone = group_effects(counts[:1], predicted[:1], np.ones((1, 1)), sigma[:1])[1]
     assert alone[0] == 0.0
+
+
+def test_left_out_night_effect_with_run_scatter():
+    # with run-to-run scatter, a night's other runs weigh by 1 / (1/n + run_sigma**2):
+    # still never the run's own counts, and one neighbour tells less than many
+    predicted = np.full(12, 10000.0)
+    counts = predicted * 1.2  # every night 20 % high
+    groups = np.zeros((12, 2))
+    groups[:2, 0] = 1.0  # a night of 2 runs
+    groups[2:, 1] = 1.0  # a night of 10 runs
+    sigma = np.full(2, 0.1)
+    _, plain = group_effects(counts, predicted, groups, sigma)
+    _, scatter = group_effects(counts, predicted, groups, sigma, run_sigma=0.07)
+    changed = counts.copy()
+    changed[0] *= 2.0
+    _, scatter2 = group_effects(changed, predicted, groups, sigma, run_sigma=0.07)
+    assert abs(scatter2[0] - scatter[0]) < 1e-12 and scatter2[1] > scatter[1] + 0.01
+    truth = np.log(1.2)
+    assert 0 < scatter[0] < scatter[2] < truth  # shrunk, less with more neighbours
+    assert scatter[0] < plain[0] - 0.03  # one neighbour is not trusted at its counts alone
+    # the precision-weighted mean, shrunk by the prior, for one neighbour
+    w = 1.0 / (1.0 / 12000.0 + 0.07**2)
+    np.testing.assert_allclose(scatter[0], w * truth / (w + 1.0 / 0.1**2), rtol=1e-12)
+    assert np.all(
+        group_effects(counts, predicted, np.zeros((12, 0)), sigma[:0], run_sigma=0.07)[1] == 0
+    )
 
 
 def test_group_effects_refuse_runs_in_two_groups():

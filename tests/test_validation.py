@@ -107,7 +107,7 @@ def test_validation_on_a_few_runs_writes_table_summary_and_figures(
 
 
 def test_joint_variant_predicts_every_run_out_of_sample(validation, shared_data, tmp_path):
-    """The default variant: the joint model, 10-fold out of sample, on the PKS 2155-304 night."""
+    """The default variant: the joint model, leave-one-out, on the PKS 2155-304 night."""
     store = DataStore.from_dir(shared_data / "hess-dl3-dr1")
     runs = [i for i in store.obs_ids.tolist() if 33787 <= i <= 33801]  # one night, 15 runs
     out = validation.validate(tmp_path, runs, plots=False)

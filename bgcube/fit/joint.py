@@ -5,6 +5,7 @@ The background rate of a run, in 1/(TeV s sr) per unit ONTIME, is
     log rate(E, x, y | run) = sum_q f_q(run) A_q(log E)            (spectrum)
                             + sum_m u_m(run) S_m(log E, x, y)       (field-of-view shape)
                             + delta(run)                            (night effect, optional)
+                            + eps(run)                              (run effect, in the fit only)
 
 * ``f_q`` are polynomials in the run's conditions (by default cos(zenith) to
   second order and log(optical efficiency) to second order), ``A_q`` cubic
@@ -18,7 +19,13 @@ The background rate of a run, in 1/(TeV s sr) per unit ONTIME, is
 * ``delta`` is an optional effect shared by the runs of one night (runs less
   than ``night_gap`` apart), with a Gaussian prior: what the other runs of
   the night say about the atmosphere. A run's own ``delta`` is always
-  estimated *without* its own counts (`bgcube.fit.joint_groups.group_effects`).
+  estimated *without* its own counts (`bgcube.fit.joint_groups.group_effects`);
+* ``eps`` is each fitted run's own effect, with a Gaussian prior of width
+  ``run_sigma``: the run-to-run scatter that no condition explains. It
+  exists only in the fit, where it keeps a single run's tens of thousands
+  of counts from weighing in the condition dependence and its night's
+  effect more than that scatter allows (a hierarchical model: runs within
+  nights within conditions). Predictions never use it.
 
 Smoothness penalties (second differences of the B-spline coefficients)
 keep the model defined where data are sparse: below all thresholds and at
@@ -94,6 +101,7 @@ class JointModelSpec:
     penalty_radial: float = 1.0
     night_gap_hours: float = 6.0
     night_sigma: float = 0.1
+    run_sigma: float = 0.07
 
     # ------------------------------------------------------------------
     def energy_edges(self) -> np.ndarray:
@@ -157,6 +165,7 @@ class JointModelSpec:
     def from_dict(cls, data: dict) -> JointModelSpec:
         known = {f for f in cls.__dataclass_fields__}
         kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs.setdefault("run_sigma", 0.0)  # written before the model had run effects
         if "energy_range" in kwargs:
             kwargs["energy_range"] = tuple(kwargs["energy_range"])
         return cls(**kwargs)
@@ -178,7 +187,9 @@ class JointBackgroundModel:
     runs : `~astropy.table.Table`
         One row per run of the build: OBS_ID, FITTED (used in the fit),
         NIGHT, N_COUNTS, N_PREDICTED (fit bins, without night effect),
-        NIGHT_EFFECT (natural log, estimated without the run's own counts).
+        NIGHT_EFFECT (natural log, estimated without the run's own counts),
+        RUN_EFFECT (natural log, in-sample, NaN for runs not fitted: a
+        diagnostic of unusual runs, never used in predictions).
     validity : dict of str to (float, float)
         Range of each condition column over the fitted runs.
     meta : dict
@@ -202,6 +213,7 @@ class JointBackgroundModel:
         return (
             f"JointBackgroundModel(conditions=[{conds}], spatial conditions=[{spatial}], "
             f"fitted runs={n}, night_sigma={self.spec.night_sigma}, "
+            f"run_sigma={self.spec.run_sigma}, "
             f"converged={self.meta.get('CONVERGE')})"
         )
 

@@ -172,17 +172,21 @@ def fit_joint_model(
             arr(spatial[use]),
             arr(groups),
             arr(group_sigma),
+            float(spec.run_sigma),
         )
         design_x = type(design)(*(arr(getattr(design, f)) for f in design.__dataclass_fields__))
         solution = fit_joint(data, design_x)
         coef_a = to_numpy(solution.coef_a)
         coef_s = to_numpy(solution.coef_s)
         covariance = to_numpy(solution.covariance)
+        run_effect = None if solution.run_effect is None else to_numpy(solution.run_effect)
     if not solution.converged:
         raise FitError(f"the joint fit did not converge: {solution.reason}")
     # every run's prediction without night effect, then night effects without its own counts
     all_data = JointData(exposure, mask, None, None, np.diff(e), solid_angle, features, spatial)
-    fitted_solution = type(solution)(coef_a, coef_s, None, covariance, True, "", 0, 0.0, None, None)
+    fitted_solution = type(solution)(
+        coef_a, coef_s, None, None, covariance, True, "", 0, 0.0, None, None
+    )
     predicted = np.concatenate(
         [  # chunks of runs: memory bounded whatever the number of runs
             expected_counts(_rows(all_data, lo, lo + CHUNK), design, fitted_solution).sum(
@@ -196,7 +200,11 @@ def fit_joint_model(
     if spec.night_sigma > 0:
         member = _membership(nights)
         _, effect = group_effects(
-            observed, predicted, member, np.full(member.shape[1], float(spec.night_sigma))
+            observed,
+            predicted,
+            member,
+            np.full(member.shape[1], float(spec.night_sigma)),
+            run_sigma=float(spec.run_sigma),
         )
     runs = Table(
         {
@@ -209,6 +217,9 @@ def fit_joint_model(
             "NIGHT_EFFECT": effect,
         }
     )
+    if run_effect is not None:  # in-sample, a diagnostic of outlier runs: never predicted with
+        runs["RUN_EFFECT"] = np.full(n_runs, np.nan)
+        runs["RUN_EFFECT"][use] = run_effect
     runs["E_THRESHOLD"].unit = "TeV"
     validity = {}
     for c in (*conditions, *spatial_conditions):

@@ -8,14 +8,18 @@ The expected counts of run ``r`` in energy bin ``e`` and field-of-view pixel
 with ``T`` the run's observation time times the pixel's fraction outside
 the exclusion regions (s), and the log-linear terms
 
-    a[r, e]    = (F @ A @ BE.T)[r, e] + delta[group[r]]   (spectrum x conditions)
+    a[r, e]    = (F @ A @ BE.T)[r, e] + delta[group[r]] + eps[r]   (spectrum x conditions)
     s[m, e, p] = (BS @ S[m] @ G.T)[e, p]                   (field-of-view shape)
 
 ``F`` and ``u`` hold the runs' condition features (first columns 1): the
 spectrum depends on ``F``, the field-of-view shape on ``u`` (``u = 1``
 alone: one shape for every run). ``BE`` and ``BS`` are B-spline bases in log
 energy, ``G`` a spatial basis, ``delta`` optional group (e.g. night)
-effects with a Gaussian prior of width ``group_sigma``. The likelihood
+effects with a Gaussian prior of width ``group_sigma`` and ``eps`` optional
+run effects with a Gaussian prior of width ``run_sigma``: the run-to-run
+scatter that no condition explains, so that a run's counts weigh in the
+condition dependence and in its night's effect no more than that scatter
+allows (a hierarchical model: run within night). The likelihood
 needs the counts only as sums, per (run, energy) and per (energy, pixel)
 weighted by ``u``; the expected counts are computed for a chunk of runs at
 a time, so memory is bounded and the cost grows linearly with the number of
@@ -23,8 +27,8 @@ runs.
 
 The negative log-likelihood plus quadratic smoothness penalties is convex in
 the coefficients; `fit_joint` minimises it by Newton's method with a
-backtracking line search, solving the group effects through a Schur
-complement, and returns the coefficients, their covariance (inverse
+backtracking line search, eliminating the run effects (a diagonal block)
+and then the group effects through Schur complements, and returns the coefficients, their covariance (inverse
 penalised Hessian) and why it stopped.
 
 Every function finds its namespace from its arrays (NumPy, CuPy, JAX,
@@ -71,6 +75,9 @@ class JointData:
         run may belong to several groups (one per level).
     group_sigma : array, shape (n_groups,), or None
         Prior width of each group's effect (natural log of the rate).
+    run_sigma : float
+        Prior width of each run's own effect (natural log of the rate); 0
+        for none.
     """
 
     exposure: object
@@ -83,6 +90,7 @@ class JointData:
     spatial_features: object
     groups: object = None
     group_sigma: object = None
+    run_sigma: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -121,8 +129,10 @@ class JointSolution:
     coef_s : array, shape (L, J)
     group_effect : array, shape (n_groups,) or None
         Fitted group effects (in-sample).
+    run_effect : array, shape (n_runs,) or None
+        Fitted run effects (in-sample; None without run effects).
     covariance : array, shape (n_features * K + L * J,) * 2
-        Covariance of ``(vec(A), vec(S))``, group effects marginalised.
+        Covariance of ``(vec(A), vec(S))``, group and run effects marginalised.
     converged : bool
     reason : str
         Why the fit stopped, in words.
@@ -138,6 +148,7 @@ class JointSolution:
     coef_a: object
     coef_s: object
     group_effect: object
+    run_effect: object
     covariance: object
     converged: bool
     reason: str
@@ -176,6 +187,10 @@ class _Problem:
             self.n_groups = data.groups.shape[1]
         else:
             self.n_groups, self.onehot = 0, None
+        sigma = float(data.run_sigma or 0.0)
+        if not sigma >= 0:
+            raise ValueError(f"run_sigma must be >= 0, got {sigma}")
+        self.run_precision = 1.0 / sigma**2 if sigma > 0 else None
         zeros_as = xp.zeros((self.n_a, self.n_s), dtype=dtype)
         self.penalty = xp.concat(
             [
@@ -202,13 +217,15 @@ class _Problem:
         s = xp.reshape(theta[self.n_a :], (self.m, self.l, self.j))
         return a, s
 
-    def terms(self, theta, delta):
+    def terms(self, theta, delta, eps=None):
         """Spectral terms a (R, E) and field-of-view terms s (M, E*P)."""
         xp, d, g = self.xp, self.d, self.g
         coef_a, coef_s = self.split(theta)
         a = d.features @ coef_a @ g.energy_basis.T
         if self.onehot is not None and delta is not None:
             a = a + (self.onehot @ delta)[:, None]
+        if eps is not None:
+            a = a + eps[:, None]
         s = xp.stack(
             [g.spatial_energy_basis @ coef_s[i, ...] @ g.spatial_basis.T for i in range(self.m)]
         )
@@ -237,9 +254,9 @@ class _Problem:
             [xp.sum(self.expected(a, s, lo, hi), axis=2) for lo, hi in self.chunks()], axis=0
         )
 
-    def objective(self, theta, delta):
+    def objective(self, theta, delta, eps=None):
         xp, d = self.xp, self.d
-        a, s = self.terms(theta, delta)
+        a, s = self.terms(theta, delta, eps)
         total = float(xp.sum(self.run_energy_sums(a, s)))
         a_masked = xp.where(self.mask, a, 0.0)
         counts_s = xp.reshape(d.counts_pixel, (self.m, -1))
@@ -251,14 +268,23 @@ class _Problem:
         )
         if self.onehot is not None:
             value += 0.5 * float(xp.sum(self.precision * delta * delta))
+        if eps is not None:
+            value += 0.5 * self.run_precision * float(xp.sum(eps * eps))
         return value
 
-    def newton_system(self, theta, delta):
-        """Gradient (of the log-posterior) and Hessian blocks at ``(theta, delta)``."""
+    def newton_system(self, theta, delta, eps=None):
+        """Gradient (of the log-posterior) and Hessian blocks at ``(theta, delta, eps)``.
+
+        Returns ``grad, hess`` of the globals, ``groups = (grad_d, block,
+        cross)`` or None and ``runs = (grad_e, diagonal, rows)`` or None:
+        the group and run effects' gradients, their Hessian blocks (the run
+        block is diagonal) and their cross terms with the globals.
+        """
         xp, d, g = self.xp, self.d, self.g
         q, k, m, l, j = self.q, self.k, self.m, self.l, self.j  # noqa: E741 (l: spline index)
         n_e, n_p = self.n_energy, self.n_pixels
-        a, s = self.terms(theta, delta)
+        per_run_rows = self.onehot is not None or eps is not None
+        a, s = self.terms(theta, delta, eps)
         m_run_parts, u_mu, uu_mu, fu_mu, group_s = [], 0.0, 0.0, 0.0, []
         for lo, hi in self.chunks():
             mu = self.expected(a, s, lo, hi)
@@ -267,7 +293,7 @@ class _Problem:
             u_mu = u_mu + d.spatial_features[lo:hi, :].T @ flat
             uu_mu = uu_mu + self.uu[lo:hi, :].T @ flat
             fu_mu = fu_mu + self.fu[lo:hi, :].T @ flat
-            if self.onehot is not None:
+            if per_run_rows:
                 # per run: sum_ep mu BS_el G_pj, times u_rm
                 mg = xp.reshape(flat, ((hi - lo) * n_e, n_p)) @ g.spatial_basis
                 mg = xp.permute_dims(xp.reshape(mg, (hi - lo, n_e, j)), (0, 2, 1))
@@ -308,29 +334,66 @@ class _Problem:
             )
             + self.penalty
         )
-        if self.onehot is None:
-            return grad, hess, None, m_run
-        oh = self.onehot
-        grad_d = oh.T @ xp.sum(r_run, axis=1) - self.precision * delta
-        block = oh.T @ (xp.sum(m_run, axis=1)[:, None] * oh)
-        block = block + xp.eye(self.n_groups, dtype=oh.dtype) * self.precision[None, :]
+        if not per_run_rows:
+            return grad, hess, None, None, m_run
         u_a = _outer_rows(d.features, m_run @ g.energy_basis, xp)  # (R, Q*K)
-        cross = oh.T @ xp.concat([u_a, xp.concat(group_s, axis=0)], axis=1)
-        return grad, hess, (grad_d, block, cross), m_run
+        rows = xp.concat([u_a, xp.concat(group_s, axis=0)], axis=1)  # (R, n_globals)
+        m_tot = xp.sum(m_run, axis=1)
+        r_tot = xp.sum(r_run, axis=1)
+        groups = runs = None
+        if self.onehot is not None:
+            oh = self.onehot
+            grad_d = oh.T @ r_tot - self.precision * delta
+            block = oh.T @ (m_tot[:, None] * oh)
+            block = block + xp.eye(self.n_groups, dtype=oh.dtype) * self.precision[None, :]
+            groups = (grad_d, block, oh.T @ rows)
+        if eps is not None:
+            runs = (r_tot - self.run_precision * eps, m_tot + self.run_precision, rows, m_tot)
+        return grad, hess, groups, runs, m_run
 
-    def solve(self, grad, hess, groups):
-        """Newton step and the globals' covariance (group effects marginalised)."""
+    def solve(self, grad, hess, groups, runs=None):
+        """Newton step and the globals' covariance (group and run effects marginalised).
+
+        The run effects are eliminated first (their block is diagonal), then
+        the group effects, each by a Schur complement.
+        """
         xp = self.xp
+        full_grad, full_groups = grad, groups
+        if runs is not None:
+            grad_e, diagonal, rows, m_tot = runs
+            scaled = rows / diagonal[:, None]
+            hess = hess - rows.T @ scaled
+            grad = grad - scaled.T @ grad_e
+            if groups is not None:
+                grad_d, block, cross = groups
+                oh = self.onehot
+                block = block - oh.T @ ((m_tot * m_tot / diagonal)[:, None] * oh)
+                cross = cross - oh.T @ (m_tot[:, None] * scaled)
+                grad_d = grad_d - oh.T @ (m_tot * grad_e / diagonal)
+                groups = (grad_d, block, cross)
+        step_d = None
         if groups is None:
             cov = xp.linalg.inv(hess)
-            return cov @ grad, None, cov
-        grad_d, block, cross = groups
-        inv_block = xp.linalg.inv(block)
-        schur = hess - cross.T @ (inv_block @ cross)
-        cov = xp.linalg.inv(schur)
-        step = cov @ (grad - cross.T @ (inv_block @ grad_d))
-        step_d = inv_block @ (grad_d - cross @ step)
-        return step, step_d, cov
+            step = cov @ grad
+        else:
+            grad_d, block, cross = groups
+            inv_block = xp.linalg.inv(block)
+            schur = hess - cross.T @ (inv_block @ cross)
+            cov = xp.linalg.inv(schur)
+            step = cov @ (grad - cross.T @ (inv_block @ grad_d))
+            step_d = inv_block @ (grad_d - cross @ step)
+        step_e = None
+        if runs is not None:
+            shift = rows @ step
+            if step_d is not None:
+                shift = shift + m_tot * (self.onehot @ step_d)
+            step_e = (grad_e - shift) / diagonal
+        decrement = float(xp.sum(full_grad * step))
+        if full_groups is not None:
+            decrement += float(xp.sum(full_groups[0] * step_d))
+        if runs is not None:
+            decrement += float(xp.sum(grad_e * step_e))
+        return step, step_d, step_e, cov, decrement
 
 
 def _start(problem: _Problem):
@@ -351,7 +414,8 @@ def _start(problem: _Problem):
     rest = xp.zeros(problem.n_a + problem.n_s - k, dtype=dtype)
     theta = xp.concat([intercept, rest])
     delta = xp.zeros(problem.n_groups, dtype=dtype)
-    return theta, delta
+    eps = None if problem.run_precision is None else xp.zeros(problem.n_runs, dtype=dtype)
+    return theta, delta, eps
 
 
 def fit_joint(
@@ -384,15 +448,12 @@ def fit_joint(
     """
     problem = _Problem(data, design, chunk)
     xp = problem.xp
-    theta, delta = _start(problem)
-    value = problem.objective(theta, delta)
+    theta, delta, eps = _start(problem)
+    value = problem.objective(theta, delta, eps)
     converged, reason, iteration, decrement = False, "", 0, math.inf
     for iteration in range(1, max_iterations + 1):
-        grad, hess, groups, _ = problem.newton_system(theta, delta)
-        step, step_d, _ = problem.solve(grad, hess, groups)
-        decrement = float(xp.sum(grad * step))
-        if groups is not None:
-            decrement += float(xp.sum(groups[0] * step_d))
+        grad, hess, groups, runs, _ = problem.newton_system(theta, delta, eps)
+        step, step_d, step_e, _, decrement = problem.solve(grad, hess, groups, runs)
         if not math.isfinite(decrement):
             reason = f"the Newton step is not finite at iteration {iteration}"
             break
@@ -404,7 +465,8 @@ def fit_joint(
         while t > 1e-10:
             new_theta = theta + t * step
             new_delta = delta + t * step_d if step_d is not None else delta
-            new_value = problem.objective(new_theta, new_delta)
+            new_eps = eps + t * step_e if step_e is not None else eps
+            new_value = problem.objective(new_theta, new_delta, new_eps)
             if math.isfinite(new_value) and new_value <= value - 1e-4 * t * decrement:
                 break
             t *= 0.5
@@ -421,14 +483,14 @@ def fit_joint(
                     f"iteration {iteration} (expected decrease {0.5 * decrement:.2e})"
                 )
             break
-        theta, delta, value = new_theta, new_delta, new_value
+        theta, delta, eps, value = new_theta, new_delta, new_eps, new_value
     else:
         reason = (
             f"not converged after {max_iterations} iterations "
             f"(expected decrease {0.5 * decrement:.2e} >= {tolerance:g})"
         )
-    grad, hess, groups, _ = problem.newton_system(theta, delta)
-    _, _, cov = problem.solve(grad, hess, groups)
+    grad, hess, groups, runs, _ = problem.newton_system(theta, delta, eps)
+    cov = problem.solve(grad, hess, groups, runs)[3]
     coef_a, coef_s = problem.split(theta)
     a, s = problem.terms(theta, None)
     m_run = problem.run_energy_sums(a, s)
@@ -436,6 +498,7 @@ def fit_joint(
         coef_a=coef_a,
         coef_s=coef_s,
         group_effect=delta if problem.onehot is not None else None,
+        run_effect=eps,
         covariance=cov,
         converged=converged,
         reason=reason,

@@ -77,6 +77,7 @@ class BuildConfig:
     spatial_conditions: Any = _field("model")
     fit_glat_min: float = _field("model", 10.0)
     night_sigma: float | None = _field("model")
+    run_sigma: float | None = _field("model")
     method: str = _field("binning", "default")
     alignment: str = _field("binning", "RADEC")
     model_type: str = _field("binning", "3d")

@@ -222,6 +222,7 @@ def make_models(
     spatial_conditions=None,
     fit_glat_min=DEFAULT_FIT_GLAT_MIN,
     night_sigma=None,
+    run_sigma=None,
 ):
     """Build background models of a data set and write them.
 
@@ -336,6 +337,10 @@ def make_models(
     night_sigma : float, optional
         Joint model: prior width of the night effect (natural log of the
         rate; default 0.1; 0 for none).
+    run_sigma : float, optional
+        Joint model: width of the run-to-run scatter no condition explains
+        (natural log of the rate; default 0.07; 0: each run weighs by its
+        counts alone).
 
     Returns
     -------
@@ -403,6 +408,7 @@ def make_models(
             spatial_conditions=spatial_conditions,
             fit_glat_min=fit_glat_min,
             night_sigma=night_sigma,
+            run_sigma=run_sigma,
             backend=backend,
             overwrite=overwrite,
             fail_fast=fail_fast,
@@ -413,6 +419,18 @@ def make_models(
             scheduler=scheduler,
             workers=workers,
             indir=indir,
+        )
+    joint_options = {
+        "conditions": conditions,
+        "spatial_conditions": spatial_conditions,
+        "night_sigma": night_sigma,
+        "run_sigma": run_sigma,
+    }
+    given = [k for k, v in joint_options.items() if v is not None]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} belong(s) to the joint model (model='joint', the "
+            "default); the group models have no conditions, night or run effects"
         )
     if efficiency_column is not None:
         efficiency_of(
@@ -582,6 +600,7 @@ def _make_joint(
     fit_norm,
     efficiency_column,
     night_sigma,
+    run_sigma,
     indir,
     scheduler,
     workers,
@@ -615,6 +634,10 @@ def _make_joint(
         if not night_sigma >= 0:
             raise ValueError(f"night_sigma must be >= 0, got {night_sigma}")
         spec = dataclasses.replace(spec, night_sigma=float(night_sigma))
+    if run_sigma is not None:
+        if not run_sigma >= 0:
+            raise ValueError(f"run_sigma must be >= 0, got {run_sigma}")
+        spec = dataclasses.replace(spec, run_sigma=float(run_sigma))
     regions = resolve_exclusion(exclusion, obs_table)
     provenance = {
         "BGCVERS": __version__,
