@@ -305,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         choices=("numpy", "jax", "cupy"),
         default="numpy",
-        help="array backend for the cubes (default: %(default)s)",
+        help="array backend for the cubes (default: %(default)s); with jax, compiled "
+        "programs are kept in $BGCUBE_JAX_CACHE (default ~/.cache/bgcube/jax; 'off': none)",
     )
     mm.add_argument("--no-smooth", action="store_true", help="do not smooth the rate")
     mm.add_argument(
@@ -420,6 +421,10 @@ def _make_models(args) -> int:
     if args.config:  # the folders may come from the file: check them as the options were
         args.indir, args.outdir = config.indir, config.outdir
         check_options(args)
+    if config.backend == "jax":  # compiled programs kept on disk for the next build
+        from .jax_cache import enable_command_cache
+
+        enable_command_cache()
     start = time.perf_counter()
     result = config.run()
     elapsed = time.perf_counter() - start

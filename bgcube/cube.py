@@ -10,6 +10,7 @@ import numpy as np
 from astropy.coordinates import Angle
 
 from . import array as _array
+from .array.namespace import compiled
 from .axes import CubeAxis
 from .backend import from_numpy, namespace_of, to_backend_array, to_numpy
 from .errors import BinningError
@@ -371,7 +372,7 @@ class FOVCube:
 
     def bin_volume_array(self, exact=False):
         """Bin volumes ``dE * dOmega`` on the data's backend, float64, in TeV sr."""
-        return _array.bin_volume(*self._edges_on_backend(), exact=exact)
+        return compiled(_array.bin_volume, self.xp, exact=bool(exact))(*self._edges_on_backend())
 
     @property
     def bin_volume(self) -> u.Quantity:

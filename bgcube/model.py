@@ -5,6 +5,7 @@ from __future__ import annotations
 import astropy.units as u
 
 from . import array as _array
+from .array.namespace import compiled
 from .backend import from_numpy, to_numpy
 from .cube import FOVCube
 from .errors import ModelStateError, ObservationError
@@ -230,7 +231,8 @@ class FOVCubeBackgroundModel:
                 "before compute_rate() (a rate without time would be zero everywhere)"
             )
         time_s = times.data * float(times.unit.to(u.s))
-        rate = _array.compute_rate(counts.data, time_s, counts.bin_volume_array(exact_solid_angle))
+        volume = counts.bin_volume_array(exact_solid_angle)
+        rate = compiled(_array.compute_rate, counts.xp)(counts.data, time_s, volume)
         scale = float((u.Unit("1 / (TeV s sr)") * counts.unit).to(RATE_UNIT))
         meta = dict(counts.meta, SOLIDANG="EXACT" if exact_solid_angle else "FLAT")
         self.background_cube = FOVCube(
@@ -374,8 +376,12 @@ class FOVCubeBackgroundModel:
             total = self.counts_cube.xp.sum(self.counts_cube.data)
             n_passes = _array.n_smooth_passes(float(to_numpy(total)))
         _, ey, ex = cube._edges_on_backend()
-        area = _array.solid_angle(ey, ex, exact=cube.meta.get("SOLIDANG") == "EXACT")
-        cube.data = _array.smooth_images(cube.data, n_passes, area)
+        xp, exact = cube.xp, cube.meta.get("SOLIDANG") == "EXACT"
+        area = compiled(_array.solid_angle, xp, exact=exact)(ey, ex)
+        # one compiled program per cube shape and number of passes on JAX
+        cube.data = compiled(_array.smooth_images, xp, n_passes=int(n_passes))(
+            cube.data, pixel_area=area
+        )
         return self
 
     # ------------------------------------------------------------------

@@ -22,7 +22,7 @@ PACKAGE = Path(bgcube.__file__).parent
 #: Outermost first; a module belongs to the first entry one of whose
 #: prefixes names it. Modules of one layer may import each other.
 LAYERS = (
-    ("bgcube.cli", "bgcube.cli_support", "bgcube.__main__", "bgcube.describe"),
+    ("bgcube.cli", "bgcube.cli_support", "bgcube.__main__", "bgcube.describe", "bgcube.jax_cache"),
     ("bgcube.simulate",),
     ("bgcube.make",),
     ("bgcube.data", "bgcube.fit"),

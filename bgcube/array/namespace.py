@@ -22,6 +22,7 @@ __all__ = [
     "array_device",
     "backend_name",
     "check_jax_x64",
+    "compiled",
     "get_namespace",
     "is_jax",
     "jax_x64",
@@ -188,3 +189,39 @@ def backend_name(xp) -> str:
     if array_api_compat.is_array_api_strict_namespace(xp):
         return "array_api_strict"
     return xp.__name__
+
+
+def compiled(function, xp, **static):
+    """``function`` bound to namespace ``xp`` and static settings, compiled once on JAX.
+
+    On JAX the bound function is wrapped in one ``jax.jit`` (cached here per
+    function and settings), so that a chain of array operations is compiled
+    as one program per input shape instead of operation by operation, each
+    of which XLA compiles separately the first time it meets a shape. On
+    other backends it is the plain bound function.
+
+    Parameters
+    ----------
+    function : callable
+        A pure array function of the core taking ``xp=`` keyword-only.
+    xp : module
+        Its namespace.
+    **static
+        Further keyword arguments, fixed at compile time (hashable).
+
+    Returns
+    -------
+    bound : callable
+        Takes the remaining (array) arguments.
+    """
+    if is_jax(xp):
+        return _jax_jit(function, tuple(sorted(static.items())))
+    return functools.partial(function, xp=xp, **static)
+
+
+@functools.lru_cache(maxsize=128)
+def _jax_jit(function, static):
+    import jax
+    import jax.numpy as jnp
+
+    return jax.jit(functools.partial(function, xp=jnp, **dict(static)))

@@ -35,35 +35,57 @@ normalisation
     template for one run.
 """
 
-from .geometry import BinGeometry, expected_counts, integrated_rate
-from .likelihood import FitData, cash, cash_terms, deviance_residuals, model_statistic
-from .models import (
-    MODELS,
-    FlexibleModel,
-    GaussianModel,
-    RateModel,
-    gaussian_values_from_test_model,
-)
-from .normalisation import (
-    NormTiltData,
-    fit_norm_tilt,
-    fit_norm_tilt_at,
-    fit_observation_norm,
-    make_norm_tilt_fitter,
-    norm_tilt_npred,
-)
-from .optimize import (
-    STATUS_MESSAGES,
-    FitError,
-    FitOutput,
-    FitResult,
-    build_fitter,
-    fit,
-    make_fitter,
-    start_values,
-)
-from .parameters import Parameter
-from .smooth import below_threshold, fitted_rate_cube, smooth_by_fit
+import importlib
+
+# Submodules are imported on first use (PEP 562): importing bgcube.fit.joint or
+# another submodule does not import JAX, whose import takes a second or more.
+_ATTRIBUTES = {
+    "BinGeometry": "geometry",
+    "expected_counts": "geometry",
+    "integrated_rate": "geometry",
+    "FitData": "likelihood",
+    "cash": "likelihood",
+    "cash_terms": "likelihood",
+    "deviance_residuals": "likelihood",
+    "model_statistic": "likelihood",
+    "MODELS": "models",
+    "FlexibleModel": "models",
+    "GaussianModel": "models",
+    "RateModel": "models",
+    "gaussian_values_from_test_model": "models",
+    "NormTiltData": "normalisation",
+    "fit_norm_tilt": "normalisation",
+    "fit_norm_tilt_at": "normalisation",
+    "fit_observation_norm": "normalisation",
+    "make_norm_tilt_fitter": "normalisation",
+    "norm_tilt_npred": "normalisation",
+    "STATUS_MESSAGES": "optimize",
+    "FitError": "optimize",
+    "FitOutput": "optimize",
+    "FitResult": "optimize",
+    "build_fitter": "optimize",
+    "fit": "optimize",
+    "make_fitter": "optimize",
+    "start_values": "optimize",
+    "Parameter": "parameters",
+    "below_threshold": "smooth",
+    "fitted_rate_cube": "smooth",
+    "smooth_by_fit": "smooth",
+}
+
+
+def __getattr__(name):
+    module = _ATTRIBUTES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "BinGeometry",

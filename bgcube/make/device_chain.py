@@ -21,13 +21,15 @@ everything after that happens there, written once against the Array API
 
 A run goes to the device in chunks whose length is a power of 2 (its size
 rounded up, between `SMALL_CHUNK` and `LARGE_CHUNK`), padded on the host
-(energy -1 TeV, outside any cube; weight 0), and the two steps (coordinates;
-exclusion and fill) are each one ``jax.jit`` function on JAX, so JAX
-compiles them for a few shapes rather than op by op and run by run.
+(energy -1 TeV, outside any cube; weight 0), and each step (coordinates;
+test against 8 exclusion circles; weights; fill; the run's totals) is one
+``jax.jit`` function on JAX, so JAX compiles each for a few shapes (chunk
+length; binning for the fill) rather than op by op and run by run. (One
+program for all steps compiles several times slower on XLA's CPU backend.)
 
-What comes back to the host per run is three scalars' worth of transfers:
-the events' largest offset (to pick the circles; only with exclusion
-regions), the (excluded, non-finite) pair and the number of events filled,
+What comes back to the host per run is two transfers: the events' largest
+offset (to pick the circles; only with exclusion regions) and the
+(excluded, non-finite, filled) numbers of events
 for `~bgcube.data.fill.ObservationFill`. The counts and time cubes stay on
 the device and are summed there. Not on the device: the per-event field
 rotation angle of ALTAZ (interpolated on the host from the run's astropy
@@ -37,11 +39,11 @@ small grid from the circles alone, sent once per run).
 
 from __future__ import annotations
 
-import functools
 import warnings
 
 from .. import array as _array
 from ..array import fov as afov
+from ..array.namespace import compiled
 from ..backend import namespace_of, to_numpy
 from ..data.exclusion import observation_kept_fraction
 from ..data.fill import ObservationFill
@@ -86,7 +88,10 @@ def _put(values, size, fill_value, xp, device):
 
 
 def _circle_arrays(regions, xp, device):
-    """Circles as ``(8, 4)`` device arrays (the last padded with circles that hold nothing)."""
+    """Circles as ``(8, 4)`` device arrays (the last padded with circles that hold nothing).
+
+    Groups of 8 keep the compiled exclusion test to one shape on JAX.
+    """
     rows = list(afov.circle_unit_vectors(regions.ra, regions.dec, regions.radius))
     rows += [(0.0, 0.0, 0.0, 2.0)] * (-len(rows) % 8)  # cos_radius 2: holds nothing
     return [
@@ -108,16 +113,18 @@ def _transform(ra, dec, detx_f, dety_f, rotation, pointing, n_real, *, use_file,
 
 
 def _inside(ra, dec, circles, inside, *, xp):
-    """``inside`` or-ed with the test against 8 circles (one compiled shape on JAX)."""
-    return inside | afov.inside_circles(ra, dec, circles, xp=xp)
+    """``inside`` (None: none yet) or-ed with the test against 8 circles."""
+    found = afov.inside_circles(ra, dec, circles, xp=xp)
+    return found if inside is None else inside | found
 
 
 def _exclude(energy, dety, detx, valid, inside, *, xp):
     """Weights (1 kept, 0 excluded or padding) and (excluded, non-finite kept) counts.
 
-    Independent of the binning, so JAX compiles it once per chunk length.
+    ``inside`` None: no event is in a circle. Independent of the binning,
+    so JAX compiles it once per chunk length.
     """
-    inside = inside & valid
+    inside = valid & ~valid if inside is None else inside & valid
     keep = valid & ~inside
     finite = xp.isfinite(energy) & xp.isfinite(dety) & xp.isfinite(detx)
     n_excluded = xp.sum(xp.astype(inside, xp.float64))
@@ -125,19 +132,9 @@ def _exclude(energy, dety, detx, valid, inside, *, xp):
     return xp.astype(keep, xp.float64), xp.stack([n_excluded, n_bad])
 
 
-def _kernel(function, xp, **static):
-    """``function`` bound to ``xp`` and its static settings; compiled once with ``jax.jit`` on JAX."""
-    if _array.backend_name(xp) == "jax":
-        return _jitted(function, tuple(sorted(static.items())))
-    return functools.partial(function, xp=xp, **static)
-
-
-@functools.lru_cache(maxsize=64)
-def _jitted(function, static):
-    import jax
-    import jax.numpy as jnp
-
-    return jax.jit(functools.partial(function, xp=jnp, **dict(static)))
+def _totals(stats, filled, *, xp):
+    """(excluded, non-finite kept, filled) as one array: one transfer to the host."""
+    return xp.concat([stats, xp.reshape(xp.sum(filled), (1,))])
 
 
 def fill_observation_on_backend(model, observation, regions, alignment="RADEC"):
@@ -198,7 +195,7 @@ def fill_observation_on_backend(model, observation, regions, alignment="RADEC"):
     chunk = chunk_length(n)
     sign = -1.0 if use_file and file_align == "REVERSE_LON_RADEC" and alignment == "RADEC" else 1.0
     pointing = xp.asarray([observation.ra_pnt, observation.dec_pnt], dtype=xp.float64, device=dev)
-    transform = _kernel(_transform, xp, use_file=use_file, sign=sign)
+    transform = compiled(_transform, xp, use_file=use_file, sign=sign)
     parts = []
     for start in range(0, max(n, 1), chunk):
         rows = slice(start, min(start + chunk, n))
@@ -219,17 +216,17 @@ def fill_observation_on_backend(model, observation, regions, alignment="RADEC"):
         reach = float(to_numpy(xp.max(xp.stack([p[-1] for p in parts]))))  # host read 1
         near = regions.near(observation.ra_pnt, observation.dec_pnt, reach)
     circles = _circle_arrays(near, xp, dev)
-    test, exclude = _kernel(_inside, xp), _kernel(_exclude, xp)
+    test, exclude = compiled(_inside, xp), compiled(_exclude, xp)
     filled = stats = None
     for energy, dety, detx, ra, dec, valid, _ in parts:
-        inside = valid & ~valid  # all False, on the device
+        inside = None
         for group in circles:
             inside = test(ra, dec, group, inside)
         weights, st = exclude(energy, dety, detx, valid, inside)
         f = _array.fill_histogram(energy, dety, detx, counts.binnings, weights, xp=xp)
         filled, stats = (f, st) if filled is None else (filled + f, stats + st)
-    n_excluded, n_bad = (int(round(float(v))) for v in to_numpy(stats))  # host read 2
-    n_filled = int(round(float(to_numpy(xp.sum(filled)))))
+    totals = compiled(_totals, xp)(stats, filled)
+    n_excluded, n_bad, n_filled = (int(round(float(v))) for v in to_numpy(totals))  # host read 2
     if n_bad:
         n_kept = n - n_excluded
         warnings.warn(

@@ -29,7 +29,7 @@ import numpy as np
 from astropy.table import Table
 
 from ..array.namespace import jax_x64
-from ..backend import from_numpy
+from ..backend import to_numpy
 from ..binning import define_cube_binning
 from ..data.exclusion import ExclusionRegions, default_exclusion_regions
 from ..data.store import HDU_INDEX, OBS_INDEX, DataStore
@@ -523,7 +523,10 @@ def make_models(
             obs_ids=[int(i) for i in rows["OBS_ID"]],
             model=None,
         )
-        model = plans[gid][0].empty_model(backend=backend)
+        # the summed cubes are finished (rate, smoothing) and written on the host on
+        # every backend: a few thousand bins cost microseconds there, against XLA
+        # compiling each step for each binning on JAX; the result goes back to the backend
+        model = plans[gid][0].empty_model()
         for cube in (model.counts_cube, model.livetime_cube, model.background_cube):
             cube.meta["FOVALIGN"] = alignment
         partial = sums[gid]
@@ -534,7 +537,7 @@ def make_models(
                 (model.counts_cube, partial.counts),
                 (model.livetime_cube, partial.time),
             ):
-                cube.data = from_numpy(data, cube.xp, device=cube.device)
+                cube.data = np.asarray(to_numpy(data), dtype=np.float64)
         result.obs_ids = partial.obs_ids
         result.n_events = sum(f.n_events for f in filled)
         result.n_excluded = sum(f.n_excluded for f in filled)
@@ -547,7 +550,7 @@ def make_models(
                 model.smooth()
             elif smooth:
                 model.smooth(n_passes=int(smooth))
-            result.model = model
+            result.model = model if backend in (None, "numpy") else model.to_backend(backend)
             table_file = outdir / OUTPUT_NAMES["model_table"].format(group_id=gid)
             image_file = outdir / OUTPUT_NAMES["model_image"].format(group_id=gid)
             model.write(table_file, format="table", overwrite=overwrite)

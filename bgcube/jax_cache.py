@@ -1,0 +1,79 @@
+"""JAX's persistent compilation cache for the ``bgcube`` command's own process.
+
+On a CPU, most of the time of a short JAX build goes into XLA compiling
+each program (and each eager operation) the first time it meets a shape.
+JAX can keep compiled programs on disk between processes; the ``bgcube``
+command switches that on for its own process when it computes on JAX, so
+the second and later builds with the same binnings skip compilation. The
+library never does this: a Python session's JAX configuration stays the
+user's.
+
+``$BGCUBE_JAX_CACHE`` chooses: unset, the folder ``bgcube/jax`` under
+``$XDG_CACHE_HOME`` (default ``~/.cache``); a path, that folder; ``off``
+(or ``0``, ``no``, ``false``), no cache. A cache folder the user set for
+JAX itself (``JAX_COMPILATION_CACHE_DIR`` or ``jax.config``) is kept.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["ENV_VAR", "cache_folder", "enable_command_cache"]
+
+#: Environment variable naming the cache folder, or ``off``.
+ENV_VAR = "BGCUBE_JAX_CACHE"
+_OFF = ("0", "off", "no", "false", "none")
+
+
+def cache_folder(environ=None) -> Path | None:
+    """The folder the command keeps JAX's compiled programs in, or None when switched off.
+
+    Parameters
+    ----------
+    environ : mapping, optional
+        Environment variables (default ``os.environ``).
+
+    Returns
+    -------
+    folder : pathlib.Path or None
+    """
+    environ = os.environ if environ is None else environ
+    value = environ.get(ENV_VAR, "").strip()
+    if value.lower() in _OFF and value:
+        return None
+    if value:
+        return Path(value).expanduser()
+    base = environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "bgcube" / "jax"
+
+
+def enable_command_cache() -> Path | None:
+    """Switch on JAX's persistent compilation cache in this process (the command's only).
+
+    Every compiled program is kept, however quick its compilation (JAX's
+    default keeps only those that took over a second, which leaves out the
+    many small programs of a build). Does nothing when the user configured a
+    cache folder for JAX or switched bgcube's off (see the module docstring).
+
+    Returns
+    -------
+    folder : pathlib.Path or None
+        The cache folder in use, or None.
+    """
+    import jax
+
+    configured = jax.config.jax_compilation_cache_dir
+    if configured:
+        return Path(configured)
+    folder = cache_folder()
+    if folder is None:
+        return None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # read-only home: compile as without a cache
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return folder
