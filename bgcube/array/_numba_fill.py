@@ -5,12 +5,13 @@ arrays when numba is installed. The result is the same as the portable
 path, to the last count: every bin is ``[lo, hi)`` and a value's bin is
 decided by comparing it, in float64, with the true edges.
 
-How one axis is binned (see :func:`axis_plan`):
+How one axis is binned (see :func:`axis_plan`, built on the plan the array
+paths use, `bgcube.array._flat_index.axis_plan`):
 
 * ``linear``: ``s = (v - lo) * nbin / (hi - lo)``; ``floor(s)`` is the bin
-  unless the fractional part of ``s`` is within ``near`` of 0 or 1, where
-  ``near`` bounds the rounding of ``s`` plus the largest distance of an edge
-  from its ideal uniform position. The few values that near an edge are
+  unless the fractional part of ``s`` is within the plan's margin of 0 or
+  1, which bounds the rounding of ``s`` plus the largest distance of an
+  edge from its ideal uniform position. The few values that near an edge are
   checked against the true edges. This loop has no gathers and no branches,
   so the compiler vectorises it.
 * positive edges (``log``, and ``irregular`` when it fits): a lookup table
@@ -39,6 +40,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
+from ._flat_index import axis_plan as _shared_axis_plan
+
 __all__ = ["fill", "axis_plan", "MIN_EVENTS_PER_THREAD"]
 
 #: Events per block: the per-axis buffers stay in the L1/L2 cache.
@@ -55,7 +58,11 @@ LINEAR, TABLE, SEARCH = 0, 1, 2
 
 @functools.lru_cache(maxsize=256)
 def axis_plan(binning):
-    """How the kernel bins one axis: a tuple of fixed types for numba.
+    """How the kernel bins one axis: the array paths' plan, as a tuple of fixed types for numba.
+
+    One plan serves every fill path: the method, scale and margin come from
+    `bgcube.array._flat_index.axis_plan` (float64 positions); the kernel
+    adds its lookup table for positive edges that are not linear.
 
     Parameters
     ----------
@@ -67,22 +74,20 @@ def axis_plan(binning):
     plan : tuple
         ``(method, nbin, lo, hi, scale, near, shift, key0, edges, table)``:
         ``method`` is ``LINEAR``, ``TABLE`` or ``SEARCH``; ``edges`` float64
-        and ``table`` int64 arrays (read-only). For ``TABLE``, ``table[k]``
-        is the bin of slice ``k``'s first value and ``edges[k]`` the upper
-        edge of that bin.
+        and ``table`` int64 arrays (read-only). For ``LINEAR``, ``near`` is
+        the plan's margin. For ``TABLE``, ``table[k]`` is the bin of slice
+        ``k``'s first value and ``edges[k]`` the upper edge of that bin.
     """
-    edges = np.asarray(binning.edges, dtype=np.float64)
-    lo, hi, nbin = binning.lo, binning.hi, binning.nbin
-    scale = nbin / (hi - lo)
+    plan = _shared_axis_plan(binning, allow_single=False)
+    lo, hi, nbin = plan.lo, plan.hi, plan.nbin
+    edges = np.asarray(plan.edges, dtype=np.float64)
     empty = np.zeros(1, dtype=np.int64)
     edges.flags.writeable = False
-    if binning.kind == "linear":
-        ideal = (edges - lo) * scale
-        deviation = float(np.max(np.abs(ideal - np.arange(nbin + 1))))
-        # rounding of s is below 1e-15 * (nbin + 1); keep a wide margin
-        near = 2.0 * deviation + 1e-12 * (nbin + 1)
-        if near < 0.25:
-            return (LINEAR, nbin, lo, hi, scale, near, 0, 0, edges, empty)
+    if binning.kind == "linear" and plan.method == "arithmetic":
+        # s = (v - lo) * scale as in the array paths; values within the margin of an
+        # edge are checked against the true edges
+        return (LINEAR, nbin, lo, hi, plan.scale, plan.margin, 0, 0, edges, empty)
+    scale = nbin / (hi - lo)
     if lo > 0:
         table = _slice_table(edges)
         if table is not None:
