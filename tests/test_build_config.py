@@ -13,8 +13,9 @@ from bgcube.make import make_models
 from bgcube.make.config import CONFIG_NAME, BuildConfig
 from bgcube.simulate import make_test_dataset
 
-#: make_models keywords that only the Python API takes (not YAML-able objects).
-PYTHON_ONLY = {"min_time"}
+#: make_models keywords that only the Python API takes (not YAML-able objects), and
+#: the config itself.
+PYTHON_ONLY = {"min_time", "config"}
 
 
 def test_every_make_models_keyword_is_a_field_with_its_default():
@@ -165,3 +166,23 @@ def test_config_file_repeats_the_build(small_dataset, tmp_path):
 def test_folders_are_required_without_a_config(capsys):
     assert main(["make-models", "--model", "groups", "--no-progress"]) == 2
     assert "needs INDIR and OUTDIR" in capsys.readouterr().err
+
+
+def test_make_models_takes_a_config_and_keywords_override_it(small_dataset, tmp_path):
+    options = dict(model="groups", exclusion="none", zenith_edges=(0.0, 25.0, 50.0), smooth=2)
+    by_keywords = make_models(small_dataset.path, tmp_path / "keywords", progress=False, **options)
+    config = BuildConfig(
+        indir=str(small_dataset.path), outdir=str(tmp_path / "config"), progress=False, **options
+    )
+    by_config = make_models(config=config)
+    assert _contents(tmp_path / "config") == _contents(tmp_path / "keywords")
+    assert [g.obs_ids for g in by_config.groups] == [g.obs_ids for g in by_keywords.groups]
+    assert not (tmp_path / "config" / CONFIG_NAME).exists()  # make_models writes no config
+    # a keyword given with another value than its default wins over the config
+    other = make_models(config=config, outdir=tmp_path / "other", smooth=False)
+    assert _contents(tmp_path / "other") != _contents(tmp_path / "config")
+    assert other.groups[0].model is not None and config.smooth == 2
+    with pytest.raises(ValueError, match="needs an input folder"):
+        make_models(config=BuildConfig(outdir=str(tmp_path / "x")))
+    with pytest.raises(TypeError, match="BuildConfig"):
+        make_models(small_dataset.path, tmp_path / "y", config={"model": "groups"})

@@ -21,9 +21,23 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FileFormatError
-from .pipeline import DEFAULT_AZIMUTH_EDGES, DEFAULT_ZENITH_EDGES
 
-__all__ = ["BuildConfig", "CONFIG_NAME", "SECTIONS"]
+__all__ = [
+    "BuildConfig",
+    "CONFIG_NAME",
+    "SECTIONS",
+    "DEFAULT_ZENITH_EDGES",
+    "DEFAULT_AZIMUTH_EDGES",
+    "MODEL_KINDS",
+    "resolve_exclusion",
+]
+
+#: Zenith bins of the observation groups, deg.
+DEFAULT_ZENITH_EDGES = (0.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0)
+#: Azimuth bins of the observation groups, deg (one bin: all azimuths).
+DEFAULT_AZIMUTH_EDGES = (0.0, 360.0)
+#: What make_models builds: one joint model (default) or the original group models.
+MODEL_KINDS = ("joint", "groups")
 
 #: Name of the provenance file written into every output folder.
 CONFIG_NAME = "bgcube-config.yaml"
@@ -121,7 +135,7 @@ class BuildConfig:
         result : `~bgcube.make.MakeModelsResult`
         """
         from ..io.atomic import check_writable
-        from .pipeline import make_models  # (the module, imported above, is loaded)
+        from .pipeline import make_models
 
         if self.indir is None or self.outdir is None:
             raise ValueError("a build needs an input folder (indir) and an output folder (outdir)")
@@ -133,6 +147,27 @@ class BuildConfig:
             self.write(target, overwrite=True)
             result.files.append(target)
         return result
+
+    def with_options(self, options: dict, defaults: dict) -> BuildConfig:
+        """A copy with the ``options`` whose values differ from their ``defaults``.
+
+        What ``make_models(config=..., **keywords)`` does with its keywords,
+        as ``make-models --config FILE`` does with the options given on the
+        command line.
+
+        Parameters
+        ----------
+        options : dict
+            Field name -> value.
+        defaults : dict
+            Field name -> the value that means "not given".
+
+        Returns
+        -------
+        config : BuildConfig
+        """
+        given = {k: v for k, v in options.items() if _differs(v, defaults.get(k))}
+        return dataclasses.replace(self, **given)
 
     # ------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -231,6 +266,44 @@ class BuildConfig:
             problem = str(exc).splitlines()[0]
             raise FileFormatError(f"not a YAML file: {problem}", filename=str(path)) from None
         return cls.from_dict(data or {}, filename=str(path))
+
+
+def _differs(value, default) -> bool:
+    """Whether a keyword's value is not its default (arrays compare as given)."""
+    if value is default:
+        return False
+    try:
+        return bool(value != default)
+    except (TypeError, ValueError):  # e.g. an array against None
+        return True
+
+
+def resolve_exclusion(exclusion, obs_table):
+    """Exclusion regions from a build's ``exclusion`` setting.
+
+    Parameters
+    ----------
+    exclusion : None, 'auto', 'none', str or path, or ExclusionRegions
+        ``'auto'``: circles around each run's target and known sources in
+        the fields (`~bgcube.data.exclusion.default_exclusion_regions`);
+        ``'none'`` or None: no exclusion; a file name: an ECSV or FITS table
+        of circles (`ExclusionRegions.read`).
+    obs_table : `~astropy.table.Table`
+        The observation index (for 'auto').
+
+    Returns
+    -------
+    regions : `~bgcube.data.exclusion.ExclusionRegions`
+    """
+    from ..data.exclusion import ExclusionRegions, default_exclusion_regions
+
+    if exclusion is None or (isinstance(exclusion, str) and exclusion.lower() == "none"):
+        return ExclusionRegions.empty()
+    if isinstance(exclusion, ExclusionRegions):
+        return exclusion
+    if isinstance(exclusion, str) and exclusion.lower() == "auto":
+        return default_exclusion_regions(obs_table)
+    return ExclusionRegions.read(exclusion)
 
 
 def section_key(section: str, name: str) -> str:

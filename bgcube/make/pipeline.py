@@ -13,7 +13,10 @@ original ``gammapy-make-bg-cube-models`` it writes, in the output folder:
 * while it runs, ``.bgcube-checkpoint/``: each finished run's partial cubes,
   so that an interrupted build can be resumed (`bgcube.make.checkpoint`).
 
-Each run's counts and time cubes are computed on their own
+`make_models` turns its keywords (or a `~bgcube.make.config.BuildConfig`)
+into one build, selects the runs and checks the options; the joint model is
+built by `bgcube.make.joint`, the group models by `bgcube.make.group_build`,
+where each run's counts and time cubes are computed on their own
 (`bgcube.make.partial`) and summed in a fixed order, in this process or on a
 Dask cluster (`bgcube.make.distributed`), with the same result to the last bit.
 """
@@ -21,31 +24,25 @@ Dask cluster (`bgcube.make.distributed`), with the same result to the last bit.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
-from pathlib import Path
+import inspect
 
 import astropy.units as u
-import numpy as np
-from astropy.table import Table
 
 from ..array.namespace import jax_x64
-from ..backend import to_numpy
-from ..binning import define_cube_binning
-from ..data.exclusion import ExclusionRegions, default_exclusion_regions
-from ..data.store import HDU_INDEX, OBS_INDEX, DataStore
+from ..data.store import DataStore
 from ..errors import ObservationError
-from ..io.atomic import check_writable
-from ..io.files import write_table
-from ..model import FOVCubeBackgroundModel
-from .checkpoint import Checkpoint
-from .gammapy_index import planned_files as _per_observation_files
-from .gammapy_index import write_observation_backgrounds
-from .grouping import ObservationGroups
+from .config import (
+    DEFAULT_AZIMUTH_EDGES,
+    DEFAULT_ZENITH_EDGES,
+    MODEL_KINDS,
+    BuildConfig,
+    resolve_exclusion,
+)
+from .group_build import build_group_models, store_files
 from .guard import guarded_build
 from .joint import DEFAULT_FIT_GLAT_MIN, make_joint_models
-from .partial import RunTask, StoreFiles, compute_serial
-from .per_observation import PER_OBSERVATION_METHODS, efficiency_of, per_observation_models
-from .radial_models import MODEL_TYPES, radial_group_files, write_radial_group_models
+from .per_observation import PER_OBSERVATION_METHODS
+from .results import OUTPUT_NAMES, GroupResult, MakeModelsResult
 from .selection import RunSelection
 
 __all__ = [
@@ -58,138 +55,16 @@ __all__ = [
     "resolve_exclusion",
 ]
 
-#: Zenith bins of the observation groups, deg.
-DEFAULT_ZENITH_EDGES = (0.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0)
-#: Azimuth bins of the observation groups, deg (one bin: all azimuths).
-DEFAULT_AZIMUTH_EDGES = (0.0, 360.0)
-#: What make_models builds: one joint model (default) or the original group models.
-MODEL_KINDS = ("joint", "groups")
 #: Number of runs ``test=True`` keeps.
 TEST_N_OBS = 10
 
-OUTPUT_NAMES = {
-    "observations": "bg_observation_table.fits.gz",
-    "grouped": "bg_observation_table_grouped.fits.gz",
-    "groups": "bg_observation_groups.ecsv",
-    "exclusion": "bg_exclusion_regions.ecsv",
-    "model_table": "bg_cube_model_group{group_id}_table.fits.gz",
-    "model_image": "bg_cube_model_group{group_id}_image.fits.gz",
-}
+#: ``make_models`` keywords that are not `BuildConfig` fields (Python objects only).
+PYTHON_ONLY = ("min_time",)
 
 
-@dataclass
-class GroupResult:
-    """One group's model and how it was made."""
-
-    group_id: int
-    zenith_range: tuple[float, float]
-    azimuth_range: tuple[float, float]
-    obs_ids: list[int]
-    model: FOVCubeBackgroundModel | None
-    n_events: int = 0
-    n_excluded: int = 0
-    n_filled: int = 0
-    time: u.Quantity = field(default_factory=lambda: 0 * u.s)
-    files: list[Path] = field(default_factory=list)
-
-
-@dataclass
-class MakeModelsResult:
-    """What `make_models` did: per-group results, failures and files written."""
-
-    groups: list[GroupResult]
-    failed: list[tuple[int, str]]
-    files: list[Path]
-    time_convention: str
-    #: Per-run models (`~bgcube.make.per_observation.PerObservationModel`) by
-    #: OBS_ID when ``per_observation`` was given, else empty.
-    observations: dict = field(default_factory=dict)
-    #: OBS_IDs whose partial cubes came from the checkpoint of an interrupted build.
-    reused: list[int] = field(default_factory=list)
-    #: Notes about the checkpoint (what was resumed or discarded).
-    messages: list[str] = field(default_factory=list)
-    #: The joint build (`bgcube.make.joint.JointBuildResult`) when ``model='joint'``.
-    joint: object = None
-
-    def summary_table(self) -> Table:
-        """One row per group (GROUP_ID, zenith/azimuth range, N_OBS, events, time, cube
-        shape); for the joint model one row per run (`JointBuildResult.summary_table`)."""
-        if self.joint is not None:
-            return self.joint.summary_table()
-        rows = []
-        for g in self.groups:
-            shape = g.model.counts_cube.shape if g.model is not None else ()
-            rows.append(
-                (
-                    g.group_id,
-                    f"{g.zenith_range[0]:g}-{g.zenith_range[1]:g}",
-                    f"{g.azimuth_range[0]:g}-{g.azimuth_range[1]:g}",
-                    len(g.obs_ids),
-                    g.n_events,
-                    g.n_excluded,
-                    g.n_filled,
-                    round(float(g.time.to_value(u.h)), 2),
-                    "x".join(str(n) for n in shape) or "-",
-                )
-            )
-        names = (
-            "GROUP_ID",
-            "ZENITH",
-            "AZIMUTH",
-            "N_OBS",
-            "N_EVENTS",
-            "N_EXCLUDED",
-            "N_IN_CUBE",
-            f"{self.time_convention}_H",
-            "SHAPE(E,Y,X)",
-        )
-        return Table(rows=rows, names=names) if rows else Table(names=names)
-
-
-def resolve_exclusion(exclusion, obs_table) -> ExclusionRegions:
-    """Exclusion regions from a user setting.
-
-    Parameters
-    ----------
-    exclusion : None, 'auto', 'none', str or path, or ExclusionRegions
-        ``'auto'``: circles around each run's target and known sources in
-        the fields (`~bgcube.data.exclusion.default_exclusion_regions`);
-        ``'none'`` or None: no exclusion; a file name: an ECSV or FITS table
-        of circles (`ExclusionRegions.read`).
-    obs_table : `~astropy.table.Table`
-        The observation index (for 'auto').
-
-    Returns
-    -------
-    regions : ExclusionRegions
-    """
-    if exclusion is None or (isinstance(exclusion, str) and exclusion.lower() == "none"):
-        return ExclusionRegions.empty()
-    if isinstance(exclusion, ExclusionRegions):
-        return exclusion
-    if isinstance(exclusion, str) and exclusion.lower() == "auto":
-        return default_exclusion_regions(obs_table)
-    return ExclusionRegions.read(exclusion)
-
-
-def _jax_x64_for_jax_backend(function):
-    """``backend='jax'`` builds float64 cubes inside JAX's x64 context, not by a global switch."""
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        if kwargs.get("backend") != "jax":
-            return function(*args, **kwargs)
-        with jax_x64():
-            return function(*args, **kwargs)
-
-    return wrapper
-
-
-@guarded_build
-@_jax_x64_for_jax_backend
 def make_models(
-    indir,
-    outdir,
+    indir=None,
+    outdir=None,
     *,
     method="default",
     zenith_edges=DEFAULT_ZENITH_EDGES,
@@ -223,8 +98,16 @@ def make_models(
     fit_glat_min=DEFAULT_FIT_GLAT_MIN,
     night_sigma=None,
     run_sigma=None,
+    config=None,
 ):
     """Build background models of a data set and write them.
+
+    The build is described by a `~bgcube.make.config.BuildConfig` (what
+    ``bgcube make-models`` writes as ``OUTDIR/bgcube-config.yaml``), given
+    as ``config``, or by the keywords below, one per field of it; with both,
+    the keywords given with other values than their defaults win, as the
+    options of ``make-models --config FILE``. ``make_models(config=c)``
+    builds what ``c.run()`` builds, without writing the config file.
 
     By default (``model='joint'``) one smooth model is fitted to all runs at
     once and evaluated for every run (`bgcube.make.joint`); with
@@ -234,9 +117,10 @@ def make_models(
     Parameters
     ----------
     indir : str, path or `~bgcube.data.store.DataStore`
-        Folder with ``hdu-index.fits.gz`` and ``obs-index.fits.gz``, or a data store.
+        Folder with ``hdu-index.fits.gz`` and ``obs-index.fits.gz``, or a
+        data store (default: ``config.indir``).
     outdir : str or path
-        Output folder (created if missing).
+        Output folder, created if missing (default: ``config.outdir``).
     method : {'default', 'michi'}
         Cube binning, see `~bgcube.binning.define_cube_binning`.
     zenith_edges, azimuth_edges : sequence of float
@@ -341,6 +225,9 @@ def make_models(
         Joint model: width of the run-to-run scatter no condition explains
         (natural log of the rate; default 0.07; 0: each run weighs by its
         counts alone).
+    config : `~bgcube.make.config.BuildConfig`, optional
+        The build; the keywords above that differ from their defaults
+        replace its fields.
 
     Returns
     -------
@@ -358,73 +245,126 @@ def make_models(
         OUTDIR holds the checkpoint of an unfinished build and neither
         ``resume`` nor ``overwrite`` is given.
     """
+    keywords = dict(locals())
+    config = _build_config(keywords)
+    indir = config.indir if indir is None else indir
+    outdir = config.outdir if outdir is None else outdir
+    if indir is None or outdir is None:
+        raise ValueError("a build needs an input folder (indir) and an output folder (outdir)")
+    return _build(indir, outdir, config, min_time)
+
+
+@functools.cache
+def _keyword_defaults() -> dict:
+    """``make_models``'s keyword -> default."""
+    parameters = inspect.signature(make_models).parameters.values()
+    return {p.name: p.default for p in parameters if p.name != "config"}
+
+
+def _build_config(keywords) -> BuildConfig:
+    """The build of a ``make_models`` call: its config, then the keywords given."""
+    config = keywords.pop("config")
+    options = {k: v for k, v in keywords.items() if k not in PYTHON_ONLY}
+    if isinstance(options["indir"], DataStore):  # a store is no configuration
+        options["indir"] = None
+    if config is None:
+        return BuildConfig(**options)
+    if not isinstance(config, BuildConfig):
+        raise TypeError(f"config must be a BuildConfig, got {type(config).__name__}")
+    return config.with_options(options, _keyword_defaults())
+
+
+def _jax_x64_for_jax_backend(function):
+    """``backend='jax'`` builds float64 cubes inside JAX's x64 context, not by a global switch."""
+
+    @functools.wraps(function)
+    def wrapper(indir, outdir, config, *args):
+        if config.backend != "jax":
+            return function(indir, outdir, config, *args)
+        with jax_x64():
+            return function(indir, outdir, config, *args)
+
+    return wrapper
+
+
+@guarded_build
+@_jax_x64_for_jax_backend
+def _build(indir, outdir, config, min_time) -> MakeModelsResult:
+    """Select the runs, check the options and build the joint or the group models."""
+    store, obs_table = _selected_runs(indir, config)
+    per_observation = _per_observation_method(config)
+    if config.model not in MODEL_KINDS:
+        raise ValueError(f"model must be one of {MODEL_KINDS}, got {config.model!r}")
+    if config.model == "joint":
+        return _make_joint(store, outdir, obs_table, config, indir, per_observation)
+    _check_no_joint_options(config)
+    return build_group_models(
+        store,
+        outdir,
+        obs_table,
+        config,
+        indir=indir,
+        per_observation=per_observation,
+        min_time=min_time,
+    )
+
+
+def _selected_runs(indir, config):
+    """The data store of the selected runs and their observation table (with provenance)."""
     store = indir if isinstance(indir, DataStore) else DataStore.from_dir(indir)
-    selection = RunSelection(obs_ids=obs_ids, exclude_obs_ids=exclude_obs_ids, select=select)
+    selection = RunSelection(
+        obs_ids=config.obs_ids, exclude_obs_ids=config.exclude_obs_ids, select=config.select
+    )
     store = selection.apply(store)
-    if test:
+    if config.test:
         store = store.select(obs_ids=sorted(store.obs_ids.tolist())[:TEST_N_OBS])
     if len(store) == 0:
         raise ObservationError("no observation selected")
-    if fit_norm and efficiency_column is not None:
+    if config.fit_norm and config.efficiency_column is not None:
         raise ValueError("fit_norm and efficiency_column are alternatives; give one of them")
-    if (fit_norm or efficiency_column is not None) and per_observation is None:
+    obs_table = store.obs_table.copy()
+    obs_table.meta.update(selection.provenance())
+    return store, obs_table
+
+
+def _per_observation_method(config) -> str | None:
+    """``per_observation``, 'group' when a norm is asked for without it; checked."""
+    per_observation = config.per_observation
+    if (config.fit_norm or config.efficiency_column is not None) and per_observation is None:
         per_observation = "group"
     if per_observation is not None and per_observation not in PER_OBSERVATION_METHODS:
         raise ValueError(
             f"per_observation must be None or one of {PER_OBSERVATION_METHODS}, "
             f"got {per_observation!r}"
         )
-    obs_table = store.obs_table.copy()
-    obs_table.meta.update(selection.provenance())
-    if model not in MODEL_KINDS:
-        raise ValueError(f"model must be one of {MODEL_KINDS}, got {model!r}")
-    if model == "joint":
-        group_options = {
-            "method": method != "default",
-            "zenith_edges": tuple(zenith_edges) != tuple(DEFAULT_ZENITH_EDGES),
-            "azimuth_edges": tuple(azimuth_edges) != tuple(DEFAULT_AZIMUTH_EDGES),
-            "min_observations": min_observations != 1,
-            "smooth": smooth is not True,
-        }
-        given = [k for k, v in group_options.items() if v]
-        if given:
-            raise ValueError(
-                f"{', '.join(given)} belong(s) to the group models "
-                "(--model groups, model='groups'); the joint model has no groups "
-                "or k5a smoothing"
-            )
-        return _make_joint(
-            store,
-            outdir,
-            obs_table,
-            exclusion=exclusion,
-            time_convention=time_convention,
-            alignment=alignment,
-            model_type=model_type,
-            per_observation=per_observation,
-            fit_norm=fit_norm,
-            efficiency_column=efficiency_column,
-            conditions=conditions,
-            spatial_conditions=spatial_conditions,
-            fit_glat_min=fit_glat_min,
-            night_sigma=night_sigma,
-            run_sigma=run_sigma,
-            backend=backend,
-            overwrite=overwrite,
-            fail_fast=fail_fast,
-            progress=progress,
-            input_paths=input_paths,
-            resume=resume,
-            keep_checkpoint=keep_checkpoint,
-            scheduler=scheduler,
-            workers=workers,
-            indir=indir,
+    return per_observation
+
+
+def _check_no_group_options(config) -> None:
+    """The joint model has no groups or k5a smoothing: refuse their options."""
+    group_options = {
+        "method": config.method != "default",
+        "zenith_edges": tuple(config.zenith_edges) != tuple(DEFAULT_ZENITH_EDGES),
+        "azimuth_edges": tuple(config.azimuth_edges) != tuple(DEFAULT_AZIMUTH_EDGES),
+        "min_observations": config.min_observations != 1,
+        "smooth": config.smooth is not True,
+    }
+    given = [k for k, v in group_options.items() if v]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} belong(s) to the group models "
+            "(--model groups, model='groups'); the joint model has no groups "
+            "or k5a smoothing"
         )
+
+
+def _check_no_joint_options(config) -> None:
+    """The group models have no conditions, night or run effects: refuse their options."""
     joint_options = {
-        "conditions": conditions,
-        "spatial_conditions": spatial_conditions,
-        "night_sigma": night_sigma,
-        "run_sigma": run_sigma,
+        "conditions": config.conditions,
+        "spatial_conditions": config.spatial_conditions,
+        "night_sigma": config.night_sigma,
+        "run_sigma": config.run_sigma,
     }
     given = [k for k, v in joint_options.items() if v is not None]
     if given:
@@ -432,183 +372,9 @@ def make_models(
             f"{', '.join(given)} belong(s) to the joint model (model='joint', the "
             "default); the group models have no conditions, night or run effects"
         )
-    if efficiency_column is not None:
-        efficiency_of(
-            obs_table, efficiency_column
-        )  # a missing or flat column fails before any work
-
-    groups = ObservationGroups.from_bins(zenith_edges, azimuth_edges)
-    groups = groups.merge_small_groups(
-        obs_table, min_observations=min_observations, min_time=min_time
-    )
-    grouped = groups.group_observation_table(obs_table, outside="drop")
-    if len(grouped) == 0:  # nothing to build: say so before writing anything
-        from ..data.store import zenith_of
-
-        zenith = np.asarray(zenith_of(obs_table), dtype=float)
-        raise ObservationError(
-            f"none of the {len(obs_table)} selected runs falls in a group: the zenith edges "
-            f"{[float(z) for z in zenith_edges]} deg and azimuth edges "
-            f"{[float(a) for a in azimuth_edges]} deg hold no run (the runs' zenith angles span "
-            f"{np.nanmin(zenith):.1f}-{np.nanmax(zenith):.1f} deg)"
-        )
-    regions = resolve_exclusion(exclusion, obs_table)
-
-    outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
-    group_ids = sorted(set(np.asarray(grouped["GROUP_ID"]).tolist()))
-    planned = [outdir / OUTPUT_NAMES[k] for k in ("observations", "grouped", "groups", "exclusion")]
-    for gid in group_ids:
-        planned += [
-            outdir / OUTPUT_NAMES[k].format(group_id=gid) for k in ("model_table", "model_image")
-        ]
-    if model_type not in MODEL_TYPES:
-        raise ValueError(f"model_type must be one of {MODEL_TYPES}, got {model_type!r}")
-    if model_type == "2d":
-        planned += radial_group_files(outdir, group_ids)
-    if per_observation is not None:
-        planned += _per_observation_files(outdir, np.asarray(grouped["OBS_ID"]).tolist())
-
-    # one task per run, in ascending OBS_ID per group (the order the cubes are summed in)
-    on_dask = scheduler is not None or workers is not None
-    if on_dask:
-        from .distributed import check_dask_options, compute_on_dask, dask_client
-
-        check_dask_options(scheduler, workers)
-    source = store if isinstance(indir, DataStore) or not on_dask else _store_files(indir)
-    plans = {}
-    for gid in group_ids:
-        rows = grouped[np.asarray(grouped["GROUP_ID"]) == gid]
-        edges = define_cube_binning(rows, method)
-        plans[gid] = [
-            RunTask.make(obs_id, source, edges, regions, alignment, time_convention, backend)
-            for obs_id in sorted(int(i) for i in rows["OBS_ID"])
-        ]
-    checkpoint = Checkpoint.open(
-        outdir,
-        store=store,
-        tasks=[t for tasks in plans.values() for t in tasks],
-        outputs=planned,
-        resume=resume,
-        overwrite=overwrite,
-    )
-    for path in planned:  # fail before hours of work, not after
-        check_writable(path, overwrite or checkpoint.may_replace(path))
-    overwrite = overwrite or bool(checkpoint.previous_outputs)
-    checkpoint.start()
-
-    files = []
-    write_table(obs_table, planned[0], overwrite)
-    write_table(grouped, planned[1], overwrite)
-    groups.write(planned[2], overwrite=overwrite)
-    regions.write(planned[3], overwrite=overwrite)
-    files += planned[:4]
-
-    options = dict(checkpoint=checkpoint, fail_fast=fail_fast, progress=progress)
-    if on_dask:
-        with dask_client(scheduler, workers) as client:
-            sums, reused = compute_on_dask(plans, client, **options)
-    else:
-        sums, reused = compute_serial(plans, **options)
-    checkpoint.report()
-
-    results, failed = [], []
-    for gid in group_ids:
-        rows = grouped[np.asarray(grouped["GROUP_ID"]) == gid]
-        k = list(groups.group_ids).index(gid)
-        result = GroupResult(
-            group_id=gid,
-            zenith_range=(float(groups.zen_min[k]), float(groups.zen_max[k])),
-            azimuth_range=(float(groups.az_min[k]), float(groups.az_max[k])),
-            obs_ids=[int(i) for i in rows["OBS_ID"]],
-            model=None,
-        )
-        # the summed cubes are finished (rate, smoothing) and written on the host on
-        # every backend: a few thousand bins cost microseconds there, against XLA
-        # compiling each step for each binning on JAX; the result goes back to the backend
-        model = plans[gid][0].empty_model()
-        for cube in (model.counts_cube, model.livetime_cube, model.background_cube):
-            cube.meta["FOVALIGN"] = alignment
-        partial = sums[gid]
-        failed += list(partial.failed)
-        filled = partial.fills
-        if filled:
-            for cube, data in (
-                (model.counts_cube, partial.counts),
-                (model.livetime_cube, partial.time),
-            ):
-                cube.data = np.asarray(to_numpy(data), dtype=np.float64)
-        result.obs_ids = partial.obs_ids
-        result.n_events = sum(f.n_events for f in filled)
-        result.n_excluded = sum(f.n_excluded for f in filled)
-        result.n_filled = sum(f.n_filled for f in filled)
-        result.time = sum((f.time for f in filled), 0 * u.s)
-        if filled:
-            model.compute_rate()
-            model.background_cube.meta["FOVALIGN"] = alignment
-            if smooth is True:
-                model.smooth()
-            elif smooth:
-                model.smooth(n_passes=int(smooth))
-            result.model = model if backend in (None, "numpy") else model.to_backend(backend)
-            table_file = outdir / OUTPUT_NAMES["model_table"].format(group_id=gid)
-            image_file = outdir / OUTPUT_NAMES["model_image"].format(group_id=gid)
-            model.write(table_file, format="table", overwrite=overwrite)
-            model.write(image_file, format="image", overwrite=overwrite)
-            result.files = [table_file, image_file]
-            files += result.files
-        results.append(result)
-    if model_type == "2d":
-        files += write_radial_group_models(results, outdir, time_convention, overwrite)[0]
-    observations = {}
-    if per_observation is not None:
-        observations = per_observation_models(
-            results,
-            store,
-            regions,
-            method=per_observation,
-            fit_norm=fit_norm,
-            efficiency_column=efficiency_column,
-            alignment=alignment,
-            time_convention=time_convention,
-            fail_fast=fail_fast,
-            progress=progress,
-        )
-        files += write_observation_backgrounds(
-            observations, store, outdir, overwrite=overwrite, input_paths=input_paths
-        )
-    if not keep_checkpoint:
-        checkpoint.remove()
-    return MakeModelsResult(
-        results,
-        failed,
-        files,
-        time_convention,
-        observations,
-        reused=reused,
-        messages=checkpoint.messages,
-    )
 
 
-def _make_joint(
-    store,
-    outdir,
-    obs_table,
-    *,
-    exclusion,
-    time_convention,
-    alignment,
-    model_type,
-    per_observation,
-    fit_norm,
-    efficiency_column,
-    night_sigma,
-    run_sigma,
-    indir,
-    scheduler,
-    workers,
-    **options,
-):
+def _make_joint(store, outdir, obs_table, config, indir, per_observation):
     """The joint build (`bgcube.make.joint`), after checking the options that do not apply."""
     import dataclasses
     import datetime
@@ -616,10 +382,11 @@ def _make_joint(
     from .. import __version__
     from ..fit.joint import JointModelSpec
 
+    _check_no_group_options(config)
     not_joint = {
         "per_observation": per_observation,
-        "fit_norm": fit_norm or None,
-        "efficiency_column": efficiency_column,
+        "fit_norm": config.fit_norm or None,
+        "efficiency_column": config.efficiency_column,
     }
     given = [k for k, v in not_joint.items() if v is not None]
     if given:
@@ -627,33 +394,40 @@ def _make_joint(
             f"{', '.join(given)} belong(s) to the group models (--model groups, "
             "model='groups'); the joint model writes a model per run by itself"
         )
-    if alignment != "RADEC" or time_convention != "ONTIME" or model_type != "3d":
+    if (
+        config.alignment != "RADEC"
+        or config.time_convention != "ONTIME"
+        or (config.model_type != "3d")
+    ):
         raise ValueError(
             "the joint model is built in RADEC alignment, per ONTIME, as a 3D model; "
             "for ALTAZ, LIVETIME or BKG_2D use the group models (--model groups)"
         )
     spec = JointModelSpec()
+    night_sigma = config.night_sigma
     if night_sigma is not None:
         if not night_sigma >= 0:
             raise ValueError(f"night_sigma must be >= 0, got {night_sigma}")
         spec = dataclasses.replace(spec, night_sigma=float(night_sigma))
+    run_sigma = config.run_sigma
     if run_sigma is not None:
         if not run_sigma >= 0:
             raise ValueError(f"run_sigma must be >= 0, got {run_sigma}")
         spec = dataclasses.replace(spec, run_sigma=float(run_sigma))
-    regions = resolve_exclusion(exclusion, obs_table)
+    regions = resolve_exclusion(config.exclusion, obs_table)
     provenance = {
         "BGCVERS": __version__,
         "DATE": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
         "INDIR": str(store.base_dir)[-68:] if hasattr(store, "base_dir") else "",
     }
+    scheduler, workers = config.scheduler, config.workers
     source = store
     if scheduler is not None or workers is not None:
         from .distributed import check_dask_options
 
         check_dask_options(scheduler, workers)
         if not isinstance(indir, DataStore):
-            source = _store_files(indir)
+            source = store_files(indir)
     joint = make_joint_models(
         store,
         outdir,
@@ -664,14 +438,17 @@ def _make_joint(
         scheduler=scheduler,
         workers=workers,
         task_store=source,
-        **options,
+        conditions=config.conditions,
+        spatial_conditions=config.spatial_conditions,
+        fit_glat_min=config.fit_glat_min,
+        backend=config.backend,
+        overwrite=config.overwrite,
+        fail_fast=config.fail_fast,
+        progress=config.progress,
+        input_paths=config.input_paths,
+        resume=config.resume,
+        keep_checkpoint=config.keep_checkpoint,
     )
     return MakeModelsResult(
         [], joint.failed, joint.files, "ONTIME", {}, messages=joint.messages, joint=joint
     )
-
-
-def _store_files(indir) -> StoreFiles:
-    """The index files of a data store folder, as absolute paths for the workers."""
-    folder = Path(indir).resolve()
-    return StoreFiles(str(folder / HDU_INDEX), str(folder / OBS_INDEX))

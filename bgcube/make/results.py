@@ -1,0 +1,93 @@
+"""What a make-models build produces: the output file names and the result objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import astropy.units as u
+from astropy.table import Table
+
+from ..model import FOVCubeBackgroundModel
+
+__all__ = ["OUTPUT_NAMES", "GroupResult", "MakeModelsResult"]
+
+#: Output files of the group models (``model='groups'``), as the original
+#: ``gammapy-make-bg-cube-models`` names them.
+OUTPUT_NAMES = {
+    "observations": "bg_observation_table.fits.gz",
+    "grouped": "bg_observation_table_grouped.fits.gz",
+    "groups": "bg_observation_groups.ecsv",
+    "exclusion": "bg_exclusion_regions.ecsv",
+    "model_table": "bg_cube_model_group{group_id}_table.fits.gz",
+    "model_image": "bg_cube_model_group{group_id}_image.fits.gz",
+}
+
+
+@dataclass
+class GroupResult:
+    """One group's model and how it was made."""
+
+    group_id: int
+    zenith_range: tuple[float, float]
+    azimuth_range: tuple[float, float]
+    obs_ids: list[int]
+    model: FOVCubeBackgroundModel | None
+    n_events: int = 0
+    n_excluded: int = 0
+    n_filled: int = 0
+    time: u.Quantity = field(default_factory=lambda: 0 * u.s)
+    files: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class MakeModelsResult:
+    """What `make_models` did: per-group results, failures and files written."""
+
+    groups: list[GroupResult]
+    failed: list[tuple[int, str]]
+    files: list[Path]
+    time_convention: str
+    #: Per-run models (`~bgcube.make.per_observation.PerObservationModel`) by
+    #: OBS_ID when ``per_observation`` was given, else empty.
+    observations: dict = field(default_factory=dict)
+    #: OBS_IDs whose partial cubes came from the checkpoint of an interrupted build.
+    reused: list[int] = field(default_factory=list)
+    #: Notes about the checkpoint (what was resumed or discarded).
+    messages: list[str] = field(default_factory=list)
+    #: The joint build (`bgcube.make.joint.JointBuildResult`) when ``model='joint'``.
+    joint: object = None
+
+    def summary_table(self) -> Table:
+        """One row per group (GROUP_ID, zenith/azimuth range, N_OBS, events, time, cube
+        shape); for the joint model one row per run (`JointBuildResult.summary_table`)."""
+        if self.joint is not None:
+            return self.joint.summary_table()
+        rows = []
+        for g in self.groups:
+            shape = g.model.counts_cube.shape if g.model is not None else ()
+            rows.append(
+                (
+                    g.group_id,
+                    f"{g.zenith_range[0]:g}-{g.zenith_range[1]:g}",
+                    f"{g.azimuth_range[0]:g}-{g.azimuth_range[1]:g}",
+                    len(g.obs_ids),
+                    g.n_events,
+                    g.n_excluded,
+                    g.n_filled,
+                    round(float(g.time.to_value(u.h)), 2),
+                    "x".join(str(n) for n in shape) or "-",
+                )
+            )
+        names = (
+            "GROUP_ID",
+            "ZENITH",
+            "AZIMUTH",
+            "N_OBS",
+            "N_EVENTS",
+            "N_EXCLUDED",
+            "N_IN_CUBE",
+            f"{self.time_convention}_H",
+            "SHAPE(E,Y,X)",
+        )
+        return Table(rows=rows, names=names) if rows else Table(names=names)
