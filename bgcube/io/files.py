@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import zlib
 
 import numpy as np
 from astropy.io import fits
@@ -34,6 +35,7 @@ __all__ = [
     "hdulist_bytes",
     "write_table",
     "GZIP_LEVEL",
+    "gzip_bytes",
 ]
 
 #: gzip level of written ``.gz`` files: zlib's default, about 1% larger than
@@ -288,9 +290,45 @@ def write_fits_bytes(data: bytes, filename, overwrite=False) -> None:
         If the file exists and ``overwrite`` is false.
     """
     if str(filename).endswith(".gz"):
-        data = gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
+        data = gzip_bytes(data)
     with atomic_output(filename, overwrite=overwrite) as tmp:
         tmp.write_bytes(data)
+
+
+#: Bytes of the sample `gzip_bytes` compresses to decide how to compress the rest.
+_PROBE = 1 << 15
+#: Above this compressed / raw size of the sample, data counts as incompressible.
+_INCOMPRESSIBLE = 0.8
+
+
+def gzip_bytes(data: bytes) -> bytes:
+    """``data`` gzipped (zero time stamp): the same bytes always give the same file.
+
+    Compressible data (headers, counts, smooth tables) get `GZIP_LEVEL`.
+    Data that deflate hardly shrinks, such as float64 rates whose mantissas
+    are noise (a 30x50x50 BKG_3D cube shrinks by about 6%), are compressed
+    with deflate's run-length strategy instead: the same size to within a
+    few tenths of a percent, three times faster. Which one is decided from
+    how well the last 32 KiB compress. Readers see the same bytes either way.
+
+    Parameters
+    ----------
+    data : bytes
+
+    Returns
+    -------
+    compressed : bytes
+        A gzip stream.
+    """
+    sample = data[-_PROBE:]
+    if len(data) > 4 * _PROBE:
+        probe = zlib.compressobj(6, zlib.DEFLATED, -15, 8, zlib.Z_RLE)
+        size = len(probe.compress(sample)) + len(probe.flush())
+        if size > _INCOMPRESSIBLE * len(sample):
+            # wbits 31: a gzip header and trailer, time stamp 0
+            deflate = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31, 8, zlib.Z_RLE)
+            return deflate.compress(data) + deflate.flush()
+    return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
 
 
 def write_cube(cube, filename, format="table", overwrite=False, *, legacy=False) -> None:

@@ -24,6 +24,7 @@ pixel, what bgcube predicts.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import astropy.units as u
@@ -33,7 +34,7 @@ from astropy.table import Table
 from ..data.store import HDU_INDEX, OBS_INDEX
 from ..errors import ObservationError
 from ..io.atomic import check_writable
-from ..io.files import write_table
+from ..io.files import cube_to_hdulist, hdulist_bytes, write_fits_bytes, write_table
 from .gammapy_alignment import events_forced_alignment, store_for_gammapy
 from .output_paths import check_transfers, input_hdu_rows, transfer_input_files
 
@@ -181,8 +182,7 @@ def write_observation_backgrounds(
         for obs_id in obs_ids
     ]
     (outdir / BKG_SUBDIR).mkdir(parents=True, exist_ok=True)
-    for cube, path in zip(cubes, planned[2:], strict=True):
-        cube.write(path, format="table", overwrite=overwrite)
+    _write_cubes(cubes, planned[2:], overwrite)
     copied = transfer_input_files(transfers, input_paths, overwrite)
     write_table(hdu_index, planned[0], overwrite)
     obs_table = store.obs_table.copy()
@@ -190,3 +190,18 @@ def write_observation_backgrounds(
     obs_table.meta.setdefault("EXTNAME", "OBS_INDEX")
     write_table(obs_table, planned[1], overwrite)
     return planned + copied
+
+
+def _write_cubes(cubes, paths, overwrite):
+    """Write cubes to files (table format): each file is built here while another
+    thread compresses and writes the one before (zlib releases the GIL); the
+    first error is raised once every file has been tried."""
+    futures = []
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for cube, path in zip(cubes, paths, strict=True):
+            if len(futures) >= 4:
+                futures[-4].exception()  # wait: a few files' bytes in memory at most
+            data = hdulist_bytes(cube_to_hdulist(cube, "table"))
+            futures.append(pool.submit(write_fits_bytes, data, path, overwrite))
+    for future in futures:
+        future.result()
