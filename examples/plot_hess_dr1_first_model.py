@@ -9,7 +9,7 @@ data are present.
 runs in zenith and builds one model per group, exactly as
 ``bgcube make-models INDIR OUTDIR --test`` does. ``test=True`` keeps the
 first 10 runs, so this takes a few seconds. The outputs go to a temporary
-folder.
+folder, removed at the end.
 
 This work made use of data from the H.E.S.S. DL3 public test data release 1
 (HESS DL3 DR1, H.E.S.S. collaboration, 2018).
@@ -23,7 +23,8 @@ from bgcube.datasets import get_path
 from bgcube.make import make_models
 
 indir = get_path("hess-dl3-dr1")
-outdir = Path(tempfile.mkdtemp(prefix="bgcube-gallery-")) / "models"
+workdir = tempfile.TemporaryDirectory(prefix="bgcube-gallery-")
+outdir = Path(workdir.name) / "models"
 result = make_models(indir, outdir, test=True, progress=False, model="groups")
 print(result.summary_table())
 
@@ -40,3 +41,9 @@ fig = group.model.peek()
 # -----------------
 for path in result.files:
     print(path.relative_to(outdir))
+
+# %%
+# Clean up
+# --------
+# The temporary folder and the files in it go away.
+workdir.cleanup()

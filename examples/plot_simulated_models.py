@@ -9,7 +9,7 @@ shows whether the machinery is right: the Poisson pulls of the counts have
 mean 0 and width 1. The example builds the group models of the original
 algorithm (``model="groups"``, a few seconds); the default joint model is
 checked the same way by ``bgcube demo``. Everything is written into a
-temporary folder.
+temporary folder, removed at the end.
 """
 
 # sphinx_gallery_bgcube = "run"
@@ -26,7 +26,8 @@ from bgcube.simulate import (
     sources_table,
 )
 
-workdir = Path(tempfile.mkdtemp(prefix="bgcube-gallery-"))
+tmp = tempfile.TemporaryDirectory(prefix="bgcube-gallery-")
+workdir = Path(tmp.name)
 
 # %%
 # Simulate runs
@@ -58,3 +59,9 @@ truth = dataset.true_model(group.obs_ids, time_convention=result.time_convention
 comparison = compare_models(group.model, truth)
 print(f"pulls: mean {comparison.pull_mean:.3f}, width {comparison.pull_width:.3f}")
 fig = plot_comparison(comparison)
+
+# %%
+# Clean up
+# --------
+# The temporary folder (the simulated data set and the models) goes away.
+tmp.cleanup()
