@@ -13,7 +13,13 @@ import numpy as np
 from ..errors import FileFormatError, ObservationError, file_format_errors
 from ..io.fits import get_hdu, open_fits
 
-__all__ = ["GTI", "KNOWN_LOCATIONS", "observatory_location", "time_reference"]
+__all__ = [
+    "GTI",
+    "KNOWN_LOCATIONS",
+    "observatory_location",
+    "time_reference",
+    "observation_arguments",
+]
 
 #: Observatory locations by TELESCOP value (lon, lat, height), used when the
 #: header has no GEOLON/GEOLAT. Values as in Gammapy's ``observatory_locations``.
@@ -215,3 +221,97 @@ class _HeaderKeys:
         if value is None or np.ma.is_masked(value) or value == "":
             return default
         return value
+
+
+def observation_arguments(gti, keys, filename, obs_id) -> dict:
+    """The `~bgcube.data.observation.Observation` arguments of an EVENTS header.
+
+    Checks the pointing, ONTIME (from the GTI when the header has none),
+    LIVETIME/DEADC and the OBS_ID against the one expected.
+
+    Parameters
+    ----------
+    gti : GTI, (filename, hdu) or None
+        The run's good time intervals, or where to read them.
+    keys : object
+        The header keywords, with the obs-index row as fallback: ``get(key)``
+        and ``header`` (as bgcube's reader of an EVENTS header gives them).
+    filename : str or path
+        For messages.
+    obs_id : int, optional
+        The OBS_ID expected.
+
+    Returns
+    -------
+    arguments : dict
+        ``Observation(events=..., **arguments)``.
+
+    Raises
+    ------
+    ObservationError
+        No OBS_ID, an OBS_ID mismatch, no or an invalid pointing, no usable ONTIME or LIVETIME.
+    """
+    get = keys.get
+    file_obs_id = get("OBS_ID")
+    where = f"file {str(filename)!r}"
+    if file_obs_id is None and obs_id is None:
+        raise ObservationError(f"{where}: no OBS_ID keyword in the EVENTS header")
+    if file_obs_id is not None:
+        file_obs_id = _keyword_number(file_obs_id, "OBS_ID", where, int)
+    if obs_id is not None and file_obs_id is not None and file_obs_id != int(obs_id):
+        raise ObservationError(
+            f"{where}: EVENTS header says OBS_ID {file_obs_id}, expected {int(obs_id)}"
+        )
+    the_id = int(obs_id if obs_id is not None else file_obs_id)
+    where = f"OBS_ID {the_id} (file {str(filename)!r})"
+
+    def number(key):
+        value = get(key)
+        return None if value is None else _keyword_number(value, key, where)
+
+    ra_pnt, dec_pnt = number("RA_PNT"), number("DEC_PNT")
+    if ra_pnt is None or dec_pnt is None:
+        raise ObservationError(f"{where}: no pointing (RA_PNT/DEC_PNT keywords)")
+    if not (np.isfinite(ra_pnt) and np.isfinite(dec_pnt) and abs(dec_pnt) <= 90):
+        raise ObservationError(
+            f"{where}: invalid pointing RA_PNT = {ra_pnt}, DEC_PNT = {dec_pnt} deg "
+            "(expected finite values, |DEC_PNT| <= 90)"
+        )
+    alt_pnt, az_pnt = number("ALT_PNT"), number("AZ_PNT")
+    if alt_pnt is None and get("ZEN_PNT") is not None:
+        alt_pnt = 90.0 - number("ZEN_PNT")
+
+    ontime = number("ONTIME")
+    if ontime is None and gti is not None:
+        if isinstance(gti, tuple):
+            gti = GTI.read(*gti)
+        ontime = gti.ontime.to_value(u.s)
+    if ontime is None:
+        raise ObservationError(f"{where}: no ONTIME keyword and no GTI table")
+    ontime = float(ontime)
+    if not (np.isfinite(ontime) and ontime > 0):
+        raise ObservationError(f"{where}: ONTIME must be a positive time, got {ontime} s")
+    livetime, deadc = number("LIVETIME"), number("DEADC")
+    if livetime is None and deadc is not None:
+        livetime = ontime * float(deadc)
+    if livetime is not None:
+        livetime = float(livetime)
+        if not (np.isfinite(livetime) and livetime > 0):
+            raise ObservationError(f"{where}: LIVETIME must be a positive time, got {livetime} s")
+        if deadc is None:
+            deadc = livetime / ontime
+    return {
+        "obs_id": the_id,
+        "gti": gti,
+        "ra_pnt": ra_pnt,
+        "dec_pnt": dec_pnt,
+        "ontime": ontime * u.s,
+        "livetime": None if livetime is None else livetime * u.s,
+        "deadc": deadc,
+        "alt_pnt": alt_pnt,
+        "az_pnt": az_pnt,
+        "location": {k: v for k in _LOCATION_KEYS if (v := keys.get(k)) is not None},
+        "time_ref": {k: v for k in _TIME_KEYS if (v := keys.get(k)) is not None},
+        "meta": keys.header,
+        "filename": filename,
+    }

@@ -28,12 +28,10 @@ from .fov import (
     step_seconds,
 )
 from .header import (
-    _LOCATION_KEYS,
-    _TIME_KEYS,
     GTI,
     KNOWN_LOCATIONS,
     _HeaderKeys,
-    _keyword_number,
+    observation_arguments,
     observatory_location,
     time_reference,
 )
@@ -377,74 +375,9 @@ class Observation:
     @classmethod
     def _from_header(cls, events, gti, keys, filename, obs_id):
         """Collect pointing, times and ids from the header keywords (see `_HeaderKeys`)."""
-        get = keys.get
-        file_obs_id = get("OBS_ID")
-        where = f"file {str(filename)!r}"
-        if file_obs_id is None and obs_id is None:
-            raise ObservationError(f"{where}: no OBS_ID keyword in the EVENTS header")
-        if file_obs_id is not None:
-            file_obs_id = _keyword_number(file_obs_id, "OBS_ID", where, int)
-        if obs_id is not None and file_obs_id is not None and file_obs_id != int(obs_id):
-            raise ObservationError(
-                f"{where}: EVENTS header says OBS_ID {file_obs_id}, expected {int(obs_id)}"
-            )
-        the_id = int(obs_id if obs_id is not None else file_obs_id)
-        where = f"OBS_ID {the_id} (file {str(filename)!r})"
-
-        def number(key):
-            value = get(key)
-            return None if value is None else _keyword_number(value, key, where)
-
-        ra_pnt, dec_pnt = number("RA_PNT"), number("DEC_PNT")
-        if ra_pnt is None or dec_pnt is None:
-            raise ObservationError(f"{where}: no pointing (RA_PNT/DEC_PNT keywords)")
-        if not (np.isfinite(ra_pnt) and np.isfinite(dec_pnt) and abs(dec_pnt) <= 90):
-            raise ObservationError(
-                f"{where}: invalid pointing RA_PNT = {ra_pnt}, DEC_PNT = {dec_pnt} deg "
-                "(expected finite values, |DEC_PNT| <= 90)"
-            )
-        alt_pnt, az_pnt = number("ALT_PNT"), number("AZ_PNT")
-        if alt_pnt is None and get("ZEN_PNT") is not None:
-            alt_pnt = 90.0 - number("ZEN_PNT")
-
-        ontime = number("ONTIME")
-        if ontime is None and gti is not None:
-            if isinstance(gti, tuple):
-                gti = GTI.read(*gti)
-            ontime = gti.ontime.to_value(u.s)
-        if ontime is None:
-            raise ObservationError(f"{where}: no ONTIME keyword and no GTI table")
-        ontime = float(ontime)
-        if not (np.isfinite(ontime) and ontime > 0):
-            raise ObservationError(f"{where}: ONTIME must be a positive time, got {ontime} s")
-        livetime, deadc = number("LIVETIME"), number("DEADC")
-        if livetime is None and deadc is not None:
-            livetime = ontime * float(deadc)
-        if livetime is not None:
-            livetime = float(livetime)
-            if not (np.isfinite(livetime) and livetime > 0):
-                raise ObservationError(
-                    f"{where}: LIVETIME must be a positive time, got {livetime} s"
-                )
-            if deadc is None:
-                deadc = livetime / ontime
-        events.meta.setdefault("OBS_ID", the_id)
-        return cls(
-            the_id,
-            events,
-            gti,
-            ra_pnt,
-            dec_pnt,
-            ontime * u.s,
-            livetime=None if livetime is None else livetime * u.s,
-            deadc=deadc,
-            alt_pnt=alt_pnt,
-            az_pnt=az_pnt,
-            location={k: v for k in _LOCATION_KEYS if (v := keys.get(k)) is not None},
-            time_ref={k: v for k in _TIME_KEYS if (v := keys.get(k)) is not None},
-            meta=keys.header,
-            filename=filename,
-        )
+        arguments = observation_arguments(gti, keys, filename, obs_id)
+        events.meta.setdefault("OBS_ID", arguments["obs_id"])
+        return cls(events=events, **arguments)
 
 
 def _use_file_fov(fov_source, fov_alignment, file_align, has_fov):
