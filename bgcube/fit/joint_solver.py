@@ -78,6 +78,11 @@ class JointData:
     run_sigma : float
         Prior width of each run's own effect (natural log of the rate); 0
         for none.
+    run_tail : float
+        The run effects' prior is Gaussian out to ``run_tail * run_sigma``
+        and exponential beyond (Huber's): a few runs far off move the
+        model's level no more than a run at the edge of the Gaussian core
+        (infinity: Gaussian everywhere).
     """
 
     exposure: object
@@ -91,6 +96,7 @@ class JointData:
     groups: object = None
     group_sigma: object = None
     run_sigma: float = 0.0
+    run_tail: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -191,6 +197,10 @@ class _Problem:
         if not sigma >= 0:
             raise ValueError(f"run_sigma must be >= 0, got {sigma}")
         self.run_precision = 1.0 / sigma**2 if sigma > 0 else None
+        tail = float(data.run_tail)
+        if not tail > 0:
+            raise ValueError(f"run_tail must be > 0, got {tail}")
+        self.run_edge = tail * sigma if sigma > 0 else 0.0  # Huber: exponential beyond
         zeros_as = xp.zeros((self.n_a, self.n_s), dtype=dtype)
         self.penalty = xp.concat(
             [
@@ -210,6 +220,15 @@ class _Problem:
             design.energy_basis[:, :, None] * design.spatial_energy_basis[:, None, :],
             (self.n_energy, self.k * self.l),
         )
+
+    def run_prior(self, eps):
+        """Huber prior of the run effects: value, gradient and curvature per run."""
+        xp, prec, edge = self.xp, self.run_precision, self.run_edge
+        if not math.isfinite(edge):
+            return 0.5 * prec * eps * eps, prec * eps, xp.full_like(eps, prec)
+        inside = xp.abs(eps) <= edge
+        value = xp.where(inside, 0.5 * prec * eps * eps, prec * edge * (xp.abs(eps) - 0.5 * edge))
+        return value, prec * xp.clip(eps, -edge, edge), xp.where(inside, prec, 0.0)
 
     def split(self, theta):
         xp = self.xp
@@ -269,7 +288,7 @@ class _Problem:
         if self.onehot is not None:
             value += 0.5 * float(xp.sum(self.precision * delta * delta))
         if eps is not None:
-            value += 0.5 * self.run_precision * float(xp.sum(eps * eps))
+            value += float(xp.sum(self.run_prior(eps)[0]))
         return value
 
     def newton_system(self, theta, delta, eps=None):
@@ -348,7 +367,8 @@ class _Problem:
             block = block + xp.eye(self.n_groups, dtype=oh.dtype) * self.precision[None, :]
             groups = (grad_d, block, oh.T @ rows)
         if eps is not None:
-            runs = (r_tot - self.run_precision * eps, m_tot + self.run_precision, rows, m_tot)
+            _, slope, curvature = self.run_prior(eps)
+            runs = (r_tot - slope, m_tot + curvature, rows, m_tot)
         return grad, hess, groups, runs, m_run
 
     def solve(self, grad, hess, groups, runs=None):
