@@ -11,12 +11,18 @@ as aliases of these.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import Angle
 
+from ._types import QuantityLike
 from .array.binning import Binning
 from .errors import BinningError
+
+if TYPE_CHECKING:
+    from astropy.table import Table
 
 __all__ = ["CubeAxis", "ENERGY_UNIT", "ANGLE_UNIT", "log_edges"]
 
@@ -54,7 +60,7 @@ class CubeAxis:
         ``ValueError`` subclass); the message names the axis and the value.
     """
 
-    def __init__(self, edges, name: str, interp: str | None = None):
+    def __init__(self, edges: QuantityLike, name: str, interp: str | None = None) -> None:
         try:
             edges = u.Quantity(edges)
         except (TypeError, ValueError) as exc:
@@ -108,7 +114,14 @@ class CubeAxis:
 
     # ------------------------------------------------------------ constructors
     @classmethod
-    def from_edges(cls, edges, name: str, interp: str | None = None, *, unit=None) -> CubeAxis:
+    def from_edges(
+        cls,
+        edges: QuantityLike,
+        name: str,
+        interp: str | None = None,
+        *,
+        unit: str | u.UnitBase | None = None,
+    ) -> CubeAxis:
         """An axis from its bin edges (numbers with ``unit``, or a Quantity).
 
         Parameters
@@ -131,7 +144,13 @@ class CubeAxis:
 
     @classmethod
     def from_energy_bounds(
-        cls, energy_min, energy_max, nbin: int, *, name: str = "ENERGY", unit="TeV"
+        cls,
+        energy_min: QuantityLike,
+        energy_max: QuantityLike,
+        nbin: int,
+        *,
+        name: str = "ENERGY",
+        unit: str | u.UnitBase = "TeV",
     ) -> CubeAxis:
         """Logarithmic energy bins: ``exp(log(e_min) + i * step)``, ``i = 0..nbin``.
 
@@ -165,7 +184,7 @@ class CubeAxis:
 
     @classmethod
     def from_table(
-        cls, table, name: str, prefix: str | None = None, interp: str | None = None
+        cls, table: Table, name: str, prefix: str | None = None, interp: str | None = None
     ) -> CubeAxis:
         """An axis from ``<prefix>_LO`` / ``<prefix>_HI`` columns of a table (with units).
 
@@ -190,7 +209,7 @@ class CubeAxis:
             raise BinningError(f"columns {prefix}_LO/{prefix}_HI are not contiguous bins")
         return cls(np.append(lo.value, hi[-1].to_value(lo.unit)) * lo.unit, name, interp)
 
-    def to_table(self, prefix: str | None = None):
+    def to_table(self, prefix: str | None = None) -> Table:
         """The axis as a one-row table of ``<prefix>_LO`` / ``<prefix>_HI`` vector columns.
 
         Returns
@@ -204,17 +223,17 @@ class CubeAxis:
         return Table({f"{prefix}_LO": edges[None, :-1], f"{prefix}_HI": edges[None, 1:]})
 
     @property
-    def edges(self):
+    def edges(self) -> u.Quantity:
         """Bin edges (`~astropy.coordinates.Angle` or `~astropy.units.Quantity`)."""
         return self._edges
 
     @property
-    def unit(self):
+    def unit(self) -> u.UnitBase:
         """Unit of the edges."""
         return self._edges.unit
 
     @property
-    def canonical_unit(self):
+    def canonical_unit(self) -> u.UnitBase:
         """Unit used by the array core for this axis (deg or TeV)."""
         return self._canonical
 
@@ -234,7 +253,7 @@ class CubeAxis:
         return self._binning.nbin
 
     @property
-    def centers(self):
+    def centers(self) -> u.Quantity:
         """Bin centres: arithmetic (lin) or geometric (log) means of the edges."""
         lo, hi = self._edges[:-1], self._edges[1:]
         if self.interp == "log":
@@ -242,20 +261,20 @@ class CubeAxis:
         return 0.5 * (lo + hi)
 
     @property
-    def widths(self):
+    def widths(self) -> u.Quantity:
         """Bin widths, in the unit of the edges."""
         return np.diff(self._edges)
 
     @property
-    def bounds(self):
+    def bounds(self) -> u.Quantity:
         """``(lo, hi)`` of the whole axis, as a Quantity of length 2."""
         return self._edges[[0, -1]]
 
-    def bin(self, index: int):
+    def bin(self, index: int) -> u.Quantity:
         """Edges ``(lo, hi)`` of bin ``index``."""
         return self._edges[[index, index + 1]]
 
-    def index(self, value, *, clip: bool | None = None):
+    def index(self, value: QuantityLike, *, clip: bool | None = None) -> int | np.ndarray:
         """Index of the bin holding ``value`` (bins are ``[lo, hi)``).
 
         Parameters

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy as _copy
 import functools
+from typing import TYPE_CHECKING, Any, Self
 
 import astropy.units as u
 import numpy as np
@@ -16,6 +17,15 @@ from .backend import from_numpy, namespace_of, to_backend_array, to_numpy
 from .errors import BinningError
 from .fill_events import _is_one_event_list, fill_event_list
 from .schemes import scheme_dict
+
+if TYPE_CHECKING:
+    from astropy.io import fits
+    from astropy.table import Table
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ._types import Array, ArrayLike, BackendLike, PathLike, QuantityLike
+    from .array.binning import Binning
 
 __all__ = ["FOVCube"]
 
@@ -114,16 +124,16 @@ class FOVCube:
 
     def __init__(
         self,
-        coordx_edges,
-        coordy_edges,
-        energy_edges,
-        data=None,
-        scheme=None,
+        coordx_edges: QuantityLike,
+        coordy_edges: QuantityLike,
+        energy_edges: QuantityLike,
+        data: ArrayLike | None = None,
+        scheme: str | None = None,
         *,
-        unit=None,
-        backend=None,
-        meta=None,
-    ):
+        unit: str | u.UnitBase | None = None,
+        backend: BackendLike = None,
+        meta: dict | None = None,
+    ) -> None:
         self._scheme_dict = scheme_dict(scheme)
         self.scheme = scheme or None
         names = self._scheme_dict
@@ -160,14 +170,14 @@ class FOVCube:
 
     # ------------------------------------------------------------------
     # construction helpers
-    def copy(self, data=None):
+    def copy(self, data: Array | None = None) -> Self:
         """A deep copy, optionally with new ``data`` (same backend)."""
         new = _copy.copy(self)
         new.meta = dict(self.meta)
         new.data = self.xp.asarray(self.data, copy=True) if data is None else data
         return new
 
-    def to_backend(self, backend, device=None):
+    def to_backend(self, backend: BackendLike, device: Any = None) -> Self:
         """A copy of this cube with its data on another backend.
 
         Parameters
@@ -204,7 +214,7 @@ class FOVCube:
     # ------------------------------------------------------------------
     # backend and data
     @property
-    def xp(self):
+    def xp(self) -> Any:
         """Array API namespace of the data."""
         return _array.array_namespace(self.data)
 
@@ -214,7 +224,7 @@ class FOVCube:
         return _array.backend_name(self.xp)
 
     @property
-    def device(self):
+    def device(self) -> Any:
         """Device holding the data."""
         return _array.array_device(self.data)
 
@@ -249,7 +259,7 @@ class FOVCube:
         return dict(self._scheme_dict)
 
     @property
-    def binnings(self):
+    def binnings(self) -> tuple[Binning, Binning, Binning]:
         """Core binnings ``(energy, dety, detx)``."""
         return (self.energy_axis.binning, self.dety_axis.binning, self.detx_axis.binning)
 
@@ -294,11 +304,11 @@ class FOVCube:
         return self.energy_axis.bounds
 
     @property
-    def image_bin_centers(self):
+    def image_bin_centers(self) -> tuple[Angle, Angle]:
         """DETX and DETY bin centres, as two `~astropy.coordinates.Angle` arrays."""
         return self.detx_axis.centers, self.dety_axis.centers
 
-    def find_energy_bin(self, energy):
+    def find_energy_bin(self, energy: QuantityLike) -> int | np.ndarray:
         """Index of the energy bin holding ``energy`` (scalar or array Quantity).
 
         Raises
@@ -308,7 +318,7 @@ class FOVCube:
         """
         return self.energy_axis.index(energy)
 
-    def find_coord_bin(self, coord):
+    def find_coord_bin(self, coord: QuantityLike) -> np.ndarray:
         """Indices ``(ix, iy)`` of the DETX, DETY bin holding ``coord = (x, y)``.
 
         Parameters
@@ -331,7 +341,9 @@ class FOVCube:
             raise ValueError(f"coord must be an (x, y) pair, got shape {coord.shape}")
         return np.array([self.detx_axis.index(coord[0]), self.dety_axis.index(coord[1])])
 
-    def find_det_bin(self, det=None, *, coord=None):
+    def find_det_bin(
+        self, det: QuantityLike | None = None, *, coord: QuantityLike | None = None
+    ) -> np.ndarray:
         """Indices ``(ix, iy)`` of the DETX, DETY bin holding ``det = (x, y)``.
 
         The original FOVCube's name and keyword (``find_det_bin(det=...)``);
@@ -352,7 +364,7 @@ class FOVCube:
             raise TypeError("find_det_bin takes one position: det=(x, y) (or coord=)")
         return self.find_coord_bin(det if det is not None else coord)
 
-    def find_coord_bin_edges(self, coord) -> Angle:
+    def find_coord_bin_edges(self, coord: QuantityLike) -> Angle:
         """Edges ``(x_lo, x_hi, y_lo, y_hi)`` of the bin holding ``coord = (x, y)``."""
         ix, iy = self.find_coord_bin(coord)
         x = self.detx_axis.bin(ix)
@@ -361,7 +373,7 @@ class FOVCube:
 
     # ------------------------------------------------------------------
     # volumes and integrals
-    def solid_angle(self, exact=False) -> u.Quantity:
+    def solid_angle(self, exact: bool = False) -> u.Quantity:
         """Solid angle of each (DETY, DETX) pixel, shape ``(ny, nx)``, in sr.
 
         ``exact=False`` is the flat ``dx * dy`` of the original; ``exact=True``
@@ -370,7 +382,7 @@ class FOVCube:
         _, ey, ex = self._edges_on_backend()
         return u.Quantity(to_numpy(_array.solid_angle(ey, ex, exact=exact)), u.sr)
 
-    def bin_volume_array(self, exact=False):
+    def bin_volume_array(self, exact: bool = False) -> Array:
         """Bin volumes ``dE * dOmega`` on the data's backend, float64, in TeV sr."""
         return compiled(_array.bin_volume, self.xp, exact=bool(exact))(*self._edges_on_backend())
 
@@ -393,14 +405,16 @@ class FOVCube:
         per_image = self.xp.sum(self.data * area, axis=(1, 2))
         return u.Quantity(to_numpy(per_image), self.unit * u.sr)
 
-    def make_spectrum(self, coord) -> u.Quantity:
+    def make_spectrum(self, coord: QuantityLike) -> u.Quantity:
         """Data of the (DETX, DETY) bin holding ``coord = (x, y)``, one value per energy bin."""
         ix, iy = self.find_coord_bin(Angle(coord).flatten())
         return self.quantity[:, iy, ix]
 
     # ------------------------------------------------------------------
     # filling
-    def fill_events(self, event_lists, weights=None, *, method="auto"):
+    def fill_events(
+        self, event_lists: Any, weights: ArrayLike | None = None, *, method: str = "auto"
+    ) -> Self:
         """Add the counts of event lists to the data.
 
         Events are binned with half-open bins ``[lo, hi)`` on every axis;
@@ -459,7 +473,16 @@ class FOVCube:
     # ------------------------------------------------------------------
     # FITS I/O (thin wrappers; the work is done in bgcube.io)
     @classmethod
-    def read(cls, filename, format="table", scheme=None, hdu=None, *, layout=None, backend=None):
+    def read(
+        cls,
+        filename: PathLike,
+        format: str = "table",
+        scheme: str | None = None,
+        hdu: int | str | None = None,
+        *,
+        layout: str | None = None,
+        backend: BackendLike = None,
+    ) -> Self:
         """Read a cube from a FITS file.
 
         Parameters
@@ -498,7 +521,15 @@ class FOVCube:
 
         return read_cube(filename, format, scheme, hdu, layout=layout, backend=backend, cls=cls)
 
-    def write(self, filename, format="table", overwrite=False, clobber=None, *, legacy=False):
+    def write(
+        self,
+        filename: PathLike,
+        format: str = "table",
+        overwrite: bool = False,
+        clobber: bool | None = None,
+        *,
+        legacy: bool = False,
+    ) -> None:
         """Write the cube to a FITS file, atomically.
 
         Parameters
@@ -529,13 +560,20 @@ class FOVCube:
         write_cube(self, filename, format, overwrite, legacy=legacy)
 
     @classmethod
-    def from_table(cls, table, scheme=None, *, layout=None, backend=None):
+    def from_table(
+        cls,
+        table: Table,
+        scheme: str | None = None,
+        *,
+        layout: str | None = None,
+        backend: BackendLike = None,
+    ) -> Self:
         """A cube from a one-row BKG_3D-style `~astropy.table.Table` (see `read`)."""
         from .io import cube_from_table
 
         return cube_from_table(table, scheme, layout=layout, backend=backend, cls=cls)
 
-    def to_table(self, *, legacy=False):
+    def to_table(self, *, legacy: bool = False) -> Table:
         """The cube as a one-row BKG_3D `~astropy.table.Table`, keywords in ``meta``."""
         from .io import cube_to_table
 
@@ -543,8 +581,15 @@ class FOVCube:
 
     @classmethod
     def from_hdulist(
-        cls, hdulist, format="table", scheme=None, hdu=None, *, layout=None, backend=None
-    ):
+        cls,
+        hdulist: fits.HDUList,
+        format: str = "table",
+        scheme: str | None = None,
+        hdu: int | str | None = None,
+        *,
+        layout: str | None = None,
+        backend: BackendLike = None,
+    ) -> Self:
         """A cube from an open `~astropy.io.fits.HDUList` (see `read`)."""
         from .io import cube_from_hdulist
 
@@ -552,7 +597,7 @@ class FOVCube:
             hdulist, format, scheme, hdu, layout=layout, backend=backend, cls=cls
         )
 
-    def to_hdulist(self, format="table", *, legacy=False):
+    def to_hdulist(self, format: str = "table", *, legacy: bool = False) -> fits.HDUList:
         """The cube as an `~astropy.io.fits.HDUList` in ``format`` (see `write`)."""
         from .io import cube_to_hdulist
 
@@ -572,7 +617,14 @@ class FOVCube:
             q.to_value(axis.canonical_unit), self.xp, device=self.device, dtype=np.float64
         )
 
-    def evaluate(self, *, detx, dety, energy, extrapolate=False) -> u.Quantity:
+    def evaluate(
+        self,
+        *,
+        detx: QuantityLike,
+        dety: QuantityLike,
+        energy: QuantityLike,
+        extrapolate: bool = False,
+    ) -> u.Quantity:
         """Cube values at arbitrary points, interpolated between bin centres.
 
         The interpolation is Gammapy 2.x's ``Background3D.evaluate``: linear
@@ -617,7 +669,13 @@ class FOVCube:
         return u.Quantity(to_numpy(values), self.unit, copy=False)
 
     def evaluate_integral(
-        self, *, detx, dety, energy_min, energy_max, extrapolate=False
+        self,
+        *,
+        detx: QuantityLike,
+        dety: QuantityLike,
+        energy_min: QuantityLike,
+        energy_max: QuantityLike,
+        extrapolate: bool = False,
     ) -> u.Quantity:
         """Integral over an energy band of the interpolated cube, at given positions.
 
@@ -659,19 +717,23 @@ class FOVCube:
 
     # ------------------------------------------------------------------
     # plots (thin: the drawing is bgcube.plotting, matplotlib imported there)
-    def plot_image(self, energy, ax=None, style_kwargs=None):
+    def plot_image(
+        self, energy: QuantityLike, ax: Axes | None = None, style_kwargs: dict | None = None
+    ) -> Axes:
         """Image of the energy bin holding ``energy``; see `bgcube.plotting.plot_image`."""
         from .plotting import plot_image
 
         return plot_image(self, energy, ax=ax, style_kwargs=style_kwargs)
 
-    def plot_spectrum(self, coord, ax=None, style_kwargs=None):
+    def plot_spectrum(
+        self, coord: QuantityLike, ax: Axes | None = None, style_kwargs: dict | None = None
+    ) -> Axes:
         """Spectrum of the DETX/DETY bin holding ``coord``; see `bgcube.plotting.plot_spectrum`."""
         from .plotting import plot_spectrum
 
         return plot_spectrum(self, coord, ax=ax, style_kwargs=style_kwargs)
 
-    def peek(self, **kwargs):
+    def peek(self, **kwargs: Any) -> Figure:
         """Overview figure (images, spectra, radial profile); see `bgcube.plotting.peek`."""
         from .plotting import peek
 

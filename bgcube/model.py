@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Self
+
 import astropy.units as u
 
 from . import array as _array
@@ -11,6 +13,12 @@ from .cube import FOVCube
 from .errors import ModelStateError, ObservationError
 from .io.formats import TIME_CONVENTIONS
 from .smoothing import KERNEL, smoothing_method
+
+if TYPE_CHECKING:
+    from astropy.table import Table
+    from matplotlib.figure import Figure
+
+    from ._types import ArrayLike, BackendLike, PathLike, QuantityLike
 
 __all__ = ["FOVCubeBackgroundModel", "TIME_CONVENTIONS"]
 
@@ -56,8 +64,12 @@ class FOVCubeBackgroundModel:
     """
 
     def __init__(
-        self, counts_cube=None, livetime_cube=None, background_cube=None, time_convention="ONTIME"
-    ):
+        self,
+        counts_cube: FOVCube | None = None,
+        livetime_cube: FOVCube | None = None,
+        background_cube: FOVCube | None = None,
+        time_convention: str = "ONTIME",
+    ) -> None:
         if time_convention not in TIME_CONVENTIONS:
             raise ValueError(
                 f"time_convention must be one of {TIME_CONVENTIONS}, got {time_convention!r}"
@@ -69,8 +81,14 @@ class FOVCubeBackgroundModel:
 
     @classmethod
     def set_cube_binning(
-        cls, detx_edges, dety_edges, energy_edges, *, backend=None, time_convention="ONTIME"
-    ):
+        cls,
+        detx_edges: QuantityLike,
+        dety_edges: QuantityLike,
+        energy_edges: QuantityLike,
+        *,
+        backend: BackendLike = None,
+        time_convention: str = "ONTIME",
+    ) -> Self:
         """A model with empty (zero) cubes on the given binning.
 
         Parameters
@@ -140,7 +158,7 @@ class FOVCubeBackgroundModel:
         if missing:
             raise ValueError(f"this model has no {', '.join(missing)}; call set_cube_binning first")
 
-    def to_backend(self, backend, device=None):
+    def to_backend(self, backend: BackendLike, device: Any = None) -> Self:
         """A copy of the model with every cube on another backend."""
         cubes = {
             name: None if cube is None else cube.to_backend(backend, device)
@@ -148,7 +166,9 @@ class FOVCubeBackgroundModel:
         }
         return type(self)(**cubes, time_convention=self.time_convention)
 
-    def fill_events(self, event_lists, weights=None, *, method="auto"):
+    def fill_events(
+        self, event_lists: Any, weights: ArrayLike | None = None, *, method: str = "auto"
+    ) -> Self:
         """Add the events of ``event_lists`` to the counts cube (see `FOVCube.fill_events`).
 
         Returns
@@ -159,7 +179,9 @@ class FOVCubeBackgroundModel:
         self.counts_cube.fill_events(event_lists, weights, method=method)
         return self
 
-    def add_observation_time(self, time, kept_fraction=None):
+    def add_observation_time(
+        self, time: QuantityLike, kept_fraction: ArrayLike | None = None
+    ) -> Self:
         """Add one observation's time to the time cube.
 
         Parameters
@@ -208,7 +230,7 @@ class FOVCubeBackgroundModel:
             cube.data = cube.data + increment * xp.astype(kept_fraction, xp.float64)
         return self
 
-    def compute_rate(self, exact_solid_angle=False):
+    def compute_rate(self, exact_solid_angle: bool = False) -> Self:
         """Fill the background cube with ``counts / (time * dE * dOmega)`` in 1/(MeV s sr).
 
         Bins with zero time get rate 0.
@@ -251,8 +273,13 @@ class FOVCubeBackgroundModel:
     # rules are in bgcube.binning, the filling in the data store's fill_model)
     @classmethod
     def define_cube_binning(
-        cls, observation_table, method="default", *, backend=None, time_convention="ONTIME"
-    ):
+        cls,
+        observation_table: Table,
+        method: str = "default",
+        *,
+        backend: BackendLike = None,
+        time_convention: str = "ONTIME",
+    ) -> Self:
         """An empty model with the original make-models binning for these observations.
 
         20 log energy bins over 0.1-100 TeV and 60 x 60 bins over +-0.07 rad,
@@ -273,14 +300,14 @@ class FOVCubeBackgroundModel:
 
     def fill_obs(
         self,
-        observation_table,
-        data_store,
-        exclusion=None,
+        observation_table: Table,
+        data_store: Any,
+        exclusion: Any = None,
         *,
-        alignment="RADEC",
-        fail_fast=True,
-        progress=None,
-    ):
+        alignment: str = "RADEC",
+        fail_fast: bool = True,
+        progress: bool | None = None,
+    ) -> tuple[list, list[tuple[int, str]]]:
         """Add the events and time of the observations in ``observation_table``.
 
         Parameters
@@ -313,7 +340,14 @@ class FOVCubeBackgroundModel:
             progress=progress,
         )
 
-    def smooth(self, n_passes=None, *, method="k5a", model=None, **kwargs):
+    def smooth(
+        self,
+        n_passes: int | None = None,
+        *,
+        method: str = "k5a",
+        model: Any = None,
+        **kwargs: Any,
+    ) -> Self:
         """Smooth the background cube, preserving each image's integral.
 
         Parameters
@@ -387,7 +421,9 @@ class FOVCubeBackgroundModel:
     # ------------------------------------------------------------------
     # FITS I/O (thin wrappers; the work is done in bgcube.io)
     @classmethod
-    def read(cls, filename, format="table", *, backend=None):
+    def read(
+        cls, filename: PathLike, format: str = "table", *, backend: BackendLike = None
+    ) -> Self:
         """Read a background model file.
 
         Parameters
@@ -417,7 +453,15 @@ class FOVCubeBackgroundModel:
 
         return read_model(filename, format, backend=backend, cls=cls, cube_cls=FOVCube)
 
-    def write(self, filename, format="table", overwrite=False, clobber=None, *, legacy=False):
+    def write(
+        self,
+        filename: PathLike,
+        format: str = "table",
+        overwrite: bool = False,
+        clobber: bool | None = None,
+        *,
+        legacy: bool = False,
+    ) -> None:
         """Write the model to a FITS file, atomically.
 
         Parameters
@@ -450,7 +494,7 @@ class FOVCubeBackgroundModel:
 
     # ------------------------------------------------------------------
     # plots (thin: the drawing is bgcube.plotting)
-    def peek(self, **kwargs):
+    def peek(self, **kwargs: Any) -> Figure:
         """Overview figure of the background cube (else counts, else time cube).
 
         Images at a few energies, spectra at a few positions and radial

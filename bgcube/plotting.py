@@ -14,11 +14,22 @@ from the data's backend to the host.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import Angle
 
 from .backend import to_numpy
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from ._types import ArrayLike, QuantityLike
+
+#: A `bgcube.FOVCube` in annotations (plotting sits below the cube layer and does not import it).
+CubeLike = Any
 
 __all__ = [
     "plot_image",
@@ -34,7 +45,7 @@ __all__ = [
 LEGEND_OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
 
 
-def log_axis_errors(values, errors, floor=0.1):
+def log_axis_errors(values: ArrayLike, errors: ArrayLike, floor: float = 0.1) -> np.ndarray:
     """Error bars for a log axis: ``[lower, upper]`` with the lower end kept above 0.
 
     A lower end at or below zero cannot be drawn on a log axis (matplotlib
@@ -84,7 +95,9 @@ def _bin_range(lo, hi, unit) -> str:
     return f"[{lo:.3g}, {hi:.3g}) {unit}"
 
 
-def plot_image(cube, energy, ax=None, style_kwargs=None):
+def plot_image(
+    cube: CubeLike, energy: QuantityLike, ax: Axes | None = None, style_kwargs: dict | None = None
+) -> Axes:
     """Plot the image of the energy bin holding ``energy``.
 
     Parameters
@@ -140,7 +153,9 @@ def plot_image(cube, energy, ax=None, style_kwargs=None):
     return ax
 
 
-def plot_spectrum(cube, coord, ax=None, style_kwargs=None):
+def plot_spectrum(
+    cube: CubeLike, coord: QuantityLike, ax: Axes | None = None, style_kwargs: dict | None = None
+) -> Axes:
     """Plot the spectrum of the DETX/DETY bin holding ``coord``, log-log.
 
     The values of the bin are drawn at the logarithmic centres of the
@@ -193,7 +208,7 @@ def plot_spectrum(cube, coord, ax=None, style_kwargs=None):
     return ax
 
 
-def radial_profile(cube, energy):
+def radial_profile(cube: CubeLike, energy: QuantityLike) -> tuple[u.Quantity, u.Quantity]:
     """Mean of the image of one energy bin over rings of offset from the pointing.
 
     The offset of a pixel is the distance of its centre from DETX = DETY = 0,
@@ -246,7 +261,9 @@ def _peek_cube(obj):
     raise ValueError("the model has no cube with non-zero data to show")
 
 
-def peek(cube, n_energies=3, n_positions=3, figsize=(15, 9)):
+def peek(
+    cube: CubeLike, n_energies: int = 3, n_positions: int = 3, figsize: tuple = (15, 9)
+) -> Figure:
     """One figure: images at a few energies, spectra at a few positions, radial profiles.
 
     Parameters

@@ -16,10 +16,16 @@ the flat pixel solid angle ``dx * dy`` of the 3D models (SOLIDANG=FLAT).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 
 from .backend import to_numpy
+
+if TYPE_CHECKING:
+    from ._types import ArrayLike, PathLike, QuantityLike
+    from .cube import FOVCube
 
 __all__ = ["RadialBackground", "radial_from_cubes", "default_offset_edges"]
 
@@ -43,7 +49,14 @@ class RadialBackground:
         Header keywords (BKG_TIME, OBS_ID, ...).
     """
 
-    def __init__(self, energy_edges, offset_edges, data, unit=None, meta=None):
+    def __init__(
+        self,
+        energy_edges: QuantityLike,
+        offset_edges: QuantityLike,
+        data: ArrayLike,
+        unit: str | u.UnitBase | None = None,
+        meta: dict | None = None,
+    ) -> None:
         self.energy_edges = u.Quantity(energy_edges, u.TeV).to(u.TeV)
         self.offset_edges = u.Quantity(offset_edges, u.deg).to(u.deg)
         if isinstance(data, u.Quantity):
@@ -69,7 +82,7 @@ class RadialBackground:
         )
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, int]:
         """``(n_energy, n_offset)``."""
         return self.data.shape
 
@@ -78,7 +91,7 @@ class RadialBackground:
         """The data with their unit."""
         return u.Quantity(self.data, self.unit)
 
-    def copy(self, data=None) -> RadialBackground:
+    def copy(self, data: ArrayLike | None = None) -> RadialBackground:
         """A copy, optionally with other data (same shape)."""
         return RadialBackground(
             self.energy_edges,
@@ -100,7 +113,7 @@ class RadialBackground:
         o = self.offset_edges.value
         return 0.5 * (o[1:] + o[:-1]) * u.deg
 
-    def evaluate(self, offset, energy) -> u.Quantity:
+    def evaluate(self, offset: QuantityLike, energy: QuantityLike) -> u.Quantity:
         """Values at given offsets and energies.
 
         Linear in offset between bin centres and a power law in energy
@@ -139,7 +152,7 @@ class RadialBackground:
         )
         return u.Quantity(np.where(inside, values, 0.0).reshape(offset.shape), self.unit)
 
-    def resample(self, like) -> RadialBackground:
+    def resample(self, like: RadialBackground) -> RadialBackground:
         """Values at the bin centres of another model's binning (``self`` if equal)."""
         if (
             like.energy_edges.shape == self.energy_edges.shape
@@ -156,20 +169,20 @@ class RadialBackground:
         )
 
     @classmethod
-    def read(cls, filename, hdu=None) -> RadialBackground:
+    def read(cls, filename: PathLike, hdu: int | str | None = None) -> RadialBackground:
         """Read a GADF BKG_2D table (see `bgcube.io.bkg2d.read_bkg_2d`)."""
         from .io.bkg2d import read_bkg_2d
 
         return read_bkg_2d(filename, hdu=hdu, cls=cls)
 
-    def write(self, filename, overwrite=False) -> None:
+    def write(self, filename: PathLike, overwrite: bool = False) -> None:
         """Write as a GADF BKG_2D table, HDU ``BACKGROUND`` (atomic, never overwriting unless asked)."""
         from .io.bkg2d import write_bkg_2d
 
         write_bkg_2d(self, filename, overwrite=overwrite)
 
 
-def default_offset_edges(cube, width_pixels=1.0) -> u.Quantity:
+def default_offset_edges(cube: FOVCube, width_pixels: float = 1.0) -> u.Quantity:
     """Offset edges from 0 to the smaller half-width of a cube, bins of ``width_pixels`` pixels."""
     x = cube.coordx_edges.to_value(u.deg)
     y = cube.coordy_edges.to_value(u.deg)
@@ -179,7 +192,9 @@ def default_offset_edges(cube, width_pixels=1.0) -> u.Quantity:
     return np.linspace(0, n * step, n + 1) * u.deg
 
 
-def radial_from_cubes(counts_cube, time_cube, offset_edges=None) -> RadialBackground:
+def radial_from_cubes(
+    counts_cube: FOVCube, time_cube: FOVCube, offset_edges: QuantityLike | None = None
+) -> RadialBackground:
     """A radial rate from counts and time cubes over (energy, DETY, DETX).
 
     Parameters

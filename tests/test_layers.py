@@ -40,7 +40,7 @@ LAYERS = (
         "bgcube.smoothing",
     ),
     ("bgcube.array",),
-    ("bgcube.errors",),
+    ("bgcube.errors", "bgcube._types"),
 )
 
 

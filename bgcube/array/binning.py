@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..errors import BinningError  # a leaf module: standard library only
+from ._typing import Array, Namespace
 from .namespace import array_device, array_namespace, check_jax_x64, is_jax
 
 __all__ = ["Binning", "bin_index"]
@@ -84,7 +86,7 @@ class Binning:
             raise BinningError(f"log binning needs positive edges, got {edges[0]}")
 
     @classmethod
-    def from_edges(cls, edges) -> Binning:
+    def from_edges(cls, edges: Sequence[float] | Array) -> Binning:
         """Make a binning, choosing the fastest exact kind for these edges.
 
         Parameters
@@ -144,7 +146,7 @@ def _is_uniform(values) -> bool:
     return all(abs(values[i] - (values[0] + i * step)) <= UNIFORM_RTOL * step for i in range(n + 1))
 
 
-def bin_index(values, binning: Binning, *, xp=None):
+def bin_index(values: Array, binning: Binning, *, xp: Namespace | None = None) -> Array:
     """Bin index of each value; ``-1`` for values outside the axis or NaN.
 
     Parameters

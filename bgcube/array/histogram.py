@@ -34,8 +34,10 @@ from __future__ import annotations
 import functools
 import importlib.util
 import sys
+from collections.abc import Sequence
 
 from ._flat_index import estimate_flat_index, flat_index
+from ._typing import Array, Namespace
 from .binning import Binning
 from .namespace import array_device, array_namespace, backend_name, check_jax_x64, is_jax
 
@@ -52,7 +54,14 @@ __all__ = [
 FILL_METHODS = ("auto", "numba", "bincount", "jax", "portable")
 
 
-def flat_bin_index(energy, dety, detx, binnings, *, xp=None):
+def flat_bin_index(
+    energy: Array,
+    dety: Array,
+    detx: Array,
+    binnings: Sequence[Binning],
+    *,
+    xp: Namespace | None = None,
+) -> Array:
     """Flat index ``(iE * ny + iy) * nx + ix`` of each event, ``nE*ny*nx`` if outside.
 
     Parameters
@@ -82,7 +91,7 @@ def flat_bin_index(energy, dety, detx, binnings, *, xp=None):
 NUMBA_MIN_EVENTS = 1 << 17
 
 
-def default_fill_method(xp, n_events=None) -> str:
+def default_fill_method(xp: Namespace, n_events: int | None = None) -> str:
     """The method ``fill_histogram(method='auto')`` uses for namespace ``xp``.
 
     Parameters
@@ -120,8 +129,16 @@ def _have_numba() -> bool:
 
 
 def fill_histogram(
-    energy, dety, detx, binnings, weights=None, *, method="auto", count_nonfinite=False, xp=None
-):
+    energy: Array,
+    dety: Array,
+    detx: Array,
+    binnings: Sequence[Binning],
+    weights: Array | None = None,
+    *,
+    method: str = "auto",
+    count_nonfinite: bool = False,
+    xp: Namespace | None = None,
+) -> Array | tuple[Array, int]:
     """Histogram events into a ``[nE, ny, nx]`` float64 counts array.
 
     Parameters

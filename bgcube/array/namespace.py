@@ -15,6 +15,8 @@ import importlib
 import array_api_compat
 from array_api_compat import device as array_device
 
+from ._typing import Array, Namespace
+
 __all__ = [
     "BACKENDS",
     "BackendUnavailableError",
@@ -42,7 +44,7 @@ class BackendUnavailableError(ImportError):
     """A backend was asked for by name but cannot be used here."""
 
 
-def array_namespace(*arrays):
+def array_namespace(*arrays: Array) -> Namespace:
     """Return the Array API namespace of ``arrays`` (``None`` entries ignored).
 
     Parameters
@@ -124,7 +126,7 @@ def with_jax_x64(function):
     return wrapper
 
 
-def get_namespace(name: str):
+def get_namespace(name: str) -> Namespace:
     """Return the Array API namespace of a backend given by name.
 
     Parameters
@@ -167,7 +169,7 @@ def get_namespace(name: str):
     return xp
 
 
-def backend_name(xp) -> str:
+def backend_name(xp: Namespace) -> str:
     """Return bgcube's name for the backend of namespace ``xp``.
 
     Parameters

@@ -10,6 +10,10 @@ files piece by piece.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from ._typing import Array, Namespace
+from .binning import Binning
 from .histogram import fill_histogram
 from .namespace import array_namespace
 
@@ -37,7 +41,9 @@ class HistogramFiller:
     (20, 60, 60)
     """
 
-    def __init__(self, binnings, *, method="auto", xp=None):
+    def __init__(
+        self, binnings: Iterable[Binning], *, method: str = "auto", xp: Namespace | None = None
+    ) -> None:
         self.binnings = tuple(binnings)
         self.method = method
         self.xp = xp
@@ -45,7 +51,9 @@ class HistogramFiller:
         self.n_events = 0
         self._counts = None
 
-    def fill(self, energy, dety, detx, weights=None):
+    def fill(
+        self, energy: Array, dety: Array, detx: Array, weights: Array | None = None
+    ) -> HistogramFiller:
         """Add one chunk of events (TeV, deg, deg; optional weights).
 
         Returns
@@ -68,7 +76,7 @@ class HistogramFiller:
         return tuple(b.nbin for b in self.binnings)
 
     @property
-    def counts(self):
+    def counts(self) -> Array:
         """The float64 counts so far, on the chunks' device (zeros before any chunk).
 
         Raises
@@ -83,7 +91,13 @@ class HistogramFiller:
         return self._counts
 
 
-def fill_histogram_chunks(chunks, binnings, *, method="auto", xp=None):
+def fill_histogram_chunks(
+    chunks: Iterable[tuple],
+    binnings: Iterable[Binning],
+    *,
+    method: str = "auto",
+    xp: Namespace | None = None,
+) -> Array:
     """Histogram an iterable of event chunks; peak memory is one chunk plus the histogram.
 
     Parameters

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import astropy.units as u
 
@@ -46,6 +48,9 @@ from .per_observation import PER_OBSERVATION_METHODS
 from .results import OUTPUT_NAMES, GroupResult, MakeModelsResult
 from .selection import RunSelection
 
+if TYPE_CHECKING:
+    from .._types import PathLike
+
 __all__ = [
     "make_models",
     "MakeModelsResult",
@@ -64,43 +69,43 @@ PYTHON_ONLY = ("min_time",)
 
 
 def make_models(
-    indir=None,
-    outdir=None,
+    indir: PathLike | DataStore | None = None,
+    outdir: PathLike | None = None,
     *,
-    method="default",
-    zenith_edges=DEFAULT_ZENITH_EDGES,
-    azimuth_edges=DEFAULT_AZIMUTH_EDGES,
-    min_observations=1,
-    min_time=0 * u.s,
-    exclusion="auto",
-    time_convention="ONTIME",
-    alignment="RADEC",
-    backend="numpy",
-    smooth=True,
-    obs_ids=None,
-    exclude_obs_ids=None,
-    select=None,
-    model_type="3d",
-    input_paths="relative",
-    test=False,
-    overwrite=False,
-    fail_fast=False,
-    progress=None,
-    per_observation=None,
-    fit_norm=False,
-    efficiency_column=None,
-    scheduler=None,
-    workers=None,
-    resume=False,
-    keep_checkpoint=False,
-    model="joint",
-    conditions=None,
-    spatial_conditions=None,
-    fit_glat_min=DEFAULT_FIT_GLAT_MIN,
-    night_sigma=None,
-    run_sigma=None,
-    config=None,
-):
+    method: str = "default",
+    zenith_edges: Sequence[float] = DEFAULT_ZENITH_EDGES,
+    azimuth_edges: Sequence[float] = DEFAULT_AZIMUTH_EDGES,
+    min_observations: int = 1,
+    min_time: u.Quantity = 0 * u.s,
+    exclusion: Any = "auto",
+    time_convention: str = "ONTIME",
+    alignment: str = "RADEC",
+    backend: str = "numpy",
+    smooth: bool | int = True,
+    obs_ids: Sequence[int] | str | None = None,
+    exclude_obs_ids: Sequence[int] | str | None = None,
+    select: str | None = None,
+    model_type: str = "3d",
+    input_paths: str = "relative",
+    test: bool = False,
+    overwrite: bool = False,
+    fail_fast: bool = False,
+    progress: bool | None = None,
+    per_observation: str | None = None,
+    fit_norm: bool = False,
+    efficiency_column: str | None = None,
+    scheduler: Any = None,
+    workers: int | None = None,
+    resume: bool = False,
+    keep_checkpoint: bool = False,
+    model: str = "joint",
+    conditions: Sequence[str] | None = None,
+    spatial_conditions: Sequence[str] | None = None,
+    fit_glat_min: float = DEFAULT_FIT_GLAT_MIN,
+    night_sigma: float | None = None,
+    run_sigma: float | None = None,
+    config: BuildConfig | None = None,
+) -> MakeModelsResult:
     """Build background models of a data set and write them.
 
     The build is described by a `~bgcube.make.config.BuildConfig` (what
