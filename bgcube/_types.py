@@ -10,7 +10,15 @@ import os
 from types import ModuleType
 from typing import Any, TypeAlias
 
-__all__ = ["PathLike", "BackendLike", "ArrayLike", "QuantityLike", "Array"]
+__all__ = [
+    "PathLike",
+    "BackendLike",
+    "ArrayLike",
+    "QuantityLike",
+    "Array",
+    "CubeLike",
+    "ModelLike",
+]
 
 #: A file or folder name.
 PathLike: TypeAlias = str | os.PathLike
@@ -22,3 +30,7 @@ ArrayLike: TypeAlias = Any
 QuantityLike: TypeAlias = Any
 #: Any Array API array.
 Array: TypeAlias = Any
+#: A `bgcube.FOVCube` (or subclass), in modules below the cube layer that do not import it.
+CubeLike: TypeAlias = Any
+#: A `bgcube.FOVCubeBackgroundModel`, in modules below the model layer.
+ModelLike: TypeAlias = Any

@@ -14,7 +14,7 @@ from the data's backend to the host.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
@@ -26,10 +26,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ._types import ArrayLike, QuantityLike
-
-#: A `bgcube.FOVCube` in annotations (plotting sits below the cube layer and does not import it).
-CubeLike = Any
+    from ._types import ArrayLike, CubeLike, QuantityLike
 
 __all__ = [
     "plot_image",

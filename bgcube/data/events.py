@@ -9,12 +9,21 @@ filled with, from a bgcube `EventList` or any table with units.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 
 from ..errors import EventDataError, FileFormatError, file_format_errors
 from ..event_columns import count_nonfinite, event_coordinates, warn_nonfinite_events
 from ..io.fits import get_hdu, open_fits
+
+if TYPE_CHECKING:
+    from astropy.io import fits
+    from astropy.table import Table
+
+    from .._types import ArrayLike, PathLike
 
 __all__ = [
     "event_coordinates",
@@ -67,7 +76,9 @@ class EventList:
     `EventList` directly, without building an astropy table.
     """
 
-    def __init__(self, columns, meta=None, filename=None):
+    def __init__(
+        self, columns: dict, meta: dict | None = None, filename: PathLike | None = None
+    ) -> None:
         self.columns = {name.upper(): np.asarray(col) for name, col in columns.items()}
         lengths = {name: col.shape for name, col in self.columns.items()}
         if len({shape for shape in lengths.values()}) > 1 or any(
@@ -87,49 +98,49 @@ class EventList:
         return self.columns.get(name)
 
     @property
-    def energy(self):
+    def energy(self) -> np.ndarray | None:
         """Reconstructed energy, TeV (None if not read)."""
         return self._get("ENERGY")
 
     @property
-    def ra(self):
+    def ra(self) -> np.ndarray | None:
         """Right ascension, deg (None if not read)."""
         return self._get("RA")
 
     @property
-    def dec(self):
+    def dec(self) -> np.ndarray | None:
         """Declination, deg (None if not read)."""
         return self._get("DEC")
 
     @property
-    def time(self):
+    def time(self) -> np.ndarray | None:
         """Event time, s since the reference time MJDREF (None if not read)."""
         return self._get("TIME")
 
     @property
-    def detx(self):
+    def detx(self) -> np.ndarray | None:
         """Field-of-view ``fov_lon``, deg (None if absent); see ``meta['FOVALIGN']``."""
         return self._get("DETX")
 
     @property
-    def dety(self):
+    def dety(self) -> np.ndarray | None:
         """Field-of-view ``fov_lat``, deg (None if absent); see ``meta['FOVALIGN']``."""
         return self._get("DETY")
 
-    def select(self, mask):
+    def select(self, mask: ArrayLike) -> EventList:
         """A new event list with the rows where ``mask`` is true (or the given indices)."""
         return type(self)(
             {name: col[mask] for name, col in self.columns.items()}, self.meta, self.filename
         )
 
-    def with_columns(self, meta=None, **columns):
+    def with_columns(self, meta: dict | None = None, **columns: ArrayLike) -> EventList:
         """A new event list with columns added or replaced (and ``meta`` merged in)."""
         merged = dict(self.columns)
         merged.update({name.upper(): col for name, col in columns.items()})
         return type(self)(merged, {**self.meta, **(meta or {})}, self.filename)
 
     @property
-    def table(self):
+    def table(self) -> Table:
         """The events as an `~astropy.table.Table` with units (columns are not copied)."""
         from astropy.table import Table
 
@@ -141,7 +152,13 @@ class EventList:
         return table
 
     @classmethod
-    def read(cls, filename, hdu="EVENTS", columns=DEFAULT_EVENT_COLUMNS, optional=("DETX", "DETY")):
+    def read(
+        cls,
+        filename: PathLike,
+        hdu: int | str = "EVENTS",
+        columns: Sequence[str] = DEFAULT_EVENT_COLUMNS,
+        optional: Sequence[str] = ("DETX", "DETY"),
+    ) -> EventList:
         """Read selected columns of an event list HDU (gzipped files work).
 
         Parameters
@@ -171,7 +188,13 @@ class EventList:
             return cls.from_hdu(table_hdu, columns, optional, filename=filename)
 
     @classmethod
-    def from_hdu(cls, hdu, columns=DEFAULT_EVENT_COLUMNS, optional=("DETX", "DETY"), filename=None):
+    def from_hdu(
+        cls,
+        hdu: fits.BinTableHDU,
+        columns: Sequence[str] = DEFAULT_EVENT_COLUMNS,
+        optional: Sequence[str] = ("DETX", "DETY"),
+        filename: PathLike | None = None,
+    ) -> EventList:
         """Build an event list from an open `~astropy.io.fits.BinTableHDU` (see `read`)."""
         with file_format_errors(filename, hdu.name, "event list"):
             return cls._from_hdu(hdu, columns, optional, filename)

@@ -14,6 +14,9 @@ optional ``NAME`` column. Column names are matched case-insensitively.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import astropy.units as u
 import numpy as np
 
@@ -26,6 +29,11 @@ from .exclusion_fraction import (
     observation_kept_fraction,
 )
 from .fov import as_degrees
+
+if TYPE_CHECKING:
+    from astropy.table import Table
+
+    from .._types import PathLike, QuantityLike
 
 __all__ = [
     "ExclusionRegions",
@@ -67,7 +75,13 @@ class ExclusionRegions:
     [True, False]
     """
 
-    def __init__(self, ra, dec, radius, names=None):
+    def __init__(
+        self,
+        ra: QuantityLike,
+        dec: QuantityLike,
+        radius: QuantityLike,
+        names: Sequence[str] | None = None,
+    ) -> None:
         ra = np.atleast_1d(as_degrees(ra))
         self.dec = np.atleast_1d(as_degrees(dec))
         self.radius = np.atleast_1d(as_degrees(radius))
@@ -112,12 +126,12 @@ class ExclusionRegions:
         )
 
     @classmethod
-    def empty(cls):
+    def empty(cls) -> ExclusionRegions:
         """No regions (every kept fraction is 1, no event is dropped)."""
         return cls(np.zeros(0), np.zeros(0), np.zeros(0))
 
     @classmethod
-    def from_list(cls, regions):
+    def from_list(cls, regions: Sequence[Any]) -> ExclusionRegions:
         """Regions from a list of circles.
 
         Parameters
@@ -161,7 +175,7 @@ class ExclusionRegions:
         return cls(ra, dec, radius, names)
 
     @classmethod
-    def from_table(cls, table, filename=None):
+    def from_table(cls, table: Table, filename: PathLike | None = None) -> ExclusionRegions:
         """Regions from a table with RA, DEC (or GLON, GLAT) and RADIUS columns.
 
         See the module docstring for the format. Raises `FileFormatError`
@@ -207,7 +221,7 @@ class ExclusionRegions:
         return cls(ra, dec, angle("radius"), names)
 
     @classmethod
-    def read(cls, filename, format=None):
+    def read(cls, filename: PathLike, format: str | None = None) -> ExclusionRegions:
         """Read regions from an ECSV or FITS table (format guessed from the name).
 
         Raises
@@ -232,7 +246,7 @@ class ExclusionRegions:
                 raise FileFormatError("exclusion file does not exist", filename=filename) from None
             return cls.from_table(table, filename=filename)
 
-    def to_table(self):
+    def to_table(self) -> Table:
         """The regions as an `~astropy.table.Table` (NAME, RA, DEC, RADIUS in deg)."""
         from astropy.table import Table
 
@@ -245,7 +259,7 @@ class ExclusionRegions:
             }
         )
 
-    def write(self, filename, overwrite=False):
+    def write(self, filename: PathLike, overwrite: bool = False) -> None:
         """Write the regions (ECSV for ``.ecsv`` names, else FITS), atomically.
 
         Raises
@@ -263,7 +277,9 @@ class ExclusionRegions:
         with atomic_output(filename, overwrite=overwrite) as tmp:
             self.to_table().write(tmp, format="ascii.ecsv", overwrite=True)
 
-    def near(self, ra, dec, max_offset):
+    def near(
+        self, ra: QuantityLike, dec: QuantityLike, max_offset: QuantityLike
+    ) -> ExclusionRegions:
         """The circles that reach within ``max_offset`` (deg) of a direction."""
         if len(self) == 0:
             return self
@@ -272,7 +288,7 @@ class ExclusionRegions:
         sep = np.degrees(np.arccos(np.clip(cx * px + cy * py + cz * pz, -1.0, 1.0)))
         return self[np.nonzero(sep <= self.radius + float(as_degrees(max_offset)))[0]]
 
-    def contains(self, ra, dec):
+    def contains(self, ra: QuantityLike, dec: QuantityLike) -> np.ndarray:
         """Whether each direction is inside any circle (on or inside the edge).
 
         Parameters
@@ -313,8 +329,12 @@ KNOWN_SOURCES = _read_known_sources()
 
 
 def default_exclusion_regions(
-    obs_table, *, target_radius=0.3 * u.deg, sources=KNOWN_SOURCES, max_offset=4.0 * u.deg
-):
+    obs_table: Table,
+    *,
+    target_radius: QuantityLike = 0.3 * u.deg,
+    sources: Any = KNOWN_SOURCES,
+    max_offset: QuantityLike = 4.0 * u.deg,
+) -> ExclusionRegions:
     """Exclusion circles around each run's target and the known sources in the fields.
 
     For an observation index such as H.E.S.S. DL3 DR1's: one circle of

@@ -9,11 +9,16 @@ unbiased. The regions themselves are `bgcube.data.exclusion.ExclusionRegions`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import astropy.units as u
 import numpy as np
 
 from ..errors import EventDataError, ObservationError
 from .fov import FOV_ALIGNMENTS, altaz_fov_to_radec_fov, as_degrees, fov_to_sky, sky_to_fov
+
+if TYPE_CHECKING:
+    from .._types import QuantityLike
 
 __all__ = ["kept_fraction", "observation_kept_fraction", "excluded_events"]
 
@@ -24,7 +29,15 @@ def _unit_vectors(ra, dec):
     return cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)
 
 
-def kept_fraction(regions, ra_pnt, dec_pnt, detx_edges, dety_edges, *, oversample=10):
+def kept_fraction(
+    regions: Any,
+    ra_pnt: float,
+    dec_pnt: float,
+    detx_edges: QuantityLike,
+    dety_edges: QuantityLike,
+    *,
+    oversample: int = 10,
+) -> np.ndarray:
     """Fraction of each (DETY, DETX) pixel outside the regions, for a RADEC pointing.
 
     Each pixel is split into ``oversample x oversample`` sub-pixels, whose
@@ -98,7 +111,7 @@ def _kept_fraction(regions, detx_edges, dety_edges, oversample, to_sky, pointing
     return out
 
 
-def excluded_events(observation, regions):
+def excluded_events(observation: Any, regions: Any) -> np.ndarray:
     """Boolean mask of an observation's events inside any region (to drop them).
 
     Parameters
@@ -134,16 +147,16 @@ def excluded_events(observation, regions):
 
 
 def observation_kept_fraction(
-    observation,
-    regions,
-    detx_edges,
-    dety_edges,
+    observation: Any,
+    regions: Any,
+    detx_edges: QuantityLike,
+    dety_edges: QuantityLike,
     *,
-    oversample=10,
-    alignment=None,
-    time_step=10 * u.s,
-    max_rotation=1 * u.deg,
-):
+    oversample: int = 10,
+    alignment: str | None = None,
+    time_step: QuantityLike = 10 * u.s,
+    max_rotation: QuantityLike = 1 * u.deg,
+) -> np.ndarray:
     """Fraction of each (DETY, DETX) pixel of one observation outside the regions.
 
     Pass it to ``FOVCubeBackgroundModel.add_observation_time(time,

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import astropy.units as u
 import numpy as np
 
 from ..errors import BgcubeError
 from .exclusion import ExclusionRegions, excluded_events, observation_kept_fraction
+
+if TYPE_CHECKING:
+    from .._types import ModelLike
 
 __all__ = ["ObservationFill", "fill_observation", "fill_observations", "progress_bar"]
 
@@ -38,7 +43,9 @@ class ObservationFill:
     time: u.Quantity
 
 
-def fill_observation(model, observation, regions=None):
+def fill_observation(
+    model: ModelLike, observation: Any, regions: ExclusionRegions | None = None
+) -> ObservationFill:
     """Add one observation's events and time to a model.
 
     Events inside an exclusion region are dropped; the time of each
@@ -94,16 +101,16 @@ def progress_bar(iterable, total=None, desc=None, enabled=None):
 
 
 def fill_observations(
-    model,
-    obs_ids,
-    data_store,
-    regions=None,
+    model: ModelLike,
+    obs_ids: Sequence[int],
+    data_store: Any,
+    regions: ExclusionRegions | None = None,
     *,
-    alignment="RADEC",
-    fail_fast=False,
-    progress=None,
-    desc=None,
-):
+    alignment: str = "RADEC",
+    fail_fast: bool = False,
+    progress: bool | None = None,
+    desc: str | None = None,
+) -> tuple[list[ObservationFill], list[tuple[int, str]]]:
     """Fill a model from observations of a data store.
 
     Parameters

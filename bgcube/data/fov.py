@@ -35,10 +35,18 @@ default.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 
 from ..array import fov as _afov
+
+if TYPE_CHECKING:
+    from astropy.coordinates import EarthLocation
+    from astropy.time import Time
+
+    from .._types import QuantityLike
 
 __all__ = [
     "FOV_ALIGNMENTS",
@@ -64,7 +72,9 @@ def as_degrees(value):
     return np.asarray(value, dtype=np.float64)
 
 
-def sky_to_fov(lon, lat, lon_pnt, lat_pnt):
+def sky_to_fov(
+    lon: QuantityLike, lat: QuantityLike, lon_pnt: QuantityLike, lat_pnt: QuantityLike
+) -> tuple[np.ndarray, np.ndarray]:
     """Field-of-view coordinates (DETX, DETY) of sky directions, as Gammapy's ``sky_to_fov``.
 
     Parameters
@@ -84,7 +94,9 @@ def sky_to_fov(lon, lat, lon_pnt, lat_pnt):
     return _afov.sky_to_fov(lon, lat, lon_pnt, lat_pnt, xp=np)
 
 
-def fov_to_sky(detx, dety, lon_pnt, lat_pnt):
+def fov_to_sky(
+    detx: QuantityLike, dety: QuantityLike, lon_pnt: QuantityLike, lat_pnt: QuantityLike
+) -> tuple[np.ndarray, np.ndarray]:
     """Sky directions of field-of-view coordinates: the inverse of `sky_to_fov`.
 
     Parameters
@@ -114,7 +126,9 @@ def fov_to_sky(detx, dety, lon_pnt, lat_pnt):
     return lon, lat
 
 
-def rotate_fov(detx, dety, angle):
+def rotate_fov(
+    detx: QuantityLike, dety: QuantityLike, angle: QuantityLike
+) -> tuple[np.ndarray, np.ndarray]:
     """Rotate field-of-view coordinates rigidly about the pointing direction.
 
     A direction at position angle ``theta`` (measured from +DETY towards
@@ -257,8 +271,16 @@ def _rotation_at(times, ra_pnt, dec_pnt, location, method, step):
 
 
 def radec_to_fov_altaz(
-    ra, dec, times, ra_pnt, dec_pnt, location, *, method="interpolate", step=10 * u.s
-):
+    ra: QuantityLike,
+    dec: QuantityLike,
+    times: Time,
+    ra_pnt: float,
+    dec_pnt: float,
+    location: EarthLocation,
+    *,
+    method: str = "interpolate",
+    step: QuantityLike = 10 * u.s,
+) -> tuple[np.ndarray, np.ndarray]:
     """ALTAZ-aligned field-of-view coordinates of events from a tracked pointing.
 
     The pointing (fixed in RA/Dec) is taken in horizontal coordinates at each
@@ -302,8 +324,16 @@ def radec_to_fov_altaz(
 
 
 def fov_altaz_to_radec(
-    detx, dety, times, ra_pnt, dec_pnt, location, *, method="interpolate", step=10 * u.s
-):
+    detx: QuantityLike,
+    dety: QuantityLike,
+    times: Time,
+    ra_pnt: float,
+    dec_pnt: float,
+    location: EarthLocation,
+    *,
+    method: str = "interpolate",
+    step: QuantityLike = 10 * u.s,
+) -> tuple[np.ndarray, np.ndarray]:
     """Sky directions (ICRS) of ALTAZ field-of-view coordinates at given times.
 
     The inverse of `radec_to_fov_altaz` (with the same ``method``/``step``;

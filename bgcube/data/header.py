@@ -7,11 +7,18 @@ time intervals of a run), with the keyword look-up `Observation.read` uses.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import astropy.units as u
 import numpy as np
 
 from ..errors import FileFormatError, ObservationError, file_format_errors
 from ..io.fits import get_hdu, open_fits
+
+if TYPE_CHECKING:
+    from astropy.io import fits
+
+    from .._types import PathLike, QuantityLike
 
 __all__ = [
     "GTI",
@@ -104,7 +111,9 @@ class GTI:
         Reference time.
     """
 
-    def __init__(self, start, stop, time_ref=None):
+    def __init__(
+        self, start: QuantityLike, stop: QuantityLike, time_ref: dict | None = None
+    ) -> None:
         self.start = np.atleast_1d(np.asarray(start, dtype=np.float64))
         self.stop = np.atleast_1d(np.asarray(stop, dtype=np.float64))
         if self.start.shape != self.stop.shape:
@@ -120,12 +129,12 @@ class GTI:
         return f"GTI(n={len(self)}, ontime={self.ontime:.1f})"
 
     @property
-    def ontime(self):
+    def ontime(self) -> u.Quantity:
         """Sum of the interval lengths (`~astropy.units.Quantity`, s)."""
         return float(np.sum(self.stop - self.start)) * u.s
 
     @classmethod
-    def read(cls, filename, hdu="GTI"):
+    def read(cls, filename: PathLike, hdu: int | str = "GTI") -> GTI:
         """Read a GTI table (START, STOP columns; MJDREF keywords in its header).
 
         Raises
@@ -137,7 +146,7 @@ class GTI:
             return cls.from_hdu(get_hdu(hdulist, hdu, filename, "GTI"), filename=filename)
 
     @classmethod
-    def from_hdu(cls, hdu, filename=None):
+    def from_hdu(cls, hdu: fits.BinTableHDU, filename: PathLike | None = None) -> GTI:
         """Build from an open GTI `~astropy.io.fits.BinTableHDU`.
 
         Raises
@@ -223,7 +232,7 @@ class _HeaderKeys:
         return value
 
 
-def observation_arguments(gti, keys, filename, obs_id) -> dict:
+def observation_arguments(gti: Any, keys: Any, filename: PathLike, obs_id: int | None) -> dict:
     """The `~bgcube.data.observation.Observation` arguments of an EVENTS header.
 
     Checks the pointing, ONTIME (from the GTI when the header has none),

@@ -13,6 +13,9 @@ the events field-of-view coordinates DETX/DETY in the RADEC alignment of
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import astropy.units as u
 import numpy as np
 
@@ -35,6 +38,12 @@ from .header import (
     observatory_location,
     time_reference,
 )
+
+if TYPE_CHECKING:
+    from astropy.coordinates import EarthLocation
+    from astropy.time import Time
+
+    from .._types import PathLike, QuantityLike
 
 __all__ = [
     "Observation",
@@ -85,21 +94,21 @@ class Observation:
 
     def __init__(
         self,
-        obs_id,
-        events,
-        gti,
-        ra_pnt,
-        dec_pnt,
-        ontime,
-        livetime=None,
-        deadc=None,
-        alt_pnt=None,
-        az_pnt=None,
-        location=None,
-        time_ref=None,
-        meta=None,
-        filename=None,
-    ):
+        obs_id: int,
+        events: EventList,
+        gti: GTI | tuple | None,
+        ra_pnt: float,
+        dec_pnt: float,
+        ontime: QuantityLike,
+        livetime: QuantityLike | None = None,
+        deadc: float | None = None,
+        alt_pnt: float | None = None,
+        az_pnt: float | None = None,
+        location: EarthLocation | dict | None = None,
+        time_ref: Time | dict | None = None,
+        meta: Any = None,
+        filename: PathLike | None = None,
+    ) -> None:
         self.obs_id = int(obs_id)
         self.events = events
         self._gti = gti
@@ -123,21 +132,21 @@ class Observation:
         )
 
     @property
-    def location(self):
+    def location(self) -> EarthLocation | None:
         """Observatory location (`~astropy.coordinates.EarthLocation`) or None."""
         if isinstance(self._location, dict):  # keywords: built on first use (~1 ms)
             self._location = observatory_location(self._location)
         return self._location
 
     @property
-    def time_ref(self):
+    def time_ref(self) -> Time | None:
         """Reference time of the TIME column (`~astropy.time.Time`) or None."""
         if isinstance(self._time_ref, dict):
             self._time_ref = time_reference(self._time_ref)
         return self._time_ref
 
     @property
-    def gti(self):
+    def gti(self) -> GTI | None:
         """Good time intervals (`GTI`, read on first access), or None if there are none."""
         if isinstance(self._gti, tuple):
             filename, hdu = self._gti
@@ -148,19 +157,19 @@ class Observation:
         return self._gti
 
     @property
-    def zenith(self):
+    def zenith(self) -> float | None:
         """Mean zenith angle of the pointing, deg (``90 - ALT_PNT``; None if unknown)."""
         return None if self.alt_pnt is None else 90.0 - self.alt_pnt
 
     @property
-    def fov_alignment(self):
+    def fov_alignment(self) -> str | None:
         """Alignment of the events' DETX/DETY (``'RADEC'``, ``'ALTAZ'``) or None."""
         return self.events.meta.get("FOVALIGN") if self.events.detx is not None else None
 
     def _fail(self, message):
         return ObservationError(f"OBS_ID {self.obs_id} (file {self.filename!r}): {message}")
 
-    def observation_time(self, convention="ONTIME"):
+    def observation_time(self, convention: str = "ONTIME") -> u.Quantity:
         """The observation time a model's time cube accumulates.
 
         Parameters
@@ -185,13 +194,15 @@ class Observation:
             return self.livetime
         raise ValueError(f"convention must be 'ONTIME' or 'LIVETIME', got {convention!r}")
 
-    def event_times(self):
+    def event_times(self) -> Time:
         """Event times as `~astropy.time.Time` (TIME column + reference time)."""
         if self.events.time is None or self.time_ref is None:
             raise self._fail("event times need the TIME column and MJDREFI/MJDREFF keywords")
         return self.time_ref + self.events.time * u.s
 
-    def fov_coordinates(self, alignment="RADEC", *, method="interpolate"):
+    def fov_coordinates(
+        self, alignment: str = "RADEC", *, method: str = "interpolate"
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Field-of-view coordinates of the events computed from RA/DEC and the pointing.
 
         Parameters
@@ -234,7 +245,7 @@ class Observation:
             )
         raise ValueError(f"alignment must be one of {FOV_ALIGNMENTS}, got {alignment!r}")
 
-    def field_rotation(self, times, *, step=10 * u.s):
+    def field_rotation(self, times: Time, *, step: QuantityLike = 10 * u.s) -> np.ndarray:
         """Angle from the RADEC to the ALTAZ field-of-view frame at ``times``, deg.
 
         `bgcube.data.fov.field_rotation_grid` (astropy ``AltAz``) on a grid of
@@ -278,18 +289,18 @@ class Observation:
     @classmethod
     def read(
         cls,
-        filename,
+        filename: PathLike,
         *,
-        obs_id=None,
-        hdu="EVENTS",
-        gti_filename=None,
-        gti_hdu="GTI",
-        columns=DEFAULT_EVENT_COLUMNS,
-        fov_alignment="RADEC",
-        fov_source="auto",
-        altaz_method="interpolate",
-        fallback_meta=None,
-    ):
+        obs_id: int | None = None,
+        hdu: int | str = "EVENTS",
+        gti_filename: PathLike | None = None,
+        gti_hdu: int | str | None = "GTI",
+        columns: Sequence[str] = DEFAULT_EVENT_COLUMNS,
+        fov_alignment: str | None = "RADEC",
+        fov_source: str = "auto",
+        altaz_method: str = "interpolate",
+        fallback_meta: dict | None = None,
+    ) -> Observation:
         """Read one observation from a GADF DL3 event file.
 
         Parameters

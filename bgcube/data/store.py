@@ -8,7 +8,9 @@ index has one row per observation (OBS_ID, pointing, times, N_TELS, ...).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import astropy.units as u
 import numpy as np
@@ -22,6 +24,11 @@ from ..errors import (
 )
 from ..io.fits import read_fits_table
 from .observation import Observation
+
+if TYPE_CHECKING:
+    from astropy.table import Table
+
+    from .._types import ModelLike, PathLike
 
 __all__ = ["DataStore", "select_observations", "zenith_of", "HDU_INDEX", "OBS_INDEX"]
 
@@ -90,8 +97,14 @@ def _range_mask(values, limits, column):
 
 
 def select_observations(
-    obs_table, obs_ids=None, *, zenith=None, azimuth=None, n_tels_min=None, where=None
-):
+    obs_table: Table,
+    obs_ids: Sequence[int] | None = None,
+    *,
+    zenith: tuple | None = None,
+    azimuth: tuple | None = None,
+    n_tels_min: int | None = None,
+    where: dict | None = None,
+) -> Table:
     """Rows of an observation table passing every given criterion.
 
     Parameters
@@ -183,7 +196,14 @@ class DataStore:
     >>> obs = crab.observation(crab.obs_ids[0])                  # doctest: +SKIP
     """
 
-    def __init__(self, obs_table, hdu_table, base_dir, hdu_index_file=None, obs_index_file=None):
+    def __init__(
+        self,
+        obs_table: Table,
+        hdu_table: Table,
+        base_dir: PathLike,
+        hdu_index_file: PathLike | None = None,
+        obs_index_file: PathLike | None = None,
+    ) -> None:
         missing = [c for c in _HDU_INDEX_COLUMNS if c not in hdu_table.colnames]
         if missing:
             raise FileFormatError(
@@ -216,7 +236,9 @@ class DataStore:
                 )
 
     @classmethod
-    def from_dir(cls, base_dir, hdu_index=HDU_INDEX, obs_index=OBS_INDEX):
+    def from_dir(
+        cls, base_dir: PathLike, hdu_index: str = HDU_INDEX, obs_index: str = OBS_INDEX
+    ) -> DataStore:
         """Open the data store in a folder holding its index files.
 
         Parameters
@@ -239,7 +261,7 @@ class DataStore:
         return cls.from_files(base / hdu_index, base / obs_index)
 
     @classmethod
-    def from_files(cls, hdu_index_file, obs_index_file):
+    def from_files(cls, hdu_index_file: PathLike, obs_index_file: PathLike) -> DataStore:
         """Open a data store from its two index files (see `from_dir`)."""
         hdu_table = _read_table(hdu_index_file, "HDU index")
         obs_table = _read_table(obs_index_file, "observation index")
@@ -255,11 +277,19 @@ class DataStore:
         return f"DataStore(n_obs={len(self)}, base_dir={str(self.base_dir)!r})"
 
     @property
-    def obs_ids(self):
+    def obs_ids(self) -> np.ndarray:
         """OBS_ID of every observation in the (selected) observation table."""
         return np.asarray(self.obs_table["OBS_ID"], dtype=np.int64)
 
-    def select(self, obs_ids=None, *, zenith=None, azimuth=None, n_tels_min=None, where=None):
+    def select(
+        self,
+        obs_ids: Sequence[int] | None = None,
+        *,
+        zenith: tuple | None = None,
+        azimuth: tuple | None = None,
+        n_tels_min: int | None = None,
+        where: dict | None = None,
+    ) -> DataStore:
         """A data store with the observations passing the criteria.
 
         Same arguments as `select_observations`; the HDU index is shared.
@@ -276,7 +306,7 @@ class DataStore:
         new.__dict__.update(self.__dict__, obs_table=table)
         return new
 
-    def hdu_location(self, obs_id, hdu_type="events"):
+    def hdu_location(self, obs_id: int, hdu_type: str = "events") -> tuple[Path, str]:
         """Where an observation's HDU is.
 
         Parameters
@@ -317,7 +347,7 @@ class DataStore:
         row = self.obs_table[rows[0]]
         return {name: row[name] for name in self.obs_table.colnames}
 
-    def observation(self, obs_id, **read_kwargs):
+    def observation(self, obs_id: int, **read_kwargs: Any) -> Observation:
         """Read one observation (events, GTI, pointing, times).
 
         Parameters
@@ -357,7 +387,13 @@ class DataStore:
         except BgcubeError as exc:
             raise ObservationError(f"OBS_ID {int(obs_id)}: {exc}") from exc
 
-    def observations(self, obs_ids=None, *, on_error=None, **read_kwargs):
+    def observations(
+        self,
+        obs_ids: Sequence[int] | None = None,
+        *,
+        on_error: Callable[[int, Exception], None] | None = None,
+        **read_kwargs: Any,
+    ) -> Iterator[Observation]:
         """Iterate over observations (default: all of the observation table).
 
         Parameters
@@ -384,8 +420,15 @@ class DataStore:
             yield obs
 
     def fill_model(
-        self, model, obs_ids, exclusion=None, *, alignment="RADEC", fail_fast=True, progress=None
-    ):
+        self,
+        model: ModelLike,
+        obs_ids: Sequence[int],
+        exclusion: Any = None,
+        *,
+        alignment: str = "RADEC",
+        fail_fast: bool = True,
+        progress: bool | None = None,
+    ) -> tuple[list, list[tuple[int, str]]]:
         """Add the events and time of observations of this store to a background model.
 
         What `bgcube.FOVCubeBackgroundModel.fill_obs` calls: the container

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -119,7 +120,7 @@ def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
 
 
 @contextmanager
-def atomic_output(filename, overwrite: bool = False):
+def atomic_output(filename: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Context manager giving a temporary path that becomes ``filename`` on success.
 
     Parameters

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 from astropy.io import fits
@@ -21,6 +22,9 @@ from .fits import find_hdu, hdu_names, open_fits
 from .formats import BACKGROUND_HDU_NAMES
 from .image import cube_from_image_hdulist, cube_to_image_hdulist
 from .table import cube_from_table_hdu, cube_to_table_hdu
+
+if TYPE_CHECKING:
+    from .._types import BackendLike, CubeLike, PathLike
 
 __all__ = [
     "FORMATS",
@@ -106,16 +110,16 @@ def select_table_hdu(hdulist, hdu=None, scheme=None, filename=None):
 
 
 def cube_from_hdulist(
-    hdulist,
-    format="table",
-    scheme=None,
-    hdu=None,
+    hdulist: fits.HDUList,
+    format: str = "table",
+    scheme: str | None = None,
+    hdu: int | str | None = None,
     *,
-    layout=None,
-    backend=None,
-    filename=None,
-    cls,
-):
+    layout: str | None = None,
+    backend: BackendLike = None,
+    filename: str | None = None,
+    cls: type,
+) -> CubeLike:
     """Read a cube from an open `~astropy.io.fits.HDUList`.
 
     Parameters are those of `read_cube`.
@@ -146,7 +150,16 @@ def cube_from_hdulist(
     )
 
 
-def read_cube(filename, format="table", scheme=None, hdu=None, *, layout=None, backend=None, cls):
+def read_cube(
+    filename: PathLike,
+    format: str = "table",
+    scheme: str | None = None,
+    hdu: int | str | None = None,
+    *,
+    layout: str | None = None,
+    backend: BackendLike = None,
+    cls: type,
+) -> CubeLike:
     """Read a cube from a FITS file.
 
     Parameters
@@ -192,7 +205,7 @@ def read_cube(filename, format="table", scheme=None, hdu=None, *, layout=None, b
         )
 
 
-def cube_to_hdulist(cube, format="table", *, legacy=False) -> fits.HDUList:
+def cube_to_hdulist(cube: CubeLike, format: str = "table", *, legacy: bool = False) -> fits.HDUList:
     """The cube as an `~astropy.io.fits.HDUList` in ``format`` ('table' or 'image').
 
     ``legacy`` (table format only) writes the original FOVCube layout.
@@ -203,7 +216,7 @@ def cube_to_hdulist(cube, format="table", *, legacy=False) -> fits.HDUList:
     return fits.HDUList([fits.PrimaryHDU(), cube_to_table_hdu(cube, legacy=legacy)])
 
 
-def write_hdulist(hdulist, filename, overwrite=False) -> None:
+def write_hdulist(hdulist: fits.HDUList, filename: PathLike, overwrite: bool = False) -> None:
     """Write an HDUList atomically (see `bgcube.io.atomic.atomic_output`).
 
     A ``.gz`` name gives a gzipped file (see `write_fits_bytes`).
@@ -331,7 +344,14 @@ def gzip_bytes(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
 
 
-def write_cube(cube, filename, format="table", overwrite=False, *, legacy=False) -> None:
+def write_cube(
+    cube: CubeLike,
+    filename: PathLike,
+    format: str = "table",
+    overwrite: bool = False,
+    *,
+    legacy: bool = False,
+) -> None:
     """Write a cube to a FITS file, atomically.
 
     Parameters

@@ -24,6 +24,8 @@ edges) and DATAUNIT keyword.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 from astropy.io import fits
@@ -32,6 +34,9 @@ from ..errors import FileFormatError, file_format_errors
 from .fits import hdu_names
 from .table import header_meta, meta_to_header
 from .units import format_unit, parse_unit
+
+if TYPE_CHECKING:
+    from .._types import BackendLike, CubeLike
 
 __all__ = ["cube_to_image_hdulist", "cube_from_image_hdulist", "EBOUNDS", "DETBOUNDS"]
 
@@ -72,7 +77,7 @@ def _energy_wcs(header, edges: u.Quantity) -> None:
         _linear_wcs(header, 3, "ENER", edges)
 
 
-def cube_to_image_hdulist(cube) -> fits.HDUList:
+def cube_to_image_hdulist(cube: CubeLike) -> fits.HDUList:
     """The cube in the 'image' format (see the module docstring).
 
     Parameters
@@ -205,7 +210,15 @@ def _spatial_edges(hdulist, header, shape, filename):
     return result
 
 
-def cube_from_image_hdulist(hdulist, scheme=None, *, hdu=0, backend=None, filename=None, cls):
+def cube_from_image_hdulist(
+    hdulist: fits.HDUList,
+    scheme: str | None = None,
+    *,
+    hdu: int | str = 0,
+    backend: BackendLike = None,
+    filename: str | None = None,
+    cls: type,
+) -> CubeLike:
     """Read a cube written in the 'image' format.
 
     Parameters

@@ -16,6 +16,8 @@ files, normalised by livetime).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..backend import to_numpy
 from ..errors import FileFormatError
 from .files import (
@@ -28,6 +30,9 @@ from .files import (
 from .fits import open_fits
 from .formats import TIME_CONVENTIONS
 from .table import cube_to_table_hdu
+
+if TYPE_CHECKING:
+    from .._types import BackendLike, ModelLike, PathLike
 
 __all__ = ["read_model", "write_model", "model_to_hdulist", "model_from_hdulist"]
 
@@ -83,7 +88,14 @@ def model_to_hdulist(model, format="table", *, legacy=False):
     return hdulist
 
 
-def write_model(model, filename, format="table", overwrite=False, *, legacy=False) -> None:
+def write_model(
+    model: ModelLike,
+    filename: PathLike,
+    format: str = "table",
+    overwrite: bool = False,
+    *,
+    legacy: bool = False,
+) -> None:
     """Write a background model to a FITS file, atomically.
 
     Parameters
@@ -143,7 +155,14 @@ def model_from_hdulist(hdulist, format="table", *, backend=None, filename=None, 
     return cls(**cubes, time_convention=convention)
 
 
-def read_model(filename, format="table", *, backend=None, cls, cube_cls):
+def read_model(
+    filename: PathLike,
+    format: str = "table",
+    *,
+    backend: BackendLike = None,
+    cls: type,
+    cube_cls: type,
+) -> ModelLike:
     """Read a background model file.
 
     Parameters

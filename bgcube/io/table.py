@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
@@ -34,6 +35,9 @@ from .formats import (
 )
 from .layout import orient, to_layout
 from .units import format_unit, parse_unit
+
+if TYPE_CHECKING:
+    from .._types import BackendLike, CubeLike
 
 __all__ = [
     "cube_from_table_hdu",
@@ -246,8 +250,14 @@ def _check_one_row(nrows, where):
 
 
 def cube_from_table_hdu(
-    hdu: fits.BinTableHDU, scheme=None, *, layout=None, backend=None, filename=None, cls
-):
+    hdu: fits.BinTableHDU,
+    scheme: str | None = None,
+    *,
+    layout: str | None = None,
+    backend: BackendLike = None,
+    filename: str | None = None,
+    cls: type,
+) -> CubeLike:
     """Read a cube from a BKG_3D-style binary-table HDU.
 
     Units are parsed by `bgcube.io.units.parse_unit`, so strings astropy's
@@ -299,7 +309,14 @@ def cube_from_table_hdu(
         return _cube_from_columns(cols, hdu.header, scheme, layout, backend, cls)
 
 
-def cube_from_table(table: Table, scheme=None, *, layout=None, backend=None, cls):
+def cube_from_table(
+    table: Table,
+    scheme: str | None = None,
+    *,
+    layout: str | None = None,
+    backend: BackendLike = None,
+    cls: type,
+) -> CubeLike:
     """Read a cube from a one-row astropy Table (as `cube_from_table_hdu`).
 
     A column of shape ``(1, N)`` is taken as data without TDIM.
@@ -345,7 +362,7 @@ def _column_names(cube, legacy: bool):
     )
 
 
-def cube_to_table(cube, *, legacy: bool = False) -> Table:
+def cube_to_table(cube: CubeLike, *, legacy: bool = False) -> Table:
     """The cube as a one-row astropy Table (BKG_3D columns, header keywords in ``meta``).
 
     Parameters
@@ -393,7 +410,7 @@ def cube_to_table(cube, *, legacy: bool = False) -> Table:
     return table
 
 
-def cube_to_table_hdu(cube, *, legacy: bool = False) -> fits.BinTableHDU:
+def cube_to_table_hdu(cube: CubeLike, *, legacy: bool = False) -> fits.BinTableHDU:
     """The cube as a `~astropy.io.fits.BinTableHDU` (see `cube_to_table`).
 
     Unit strings are written in the FITS format (`bgcube.io.units.format_unit`).

@@ -26,8 +26,10 @@ MODELDIR is written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.table import Table
@@ -43,6 +45,9 @@ from .gammapy_index import _ontime_scale as ontime_scale
 from .guard import guarded_build
 from .model_source import load_model_source, row_value
 from .output_paths import check_transfers, input_hdu_rows, transfer_input_files
+
+if TYPE_CHECKING:
+    from .._types import PathLike
 from .per_observation import PerObservationModel
 from .radial_models import MODEL_TYPES, RadialGroupModels
 from .selection import RunSelection
@@ -77,19 +82,19 @@ def _check_not_inside(outdir, folder, what):
 
 @guarded_build
 def apply_models(
-    modeldir,
-    indir,
-    outdir,
+    modeldir: PathLike,
+    indir: PathLike | DataStore,
+    outdir: PathLike,
     *,
-    obs_ids=None,
-    exclude_obs_ids=None,
-    select=None,
-    extrapolate=False,
-    input_paths="relative",
-    overwrite=False,
-    fail_fast=False,
-    model_type="3d",
-    source=None,
+    obs_ids: Sequence[int] | str | None = None,
+    exclude_obs_ids: Sequence[int] | str | None = None,
+    select: str | None = None,
+    extrapolate: bool = False,
+    input_paths: str = "relative",
+    overwrite: bool = False,
+    fail_fast: bool = False,
+    model_type: str = "3d",
+    source: Any = None,
 ) -> ApplyResult:
     """Write each selected run's background from a model folder, as a Gammapy data store.
 

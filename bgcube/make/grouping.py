@@ -17,12 +17,20 @@ The group definitions are written as an ECSV table (``GROUP_ID``,
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 
 from ..data.fov import as_degrees
 from ..data.store import zenith_of
 from ..errors import BinningError, FileFormatError, ObservationError, file_format_errors
+
+if TYPE_CHECKING:
+    from astropy.table import Table
+
+    from .._types import ArrayLike, PathLike, QuantityLike
 
 __all__ = ["ObservationGroups", "GROUP_COLUMNS"]
 
@@ -68,7 +76,14 @@ class ObservationGroups:
     [0, 7]
     """
 
-    def __init__(self, zen_min, zen_max, az_min, az_max, group_ids=None):
+    def __init__(
+        self,
+        zen_min: QuantityLike,
+        zen_max: QuantityLike,
+        az_min: QuantityLike,
+        az_max: QuantityLike,
+        group_ids: ArrayLike | None = None,
+    ) -> None:
         self.zen_min = np.atleast_1d(as_degrees(zen_min))
         self.zen_max = np.atleast_1d(as_degrees(zen_max))
         az_min = np.atleast_1d(as_degrees(az_min))
@@ -113,7 +128,9 @@ class ObservationGroups:
 
     # ------------------------------------------------------------------ build
     @classmethod
-    def from_bins(cls, zenith_edges, azimuth_edges=(0.0, 360.0)):
+    def from_bins(
+        cls, zenith_edges: Sequence[float], azimuth_edges: Sequence[float] = (0.0, 360.0)
+    ) -> ObservationGroups:
         """Groups on a zenith x azimuth grid (azimuth fastest in GROUP_ID).
 
         Parameters
@@ -152,7 +169,9 @@ class ObservationGroups:
         return cls(zen[zi], zen[zi + 1], az[ai], az_max)
 
     @classmethod
-    def from_cos_zenith_bins(cls, cos_zenith_edges, azimuth_edges=(0.0, 360.0)):
+    def from_cos_zenith_bins(
+        cls, cos_zenith_edges: Sequence[float], azimuth_edges: Sequence[float] = (0.0, 360.0)
+    ) -> ObservationGroups:
         """Groups with edges given in cos(zenith), in any order (see `from_bins`)."""
         cos_edges = np.asarray(cos_zenith_edges, dtype=np.float64).ravel()
         if np.any(np.abs(cos_edges) > 1):
@@ -162,12 +181,12 @@ class ObservationGroups:
 
     # ------------------------------------------------------------ properties
     @property
-    def n_groups(self):
+    def n_groups(self) -> int:
         """Number of groups."""
         return self.group_ids.size
 
     @property
-    def list_of_groups(self):
+    def list_of_groups(self) -> list[int]:
         """GROUP_IDs, as a list of int."""
         return [int(g) for g in self.group_ids]
 
@@ -178,7 +197,7 @@ class ObservationGroups:
         return f"ObservationGroups(n_groups={self.n_groups})"
 
     @property
-    def table(self):
+    def table(self) -> Table:
         """The definitions as an `~astropy.table.Table` (GROUP_ID, ZEN_MIN/MAX, AZ_MIN/MAX)."""
         from astropy.table import Table
 
@@ -198,7 +217,7 @@ class ObservationGroups:
         return table
 
     # ------------------------------------------------------------ assignment
-    def group_id_of(self, zenith, azimuth):
+    def group_id_of(self, zenith: QuantityLike, azimuth: QuantityLike) -> np.ndarray:
         """GROUP_ID of the box holding each (zenith, azimuth), or -1 where none does.
 
         Parameters
@@ -220,7 +239,7 @@ class ObservationGroups:
             out[inside] = self.group_ids[k]
         return out
 
-    def group_observation_table(self, obs_table, *, outside="raise"):
+    def group_observation_table(self, obs_table: Table, *, outside: str = "raise") -> Table:
         """A copy of the observation table with a GROUP_ID column.
 
         Parameters
@@ -259,13 +278,13 @@ class ObservationGroups:
             table = table[~lost]
         return table
 
-    def get_group_of_observations(self, obs_table, group_id):
+    def get_group_of_observations(self, obs_table: Table, group_id: int) -> Table:
         """Rows of an observation table (with GROUP_ID, or grouped now) in one group."""
         if "GROUP_ID" not in obs_table.colnames:
             obs_table = self.group_observation_table(obs_table, outside="drop")
         return obs_table[np.asarray(obs_table["GROUP_ID"]) == int(group_id)]
 
-    def summary(self, obs_table, time_column="ONTIME"):
+    def summary(self, obs_table: Table, time_column: str = "ONTIME") -> Table:
         """The group table with N_OBS and the summed ``time_column`` (s) of each group."""
         grouped = self.group_observation_table(obs_table, outside="drop")
         ids = np.asarray(grouped["GROUP_ID"])
@@ -277,8 +296,13 @@ class ObservationGroups:
 
     # ---------------------------------------------------------------- merge
     def merge_small_groups(
-        self, obs_table, *, min_observations=1, min_time=0 * u.s, time_column="ONTIME"
-    ):
+        self,
+        obs_table: Table,
+        *,
+        min_observations: int = 1,
+        min_time: u.Quantity = 0 * u.s,
+        time_column: str = "ONTIME",
+    ) -> ObservationGroups:
         """Merge groups with too few observations or too little time into a zenith neighbour.
 
         Repeatedly, the group with the least time among those below a
@@ -355,7 +379,7 @@ class ObservationGroups:
         )
 
     # ------------------------------------------------------------------ I/O
-    def write(self, filename, overwrite=False):
+    def write(self, filename: PathLike, overwrite: bool = False) -> None:
         """Write the group definitions as ECSV, atomically.
 
         Raises
@@ -369,7 +393,7 @@ class ObservationGroups:
             self.table.write(tmp, format="ascii.ecsv", overwrite=True)
 
     @classmethod
-    def read(cls, filename):
+    def read(cls, filename: PathLike) -> ObservationGroups:
         """Read group definitions written by `write` (or any table with `GROUP_COLUMNS`).
 
         Raises
@@ -394,7 +418,7 @@ class ObservationGroups:
                 ) from exc
 
     @classmethod
-    def from_table(cls, table, filename=None):
+    def from_table(cls, table: Table, filename: PathLike | None = None) -> ObservationGroups:
         """Groups from a table with `GROUP_COLUMNS` (angles in deg unless given units)."""
         missing = [c for c in GROUP_COLUMNS if c not in table.colnames]
         if missing:
