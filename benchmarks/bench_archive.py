@@ -244,13 +244,13 @@ def main(argv=None):
         "# make-models on a simulated archive",
         "",
         "Written by `python benchmarks/bench_archive.py "
-        f"--runs {args.runs} --events-per-run {args.events_per_run:.0e}`; each step in a fresh "
+        f"--runs {args.runs} --events-per-run {args.events_per_run:.3g}`; each step in a fresh "
         "interpreter (start-up and imports included), files in the page cache as written.",
         "",
         f"- machine: {machine_description()}",
         f"- load average (1, 5, 15 min) before: {load_before}; after: {load_average()}",
         f"- archive: {args.runs} runs copied from {args.templates} simulated templates "
-        f"({args.events_per_run:.0e} background events each); setup: "
+        f"({args.events_per_run:.3g} background events each); setup: "
         + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()),
         f"- versions: {versions('numpy', 'astropy', 'numba')}",
         "",
