@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import Angle
 
 from .axes import log_edges
 from .errors import ObservationError
+
+if TYPE_CHECKING:
+    from astropy.table import Table
+
+    from ._types import QuantityLike
 
 __all__ = ["define_cube_binning", "cube_shape", "ENERGY_THRESHOLD_COLUMNS"]
 
@@ -43,8 +50,12 @@ def cube_shape(n_obs: int) -> tuple[int, int, int]:
 
 
 def define_cube_binning(
-    observation_table, method="default", *, energy_range=None, fov_half_width=None
-):
+    observation_table: Table,
+    method: str = "default",
+    *,
+    energy_range: QuantityLike | None = None,
+    fov_half_width: QuantityLike | None = None,
+) -> tuple[Angle, Angle, u.Quantity]:
     """Bin edges of a background model for a group of observations.
 
     Parameters

@@ -28,11 +28,15 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import astropy.units as u
 import numpy as np
 
 from .errors import DroppedEventsWarning, EventDataError
+
+if TYPE_CHECKING:
+    pass
 
 __all__ = [
     "iter_event_columns",
@@ -178,7 +182,9 @@ def _factor(column, name, unit):
         ) from None
 
 
-def event_coordinates(events, *, dtype=np.float64):
+def event_coordinates(
+    events: Any, *, dtype: Any = np.float64
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return the ENERGY, DETY and DETX columns of an event table in TeV, deg, deg.
 
     Parameters

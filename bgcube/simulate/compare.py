@@ -25,6 +25,7 @@ the Poisson skewness, about ``1 / sqrt(N_exp)``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import astropy.units as u
 import numpy as np
@@ -32,6 +33,13 @@ import numpy as np
 from ..backend import to_numpy
 from ..cube import FOVCube
 from .truth import integrate_rate
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .._types import PathLike
+    from ..cube import FOVCube
+    from ..model import FOVCubeBackgroundModel
 
 __all__ = ["ModelComparison", "compare_models"]
 
@@ -147,7 +155,7 @@ class ModelComparison:
             "model_pull_width": self.model_pull_width,
         }
 
-    def plot(self, filename=None, **kwargs):
+    def plot(self, filename: PathLike | None = None, **kwargs: Any) -> Figure:
         """Plot ratio images, spectra and the pull distribution (see `plot_comparison`)."""
         from .plot import plot_comparison
 
@@ -158,7 +166,12 @@ def _exact_solid_angle(cube):
     return str(cube.meta.get("SOLIDANG", "FLAT")).upper() == "EXACT"
 
 
-def compare_models(reco, true, *, min_expected=10.0):
+def compare_models(
+    reco: FOVCubeBackgroundModel,
+    true: FOVCubeBackgroundModel | FOVCube,
+    *,
+    min_expected: float = 10.0,
+) -> ModelComparison:
     """Compare a reconstructed background model with the truth.
 
     Parameters

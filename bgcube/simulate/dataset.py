@@ -27,7 +27,9 @@ same files.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import astropy.units as u
 import numpy as np
@@ -53,6 +55,10 @@ from .sources import sample_source_events
 from .testmodel import altitude_norm, make_test_bg_cube_model
 from .truth import as_rate_cube, expected_counts
 
+if TYPE_CHECKING:
+    from .._types import BackendLike, PathLike, QuantityLike
+    from ..cube import FOVCube
+
 __all__ = ["make_test_background", "make_test_dataset", "SimulatedDataset"]
 
 # Defaults (never modified in place): the binning of the original define_cube_binning.
@@ -65,16 +71,16 @@ _DATES = ("2010-01-01", "2015-01-01")
 
 
 def make_test_background(
-    sigma=_SIGMA,
-    spectral_index=2.7,
-    total_rate=60.0 * u.Hz,
+    sigma: QuantityLike = _SIGMA,
+    spectral_index: float = 2.7,
+    total_rate: QuantityLike = 60.0 * u.Hz,
     *,
-    fov_range=_FOV_RANGE,
-    n_fov_bins=60,
-    energy_band=_ENERGY_BAND,
-    n_energy_bins=20,
-    backend=None,
-):
+    fov_range: QuantityLike = _FOV_RANGE,
+    n_fov_bins: int = 60,
+    energy_band: QuantityLike = _ENERGY_BAND,
+    n_energy_bins: int = 20,
+    backend: BackendLike = None,
+) -> FOVCube:
     """The default true background: the test-model family at zenith, scaled to a total rate.
 
     Parameters
@@ -196,30 +202,30 @@ def _simulate_run(row, background, norm, sources, rng):
 
 
 def make_test_dataset(
-    outdir,
-    n_obs=10,
-    az_range=_AZ_RANGE,
-    alt_range=_ALT_RANGE,
-    date_range=_DATES,
-    n_tels_range=(3, 4),
-    sigma=_SIGMA,
-    spectral_index=2.7,
-    random_state=None,
+    outdir: PathLike,
+    n_obs: int = 10,
+    az_range: QuantityLike = _AZ_RANGE,
+    alt_range: QuantityLike = _ALT_RANGE,
+    date_range: tuple[str, str] = _DATES,
+    n_tels_range: tuple[int, int] = (3, 4),
+    sigma: QuantityLike = _SIGMA,
+    spectral_index: float = 2.7,
+    random_state: Any = None,
     *,
-    overwrite=False,
-    background=None,
-    background_rate=60.0 * u.Hz,
-    zenith_dependence=altitude_norm,
-    efficiency_index=0.0,
-    sources=None,
-    point_at_sources=True,
-    wobble_offset=0.5 * u.deg,
-    ontime=1800.0 * u.s,
-    deadc_range=(0.8, 0.95),
-    obs_id_start=1,
-    compress_events=False,
-    write_bkg=True,
-):
+    overwrite: bool = False,
+    background: FOVCube | None = None,
+    background_rate: QuantityLike = 60.0 * u.Hz,
+    zenith_dependence: Callable[[Any], Any] = altitude_norm,
+    efficiency_index: float = 0.0,
+    sources: Sequence[Any] | None = None,
+    point_at_sources: bool = True,
+    wobble_offset: QuantityLike = 0.5 * u.deg,
+    ontime: QuantityLike = 1800.0 * u.s,
+    deadc_range: tuple[float, float] = (0.8, 0.95),
+    obs_id_start: int = 1,
+    compress_events: bool = False,
+    write_bkg: bool = True,
+) -> SimulatedDataset:
     """Simulate a GADF DL3 data set from a known background (and optional sources).
 
     Parameters

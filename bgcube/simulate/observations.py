@@ -21,6 +21,8 @@ reference 2001-01-01 (MJDREFI/MJDREFF as in the H.E.S.S. DL3 DR1 files).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import AltAz, Angle, EarthLocation, SkyCoord
@@ -29,6 +31,11 @@ from astropy.time import Time
 
 from ..data.fov import fov_to_sky, sky_to_fov
 from ..data.observation import KNOWN_LOCATIONS
+
+if TYPE_CHECKING:
+    from astropy.table import Table
+
+    from .._types import QuantityLike
 
 __all__ = [
     "HESS_SITE",
@@ -64,7 +71,7 @@ _AZ_RANGE = Angle([0.0, 360.0], "deg")
 _ALT_RANGE = Angle([45.0, 90.0], "deg")
 
 
-def hess_location():
+def hess_location() -> EarthLocation:
     """The H.E.S.S. site as an `~astropy.coordinates.EarthLocation`."""
     return EarthLocation(
         lon=HESS_SITE["GEOLON"] * u.deg,
@@ -134,20 +141,20 @@ def _target_pointings(n, days, targets, wobble, alt_range, ontime, location, rng
 
 
 def make_test_observation_table(
-    n_obs=10,
-    az_range=_AZ_RANGE,
-    alt_range=_ALT_RANGE,
-    date_range=_DEFAULT_DATES,
-    n_tels_range=(3, 4),
+    n_obs: int = 10,
+    az_range: QuantityLike = _AZ_RANGE,
+    alt_range: QuantityLike = _ALT_RANGE,
+    date_range: tuple[str, str] = _DEFAULT_DATES,
+    n_tels_range: tuple[int, int] = (3, 4),
     *,
-    ontime=1800.0 * u.s,
-    deadc_range=(0.8, 0.95),
-    targets=None,
-    wobble_offset=0.5 * u.deg,
-    obs_id_start=1,
-    location=None,
-    random_state=None,
-):
+    ontime: QuantityLike = 1800.0 * u.s,
+    deadc_range: tuple[float, float] = (0.8, 0.95),
+    targets: Any = None,
+    wobble_offset: QuantityLike = 0.5 * u.deg,
+    obs_id_start: int = 1,
+    location: EarthLocation | None = None,
+    random_state: Any = None,
+) -> Table:
     """Make a simulated observation table with the H.E.S.S. DL3 DR1 obs-index columns.
 
     Parameters

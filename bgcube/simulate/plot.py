@@ -9,12 +9,20 @@ touches no global plotting state.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import Angle
 
 from ..backend import to_numpy
 from ..plotting import LEGEND_OUTSIDE, log_axis_errors
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .._types import PathLike, QuantityLike
+    from .compare import ModelComparison
 
 __all__ = ["plot_comparison"]
 
@@ -177,15 +185,15 @@ def _pull_histogram(ax, comparison):
 
 
 def plot_comparison(
-    comparison,
-    filename=None,
+    comparison: ModelComparison,
+    filename: PathLike | None = None,
     *,
-    energies=None,
-    positions=None,
-    ratio_range=(0.5, 1.5),
-    dpi=100,
-    overwrite=False,
-):
+    energies: QuantityLike | None = None,
+    positions: Any = None,
+    ratio_range: tuple[float, float] = (0.5, 1.5),
+    dpi: int = 100,
+    overwrite: bool = False,
+) -> Figure:
     """Plot a `~bgcube.simulate.ModelComparison`.
 
     Parameters

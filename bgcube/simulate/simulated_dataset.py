@@ -7,8 +7,10 @@ folder.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
@@ -16,6 +18,14 @@ import numpy as np
 from ..errors import DataNotFoundError, FileFormatError
 from .sources import GaussianSource, sources_table
 from .truth import expected_counts, true_model
+
+if TYPE_CHECKING:
+    from astropy.table import Table
+
+    from .._types import BackendLike, PathLike
+    from ..cube import FOVCube
+    from ..data.store import DataStore
+    from ..model import FOVCubeBackgroundModel
 
 __all__ = [
     "SimulatedDataset",
@@ -76,7 +86,7 @@ class SimulatedDataset:
         )
 
     @property
-    def obs_ids(self):
+    def obs_ids(self) -> np.ndarray:
         """OBS_ID of every run (numpy array)."""
         return np.asarray(self.obs_table["OBS_ID"])
 
@@ -89,14 +99,14 @@ class SimulatedDataset:
             raise ValueError(f"OBS_IDs not in this data set: {missing}")
         return np.searchsorted(self.obs_ids, wanted)
 
-    def run_background(self, obs_id):
+    def run_background(self, obs_id: int) -> FOVCube:
         """True background rate of one run (per ONTIME), a `~bgcube.FOVCube`."""
         row = self._rows([obs_id])[0]
         cube = self.background.copy(data=self.background.data * float(self.norms[row]))
         cube.meta["OBS_ID"] = int(obs_id)
         return cube
 
-    def expected_counts(self, obs_ids=None):
+    def expected_counts(self, obs_ids: Sequence[int] | None = None) -> np.ndarray:
         """Expected background counts per bin of the truth's binning (NumPy array).
 
         Parameters
@@ -108,7 +118,12 @@ class SimulatedDataset:
         ontime = u.Quantity(self.obs_table["ONTIME"], u.s).to_value(u.s)[rows]
         return expected_counts(self.background, self.norms[rows] * ontime)
 
-    def true_model(self, obs_ids=None, time_convention="ONTIME", backend=None):
+    def true_model(
+        self,
+        obs_ids: Sequence[int] | None = None,
+        time_convention: str = "ONTIME",
+        backend: BackendLike = None,
+    ) -> FOVCubeBackgroundModel:
         """The true background model of a set of runs, to compare a reconstruction with.
 
         Parameters
@@ -137,7 +152,7 @@ class SimulatedDataset:
         )
 
     @classmethod
-    def read(cls, path):
+    def read(cls, path: PathLike) -> SimulatedDataset:
         """Read a data set written by `make_test_dataset`, truth included.
 
         Parameters
@@ -206,12 +221,12 @@ class SimulatedDataset:
             filenames,
         )
 
-    def data_store(self):
+    def data_store(self) -> DataStore:
         """The data set as a `bgcube.data.store.DataStore`."""
         from ..data.store import DataStore
 
         return DataStore.from_dir(self.path)
 
-    def sources_table(self):
+    def sources_table(self) -> Table:
         """The sources as a Table (see `bgcube.simulate.sources_table`)."""
         return sources_table(self.sources)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..data.fov import fov_to_sky
+
+if TYPE_CHECKING:
+    from astropy.table import Table
 
 __all__ = ["GaussianSource", "example_sources", "sources_table", "sample_source_events"]
 
@@ -55,7 +60,7 @@ class GaussianSource:
         return EXCLUSION_SIGMAS * self.sigma
 
 
-def example_sources():
+def example_sources() -> list[GaussianSource]:
     """Three made-up sources in the southern sky, visible from the H.E.S.S. site.
 
     They culminate above 50 deg altitude there, so runs pointed at them fit
@@ -73,7 +78,7 @@ def example_sources():
     ]
 
 
-def sources_table(sources):
+def sources_table(sources: Sequence[GaussianSource]) -> Table:
     """The sources as an astropy Table (NAME, RA, DEC, SIGMA, RATE, SPECTRAL_INDEX, RADIUS).
 
     ``RADIUS`` is the suggested exclusion radius (deg).

@@ -23,12 +23,18 @@ the solid angle is the flat ``dx * dy`` in rad**2.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 from astropy.coordinates import Angle
 
 from ..backend import from_numpy
 from ..model import FOVCubeBackgroundModel
+
+if TYPE_CHECKING:
+    from .._types import BackendLike, QuantityLike
+    from ..model import FOVCubeBackgroundModel
 
 __all__ = [
     "make_test_bg_cube_model",
@@ -47,7 +53,7 @@ _ALTITUDE = Angle(70.0, "deg")
 _SIGMA = Angle(5.0, "deg")
 
 
-def altitude_norm(altitude):
+def altitude_norm(altitude: QuantityLike) -> float | np.ndarray:
     """Norm of the test model at an altitude: 1 at 90 deg, 0.5 at 0 deg, linear between.
 
     Parameters
@@ -139,19 +145,19 @@ def model_counts(detx_edges, dety_edges, energy_edges, altitude, sigma, spectral
 
 
 def make_test_bg_cube_model(
-    detx_range=_FOV_RANGE,
-    ndetx_bins=24,
-    dety_range=_FOV_RANGE,
-    ndety_bins=24,
-    energy_band=_ENERGY_BAND,
-    nenergy_bins=14,
-    altitude=_ALTITUDE,
-    sigma=_SIGMA,
-    spectral_index=2.7,
-    apply_mask=False,
-    do_not_force_mev_units=False,
-    backend=None,
-):
+    detx_range: QuantityLike = _FOV_RANGE,
+    ndetx_bins: int = 24,
+    dety_range: QuantityLike = _FOV_RANGE,
+    ndety_bins: int = 24,
+    energy_band: QuantityLike = _ENERGY_BAND,
+    nenergy_bins: int = 14,
+    altitude: QuantityLike = _ALTITUDE,
+    sigma: QuantityLike = _SIGMA,
+    spectral_index: float = 2.7,
+    apply_mask: bool = False,
+    do_not_force_mev_units: bool = False,
+    backend: BackendLike = None,
+) -> FOVCubeBackgroundModel:
     """Make the test background cube model of the original Gammapy.
 
     Counts follow a symmetric 2D Gaussian in (DETX, DETY) whose width grows

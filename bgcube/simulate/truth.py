@@ -15,12 +15,19 @@ reconstructed model needs no particular binning to be compared with it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import astropy.units as u
 import numpy as np
 
 from ..backend import from_numpy, to_numpy
 from ..cube import FOVCube
 from ..model import RATE_UNIT, TIME_CONVENTIONS, FOVCubeBackgroundModel
+
+if TYPE_CHECKING:
+    from .._types import ArrayLike, BackendLike, QuantityLike
+    from ..cube import FOVCube
+    from ..model import FOVCubeBackgroundModel
 
 __all__ = ["expected_counts", "true_model", "integrate_rate", "overlap_matrix", "as_rate_cube"]
 
@@ -54,8 +61,14 @@ def expected_counts(rate_cube, exposures):
 
 
 def true_model(
-    rate_cube, norms, ontimes, livetimes=None, *, time_convention="ONTIME", backend=None
-):
+    rate_cube: FOVCube,
+    norms: ArrayLike,
+    ontimes: QuantityLike,
+    livetimes: QuantityLike | None = None,
+    *,
+    time_convention: str = "ONTIME",
+    backend: BackendLike = None,
+) -> FOVCubeBackgroundModel:
     """The true background model of a set of observations.
 
     Parameters
@@ -130,7 +143,7 @@ def overlap_matrix(target_edges, source_edges):
     return np.clip(hi - lo, 0.0, None)
 
 
-def integrate_rate(rate_cube, target):
+def integrate_rate(rate_cube: FOVCube, target: FOVCube) -> np.ndarray:
     """Integrate a piecewise-constant rate cube over the bins of another cube.
 
     Parameters
