@@ -27,13 +27,19 @@ passed to jitted and vmapped functions as data.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
 
 from ..array import solid_angle
 from ..array.namespace import with_jax_x64
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._types import QuantityLike
+    from ..cube import FOVCube
 
 __all__ = ["BinGeometry", "expected_counts", "integrated_rate"]
 
@@ -75,14 +81,14 @@ class BinGeometry(NamedTuple):
     @with_jax_x64
     def from_edges(
         cls,
-        energy_edges,
-        dety_edges,
-        detx_edges,
+        energy_edges: QuantityLike,
+        dety_edges: QuantityLike,
+        detx_edges: QuantityLike,
         *,
-        energy_quadrature=3,
-        spatial_nodes=1,
-        exact_solid_angle=False,
-    ):
+        energy_quadrature: int | str = 3,
+        spatial_nodes: int = 1,
+        exact_solid_angle: bool = False,
+    ) -> BinGeometry:
         """Geometry of a cube from its edges.
 
         Parameters
@@ -158,7 +164,7 @@ class BinGeometry(NamedTuple):
         )
 
     @classmethod
-    def from_cube(cls, cube, **kwargs):
+    def from_cube(cls, cube: FOVCube, **kwargs: Any) -> BinGeometry:
         """Geometry of a `~bgcube.FOVCube` (keywords as `from_edges`).
 
         The solid angle follows the cube's ``SOLIDANG`` keyword unless
@@ -178,13 +184,15 @@ class BinGeometry(NamedTuple):
         return (self.energy_nodes.shape[0], self.dety_nodes.shape[0], self.detx_nodes.shape[0])
 
     @property
-    def volume(self):
+    def volume(self) -> jnp.ndarray:
         """Bin volumes ``dE * dOmega`` in TeV sr, shape ``(nE, ny, nx)``."""
         d_e = self.energy_edges[1:] - self.energy_edges[:-1]
         return d_e[:, None, None] * self.solid_angle[None, :, :]
 
 
-def integrated_rate(rate, values, geometry):
+def integrated_rate(
+    rate: Callable[..., Any], values: jnp.ndarray, geometry: BinGeometry
+) -> jnp.ndarray:
     """Integral of a rate over each bin, in 1/s.
 
     Parameters
@@ -224,7 +232,9 @@ def integrated_rate(rate, values, geometry):
     return per_energy * g.solid_angle[None, :, :]
 
 
-def expected_counts(model, values, geometry, time):
+def expected_counts(
+    model: Any, values: jnp.ndarray, geometry: BinGeometry, time: jnp.ndarray
+) -> jnp.ndarray:
     """Expected counts per bin ``mu = time * integral of the rate`` (see the module docstring).
 
     Parameters

@@ -18,7 +18,7 @@ and the derivatives stay finite where ``n = 0`` or ``mu = 0``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -26,10 +26,15 @@ import numpy as np
 from ..array.namespace import with_jax_x64
 from .geometry import BinGeometry, expected_counts
 
+if TYPE_CHECKING:
+    from ..model import FOVCubeBackgroundModel
+    from .geometry import BinGeometry
+    from .models import RateModel
+
 __all__ = ["cash", "cash_terms", "deviance_residuals", "FitData", "model_statistic"]
 
 
-def cash_terms(mu, counts):
+def cash_terms(mu: jnp.ndarray, counts: jnp.ndarray) -> jnp.ndarray:
     """Per-bin Cash deviance ``2 * (mu - n + n ln(n / mu))`` (JAX).
 
     Parameters
@@ -51,7 +56,7 @@ def cash_terms(mu, counts):
     return 2.0 * (mu - n + log_term)
 
 
-def cash(mu, counts, mask=None):
+def cash(mu: jnp.ndarray, counts: jnp.ndarray, mask: jnp.ndarray | None = None) -> jnp.ndarray:
     """Cash statistic ``C`` summed over the bins of ``mask`` (JAX, float64).
 
     Parameters
@@ -73,7 +78,7 @@ def cash(mu, counts, mask=None):
     return jnp.sum(jnp.where(mask, terms, 0.0))
 
 
-def deviance_residuals(mu, counts):
+def deviance_residuals(mu: Any, counts: Any) -> np.ndarray:
     """Signed residual significance ``sign(n - mu) * sqrt(C_bin)`` per bin (host NumPy).
 
     For large counts it tends to ``(n - mu) / sqrt(mu)``; for few counts it
@@ -116,7 +121,9 @@ class FitData(NamedTuple):
 
     @classmethod
     @with_jax_x64
-    def from_arrays(cls, counts, time, geometry, mask=None):
+    def from_arrays(
+        cls, counts: Any, time: Any, geometry: BinGeometry, mask: Any = None
+    ) -> FitData:
         """Data from host or backend arrays (copied to JAX float64).
 
         Parameters
@@ -158,7 +165,9 @@ class FitData(NamedTuple):
 
     @classmethod
     @with_jax_x64
-    def from_model(cls, bg_model, mask=None, **geometry_kwargs):
+    def from_model(
+        cls, bg_model: FOVCubeBackgroundModel, mask: Any = None, **geometry_kwargs: Any
+    ) -> FitData:
         """Data from a `~bgcube.FOVCubeBackgroundModel`'s counts and time cubes.
 
         Parameters
@@ -195,7 +204,7 @@ def _host(a):
     return np.asarray(a, dtype=np.float64)
 
 
-def model_statistic(model, values, data):
+def model_statistic(model: RateModel, values: jnp.ndarray, data: FitData) -> jnp.ndarray:
     """Cash statistic of a rate model with physical ``values`` on ``data`` (JAX)."""
     mu = expected_counts(model, values, data.geometry, data.time)
     return cash(mu, data.counts, data.mask)

@@ -27,12 +27,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import jax.numpy as jnp
 import numpy as np
 
 from .parameters import Parameter
 from .spline import natural_spline, second_derivative_matrix
+
+if TYPE_CHECKING:
+    from .geometry import BinGeometry
 
 __all__ = [
     "RateModel",
@@ -64,7 +68,9 @@ class RateModel:
         """Default start values (physical)."""
         return np.array([p.value for p in self.parameters], dtype=np.float64)
 
-    def rate(self, values, energy, dety, detx):
+    def rate(
+        self, values: jnp.ndarray, energy: jnp.ndarray, dety: jnp.ndarray, detx: jnp.ndarray
+    ) -> jnp.ndarray:
         """Background rate in 1/(TeV s sr).
 
         Parameters
@@ -81,7 +87,9 @@ class RateModel:
         """
         raise NotImplementedError
 
-    def initial_values(self, counts, time, geometry) -> np.ndarray:
+    def initial_values(
+        self, counts: np.ndarray, time: np.ndarray, geometry: BinGeometry
+    ) -> np.ndarray:
         """Start values estimated from data (physical, host NumPy).
 
         Parameters
@@ -162,7 +170,7 @@ class GaussianModel(RateModel):
     name = "gaussian"
 
     @property
-    def parameters(self):
+    def parameters(self) -> tuple[Parameter, ...]:
         return (
             Parameter("amplitude", 1.0, "1 / (TeV s sr)", min=0.0),
             Parameter("index", 3.0),
@@ -170,14 +178,18 @@ class GaussianModel(RateModel):
             Parameter("width_index", 0.0),
         )
 
-    def rate(self, values, energy, dety, detx):
+    def rate(
+        self, values: jnp.ndarray, energy: jnp.ndarray, dety: jnp.ndarray, detx: jnp.ndarray
+    ) -> jnp.ndarray:
         amplitude, index, width, width_index = (values[i] for i in range(4))
         log_e = jnp.log(energy / self.e_ref)
         w = width * jnp.exp(width_index * log_e)
         r2 = dety**2 + detx**2
         return amplitude * jnp.exp(-index * log_e - r2 / w**2)
 
-    def initial_values(self, counts, time, geometry):
+    def initial_values(
+        self, counts: np.ndarray, time: np.ndarray, geometry: BinGeometry
+    ) -> np.ndarray:
         mean_rate, n_e, mean_r2, r2, time, omega = _moments(counts, time, geometry)
         width = max(math.sqrt(mean_r2), 1e-3)
         log_e = np.log(np.asarray(geometry.energy_centers) / self.e_ref)
@@ -190,8 +202,15 @@ class GaussianModel(RateModel):
 
 
 def gaussian_values_from_test_model(
-    energy_edges, dety_edges, detx_edges, *, sigma=5.0, spectral_index=2.7, norm=1.0, time=1.0
-):
+    energy_edges: Any,
+    dety_edges: Any,
+    detx_edges: Any,
+    *,
+    sigma: float = 5.0,
+    spectral_index: float = 2.7,
+    norm: float = 1.0,
+    time: float = 1.0,
+) -> np.ndarray:
     """`GaussianModel` values (``e_ref`` 1 TeV) of `bgcube.simulate.make_test_bg_cube_model`.
 
     With the ``'centre'`` energy quadrature and one spatial node, the model
@@ -277,7 +296,9 @@ class FlexibleModel(RateModel):
         second_derivative_matrix(self.knots)  # validates the knots
 
     @classmethod
-    def from_energy_range(cls, e_min, e_max, n_knots=6, e_ref=None):
+    def from_energy_range(
+        cls, e_min: float, e_max: float, n_knots: int = 6, e_ref: float | None = None
+    ) -> FlexibleModel:
         """Knots evenly spaced in ``ln E`` from ``e_min`` to ``e_max`` (TeV).
 
         ``e_ref`` defaults to the geometric mean of the range.
@@ -291,7 +312,9 @@ class FlexibleModel(RateModel):
         return cls(tuple(float(k) for k in knots), e_ref)
 
     @classmethod
-    def from_counts(cls, counts, geometry, n_knots=6, min_counts=10.0):
+    def from_counts(
+        cls, counts: np.ndarray, geometry: BinGeometry, n_knots: int = 6, min_counts: float = 10.0
+    ) -> FlexibleModel:
         """Knots spanning the energy bins that hold data.
 
         The knots run from the logarithmic centre of the lowest to that of
@@ -332,7 +355,7 @@ class FlexibleModel(RateModel):
         return cls.from_energy_range(centers[used[0]], centers[used[-1]], max(n, 2))
 
     @property
-    def parameters(self):
+    def parameters(self) -> tuple[Parameter, ...]:
         spectrum = tuple(
             Parameter(f"ln_rate_{k}", 0.0, "ln(1 / (TeV s sr))") for k in range(len(self.knots))
         )
@@ -352,7 +375,9 @@ class FlexibleModel(RateModel):
         """Knot energies in TeV."""
         return np.exp(np.asarray(self.knots))
 
-    def rate(self, values, energy, dety, detx):
+    def rate(
+        self, values: jnp.ndarray, energy: jnp.ndarray, dety: jnp.ndarray, detx: jnp.ndarray
+    ) -> jnp.ndarray:
         k = len(self.knots)
         width, width_index, beta, beta_index, e1, e2, gx, gy = (values[k + i] for i in range(8))
         log_e = jnp.log(energy)
@@ -365,7 +390,9 @@ class FlexibleModel(RateModel):
         profile = jnp.exp(0.5 * b * jnp.log(jnp.maximum(rho2 / w**2, 1e-300)))
         return jnp.exp(spectrum - profile + gx * detx + gy * dety)
 
-    def initial_values(self, counts, time, geometry):
+    def initial_values(
+        self, counts: np.ndarray, time: np.ndarray, geometry: BinGeometry
+    ) -> np.ndarray:
         mean_rate, n_e, mean_r2, r2, time, omega = _moments(counts, time, geometry)
         width = max(math.sqrt(mean_r2), 1e-3)
         log_e = np.log(np.asarray(geometry.energy_centers))

@@ -22,7 +22,7 @@ the counts (implicit-function theorem).
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import astropy.units as u
 import jax
@@ -35,6 +35,10 @@ from .likelihood import cash
 from .optimize import build_fitter
 from .parameters import Parameter, to_internal
 from .result import FitResult
+
+if TYPE_CHECKING:
+    from ..cube import FOVCube
+    from ..model import FOVCubeBackgroundModel
 
 __all__ = [
     "NORM_TILT_PARAMETERS",
@@ -72,7 +76,9 @@ class NormTiltData(NamedTuple):
     log_energy: jnp.ndarray
 
 
-def norm_tilt_npred(values, template, log_energy):
+def norm_tilt_npred(
+    values: jnp.ndarray, template: jnp.ndarray, log_energy: jnp.ndarray
+) -> jnp.ndarray:
     """Background prediction ``norm * (E / e_ref)**-tilt * template`` (JAX).
 
     Parameters
@@ -117,17 +123,17 @@ def make_norm_tilt_fitter(fit_tilt=True, max_iter=100, tol=1e-8):
 
 @with_jax_x64
 def fit_norm_tilt(
-    counts,
-    template,
-    energy_edges,
-    mask=None,
+    counts: Any,
+    template: Any,
+    energy_edges: Any,
+    mask: Any = None,
     *,
-    e_ref=1.0,
-    fit_tilt=True,
-    tilt=0.0,
-    max_iter=100,
-    tol=1e-8,
-):
+    e_ref: float = 1.0,
+    fit_tilt: bool = True,
+    tilt: float = 0.0,
+    max_iter: int = 100,
+    tol: float = 1e-8,
+) -> FitResult:
     """Fit the norm and tilt of a template's expected counts to one run's counts.
 
     Parameters
@@ -176,8 +182,16 @@ def fit_norm_tilt(
 
 @with_jax_x64
 def fit_norm_tilt_at(
-    counts, template, log_energy, mask=None, *, fit_tilt=True, tilt=0.0, max_iter=100, tol=1e-8
-):
+    counts: Any,
+    template: Any,
+    log_energy: Any,
+    mask: Any = None,
+    *,
+    fit_tilt: bool = True,
+    tilt: float = 0.0,
+    max_iter: int = 100,
+    tol: float = 1e-8,
+) -> FitResult:
     """`fit_norm_tilt` given ``ln(E / e_ref)`` of each first-axis slice instead of energy edges.
 
     The model ``norm * exp(-tilt * log_energy) * template`` is the same for
@@ -229,7 +243,14 @@ def fit_norm_tilt_at(
 
 
 @with_jax_x64
-def fit_observation_norm(template, run, *, e_ref=1.0, fit_tilt=True, **kwargs):
+def fit_observation_norm(
+    template: FOVCube,
+    run: FOVCubeBackgroundModel,
+    *,
+    e_ref: float = 1.0,
+    fit_tilt: bool = True,
+    **kwargs: Any,
+) -> FitResult:
     """Norm and tilt of a background cube for one run filled into a background model.
 
     Parameters

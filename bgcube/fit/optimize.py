@@ -35,7 +35,7 @@ implicit-function theorem, not from unrolling the iterations.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,6 +45,13 @@ from ..array.namespace import with_jax_x64
 from .likelihood import FitData, model_statistic
 from .parameters import parameter_index, to_internal, to_physical, transform_jacobian
 from .result import STATUS_MESSAGES, FitError, FitResult
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from .likelihood import FitData
+    from .models import RateModel
+    from .parameters import Parameter
 
 __all__ = [
     "FitError",
@@ -192,7 +199,14 @@ def _minimize(fun, z0, max_iter, tol):
     return jax.lax.while_loop(lambda s: s.status == _RUNNING, body, state)
 
 
-def build_fitter(statistic, parameters, frozen=(), *, max_iter=100, tol=1e-8):
+def build_fitter(
+    statistic: Callable[..., Any],
+    parameters: Sequence[Parameter],
+    frozen: Sequence[str] = (),
+    *,
+    max_iter: int = 100,
+    tol: float = 1e-8,
+) -> Callable[..., FitOutput]:
     """A pure, jittable fit function for any statistic of physical parameter values.
 
     Parameters
@@ -278,7 +292,7 @@ def make_fitter(model, frozen=(), max_iter=100, tol=1e-8):
     )
 
 
-def start_values(model, data, init=None) -> np.ndarray:
+def start_values(model: RateModel, data: FitData, init: Any = None) -> np.ndarray:
     """Internal start values of a fit (host NumPy).
 
     Parameters
@@ -305,7 +319,15 @@ def start_values(model, data, init=None) -> np.ndarray:
 
 
 @with_jax_x64
-def fit(model, data, init=None, *, frozen=(), max_iter=100, tol=1e-8):
+def fit(
+    model: RateModel,
+    data: FitData,
+    init: Any = None,
+    *,
+    frozen: Sequence[str] = (),
+    max_iter: int = 100,
+    tol: float = 1e-8,
+) -> FitResult:
     """Fit a rate model to a counts cube by minimising the Cash statistic.
 
     Parameters

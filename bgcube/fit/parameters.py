@@ -74,7 +74,7 @@ class Parameter:
             return "free" if self.max is None else "upper"
         return "lower" if self.max is None else "interval"
 
-    def contains(self, value) -> bool:
+    def contains(self, value: float) -> bool:
         """Whether a physical value lies strictly inside the bounds (and is finite)."""
         value = float(value)
         if not math.isfinite(value):

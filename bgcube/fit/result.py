@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import BgcubeError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .parameters import Parameter
 
 __all__ = ["FitError", "FitResult", "STATUS_MESSAGES"]
 
@@ -66,7 +72,14 @@ class FitResult:
     frozen: tuple = ()
 
     @classmethod
-    def from_output(cls, output, model, parameters, n_bins, frozen=()):
+    def from_output(
+        cls,
+        output: Any,
+        model: Any,
+        parameters: Sequence[Parameter],
+        n_bins: int,
+        frozen: Sequence[str] = (),
+    ) -> FitResult:
         """Host result from a `FitOutput` (one fit, not a vmapped batch)."""
         cov = np.asarray(output.covariance)
         return cls(
@@ -110,7 +123,7 @@ class FitResult:
         """Degrees of freedom, bins minus free parameters."""
         return self.n_bins - self.n_free
 
-    def raise_for_status(self):
+    def raise_for_status(self) -> FitResult:
         """Raise `FitError` unless the fit converged; return self otherwise."""
         if not self.success:
             raise FitError(

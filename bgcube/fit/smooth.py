@@ -18,6 +18,8 @@ stay in the fit and get the model's extrapolation.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import astropy.units as u
 import jax.numpy as jnp
 import numpy as np
@@ -29,6 +31,13 @@ from .geometry import BinGeometry, integrated_rate
 from .likelihood import FitData
 from .models import MODELS, FlexibleModel, RateModel
 from .optimize import fit
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ..model import FOVCubeBackgroundModel
+    from .geometry import BinGeometry
+    from .result import FitResult
 
 __all__ = ["smooth_by_fit", "fitted_rate_cube", "resolve_model", "below_threshold"]
 
@@ -68,7 +77,7 @@ def resolve_model(model, data, *, n_knots=6) -> RateModel:
     raise ValueError(f"unknown fit model {model!r}; give a RateModel or one of {sorted(MODELS)}")
 
 
-def below_threshold(counts, fraction=1e-3) -> np.ndarray:
+def below_threshold(counts: Any, fraction: float | None = 1e-3) -> np.ndarray:
     """Which energy bins lie below the energy threshold of the data.
 
     Parameters
@@ -91,7 +100,9 @@ def below_threshold(counts, fraction=1e-3) -> np.ndarray:
 
 
 @with_jax_x64
-def fitted_rate_cube(model, values, like, geometry=None) -> FOVCube:
+def fitted_rate_cube(
+    model: RateModel, values: Any, like: FOVCube, geometry: BinGeometry | None = None
+) -> FOVCube:
     """The bin-averaged rate of a model as a background cube in 1/(MeV s sr).
 
     Parameters
@@ -126,18 +137,18 @@ def fitted_rate_cube(model, values, like, geometry=None) -> FOVCube:
 
 @with_jax_x64
 def smooth_by_fit(
-    bg_model,
-    model=None,
+    bg_model: FOVCubeBackgroundModel,
+    model: Any = None,
     *,
-    init=None,
-    frozen=(),
-    n_knots=6,
-    threshold_fraction=1e-3,
-    energy_quadrature=3,
-    spatial_nodes=1,
-    max_iter=100,
-    tol=1e-8,
-):
+    init: Any = None,
+    frozen: Sequence[str] = (),
+    n_knots: int = 6,
+    threshold_fraction: float | None = 1e-3,
+    energy_quadrature: int | str = 3,
+    spatial_nodes: int = 1,
+    max_iter: int = 100,
+    tol: float = 1e-8,
+) -> FitResult:
     """Replace the background cube of ``bg_model`` by a model fitted to its counts.
 
     Parameters
