@@ -199,8 +199,7 @@ def fill_histogram(
         return counts, count_nonfinite_events(energy, dety, detx, xp=xp)
     if method == "jax":
         check_jax_x64()
-        flat_counts = _jax_fill(binnings, weights is not None)(energy, dety, detx, weights)
-        return xp.reshape(flat_counts[:-1], shape)
+        return _jax_fill(binnings, weights is not None)(energy, dety, detx, weights)
     nbins = shape[0] * shape[1] * shape[2] + 1
     if weights is not None:
         weights = xp.astype(weights, xp.float64)
@@ -283,6 +282,8 @@ def _portable_bincount(flat, weights, nbins, xp):
 def _jax_fill(binnings: tuple[Binning, Binning, Binning], weighted: bool):
     """A jitted fill for one binning, compiled once per binning (and shape) and cached.
 
+    It returns the float64 counts cube, shape ``(nE, ny, nx)``.
+
     A lookup in a table per event is the slowest operation XLA does on a
     CPU, so the events are binned by arithmetic alone
     (:func:`~bgcube.array._flat_index.estimate_flat_index`) and the rare
@@ -295,7 +296,8 @@ def _jax_fill(binnings: tuple[Binning, Binning, Binning], weighted: bool):
     import jax
     import jax.numpy as jnp
 
-    nbins = binnings[0].nbin * binnings[1].nbin * binnings[2].nbin + 1
+    shape = (binnings[0].nbin, binnings[1].nbin, binnings[2].nbin)
+    nbins = shape[0] * shape[1] * shape[2] + 1
     index_dtype = jnp.int32 if nbins < 2**31 else jnp.int64
 
     def fill(energy, dety, detx, weights):
@@ -319,6 +321,7 @@ def _jax_fill(binnings: tuple[Binning, Binning, Binning], weighted: bool):
             return counts + jax.ops.segment_sum(weights, exact, num_segments=nbins + 1)
 
         counts = jax.lax.cond(any_undecided, add_undecided, lambda c: c, counts)
-        return counts[:nbins].astype(jnp.float64)
+        # the cube without the overflow bin, in the same program (no eager slice on JAX)
+        return counts[: nbins - 1].astype(jnp.float64).reshape(shape)
 
     return jax.jit(fill)

@@ -41,19 +41,23 @@ from __future__ import annotations
 
 import warnings
 
+import astropy.units as u
+import numpy as np
+
 from .. import array as _array
 from ..array import fov as afov
 from ..array.namespace import compiled
-from ..backend import namespace_of, to_numpy
+from ..backend import from_numpy, namespace_of, to_numpy
 from ..data.exclusion import observation_kept_fraction
 from ..data.fill import ObservationFill
 from ..data.observation import _use_file_fov
-from ..errors import BgcubeError, DroppedEventsWarning, EventDataError
+from ..errors import BgcubeError, DroppedEventsWarning, EventDataError, ObservationError
 from ..event_columns import _describe_events
 
 __all__ = [
     "compute_partial_on_backend",
     "fill_observation_on_backend",
+    "observation_cubes",
     "chunk_length",
     "SMALL_CHUNK",
     "LARGE_CHUNK",
@@ -142,7 +146,7 @@ def fill_observation_on_backend(model, observation, regions, alignment="RADEC"):
 
     The same result as `~bgcube.data.fill.fill_observation` (counts to the
     event, times to rounding), with the event columns moved to the model's
-    device once and processed there.
+    device once and processed there (`observation_cubes`).
 
     Parameters
     ----------
@@ -162,11 +166,42 @@ def fill_observation_on_backend(model, observation, regions, alignment="RADEC"):
     bgcube.errors.ObservationError, bgcube.errors.EventDataError
         As the NumPy path (missing RA/DEC, no location for ALTAZ, bad time).
     """
+    counts, time, fill = observation_cubes(model, observation, regions, alignment)
+    model.counts_cube.data = model.counts_cube._accumulator() + counts
+    model.livetime_cube.data = model.livetime_cube._accumulator() + time
+    return fill
+
+
+def observation_cubes(model, observation, regions, alignment="RADEC"):
+    """One observation's counts and time cubes on the model's device (the model is not changed).
+
+    Parameters
+    ----------
+    model : `~bgcube.FOVCubeBackgroundModel`
+        Gives the binning, backend, device, time convention and time unit.
+    observation : `~bgcube.data.observation.Observation`
+        Read with ``fov_alignment=None`` (DETX/DETY computed here).
+    regions : `~bgcube.data.exclusion.ExclusionRegions`
+    alignment : {'RADEC', 'ALTAZ'}
+
+    Returns
+    -------
+    counts, time : array
+        float64, shape ``(nE, ny, nx)``: the events kept and the run's time
+        (in the time cube's unit) times each pixel's kept fraction.
+    fill : `~bgcube.data.fill.ObservationFill`
+
+    Raises
+    ------
+    bgcube.errors.ObservationError, bgcube.errors.EventDataError
+        As `fill_observation_on_backend`.
+    """
     events = observation.events
     counts = model.counts_cube
     xp, dev = counts.xp, counts.device
-    # --- host side: everything that can fail, before the model is touched
+    # --- host side: everything that can fail, before the device is touched
     time = observation.observation_time(model.time_convention)
+    increment = _time_increment(time, model.livetime_cube.unit)
     file_align = str(events.meta.get("FOVALIGN", "") or "").strip().upper()
     has_fov = events.detx is not None and events.dety is not None
     use_file = _use_file_fov("auto", alignment, file_align, has_fov)
@@ -238,12 +273,36 @@ def fill_observation_on_backend(model, observation, regions, alignment="RADEC"):
             ),
             stacklevel=2,
         )
-    data = counts._accumulator()
-    counts.data = data + filled
-    model.add_observation_time(time, kept_fraction=fraction)
-    return ObservationFill(
+    if fraction is not None:
+        fraction = from_numpy(fraction, xp, device=dev, dtype=np.float64)  # (ny, nx): small
+    time_cube = compiled(_time_cube, xp, shape=tuple(counts.shape))(fraction, increment)
+    fill = ObservationFill(
         obs_id=observation.obs_id, n_events=n, n_excluded=n_excluded, n_filled=n_filled, time=time
     )
+    return filled, time_cube, fill
+
+
+def _time_increment(time, unit):
+    """The run's time in ``unit`` as a float, checked as `add_observation_time` checks it."""
+    try:
+        seconds = float(u.Quantity(time).to_value(u.s))
+    except (TypeError, ValueError) as exc:
+        raise ObservationError(f"observation time must be a time in s, got {time}: {exc}") from None
+    if not (seconds > 0 and seconds < float("inf")):
+        raise ObservationError(f"observation time must be finite and > 0 s, got {time}")
+    return seconds * float(u.s.to(unit))
+
+
+def _time_cube(fraction, increment, *, shape, xp):
+    """``increment`` times the kept fraction of each pixel (or 1), as a float64 cube.
+
+    Added to zeros as `~bgcube.FOVCubeBackgroundModel.add_observation_time`
+    adds it to an empty cube, so the values are those of the NumPy path.
+    """
+    zeros = xp.zeros(shape, dtype=xp.float64)
+    if fraction is None:
+        return zeros + increment
+    return zeros + increment * xp.astype(fraction, xp.float64)
 
 
 def compute_partial_on_backend(task, backend=None):
@@ -265,10 +324,10 @@ def compute_partial_on_backend(task, backend=None):
     backend = task.backend if backend is None else backend
     namespace_of(backend)  # an unknown or missing backend fails here, for every run alike
     store = task.store.open() if isinstance(task.store, StoreFiles) else task.store
-    model = task.empty_model(backend=backend)
+    model = task.empty_model(backend=backend, copy=False)  # read only: binning, unit, device
     try:
         observation = store.observation(task.obs_id, fov_alignment=None)
-        fill = fill_observation_on_backend(model, observation, task.regions(), task.alignment)
+        counts, time, fill = observation_cubes(model, observation, task.regions(), task.alignment)
     except BgcubeError as exc:
         return PartialCubes(failed=((task.obs_id, str(exc)),))
-    return PartialCubes(model.counts_cube.data, model.livetime_cube.data, (fill,))
+    return PartialCubes(counts, time, (fill,))

@@ -142,16 +142,19 @@ class RunTask:
         # repr of a float is exact (shortest round-trip form)
         return hashlib.sha256(json.dumps(settings).encode()).hexdigest()
 
-    def empty_model(self, backend=None) -> FOVCubeBackgroundModel:
+    def empty_model(self, backend=None, *, copy=True) -> FOVCubeBackgroundModel:
         """A model with zero cubes on this task's binning.
 
         Copies of a model made once per binning and backend in this process
         (building the axes of three cubes costs milliseconds, which add up
-        over thousands of runs).
+        over thousands of runs); ``copy=False`` gives that model itself, to
+        be read only.
         """
         template = _empty_model(
             self.detx_edges, self.dety_edges, self.energy_edges, self.time_convention, backend
         )
+        if not copy:
+            return template
         cubes = {name: cube.copy() for name, cube in template._cubes().items()}
         return FOVCubeBackgroundModel(**cubes, time_convention=template.time_convention)
 
