@@ -16,38 +16,37 @@ from .results import MakeModelsResult
 __all__ = ["make_joint_build", "check_no_joint_options"]
 
 
+def _refuse(given: dict, belongs_to: str) -> None:
+    """Raise naming the options given (True in ``given``) that belong to the other kind."""
+    names = [name for name, is_given in given.items() if is_given]
+    if names:
+        raise ValueError(f"{', '.join(names)} belong(s) to {belongs_to}")
+
+
 def _check_no_group_options(config) -> None:
     """The joint model has no groups or k5a smoothing: refuse their options."""
-    group_options = {
+    given = {
         "method": config.method != "default",
         "zenith_edges": tuple(config.zenith_edges) != tuple(DEFAULT_ZENITH_EDGES),
         "azimuth_edges": tuple(config.azimuth_edges) != tuple(DEFAULT_AZIMUTH_EDGES),
         "min_observations": config.min_observations != 1,
         "smooth": config.smooth is not True,
     }
-    given = [k for k, v in group_options.items() if v]
-    if given:
-        raise ValueError(
-            f"{', '.join(given)} belong(s) to the group models "
-            "(--model groups, model='groups'); the joint model has no groups "
-            "or k5a smoothing"
-        )
+    _refuse(
+        given,
+        "the group models (--model groups, model='groups'); the joint model has no groups "
+        "or k5a smoothing",
+    )
 
 
 def check_no_joint_options(config) -> None:
     """The group models have no conditions, night or run effects: refuse their options."""
-    joint_options = {
-        "conditions": config.conditions,
-        "spatial_conditions": config.spatial_conditions,
-        "night_sigma": config.night_sigma,
-        "run_sigma": config.run_sigma,
-    }
-    given = [k for k, v in joint_options.items() if v is not None]
-    if given:
-        raise ValueError(
-            f"{', '.join(given)} belong(s) to the joint model (model='joint', the "
-            "default); the group models have no conditions, night or run effects"
-        )
+    names = ("conditions", "spatial_conditions", "night_sigma", "run_sigma")
+    _refuse(
+        {name: getattr(config, name) is not None for name in names},
+        "the joint model (model='joint', the default); the group models have no conditions, "
+        "night or run effects",
+    )
 
 
 def make_joint_build(store, outdir, obs_table, config, indir, per_observation):
@@ -78,21 +77,16 @@ def make_joint_build(store, outdir, obs_table, config, indir, per_observation):
 
     _check_no_group_options(config)
     not_joint = {
-        "per_observation": per_observation,
-        "fit_norm": config.fit_norm or None,
-        "efficiency_column": config.efficiency_column,
+        "per_observation": per_observation is not None,
+        "fit_norm": bool(config.fit_norm),
+        "efficiency_column": config.efficiency_column is not None,
     }
-    given = [k for k, v in not_joint.items() if v is not None]
-    if given:
-        raise ValueError(
-            f"{', '.join(given)} belong(s) to the group models (--model groups, "
-            "model='groups'); the joint model writes a model per run by itself"
-        )
-    if (
-        config.alignment != "RADEC"
-        or config.time_convention != "ONTIME"
-        or (config.model_type != "3d")
-    ):
+    _refuse(
+        not_joint,
+        "the group models (--model groups, model='groups'); the joint model writes a model "
+        "per run by itself",
+    )
+    if (config.alignment, config.time_convention, config.model_type) != ("RADEC", "ONTIME", "3d"):
         raise ValueError(
             "the joint model is built in RADEC alignment, per ONTIME, as a 3D model; "
             "for ALTAZ, LIVETIME or BKG_2D use the group models (--model groups)"
