@@ -14,17 +14,18 @@ from . import array as _array
 from .array.namespace import compiled
 from .axes import CubeAxis
 from .backend import from_numpy, namespace_of, to_backend_array, to_numpy
+from .cube_evaluation import CubeEvaluation
+from .cube_io import CubeIO
+from .cube_vocabulary import OriginalVocabulary
 from .errors import BinningError
 from .fill_events import _is_one_event_list, fill_event_list
 from .schemes import scheme_dict
 
 if TYPE_CHECKING:
-    from astropy.io import fits
-    from astropy.table import Table
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ._types import Array, ArrayLike, BackendLike, PathLike, QuantityLike
+    from ._types import Array, ArrayLike, BackendLike, QuantityLike
     from .array.binning import Binning
 
 __all__ = ["FOVCube"]
@@ -79,7 +80,7 @@ def _check_scheme_unit(scheme, unit) -> None:
     )
 
 
-class FOVCube:
+class FOVCube(OriginalVocabulary, CubeIO, CubeEvaluation):
     """Field-of-view cube: data over (energy, DETY, DETX) bins.
 
     The data live on an array backend (NumPy, JAX, CuPy, array_api_strict)
@@ -271,107 +272,6 @@ class FOVCube:
         )
 
     # ------------------------------------------------------------------
-    # axes, in the original FOVCube's vocabulary
-    @property
-    def coordx_edges(self) -> Angle:
-        """DETX bin edges."""
-        return self.detx_axis.edges
-
-    @property
-    def coordy_edges(self) -> Angle:
-        """DETY bin edges."""
-        return self.dety_axis.edges
-
-    @property
-    def energy_edges(self) -> u.Quantity:
-        """Energy bin edges."""
-        return self.energy_axis.edges
-
-    @property
-    def energy_bin_centers(self) -> u.Quantity:
-        """Logarithmic centres of the energy bins."""
-        return self.energy_axis.centers
-
-    @property
-    def image_extent(self) -> Angle:
-        """``(x_lo, x_hi, y_lo, y_hi)`` of the images."""
-        x, y = self.coordx_edges, self.coordy_edges.to(self.coordx_edges.unit)
-        return Angle(u.Quantity([x[0], x[-1], y[0], y[-1]]))
-
-    @property
-    def spectrum_extent(self) -> u.Quantity:
-        """``(e_lo, e_hi)`` of the energy axis."""
-        return self.energy_axis.bounds
-
-    @property
-    def image_bin_centers(self) -> tuple[Angle, Angle]:
-        """DETX and DETY bin centres, as two `~astropy.coordinates.Angle` arrays."""
-        return self.detx_axis.centers, self.dety_axis.centers
-
-    def find_energy_bin(self, energy: QuantityLike) -> int | np.ndarray:
-        """Index of the energy bin holding ``energy`` (scalar or array Quantity).
-
-        Raises
-        ------
-        ValueError
-            If the energy is outside the cube; the message gives the range.
-        """
-        return self.energy_axis.index(energy)
-
-    def find_coord_bin(self, coord: QuantityLike) -> np.ndarray:
-        """Indices ``(ix, iy)`` of the DETX, DETY bin holding ``coord = (x, y)``.
-
-        Parameters
-        ----------
-        coord : `~astropy.coordinates.Angle`
-            One ``(x, y)`` pair, or an array of shape ``(2, ...)``.
-
-        Returns
-        -------
-        index : numpy.ndarray of int
-            ``[ix, iy]``.
-
-        Raises
-        ------
-        ValueError
-            If the position is outside the cube; the message gives the range.
-        """
-        coord = Angle(coord)
-        if coord.shape[:1] != (2,):
-            raise ValueError(f"coord must be an (x, y) pair, got shape {coord.shape}")
-        return np.array([self.detx_axis.index(coord[0]), self.dety_axis.index(coord[1])])
-
-    def find_det_bin(
-        self, det: QuantityLike | None = None, *, coord: QuantityLike | None = None
-    ) -> np.ndarray:
-        """Indices ``(ix, iy)`` of the DETX, DETY bin holding ``det = (x, y)``.
-
-        The original FOVCube's name and keyword (``find_det_bin(det=...)``);
-        the same as `find_coord_bin`.
-
-        Parameters
-        ----------
-        det : `~astropy.coordinates.Angle`
-            One ``(x, y)`` pair, or an array of shape ``(2, ...)``
-            (``coord=`` is accepted too).
-
-        Returns
-        -------
-        index : numpy.ndarray of int
-            ``[ix, iy]``: index the data as ``[energy_bin, iy, ix]``.
-        """
-        if (det is None) == (coord is None):
-            raise TypeError("find_det_bin takes one position: det=(x, y) (or coord=)")
-        return self.find_coord_bin(det if det is not None else coord)
-
-    def find_coord_bin_edges(self, coord: QuantityLike) -> Angle:
-        """Edges ``(x_lo, x_hi, y_lo, y_hi)`` of the bin holding ``coord = (x, y)``."""
-        ix, iy = self.find_coord_bin(coord)
-        x = self.detx_axis.bin(ix)
-        y = self.dety_axis.bin(iy).to(x.unit)
-        return Angle(u.Quantity([x[0], x[1], y[0], y[1]]))
-
-    # ------------------------------------------------------------------
     # volumes and integrals
     def solid_angle(self, exact: bool = False) -> u.Quantity:
         """Solid angle of each (DETY, DETX) pixel, shape ``(ny, nx)``, in sr.
@@ -469,251 +369,6 @@ class FOVCube:
         if dtype != xp.float64 and xp.isdtype(dtype, "real floating"):
             self.data = xp.astype(self.data, xp.float64)
         return self.data
-
-    # ------------------------------------------------------------------
-    # FITS I/O (thin wrappers; the work is done in bgcube.io)
-    @classmethod
-    def read(
-        cls,
-        filename: PathLike,
-        format: str = "table",
-        scheme: str | None = None,
-        hdu: int | str | None = None,
-        *,
-        layout: str | None = None,
-        backend: BackendLike = None,
-    ) -> Self:
-        """Read a cube from a FITS file.
-
-        Parameters
-        ----------
-        filename : str or path
-            ``.fits`` or ``.fits.gz``.
-        format : {'table', 'image'}
-            'table': a BKG_3D-style binary table (GADF, H.E.S.S. DR1, CTA 1DC,
-            CTAO prod5, original Gammapy FOVCube files); 'image': the ds9
-            image format written by ``write(..., format='image')``.
-        scheme : {'bg_cube', 'bg_counts_cube', 'bg_livetime_cube', None}, optional
-            Default: inferred from the file (data column BKG/BGD/Bgd ->
-            'bg_cube', COUNTS -> 'bg_counts_cube', LIVETIME ->
-            'bg_livetime_cube', DATA -> None).
-        hdu : int or str, optional
-            HDU to read; default the scheme's HDU, else the BKG_3D one.
-        layout : str, optional
-            Force the stored axis order (see `bgcube.io.formats.LAYOUTS`);
-            by default it is found from TDIM and the shape as Gammapy does.
-        backend : str or module, optional
-            Put the data on this backend (default NumPy).
-
-        Returns
-        -------
-        cube : FOVCube
-            Data indexed ``[energy, dety, detx]``.
-
-        Raises
-        ------
-        bgcube.errors.FileFormatError
-            Missing HDU or column, inconsistent edges, a data size that fits
-            no axis order, or an unparsable unit; the message names file,
-            HDU and problem.
-        """
-        from .io import read_cube
-
-        return read_cube(filename, format, scheme, hdu, layout=layout, backend=backend, cls=cls)
-
-    def write(
-        self,
-        filename: PathLike,
-        format: str = "table",
-        overwrite: bool = False,
-        clobber: bool | None = None,
-        *,
-        legacy: bool = False,
-    ) -> None:
-        """Write the cube to a FITS file, atomically.
-
-        Parameters
-        ----------
-        filename : str or path
-            A ``.fits.gz`` name gives a gzipped file.
-        format : {'table', 'image'}
-            'table': GADF BKG_3D binary table (Gammapy reads it); 'image':
-            primary image with a DETX/DETY/energy WCS plus EBOUNDS and
-            DETBOUNDS tables (ds9 opens it).
-        overwrite : bool
-            Replace an existing file (default False).
-        clobber : bool, optional
-            Deprecated alias of ``overwrite``.
-        legacy : bool
-            Table format: write the original FOVCube layout (column ``Bgd``
-            for background cubes, no GADF keywords).
-
-        Raises
-        ------
-        bgcube.errors.OutputExistsError
-            If the file exists and ``overwrite`` is false.
-        """
-        from .io import write_cube
-        from .io.atomic import resolve_overwrite
-
-        overwrite = resolve_overwrite(overwrite, clobber)
-        write_cube(self, filename, format, overwrite, legacy=legacy)
-
-    @classmethod
-    def from_table(
-        cls,
-        table: Table,
-        scheme: str | None = None,
-        *,
-        layout: str | None = None,
-        backend: BackendLike = None,
-    ) -> Self:
-        """A cube from a one-row BKG_3D-style `~astropy.table.Table` (see `read`)."""
-        from .io import cube_from_table
-
-        return cube_from_table(table, scheme, layout=layout, backend=backend, cls=cls)
-
-    def to_table(self, *, legacy: bool = False) -> Table:
-        """The cube as a one-row BKG_3D `~astropy.table.Table`, keywords in ``meta``."""
-        from .io import cube_to_table
-
-        return cube_to_table(self, legacy=legacy)
-
-    @classmethod
-    def from_hdulist(
-        cls,
-        hdulist: fits.HDUList,
-        format: str = "table",
-        scheme: str | None = None,
-        hdu: int | str | None = None,
-        *,
-        layout: str | None = None,
-        backend: BackendLike = None,
-    ) -> Self:
-        """A cube from an open `~astropy.io.fits.HDUList` (see `read`)."""
-        from .io import cube_from_hdulist
-
-        return cube_from_hdulist(
-            hdulist, format, scheme, hdu, layout=layout, backend=backend, cls=cls
-        )
-
-    def to_hdulist(self, format: str = "table", *, legacy: bool = False) -> fits.HDUList:
-        """The cube as an `~astropy.io.fits.HDUList` in ``format`` (see `write`)."""
-        from .io import cube_to_hdulist
-
-        return cube_to_hdulist(self, format, legacy=legacy)
-
-    # ------------------------------------------------------------------
-    # evaluation (thin: the interpolation is bgcube.array.interpolate)
-    def _coordinate_array(self, name, value, axis):
-        """``value`` in the axis's canonical unit, as a float64 array on the data's backend."""
-        q = u.Quantity(value)
-        if not q.unit.is_equivalent(axis.canonical_unit):
-            raise ValueError(
-                f"{name} must be a Quantity convertible to {axis.canonical_unit}, "
-                f"got {value!r} (unit {q.unit!r})"
-            )
-        return from_numpy(
-            q.to_value(axis.canonical_unit), self.xp, device=self.device, dtype=np.float64
-        )
-
-    def evaluate(
-        self,
-        *,
-        detx: QuantityLike,
-        dety: QuantityLike,
-        energy: QuantityLike,
-        extrapolate: bool = False,
-    ) -> u.Quantity:
-        """Cube values at arbitrary points, interpolated between bin centres.
-
-        The interpolation is Gammapy 2.x's ``Background3D.evaluate``: linear
-        in DETX, DETY and log(energy), on the log of the values (a power law
-        in energy between energy nodes); a zero rate stays zero. See
-        `bgcube.array.interpolate` for the exact rule at edges and zeros.
-
-        Parameters
-        ----------
-        detx, dety : `~astropy.units.Quantity`
-            Field-of-view coordinates (angles).
-        energy : `~astropy.units.Quantity`
-            Energies. The three arrays broadcast together.
-        extrapolate : bool
-            If False (default), points outside ``[first edge, last edge]`` of
-            any axis give 0; if True the outermost pieces are extended.
-
-        Returns
-        -------
-        values : `~astropy.units.Quantity`
-            Broadcast shape of the inputs, in the cube's unit (float64, on
-            the host).
-
-        Raises
-        ------
-        ValueError
-            If an input has no unit of the right kind.
-
-        Examples
-        --------
-        >>> import numpy as np, astropy.units as u
-        >>> cube = FOVCube(np.linspace(-2, 2, 5) * u.deg, np.linspace(-2, 2, 5) * u.deg,
-        ...                np.geomspace(1, 100, 3) * u.TeV, data=np.ones((2, 4, 4)),
-        ...                scheme='bg_cube')
-        >>> cube.evaluate(detx=[0, 0.3] * u.deg, dety=0 * u.deg, energy=5 * u.TeV)
-        <Quantity [1., 1.] 1 / (MeV s sr)>
-        """
-        e = self._coordinate_array("energy", energy, self.energy_axis)
-        y = self._coordinate_array("dety", dety, self.dety_axis)
-        x = self._coordinate_array("detx", detx, self.detx_axis)
-        values = _array.interpolate_cube(self.data, self.binnings, e, y, x, extrapolate=extrapolate)
-        return u.Quantity(to_numpy(values), self.unit, copy=False)
-
-    def evaluate_integral(
-        self,
-        *,
-        detx: QuantityLike,
-        dety: QuantityLike,
-        energy_min: QuantityLike,
-        energy_max: QuantityLike,
-        extrapolate: bool = False,
-    ) -> u.Quantity:
-        """Integral over an energy band of the interpolated cube, at given positions.
-
-        The exact integral along energy of what `evaluate` returns: between
-        energy nodes the cube is a power law, integrated analytically (as
-        Gammapy's ``integrate_log_log``). Only the part of the band inside
-        the energy axis counts unless ``extrapolate`` is True.
-
-        Parameters
-        ----------
-        detx, dety : `~astropy.units.Quantity`
-            Field-of-view coordinates (angles).
-        energy_min, energy_max : `~astropy.units.Quantity`
-            Band limits (energies); all four arrays broadcast together.
-        extrapolate : bool
-            See `evaluate`.
-
-        Returns
-        -------
-        integral : `~astropy.units.Quantity`
-            Broadcast shape, in the cube's unit times energy: a rate in
-            1/(MeV s sr) gives 1/(s sr).
-        """
-        e_lo = self._coordinate_array("energy_min", energy_min, self.energy_axis)
-        e_hi = self._coordinate_array("energy_max", energy_max, self.energy_axis)
-        y = self._coordinate_array("dety", dety, self.dety_axis)
-        x = self._coordinate_array("detx", detx, self.detx_axis)
-        values = _array.integrate_energy_log_log(
-            self.data, self.binnings, e_lo, e_hi, y, x, extrapolate=extrapolate
-        )
-        per_energy = [
-            b
-            for b, p in zip(self.unit.bases, self.unit.powers, strict=True)
-            if p < 0 and b.physical_type == "energy"
-        ]
-        unit = self.unit * (per_energy[0] if per_energy else u.TeV)
-        canonical = u.Quantity(to_numpy(values), self.unit * self.energy_axis.canonical_unit)
-        return canonical.to(unit)
 
     # ------------------------------------------------------------------
     # plots (thin: the drawing is bgcube.plotting, matplotlib imported there)

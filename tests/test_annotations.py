@@ -5,7 +5,8 @@ top-level package and ``bgcube.array``, ``io``, ``make``, ``fit``, ``data``,
 ``simulate``, ``plotting``, ``axes``, ``cube``, ``model``, ``radial``. A
 callable is annotated when each of its parameters (``self``/``cls`` aside)
 and its return carry an annotation; a class when its ``__init__`` is (or it
-has none of its own, e.g. a dataclass's generated one counts as annotated).
+has none of its own, e.g. a dataclass's generated one counts as annotated),
+and its methods, those it inherits from bgcube classes (mixins) included.
 
 Not every public callable is annotated yet: :data:`NOT_YET_ANNOTATED` lists
 those that are not, and may only shrink. The test fails for an unannotated
@@ -55,15 +56,19 @@ def _unannotated(function) -> bool:
 
 
 def _members(cls):
-    for name, member in vars(cls).items():
-        if name.startswith("_") and name != "__init__":
+    """(name, function) of the public methods of ``cls`` and of its bgcube bases (mixins)."""
+    for klass in cls.__mro__:
+        if not klass.__module__.startswith("bgcube"):
             continue
-        if isinstance(member, staticmethod | classmethod):
-            member = member.__func__
-        elif isinstance(member, property):
-            member = member.fget
-        if inspect.isfunction(member):
-            yield name, member
+        for name, member in vars(klass).items():
+            if name.startswith("_") and name != "__init__":
+                continue
+            if isinstance(member, staticmethod | classmethod):
+                member = member.__func__
+            elif isinstance(member, property):
+                member = member.fget
+            if inspect.isfunction(member):
+                yield name, member
 
 
 def public_callables():
@@ -76,14 +81,14 @@ def public_callables():
             if id(obj) in seen or not (inspect.isclass(obj) or inspect.isfunction(obj)):
                 continue
             seen.add(id(obj))
-            where = f"{obj.__module__}.{obj.__qualname__}"
             if inspect.isfunction(obj):
-                yield where, obj
+                yield f"{obj.__module__}.{obj.__qualname__}", obj
             elif not issubclass(obj, BaseException | Warning):
                 for attr, member in _members(obj):
-                    if attr == "__init__" and dataclasses.is_dataclass(obj):
-                        continue  # generated from the annotated fields
-                    yield f"{where}.{attr}", member
+                    if id(member) in seen or (attr == "__init__" and dataclasses.is_dataclass(obj)):
+                        continue  # seen, or generated from the annotated fields
+                    seen.add(id(member))
+                    yield f"{member.__module__}.{member.__qualname__}", member
 
 
 def _listed() -> set[str]:

@@ -27,7 +27,13 @@ LAYERS = (
     ("bgcube.make",),
     ("bgcube.data", "bgcube.fit"),
     ("bgcube.model",),
-    ("bgcube.cube", "bgcube.radial"),
+    (
+        "bgcube.cube",
+        "bgcube.cube_io",
+        "bgcube.cube_evaluation",
+        "bgcube.cube_vocabulary",
+        "bgcube.radial",
+    ),
     ("bgcube.io", "bgcube.plotting"),
     (
         "bgcube.axes",
