@@ -12,13 +12,14 @@ from .backend import from_numpy, to_numpy
 from .cube import FOVCube
 from .errors import ModelStateError, ObservationError
 from .io.formats import TIME_CONVENTIONS
+from .model_io import ModelIO
+from .model_observations import ObservationFilling
 from .smoothing import KERNEL, smoothing_method
 
 if TYPE_CHECKING:
-    from astropy.table import Table
     from matplotlib.figure import Figure
 
-    from ._types import ArrayLike, BackendLike, PathLike, QuantityLike
+    from ._types import ArrayLike, BackendLike, QuantityLike
 
 __all__ = ["FOVCubeBackgroundModel", "TIME_CONVENTIONS"]
 
@@ -35,7 +36,7 @@ def _backend_of(array):
         return None
 
 
-class FOVCubeBackgroundModel:
+class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
     """A background model: a counts cube, a time cube and the rate they give.
 
     Parameters
@@ -268,78 +269,6 @@ class FOVCubeBackgroundModel:
         )
         return self
 
-    # ------------------------------------------------------------------
-    # building from observations (the original FOVCubeBackgroundModel's API; the binning
-    # rules are in bgcube.binning, the filling in the data store's fill_model)
-    @classmethod
-    def define_cube_binning(
-        cls,
-        observation_table: Table,
-        method: str = "default",
-        *,
-        backend: BackendLike = None,
-        time_convention: str = "ONTIME",
-    ) -> Self:
-        """An empty model with the original make-models binning for these observations.
-
-        20 log energy bins over 0.1-100 TeV and 60 x 60 bins over +-0.07 rad,
-        fewer for fewer than 100 observations; ``method='michi'`` starts the
-        energy axis at the group's lowest energy threshold. See
-        `bgcube.binning.define_cube_binning`.
-
-        Returns
-        -------
-        model : FOVCubeBackgroundModel
-        """
-        from .binning import define_cube_binning
-
-        detx, dety, energy = define_cube_binning(observation_table, method)
-        return cls.set_cube_binning(
-            detx, dety, energy, backend=backend, time_convention=time_convention
-        )
-
-    def fill_obs(
-        self,
-        observation_table: Table,
-        data_store: Any,
-        exclusion: Any = None,
-        *,
-        alignment: str = "RADEC",
-        fail_fast: bool = True,
-        progress: bool | None = None,
-    ) -> tuple[list, list[tuple[int, str]]]:
-        """Add the events and time of the observations in ``observation_table``.
-
-        Parameters
-        ----------
-        observation_table : `~astropy.table.Table`
-            Rows with OBS_ID.
-        data_store : `~bgcube.data.store.DataStore`
-            Any object with bgcube's ``DataStore.fill_model`` method.
-        exclusion : `~bgcube.data.exclusion.ExclusionRegions`, optional
-            Events inside are dropped and each pixel's time is reduced by its
-            excluded fraction, per observation.
-        alignment : {'RADEC', 'ALTAZ'}
-        fail_fast : bool
-            Raise on an unreadable run (default); otherwise leave it out.
-        progress : bool, optional
-            Progress bar (default: when stderr is a terminal).
-
-        Returns
-        -------
-        filled : list of `~bgcube.data.fill.ObservationFill`
-        failed : list of (OBS_ID, reason)
-        """
-        # the store fills the model: the container imports nothing of the data layer
-        return data_store.fill_model(
-            self,
-            observation_table["OBS_ID"],
-            exclusion,
-            alignment=alignment,
-            fail_fast=fail_fast,
-            progress=progress,
-        )
-
     def smooth(
         self,
         n_passes: int | None = None,
@@ -417,80 +346,6 @@ class FOVCubeBackgroundModel:
             cube.data, pixel_area=area
         )
         return self
-
-    # ------------------------------------------------------------------
-    # FITS I/O (thin wrappers; the work is done in bgcube.io)
-    @classmethod
-    def read(
-        cls, filename: PathLike, format: str = "table", *, backend: BackendLike = None
-    ) -> Self:
-        """Read a background model file.
-
-        Parameters
-        ----------
-        filename : str or path
-            'table' format: HDUs COUNTS, LIVETIME and BACKGROUND (as the
-            original ``bg_cube_model_test2.fits.gz``), or BACKGROUND alone.
-        format : {'table', 'image'}
-            'image' files hold the background cube only.
-        backend : str or module, optional
-            Put the cubes on this backend (default NumPy).
-
-        Returns
-        -------
-        model : FOVCubeBackgroundModel
-            ``counts_cube`` and ``livetime_cube`` are None when the file has
-            no COUNTS/LIVETIME HDUs. ``time_convention`` comes from the
-            BKG_TIME keyword; files without it read as 'ONTIME' when the
-            background HDU is GADF, else 'LIVETIME' (the original files).
-
-        Raises
-        ------
-        bgcube.errors.FileFormatError
-            If the file has no background cube or a cube cannot be read.
-        """
-        from .io import read_model
-
-        return read_model(filename, format, backend=backend, cls=cls, cube_cls=FOVCube)
-
-    def write(
-        self,
-        filename: PathLike,
-        format: str = "table",
-        overwrite: bool = False,
-        clobber: bool | None = None,
-        *,
-        legacy: bool = False,
-    ) -> None:
-        """Write the model to a FITS file, atomically.
-
-        Parameters
-        ----------
-        filename : str or path
-            A ``.fits.gz`` name gives a gzipped file.
-        format : {'table', 'image'}
-            'table': COUNTS, LIVETIME and BACKGROUND HDUs (only BACKGROUND when
-            the counts are empty), BKG_TIME in the headers; 'image': the
-            background cube in the ds9 image format.
-        overwrite : bool
-            Replace an existing file (default False).
-        clobber : bool, optional
-            Deprecated alias of ``overwrite``.
-        legacy : bool
-            Table format: the original FOVCube layout (background column ``Bgd``).
-
-        Raises
-        ------
-        bgcube.errors.OutputExistsError
-            If the file exists and ``overwrite`` is false.
-        ValueError
-            If the model has no background cube.
-        """
-        from .io import write_model
-        from .io.atomic import resolve_overwrite
-
-        overwrite = resolve_overwrite(overwrite, clobber)
-        write_model(self, filename, format, overwrite, legacy=legacy)
 
     # ------------------------------------------------------------------
     # plots (thin: the drawing is bgcube.plotting)

@@ -26,7 +26,7 @@ LAYERS = (
     ("bgcube.simulate",),
     ("bgcube.make",),
     ("bgcube.data", "bgcube.fit"),
-    ("bgcube.model",),
+    ("bgcube.model", "bgcube.model_io", "bgcube.model_observations"),
     (
         "bgcube.cube",
         "bgcube.cube_io",
