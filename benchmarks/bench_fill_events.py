@@ -24,6 +24,7 @@ The acceptance ratios: the Table path within 1.2x of the core, and at least
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -60,6 +61,24 @@ TABLE = "fill_events([Table]) TeV/deg"
 CORE = "core fill_histogram"
 FAST = "fast-histogram (log10 E)"
 BOOST = "boost-histogram 2 threads"
+CORE_1 = "core fill_histogram, 1 thread"
+
+
+def _one_thread(call):
+    """``call`` with bgcube's fill limited to one thread (``BGCUBE_NUM_THREADS=1``)."""
+
+    def one():
+        before = os.environ.get("BGCUBE_NUM_THREADS")
+        os.environ["BGCUBE_NUM_THREADS"] = "1"
+        try:
+            return call()
+        finally:
+            if before is None:
+                del os.environ["BGCUBE_NUM_THREADS"]
+            else:
+                os.environ["BGCUBE_NUM_THREADS"] = before
+
+    return one
 
 
 def _model():
@@ -97,6 +116,7 @@ def contenders(energy, dety, detx):
         ("fill_events([dict of arrays])", public(columns), None),
         ("fill_events([Table]) energy in GeV", public(gev), None),
         (CORE, lambda: fill_histogram(energy, dety, detx, BINNINGS), None),
+        (CORE_1, _one_thread(lambda: fill_histogram(energy, dety, detx, BINNINGS)), None),
     ]
     for name, prepare in ((FAST, _fast_histogram), (BOOST, _boost(2))):
         try:
