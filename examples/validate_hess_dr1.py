@@ -393,9 +393,9 @@ class JointModels:
         from bgcube.make.joint import fit_run_mask, read_run_cubes, resolve_conditions, run_tasks
 
         spec = JointModelSpec()
-        for key in ("night_sigma", "run_sigma"):
+        for key in JointModelSpec.__dataclass_fields__:
             if options.get(key) is not None:
-                spec = dataclasses.replace(spec, **{key: float(options[key])})
+                spec = dataclasses.replace(spec, **{key: options[key]})
         table = store.obs_table
         cubes = read_run_cubes(
             run_tasks(store, table["OBS_ID"], spec, regions), spec, progress=progress

@@ -345,6 +345,26 @@ def test_run_effects_equal_a_group_level_of_one_run_each(simulated):
     assert np.diag(fast.covariance)[:n_a].sum() > np.diag(plain.covariance)[:n_a].sum() * 1.01
 
 
+def test_huber_run_effects_keep_the_level_at_the_typical_run(simulated):
+    # two runs far off (half their counts): Gaussian run effects let them pull
+    # the model's level down, exponential tails much less
+    table, truth, counts, exposure, mu, fitted = simulated
+    features = run_features(fitted.conditions, table)
+    spatial = run_features(fitted.spatial_conditions, table)
+    data, design = _problem(SPEC, counts, exposure, features, spatial)
+    reference = fit_joint(dataclasses.replace(data, run_sigma=0.05), design)
+    damaged = counts.copy()
+    damaged[:2] = np.round(damaged[:2] * 0.5)
+    data, design = _problem(SPEC, damaged, exposure, features, spatial)
+    shift = {}
+    for tail in (np.inf, 0.5):
+        solution = fit_joint(dataclasses.replace(data, run_sigma=0.05, run_tail=tail), design)
+        assert solution.converged, solution.reason
+        shift[tail] = abs(float(np.mean(solution.coef_a[0] - reference.coef_a[0])))
+        assert np.all(solution.run_effect[:2] < -0.3)  # the damaged runs are found
+    assert shift[0.5] < 0.5 * shift[np.inf]
+
+
 # ---------------------------------------------------------------------------
 # night effects
 def test_night_labels_split_at_gaps():

@@ -20,12 +20,16 @@ The background rate of a run, in 1/(TeV s sr) per unit ONTIME, is
   than ``night_gap`` apart), with a Gaussian prior: what the other runs of
   the night say about the atmosphere. A run's own ``delta`` is always
   estimated *without* its own counts (`bgcube.fit.joint_groups.group_effects`);
-* ``eps`` is each fitted run's own effect, with a Gaussian prior of width
-  ``run_sigma``: the run-to-run scatter that no condition explains. It
+* ``eps`` is each fitted run's own effect: the run-to-run scatter that no
+  condition explains, with a prior of width ``run_sigma`` that is Gaussian
+  out to ``run_tail * run_sigma`` and exponential beyond (Huber's). It
   exists only in the fit, where it keeps a single run's tens of thousands
   of counts from weighing in the condition dependence and its night's
   effect more than that scatter allows (a hierarchical model: runs within
-  nights within conditions). Predictions never use it.
+  nights within conditions), gives the condition dependence an uncertainty
+  that includes that scatter, and, with the exponential tails, sets the
+  model's level at the typical run rather than letting a few runs far off
+  pull it. Predictions never use it.
 
 Smoothness penalties (second differences of the B-spline coefficients)
 keep the model defined where data are sparse: below all thresholds and at
@@ -46,11 +50,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import astropy.units as u
 import numpy as np
 
+from .._types import ArrayLike, PathLike
 from ..cube import FOVCube
 from ..errors import FileFormatError
 from .joint_basis import bspline_basis, clamped_knots, difference_penalty
@@ -62,6 +69,9 @@ from .joint_conditions import (
     run_features,
 )
 from .joint_solver import JointDesign
+
+if TYPE_CHECKING:
+    from astropy.io import fits
 
 __all__ = [
     "Condition",
@@ -102,6 +112,7 @@ class JointModelSpec:
     night_gap_hours: float = 6.0
     night_sigma: float = 0.1
     run_sigma: float = 0.07
+    run_tail: float = 0.5
 
     # ------------------------------------------------------------------
     def energy_edges(self) -> np.ndarray:
@@ -218,7 +229,14 @@ class JointBackgroundModel:
         )
 
     # ------------------------------------------------------------------
-    def log_rate(self, row, log_energy, detx, dety, night_effect: float = 0.0) -> np.ndarray:
+    def log_rate(
+        self,
+        row: Mapping[str, Any],
+        log_energy: ArrayLike,
+        detx: ArrayLike,
+        dety: ArrayLike,
+        night_effect: float = 0.0,
+    ) -> np.ndarray:
         """Natural log of the rate in 1/(TeV s sr), shape ``(n_energy, n_points)``.
 
         Parameters
@@ -242,7 +260,9 @@ class JointBackgroundModel:
         s = bs @ shape @ g.T
         return a[:, None] + s + float(night_effect)
 
-    def gradient(self, row, log_energy, detx, dety) -> np.ndarray:
+    def gradient(
+        self, row: Mapping[str, Any], log_energy: ArrayLike, detx: ArrayLike, dety: ArrayLike
+    ) -> np.ndarray:
         """Derivative of `log_rate` with respect to ``(coef_a, coef_s)`` flattened.
 
         Returns
@@ -262,14 +282,23 @@ class JointBackgroundModel:
         ds = np.einsum("m,el,pj->epmlj", uvec, bs, g).reshape(n_e, n_p, -1)
         return np.concatenate([da, ds], axis=2).reshape(n_e * n_p, -1)
 
-    def log_rate_error(self, row, log_energy, detx, dety) -> np.ndarray:
+    def log_rate_error(
+        self, row: Mapping[str, Any], log_energy: ArrayLike, detx: ArrayLike, dety: ArrayLike
+    ) -> np.ndarray:
         """Statistical 1-sigma error of `log_rate` (from the fit's covariance), same shape."""
         grad = self.gradient(row, log_energy, detx, dety)
         var = np.einsum("ij,jk,ik->i", grad, self.covariance, grad)
         n_e = np.atleast_1d(log_energy).size
         return np.sqrt(np.clip(var, 0.0, None)).reshape(n_e, -1)
 
-    def log_rate_difference_error(self, row, other, log_energy, detx, dety) -> float:
+    def log_rate_difference_error(
+        self,
+        row: Mapping[str, Any],
+        other: Mapping[str, Any],
+        log_energy: float,
+        detx: float,
+        dety: float,
+    ) -> float:
         """Statistical 1-sigma error of ``log_rate(row) - log_rate(other)`` at one point.
 
         The condition dependence of the model, with its uncertainty: e.g. the
@@ -282,7 +311,12 @@ class JointBackgroundModel:
         return float(np.sqrt(max(d @ self.covariance @ d, 0.0)))
 
     def background(
-        self, row, *, night_effect: float | None = None, energy_edges=None, fov_edges=None
+        self,
+        row: Mapping[str, Any],
+        *,
+        night_effect: float | None = None,
+        energy_edges: ArrayLike | None = None,
+        fov_edges: ArrayLike | None = None,
     ) -> FOVCube:
         """The background rate cube of one run, per unit ONTIME.
 
@@ -335,7 +369,7 @@ class JointBackgroundModel:
             cube.meta["OBS_ID"] = int(obs_id)
         return cube
 
-    def night_effect_of(self, row) -> float:
+    def night_effect_of(self, row: Mapping[str, Any]) -> float:
         """The run's night effect stored in `runs` (0 for a run not in the build)."""
         obs_id = _row_get(row, "OBS_ID")
         if self.runs is None or obs_id is None:
@@ -344,7 +378,7 @@ class JointBackgroundModel:
         return float(self.runs["NIGHT_EFFECT"][hit[0]]) if hit.size else 0.0
 
     # ------------------------------------------------------------------
-    def to_hdulist(self):
+    def to_hdulist(self) -> fits.HDUList:
         """The model as an `~astropy.io.fits.HDUList` (see `write`)."""
         from astropy.io import fits
         from astropy.table import Table
@@ -382,7 +416,7 @@ class JointBackgroundModel:
             hdus.append(runs)
         return fits.HDUList(hdus)
 
-    def write(self, filename, *, overwrite: bool = False) -> None:
+    def write(self, filename: PathLike, *, overwrite: bool = False) -> None:
         """Write the model as FITS, atomically.
 
         HDUs: ``SPEC`` (the `JointModelSpec`, KEY/VALUE as JSON),
@@ -401,7 +435,7 @@ class JointBackgroundModel:
         write_hdulist(self.to_hdulist(), filename, overwrite=overwrite)
 
     @classmethod
-    def read(cls, filename) -> JointBackgroundModel:
+    def read(cls, filename: PathLike) -> JointBackgroundModel:
         """Read a model written by `write`.
 
         Raises

@@ -173,6 +173,7 @@ def fit_joint_model(
             arr(groups),
             arr(group_sigma),
             float(spec.run_sigma),
+            float(spec.run_tail),
         )
         design_x = type(design)(*(arr(getattr(design, f)) for f in design.__dataclass_fields__))
         solution = fit_joint(data, design_x)

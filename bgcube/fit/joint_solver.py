@@ -222,13 +222,17 @@ class _Problem:
         )
 
     def run_prior(self, eps):
-        """Huber prior of the run effects: value, gradient and curvature per run."""
+        """Huber prior of the run effects: value, gradient and (reweighted) curvature per run."""
         xp, prec, edge = self.xp, self.run_precision, self.run_edge
         if not math.isfinite(edge):
             return 0.5 * prec * eps * eps, prec * eps, xp.full_like(eps, prec)
-        inside = xp.abs(eps) <= edge
-        value = xp.where(inside, 0.5 * prec * eps * eps, prec * edge * (xp.abs(eps) - 0.5 * edge))
-        return value, prec * xp.clip(eps, -edge, edge), xp.where(inside, prec, 0.0)
+        size = xp.abs(eps)
+        inside = size <= edge
+        value = xp.where(inside, 0.5 * prec * eps * eps, prec * edge * (size - 0.5 * edge))
+        # curvature beyond the edge: the secant slope / eps (iteratively reweighted,
+        # a majoriser of the prior), positive even for a run with few expected counts
+        curvature = prec * xp.where(inside, 1.0, edge / xp.where(inside, 1.0, size))
+        return value, prec * xp.clip(eps, -edge, edge), curvature
 
     def split(self, theta):
         xp = self.xp
