@@ -25,17 +25,15 @@ import numpy as np
 
 from ..data.fov import as_degrees
 from ..data.store import zenith_of
-from ..errors import BinningError, FileFormatError, ObservationError, file_format_errors
+from ..errors import BinningError, FileFormatError, ObservationError
+from .grouping_io import GROUP_COLUMNS, GroupsIO
 
 if TYPE_CHECKING:
     from astropy.table import Table
 
-    from .._types import ArrayLike, PathLike, QuantityLike
+    from .._types import ArrayLike, QuantityLike
 
 __all__ = ["ObservationGroups", "GROUP_COLUMNS"]
-
-#: Columns of the group definition table.
-GROUP_COLUMNS = ("GROUP_ID", "ZEN_MIN", "ZEN_MAX", "AZ_MIN", "AZ_MAX")
 
 
 def _az_width(az_min, az_max):
@@ -54,7 +52,7 @@ def _azimuth_of(obs_table):
     return values * (u.Unit(col.unit).to(u.deg) if col.unit else 1.0)
 
 
-class ObservationGroups:
+class ObservationGroups(GroupsIO):
     """Zenith x azimuth boxes that group observations.
 
     Parameters
@@ -376,82 +374,6 @@ class ObservationGroups:
             [c["zen"][1] for c in boxes],
             [c["az"][0] for c in boxes],
             [c["az"][1] for c in boxes],
-        )
-
-    # ------------------------------------------------------------------ I/O
-    def write(self, filename: PathLike, overwrite: bool = False) -> None:
-        """Write the group definitions as ECSV, atomically.
-
-        Raises
-        ------
-        OutputExistsError
-            If the file exists and ``overwrite`` is False.
-        """
-        from ..io.atomic import atomic_output
-
-        with atomic_output(filename, overwrite=overwrite) as tmp:
-            self.table.write(tmp, format="ascii.ecsv", overwrite=True)
-
-    @classmethod
-    def read(cls, filename: PathLike) -> ObservationGroups:
-        """Read group definitions written by `write` (or any table with `GROUP_COLUMNS`).
-
-        Raises
-        ------
-        FileFormatError
-            If the file cannot be read or lacks a column.
-        """
-        from astropy.table import Table
-
-        with file_format_errors(filename, what="observation groups"):
-            try:
-                table = Table.read(filename, format="ascii.ecsv")
-            except FileNotFoundError:
-                raise FileFormatError(
-                    "observation groups file does not exist", filename=filename
-                ) from None
-            try:
-                return cls.from_table(table, filename=filename)
-            except BinningError as exc:
-                raise FileFormatError(
-                    f"invalid observation groups: {exc}", filename=filename
-                ) from exc
-
-    @classmethod
-    def from_table(cls, table: Table, filename: PathLike | None = None) -> ObservationGroups:
-        """Groups from a table with `GROUP_COLUMNS` (angles in deg unless given units)."""
-        missing = [c for c in GROUP_COLUMNS if c not in table.colnames]
-        if missing:
-            raise FileFormatError(
-                f"observation groups table lacks column(s) {missing} (columns: {table.colnames})",
-                filename=filename,
-            )
-
-        def angle(name):
-            col = table[name]
-            values = np.asarray(col)
-            if values.dtype.kind not in "iuf":
-                raise FileFormatError(
-                    f"observation groups column {name} must hold numbers, got dtype {values.dtype}",
-                    filename=filename,
-                )
-            return u.Quantity(values, col.unit or u.deg, dtype=np.float64).to_value(u.deg)
-
-        ids = np.asarray(table["GROUP_ID"])
-        integral = ids.dtype.kind in "iu" or (
-            ids.dtype.kind == "f" and bool(np.all(np.isfinite(ids) & (ids == np.round(ids))))
-        )
-        if not integral:
-            raise FileFormatError(
-                f"observation groups column GROUP_ID must hold integers, got {ids.tolist()}",
-                filename=filename,
-            )
-        return cls(
-            angle("ZEN_MIN"),
-            angle("ZEN_MAX"),
-            angle("AZ_MIN"),
-            angle("AZ_MAX"),
-            group_ids=ids.astype(np.int64),
         )
 
 
