@@ -8,10 +8,7 @@ and its return carry an annotation; a class when its ``__init__`` is (or it
 has none of its own, e.g. a dataclass's generated one counts as annotated),
 and its methods, those it inherits from bgcube classes (mixins) included.
 
-Not every public callable is annotated yet: :data:`NOT_YET_ANNOTATED` lists
-those that are not, and may only shrink. The test fails for an unannotated
-callable missing from the list (a new one must come annotated) and for a
-listed one that has been annotated (take it off the list).
+A new public callable must come annotated.
 """
 
 from __future__ import annotations
@@ -19,9 +16,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-from pathlib import Path
-
-import pytest
 
 #: Public modules whose ``__all__`` is the public API.
 PUBLIC_MODULES = (
@@ -38,9 +32,6 @@ PUBLIC_MODULES = (
     "bgcube.model",
     "bgcube.radial",
 )
-
-#: One qualified name per line: the public callables still without annotations.
-NOT_YET_ANNOTATED_FILE = Path(__file__).with_name("not_yet_annotated.txt")
 
 
 def _unannotated(function) -> bool:
@@ -91,24 +82,9 @@ def public_callables():
                     yield f"{member.__module__}.{member.__qualname__}", member
 
 
-def _listed() -> set[str]:
-    lines = NOT_YET_ANNOTATED_FILE.read_text().splitlines()
-    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
-
-
-@pytest.fixture(scope="module")
-def unannotated():
-    return {name for name, function in public_callables() if _unannotated(function)}
-
-
-def test_new_public_callables_are_annotated(unannotated):
-    new = sorted(unannotated - _listed())
-    assert not new, f"public callables without type annotations: {new}"
-
-
-def test_the_list_of_unannotated_callables_only_shrinks(unannotated):
-    done = sorted(_listed() - unannotated)
-    assert not done, f"annotated now (or gone): remove from {NOT_YET_ANNOTATED_FILE.name}: {done}"
+def test_every_public_callable_is_annotated():
+    missing = sorted(name for name, function in public_callables() if _unannotated(function))
+    assert not missing, f"public callables without type annotations: {missing}"
 
 
 def test_the_check_sees_a_missing_annotation():
