@@ -38,130 +38,15 @@ array_api_strict); float64 arrays are expected (on JAX, work inside
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
-from dataclasses import dataclass
 
-from ..array.namespace import array_namespace
+from ..array.namespace import array_namespace, is_jax
+from .joint_compiled import DATA_ARRAYS, DESIGN_ARRAYS, jax_program
+from .joint_data import JointData, JointDesign, JointSolution
 
 __all__ = ["JointData", "JointDesign", "JointSolution", "fit_joint", "expected_counts"]
-
-
-@dataclass(frozen=True)
-class JointData:
-    """The data of a joint fit, as sums of counts and per-pixel exposures.
-
-    Attributes
-    ----------
-    exposure : array, shape (n_runs, n_pixels)
-        Observation time x fraction of the pixel outside exclusion regions, s.
-    fit_mask : array, shape (n_runs, n_energy)
-        1 for the energy bins of a run used in the fit (above its threshold), else 0.
-    counts_run : array, shape (n_runs, n_energy)
-        Counts of each run in each energy bin, summed over pixels (fit bins only).
-    counts_pixel : array, shape (n_spatial_features, n_energy, n_pixels)
-        Counts in each energy bin and pixel, summed over runs weighted by
-        each of their spatial features (fit bins only).
-    energy_width : array, shape (n_energy,)
-        Energy bin widths, TeV.
-    solid_angle : array, shape (n_pixels,)
-        Pixel solid angles, sr.
-    features : array, shape (n_runs, n_features)
-        Condition features of the spectral terms; the first column is 1.
-    spatial_features : array, shape (n_runs, n_spatial_features)
-        Condition features multiplying the field-of-view terms; the first
-        column is 1.
-    groups : array, shape (n_runs, n_groups), or None
-        1 where a run belongs to a group (a night, a field, ...), else 0; a
-        run may belong to several groups (one per level).
-    group_sigma : array, shape (n_groups,), or None
-        Prior width of each group's effect (natural log of the rate).
-    run_sigma : float
-        Prior width of each run's own effect (natural log of the rate); 0
-        for none.
-    run_tail : float
-        The run effects' prior is Gaussian out to ``run_tail * run_sigma``
-        and exponential beyond (Huber's): a few runs far off move the
-        model's level no more than a run at the edge of the Gaussian core
-        (infinity: Gaussian everywhere).
-    """
-
-    exposure: object
-    fit_mask: object
-    counts_run: object
-    counts_pixel: object
-    energy_width: object
-    solid_angle: object
-    features: object
-    spatial_features: object
-    groups: object = None
-    group_sigma: object = None
-    run_sigma: float = 0.0
-    run_tail: float = math.inf
-
-
-@dataclass(frozen=True)
-class JointDesign:
-    """Bases and penalties of the joint model.
-
-    Attributes
-    ----------
-    energy_basis : array, shape (n_energy, K)
-        Basis in log energy of the spectral terms ``a``.
-    spatial_energy_basis : array, shape (n_energy, L)
-        Basis in log energy of the field-of-view terms ``s``.
-    spatial_basis : array, shape (n_pixels, J)
-        Basis over the field of view (no constant function: ``s`` at the
-        centre is fixed by the spectral terms).
-    penalty_a : array, shape (n_features * K, n_features * K)
-        Quadratic penalty of ``vec(A)`` (row-major: feature, then energy).
-    penalty_s : array, shape (n_spatial_features * L * J,) * 2
-        Quadratic penalty of ``vec(S)``.
-    """
-
-    energy_basis: object
-    spatial_energy_basis: object
-    spatial_basis: object
-    penalty_a: object
-    penalty_s: object
-
-
-@dataclass(frozen=True)
-class JointSolution:
-    """Result of `fit_joint`.
-
-    Attributes
-    ----------
-    coef_a : array, shape (n_features, K)
-    coef_s : array, shape (L, J)
-    group_effect : array, shape (n_groups,) or None
-        Fitted group effects (in-sample).
-    run_effect : array, shape (n_runs,) or None
-        Fitted run effects (in-sample; None without run effects).
-    covariance : array, shape (n_features * K + L * J,) * 2
-        Covariance of ``(vec(A), vec(S))``, group and run effects marginalised.
-    converged : bool
-    reason : str
-        Why the fit stopped, in words.
-    n_iterations : int
-    objective : float
-        Penalised negative log-likelihood at the solution (up to a constant).
-    run_counts : array, shape (n_runs,)
-        Observed counts of each run in its fit bins.
-    run_predicted : array, shape (n_runs,)
-        Predicted counts of each run in its fit bins, without its group effect.
-    """
-
-    coef_a: object
-    coef_s: object
-    group_effect: object
-    run_effect: object
-    covariance: object
-    converged: bool
-    reason: str
-    n_iterations: int
-    objective: float
-    run_counts: object
-    run_predicted: object
 
 
 def _outer_rows(x, y, xp):
@@ -277,23 +162,76 @@ class _Problem:
             [xp.sum(self.expected(a, s, lo, hi), axis=2) for lo, hi in self.chunks()], axis=0
         )
 
-    def objective(self, theta, delta, eps=None):
+    def objective(self, theta, delta, eps=None) -> float:
+        """Penalised negative log-likelihood (up to a constant)."""
+        return float(self.call("objective_array", theta, delta, eps))
+
+    def objective_array(self, theta, delta, eps=None):
         xp, d = self.xp, self.d
         a, s = self.terms(theta, delta, eps)
-        total = float(xp.sum(self.run_energy_sums(a, s)))
         a_masked = xp.where(self.mask, a, 0.0)
         counts_s = xp.reshape(d.counts_pixel, (self.m, -1))
         value = (
-            total
-            - float(xp.sum(d.counts_run * a_masked))
-            - float(xp.sum(counts_s * s))
-            + 0.5 * float(xp.sum(theta * (self.penalty @ theta)))
+            xp.sum(self.run_energy_sums(a, s))
+            - xp.sum(d.counts_run * a_masked)
+            - xp.sum(counts_s * s)
+            + 0.5 * xp.sum(theta * (self.penalty @ theta))
         )
         if self.onehot is not None:
-            value += 0.5 * float(xp.sum(self.precision * delta * delta))
+            value = value + 0.5 * xp.sum(self.precision * delta * delta)
         if eps is not None:
-            value += float(xp.sum(self.run_prior(eps)[0]))
+            value = value + xp.sum(self.run_prior(eps)[0])
         return value
+
+    # ------------------------------------------------------------------
+    # on JAX: the objective and the Newton system each one compiled program
+    _ARRAYS = (
+        "mask",
+        "de",
+        "onehot",
+        "precision",
+        "penalty",
+        "uu",
+        "fu",
+        "ff",
+        "bb",
+        "ss",
+        "gg",
+        "bs",
+    )
+
+    def call(self, name: str, *args):
+        """``self.<name>(*args)``; on JAX through one ``jax.jit`` per method and shapes."""
+        if not is_jax(self.xp):
+            return getattr(self, name)(*args)
+        arrays = (
+            {k: getattr(self, k) for k in self._ARRAYS},
+            {f: getattr(self.d, f) for f in DATA_ARRAYS},
+            {f: getattr(self.g, f) for f in DESIGN_ARRAYS},
+        )
+        return jax_program(self, name)(arrays, *args)
+
+    def static_key(self) -> tuple:
+        """What a compiled program depends on besides its array arguments' values."""
+        shapes = tuple(
+            None if getattr(self, k) is None else tuple(getattr(self, k).shape)
+            for k in self._ARRAYS
+        )
+        data = tuple(
+            None if getattr(self.d, f) is None else tuple(getattr(self.d, f).shape)
+            for f in DATA_ARRAYS
+        )
+        return (shapes, data, self.chunk, self.run_precision, self.run_edge)
+
+    def with_arrays(self, arrays) -> _Problem:
+        """A copy of this problem holding ``arrays`` (e.g. JAX tracers) instead of its own."""
+        own, data, design = arrays
+        clone = copy.copy(self)
+        for k, v in own.items():
+            setattr(clone, k, v)
+        clone.d = dataclasses.replace(self.d, **data)
+        clone.g = dataclasses.replace(self.g, **design)
+        return clone
 
     def newton_system(self, theta, delta, eps=None):
         """Gradient (of the log-posterior) and Hessian blocks at ``(theta, delta, eps)``.
@@ -476,7 +414,7 @@ def fit_joint(
     value = problem.objective(theta, delta, eps)
     converged, reason, iteration, decrement = False, "", 0, math.inf
     for iteration in range(1, max_iterations + 1):
-        grad, hess, groups, runs, _ = problem.newton_system(theta, delta, eps)
+        grad, hess, groups, runs, _ = problem.call("newton_system", theta, delta, eps)
         step, step_d, step_e, _, decrement = problem.solve(grad, hess, groups, runs)
         if not math.isfinite(decrement):
             reason = f"the Newton step is not finite at iteration {iteration}"
@@ -513,7 +451,7 @@ def fit_joint(
             f"not converged after {max_iterations} iterations "
             f"(expected decrease {0.5 * decrement:.2e} >= {tolerance:g})"
         )
-    grad, hess, groups, runs, _ = problem.newton_system(theta, delta, eps)
+    grad, hess, groups, runs, _ = problem.call("newton_system", theta, delta, eps)
     cov = problem.solve(grad, hess, groups, runs)[3]
     coef_a, coef_s = problem.split(theta)
     a, s = problem.terms(theta, None)

@@ -1,0 +1,59 @@
+"""The joint fit's objective and Newton system as compiled JAX programs.
+
+On JAX, `bgcube.fit.joint_solver` evaluates each of them through one
+``jax.jit`` per method and problem shapes (kept for later fits of the same
+shapes, e.g. the folds of a cross-validation) instead of operation by
+operation, each of which XLA would otherwise compile on its own.
+"""
+
+from __future__ import annotations
+
+__all__ = ["jax_program", "DATA_ARRAYS", "DESIGN_ARRAYS"]
+
+
+#: The array fields of `JointData` and `JointDesign` (the others are static numbers).
+DATA_ARRAYS = (
+    "exposure",
+    "fit_mask",
+    "counts_run",
+    "counts_pixel",
+    "energy_width",
+    "solid_angle",
+    "features",
+    "spatial_features",
+    "groups",
+    "group_sigma",
+)
+DESIGN_ARRAYS = (
+    "energy_basis",
+    "spatial_energy_basis",
+    "spatial_basis",
+    "penalty_a",
+    "penalty_s",
+)
+_PROGRAMS: dict = {}
+
+
+def jax_program(problem, name: str):
+    """One ``jax.jit`` of ``_Problem.<name>`` per static key, kept for later fits."""
+    key = (name, problem.static_key())
+    program = _PROGRAMS.get(key)
+    if program is None:
+        import jax
+
+        # the static numbers only: no array of this fit stays alive in the cache
+        template = problem.with_arrays(
+            (
+                dict.fromkeys(problem._ARRAYS),
+                dict.fromkeys(DATA_ARRAYS),
+                dict.fromkeys(DESIGN_ARRAYS),
+            )
+        )
+
+        def run(arrays, *args):
+            return getattr(template.with_arrays(arrays), name)(*args)
+
+        if len(_PROGRAMS) >= 32:
+            _PROGRAMS.clear()
+        program = _PROGRAMS[key] = jax.jit(run)
+    return program
