@@ -8,16 +8,20 @@ shell speaks astropy.
 The public names are imported lazily, so that ``import bgcube.array`` needs
 neither astropy nor matplotlib, and ``import bgcube`` costs nothing until a
 name is used. Layers (outermost first; each imports only those below it, a
-test holds that): ``cli`` -> ``simulate`` -> ``make`` -> ``data``, ``fit`` ->
-``model`` -> ``cube`` -> ``io``, ``plotting`` -> ``axes``, ``binning``,
-``event_columns``, ``backend``, ``smoothing`` -> ``array`` -> ``errors``.
-This front door is the one place that wires a higher layer into a lower one:
-it registers `bgcube.fit`'s smoothing as ``FOVCubeBackgroundModel.smooth``'s
-``method='fit'`` (see `bgcube.smoothing`), importing `bgcube.fit` on first use.
+test holds that): ``cli`` -> ``simulate`` -> ``make`` -> ``data``, ``fit``,
+``io``, ``plotting`` -> ``model`` -> ``cube`` -> ``axes``, ``binning``,
+``event_columns``, ``backend``, ``smoothing``, ``services`` -> ``array`` ->
+``errors``. This front door is the one place that wires a higher layer into
+a lower one: it registers `bgcube.fit`'s smoothing as
+``FOVCubeBackgroundModel.smooth``'s ``method='fit'`` (see
+`bgcube.smoothing`) and the FITS I/O and plotting functions that the
+containers' ``read``, ``write`` and plot methods call (see
+`bgcube.services`), each module imported on first use.
 """
 
 import importlib
 
+from .services import provide as _provide
 from .smoothing import register_smoothing_method as _register_smoothing_method
 
 #: The version, in this one place (pyproject.toml reads it from here).
@@ -63,6 +67,26 @@ def _smooth_by_fit(bg_model, model=None, **kwargs):
 
 
 _register_smoothing_method("fit", _smooth_by_fit)
+
+# the containers' read / write / plot methods call FITS I/O and plotting, layers above them
+for _name, _module in (
+    ("read_cube", "bgcube.io"),
+    ("write_cube", "bgcube.io"),
+    ("cube_from_table", "bgcube.io"),
+    ("cube_to_table", "bgcube.io"),
+    ("cube_from_hdulist", "bgcube.io"),
+    ("cube_to_hdulist", "bgcube.io"),
+    ("read_model", "bgcube.io"),
+    ("write_model", "bgcube.io"),
+    ("resolve_overwrite", "bgcube.io.atomic"),
+    ("read_bkg_2d", "bgcube.io.bkg2d"),
+    ("write_bkg_2d", "bgcube.io.bkg2d"),
+    ("plot_image", "bgcube.plotting"),
+    ("plot_spectrum", "bgcube.plotting"),
+    ("peek", "bgcube.plotting"),
+):
+    _provide(_name, _module, _name)
+del _name, _module
 
 
 def __getattr__(name):

@@ -20,6 +20,7 @@ from .cube_vocabulary import OriginalVocabulary
 from .errors import BinningError
 from .fill_events import _is_one_event_list, fill_event_list
 from .schemes import scheme_dict
+from .services import service
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -376,20 +377,14 @@ class FOVCube(OriginalVocabulary, CubeIO, CubeEvaluation):
         self, energy: QuantityLike, ax: Axes | None = None, style_kwargs: dict | None = None
     ) -> Axes:
         """Image of the energy bin holding ``energy``; see `bgcube.plotting.plot_image`."""
-        from .plotting import plot_image
-
-        return plot_image(self, energy, ax=ax, style_kwargs=style_kwargs)
+        return service("plot_image")(self, energy, ax=ax, style_kwargs=style_kwargs)
 
     def plot_spectrum(
         self, coord: QuantityLike, ax: Axes | None = None, style_kwargs: dict | None = None
     ) -> Axes:
         """Spectrum of the DETX/DETY bin holding ``coord``; see `bgcube.plotting.plot_spectrum`."""
-        from .plotting import plot_spectrum
-
-        return plot_spectrum(self, coord, ax=ax, style_kwargs=style_kwargs)
+        return service("plot_spectrum")(self, coord, ax=ax, style_kwargs=style_kwargs)
 
     def peek(self, **kwargs: Any) -> Figure:
         """Overview figure (images, spectra, radial profile); see `bgcube.plotting.peek`."""
-        from .plotting import peek
-
-        return peek(self, **kwargs)
+        return service("peek")(self, **kwargs)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Self
 
+from .services import service
+
 if TYPE_CHECKING:
     from astropy.io import fits
     from astropy.table import Table
@@ -67,9 +69,9 @@ class CubeIO:
             no axis order, or an unparsable unit; the message names file,
             HDU and problem.
         """
-        from .io import read_cube
-
-        return read_cube(filename, format, scheme, hdu, layout=layout, backend=backend, cls=cls)
+        return service("read_cube")(
+            filename, format, scheme, hdu, layout=layout, backend=backend, cls=cls
+        )
 
     def write(
         self,
@@ -103,11 +105,8 @@ class CubeIO:
         bgcube.errors.OutputExistsError
             If the file exists and ``overwrite`` is false.
         """
-        from .io import write_cube
-        from .io.atomic import resolve_overwrite
-
-        overwrite = resolve_overwrite(overwrite, clobber)
-        write_cube(self, filename, format, overwrite, legacy=legacy)
+        overwrite = service("resolve_overwrite")(overwrite, clobber)
+        service("write_cube")(self, filename, format, overwrite, legacy=legacy)
 
     @classmethod
     def from_table(
@@ -119,15 +118,11 @@ class CubeIO:
         backend: BackendLike = None,
     ) -> Self:
         """A cube from a one-row BKG_3D-style `~astropy.table.Table` (see `read`)."""
-        from .io import cube_from_table
-
-        return cube_from_table(table, scheme, layout=layout, backend=backend, cls=cls)
+        return service("cube_from_table")(table, scheme, layout=layout, backend=backend, cls=cls)
 
     def to_table(self, *, legacy: bool = False) -> Table:
         """The cube as a one-row BKG_3D `~astropy.table.Table`, keywords in ``meta``."""
-        from .io import cube_to_table
-
-        return cube_to_table(self, legacy=legacy)
+        return service("cube_to_table")(self, legacy=legacy)
 
     @classmethod
     def from_hdulist(
@@ -141,14 +136,10 @@ class CubeIO:
         backend: BackendLike = None,
     ) -> Self:
         """A cube from an open `~astropy.io.fits.HDUList` (see `read`)."""
-        from .io import cube_from_hdulist
-
-        return cube_from_hdulist(
+        return service("cube_from_hdulist")(
             hdulist, format, scheme, hdu, layout=layout, backend=backend, cls=cls
         )
 
     def to_hdulist(self, format: str = "table", *, legacy: bool = False) -> fits.HDUList:
         """The cube as an `~astropy.io.fits.HDUList` in ``format`` (see `write`)."""
-        from .io import cube_to_hdulist
-
-        return cube_to_hdulist(self, format, legacy=legacy)
+        return service("cube_to_hdulist")(self, format, legacy=legacy)

@@ -11,9 +11,10 @@ from .array.namespace import compiled
 from .backend import from_numpy, to_numpy
 from .cube import FOVCube
 from .errors import ModelStateError, ObservationError
-from .io.formats import TIME_CONVENTIONS
 from .model_io import ModelIO
 from .model_observations import ObservationFilling
+from .schemes import TIME_CONVENTIONS
+from .services import service
 from .smoothing import KERNEL, smoothing_method
 
 if TYPE_CHECKING:
@@ -359,6 +360,4 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
         -------
         figure : `~matplotlib.figure.Figure`
         """
-        from .plotting import peek
-
-        return peek(self, **kwargs)
+        return service("peek")(self, **kwargs)

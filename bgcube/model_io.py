@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Self
 
 from .cube import FOVCube
+from .services import service
 
 if TYPE_CHECKING:
     from ._types import BackendLike, PathLike
@@ -49,9 +50,7 @@ class ModelIO:
         bgcube.errors.FileFormatError
             If the file has no background cube or a cube cannot be read.
         """
-        from .io import read_model
-
-        return read_model(filename, format, backend=backend, cls=cls, cube_cls=FOVCube)
+        return service("read_model")(filename, format, backend=backend, cls=cls, cube_cls=FOVCube)
 
     def write(
         self,
@@ -86,8 +85,5 @@ class ModelIO:
         ValueError
             If the model has no background cube.
         """
-        from .io import write_model
-        from .io.atomic import resolve_overwrite
-
-        overwrite = resolve_overwrite(overwrite, clobber)
-        write_model(self, filename, format, overwrite, legacy=legacy)
+        overwrite = service("resolve_overwrite")(overwrite, clobber)
+        service("write_model")(self, filename, format, overwrite, legacy=legacy)

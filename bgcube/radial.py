@@ -22,6 +22,7 @@ import astropy.units as u
 import numpy as np
 
 from .backend import to_numpy
+from .services import service
 
 if TYPE_CHECKING:
     from ._types import ArrayLike, PathLike, QuantityLike
@@ -171,15 +172,11 @@ class RadialBackground:
     @classmethod
     def read(cls, filename: PathLike, hdu: int | str | None = None) -> RadialBackground:
         """Read a GADF BKG_2D table (see `bgcube.io.bkg2d.read_bkg_2d`)."""
-        from .io.bkg2d import read_bkg_2d
-
-        return read_bkg_2d(filename, hdu=hdu, cls=cls)
+        return service("read_bkg_2d")(filename, hdu=hdu, cls=cls)
 
     def write(self, filename: PathLike, overwrite: bool = False) -> None:
         """Write as a GADF BKG_2D table, HDU ``BACKGROUND`` (atomic, never overwriting unless asked)."""
-        from .io.bkg2d import write_bkg_2d
-
-        write_bkg_2d(self, filename, overwrite=overwrite)
+        service("write_bkg_2d")(self, filename, overwrite=overwrite)
 
 
 def default_offset_edges(cube: FOVCube, width_pixels: float = 1.0) -> u.Quantity:

@@ -6,7 +6,10 @@ Plain data, one dict per scheme, as in the original ``FOVCube.define_scheme``.
 
 from __future__ import annotations
 
-__all__ = ["SCHEMES", "scheme_dict"]
+__all__ = ["SCHEMES", "scheme_dict", "TIME_CONVENTIONS"]
+
+#: Observation times a model's time cube can accumulate (written to files as BKG_TIME).
+TIME_CONVENTIONS = ("ONTIME", "LIVETIME")
 
 _DET = {
     "coordx_fits_name": "DETX",

@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import bgcube
 
 PACKAGE = Path(bgcube.__file__).parent
@@ -25,7 +27,7 @@ LAYERS = (
     ("bgcube.cli", "bgcube.cli_support", "bgcube.__main__", "bgcube.describe", "bgcube.jax_cache"),
     ("bgcube.simulate",),
     ("bgcube.make",),
-    ("bgcube.data", "bgcube.fit"),
+    ("bgcube.data", "bgcube.fit", "bgcube.io", "bgcube.plotting"),
     ("bgcube.model", "bgcube.model_io", "bgcube.model_observations"),
     (
         "bgcube.cube",
@@ -34,7 +36,6 @@ LAYERS = (
         "bgcube.cube_vocabulary",
         "bgcube.radial",
     ),
-    ("bgcube.io", "bgcube.plotting"),
     (
         "bgcube.axes",
         "bgcube.binning",
@@ -44,6 +45,7 @@ LAYERS = (
         "bgcube.backend",
         "bgcube.datasets",
         "bgcube.smoothing",
+        "bgcube.services",
     ),
     ("bgcube.array",),
     ("bgcube.errors", "bgcube._types"),
@@ -158,3 +160,28 @@ def test_the_rule_catches_lazy_and_dynamic_upward_imports(tmp_path):
     assert len(found) == 2, found
     assert any("bgcube.model imports bgcube.fit" in f for f in found)
     assert any("bgcube.cube imports bgcube.data.store" in f for f in found)
+
+
+def test_containers_load_no_layer_above_them():
+    # FOVCube / FOVCubeBackgroundModel read, write and plot through bgcube.services:
+    # importing them loads neither FITS I/O, plotting, the data layer, the build nor fit
+    code = (
+        "import sys, bgcube.cube, bgcube.model, bgcube.radial; "
+        "print(sorted({m.split('.')[0] if m.startswith('matplotlib') else '.'.join(m.split('.')[:2]) "
+        "for m in sys.modules if m.startswith(('bgcube.io', 'bgcube.plotting', 'bgcube.data', "
+        "'bgcube.make', 'bgcube.fit', 'matplotlib'))}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "[]", out
+
+
+def test_container_methods_find_io_and_plotting():
+    from bgcube.services import service
+
+    assert service("read_cube").__module__.startswith("bgcube.io")
+    assert service("write_model").__module__.startswith("bgcube.io")
+    assert service("peek").__module__ == "bgcube.plotting"
+    with pytest.raises(LookupError, match="no module provides bgcube's 'nothing'"):
+        service("nothing")

@@ -12,6 +12,8 @@ the same axes in reverse (fastest first). bgcube's cubes are always
 
 from __future__ import annotations
 
+from ..schemes import TIME_CONVENTIONS  # a fact the containers share
+
 __all__ = [
     "AXIS_COLUMN_PREFIXES",
     "DATA_COLUMNS",
@@ -31,9 +33,6 @@ __all__ = [
     "CUBE_AXES",
     "TIME_CONVENTIONS",
 ]
-
-#: Observation times a model's time cube can accumulate (written to files as BKG_TIME).
-TIME_CONVENTIONS = ("ONTIME", "LIVETIME")
 
 #: The three axes of a cube, in bgcube's array order.
 CUBE_AXES = ("ENERGY", "DETY", "DETX")
