@@ -24,7 +24,14 @@ PACKAGE = Path(bgcube.__file__).parent
 #: Outermost first; a module belongs to the first entry one of whose
 #: prefixes names it. Modules of one layer may import each other.
 LAYERS = (
-    ("bgcube.cli", "bgcube.cli_support", "bgcube.__main__", "bgcube.describe", "bgcube.jax_cache"),
+    (
+        "bgcube.cli",
+        "bgcube.cli_parser",
+        "bgcube.cli_support",
+        "bgcube.__main__",
+        "bgcube.describe",
+        "bgcube.jax_cache",
+    ),
     ("bgcube.simulate",),
     ("bgcube.make",),
     ("bgcube.data", "bgcube.fit", "bgcube.io", "bgcube.plotting"),

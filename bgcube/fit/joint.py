@@ -48,19 +48,15 @@ their scaling, the fitted runs, provenance).
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import astropy.units as u
 import numpy as np
 
-from .._types import ArrayLike, PathLike
+from .._types import ArrayLike
 from ..cube import FOVCube
-from ..errors import FileFormatError
-from .joint_basis import bspline_basis, clamped_knots, difference_penalty
 from .joint_conditions import (
     DEFAULT_CONDITIONS,
     DEFAULT_SPATIAL_CONDITIONS,
@@ -68,10 +64,8 @@ from .joint_conditions import (
     parse_condition,
     run_features,
 )
-from .joint_solver import JointDesign
-
-if TYPE_CHECKING:
-    from astropy.io import fits
+from .joint_io import JointModelIO
+from .joint_spec import JointModelSpec
 
 __all__ = [
     "Condition",
@@ -87,103 +81,8 @@ __all__ = [
 JOINT_MODEL_FILE = "bg_joint_model.fits.gz"
 
 
-@dataclass(frozen=True)
-class JointModelSpec:
-    """The family of the joint model: bases, their ranges, penalties, fit binning.
-
-    Energies in TeV, angles in deg. The defaults are those validated on the
-    H.E.S.S. DL3 DR1 (see the validation page of the documentation).
-    """
-
-    energy_range: tuple = (0.1, 100.0)
-    energy_step_dex: float = 0.1
-    fov_half_width: float = 2.5
-    fit_pixel: float = 0.2
-    output_pixel: float = 0.1
-    n_energy_basis: int = 12
-    n_spatial_energy_basis: int = 6
-    n_radial_basis: int = 8
-    radial_max: float = 3.6
-    gradients: bool = True
-    penalty_energy: float = 1.0
-    penalty_conditions: float = 1e4
-    penalty_spatial_energy: float = 1.0
-    penalty_radial: float = 1.0
-    night_gap_hours: float = 6.0
-    night_sigma: float = 0.1
-    run_sigma: float = 0.07
-    run_tail: float = 0.5
-
-    # ------------------------------------------------------------------
-    def energy_edges(self) -> np.ndarray:
-        """Energy bin edges of the fit and of the written cubes, TeV."""
-        lo, hi = (float(e) for e in self.energy_range)
-        n = int(round(math.log10(hi / lo) / self.energy_step_dex))
-        return lo * 10 ** (np.arange(n + 1) * (math.log10(hi / lo) / n))
-
-    def fov_edges(self, pixel: float) -> np.ndarray:
-        """DETX = DETY edges over +-fov_half_width with this pixel size, deg."""
-        n = int(round(2 * self.fov_half_width / pixel))
-        return np.linspace(-self.fov_half_width, self.fov_half_width, n + 1)
-
-    def energy_basis(self, log_energy) -> np.ndarray:
-        lo, hi = (math.log10(float(e)) for e in self.energy_range)
-        return bspline_basis(log_energy, clamped_knots(lo, hi, self.n_energy_basis))
-
-    def spatial_energy_basis(self, log_energy) -> np.ndarray:
-        lo, hi = (math.log10(float(e)) for e in self.energy_range)
-        return bspline_basis(log_energy, clamped_knots(lo, hi, self.n_spatial_energy_basis))
-
-    def spatial_basis(self, detx, dety) -> np.ndarray:
-        """Field-of-view basis at points, shape ``(n_points, J)``: radial splines, gradients."""
-        detx, dety = np.ravel(detx), np.ravel(dety)
-        offset = np.hypot(detx, dety)
-        radial = bspline_basis(offset, clamped_knots(0.0, self.radial_max, self.n_radial_basis))
-        parts = [radial[:, 1:]]  # the first spline is the only one non-zero at the centre
-        if self.gradients:
-            parts += [detx[:, None], dety[:, None]]
-        return np.concatenate(parts, axis=1)
-
-    @property
-    def n_radial_terms(self) -> int:
-        return self.n_radial_basis - 1
-
-    def design(self, log_energy, detx, dety, n_features: int, n_spatial_features: int):
-        """The `~bgcube.fit.joint_solver.JointDesign` (NumPy) on these bin centres."""
-        be = self.energy_basis(log_energy)
-        bs = self.spatial_energy_basis(log_energy)
-        g = self.spatial_basis(detx, dety)
-        k, j = be.shape[1], g.shape[1]
-        lam = np.full(n_features, self.penalty_conditions)
-        lam[0] = self.penalty_energy
-        penalty_a = np.kron(np.diag(lam), difference_penalty(k))
-        penalty_s = (
-            np.kron(difference_penalty(bs.shape[1]), np.eye(j)) * self.penalty_spatial_energy
-        )
-        radial = np.zeros((j, j))
-        nr = self.n_radial_terms
-        radial[:nr, :nr] = difference_penalty(nr) * self.penalty_radial
-        penalty_s = penalty_s + np.kron(np.eye(bs.shape[1]), radial)
-        penalty_s = np.kron(np.eye(n_spatial_features), penalty_s)
-        return JointDesign(be, bs, g, penalty_a, penalty_s)
-
-    def to_dict(self) -> dict:
-        out = asdict(self)
-        out["energy_range"] = [float(e) for e in self.energy_range]
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict) -> JointModelSpec:
-        known = {f for f in cls.__dataclass_fields__}
-        kwargs = {k: v for k, v in data.items() if k in known}
-        kwargs.setdefault("run_sigma", 0.0)  # written before the model had run effects
-        if "energy_range" in kwargs:
-            kwargs["energy_range"] = tuple(kwargs["energy_range"])
-        return cls(**kwargs)
-
-
 @dataclass
-class JointBackgroundModel:
+class JointBackgroundModel(JointModelIO):
     """A fitted joint background model (see the module docstring).
 
     Attributes
@@ -376,140 +275,6 @@ class JointBackgroundModel:
             return 0.0
         hit = np.flatnonzero(np.asarray(self.runs["OBS_ID"]) == int(obs_id))
         return float(self.runs["NIGHT_EFFECT"][hit[0]]) if hit.size else 0.0
-
-    # ------------------------------------------------------------------
-    def to_hdulist(self) -> fits.HDUList:
-        """The model as an `~astropy.io.fits.HDUList` (see `write`)."""
-        from astropy.io import fits
-        from astropy.table import Table
-
-        primary = fits.PrimaryHDU()
-        primary.header["BGMODEL"] = ("JOINT", "bgcube joint background model")
-        for key, value in self.meta.items():
-            if isinstance(value, bool | int | float | str) and len(str(key)) <= 8:
-                primary.header[str(key).upper()] = value
-        spec = Table(
-            {
-                "KEY": list(self.spec.to_dict()),
-                "VALUE": [json.dumps(v) for v in self.spec.to_dict().values()],
-            }
-        )
-        rows = []
-        for kind, conds in (("SPECTRAL", self.conditions), ("SPATIAL", self.spatial_conditions)):
-            for c in conds:
-                lo, hi = self.validity.get(c.column, (math.nan, math.nan))
-                rows.append((kind, c.column, c.transform, int(c.degree), c.centre, c.scale, lo, hi))
-        names = ("KIND", "COLUMN", "TRANSFORM", "DEGREE", "CENTRE", "SCALE", "MIN", "MAX")
-        conditions = Table(rows=rows, names=names) if rows else Table(names=names)
-        hdus = [
-            primary,
-            fits.table_to_hdu(spec),
-            fits.table_to_hdu(conditions),
-            fits.ImageHDU(np.asarray(self.coef_a, dtype=np.float64), name="COEF_A"),
-            fits.ImageHDU(np.asarray(self.coef_s, dtype=np.float64), name="COEF_S"),
-            fits.ImageHDU(np.asarray(self.covariance, dtype=np.float64), name="COVARIANCE"),
-        ]
-        hdus[1].name, hdus[2].name = "SPEC", "CONDITIONS"
-        if self.runs is not None:
-            runs = fits.table_to_hdu(Table(self.runs))
-            runs.name = "RUNS"
-            hdus.append(runs)
-        return fits.HDUList(hdus)
-
-    def write(self, filename: PathLike, *, overwrite: bool = False) -> None:
-        """Write the model as FITS, atomically.
-
-        HDUs: ``SPEC`` (the `JointModelSpec`, KEY/VALUE as JSON),
-        ``CONDITIONS`` (column, transform, degree, centre, scale and the range
-        of the fitted runs), ``COEF_A``, ``COEF_S``, ``COVARIANCE`` (images)
-        and ``RUNS`` (the runs of the build); the primary header holds the
-        fit report and provenance.
-
-        Raises
-        ------
-        OutputExistsError
-            The file exists and ``overwrite`` is false.
-        """
-        from ..io.files import write_hdulist
-
-        write_hdulist(self.to_hdulist(), filename, overwrite=overwrite)
-
-    @classmethod
-    def read(cls, filename: PathLike) -> JointBackgroundModel:
-        """Read a model written by `write`.
-
-        Raises
-        ------
-        FileFormatError
-            Not a joint model file, or an HDU or column is missing.
-        """
-        from astropy.table import Table
-
-        from ..io.fits import get_hdu, open_fits
-
-        with open_fits(filename) as hdulist:
-            if hdulist[0].header.get("BGMODEL") != "JOINT":
-                raise FileFormatError(
-                    "not a bgcube joint model (no BGMODEL = 'JOINT' in the primary header)",
-                    filename=filename,
-                )
-            try:
-                spec_t = Table.read(get_hdu(hdulist, "SPEC", filename))
-                cond_t = Table.read(get_hdu(hdulist, "CONDITIONS", filename))
-                spec = JointModelSpec.from_dict(
-                    {
-                        str(k): json.loads(str(v))
-                        for k, v in zip(spec_t["KEY"], spec_t["VALUE"], strict=True)
-                    }
-                )
-                conds = {"SPECTRAL": [], "SPATIAL": []}
-                validity = {}
-                for r in cond_t:
-                    c = Condition(
-                        str(r["COLUMN"]),
-                        str(r["TRANSFORM"]),
-                        int(r["DEGREE"]),
-                        float(r["CENTRE"]),
-                        float(r["SCALE"]),
-                    )
-                    conds[str(r["KIND"]).strip()].append(c)
-                    if np.isfinite(r["MIN"]):
-                        validity[c.column] = (float(r["MIN"]), float(r["MAX"]))
-                coef_a = _image(hdulist, "COEF_A", filename)
-                coef_s = _image(hdulist, "COEF_S", filename)
-                cov = _image(hdulist, "COVARIANCE", filename)
-                runs = (
-                    Table.read(get_hdu(hdulist, "RUNS", filename))
-                    if "RUNS" in [h.name for h in hdulist]
-                    else None
-                )
-            except (KeyError, ValueError, TypeError) as exc:
-                raise FileFormatError(
-                    f"joint model file is incomplete: {exc}", filename=filename
-                ) from None
-            meta = {
-                k: v
-                for k, v in hdulist[0].header.items()
-                if k not in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND", "BGMODEL", "COMMENT", "")
-            }
-        return cls(
-            spec,
-            tuple(conds["SPECTRAL"]),
-            tuple(conds["SPATIAL"]),
-            coef_a,
-            coef_s,
-            cov,
-            runs,
-            validity,
-            meta,
-        )
-
-
-def _image(hdulist, name, filename) -> np.ndarray:
-    names = [h.name for h in hdulist]
-    if name not in names:
-        raise FileFormatError(f"no {name!r} image HDU (HDUs: {names})", filename=filename)
-    return np.array(hdulist[name].data, dtype=np.float64)
 
 
 def _row_get(row, name):

@@ -1,0 +1,394 @@
+"""The options of the ``bgcube`` command: one `argparse` parser and its sub-commands.
+
+`build_parser` is the whole command line, with every option's help text
+(what ``bgcube SUB-COMMAND --help`` prints and the command-line reference of
+the documentation shows). The commands themselves are in `bgcube.cli`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from . import __version__
+
+__all__ = ["build_parser"]
+
+
+def _float_list(text):
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
+        ) from None
+    if len(values) < 2:
+        raise argparse.ArgumentTypeError(f"expected at least two edges, got {text!r}")
+    return values
+
+
+def _text_list(text):
+    """Comma-separated texts ('none' or an empty text: an empty list)."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _add_selection_options(parser):
+    """--obs-ids, --exclude-obs-ids and --select (`bgcube.make.selection`)."""
+    parser.add_argument(
+        "--obs-ids",
+        default=None,
+        metavar="ID,ID,...|@FILE",
+        help="use only these runs: a comma-separated list, or @FILE with one id a line",
+    )
+    parser.add_argument(
+        "--exclude-obs-ids",
+        default=None,
+        metavar="ID,ID,...|@FILE",
+        help="leave these runs out (same forms as --obs-ids)",
+    )
+    parser.add_argument(
+        "--select",
+        default=None,
+        metavar="CONDITION",
+        help="keep runs whose obs-index row satisfies a condition, e.g. "
+        '"ZEN_PNT < 40 and N_TELS >= 3" (comparisons, and, or, not, '
+        "numbers, strings and column names only)",
+    )
+
+
+def _add_input_paths_options(parser):
+    """--input-paths and --copy-events (`bgcube.make.output_paths`)."""
+    paths = parser.add_mutually_exclusive_group()
+    paths.add_argument(
+        "--input-paths",
+        choices=("relative", "absolute", "copy", "link"),
+        default="relative",
+        help="how the written hdu-index reaches the input files: 'relative' "
+        "(OUTDIR moves together with the data folder), 'absolute' (OUTDIR moves "
+        "alone), 'copy' or 'link' them into OUTDIR/data (default: %(default)s)",
+    )
+    paths.add_argument(
+        "--copy-events",
+        dest="input_paths",
+        action="store_const",
+        const="copy",
+        help="copy the runs' input files into OUTDIR/data: a self-contained "
+        "folder (same as --input-paths copy)",
+    )
+
+
+def _add_apply_models(sub):
+    """The apply-models sub-command (`bgcube.make.apply`)."""
+    am = sub.add_parser(
+        "apply-models",
+        help="write the background of other runs from a model folder, for Gammapy",
+        description="For every selected run of the GADF data set INDIR, write its background "
+        "from the models in MODELDIR (as written by make-models: the group models "
+        "interpolated in cos zenith) as a BKG_3D file under OUTDIR/bkg/, with an "
+        "hdu-index.fits.gz and obs-index.fits.gz such that Gammapy's "
+        "DataStore.from_dir(OUTDIR) gives these runs with the new background and all "
+        "their other HDUs. Runs outside the model's range of conditions (zenith, optical "
+        "efficiency, energy threshold of its runs) are reported and left out.",
+    )
+    am.add_argument("modeldir", help="model folder (the make-models output)")
+    am.add_argument("indir", help="data set folder (with hdu-index.fits.gz and obs-index.fits.gz)")
+    am.add_argument("outdir", help="output folder (created if missing; not inside INDIR)")
+    _add_selection_options(am)
+    am.add_argument(
+        "--model-type",
+        choices=("3d", "2d"),
+        default="3d",
+        help="write per-run BKG_3D models, or BKG_2D from the group models of "
+        "make-models --model-type 2d (default: %(default)s)",
+    )
+    am.add_argument(
+        "--extrapolate",
+        action="store_true",
+        help="also write runs outside the model's range of conditions",
+    )
+    _add_input_paths_options(am)
+    am.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    am.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="stop at the first unreadable run (default: report it and go on)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``bgcube`` command."""
+    parser = argparse.ArgumentParser(
+        prog="bgcube",
+        description="Build, inspect and validate 3D background models (DETX, DETY, energy) "
+        "for Imaging Atmospheric Cherenkov Telescopes.",
+    )
+    parser.add_argument("--version", action="version", version=f"bgcube {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error (accepted anywhere on the line)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    mm = sub.add_parser(
+        "make-models",
+        help="build background models from a GADF DL3 data set",
+        description="Build background models from the runs of a GADF DL3 data set (a folder "
+        "with hdu-index.fits.gz and obs-index.fits.gz). Events inside exclusion regions are "
+        "dropped and the time of the covered field-of-view pixels reduced accordingly. "
+        "By default (--model joint) one smooth model is fitted to the counts of all runs at "
+        "once, its spectrum depending on each run's zenith angle and optical efficiency "
+        "(--conditions) and its field-of-view shape on the zenith angle "
+        "(--spatial-conditions), with a night effect learnt from the other runs of the same "
+        "night; it writes bg_joint_model.fits.gz and one BKG_3D file per run in OUTDIR/bkg/ "
+        "with hdu-index.fits.gz and obs-index.fits.gz, so that Gammapy's "
+        "DataStore.from_dir(OUTDIR) uses them. --model groups builds one model per zenith "
+        "(x azimuth) group as the original gammapy-make-bg-cube-models: "
+        "bg_cube_model_group<ID>_table.fits.gz (COUNTS, LIVETIME, BACKGROUND; the HDU named "
+        "LIVETIME holds the time chosen with --time, ONTIME by default, as its BKG_TIME "
+        "keyword says) and bg_cube_model_group<ID>_image.fits.gz per group.",
+    )
+    mm.add_argument(
+        "indir",
+        nargs="?",
+        default=None,
+        help="data set folder (with hdu-index.fits.gz and obs-index.fits.gz)",
+    )
+    mm.add_argument(
+        "outdir",
+        nargs="?",
+        default=None,
+        help="output folder (created if missing); the build is recorded in "
+        "OUTDIR/bgcube-config.yaml",
+    )
+    mm.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE.yaml",
+        help="build configuration (e.g. an earlier OUTDIR/bgcube-config.yaml, "
+        "which repeats that build); options given here win",
+    )
+    mm.add_argument(
+        "--test", action="store_true", help="use only the first 10 runs (a quick check)"
+    )
+    joint = mm.add_argument_group("the joint model (default)")
+    joint.add_argument(
+        "--model",
+        choices=("joint", "groups"),
+        default="joint",
+        help="'joint': one model fitted to all runs, evaluated per run (the "
+        "best in the H.E.S.S. validation); 'groups': one model per zenith group, "
+        "the original algorithm (default: %(default)s)",
+    )
+    joint.add_argument(
+        "--conditions",
+        type=_text_list,
+        default=None,
+        metavar="COL[:T[:N]],...",
+        help="observation-index columns the spectrum depends on, each with a "
+        "transform (cos, log, linear) and a polynomial degree (default: "
+        "ZEN_PNT:cos:2,MUONEFF:log:2, leaving out a column the data lack)",
+    )
+    joint.add_argument(
+        "--spatial-conditions",
+        type=_text_list,
+        default=None,
+        metavar="COL[:T[:N]],...",
+        help="columns the field-of-view shape depends on (default: ZEN_PNT:cos:1; "
+        "'none' for one shape for all runs)",
+    )
+    joint.add_argument(
+        "--fit-glat-min",
+        type=float,
+        default=10.0,
+        metavar="DEG",
+        help="fit the runs at least this far from the Galactic plane, where "
+        "sources contaminate the counts least; every run still gets a model "
+        "(0: fit all runs; default: %(default)s)",
+    )
+    joint.add_argument(
+        "--night-sigma",
+        type=float,
+        default=None,
+        metavar="SIGMA",
+        help="prior width of the night effect, natural log of the rate, learnt "
+        "from the other runs of a night (0: none; default: 0.1)",
+    )
+    joint.add_argument(
+        "--run-sigma",
+        type=float,
+        default=None,
+        metavar="SIGMA",
+        help="width of the run-to-run scatter that no condition explains, natural "
+        "log of the rate: how much one run may weigh in the fit and in its "
+        "night's effect (0: runs weigh by their counts; default: 0.07)",
+    )
+    mm.add_argument(
+        "--method",
+        choices=("default", "michi"),
+        default="default",
+        help="cube binning: 'default' 0.1-100 TeV; 'michi' starts at the lowest "
+        "energy threshold of the group (default: %(default)s)",
+    )
+    mm.add_argument(
+        "--zenith-edges",
+        type=_float_list,
+        default=None,
+        metavar="Z0,Z1,...",
+        help="zenith bin edges of the groups in deg (default: 0,20,30,40,50,60,70)",
+    )
+    mm.add_argument(
+        "--azimuth-edges",
+        type=_float_list,
+        default=None,
+        metavar="A0,A1,...",
+        help="azimuth bin edges in deg; bins may wrap through north, e.g. "
+        "-90,90,270 (default: 0,360, one bin)",
+    )
+    mm.add_argument(
+        "--min-observations",
+        type=int,
+        default=1,
+        metavar="N",
+        help="merge groups with fewer runs into a zenith neighbour (default: %(default)s)",
+    )
+    mm.add_argument(
+        "--exclusion",
+        default="auto",
+        metavar="FILE|auto|none",
+        help="exclusion circles: an ECSV/FITS table (RA, DEC, RADIUS), 'auto' for "
+        "circles around each run's target and known sources, or 'none' "
+        "(default: %(default)s)",
+    )
+    mm.add_argument(
+        "--time",
+        choices=("ONTIME", "LIVETIME"),
+        default="ONTIME",
+        dest="time_convention",
+        help="observation time the model is normalised by (default: %(default)s, "
+        "as Gammapy predicts background)",
+    )
+    mm.add_argument(
+        "--alignment",
+        choices=("RADEC", "ALTAZ"),
+        default="RADEC",
+        help="field-of-view alignment of the models (default: %(default)s)",
+    )
+    mm.add_argument(
+        "--backend",
+        choices=("numpy", "jax", "cupy"),
+        default="numpy",
+        help="array backend for the cubes (default: %(default)s); with jax, compiled "
+        "programs are kept in $BGCUBE_JAX_CACHE (default ~/.cache/bgcube/jax; 'off': none)",
+    )
+    mm.add_argument("--no-smooth", action="store_true", help="do not smooth the rate")
+    mm.add_argument(
+        "--smooth-passes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="number of k5a smoothing passes (default: 3-5 chosen by the counts, "
+        "as the original; 1 suits groups of few runs)",
+    )
+    mm.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    mm.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="stop at the first unreadable run (default: report it and go on)",
+    )
+    mm.add_argument("--no-progress", action="store_true", help="no progress bar")
+    mm.add_argument(
+        "--per-observation",
+        choices=("group", "interpolate"),
+        default=None,
+        help="also write a BKG_3D model per run (its group's model, or the group "
+        "models interpolated in cos zenith) under OUTDIR/bkg/ with a new "
+        "hdu-index.fits.gz and obs-index.fits.gz, so that Gammapy's "
+        "DataStore.from_dir(OUTDIR) uses them (default: none)",
+    )
+    norm = mm.add_mutually_exclusive_group()
+    norm.add_argument(
+        "--fit-norm",
+        action="store_true",
+        help="scale each run's model by a norm fitted to its events outside the "
+        "exclusion regions (implies --per-observation group if not given)",
+    )
+    norm.add_argument(
+        "--efficiency-norm",
+        default=None,
+        metavar="COLUMN",
+        help="scale each run's model by its optical efficiency from this "
+        "obs-index column (e.g. MUONEFF): A*(eff/eff_ref)**index, fitted once "
+        "over all runs (implies --per-observation group if not given)",
+    )
+    where = mm.add_mutually_exclusive_group()
+    where.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on the dask.distributed scheduler at ADDRESS (e.g. "
+        "tcp://host:8786); workers read the event files themselves "
+        "(default: serial)",
+    )
+    where.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="run on a local Dask cluster of N worker processes (default: serial)",
+    )
+    mm.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted build into OUTDIR: runs saved in its "
+        "checkpoint (OUTDIR/.bgcube-checkpoint) are not read again",
+    )
+    mm.add_argument(
+        "--keep-checkpoint",
+        action="store_true",
+        help="keep the checkpoint folder after a successful build",
+    )
+    _add_selection_options(mm)
+    _add_input_paths_options(mm)
+    mm.add_argument(
+        "--model-type",
+        choices=("3d", "2d"),
+        default="3d",
+        help="'2d' also writes a radially symmetric BKG_2D model per group "
+        "(bg_2d_model_group<ID>.fits.gz; default: %(default)s)",
+    )
+
+    _add_apply_models(sub)
+
+    demo = sub.add_parser(
+        "demo",
+        help="simulate a data set, build its models and compare with the truth",
+        description="Simulate a small GADF DL3 data set from a known background model, "
+        "run the make-models pipeline on it exactly as on real data, compare the "
+        "reconstructed models with the truth and write the model files and PNG plots.",
+    )
+    demo.add_argument("outdir", help="output folder (created if missing)")
+    demo.add_argument("--n-obs", type=int, default=20, help="number of runs (default: %(default)s)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    demo.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+    info = sub.add_parser(
+        "info",
+        help="describe a background-model or cube file",
+        description="Print the HDUs, axes, units and totals of a FITS file "
+        "written by bgcube or another tool.",
+    )
+    info.add_argument("filename")
+    return parser

@@ -1,0 +1,114 @@
+"""The family of the joint background model: bases, their ranges, penalties, fit binning.
+
+`JointModelSpec` holds every fixed choice of the model (not the fitted
+coefficients): the energy range and binning, the field-of-view binning of
+the fit and of the written cubes, the B-spline bases and their penalties,
+and the widths of the night and run effects. See `bgcube.fit.joint`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .joint_basis import bspline_basis, clamped_knots, difference_penalty
+from .joint_solver import JointDesign
+
+__all__ = ["JointModelSpec"]
+
+
+@dataclass(frozen=True)
+class JointModelSpec:
+    """The family of the joint model: bases, their ranges, penalties, fit binning.
+
+    Energies in TeV, angles in deg. The defaults are those validated on the
+    H.E.S.S. DL3 DR1 (see the validation page of the documentation).
+    """
+
+    energy_range: tuple = (0.1, 100.0)
+    energy_step_dex: float = 0.1
+    fov_half_width: float = 2.5
+    fit_pixel: float = 0.2
+    output_pixel: float = 0.1
+    n_energy_basis: int = 12
+    n_spatial_energy_basis: int = 6
+    n_radial_basis: int = 8
+    radial_max: float = 3.6
+    gradients: bool = True
+    penalty_energy: float = 1.0
+    penalty_conditions: float = 1e4
+    penalty_spatial_energy: float = 1.0
+    penalty_radial: float = 1.0
+    night_gap_hours: float = 6.0
+    night_sigma: float = 0.1
+    run_sigma: float = 0.07
+    run_tail: float = 0.5
+
+    # ------------------------------------------------------------------
+    def energy_edges(self) -> np.ndarray:
+        """Energy bin edges of the fit and of the written cubes, TeV."""
+        lo, hi = (float(e) for e in self.energy_range)
+        n = int(round(math.log10(hi / lo) / self.energy_step_dex))
+        return lo * 10 ** (np.arange(n + 1) * (math.log10(hi / lo) / n))
+
+    def fov_edges(self, pixel: float) -> np.ndarray:
+        """DETX = DETY edges over +-fov_half_width with this pixel size, deg."""
+        n = int(round(2 * self.fov_half_width / pixel))
+        return np.linspace(-self.fov_half_width, self.fov_half_width, n + 1)
+
+    def energy_basis(self, log_energy) -> np.ndarray:
+        lo, hi = (math.log10(float(e)) for e in self.energy_range)
+        return bspline_basis(log_energy, clamped_knots(lo, hi, self.n_energy_basis))
+
+    def spatial_energy_basis(self, log_energy) -> np.ndarray:
+        lo, hi = (math.log10(float(e)) for e in self.energy_range)
+        return bspline_basis(log_energy, clamped_knots(lo, hi, self.n_spatial_energy_basis))
+
+    def spatial_basis(self, detx, dety) -> np.ndarray:
+        """Field-of-view basis at points, shape ``(n_points, J)``: radial splines, gradients."""
+        detx, dety = np.ravel(detx), np.ravel(dety)
+        offset = np.hypot(detx, dety)
+        radial = bspline_basis(offset, clamped_knots(0.0, self.radial_max, self.n_radial_basis))
+        parts = [radial[:, 1:]]  # the first spline is the only one non-zero at the centre
+        if self.gradients:
+            parts += [detx[:, None], dety[:, None]]
+        return np.concatenate(parts, axis=1)
+
+    @property
+    def n_radial_terms(self) -> int:
+        return self.n_radial_basis - 1
+
+    def design(self, log_energy, detx, dety, n_features: int, n_spatial_features: int):
+        """The `~bgcube.fit.joint_solver.JointDesign` (NumPy) on these bin centres."""
+        be = self.energy_basis(log_energy)
+        bs = self.spatial_energy_basis(log_energy)
+        g = self.spatial_basis(detx, dety)
+        k, j = be.shape[1], g.shape[1]
+        lam = np.full(n_features, self.penalty_conditions)
+        lam[0] = self.penalty_energy
+        penalty_a = np.kron(np.diag(lam), difference_penalty(k))
+        penalty_s = (
+            np.kron(difference_penalty(bs.shape[1]), np.eye(j)) * self.penalty_spatial_energy
+        )
+        radial = np.zeros((j, j))
+        nr = self.n_radial_terms
+        radial[:nr, :nr] = difference_penalty(nr) * self.penalty_radial
+        penalty_s = penalty_s + np.kron(np.eye(bs.shape[1]), radial)
+        penalty_s = np.kron(np.eye(n_spatial_features), penalty_s)
+        return JointDesign(be, bs, g, penalty_a, penalty_s)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["energy_range"] = [float(e) for e in self.energy_range]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> JointModelSpec:
+        known = {f for f in cls.__dataclass_fields__}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs.setdefault("run_sigma", 0.0)  # written before the model had run effects
+        if "energy_range" in kwargs:
+            kwargs["energy_range"] = tuple(kwargs["energy_range"])
+        return cls(**kwargs)
