@@ -35,7 +35,7 @@ _PROGRAMS: dict = {}
 
 
 def jax_program(problem, name: str):
-    """One ``jax.jit`` of ``_Problem.<name>`` per static key, kept for later fits."""
+    """One ``jax.jit`` of ``Problem.<name>`` per static key, kept for later fits."""
     key = (name, problem.static_key())
     program = _PROGRAMS.get(key)
     if program is None:
