@@ -8,29 +8,9 @@ operation, each of which XLA would otherwise compile on its own.
 
 from __future__ import annotations
 
-__all__ = ["jax_program", "DATA_ARRAYS", "DESIGN_ARRAYS"]
+__all__ = ["jax_program"]
 
 
-#: The array fields of `JointData` and `JointDesign` (the others are static numbers).
-DATA_ARRAYS = (
-    "exposure",
-    "fit_mask",
-    "counts_run",
-    "counts_pixel",
-    "energy_width",
-    "solid_angle",
-    "features",
-    "spatial_features",
-    "groups",
-    "group_sigma",
-)
-DESIGN_ARRAYS = (
-    "energy_basis",
-    "spatial_energy_basis",
-    "spatial_basis",
-    "penalty_a",
-    "penalty_s",
-)
 _PROGRAMS: dict = {}
 
 
@@ -42,13 +22,7 @@ def jax_program(problem, name: str):
         import jax
 
         # the static numbers only: no array of this fit stays alive in the cache
-        template = problem.with_arrays(
-            (
-                dict.fromkeys(problem._ARRAYS),
-                dict.fromkeys(DATA_ARRAYS),
-                dict.fromkeys(DESIGN_ARRAYS),
-            )
-        )
+        template = problem.with_arrays(tuple(dict.fromkeys(a) for a in problem.arrays()))
 
         def run(arrays, *args):
             return getattr(template.with_arrays(arrays), name)(*args)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["JointData", "JointDesign", "JointSolution"]
+__all__ = ["JointData", "JointDesign", "JointSolution", "DATA_ARRAYS", "DESIGN_ARRAYS"]
 
 
 @dataclass(frozen=True)
@@ -129,3 +129,25 @@ class JointSolution:
     objective: float
     run_counts: object
     run_predicted: object
+
+
+#: The array fields of `JointData` and `JointDesign` (the others are static numbers).
+DATA_ARRAYS = (
+    "exposure",
+    "fit_mask",
+    "counts_run",
+    "counts_pixel",
+    "energy_width",
+    "solid_angle",
+    "features",
+    "spatial_features",
+    "groups",
+    "group_sigma",
+)
+DESIGN_ARRAYS = (
+    "energy_basis",
+    "spatial_energy_basis",
+    "spatial_basis",
+    "penalty_a",
+    "penalty_s",
+)

@@ -16,8 +16,8 @@ import dataclasses
 import math
 
 from ..array.namespace import array_namespace, is_jax
-from .joint_compiled import DATA_ARRAYS, DESIGN_ARRAYS, jax_program
-from .joint_data import JointData, JointDesign
+from .joint_compiled import jax_program
+from .joint_data import DATA_ARRAYS, DESIGN_ARRAYS, JointData, JointDesign
 
 __all__ = ["Problem"]
 
@@ -177,24 +177,22 @@ class Problem:
         """``self.<name>(*args)``; on JAX through one ``jax.jit`` per method and shapes."""
         if not is_jax(self.xp):
             return getattr(self, name)(*args)
-        arrays = (
+        return jax_program(self, name)(self.arrays(), *args)
+
+    def arrays(self) -> tuple[dict, dict, dict]:
+        """This problem's arrays: its own, its data's and its design's, by name."""
+        return (
             {k: getattr(self, k) for k in self._ARRAYS},
             {f: getattr(self.d, f) for f in DATA_ARRAYS},
             {f: getattr(self.g, f) for f in DESIGN_ARRAYS},
         )
-        return jax_program(self, name)(arrays, *args)
 
     def static_key(self) -> tuple:
         """What a compiled program depends on besides its array arguments' values."""
         shapes = tuple(
-            None if getattr(self, k) is None else tuple(getattr(self, k).shape)
-            for k in self._ARRAYS
+            None if v is None else tuple(v.shape) for part in self.arrays() for v in part.values()
         )
-        data = tuple(
-            None if getattr(self.d, f) is None else tuple(getattr(self.d, f).shape)
-            for f in DATA_ARRAYS
-        )
-        return (shapes, data, self.chunk, self.run_precision, self.run_edge)
+        return (shapes, self.chunk, self.run_precision, self.run_edge)
 
     def with_arrays(self, arrays) -> Problem:
         """A copy of this problem holding ``arrays`` (e.g. JAX tracers) instead of its own."""
