@@ -28,13 +28,13 @@ def test_prefetched_bytes_are_taken_once_and_read_in_another_thread(tmp_path, mo
     files = [tmp_path / f"run{i}.fits.gz" for i in range(3)]
     raws = [_write_fits(f, n=10 * (i + 1)) for i, f in enumerate(files)]
     threads = []
-    original = prefetch.read_file_bytes
+    original = prefetch._read_ahead
 
-    def recording(path):
+    def recording(path, hdu):
         threads.append(threading.current_thread().name)
-        return original(path)
+        return original(path, hdu)
 
-    monkeypatch.setattr(prefetch, "read_file_bytes", recording)
+    monkeypatch.setattr(prefetch, "_read_ahead", recording)
     with prefetch.Prefetcher(depth=2) as ahead:
         ahead.schedule(files[0:2])
         assert prefetch.take(files[0]) == raws[0]
@@ -78,14 +78,14 @@ def test_a_build_reads_every_run_through_the_prefetch_with_unchanged_cubes(
 
     indir = shared_data / "hess-dl3-dr1"
     taken = []
-    original_take = prefetch.take
+    original_take = prefetch.take_source
 
     def counting_take(path):
         data = original_take(path)
         taken.append((str(path), data is not None))
         return data
 
-    monkeypatch.setattr(prefetch, "take", counting_take)
+    monkeypatch.setattr(prefetch, "take_source", counting_take)
     with_prefetch = make_models(indir, tmp_path / "a", test=True, progress=False, model="groups")
     runs = [p for p, _ in taken if "obs_id" in p]
     assert len(runs) == 10 and all(hit for p, hit in taken if "obs_id" in p)
@@ -99,3 +99,32 @@ def test_a_build_reads_every_run_through_the_prefetch_with_unchanged_cubes(
     without = make_models(indir, tmp_path / "b", test=True, progress=False, model="groups")
     assert not any(hit for _, hit in taken)
     assert_same_models(with_prefetch, without)
+
+
+def test_a_prefetch_with_an_hdu_decompresses_only_through_it(tmp_path):
+    from astropy.io import fits
+
+    path = tmp_path / "run.fits.gz"
+    events = fits.BinTableHDU.from_columns(
+        [fits.Column("ENERGY", "E", "TeV", array=np.arange(1000))], name="EVENTS"
+    )
+    irf = fits.BinTableHDU.from_columns(
+        [fits.Column("MATRIX", "100000E", array=np.zeros((1, 100000)))], name="EDISP"
+    )
+    buffer = tmp_path / "run.fits"
+    fits.HDUList([fits.PrimaryHDU(), events, irf]).writeto(buffer)
+    raw = buffer.read_bytes()
+    path.write_bytes(gzip.compress(raw))
+    with prefetch.Prefetcher() as ahead:
+        ahead.schedule([(path, "EVENTS")])
+        source = prefetch.take_source(path)
+    assert 2880 * 3 <= len(source) < len(raw) // 2  # the events, not the response
+    assert source.buffer[: len(source)] == raw[: len(source)]
+    assert source.full() == raw
+    # a truncated file: the part read is right, the whole file's error stays for full()
+    path.write_bytes(gzip.compress(raw)[:-100])
+    source = prefetch.FileBytes(path)
+    assert source.ensure(10000) and source.buffer[:10000] == raw[:10000]
+    assert not source.ensure(len(raw) + 1)
+    with pytest.raises(EOFError):
+        source.full()

@@ -230,5 +230,36 @@ def test_a_failed_checkpoint_save_stops_the_build(dataset, tmp_path, monkeypatch
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(checkpoint, "_save_npz", full_disk)
+    monkeypatch.setattr(checkpoint, "SAVE_AFTER_S", 0.0)  # save every run at once
     with pytest.raises(OSError, match="No space left"):
         make_models(dataset.path, tmp_path / "out", progress=False, model="groups")
+
+
+def test_a_short_build_holds_its_runs_in_memory_and_saves_them_when_stopped(
+    dataset, reference, tmp_path, monkeypatch
+):
+    """A build that ends within SAVE_AFTER_S writes no run file; one that stops saves them all."""
+    from bgcube.make import checkpoint
+
+    saved = []
+    original = checkpoint._save_npz
+
+    def recording(path, arrays):
+        saved.append(path.name)
+        return original(path, arrays)
+
+    monkeypatch.setattr(checkpoint, "_save_npz", recording)
+    monkeypatch.setattr(checkpoint, "SAVE_AFTER_S", 3600.0)
+    result = make_models(dataset.path, tmp_path / "a", progress=False, model="groups")
+    assert saved == [] and not (tmp_path / "a" / CHECKPOINT_DIR).exists()
+    assert_same_models(result, reference)
+
+    kept = make_models(
+        dataset.path, tmp_path / "b", progress=False, keep_checkpoint=True, model="groups"
+    )
+    assert sorted(saved) == sorted(f"obs{i}.npz" for i in range(1, N_OBS + 1))  # kept: all saved
+    assert_same_models(kept, reference)
+
+    saved.clear()
+    first = _interrupted_build(dataset, tmp_path / "c", 3)
+    assert sorted(saved) == sorted(f"obs{i}.npz" for i in first.calls)  # held, then saved

@@ -13,6 +13,7 @@ the events field-of-view coordinates DETX/DETY in the RADEC alignment of
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from ..errors import FileFormatError, ObservationError, file_format_errors
 from ..io.fits import get_hdu, open_fits
+from ..io.lean_fits import read_table_hdu
 from .events import DEFAULT_EVENT_COLUMNS, EventList
 from .fov import (
     FOV_ALIGNMENTS,
@@ -87,7 +89,8 @@ class Observation:
         MJDREFF, MJDREF, TIMESYS).
     meta : dict-like, optional
         The EVENTS header keywords (`Observation.read` gives the astropy
-        `~astropy.io.fits.Header`).
+        `~astropy.io.fits.Header`, or a `~bgcube.io.lean_fits.LeanHeader`,
+        which answers as one, where it read the file with the lean reader).
     filename : str, optional
         The event file.
     """
@@ -351,8 +354,10 @@ class Observation:
             raise ValueError(f"fov_alignment must be one of {FOV_ALIGNMENTS} or None")
         if fov_source not in ("auto", "compute", "file"):
             raise ValueError(f"fov_source must be 'auto', 'compute' or 'file', got {fov_source!r}")
-        with open_fits(filename) as hdulist:
-            events_hdu = get_hdu(hdulist, hdu, filename, "event")
+        # the lean reader where the file allows it (the plain case), else astropy
+        lean = read_table_hdu(filename, hdu, (*columns, "DETX", "DETY"))
+        with contextlib.nullcontext() if lean is not None else open_fits(filename) as hdulist:
+            events_hdu = lean if lean is not None else get_hdu(hdulist, hdu, filename, "event")
             header = events_hdu.header
             file_align = str(header.get("FOVALIGN", "")).strip().upper()
             has_fov = {"DETX", "DETY"} <= {n.upper() for n in events_hdu.columns.names if n}

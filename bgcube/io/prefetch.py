@@ -16,13 +16,25 @@ from __future__ import annotations
 import gzip
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 
-__all__ = ["Prefetcher", "take", "gunzip", "read_file_bytes"]
+__all__ = [
+    "Prefetcher",
+    "FileBytes",
+    "take",
+    "take_source",
+    "put_back",
+    "gunzip",
+    "read_file_bytes",
+]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _lock = threading.Lock()
-_ready = {}  # path -> Future of the file's (decompressed) bytes
+_ready = {}  # path -> Future of the file's FileBytes
+
+#: Bytes decompressed at least per step of `FileBytes.ensure` (a step releases the GIL).
+_STEP = 1 << 15
 
 
 def gunzip(data: bytes) -> bytes:
@@ -37,14 +49,101 @@ def read_file_bytes(path) -> bytes:
     return gunzip(data) if data[:2] == _GZIP_MAGIC else data
 
 
+class FileBytes:
+    """The (decompressed) bytes of a file, decompressed only as far as asked.
+
+    A reader that needs the first HDUs of a gzipped file asks for them with
+    `ensure`; the rest is never decompressed (the event list of a DL3 file
+    comes before its response functions, often two thirds of the file).
+    `full` gives every byte exactly as `read_file_bytes` does, errors of a
+    damaged file included.
+
+    Parameters
+    ----------
+    path : str or path
+        The file: a gzipped one is read into memory at once, an
+        uncompressed one as far as asked.
+    """
+
+    def __init__(self, path):
+        self.path = path
+        with open(path, "rb") as f:
+            self.gzipped = f.read(2) == _GZIP_MAGIC
+            f.seek(0)
+            self._raw = f.read() if self.gzipped else b""
+        self._full = None
+        self._out = bytearray()
+        self._z = zlib.decompressobj(31) if self.gzipped else None
+        self._member = self._raw  # compressed data of the member being decompressed
+        self._pos = 0  # bytes of it fed to the decompressor
+        self._end = False
+
+    @property
+    def buffer(self):
+        """The bytes decompressed (read) so far: a growing buffer, copy what is kept."""
+        return self._out if self._full is None else self._full
+
+    def __len__(self):
+        return len(self.buffer)
+
+    def ensure(self, n: int) -> bool:
+        """Decompress (read) until at least ``n`` bytes are there; False if the file ends first.
+
+        Raises
+        ------
+        zlib.error
+            If the compressed data are damaged before that point.
+        """
+        while self._full is None and len(self._out) < n and not self._end:
+            self._step(max(_STEP, n - len(self._out)))
+        return len(self.buffer) >= n
+
+    def _step(self, size):
+        if not self.gzipped:
+            with open(self.path, "rb") as f:
+                f.seek(len(self._out))
+                chunk = f.read(size)
+            self._out += chunk
+            self._end = len(chunk) < size
+            return
+        z = self._z
+        if z.unconsumed_tail:
+            self._out += z.decompress(z.unconsumed_tail, size)
+        elif self._pos < len(self._member):
+            chunk = self._member[self._pos : self._pos + size]
+            self._pos += len(chunk)
+            self._out += z.decompress(chunk, size)
+        else:
+            self._end = True  # truncated: `full` raises the error
+            return
+        if z.eof:
+            rest = z.unused_data + self._member[self._pos :]
+            if rest[:2] == _GZIP_MAGIC:  # another gzip member
+                self._z, self._member, self._pos = zlib.decompressobj(31), rest, 0
+            else:
+                self._end = True
+
+    def full(self) -> bytes:
+        """Every byte of the file (decompressed), as `read_file_bytes` gives them.
+
+        Raises
+        ------
+        OSError, EOFError, zlib.error
+            As `gzip.decompress` does, for a damaged gzipped file.
+        """
+        if self._full is None:
+            self._full = gunzip(self._raw) if self.gzipped else read_file_bytes(self.path)
+        return self._full
+
+
 def _key(path):
     return None if path is None else os.path.abspath(os.fspath(path))
 
 
-def take(path):
-    """The prefetched (decompressed) bytes of ``path``, or None if not prefetched or failed.
+def take_source(path):
+    """The prefetched `FileBytes` of ``path``, or None if not prefetched or failed.
 
-    Waits for a prefetch still running. The bytes are handed out once.
+    Waits for a prefetch still running. The file is handed out once.
     """
     key = _key(path)
     if key is None:
@@ -57,6 +156,49 @@ def take(path):
         return future.result()
     except Exception:  # the normal read meets the error again and names the file
         return None
+
+
+def take(path):
+    """The prefetched (decompressed) bytes of ``path``, or None if not prefetched or failed.
+
+    Waits for a prefetch still running. The bytes are handed out once.
+    """
+    source = take_source(path)
+    if source is None:
+        return None
+    try:
+        return source.full()
+    except Exception:  # the normal read meets the error again and names the file
+        return None
+
+
+def put_back(path, source):
+    """Hand a taken gzipped file's `FileBytes` back, for the next reader of the file.
+
+    A reader that took a file and cannot use it (`bgcube.io.lean_fits`
+    leaves an unusual file to astropy) gives it back, so that the file is
+    not read again; the next `take` gets it.
+    """
+    if source.gzipped and _key(path) is not None:
+        future = Future()
+        future.set_result(source)
+        with _lock:
+            _ready[_key(path)] = future
+
+
+def _read_ahead(path, hdu):
+    """A file's `FileBytes`, decompressed through the HDU ``hdu`` (all of it if None)."""
+    source = FileBytes(path)
+    if hdu is None:
+        source.full()
+    else:
+        from .lean_fits import decompress_through
+
+        try:
+            decompress_through(source, hdu)
+        except Exception:  # the reader meets it again and reports it
+            pass
+    return source
 
 
 class Prefetcher:
@@ -86,11 +228,17 @@ class Prefetcher:
 
         Parameters
         ----------
-        paths : sequence of str or path or None
+        paths : sequence of str or path or (str or path, str or int) or None
             The files of the coming runs, in the order they will be opened
-            (None entries are skipped).
+            (None entries are skipped); with an HDU, a gzipped file is
+            decompressed only through that HDU (`FileBytes`).
         """
-        wanted = [k for k in (_key(p) for p in paths) if k is not None][: self.depth]
+        hdus = {}
+        for entry in paths:
+            path, hdu = entry if isinstance(entry, tuple) else (entry, None)
+            if _key(path) is not None:
+                hdus.setdefault(_key(path), hdu)
+        wanted = list(hdus)[: self.depth]
         with _lock:
             for key in self._mine:
                 if key not in wanted and key in _ready:
@@ -98,7 +246,7 @@ class Prefetcher:
             self._mine = [k for k in self._mine if k in _ready]
             for key in wanted:
                 if key not in _ready:
-                    _ready[key] = self._pool.submit(read_file_bytes, key)
+                    _ready[key] = self._pool.submit(_read_ahead, key, hdus[key])
                     self._mine.append(key)
 
     def close(self):

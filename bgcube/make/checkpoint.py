@@ -1,7 +1,7 @@
 """Resumable builds: finished runs' partial cubes kept in OUTDIR/.bgcube-checkpoint/.
 
 While `~bgcube.make.make_models` runs, every run whose partial cubes are
-computed is saved at once (atomically, by a background thread so that
+computed is saved (atomically, by a background thread so that
 compressing and writing overlap the next run's reading) as
 ``runs/obs<OBS_ID>.npz``: its
 counts and time cubes and what it added, under a key covering everything
@@ -19,14 +19,23 @@ saved runs instead of reading them again. On resume
 
 Runs that could not be read are not saved: they are tried again.
 A successful build removes the folder (unless asked to keep it).
+
+Saving costs about as much as reading a small run, so a checkpoint that
+will be removed holds its first `SAVE_AFTER_S` seconds of runs in memory
+(`Checkpoint.save`): a build that finishes sooner saves none, and one
+that stops (an error, Ctrl-C) saves them all before the error goes on
+(`Checkpoint.wait`). Only a crash of the process itself within that
+time loses them: a few seconds of work.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import shutil
+import time
 import zipfile
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -54,6 +63,13 @@ _BUILD_KEYS = ("format", "bgcube", "index_checksum", "time_convention", "alignme
 #: Saves queued for the background writer before `Checkpoint.save` waits
 #: (bounds the memory held by cubes not yet written).
 MAX_PENDING_SAVES = 4
+
+#: Seconds after `Checkpoint.start` during which finished runs are held in
+#: memory instead of saved (a checkpoint that will be removed only).
+SAVE_AFTER_S = 5.0
+
+#: Bytes of cubes held in memory at most before the held runs are saved.
+MAX_HELD_BYTES = 64 * 2**20
 
 log = logging.getLogger("bgcube.make")
 
@@ -115,8 +131,9 @@ class Checkpoint:
         OBS_ID and reason of each saved run that could not be reused.
     """
 
-    def __init__(self, folder, manifest, *, resumed=False, previous_outputs=()):
+    def __init__(self, folder, manifest, *, resumed=False, previous_outputs=(), keep=True):
         self.folder = Path(folder)
+        self.keep = keep
         self.manifest = manifest
         self.resumed = resumed
         self.previous_outputs = set(previous_outputs)
@@ -125,9 +142,11 @@ class Checkpoint:
         self._index = manifest["index_checksum"]
         self._writer = None  # ThreadPoolExecutor of one thread, made at the first save
         self._pending = deque()
+        self._held, self._held_bytes = [], 0  # finished runs not saved yet (see `save`)
+        self._started = None
 
     @classmethod
-    def open(cls, outdir, *, store, tasks, outputs, resume=False, overwrite=False):
+    def open(cls, outdir, *, store, tasks, outputs, resume=False, overwrite=False, keep=True):
         """The checkpoint of a build, continuing an earlier one when asked and possible.
 
         Nothing is written until `start`.
@@ -147,6 +166,9 @@ class Checkpoint:
             Continue an earlier build's checkpoint if there is one.
         overwrite : bool
             Without ``resume``, discard an earlier checkpoint (else it is an error).
+        keep : bool
+            Whether the checkpoint may outlive a successful build (default);
+            False lets `save` hold the first runs in memory.
 
         Raises
         ------
@@ -188,7 +210,11 @@ class Checkpoint:
             if previous is None:
                 shutil.rmtree(folder)
         checkpoint = cls(
-            folder, manifest, resumed=previous is not None, previous_outputs=previous_outputs
+            folder,
+            manifest,
+            resumed=previous is not None,
+            previous_outputs=previous_outputs,
+            keep=keep,
         )
         if previous is not None:
             n_saved = len(list((folder / "runs").glob("obs*.npz")))
@@ -213,6 +239,7 @@ class Checkpoint:
         text = json.dumps(self.manifest, indent=1)
         with atomic_output(self.folder / _MANIFEST, overwrite=True) as tmp:
             tmp.write_text(text)
+        self._started = time.monotonic()
 
     def _say(self, text):
         self.messages.append(text)
@@ -227,9 +254,32 @@ class Checkpoint:
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
     def save(self, task: RunTask, partial: PartialCubes):
-        """Save a finished run's partial cubes (runs that failed are not saved)."""
+        """Save a finished run's partial cubes (runs that failed are not saved).
+
+        A checkpoint made with ``keep=False`` holds the runs finished in
+        the first `SAVE_AFTER_S` seconds after `start` (at most
+        `MAX_HELD_BYTES` of cubes) in memory; `wait` saves them.
+        """
         if partial.failed or len(partial.fills) != 1:
             return
+        if (
+            not self.keep
+            and self._started is not None
+            and time.monotonic() - self._started < SAVE_AFTER_S
+        ):
+            self._held.append((task, partial))
+            self._held_bytes += sum(getattr(a, "nbytes", 0) for a in (partial.counts, partial.time))
+            if self._held_bytes <= MAX_HELD_BYTES:
+                return
+        self._save_held()
+        self._submit(task, partial)
+
+    def _save_held(self):
+        held, self._held, self._held_bytes = self._held, [], 0
+        for task, partial in held:
+            self._submit(task, partial)
+
+    def _submit(self, task, partial):
         fill = partial.fills[0]
         info = {
             "key": self.run_key(task),
@@ -250,8 +300,14 @@ class Checkpoint:
         while len(self._pending) > MAX_PENDING_SAVES:
             self._pending.popleft().result()
 
-    def wait(self):
+    def wait(self, *, save_held: bool = True):
         """Wait until every run given to `save` is written.
+
+        Parameters
+        ----------
+        save_held : bool
+            Save the runs `save` held in memory too (default); False leaves
+            them held (a finished build whose checkpoint will be removed).
 
         Raises
         ------
@@ -259,6 +315,8 @@ class Checkpoint:
             The first error of a save (e.g. a full disk).
         """
         try:
+            if save_held:
+                self._save_held()
             while self._pending:
                 self._pending.popleft().result()
         finally:
@@ -306,8 +364,22 @@ class Checkpoint:
                 f"{self.discarded[0][1]}"
             )
 
+    @contextlib.contextmanager
+    def saving_held_runs_on_error(self):
+        """A block after which the held runs are saved if it fails (see `save`).
+
+        A build that fails after its runs were computed (writing its
+        outputs, say) still leaves every finished run for ``resume``.
+        """
+        try:
+            yield self
+        except BaseException:
+            self.wait()
+            raise
+
     def remove(self):
         """Delete the checkpoint folder (after the saves still being written)."""
+        self._held, self._held_bytes = [], 0
         self.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -112,6 +112,7 @@ def build_group_models(
         outputs=planned,
         resume=config.resume,
         overwrite=config.overwrite,
+        keep=config.keep_checkpoint,
     )
     for path in planned:  # fail before hours of work, not after
         check_writable(path, config.overwrite or checkpoint.may_replace(path))
@@ -125,43 +126,47 @@ def build_group_models(
     regions.write(planned[3], overwrite=overwrite)
     files += planned[:4]
 
-    options = dict(checkpoint=checkpoint, fail_fast=config.fail_fast, progress=config.progress)
-    if on_dask:
-        with dask_client(scheduler, workers) as client:
-            sums, reused = compute_on_dask(plans, client, **options)
-    else:
-        sums, reused = compute_serial(plans, **options)
-    checkpoint.report()
+    # a failure after the runs (e.g. a full disk) saves the runs held in memory, for resume
+    with checkpoint.saving_held_runs_on_error():
+        options = dict(checkpoint=checkpoint, fail_fast=config.fail_fast, progress=config.progress)
+        if on_dask:
+            with dask_client(scheduler, workers) as client:
+                sums, reused = compute_on_dask(plans, client, **options)
+        else:
+            sums, reused = compute_serial(plans, **options)
+        checkpoint.report()
 
-    results, failed = [], []
-    for gid in group_ids:
-        result, model = _group_model(gid, groups, grouped, plans[gid][0], sums[gid], config)
-        failed += list(sums[gid].failed)
-        if model is not None:
-            result.files = _write_group_model(model, outdir, gid, overwrite)
-            files += result.files
-        results.append(result)
-    if config.model_type == "2d":
-        files += write_radial_group_models(results, outdir, config.time_convention, overwrite)[0]
-    observations = {}
-    if per_observation is not None:
-        observations = per_observation_models(
-            results,
-            store,
-            regions,
-            method=per_observation,
-            fit_norm=config.fit_norm,
-            efficiency_column=config.efficiency_column,
-            alignment=config.alignment,
-            time_convention=config.time_convention,
-            fail_fast=config.fail_fast,
-            progress=config.progress,
-        )
-        files += write_observation_backgrounds(
-            observations, store, outdir, overwrite=overwrite, input_paths=config.input_paths
-        )
-    if not config.keep_checkpoint:
-        checkpoint.remove()
+        results, failed = [], []
+        for gid in group_ids:
+            result, model = _group_model(gid, groups, grouped, plans[gid][0], sums[gid], config)
+            failed += list(sums[gid].failed)
+            if model is not None:
+                result.files = _write_group_model(model, outdir, gid, overwrite)
+                files += result.files
+            results.append(result)
+        if config.model_type == "2d":
+            files += write_radial_group_models(results, outdir, config.time_convention, overwrite)[
+                0
+            ]
+        observations = {}
+        if per_observation is not None:
+            observations = per_observation_models(
+                results,
+                store,
+                regions,
+                method=per_observation,
+                fit_norm=config.fit_norm,
+                efficiency_column=config.efficiency_column,
+                alignment=config.alignment,
+                time_convention=config.time_convention,
+                fail_fast=config.fail_fast,
+                progress=config.progress,
+            )
+            files += write_observation_backgrounds(
+                observations, store, outdir, overwrite=overwrite, input_paths=config.input_paths
+            )
+        if not config.keep_checkpoint:
+            checkpoint.remove()
     return MakeModelsResult(
         results,
         failed,

@@ -347,9 +347,11 @@ def compute_serial(
     tree, current = None, None
     ahead = Prefetcher(depth=2)
     files = [_events_file(task) for _, task in _flatten(plans)]
+    finished = False
     try:
         for i, (gid, task) in enumerate(bar):
             # this run's file (if not read yet) and the next one, read by another thread
+            # (decompressed through the events only: the lean reader needs no more)
             ahead.schedule(files[i : i + 2])
             if gid != current:
                 if tree is not None:
@@ -365,10 +367,13 @@ def compute_serial(
                 if checkpoint is not None:
                     checkpoint.save(task, partial)
             tree.push(partial)
+        finished = True
     finally:
         ahead.close()
         if checkpoint is not None:
-            checkpoint.wait()  # every computed run is saved, even after an error
+            # every computed run is saved after an error or Ctrl-C; a finished build
+            # leaves the runs the checkpoint held in memory there (see Checkpoint.save)
+            checkpoint.wait(save_held=not finished)
     if tree is not None:
         sums[current] = tree.result(PartialCubes())
     for gid in plans:
@@ -385,10 +390,10 @@ def failure_error(partial: PartialCubes) -> ObservationError:
 
 
 def _events_file(task):
-    """The event file of a task's run, or None if it cannot be found (the run reports why)."""
+    """The event file and HDU of a task's run, or None if not found (the run reports why)."""
     store = task.store.open() if isinstance(task.store, StoreFiles) else task.store
     try:
-        return store.hdu_location(task.obs_id, "events")[0]
+        return tuple(store.hdu_location(task.obs_id, "events"))
     except (BgcubeError, AttributeError):
         return None
 
