@@ -240,3 +240,55 @@ def test_default_regions_hess(shared_data):
     assert by_name["RX J1713.7-3946"] >= 0.6 and by_name["MSH 15-52"] >= 0.5
     for name in ("Crab Nebula", "PKS 2155-304"):
         assert name in by_name
+
+
+def _contains_every_direction(regions, ra, dec):
+    """The exact test on every direction, without contains()' declination pre-selection."""
+    ra, dec = np.radians(ra), np.radians(dec)
+    x, y, z = np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)
+    cra, cdec = np.radians(regions.ra), np.radians(regions.dec)
+    cx, cy, cz = np.cos(cdec) * np.cos(cra), np.cos(cdec) * np.sin(cra), np.sin(cdec)
+    cos_r = np.cos(np.radians(regions.radius))
+    inside = np.zeros(np.shape(x), dtype=bool)
+    for i in range(len(regions)):
+        inside |= cx[i] * x + cy[i] * y + cz[i] * z >= cos_r[i]
+    return inside
+
+
+@pytest.mark.parametrize("radius", [1e-5, 0.3, 5.0])
+def test_contains_is_the_exact_test_on_every_direction(radius):
+    rng = np.random.default_rng(5)
+    regions = ExclusionRegions([10.0, 10.5, 200.0, 0.0], [-89.9, -30.0, 45.0, 89.99], [radius] * 4)
+    # directions everywhere, near the poles, and just inside / outside each circle's edge
+    ra = [rng.uniform(0, 360, 20000)]
+    dec = [rng.uniform(-90, 90, 20000)]
+    for c_ra, c_dec in zip(regions.ra, regions.dec):
+        centre = SkyCoord(c_ra, c_dec, unit="deg")
+        angle = rng.uniform(0, 360, 4000) * u.deg
+        sep = radius * (1 + rng.choice([-1, 1], 4000) * 10.0 ** rng.uniform(-15, -2, 4000))
+        edge = centre.directional_offset_by(angle, sep * u.deg)
+        ra.append(edge.ra.deg)
+        dec.append(edge.dec.deg)
+    ra, dec = np.concatenate(ra), np.concatenate(dec)
+    inside = regions.contains(ra, dec)
+    np.testing.assert_array_equal(inside, _contains_every_direction(regions, ra, dec))
+    assert 0 < inside.sum() < inside.size
+    grid = regions.contains(ra[:600].reshape(20, 30), dec[:600].reshape(20, 30) * u.deg)
+    assert grid.shape == (20, 30)
+    np.testing.assert_array_equal(grid.ravel(), inside[:600])
+    assert regions.contains(ra[:0], dec[:0]).shape == (0,)
+    assert not ExclusionRegions.empty().contains(ra, dec).any()
+
+
+def test_kept_fraction_of_a_pointing_asked_again_is_a_fresh_equal_array():
+    regions = ExclusionRegions([RA0 + 0.5], [DEC0], [0.4])
+    first = kept_fraction(regions, RA0, DEC0, EDGES, EDGES)
+    first[:] = -1.0  # the caller owns its array
+    again = kept_fraction(regions, RA0 * u.deg, DEC0 * u.deg, EDGES * u.deg, EDGES)
+    assert again.min() == 0.0 and again.max() == 1.0
+    from bgcube.data import exclusion_fraction
+
+    exclusion_fraction._KEPT_CACHE.clear()
+    np.testing.assert_array_equal(kept_fraction(regions, RA0, DEC0, EDGES, EDGES), again)
+    moved = ExclusionRegions([RA0 + 0.5], [DEC0], [0.5])  # other regions: another answer
+    assert kept_fraction(moved, RA0, DEC0, EDGES, EDGES).sum() < again.sum()

@@ -300,13 +300,33 @@ class ExclusionRegions:
         -------
         inside : numpy.ndarray of bool
         """
-        x, y, z = _unit_vectors(ra, dec)
-        inside = np.zeros(np.shape(x), dtype=bool)
+        ra, dec = np.broadcast_arrays(as_degrees(ra), as_degrees(dec))
+        inside = np.zeros(ra.shape, dtype=bool)
+        if len(self) == 0 or ra.size == 0:
+            return inside
+        # The angular distance to a centre is at least the declination difference,
+        # so only directions within radius + _DEC_MARGIN of a circle's declination
+        # are tested, with the same float64 arithmetic element by element.
+        dec_flat = dec.reshape(-1)
+        near = np.zeros(dec_flat.shape, dtype=bool)
+        for c_dec, radius in zip(self.dec, self.radius, strict=True):
+            near |= np.abs(dec_flat - c_dec) <= radius + _DEC_MARGIN
+        candidates = np.flatnonzero(near)
+        if candidates.size == 0:
+            return inside
+        x, y, z = _unit_vectors(ra.reshape(-1)[candidates], dec_flat[candidates])
+        hit = np.zeros(candidates.shape, dtype=bool)
         cx, cy, cz = _unit_vectors(self.ra, self.dec)
         cos_r = np.cos(np.radians(self.radius))
         for i in range(len(self)):
-            inside |= cx[i] * x + cy[i] * y + cz[i] * z >= cos_r[i]
+            hit |= cx[i] * x + cy[i] * y + cz[i] * z >= cos_r[i]
+        inside.reshape(-1)[candidates[hit]] = True
         return inside
+
+
+#: Declination margin (deg) of `ExclusionRegions.contains`' pre-selection: far
+#: above the rounding of the exact test (below 1e-6 deg for any radius).
+_DEC_MARGIN = 1e-4
 
 
 def _read_known_sources():

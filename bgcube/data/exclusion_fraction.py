@@ -62,14 +62,28 @@ def kept_fraction(
     fraction : numpy.ndarray
         Shape ``(ny, nx)``, values in [0, 1]; all ones without regions.
     """
-    return _kept_fraction(
-        regions,
-        detx_edges,
-        dety_edges,
-        oversample,
-        lambda x, y: fov_to_sky(x, y, ra_pnt, dec_pnt),
-        (float(as_degrees(ra_pnt)), float(as_degrees(dec_pnt))),
+    ex, ey = as_degrees(detx_edges), as_degrees(dety_edges)
+    pointing = (float(as_degrees(ra_pnt)), float(as_degrees(dec_pnt)))
+    # runs often share a pointing (wobble positions): the same question, the same answer
+    key = (
+        tuple(np.asarray(a, dtype=np.float64).tobytes() for a in (regions.ra, regions.dec))
+        + (np.asarray(regions.radius, dtype=np.float64).tobytes(), ex.tobytes(), ey.tobytes())
+        + (pointing, oversample)
     )
+    cached = _KEPT_CACHE.get(key)
+    if cached is None:
+        cached = _kept_fraction(
+            regions, ex, ey, oversample, lambda x, y: fov_to_sky(x, y, *pointing), pointing
+        )
+        if len(_KEPT_CACHE) >= _KEPT_CACHE_SIZE:
+            _KEPT_CACHE.pop(next(iter(_KEPT_CACHE)))
+        _KEPT_CACHE[key] = cached
+    return cached.copy()
+
+
+#: Fractions of recent (regions, binning, pointing) questions of `kept_fraction`.
+_KEPT_CACHE = {}
+_KEPT_CACHE_SIZE = 256
 
 
 def _kept_fraction(regions, detx_edges, dety_edges, oversample, to_sky, pointing):
