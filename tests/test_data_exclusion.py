@@ -262,7 +262,7 @@ def test_contains_is_the_exact_test_on_every_direction(radius):
     # directions everywhere, near the poles, and just inside / outside each circle's edge
     ra = [rng.uniform(0, 360, 20000)]
     dec = [rng.uniform(-90, 90, 20000)]
-    for c_ra, c_dec in zip(regions.ra, regions.dec):
+    for c_ra, c_dec in zip(regions.ra, regions.dec, strict=True):
         centre = SkyCoord(c_ra, c_dec, unit="deg")
         angle = rng.uniform(0, 360, 4000) * u.deg
         sep = radius * (1 + rng.choice([-1, 1], 4000) * 10.0 ** rng.uniform(-15, -2, 4000))
