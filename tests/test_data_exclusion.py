@@ -292,3 +292,19 @@ def test_kept_fraction_of_a_pointing_asked_again_is_a_fresh_equal_array():
     np.testing.assert_array_equal(kept_fraction(regions, RA0, DEC0, EDGES, EDGES), again)
     moved = ExclusionRegions([RA0 + 0.5], [DEC0], [0.5])  # other regions: another answer
     assert kept_fraction(moved, RA0, DEC0, EDGES, EDGES).sum() < again.sum()
+
+
+def test_far_circles_are_tested_on_the_events_that_reach_them():
+    """Events scattered far from the pointing meet circles 5-60 deg away, exactly as before."""
+    rng = np.random.default_rng(8)
+    detx = np.concatenate([rng.normal(0, 1.5, 20000), rng.uniform(-70, 70, 3000)])
+    dety = np.concatenate([rng.normal(0, 1.5, 20000), rng.uniform(-60, 60, 3000)])
+    ra, dec = fov_to_sky(detx, dety, RA0, DEC0)
+    obs = make_observation(ra, dec)
+    centres = [(0.5, 0.2), (2.0, -1.0), (6.0, 0.0), (-20.0, 10.0), (40.0, -30.0), (0.0, 55.0)]
+    c_ra, c_dec = fov_to_sky(*np.array(centres).T, RA0, DEC0)
+    regions = ExclusionRegions(c_ra, c_dec, [0.4, 1.0, 1.5, 8.0, 12.0, 5.0])
+    mask = excluded_events(obs, regions)
+    np.testing.assert_array_equal(mask, _contains_every_direction(regions, ra, dec))
+    far = np.hypot(detx, dety) > 5
+    assert mask[far].sum() > 20 and mask[~far].sum() > 20

@@ -155,9 +155,31 @@ def excluded_events(observation: Any, regions: Any) -> np.ndarray:
             *sky_to_fov(events.ra, events.dec, observation.ra_pnt, observation.dec_pnt)
         )
     reach = float(offset.max()) if offset.size else 0.0
-    return regions.near(observation.ra_pnt, observation.dec_pnt, reach).contains(
-        events.ra, events.dec
-    )
+    near = regions.near(observation.ra_pnt, observation.dec_pnt, reach)
+    if len(near) < 2:
+        return near.contains(events.ra, events.dec)
+    # A circle whose nearest point lies farther from the pointing than an event's
+    # offset cannot hold the event: circles beyond _FAR_OFFSET are tested only on
+    # the (few) events that reach them; the test itself is the same.
+    px, py, pz = _unit_vectors(observation.ra_pnt, observation.dec_pnt)
+    cx, cy, cz = _unit_vectors(near.ra, near.dec)
+    distance = np.degrees(np.arccos(np.clip(cx * px + cy * py + cz * pz, -1.0, 1.0)))
+    lowest = distance - near.radius - _OFFSET_MARGIN  # smallest offset that can reach a circle
+    close = lowest <= _FAR_OFFSET
+    inside = near[np.flatnonzero(close)].contains(events.ra, events.dec)
+    if not close.all():
+        far = np.flatnonzero(~close)
+        reaching = np.flatnonzero(offset >= lowest[far].min())
+        if reaching.size:
+            inside[reaching] |= near[far].contains(events.ra[reaching], events.dec[reaching])
+    return inside
+
+
+#: Offset (deg) from the pointing within which `excluded_events` tests every event
+#: against a circle; circles farther away are tested on the events that reach them.
+_FAR_OFFSET = 5.0
+#: Margin (deg) on those distances: far above their rounding (below 1e-12 deg).
+_OFFSET_MARGIN = 1e-4
 
 
 def observation_kept_fraction(
