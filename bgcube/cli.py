@@ -40,7 +40,9 @@ def _make_models(args) -> int:
     if args.config:  # the folders may come from the file: check them as the options were
         args.indir, args.outdir = config.indir, config.outdir
         check_options(args)
-    if config.backend == "jax":  # compiled programs kept on disk for the next build
+    from .make.chain_backend import host_only
+
+    if config.backend == "jax" and not host_only(config):  # compiled programs kept on disk
         from .jax_cache import enable_command_cache
 
         enable_command_cache()

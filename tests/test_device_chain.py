@@ -123,9 +123,14 @@ def test_summed_cubes_stay_on_the_device_and_events_cross_once(dr1, monkeypatch)
     np.testing.assert_array_equal(np.asarray(total.counts), reference.result().counts)
 
 
-def test_make_models_jax_gives_the_numpy_cubes(dr1, tmp_path):
+@pytest.mark.parametrize("chain", ["device", "auto"])
+def test_make_models_jax_gives_the_numpy_cubes(dr1, tmp_path, monkeypatch, chain):
+    """The chain on JAX's device, and (auto on a CPU) on the host: the NumPy cubes either way."""
     pytest.importorskip("jax")
+    from bgcube.make.chain_backend import ENV_VAR
     from bgcube.make.pipeline import make_models
+
+    monkeypatch.setenv(ENV_VAR, chain)
 
     store, _, obs_ids, _ = dr1
     indir = store.base_dir

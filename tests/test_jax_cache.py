@@ -83,6 +83,7 @@ def test_the_command_on_jax_fills_its_cache(dataset, tmp_path):
     folder = tmp_path / "cache"
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION")}
     env[ENV_VAR] = str(folder)
+    env["BGCUBE_RUN_CHAIN"] = "device"  # XLA even on a CPU (else the chain runs on NumPy)
     args = ["make-models", str(dataset), str(tmp_path / "out"), "--model", "groups"]
     args += ["--backend", "jax", "--no-progress"]
     result = subprocess.run(

@@ -24,6 +24,7 @@ from ..data.store import HDU_INDEX, OBS_INDEX, DataStore
 from ..errors import ObservationError
 from ..io.atomic import check_writable
 from ..io.files import write_table
+from .chain_backend import DeferredModel, chain_backend, host_only
 from .checkpoint import Checkpoint
 from .config import BuildConfig, resolve_exclusion
 from .gammapy_index import planned_files as _per_observation_files
@@ -101,7 +102,7 @@ def build_group_models(
                 regions,
                 config.alignment,
                 config.time_convention,
-                config.backend,
+                chain_backend(config.backend),
             )
             for obs_id in sorted(int(i) for i in rows["OBS_ID"])
         ]
@@ -262,7 +263,12 @@ def _group_model(gid, groups, grouped, first_task, partial, config):
         elif smooth:
             model.smooth(n_passes=int(smooth))
         backend = config.backend
-        result.model = model if backend in (None, "numpy") else model.to_backend(backend)
+        if backend in (None, "numpy"):
+            result.model = model
+        elif host_only(config):  # moved to the backend when used (no JAX import before)
+            result.model = DeferredModel(model, backend)
+        else:
+            result.model = model.to_backend(backend)
         return result, model
     return result, None
 

@@ -33,6 +33,7 @@ import astropy.units as u
 from ..array.namespace import jax_x64
 from ..data.store import DataStore
 from ..errors import ObservationError
+from .chain_backend import host_only
 from .config import (
     DEFAULT_AZIMUTH_EDGES,
     DEFAULT_ZENITH_EDGES,
@@ -285,7 +286,7 @@ def _jax_x64_for_jax_backend(function):
 
     @functools.wraps(function)
     def wrapper(indir, outdir, config, *args):
-        if config.backend != "jax":
+        if config.backend != "jax" or host_only(config):  # JAX not even imported
             return function(indir, outdir, config, *args)
         with jax_x64():
             return function(indir, outdir, config, *args)

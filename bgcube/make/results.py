@@ -9,6 +9,7 @@ import astropy.units as u
 from astropy.table import Table
 
 from ..model import FOVCubeBackgroundModel
+from .chain_backend import DeferredModel
 
 __all__ = ["OUTPUT_NAMES", "GroupResult", "MakeModelsResult"]
 
@@ -24,15 +25,37 @@ OUTPUT_NAMES = {
 }
 
 
+class _OnBackend:
+    """The ``model`` field of `GroupResult`: a `DeferredModel` moves to its backend when read."""
+
+    def __set_name__(self, owner, name):
+        self.attribute = "_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return None  # the field's default
+        value = obj.__dict__.get(self.attribute)
+        if isinstance(value, DeferredModel):
+            value = obj.__dict__[self.attribute] = value.resolve()
+        return value
+
+    def __set__(self, obj, value):
+        obj.__dict__[self.attribute] = value
+
+
 @dataclass
 class GroupResult:
-    """One group's model and how it was made."""
+    """One group's model and how it was made.
+
+    ``model`` is on the build's backend; a build whose chain ran on the host
+    (`bgcube.make.chain_backend`) moves it there when it is first read.
+    """
 
     group_id: int
     zenith_range: tuple[float, float]
     azimuth_range: tuple[float, float]
     obs_ids: list[int]
-    model: FOVCubeBackgroundModel | None
+    model: FOVCubeBackgroundModel | None = _OnBackend()
     n_events: int = 0
     n_excluded: int = 0
     n_filled: int = 0
@@ -65,7 +88,9 @@ class MakeModelsResult:
             return self.joint.summary_table()
         rows = []
         for g in self.groups:
-            shape = g.model.counts_cube.shape if g.model is not None else ()
+            model = g.__dict__.get("_model")  # as it is: the shape moves nothing
+            model = model.host if isinstance(model, DeferredModel) else model
+            shape = model.counts_cube.shape if model is not None else ()
             rows.append(
                 (
                     g.group_id,
