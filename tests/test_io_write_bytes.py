@@ -137,3 +137,41 @@ def test_a_table_out_of_step_with_its_header_goes_to_astropy():
     assert hdulist_bytes(fits.HDUList([fits.PrimaryHDU()])) == astropy_bytes(
         fits.HDUList([fits.PrimaryHDU()])
     )
+
+
+META = [
+    {},
+    {"OBJECT": "it's a 'test'", "N_RUNS": 12, "FLAG": True, "OFF": np.False_},
+    {"RATIO": 1.5, "TINY": 1e-300, "BIG": 123456789.0, "NEG": -0.25, "NPINT": np.int64(7)},
+    {"A_VERY_LONG_KEYWORD": 3, "NONE": None, "LONGTEXT": "x" * 90, "EMPTY": ""},
+    {"FOVALIGN": "ALTAZ", "HDUCLASS": "ignored", "BGLAYOUT": "ignored", "EXTNAME": "ignored"},
+]
+
+
+@pytest.mark.parametrize("meta", META)
+@pytest.mark.parametrize("legacy", [False, True])
+def test_table_files_are_written_without_hdu_objects_in_astropys_bytes(tmp_path, meta, legacy):
+    """write_model's table path (bgcube.io.lean_write) against astropy's HDUs, byte for byte."""
+    from bgcube.io.model import write_model
+
+    model = small_model()
+    for cube in model._cubes().values():
+        cube.meta.update(meta)
+    path = tmp_path / "model.fits"
+    write_model(model, path, "table", legacy=legacy)
+    assert path.read_bytes() == astropy_bytes(model_to_hdulist(model, "table", legacy=legacy))
+    model.counts_cube.data = model.counts_cube.data.astype(np.float32) * 0  # background only
+    write_model(model, path, "table", overwrite=True, legacy=legacy)
+    assert path.read_bytes() == astropy_bytes(model_to_hdulist(model, "table", legacy=legacy))
+
+
+def test_a_meta_value_no_header_holds_is_named_as_before(tmp_path):
+    from bgcube.io.model import write_model
+
+    model = small_model()
+    model.background_cube.meta["BAD"] = [1, 2]
+    with pytest.raises(ValueError, match="meta keyword 'BAD'") as lean:
+        write_model(model, tmp_path / "m.fits", "table")
+    with pytest.raises(ValueError, match="meta keyword 'BAD'") as old:
+        model_to_hdulist(model, "table")
+    assert str(lean.value) == str(old.value)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from astropy.io import fits
+
 from ..backend import to_numpy
 from ..errors import FileFormatError
 from .files import (
@@ -25,10 +27,12 @@ from .files import (
     cube_from_hdulist,
     cube_to_hdulist,
     select_table_hdu,
+    write_fits_bytes,
     write_hdulist,
 )
 from .fits import open_fits
 from .formats import TIME_CONVENTIONS
+from .lean_write import primary_hdu_bytes, table_hdu_bytes
 from .table import cube_to_table_hdu
 
 if TYPE_CHECKING:
@@ -75,17 +79,19 @@ def model_to_hdulist(model, format="table", *, legacy=False):
         raise ValueError(f"invalid format {format!r}; expected one of {FORMATS}")
     if model.background_cube is None:
         raise ValueError("the model has no background cube to write; call compute_rate() first")
+    if format == "image":
+        return cube_to_hdulist(_with_time(model.background_cube, model.time_convention), "image")
+    hdus = [cube_to_table_hdu(cube, legacy=legacy) for cube in _table_cubes(model)]
+    return fits.HDUList([fits.PrimaryHDU(), *hdus])
+
+
+def _table_cubes(model):
+    """The cubes of the table format, in file order (counts and time only when filled)."""
     convention = model.time_convention
     background = _with_time(model.background_cube, convention)
-    if format == "image":
-        return cube_to_hdulist(background, "image")
-    hdulist = cube_to_hdulist(background, "table", legacy=legacy)
-    if not _is_empty(model.counts_cube) and model.livetime_cube is not None:
-        counts = cube_to_table_hdu(model.counts_cube, legacy=legacy)
-        livetime = cube_to_table_hdu(_with_time(model.livetime_cube, convention), legacy=legacy)
-        hdulist.insert(1, counts)
-        hdulist.insert(2, livetime)
-    return hdulist
+    if _is_empty(model.counts_cube) or model.livetime_cube is None:
+        return [background]
+    return [model.counts_cube, _with_time(model.livetime_cube, convention), background]
 
 
 def write_model(
@@ -114,6 +120,12 @@ def write_model(
     OutputExistsError
         If the file exists and ``overwrite`` is false.
     """
+    if format == "table" and model.background_cube is not None:
+        # the same bytes as model_to_hdulist's HDUs, without building them (tested)
+        cubes = _table_cubes(model)
+        data = primary_hdu_bytes() + b"".join(table_hdu_bytes(c, legacy=legacy) for c in cubes)
+        write_fits_bytes(data, filename, overwrite)
+        return
     write_hdulist(model_to_hdulist(model, format, legacy=legacy), filename, overwrite)
 
 
