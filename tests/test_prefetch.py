@@ -1,7 +1,9 @@
 """Reading the next run's file in a background thread (bgcube.io.prefetch)."""
 
+import concurrent.futures
 import gzip
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -10,6 +12,11 @@ from _build_helpers import assert_same_models
 import bgcube.io.prefetch as prefetch
 from bgcube.data.events import open_fits
 from bgcube.errors import FileFormatError
+
+
+def _settle():
+    """Wait until every read ahead has finished (take never waits)."""
+    concurrent.futures.wait([f for f in prefetch._ready.values() if not f.cancelled()])
 
 
 def _write_fits(path, n=100, compress=True):
@@ -37,9 +44,11 @@ def test_prefetched_bytes_are_taken_once_and_read_in_another_thread(tmp_path, mo
     monkeypatch.setattr(prefetch, "_read_ahead", recording)
     with prefetch.Prefetcher(depth=2) as ahead:
         ahead.schedule(files[0:2])
+        _settle()
         assert prefetch.take(files[0]) == raws[0]
         assert prefetch.take(files[0]) is None  # handed out once
         ahead.schedule(files[1:3])
+        _settle()
         with open_fits(files[1]) as hdus:  # open_fits takes the prefetched bytes
             np.testing.assert_array_equal(hdus["EVENTS"].data["ENERGY"], np.arange(20))
         assert prefetch.take(files[1]) is None
@@ -56,6 +65,7 @@ def test_reads_dropped_when_no_longer_wanted(tmp_path):
     with prefetch.Prefetcher(depth=1) as ahead:
         ahead.schedule([files[0]])
         ahead.schedule([files[2]])  # run 0 was skipped (e.g. taken from a checkpoint)
+        _settle()
         assert prefetch.take(files[0]) is None
         assert prefetch.take(files[2]) is not None
 
@@ -81,11 +91,13 @@ def test_a_build_reads_every_run_through_the_prefetch_with_unchanged_cubes(
     original_take = prefetch.take_source
 
     def counting_take(path):
+        _settle()  # as on a machine with a free core: every read ahead is ready
         data = original_take(path)
         taken.append((str(path), data is not None))
         return data
 
     monkeypatch.setattr(prefetch, "take_source", counting_take)
+    monkeypatch.setattr(partial, "spare_core", lambda: True)  # as on an idle machine
     with_prefetch = make_models(indir, tmp_path / "a", test=True, progress=False, model="groups")
     runs = [p for p, _ in taken if "obs_id" in p]
     assert len(runs) == 10 and all(hit for p, hit in taken if "obs_id" in p)
@@ -115,10 +127,15 @@ def test_a_prefetch_with_an_hdu_decompresses_only_through_it(tmp_path):
     fits.HDUList([fits.PrimaryHDU(), events, irf]).writeto(buffer)
     raw = buffer.read_bytes()
     path.write_bytes(gzip.compress(raw))
+    from bgcube.io.lean_fits import read_table_hdu
+
+    assert read_table_hdu(path, "EVENTS") is not None  # tells the read-ahead how far
     with prefetch.Prefetcher() as ahead:
         ahead.schedule([(path, "EVENTS")])
+        _settle()
         source = prefetch.take_source(path)
     assert 2880 * 3 <= len(source) < len(raw) // 2  # the events, not the response
+    assert len(source) >= prefetch._needed[0]
     assert source.buffer[: len(source)] == raw[: len(source)]
     assert source.full() == raw
     # a truncated file: the part read is right, the whole file's error stays for full()
@@ -128,3 +145,36 @@ def test_a_prefetch_with_an_hdu_decompresses_only_through_it(tmp_path):
     assert not source.ensure(len(raw) + 1)
     with pytest.raises(EOFError):
         source.full()
+
+
+def test_a_read_ahead_not_finished_is_not_waited_for(tmp_path, monkeypatch):
+    """On a busy machine the reading thread may lag: the reader reads the file itself."""
+    path = tmp_path / "run.fits.gz"
+    _write_fits(path)
+    release = threading.Event()
+    original = prefetch._read_ahead
+
+    def slow(path, hdu):
+        release.wait(10)
+        return original(path, hdu)
+
+    monkeypatch.setattr(prefetch, "_read_ahead", slow)
+    with prefetch.Prefetcher() as ahead:
+        ahead.schedule([path])
+        start = time.perf_counter()
+        assert prefetch.take_source(path) is None  # not ready: dropped, not waited for
+        assert time.perf_counter() - start < 5
+        release.set()
+        with open_fits(path) as hdus:  # the normal read
+            assert len(hdus["EVENTS"].data) == 100
+
+
+def test_reading_ahead_needs_a_spare_core(monkeypatch):
+    monkeypatch.setattr(prefetch.os, "getloadavg", lambda: (0.2, 0.2, 0.2))
+    monkeypatch.setattr(prefetch.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert prefetch.spare_core()
+    monkeypatch.setattr(prefetch.os, "getloadavg", lambda: (1.8, 1.0, 1.0))
+    assert not prefetch.spare_core()
+    with prefetch.Prefetcher(enabled=False) as ahead:
+        ahead.schedule(["/no/such/file.fits.gz"])
+        assert not prefetch._ready

@@ -7,8 +7,9 @@ needs a few keywords and a few scalar columns of one table, so
 `read_table_hdu` walks the headers itself (a card's value is parsed only
 when asked for, as astropy parses it), decompresses a gzipped file only
 through that table (`bgcube.io.prefetch.FileBytes`: the response
-functions after the events are never decompressed) and gives the columns
-as NumPy views of the table's bytes.
+functions after the events are never decompressed; the read-ahead thread
+decompresses the next file as far as this one needed) and gives the
+columns as NumPy views of the table's bytes.
 
 It handles the plain case and nothing else: a file it does not fully
 understand (a missing HDU, a damaged or truncated header, a scaled
@@ -28,7 +29,7 @@ import numpy as np
 
 from . import prefetch as _prefetch
 
-__all__ = ["LeanHeader", "LeanTableHDU", "read_table_hdu", "decompress_through"]
+__all__ = ["LeanHeader", "LeanTableHDU", "read_table_hdu"]
 
 _BLOCK = 2880
 _CARD = 80
@@ -300,18 +301,6 @@ def _locate(source, hdu):
         i += 1
 
 
-def decompress_through(source, hdu):
-    """Decompress (read) a file's `~bgcube.io.prefetch.FileBytes` through the HDU ``hdu``.
-
-    Raises
-    ------
-    Exception
-        Anything unusual in the file (the reader that uses the bytes meets it again).
-    """
-    header, start, size = _locate(source, hdu)
-    source.ensure(start + size)
-
-
 def read_table_hdu(path, hdu="EVENTS", columns=None) -> LeanTableHDU | None:
     """A binary table HDU of a FITS file (gzipped or not), or None where astropy must read it.
 
@@ -346,6 +335,7 @@ def read_table_hdu(path, hdu="EVENTS", columns=None) -> LeanTableHDU | None:
         if not source.ensure(start + n_table):
             raise _Unsupported("truncated data")
         table = LeanTableHDU(header, bytes(source.buffer[start : start + n_table]))
+        _prefetch.note_needed(start + n_table)
     except Exception:  # unusual or damaged: astropy's read answers or reports it
         if source is not None:
             _prefetch.put_back(path, source)  # the astropy read takes its bytes

@@ -6,7 +6,10 @@ reads the bytes of the next files (and decompresses them) in one thread
 while the calling thread parses and fills the current run, so on a
 machine with two cores the decompression runs on the second one.
 `~bgcube.io.fits.open_fits` takes a prefetched file's bytes with `take`;
-a file nobody prefetched is read as before. Errors of a prefetch are not
+a file nobody prefetched is read as before. A file scheduled with its HDU
+(the lean EVENTS reader of `bgcube.io.lean_fits`) is decompressed only as
+far as the last file's reader needed (`note_needed`), in one zlib call, so
+the thread runs next to no Python and never holds the reader up. Errors of a prefetch are not
 raised there: the normal read meets them again and reports them with the
 file's name.
 """
@@ -25,6 +28,8 @@ __all__ = [
     "take",
     "take_source",
     "put_back",
+    "note_needed",
+    "spare_core",
     "gunzip",
     "read_file_bytes",
 ]
@@ -141,16 +146,21 @@ def _key(path):
 
 
 def take_source(path):
-    """The prefetched `FileBytes` of ``path``, or None if not prefetched or failed.
+    """The prefetched `FileBytes` of ``path``, or None if not prefetched, not ready or failed.
 
-    Waits for a prefetch still running. The file is handed out once.
+    Never waits: a read ahead that has not finished is dropped and the
+    caller reads the file itself (on a busy machine the reading thread may
+    not get a core in time; waiting for it would cost more than reading).
+    The file is handed out once.
     """
     key = _key(path)
     if key is None:
         return None
     with _lock:
         future = _ready.pop(key, None)
-    if future is None:
+    if future is None or not future.done():
+        if future is not None:
+            future.cancel()
         return None
     try:
         return future.result()
@@ -161,7 +171,7 @@ def take_source(path):
 def take(path):
     """The prefetched (decompressed) bytes of ``path``, or None if not prefetched or failed.
 
-    Waits for a prefetch still running. The bytes are handed out once.
+    As `take_source`, never waiting. The bytes are handed out once.
     """
     source = take_source(path)
     if source is None:
@@ -186,19 +196,48 @@ def put_back(path, source):
             _ready[_key(path)] = future
 
 
+#: Bytes the last reader needed of a file (`note_needed`): how far the next file is
+#: decompressed ahead.
+_needed = [0]
+
+
+def note_needed(n: int) -> None:
+    """Tell the read-ahead how many (decompressed) bytes of a file a reader needed.
+
+    The next files are decompressed that far ahead (and 10% more), in one
+    call that holds no lock of the interpreter's: the thread reading ahead
+    runs no Python to speak of, so it never keeps the reader waiting.
+    """
+    _needed[0] = int(n)
+
+
 def _read_ahead(path, hdu):
-    """A file's `FileBytes`, decompressed through the HDU ``hdu`` (all of it if None)."""
+    """A file's `FileBytes`: all of it if ``hdu`` is None, else as far as the last reader needed."""
     source = FileBytes(path)
     if hdu is None:
         source.full()
-    else:
-        from .lean_fits import decompress_through
-
+    elif source.gzipped and _needed[0] > 0:
         try:
-            decompress_through(source, hdu)
+            source.ensure(_needed[0] + _needed[0] // 10)
         except Exception:  # the reader meets it again and reports it
             pass
     return source
+
+
+def spare_core() -> bool:
+    """Whether a core is likely free to read ahead on: the 1-minute load average is
+    below the CPUs this process may use, less one half.
+
+    On a machine whose cores are all busy, a second thread of this process
+    gains nothing and costs the main thread the interpreter's lock, handed
+    over at the pace of the operating system's scheduler.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not Linux: no way to tell, so read ahead
+        return True
+    return load < cpus - 0.5
 
 
 class Prefetcher:
@@ -209,6 +248,8 @@ class Prefetcher:
     depth : int
         Files read ahead at most (each is held in memory, decompressed,
         until it is taken).
+    enabled : bool
+        False reads nothing ahead (`schedule` does nothing; see `spare_core`).
 
     Examples
     --------
@@ -218,8 +259,9 @@ class Prefetcher:
     ...         process(path)                            # open_fits takes the bytes
     """
 
-    def __init__(self, depth: int = 1):
+    def __init__(self, depth: int = 1, *, enabled: bool = True):
         self.depth = max(1, int(depth))
+        self.enabled = enabled
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bgcube-prefetch")
         self._mine = []
 
@@ -233,6 +275,8 @@ class Prefetcher:
             (None entries are skipped); with an HDU, a gzipped file is
             decompressed only through that HDU (`FileBytes`).
         """
+        if not self.enabled:
+            return
         hdus = {}
         for entry in paths:
             path, hdu = entry if isinstance(entry, tuple) else (entry, None)

@@ -31,7 +31,7 @@ from ..data.exclusion import ExclusionRegions
 from ..data.fill import fill_observation, progress_bar
 from ..data.store import DataStore
 from ..errors import BgcubeError, ObservationError
-from ..io.prefetch import Prefetcher
+from ..io.prefetch import Prefetcher, spare_core
 from ..model import FOVCubeBackgroundModel
 
 __all__ = [
@@ -345,7 +345,7 @@ def compute_serial(
     n_runs = sum(len(tasks) for tasks in plans.values())
     bar = progress_bar(_flatten(plans), total=n_runs, desc="runs", enabled=progress)
     tree, current = None, None
-    ahead = Prefetcher(depth=2)
+    ahead = Prefetcher(depth=2, enabled=spare_core())  # a busy machine: no second thread
     files = [_events_file(task) for _, task in _flatten(plans)]
     finished = False
     try:
