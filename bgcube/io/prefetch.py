@@ -38,6 +38,11 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _lock = threading.Lock()
 _ready = {}  # path -> Future of the file's FileBytes
 
+try:  # ISA-L's inflate: the same bytes, about 1.6x faster than zlib's
+    from isal.isal_zlib import decompressobj as _decompressobj
+except ImportError:  # pragma: no cover - isal is a dependency; zlib does the same
+    _decompressobj = zlib.decompressobj
+
 #: Bytes decompressed at least per step of `FileBytes.ensure` (a step releases the GIL).
 _STEP = 1 << 15
 
@@ -78,7 +83,7 @@ class FileBytes:
             self._raw = f.read() if self.gzipped else b""
         self._full = None
         self._out = bytearray()
-        self._z = zlib.decompressobj(31) if self.gzipped else None
+        self._z = _decompressobj(31) if self.gzipped else None
         self._member = self._raw  # compressed data of the member being decompressed
         self._pos = 0  # bytes of it fed to the decompressor
         self._end = False
@@ -124,7 +129,7 @@ class FileBytes:
         if z.eof:
             rest = z.unused_data + self._member[self._pos :]
             if rest[:2] == _GZIP_MAGIC:  # another gzip member
-                self._z, self._member, self._pos = zlib.decompressobj(31), rest, 0
+                self._z, self._member, self._pos = _decompressobj(31), rest, 0
             else:
                 self._end = True
 
