@@ -16,10 +16,19 @@ if TYPE_CHECKING:
 
     from ._types import QuantityLike
 
-__all__ = ["define_cube_binning", "cube_shape", "ENERGY_THRESHOLD_COLUMNS"]
+__all__ = [
+    "define_cube_binning",
+    "cube_shape",
+    "ENERGY_THRESHOLD_COLUMNS",
+    "EFFECTIVE_AREA_COLUMN",
+]
 
 #: obs-index columns holding a run's lower energy threshold, in order of preference.
 ENERGY_THRESHOLD_COLUMNS = ("SAFE_ENERGY_LO", "ENERGY_THRESHOLD", "E_THRES", "LO_THRES")
+
+#: Run-table column bgcube adds from each run's effective area (AEFF_2D HDU):
+#: the area at 1 TeV and 0.5 deg offset, m2 (`bgcube.data.irf`).
+EFFECTIVE_AREA_COLUMN = "AEFF_1TEV"
 
 #: The original's defaults: 20 log energy bins over 0.1-100 TeV and 60 x 60
 #: linear bins over +-0.07 rad (about +-4 deg), suited to H.E.S.S.

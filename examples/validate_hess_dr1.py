@@ -390,13 +390,19 @@ class JointModels:
     def __init__(self, store, regions, *, folds=FOLDS, progress=False, **options):
         from bgcube.fit.joint import DEFAULT_CONDITIONS, DEFAULT_SPATIAL_CONDITIONS, JointModelSpec
         from bgcube.fit.joint_fitting import fit_joint_model
-        from bgcube.make.joint import fit_run_mask, read_run_cubes, resolve_conditions, run_tasks
+        from bgcube.make.joint import (
+            condition_table,
+            fit_run_mask,
+            read_run_cubes,
+            resolve_conditions,
+            run_tasks,
+        )
 
         spec = JointModelSpec()
         for key in JointModelSpec.__dataclass_fields__:
             if options.get(key) is not None:
                 spec = dataclasses.replace(spec, **{key: options[key]})
-        table = store.obs_table
+        table = condition_table(store, store.obs_table, options.get("conditions"))
         cubes = read_run_cubes(
             run_tasks(store, table["OBS_ID"], spec, regions), spec, progress=progress
         )

@@ -42,7 +42,9 @@ def test_default_build_is_the_joint_model(built, dataset):
     assert result.joint is not None and result.groups == []
     model = JointBackgroundModel.read(outdir / JOINT_MODEL_FILE)
     assert model.meta["CONVERGE"] is True
+    # the simulated runs have no effective area: that default condition is left out, and said
     assert [c.column for c in model.conditions] == ["ZEN_PNT", "MUONEFF"]
+    assert any("AEFF_1TEV" in m for m in result.joint.messages)
     assert len(model.runs) == 12 and all(model.runs["FITTED"])
     for name in (
         "hdu-index.fits.gz",

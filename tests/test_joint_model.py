@@ -419,3 +419,18 @@ def test_left_out_night_effect_with_run_scatter():
 def test_group_effects_refuse_runs_in_two_groups():
     with pytest.raises(ValueError, match="one group at most"):
         group_effects(np.ones(2), np.ones(2), np.ones((2, 2)), np.ones(2))
+
+
+def test_energy_edges_are_anchored_at_one_tev():
+    """Edges at 1 TeV x 10^(k step): thresholds on that grid start a whole fitted bin."""
+    edges = JointModelSpec().energy_edges()
+    k = np.log10(edges) / 0.03
+    np.testing.assert_allclose(k, np.round(k), atol=1e-9)
+    assert edges[0] <= 0.1 and edges[-1] >= 100.0 and edges.size == 102
+    for threshold in (10**-0.6, 10**-0.48, 10**0.12):  # H.E.S.S. DR1 safe thresholds
+        assert np.min(np.abs(np.log10(edges / threshold))) < 1e-9
+    # the 0.1-dex grid of earlier models is unchanged
+    old = JointModelSpec(energy_step_dex=0.1).energy_edges()
+    np.testing.assert_allclose(old, 0.1 * 10 ** (0.1 * np.arange(31)), rtol=1e-12)
+    with pytest.raises(ValueError, match="energy_step_dex"):
+        JointModelSpec(energy_step_dex=0.0).energy_edges()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 import astropy.units as u
 import numpy as np
 
+from ..binning import EFFECTIVE_AREA_COLUMN
 from ..errors import ConditionError
 
 __all__ = [
@@ -148,14 +149,21 @@ def _floats(table, column, unit=None) -> np.ndarray:
 def parse_condition(text: str) -> Condition:
     """A `Condition` from ``COLUMN[:transform[:degree]]``, e.g. ``'MUONEFF:log:2'``.
 
-    Without a transform, ``ZEN_PNT``/``ALT_PNT`` get ``cos``, ``MUONEFF`` and
-    ``DEADC`` get ``log``, others ``linear``; the degree defaults to 1.
+    Without a transform, ``ZEN_PNT``/``ALT_PNT`` get ``cos``, ``MUONEFF``,
+    ``DEADC`` and ``AEFF_1TEV`` get ``log``, others ``linear``; the degree
+    defaults to 1.
     """
     parts = [p.strip() for p in str(text).split(":")]
     if not parts[0] or len(parts) > 3:
         raise ValueError(f"a condition is COLUMN[:transform[:degree]], got {text!r}")
     column = parts[0]
-    default = {"ZEN_PNT": "cos", "ALT_PNT": "cos", "MUONEFF": "log", "DEADC": "log"}
+    default = {
+        "ZEN_PNT": "cos",
+        "ALT_PNT": "cos",
+        "MUONEFF": "log",
+        "DEADC": "log",
+        EFFECTIVE_AREA_COLUMN: "log",
+    }
     transform = parts[1] if len(parts) > 1 and parts[1] else default.get(column.upper(), "linear")
     try:
         degree = int(parts[2]) if len(parts) > 2 else 1
@@ -164,8 +172,13 @@ def parse_condition(text: str) -> Condition:
     return Condition(column, transform, degree)
 
 
-#: Conditions of the spectral terms: cos(zenith) and log(MUONEFF), each to 2nd order.
-DEFAULT_CONDITIONS = (Condition("ZEN_PNT", "cos", 2), Condition("MUONEFF", "log", 2))
+#: Conditions of the spectral terms: cos(zenith) and log(MUONEFF), each to 2nd order, and
+#: the log of the run's effective area at 1 TeV (a build adds that column from the IRFs).
+DEFAULT_CONDITIONS = (
+    Condition("ZEN_PNT", "cos", 2),
+    Condition("MUONEFF", "log", 2),
+    Condition(EFFECTIVE_AREA_COLUMN, "log", 1),
+)
 #: Conditions of the field-of-view shape: cos(zenith), linear.
 DEFAULT_SPATIAL_CONDITIONS = (Condition("ZEN_PNT", "cos", 1),)
 

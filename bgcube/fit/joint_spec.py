@@ -25,10 +25,19 @@ class JointModelSpec:
 
     Energies in TeV, angles in deg. The defaults are those validated on the
     H.E.S.S. DL3 DR1 (see the validation page of the documentation).
+
+    The energy bins of the fit (and of the written cubes) have edges at
+    1 TeV x 10^(k x ``energy_step_dex``), from the edge at or below
+    ``energy_range[0]`` to the one at or above ``energy_range[1]``. Only the
+    bins of a run above its safe threshold are fitted, so a threshold on
+    an edge loses no data: the default step, 0.03 dex, puts every H.E.S.S.
+    DR1 threshold on an edge (they lie on that grid), and the model is
+    fitted right from each run's threshold instead of extrapolated below
+    its first whole bin.
     """
 
     energy_range: tuple = (0.1, 100.0)
-    energy_step_dex: float = 0.1
+    energy_step_dex: float = 0.03
     fov_half_width: float = 2.5
     fit_pixel: float = 0.2
     output_pixel: float = 0.1
@@ -48,10 +57,22 @@ class JointModelSpec:
 
     # ------------------------------------------------------------------
     def energy_edges(self) -> np.ndarray:
-        """Energy bin edges of the fit and of the written cubes, TeV."""
-        lo, hi = (float(e) for e in self.energy_range)
-        n = int(round(math.log10(hi / lo) / self.energy_step_dex))
-        return lo * 10 ** (np.arange(n + 1) * (math.log10(hi / lo) / n))
+        """Energy bin edges of the fit and of the written cubes, TeV (see the class notes)."""
+        lo, hi = (math.log10(float(e)) for e in self.energy_range)
+        step = float(self.energy_step_dex)
+        if not (step > 0 and hi > lo):
+            raise ValueError(
+                f"energy_step_dex must be > 0 and energy_range increasing, got {step} and "
+                f"{tuple(self.energy_range)}"
+            )
+        first = math.floor(lo / step + 1e-6)
+        last = math.ceil(hi / step - 1e-6)
+        return 10 ** (step * np.arange(first, last + 1, dtype=np.float64))
+
+    def _log_energy_bounds(self) -> tuple[float, float]:
+        """log10 of the first and last energy edges: the range of the energy bases."""
+        edges = self.energy_edges()
+        return math.log10(edges[0]), math.log10(edges[-1])
 
     def fov_edges(self, pixel: float) -> np.ndarray:
         """DETX = DETY edges over +-fov_half_width with this pixel size, deg."""
@@ -59,11 +80,11 @@ class JointModelSpec:
         return np.linspace(-self.fov_half_width, self.fov_half_width, n + 1)
 
     def energy_basis(self, log_energy) -> np.ndarray:
-        lo, hi = (math.log10(float(e)) for e in self.energy_range)
+        lo, hi = self._log_energy_bounds()
         return bspline_basis(log_energy, clamped_knots(lo, hi, self.n_energy_basis))
 
     def spatial_energy_basis(self, log_energy) -> np.ndarray:
-        lo, hi = (math.log10(float(e)) for e in self.energy_range)
+        lo, hi = self._log_energy_bounds()
         return bspline_basis(log_energy, clamped_knots(lo, hi, self.n_spatial_energy_basis))
 
     def spatial_basis(self, detx, dety) -> np.ndarray:

@@ -34,8 +34,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from astropy.table import Table
 
+from ..binning import EFFECTIVE_AREA_COLUMN
+from ..data.irf import with_effective_area
 from ..data.store import HDU_INDEX, OBS_INDEX, DataStore
-from ..errors import BgcubeError, ObservationError
+from ..errors import BgcubeError, ConditionError, ObservationError
 from ..io.atomic import check_writable
 from ..io.files import write_table
 from ..radial import RadialBackground
@@ -156,7 +158,10 @@ def apply_models(
     result = ApplyResult(source=source)
 
     cubes = {}
-    for row in store.obs_table:
+    table = store.obs_table
+    if EFFECTIVE_AREA_COLUMN in getattr(source, "condition_columns", ()):
+        table = with_effective_area(store, table)
+    for row in table:
         obs_id = int(row["OBS_ID"])
         reasons = source.validity.reasons(row)
         if reasons and not extrapolate:
@@ -169,7 +174,13 @@ def apply_models(
                 raise
             result.left_out.append((obs_id, str(exc)))
             continue
-        cube = source.background(row)
+        try:
+            cube = source.background(row)
+        except ConditionError as exc:  # e.g. a run without the IRF a condition comes from
+            if fail_fast:
+                raise
+            result.left_out.append((obs_id, str(exc)))
+            continue
         time_convention = str(cube.meta.get("BKG_TIME", "ONTIME")).upper()
         if isinstance(cube, RadialBackground):  # radially symmetric: no alignment to care for
             scale = ontime_scale(store.obs_table, obs_id, time_convention)

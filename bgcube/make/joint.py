@@ -29,6 +29,8 @@ import astropy.units as u
 import numpy as np
 from astropy.coordinates import Angle, SkyCoord
 
+from ..binning import EFFECTIVE_AREA_COLUMN
+from ..data.irf import with_effective_area
 from ..errors import ConditionError, ObservationError
 from ..fit.joint import (
     DEFAULT_CONDITIONS,
@@ -54,6 +56,7 @@ __all__ = [
     "run_tasks",
     "fit_run_mask",
     "resolve_conditions",
+    "condition_table",
     "DEFAULT_FIT_GLAT_MIN",
 ]
 
@@ -107,6 +110,27 @@ def resolve_conditions(conditions, default, table=None, messages=None):
     if isinstance(conditions, str):
         conditions = [c for c in conditions.split(",") if c.strip()]
     return tuple(c if hasattr(c, "column") else parse_condition(c) for c in conditions)
+
+
+def condition_table(store, obs_table, conditions=None, messages=None):
+    """The runs' table with the columns bgcube derives from their IRFs, where needed.
+
+    With the default conditions (``conditions`` None) or conditions naming
+    `~bgcube.binning.EFFECTIVE_AREA_COLUMN`, that column is added from each
+    run's effective area (`bgcube.data.irf.with_effective_area`); where a
+    run has none, the column is not added (``messages`` says why) and the
+    default conditions leave it out. The input table is never changed.
+    """
+    if conditions is None:
+        needed = any(c.column == EFFECTIVE_AREA_COLUMN for c in DEFAULT_CONDITIONS)
+    else:
+        texts = conditions.split(",") if isinstance(conditions, str) else conditions
+        needed = any(
+            (c.column if hasattr(c, "column") else str(c).split(":")[0].strip())
+            == EFFECTIVE_AREA_COLUMN
+            for c in texts
+        )
+    return with_effective_area(store, obs_table, messages) if needed else obs_table
 
 
 def _galactic_latitude(obs_table) -> np.ndarray:
@@ -239,7 +263,8 @@ def make_joint_models(
     spec : `~bgcube.fit.joint.JointModelSpec`, optional
     conditions, spatial_conditions : sequence of str or Condition, optional
         Default `~bgcube.fit.joint.DEFAULT_CONDITIONS` (cos zenith and
-        log MUONEFF, each to second order) and
+        log MUONEFF, each to second order, and the log of the effective
+        area at 1 TeV, taken from each run's IRF where all runs have one) and
         `~bgcube.fit.joint.DEFAULT_SPATIAL_CONDITIONS` (cos zenith).
     fit_glat_min : float
         Fit the runs at ``|b| >=`` this (deg); 0 fits all runs.
@@ -265,6 +290,7 @@ def make_joint_models(
     spec = spec or JointModelSpec()
     fitted, note = fit_run_mask(obs_table, fit_glat_min)
     messages = [note] if note else []
+    obs_table = condition_table(store, obs_table, conditions, messages)
     fit_table = obs_table[np.flatnonzero(fitted)]
     conditions = resolve_conditions(conditions, DEFAULT_CONDITIONS, fit_table, messages)
     spatial_conditions = resolve_conditions(

@@ -318,6 +318,11 @@ class JointModelSource:
         self.model = model
         self.validity = Validity(dict(model.validity))
 
+    @property
+    def condition_columns(self) -> tuple:
+        """The run-table columns the model's conditions read."""
+        return tuple(c.column for c in (*self.model.conditions, *self.model.spatial_conditions))
+
     def __repr__(self):
         return f"JointModelSource({self.model!r}, validity={self.validity.ranges})"
 

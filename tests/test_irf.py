@@ -1,0 +1,80 @@
+"""The effective-area condition column: read from each run's AEFF_2D HDU."""
+
+import astropy.units as u
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+
+from bgcube.binning import EFFECTIVE_AREA_COLUMN
+from bgcube.data import DataStore
+from bgcube.data.irf import effective_area_at, with_effective_area
+from bgcube.errors import FileFormatError
+from bgcube.make.joint import condition_table
+from bgcube.simulate import make_test_dataset
+
+
+def _aeff_file(path, energy_major=False, drop=None):
+    """An AEFF_2D table whose area is linear in log10(E) and in offset: 1e5 * (2 + lgE) * (3 - t)."""
+    e_edges = np.logspace(-1, 2, 13)
+    t_edges = np.linspace(0.0, 2.5, 6)
+    lg = 0.5 * (np.log10(e_edges[1:]) + np.log10(e_edges[:-1]))
+    t = 0.5 * (t_edges[1:] + t_edges[:-1])
+    area = 1e5 * (2.0 + lg[None, :]) * (3.0 - t[:, None])  # (offset, energy)
+    if energy_major:
+        area = area.T
+    columns = {
+        "ENERG_LO": (e_edges[:-1], "TeV"),
+        "ENERG_HI": (e_edges[1:], "TeV"),
+        "THETA_LO": (t_edges[:-1], "deg"),
+        "THETA_HI": (t_edges[1:], "deg"),
+        "EFFAREA": (area, "m2"),
+    }
+    table = Table()
+    for name, (value, unit) in columns.items():
+        if name != drop:
+            table[name] = u.Quantity(value[None, ...], unit)
+    hdu = fits.table_to_hdu(table)
+    hdu.name = "AEFF"
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
+    return path
+
+
+@pytest.mark.parametrize("energy_major", [False, True])
+def test_area_interpolated_in_log_energy_and_offset(tmp_path, energy_major):
+    path = _aeff_file(tmp_path / "aeff.fits", energy_major)
+    area = effective_area_at(path, "AEFF", 1.0 * u.TeV, 0.5 * u.deg)
+    assert area.unit == u.m**2
+    assert area.value == pytest.approx(1e5 * 2.0 * 2.5, rel=1e-9)
+    other = effective_area_at(path, "AEFF", 3000 * u.GeV, 0.9 * u.deg)
+    assert other.value == pytest.approx(1e5 * (2.0 + np.log10(3.0)) * 2.1, rel=1e-9)
+
+
+def test_a_missing_column_names_file_hdu_and_column(tmp_path):
+    path = _aeff_file(tmp_path / "bad.fits", drop="THETA_HI")
+    with pytest.raises(FileFormatError, match="THETA_HI") as info:
+        effective_area_at(path, "AEFF")
+    assert "bad.fits" in str(info.value) and "AEFF" in str(info.value)
+
+
+def test_dr1_runs_get_their_area_and_the_input_table_is_unchanged(shared_data):
+    store = DataStore.from_dir(shared_data / "hess-dl3-dr1").select(obs_ids=[23523, 33787])
+    before = list(store.obs_table.colnames)
+    table = with_effective_area(store, store.obs_table)
+    assert list(store.obs_table.colnames) == before
+    values = table[EFFECTIVE_AREA_COLUMN].quantity.to_value(u.m**2)
+    assert values.shape == (2,) and np.all((values > 1e4) & (values < 1e6))
+    assert values[0] != values[1]
+
+
+def test_runs_without_an_effective_area_leave_the_default_condition_out(tmp_path):
+    dataset = make_test_dataset(tmp_path / "data", n_obs=3, random_state=1)
+    store = DataStore.from_dir(dataset.path)
+    messages = []
+    table = condition_table(store, store.obs_table, None, messages)
+    assert EFFECTIVE_AREA_COLUMN not in table.colnames
+    assert any("no effective area" in m and EFFECTIVE_AREA_COLUMN in m for m in messages)
+    # conditions that do not name the column read no IRF at all
+    messages = []
+    assert condition_table(store, store.obs_table, "ZEN_PNT:cos:2", messages) is store.obs_table
+    assert messages == []
