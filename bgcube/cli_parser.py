@@ -149,8 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         "with hdu-index.fits.gz and obs-index.fits.gz). Events inside exclusion regions are "
         "dropped and the time of the covered field-of-view pixels reduced accordingly. "
         "By default (--model joint) one smooth model is fitted to the counts of all runs at "
-        "once, its spectrum depending on each run's zenith angle and optical efficiency "
-        "(--conditions) and its field-of-view shape on the zenith angle "
+        "once, its spectrum depending on each run's zenith angle, optical efficiency and "
+        "effective area at 1 TeV (from its IRF) (--conditions) and its field-of-view shape on the zenith angle "
         "(--spatial-conditions), with a night effect learnt from the other runs of the same "
         "night; it writes bg_joint_model.fits.gz and one BKG_3D file per run in OUTDIR/bkg/ "
         "with hdu-index.fits.gz and obs-index.fits.gz, so that Gammapy's "
@@ -198,8 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="COL[:T[:N]],...",
         help="observation-index columns the spectrum depends on, each with a "
-        "transform (cos, log, linear) and a polynomial degree (default: "
-        "ZEN_PNT:cos:2,MUONEFF:log:2, leaving out a column the data lack)",
+        "transform (cos, log, linear) and a polynomial degree; AEFF_1TEV is each run's "
+        "effective area at 1 TeV and 0.5 deg, read from its AEFF_2D HDU (default: "
+        "ZEN_PNT:cos:2,MUONEFF:log:2,AEFF_1TEV:log:1, leaving out a column the data lack)",
     )
     joint.add_argument(
         "--spatial-conditions",

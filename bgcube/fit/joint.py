@@ -8,7 +8,8 @@ The background rate of a run, in 1/(TeV s sr) per unit ONTIME, is
                             + eps(run)                              (run effect, in the fit only)
 
 * ``f_q`` are polynomials in the run's conditions (by default cos(zenith) to
-  second order and log(optical efficiency) to second order), ``A_q`` cubic
+  second order, log(optical efficiency) to second order and the log of the
+  run's effective area at 1 TeV, linear), ``A_q`` cubic
   B-splines in log10(E) over 0.1-100 TeV: the spectrum, its threshold
   turn-over and how both move with the conditions;
 * ``u_m`` (by default 1 and cos(zenith)) multiply the field-of-view shape
@@ -227,7 +228,7 @@ class JointBackgroundModel(JointModelIO):
             Natural-log offset; default: the run's ``NIGHT_EFFECT`` in
             `runs` when the model was built with it, else 0.
         energy_edges : `~astropy.units.Quantity`, optional
-            Default: the spec's energy grid (0.1 dex over 0.1-100 TeV).
+            Default: the spec's energy grid (0.03 dex, edges at 1 TeV x 10^(0.03 k)).
         fov_edges : `~astropy.coordinates.Angle`, optional
             DETX = DETY edges; default +-fov_half_width in output_pixel steps.
 
