@@ -78,3 +78,32 @@ def test_runs_without_an_effective_area_leave_the_default_condition_out(tmp_path
     messages = []
     assert condition_table(store, store.obs_table, "ZEN_PNT:cos:2", messages) is store.obs_table
     assert messages == []
+
+
+def test_default_conditions_need_two_fitted_runs_per_term():
+    from bgcube.fit.joint import DEFAULT_CONDITIONS
+    from bgcube.make.joint import resolve_conditions
+
+    rng = np.random.default_rng(2)
+
+    def table(n):
+        return Table(
+            {
+                "ZEN_PNT": rng.uniform(5, 50, n),
+                "MUONEFF": rng.uniform(0.8, 1.1, n),
+                EFFECTIVE_AREA_COLUMN: rng.uniform(1e5, 3e5, n),
+            }
+        )
+
+    messages = []
+    full = resolve_conditions(None, DEFAULT_CONDITIONS, table(12), messages)
+    assert [c.column for c in full] == ["ZEN_PNT", "MUONEFF", EFFECTIVE_AREA_COLUMN]
+    assert messages == []
+    few = resolve_conditions(None, DEFAULT_CONDITIONS, table(10), messages)
+    assert [c.column for c in few] == ["ZEN_PNT", "MUONEFF"]
+    assert len(messages) == 1 and "10 fitted runs are too few" in messages[0]
+    # conditions the user names are kept (the fit then says it has too few runs)
+    named = resolve_conditions(
+        "ZEN_PNT:cos:2,MUONEFF:log:2,AEFF_1TEV:log:1", DEFAULT_CONDITIONS, table(10)
+    )
+    assert len(named) == 3

@@ -92,7 +92,8 @@ def resolve_conditions(conditions, default, table=None, messages=None):
     """Conditions from a user setting: None (the default), or texts / `Condition` objects.
 
     With None, the default conditions whose column ``table`` lacks or holds
-    one value only are left out (and ``messages`` says so); conditions
+    one value only are left out, and then the last ones while ``table``
+    holds fewer than two runs per term (``messages`` says so); conditions
     named by the user are kept, so that a missing or constant column is
     an error (`~bgcube.fit.joint.Condition.fitted_to`).
     """
@@ -106,10 +107,24 @@ def resolve_conditions(conditions, default, table=None, messages=None):
             except ConditionError as exc:
                 if messages is not None:
                     messages.append(f"condition {c.name} left out: {exc}")
+        # two fitted runs per feature at least (fit_joint_model's rule): the last first
+        while table is not None and len(kept) > 1 and _n_terms(kept) * 2 > len(table):
+            c = kept.pop()
+            if messages is not None:
+                messages.append(
+                    f"condition {c.name} left out: {len(table)} fitted runs are too few for "
+                    f"{_n_terms(kept) + c.degree} condition terms (two runs per term and "
+                    "the level)"
+                )
         return tuple(kept)
     if isinstance(conditions, str):
         conditions = [c for c in conditions.split(",") if c.strip()]
     return tuple(c if hasattr(c, "column") else parse_condition(c) for c in conditions)
+
+
+def _n_terms(conditions) -> int:
+    """Features of the spectral terms: the level and each condition's powers."""
+    return 1 + sum(int(c.degree) for c in conditions)
 
 
 def condition_table(store, obs_table, conditions=None, messages=None):
