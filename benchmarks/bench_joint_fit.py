@@ -6,8 +6,9 @@
 Each fit runs in a fresh subprocess, so that its peak resident memory
 (``ru_maxrss``) is its own. The simulated archives are per-run counts cubes
 drawn directly from a known joint model (the fit binning of the default
-spec: 30 energy bins x 25 x 25 pixels), with conditions like the DR1 runs'
-(zenith 0-55 deg, MUONEFF 0.8-1.2, a few runs a night), so the time is the
+spec: 101 energy bins x 25 x 25 pixels), with conditions like the DR1 runs'
+(zenith 0-55 deg, MUONEFF 0.8-1.2, an effective area that follows both with
+a 5 % scatter, a few runs a night), so the time is the
 fit's alone; for DR1 the counts and exposure cubes are read first (that time
 is reported apart). The fit's cost per Newton iteration is linear in the
 number of runs (the expected-counts cubes are computed for 256 runs at a
@@ -35,6 +36,7 @@ RESULTS = Path(__file__).parent / "results" / "joint_fit.md"
 def _simulated(n_runs, seed=0):
     from astropy.table import Table
 
+    from bgcube.binning import EFFECTIVE_AREA_COLUMN
     from bgcube.fit.joint import (
         DEFAULT_CONDITIONS,
         DEFAULT_SPATIAL_CONDITIONS,
@@ -52,10 +54,14 @@ def _simulated(n_runs, seed=0):
             "TSTART": np.sort(rng.uniform(0, n_runs / 4 * 86400.0, n_runs)),
         }
     )
+    zenith = np.radians(np.asarray(table["ZEN_PNT"]))
+    table[EFFECTIVE_AREA_COLUMN] = (
+        2.5e5 * np.cos(zenith) * np.asarray(table["MUONEFF"]) * rng.lognormal(0, 0.05, n_runs)
+    )
     conditions = tuple(c.fitted_to(table) for c in DEFAULT_CONDITIONS)
     spatial = tuple(c.fitted_to(table) for c in DEFAULT_SPATIAL_CONDITIONS)
     x = np.linspace(-1, 2, spec.n_energy_basis)
-    coef_a = np.zeros((5, spec.n_energy_basis))
+    coef_a = np.zeros((1 + sum(c.degree for c in conditions), spec.n_energy_basis))
     coef_a[0] = 9.0 - 2.7 * np.log(10) * x - 1.5 * (x < -0.4)
     coef_a[1], coef_a[3] = 0.2, 0.1
     j = spec.n_radial_basis - 1 + 2
@@ -87,7 +93,7 @@ def _one(kind):
         from bgcube.data import DataStore
         from bgcube.datasets import get_path
         from bgcube.fit.joint import JointModelSpec
-        from bgcube.make.joint import fit_run_mask, read_run_cubes, run_tasks
+        from bgcube.make.joint import condition_table, fit_run_mask, read_run_cubes, run_tasks
         from bgcube.make.per_observation import energy_threshold
         from bgcube.make.pipeline import resolve_exclusion
 
@@ -96,7 +102,7 @@ def _one(kind):
         spec = JointModelSpec()
         regions = resolve_exclusion("auto", store.obs_table)
         cubes = read_run_cubes(run_tasks(store, store.obs_ids, spec, regions), spec, progress=False)
-        table = store.obs_table
+        table = condition_table(store, store.obs_table)
         thresholds = [energy_threshold(table, i) or 0.0 for i in cubes.obs_ids]
         fitted, _ = fit_run_mask(table, 10.0)
         counts, exposure = cubes.counts, cubes.exposure
