@@ -1,4 +1,4 @@
-"""Observations: event lists, times, field-of-view coordinates, data stores, exclusion."""
+"""Observations: event lists, times, field-of-view coordinates, data stores, exclusion, IRFs."""
 
 from .events import EventList, event_coordinates
 from .exclusion import (
@@ -9,6 +9,7 @@ from .exclusion import (
     observation_kept_fraction,
 )
 from .fov import fov_altaz_to_radec, fov_to_sky, radec_to_fov_altaz, rotate_fov, sky_to_fov
+from .irf import effective_area_at, with_effective_area
 from .observation import GTI, Observation
 from .store import DataStore, select_observations
 
@@ -19,6 +20,7 @@ __all__ = [
     "GTI",
     "Observation",
     "default_exclusion_regions",
+    "effective_area_at",
     "event_coordinates",
     "excluded_events",
     "fov_altaz_to_radec",
@@ -29,4 +31,5 @@ __all__ = [
     "rotate_fov",
     "select_observations",
     "sky_to_fov",
+    "with_effective_area",
 ]

@@ -21,10 +21,10 @@ from ..io.fits import read_fits_table
 if TYPE_CHECKING:
     from astropy.table import Table
 
+    from .._types import PathLike, QuantityLike
     from .store import DataStore
 
 __all__ = [
-    "AEFF_COLUMN",
     "AEFF_ENERGY",
     "AEFF_OFFSET",
     "effective_area_at",
@@ -39,7 +39,12 @@ AEFF_OFFSET = 0.5 * u.deg
 _COLUMNS = ("ENERG_LO", "ENERG_HI", "THETA_LO", "THETA_HI", "EFFAREA")
 
 
-def effective_area_at(filename, hdu, energy=AEFF_ENERGY, offset=AEFF_OFFSET) -> u.Quantity:
+def effective_area_at(
+    filename: PathLike,
+    hdu: str | int,
+    energy: QuantityLike = AEFF_ENERGY,
+    offset: QuantityLike = AEFF_OFFSET,
+) -> u.Quantity:
     """Effective area of a GADF ``AEFF_2D`` table at one energy and offset.
 
     Interpolated linearly in log energy between energy-bin centres and
@@ -104,7 +109,7 @@ def effective_area_at(filename, hdu, energy=AEFF_ENERGY, offset=AEFF_OFFSET) -> 
     return float(np.interp(t, theta, per_offset)) * u.m**2
 
 
-def with_effective_area(store: DataStore, table: Table, messages=None) -> Table:
+def with_effective_area(store: DataStore, table: Table, messages: list[str] | None = None) -> Table:
     """``table`` with the column `AEFF_COLUMN` from each run's AEFF_2D HDU, where all have one.
 
     The table is copied, never changed in place. Where a run has no
