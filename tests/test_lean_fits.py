@@ -148,6 +148,9 @@ def test_unusual_files_are_left_to_astropy(tmp_path):
     notfits = tmp_path / "n.fits.gz"
     notfits.write_bytes(gzip.compress(b"x" * 10000))
     assert read_table_hdu(notfits, "EVENTS") is None
+    from bgcube.io import prefetch
+
+    assert len(prefetch._returned) <= 1 and not prefetch._ready  # nothing piles up
 
 
 def _read_both(path, monkeypatch, **kwargs):

@@ -177,7 +177,20 @@ def test_reading_ahead_needs_a_spare_core(monkeypatch):
     assert not prefetch.spare_core()
     with prefetch.Prefetcher(enabled=False) as ahead:
         ahead.schedule(["/no/such/file.fits.gz"])
-        assert not prefetch._ready
+        assert "/no/such/file.fits.gz" not in prefetch._ready
+
+
+def test_a_file_given_back_is_kept_once_and_alone(tmp_path):
+    paths = [tmp_path / f"run{i}.fits.gz" for i in range(2)]
+    for path in paths:
+        _write_fits(path)
+    sources = [prefetch.FileBytes(p) for p in paths]
+    prefetch.put_back(paths[0], sources[0])
+    prefetch.put_back(paths[1], sources[1])  # replaces the first: nothing piles up
+    assert len(prefetch._returned) == 1
+    assert prefetch.take_source(paths[0]) is None
+    assert prefetch.take_source(paths[1]) is sources[1]
+    assert prefetch.take_source(paths[1]) is None and not prefetch._returned
 
 
 @pytest.mark.parametrize("inflate", ["default", "zlib"])

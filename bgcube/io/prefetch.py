@@ -20,7 +20,7 @@ import gzip
 import os
 import threading
 import zlib
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 __all__ = [
     "Prefetcher",
@@ -37,6 +37,7 @@ __all__ = [
 _GZIP_MAGIC = b"\x1f\x8b"
 _lock = threading.Lock()
 _ready = {}  # path -> Future of the file's FileBytes
+_returned = {}  # path -> FileBytes given back (`put_back`), one at most
 
 try:  # ISA-L's inflate: the same bytes, about 1.6x faster than zlib's
     from isal.isal_zlib import decompressobj as _decompressobj
@@ -162,7 +163,10 @@ def take_source(path):
     if key is None:
         return None
     with _lock:
-        future = _ready.pop(key, None)
+        returned = _returned.pop(key, None)
+        future = _ready.pop(key, None) if returned is None else None
+    if returned is not None:
+        return returned
     if future is None or not future.done():
         if future is not None:
             future.cancel()
@@ -192,13 +196,13 @@ def put_back(path, source):
 
     A reader that took a file and cannot use it (`bgcube.io.lean_fits`
     leaves an unusual file to astropy) gives it back, so that the file is
-    not read again; the next `take` gets it.
+    not read again; the next `take` gets it. One file is kept at most (a
+    file given back replaces the one before).
     """
     if source.gzipped and _key(path) is not None:
-        future = Future()
-        future.set_result(source)
-        with _lock:
-            _ready[_key(path)] = future
+        with _lock:  # one file at most: the reader that falls back opens it next
+            _returned.clear()
+            _returned[_key(path)] = source
 
 
 #: Bytes the last reader needed of a file (`note_needed`): how far the next file is
