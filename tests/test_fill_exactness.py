@@ -389,6 +389,7 @@ def test_small_numpy_fills_skip_numba_until_it_is_loaded(monkeypatch):
     from bgcube.array import histogram
 
     monkeypatch.setattr(histogram, "_have_numba", lambda: True)
+    monkeypatch.setattr(histogram, "_small_fills", [0])
     small, large = histogram.NUMBA_MIN_EVENTS - 1, histogram.NUMBA_MIN_EVENTS
     monkeypatch.setattr(histogram, "_numba_loaded", lambda: False)
     assert default_fill_method(np_xp, small) == "bincount"
@@ -396,3 +397,33 @@ def test_small_numpy_fills_skip_numba_until_it_is_loaded(monkeypatch):
     assert default_fill_method(np_xp) == "numba"
     monkeypatch.setattr(histogram, "_numba_loaded", lambda: True)
     assert default_fill_method(np_xp, small) == "numba"
+
+
+def test_many_small_numpy_fills_load_numba_with_the_same_counts(monkeypatch):
+    """After NUMBA_LOAD_AFTER events of small fills, the kernel takes over; counts stay exact."""
+
+    from bgcube.array import histogram
+
+    pytest.importorskip("numba")
+    monkeypatch.setattr(histogram, "_small_fills", [0])
+    monkeypatch.setattr(histogram, "_numba_loaded", lambda: False)
+    monkeypatch.setattr(histogram, "NUMBA_LOAD_AFTER", 3000)
+    rng = np.random.default_rng(4)
+    axes = (
+        Binning.from_edges(np.geomspace(0.1, 100, 11)),
+        Binning.from_edges(np.linspace(-3, 3, 13)),
+        Binning.from_edges(np.linspace(-3, 3, 13)),
+    )
+    methods, used = [], []
+    original = histogram.default_fill_method
+
+    def recording(xp, n_events=None):
+        methods.append(original(xp, n_events))
+        return methods[-1]
+
+    monkeypatch.setattr(histogram, "default_fill_method", recording)
+    for _ in range(4):
+        events = (rng.uniform(0.1, 100, 1000), rng.normal(0, 1, 1000), rng.normal(0, 1, 1000))
+        counts = histogram.fill_histogram(*events, axes)
+        used.append(np.array_equal(counts, reference_counts(*events, axes)))
+    assert methods == ["bincount", "bincount", "bincount", "numba"] and all(used)

@@ -90,6 +90,12 @@ def flat_bin_index(
 #: 0.5 s once per process, the time ``bincount`` takes for ~1.5e7 events.
 NUMBA_MIN_EVENTS = 1 << 17
 
+#: NumPy: once this many events have been filled by ``bincount`` in this
+#: process for want of the numba kernel (about 2 s of ``bincount``, e.g. an
+#: archive of many small runs), the kernel is loaded for the fills that follow.
+NUMBA_LOAD_AFTER = 20_000_000
+_small_fills = [0]  # events filled by bincount while numba was not loaded
+
 
 def default_fill_method(xp: Namespace, n_events: int | None = None) -> str:
     """The method ``fill_histogram(method='auto')`` uses for namespace ``xp``.
@@ -101,8 +107,10 @@ def default_fill_method(xp: Namespace, n_events: int | None = None) -> str:
     n_events : int, optional
         Number of events of the fill. On NumPy, a fill of fewer than
         `NUMBA_MIN_EVENTS` events uses ``'bincount'`` while the numba kernel
-        is not loaded yet in this process (a build from many small runs
-        then never pays numba's start-up); default: any number.
+        is not loaded yet in this process and fewer than `NUMBA_LOAD_AFTER`
+        events have been filled that way (a build from a few small runs then
+        never pays numba's start-up; one from thousands does, once); default:
+        any number.
 
     Returns
     -------
@@ -115,7 +123,8 @@ def default_fill_method(xp: Namespace, n_events: int | None = None) -> str:
         if not _have_numba():
             return "bincount"
         small = n_events is not None and n_events < NUMBA_MIN_EVENTS
-        return "bincount" if small and not _numba_loaded() else "numba"
+        waiting = not _numba_loaded() and _small_fills[0] < NUMBA_LOAD_AFTER
+        return "bincount" if small and waiting else "numba"
     return {"cupy": "bincount", "jax": "jax"}.get(name, "portable")
 
 
@@ -181,6 +190,8 @@ def fill_histogram(
     _check_events(energy, dety, detx, weights)
     if method == "auto":
         method = default_fill_method(xp, energy.shape[0])
+        if method == "bincount" and backend_name(xp) == "numpy" and _have_numba():
+            _small_fills[0] += int(energy.shape[0])
     binnings = tuple(binnings)
     shape = tuple(b.nbin for b in binnings)
     if method == "numba":

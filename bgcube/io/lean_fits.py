@@ -188,7 +188,7 @@ class _LeanData:
 class LeanTableHDU:
     """One binary table HDU read by `read_table_hdu`: ``name``, ``header``, ``columns``, ``data``."""
 
-    def __init__(self, header: LeanHeader, data: bytes):
+    def __init__(self, header: LeanHeader, data):
         self.header = header
         self.name = str(header.get("EXTNAME", ""))
         n_rows, row_bytes = int(header["NAXIS2"]), int(header["NAXIS1"])
@@ -334,7 +334,10 @@ def read_table_hdu(path, hdu="EVENTS", columns=None) -> LeanTableHDU | None:
         n_table = int(header["NAXIS1"]) * int(header["NAXIS2"])
         if not source.ensure(start + n_table):
             raise _Unsupported("truncated data")
-        table = LeanTableHDU(header, bytes(source.buffer[start : start + n_table]))
+        # a view, not a copy: nothing reads this file's buffer further (it is not
+        # handed on), so it never grows under the view
+        view = memoryview(source.buffer).toreadonly()[start : start + n_table]
+        table = LeanTableHDU(header, view)
         _prefetch.note_needed(start + n_table)
     except Exception:  # unusual or damaged: astropy's read answers or reports it
         if source is not None:
