@@ -186,7 +186,14 @@ class _LeanData:
 
 
 class LeanTableHDU:
-    """One binary table HDU read by `read_table_hdu`: ``name``, ``header``, ``columns``, ``data``."""
+    """One binary table HDU read by `read_table_hdu`: ``name``, ``header``, ``columns``, ``data``.
+
+    Parameters
+    ----------
+    header : LeanHeader
+    data : bytes-like
+        The table's rows (NAXIS1 x NAXIS2 bytes); the columns are views of it.
+    """
 
     def __init__(self, header: LeanHeader, data):
         self.header = header
