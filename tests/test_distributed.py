@@ -196,3 +196,21 @@ def test_command_line_with_a_scheduler(client, dataset, tmp_path, capsys):
             ["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--workers", "0"]
         )
     assert "positive integer" in capsys.readouterr().err
+
+
+def test_joint_run_cubes_on_dask_equal_the_serial_ones(client, dataset):
+    """The joint build's per-run cubes: one run at a time into the scratch file, on Dask too."""
+    from bgcube.fit.joint import JointModelSpec
+    from bgcube.make.joint import read_run_cubes, run_tasks
+    from bgcube.make.pipeline import resolve_exclusion
+
+    store = DataStore.from_dir(dataset.path)
+    spec = JointModelSpec(energy_step_dex=0.1)
+    regions = resolve_exclusion("auto", store.obs_table)
+    tasks = run_tasks(store, store.obs_ids, spec, regions)
+    serial = read_run_cubes(tasks, spec, progress=False)
+    on_dask = read_run_cubes(tasks, spec, progress=False, scheduler=client)
+    assert serial.obs_ids == on_dask.obs_ids == sorted(int(i) for i in store.obs_ids)
+    np.testing.assert_array_equal(np.asarray(on_dask.counts), np.asarray(serial.counts))
+    np.testing.assert_array_equal(on_dask.exposure, serial.exposure)
+    assert serial.counts.sum() > 0

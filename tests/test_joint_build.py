@@ -192,3 +192,36 @@ def test_info_describes_a_joint_model(built, capsys):
     assert "joint background model" in out
     assert "spectrum depends on: ZEN_PNT:cos:2" in out
     assert "12 (12 fitted)" in out
+
+
+def test_run_cubes_go_to_a_scratch_file_and_skip_unreadable_runs(dataset, tmp_path):
+    """Each run's counts are stored as read (memory-mapped float32); a missing run is left out."""
+    import shutil
+
+    from bgcube.fit.joint import JointModelSpec
+    from bgcube.make.joint import read_run_cubes, run_tasks
+    from bgcube.make.partial import compute_partial
+    from bgcube.make.pipeline import resolve_exclusion
+
+    copy = tmp_path / "data"
+    shutil.copytree(dataset.path, copy)
+    store = DataStore.from_dir(copy)
+    ids = sorted(int(i) for i in store.obs_ids)[:4]
+    damaged = ids[1]
+    path, _ = store.hdu_location(damaged, "events")
+    path.unlink()
+    spec = JointModelSpec(energy_step_dex=0.1)
+    tasks = run_tasks(store, ids, spec, resolve_exclusion("none", store.obs_table))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    cubes = read_run_cubes(tasks, spec, progress=False, scratch=scratch)
+    assert cubes.obs_ids == [i for i in ids if i != damaged]
+    assert [i for i, _ in cubes.failed] == [damaged]
+    assert isinstance(cubes.counts, np.memmap) and cubes.counts.dtype == np.float32
+    assert list(scratch.iterdir()) == []  # an unnamed file: nothing left behind
+    for k, task in enumerate(t for t in tasks if t.obs_id != damaged):
+        partial = compute_partial(task)
+        np.testing.assert_array_equal(
+            cubes.counts[k], partial.counts.reshape(cubes.counts.shape[1:])
+        )
+        np.testing.assert_array_equal(cubes.exposure[k], partial.time[0].ravel())

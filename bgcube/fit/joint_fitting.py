@@ -25,6 +25,7 @@ from .joint import (
     run_features,
 )
 from .joint_groups import group_effects
+from .joint_problem import CHUNK_BYTES
 from .joint_solver import JointData, expected_counts, fit_joint
 
 __all__ = ["fit_joint_model", "night_labels", "MIN_FIT_RUNS"]
@@ -184,16 +185,17 @@ def fit_joint_model(
     if not solution.converged:
         raise FitError(f"the joint fit did not converge: {solution.reason}")
     # every run's prediction without night effect, then night effects without its own counts
+    chunk = _chunk(counts)
     all_data = JointData(exposure, mask, None, None, np.diff(e), solid_angle, features, spatial)
     fitted_solution = type(solution)(
         coef_a, coef_s, None, None, covariance, True, "", 0, 0.0, None, None
     )
     predicted = np.concatenate(
         [  # chunks of runs: memory bounded whatever the number of runs
-            expected_counts(_rows(all_data, lo, lo + CHUNK), design, fitted_solution).sum(
+            expected_counts(_rows(all_data, lo, lo + chunk), design, fitted_solution).sum(
                 axis=(1, 2)
             )
-            for lo in range(0, n_runs, CHUNK)
+            for lo in range(0, n_runs, chunk)
         ]
     )
     observed = counts_run.sum(axis=1)
@@ -245,15 +247,18 @@ def fit_joint_model(
     )
 
 
-#: Runs whose per-bin arrays are held at once outside the solver.
-CHUNK = 256
+def _chunk(counts) -> int:
+    """Runs whose per-bin float64 arrays are held at once outside the solver."""
+    per_run = 8 * int(np.prod(counts.shape[1:]))
+    return max(1, CHUNK_BYTES // max(per_run, 1))
 
 
 def _pixel_counts(counts, mask, spatial, use) -> np.ndarray:
     """Counts per (spatial feature, energy, pixel) of the runs ``use``, fit bins only."""
     out = np.zeros((spatial.shape[1],) + counts.shape[1:])
-    for lo in range(0, use.size, CHUNK):
-        rows = use[lo : lo + CHUNK]
+    chunk = _chunk(counts)
+    for lo in range(0, use.size, chunk):
+        rows = use[lo : lo + chunk]
         out += np.einsum(
             "rm,re,rep->mep", spatial[rows], mask[rows], counts[rows].astype(np.float64)
         )

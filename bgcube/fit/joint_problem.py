@@ -19,7 +19,11 @@ from ..array.namespace import array_namespace, is_jax
 from .joint_compiled import jax_program
 from .joint_data import DATA_ARRAYS, DESIGN_ARRAYS, JointData, JointDesign
 
-__all__ = ["Problem"]
+__all__ = ["Problem", "CHUNK_BYTES"]
+
+#: Bytes of one (runs, energy, pixels) array of expected counts, which sets how
+#: many runs are computed at once (a handful of such arrays are alive at a time).
+CHUNK_BYTES = 32 * 2**20
 
 
 def _outer_rows(x, y, xp):
@@ -31,10 +35,13 @@ def _outer_rows(x, y, xp):
 class Problem:
     """Precomputed products of one fit (shapes, one-hot groups, penalties)."""
 
-    def __init__(self, data: JointData, design: JointDesign, chunk: int = 256):
+    def __init__(self, data: JointData, design: JointDesign, chunk: int | None = None):
         xp = array_namespace(data.exposure)
         self.xp = xp
         self.d, self.g = data, design
+        self.n_energy = data.energy_width.shape[0]
+        if chunk is None:  # about CHUNK_BYTES per (runs, energy, pixels) array
+            chunk = CHUNK_BYTES // (8 * self.n_energy * data.exposure.shape[1])
         self.chunk = max(int(chunk), 1)
         self.n_runs, self.n_pixels = data.exposure.shape
         self.n_energy = data.energy_width.shape[0]

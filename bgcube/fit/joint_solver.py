@@ -74,7 +74,7 @@ def fit_joint(
     *,
     max_iterations: int = 100,
     tolerance: float = 1e-6,
-    chunk: int = 256,
+    chunk: int | None = None,
 ) -> JointSolution:
     """Fit the joint model by penalised Poisson likelihood (damped Newton).
 
@@ -87,8 +87,10 @@ def fit_joint(
     tolerance : float
         Stop when half the squared Newton decrement (the expected decrease
         of the objective, in units of log-likelihood) is below this.
-    chunk : int
-        Runs whose expected-counts cubes are held in memory at once.
+    chunk : int, optional
+        Runs whose expected-counts cubes are held in memory at once
+        (default: as many as fit in about 32 MiB per cube,
+        `~bgcube.fit.joint_problem.CHUNK_BYTES`).
 
     Returns
     -------

@@ -142,6 +142,7 @@ def compute_on_dask(
     progress=None,
     retries=2,
     partial_function=compute_partial,
+    finish=None,
 ):
     """Compute and add the partial cubes of every group on a Dask cluster.
 
@@ -156,7 +157,7 @@ def compute_on_dask(
 
     Returns
     -------
-    sums : dict of int to PartialCubes
+    sums : dict of int to PartialCubes (or what ``finish`` returns)
     reused : list of int
         OBS_IDs taken from the checkpoint.
     """
@@ -213,9 +214,18 @@ def compute_on_dask(
                 raise failure_error(partial)
             if checkpoint is not None:
                 checkpoint.save(task, partial)
-        futures = {gid: r for gid, r in roots.items() if isinstance(r, distributed.Future)}
-        sums = dict(roots)
-        sums.update(zip(futures, client.gather(list(futures.values())), strict=True))
+        sums = {}
+        if finish is None:
+            futures = {gid: r for gid, r in roots.items() if isinstance(r, distributed.Future)}
+            sums = dict(roots)
+            sums.update(zip(futures, client.gather(list(futures.values())), strict=True))
+        else:  # one group at a time, in the order of plans: memory bounded, order fixed
+            for gid in list(roots):
+                root = roots.pop(gid)
+                sums[gid] = finish(
+                    gid, root.result() if isinstance(root, distributed.Future) else root
+                )
+                del root
     finally:
         if checkpoint is not None:
             checkpoint.wait()  # every finished run is saved, even after an error

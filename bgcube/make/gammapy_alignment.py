@@ -119,6 +119,24 @@ def as_radec(cube) -> FOVCube:
     return cube
 
 
+def check_alignment(alignment: str, forced: str | None) -> None:
+    """Raise if a model of this FOVALIGN cannot be stored for a run with ``forced``.
+
+    Raises
+    ------
+    BgcubeError
+        An ALTAZ (or other non-RADEC) model for a run on which Gammapy
+        forces REVERSE_LON_RADEC.
+    """
+    align = str(alignment).upper()
+    if forced is None or align == forced or align == "RADEC":
+        return
+    raise BgcubeError(
+        f"a FOVALIGN={align} model cannot be attached to this run: Gammapy's DataStore "
+        f"forces {forced} on the background of H.E.S.S. SASH runs; build a RADEC model"
+    )
+
+
 def store_for_gammapy(cube, forced) -> FOVCube:
     """The cube as it must be stored for a run on which Gammapy forces ``forced``.
 
@@ -141,13 +159,9 @@ def store_for_gammapy(cube, forced) -> FOVCube:
         An ALTAZ model for a run on which Gammapy forces REVERSE_LON_RADEC.
     """
     align = str(cube.meta.get("FOVALIGN", "RADEC")).upper()
+    check_alignment(align, forced)
     if forced is None or align == forced:
         return cube
-    if align != "RADEC":
-        raise BgcubeError(
-            f"a FOVALIGN={align} model cannot be attached to this run: Gammapy's DataStore "
-            f"forces {forced} on the background of H.E.S.S. SASH runs; build a RADEC model"
-        )
     mirrored = mirror_detx(cube)
     mirrored.meta["COMMENT"] = _COMMENT
     return mirrored

@@ -35,7 +35,7 @@ from ..data.store import HDU_INDEX, OBS_INDEX
 from ..errors import ObservationError
 from ..io.atomic import check_writable
 from ..io.files import cube_to_hdulist, hdulist_bytes, write_fits_bytes, write_table
-from .gammapy_alignment import events_forced_alignment, store_for_gammapy
+from .gammapy_alignment import check_alignment, events_forced_alignment, store_for_gammapy
 from .output_paths import check_transfers, input_hdu_rows, transfer_input_files
 
 __all__ = [
@@ -148,7 +148,10 @@ def write_observation_backgrounds(
 
     Parameters
     ----------
-    models : dict of int to `~bgcube.make.per_observation.PerObservationModel`
+    models : mapping of int to `~bgcube.make.per_observation.PerObservationModel`
+        A dict, or a mapping that makes each model when asked (the cubes are
+        made and written one at a time); such a mapping may say the
+        FOVALIGN of all its cubes in an ``alignment`` attribute.
     store : `~bgcube.data.store.DataStore`
         The input data store (its HDU and observation indices are copied).
     outdir : str or path
@@ -175,12 +178,13 @@ def write_observation_backgrounds(
         check_writable(path, overwrite)
     hdu_index, transfers = _new_hdu_index(store, outdir, obs_ids, input_paths)
     check_transfers(transfers, overwrite)
-    cubes = [  # every cube before any file: an impossible alignment fails before writing
-        observation_bkg_cube(
-            models[obs_id], store.obs_table, events_forced_alignment(store, obs_id)
-        )
-        for obs_id in obs_ids
-    ]
+    forced = [events_forced_alignment(store, obs_id) for obs_id in obs_ids]
+    for obs_id, f in zip(obs_ids, forced, strict=True):  # fails before any file is written
+        check_alignment(_alignment(models, obs_id), f)
+    cubes = (  # one at a time: memory holds a few cubes, whatever the number of runs
+        observation_bkg_cube(models[obs_id], store.obs_table, f)
+        for obs_id, f in zip(obs_ids, forced, strict=True)
+    )
     (outdir / BKG_SUBDIR).mkdir(parents=True, exist_ok=True)
     _write_cubes(cubes, planned[2:], overwrite)
     copied = transfer_input_files(transfers, input_paths, overwrite)
@@ -190,6 +194,14 @@ def write_observation_backgrounds(
     obs_table.meta.setdefault("EXTNAME", "OBS_INDEX")
     write_table(obs_table, planned[1], overwrite)
     return planned + copied
+
+
+def _alignment(models, obs_id) -> str:
+    """FOVALIGN of a run's model: the mapping's ``alignment``, else its cube's."""
+    alignment = getattr(models, "alignment", None)
+    if alignment is not None:
+        return str(alignment)
+    return str(models[obs_id].cube.meta.get("FOVALIGN", "RADEC"))
 
 
 def _write_cubes(cubes, paths, overwrite):

@@ -22,6 +22,8 @@ writes
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,7 +185,8 @@ class RunCubes:
     obs_ids : list of int
         The runs read, ascending.
     counts : numpy.ndarray, shape (n_runs, n_energy, n_pixels)
-        Counts outside the exclusion regions (pixels DETY-major).
+        Counts outside the exclusion regions (pixels DETY-major), float32,
+        memory-mapped from a scratch file (see `read_run_cubes`).
     exposure : numpy.ndarray, shape (n_runs, n_pixels)
         ONTIME x kept fraction per pixel, s.
     failed : list of (int, str)
@@ -208,9 +211,24 @@ def run_tasks(store, obs_ids, spec, regions) -> list:
 
 
 def read_run_cubes(
-    tasks, spec, *, checkpoint=None, fail_fast=False, progress=None, scheduler=None, workers=None
+    tasks,
+    spec,
+    *,
+    checkpoint=None,
+    fail_fast=False,
+    progress=None,
+    scheduler=None,
+    workers=None,
+    scratch=None,
 ) -> RunCubes:
     """Read the runs of ``tasks`` (serially, or on Dask) into `RunCubes`.
+
+    Each run's cubes are stored as soon as it is read: the counts (float32,
+    exact for counts below 2**24 per bin) in a scratch file that is
+    memory-mapped (an unnamed temporary file in the folder ``scratch``,
+    default the system's temporary folder, deleted when the cubes are), the
+    exposures in memory. Memory thus holds about 5 kB per run, not the
+    cubes: an archive of any number of runs is read in bounded memory.
 
     Raises
     ------
@@ -218,7 +236,30 @@ def read_run_cubes(
         No run could be read, or (``fail_fast``) the first one that cannot.
     """
     plans = {task.obs_id: [task] for task in tasks}
-    options = dict(checkpoint=checkpoint, fail_fast=fail_fast, progress=progress)
+    if not plans:
+        raise ObservationError("no run could be read: no run was given")
+    order = {obs_id: k for k, obs_id in enumerate(sorted(plans))}
+    n_energy = spec.energy_edges().size - 1
+    n_pixels = (spec.fov_edges(spec.fit_pixel).size - 1) ** 2
+    shape = (len(order), n_energy, n_pixels)
+    with tempfile.TemporaryFile(dir=None if scratch is None else str(scratch)) as handle:
+        handle.truncate(int(np.prod(shape)) * 4)
+        counts = np.memmap(handle, dtype=np.float32, mode="r+", shape=shape)  # owns its mapping
+    exposure = np.zeros((len(order), n_pixels))
+
+    def store(obs_id, partial):
+        if partial.failed:
+            if fail_fast:
+                raise failure_error(partial)
+            return list(partial.failed), False
+        if partial.counts is None:
+            return [], False
+        k = order[obs_id]
+        counts[k] = np.asarray(partial.counts, dtype=np.float32).reshape(n_energy, n_pixels)
+        exposure[k] = np.asarray(partial.time[0], dtype=np.float64).reshape(n_pixels)
+        return [], True
+
+    options = dict(checkpoint=checkpoint, fail_fast=fail_fast, progress=progress, finish=store)
     if scheduler is not None or workers is not None:
         from .distributed import compute_on_dask, dask_client
 
@@ -228,19 +269,55 @@ def read_run_cubes(
         sums, _ = compute_serial(plans, **options)
     failed, good = [], []
     for obs_id in sorted(plans):
-        partial = sums[obs_id]
-        if partial.failed:
-            if fail_fast:
-                raise failure_error(partial)
-            failed += list(partial.failed)
-        elif partial.counts is not None:
+        reasons, ok = sums[obs_id]
+        failed += reasons
+        if ok:
             good.append(obs_id)
     if not good:
         raise ObservationError("no run could be read: " + "; ".join(r for _, r in failed[:3]))
-    n_energy = spec.energy_edges().size - 1
-    counts = np.stack([sums[i].counts.reshape(n_energy, -1) for i in good])
-    exposure = np.stack([sums[i].time[0].reshape(-1) for i in good])
+    rows = np.array([order[i] for i in good])
+    if rows.size < len(order):  # keep the runs read, in order (rows move up in place)
+        for new, old in enumerate(rows):
+            counts[new] = counts[old]
+        counts = counts[: rows.size]
+        exposure = exposure[rows]
     return RunCubes(good, counts, exposure, failed)
+
+
+class _PerRunModels(Mapping):
+    """Each run's `PerObservationModel`, made when asked (one cube in memory at a time)."""
+
+    alignment = "RADEC"  # every cube of a joint model
+
+    def __init__(self, model, obs_ids, table):
+        self.model, self.table = model, table
+        self.rows = {int(i): k for k, i in enumerate(obs_ids)}
+        self.zenith = (
+            np.radians(np.asarray(u.Quantity(table["ZEN_PNT"], u.deg).to_value(u.deg)))
+            if "ZEN_PNT" in table.colnames
+            else np.zeros(len(table))
+        )
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __getitem__(self, obs_id) -> PerObservationModel:
+        k = self.rows[int(obs_id)]
+        runs = self.model.runs
+        effect = float(runs["NIGHT_EFFECT"][k])
+        return PerObservationModel(
+            obs_id=int(obs_id),
+            group_id=int(runs["NIGHT"][k]),
+            cos_zenith=float(np.cos(self.zenith[k])),
+            cube=self.model.background(self.table[k], night_effect=effect),
+            time_convention="ONTIME",
+            norm=1.0,
+            n_counts=float(runs["N_COUNTS"][k]),
+            n_predicted=float(runs["N_PREDICTED"][k]) * float(np.exp(effect)),
+        )
 
 
 def make_joint_models(
@@ -334,6 +411,7 @@ def make_joint_models(
     cubes = read_run_cubes(
         tasks,
         spec,
+        scratch=outdir,
         checkpoint=checkpoint,
         fail_fast=fail_fast,
         progress=progress,
@@ -365,24 +443,7 @@ def make_joint_models(
     regions.write(planned[1], overwrite=overwrite)
     model.write(planned[2], overwrite=overwrite)
     files += planned[:3]
-    zenith = (
-        np.radians(np.asarray(u.Quantity(table["ZEN_PNT"], u.deg).to_value(u.deg)))
-        if "ZEN_PNT" in table.colnames
-        else np.zeros(len(table))
-    )
-    per_run = {}
-    for k, (obs_id, row) in enumerate(zip(good, table, strict=True)):
-        effect = float(model.runs["NIGHT_EFFECT"][k])
-        per_run[obs_id] = PerObservationModel(
-            obs_id=obs_id,
-            group_id=int(model.runs["NIGHT"][k]),
-            cos_zenith=float(np.cos(zenith[k])),
-            cube=model.background(row, night_effect=effect),
-            time_convention="ONTIME",
-            norm=1.0,
-            n_counts=float(model.runs["N_COUNTS"][k]),
-            n_predicted=float(model.runs["N_PREDICTED"][k]) * float(np.exp(effect)),
-        )
+    per_run = _PerRunModels(model, good, table)
     files += write_observation_backgrounds(
         per_run, store.select(obs_ids=good), outdir, overwrite=overwrite, input_paths=input_paths
     )

@@ -313,7 +313,13 @@ class PairwiseSum:
 
 
 def compute_serial(
-    plans, *, checkpoint=None, fail_fast=False, progress=None, partial_function=compute_partial
+    plans,
+    *,
+    checkpoint=None,
+    fail_fast=False,
+    progress=None,
+    partial_function=compute_partial,
+    finish=None,
 ):
     """Compute and add the partial cubes of every group in this process.
 
@@ -329,10 +335,14 @@ def compute_serial(
         Progress bar (default: when stderr is a terminal).
     partial_function : callable
         ``f(task) -> PartialCubes`` (default `compute_partial`).
+    finish : callable, optional
+        ``finish(gid, partial)`` is called on each group's sum as soon as it
+        is complete, in the order of ``plans``, and its result is kept
+        instead (e.g. to store the cubes elsewhere and keep memory bounded).
 
     Returns
     -------
-    sums : dict of int to PartialCubes
+    sums : dict of int to PartialCubes (or what ``finish`` returns)
     reused : list of int
         OBS_IDs taken from the checkpoint.
 
@@ -355,7 +365,7 @@ def compute_serial(
             ahead.schedule(files[i : i + 2])
             if gid != current:
                 if tree is not None:
-                    sums[current] = tree.result(PartialCubes())
+                    sums[current] = _finish(finish, current, tree.result(PartialCubes()))
                 tree, current = PairwiseSum(), gid
             partial = checkpoint.load(task) if checkpoint is not None else None
             if partial is not None:
@@ -375,10 +385,15 @@ def compute_serial(
             # leaves the runs the checkpoint held in memory there (see Checkpoint.save)
             checkpoint.wait(save_held=not finished)
     if tree is not None:
-        sums[current] = tree.result(PartialCubes())
+        sums[current] = _finish(finish, current, tree.result(PartialCubes()))
     for gid in plans:
-        sums.setdefault(gid, PartialCubes())
+        if gid not in sums:
+            sums[gid] = _finish(finish, gid, PartialCubes())
     return sums, reused
+
+
+def _finish(finish, gid, partial):
+    return partial if finish is None else finish(gid, partial)
 
 
 def failure_error(partial: PartialCubes) -> ObservationError:
