@@ -108,7 +108,10 @@ def resolve_conditions(conditions, default, table=None, messages=None):
                 kept.append(c)
             except ConditionError as exc:
                 if messages is not None:
-                    messages.append(f"condition {c.name} left out: {exc}")
+                    missing = table is not None and c.column not in table.colnames
+                    why = f"the runs have no column {c.column!r}" if missing else str(exc)
+                    if not (missing and any(c.column in m for m in messages)):  # said once
+                        messages.append(f"condition {c.name} left out: {why}")
         # two fitted runs per feature at least (fit_joint_model's rule): the last first
         while table is not None and len(kept) > 1 and _n_terms(kept) * 2 > len(table):
             c = kept.pop()
