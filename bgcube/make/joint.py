@@ -405,51 +405,63 @@ def make_joint_models(
     source = store if task_store is None else task_store
     tasks = run_tasks(source, obs_ids, spec, regions)
     checkpoint = Checkpoint.open(
-        outdir, store=store, tasks=tasks, outputs=planned, resume=resume, overwrite=overwrite
+        outdir,
+        store=store,
+        tasks=tasks,
+        outputs=planned,
+        resume=resume,
+        overwrite=overwrite,
+        keep=keep_checkpoint,
     )
     for path in planned:
         check_writable(path, overwrite or checkpoint.may_replace(path))
     overwrite = overwrite or bool(checkpoint.previous_outputs)
     checkpoint.start()
-    cubes = read_run_cubes(
-        tasks,
-        spec,
-        scratch=outdir,
-        checkpoint=checkpoint,
-        fail_fast=fail_fast,
-        progress=progress,
-        scheduler=scheduler,
-        workers=workers,
-    )
-    checkpoint.report()
-    failed, good = cubes.failed, cubes.obs_ids
-    index = {int(i): k for k, i in enumerate(np.asarray(obs_table["OBS_ID"]))}
-    rows = np.array([index[i] for i in good])
-    table = obs_table[rows]
-    thresholds = np.array([energy_threshold(obs_table, i) or 0.0 for i in good])
-    counts, exposure = cubes.counts, cubes.exposure
-    model = fit_joint_model(
-        counts,
-        exposure,
-        thresholds,
-        table,
-        fitted=fitted[rows],
-        spec=spec,
-        conditions=conditions,
-        spatial_conditions=spatial_conditions,
-        backend=backend,
-        meta=provenance,
-    )
+    # a failure after the runs (the fit, a full disk) saves the runs held in memory, for resume
+    with checkpoint.saving_held_runs_on_error():
+        cubes = read_run_cubes(
+            tasks,
+            spec,
+            scratch=outdir,
+            checkpoint=checkpoint,
+            fail_fast=fail_fast,
+            progress=progress,
+            scheduler=scheduler,
+            workers=workers,
+        )
+        checkpoint.report()
+        failed, good = cubes.failed, cubes.obs_ids
+        index = {int(i): k for k, i in enumerate(np.asarray(obs_table["OBS_ID"]))}
+        rows = np.array([index[i] for i in good])
+        table = obs_table[rows]
+        thresholds = np.array([energy_threshold(obs_table, i) or 0.0 for i in good])
+        counts, exposure = cubes.counts, cubes.exposure
+        model = fit_joint_model(
+            counts,
+            exposure,
+            thresholds,
+            table,
+            fitted=fitted[rows],
+            spec=spec,
+            conditions=conditions,
+            spatial_conditions=spatial_conditions,
+            backend=backend,
+            meta=provenance,
+        )
 
-    files = []
-    write_table(obs_table, planned[0], overwrite)
-    regions.write(planned[1], overwrite=overwrite)
-    model.write(planned[2], overwrite=overwrite)
-    files += planned[:3]
-    per_run = _PerRunModels(model, good, table)
-    files += write_observation_backgrounds(
-        per_run, store.select(obs_ids=good), outdir, overwrite=overwrite, input_paths=input_paths
-    )
+        files = []
+        write_table(obs_table, planned[0], overwrite)
+        regions.write(planned[1], overwrite=overwrite)
+        model.write(planned[2], overwrite=overwrite)
+        files += planned[:3]
+        per_run = _PerRunModels(model, good, table)
+        files += write_observation_backgrounds(
+            per_run,
+            store.select(obs_ids=good),
+            outdir,
+            overwrite=overwrite,
+            input_paths=input_paths,
+        )
     if not keep_checkpoint:
         checkpoint.remove()
     return JointBuildResult(model, good, failed, files, messages + list(checkpoint.messages))
