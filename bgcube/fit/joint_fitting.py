@@ -25,7 +25,7 @@ from .joint import (
     run_features,
 )
 from .joint_groups import group_effects
-from .joint_problem import CHUNK_BYTES
+from .joint_problem import runs_per_chunk
 from .joint_solver import JointData, expected_counts, fit_joint
 
 __all__ = ["fit_joint_model", "night_labels", "MIN_FIT_RUNS"]
@@ -185,7 +185,7 @@ def fit_joint_model(
     if not solution.converged:
         raise FitError(f"the joint fit did not converge: {solution.reason}")
     # every run's prediction without night effect, then night effects without its own counts
-    chunk = _chunk(counts)
+    chunk = runs_per_chunk(int(np.prod(counts.shape[1:])))
     all_data = JointData(exposure, mask, None, None, np.diff(e), solid_angle, features, spatial)
     fitted_solution = type(solution)(
         coef_a, coef_s, None, None, covariance, True, "", 0, 0.0, None, None
@@ -247,16 +247,10 @@ def fit_joint_model(
     )
 
 
-def _chunk(counts) -> int:
-    """Runs whose per-bin float64 arrays are held at once outside the solver."""
-    per_run = 8 * int(np.prod(counts.shape[1:]))
-    return max(1, CHUNK_BYTES // max(per_run, 1))
-
-
 def _pixel_counts(counts, mask, spatial, use) -> np.ndarray:
     """Counts per (spatial feature, energy, pixel) of the runs ``use``, fit bins only."""
     out = np.zeros((spatial.shape[1],) + counts.shape[1:])
-    chunk = _chunk(counts)
+    chunk = runs_per_chunk(int(np.prod(counts.shape[1:])))
     for lo in range(0, use.size, chunk):
         rows = use[lo : lo + chunk]
         out += np.einsum(

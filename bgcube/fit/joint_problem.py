@@ -19,11 +19,16 @@ from ..array.namespace import array_namespace, is_jax
 from .joint_compiled import jax_program
 from .joint_data import DATA_ARRAYS, DESIGN_ARRAYS, JointData, JointDesign
 
-__all__ = ["Problem", "CHUNK_BYTES"]
+__all__ = ["Problem", "CHUNK_BYTES", "runs_per_chunk"]
 
 #: Bytes of one (runs, energy, pixels) array of expected counts, which sets how
 #: many runs are computed at once (a handful of such arrays are alive at a time).
 CHUNK_BYTES = 32 * 2**20
+
+
+def runs_per_chunk(bins_per_run: int) -> int:
+    """Runs whose float64 arrays of ``bins_per_run`` values fill about `CHUNK_BYTES`."""
+    return max(1, CHUNK_BYTES // max(8 * int(bins_per_run), 1))
 
 
 def _outer_rows(x, y, xp):
@@ -39,12 +44,11 @@ class Problem:
         xp = array_namespace(data.exposure)
         self.xp = xp
         self.d, self.g = data, design
-        self.n_energy = data.energy_width.shape[0]
-        if chunk is None:  # about CHUNK_BYTES per (runs, energy, pixels) array
-            chunk = CHUNK_BYTES // (8 * self.n_energy * data.exposure.shape[1])
-        self.chunk = max(int(chunk), 1)
         self.n_runs, self.n_pixels = data.exposure.shape
         self.n_energy = data.energy_width.shape[0]
+        if chunk is None:
+            chunk = runs_per_chunk(self.n_energy * self.n_pixels)
+        self.chunk = max(int(chunk), 1)
         self.q, self.k = data.features.shape[1], design.energy_basis.shape[1]
         self.m = data.spatial_features.shape[1]
         self.l, self.j = design.spatial_energy_basis.shape[1], design.spatial_basis.shape[1]

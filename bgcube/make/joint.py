@@ -141,15 +141,8 @@ def condition_table(store, obs_table, conditions=None, messages=None):
     run has none, the column is not added (``messages`` says why) and the
     default conditions leave it out. The input table is never changed.
     """
-    if conditions is None:
-        needed = any(c.column == EFFECTIVE_AREA_COLUMN for c in DEFAULT_CONDITIONS)
-    else:
-        texts = conditions.split(",") if isinstance(conditions, str) else conditions
-        needed = any(
-            (c.column if hasattr(c, "column") else str(c).split(":")[0].strip())
-            == EFFECTIVE_AREA_COLUMN
-            for c in texts
-        )
+    named = DEFAULT_CONDITIONS if conditions is None else resolve_conditions(conditions, ())
+    needed = any(c.column == EFFECTIVE_AREA_COLUMN for c in named)
     return with_effective_area(store, obs_table, messages) if needed else obs_table
 
 
@@ -250,7 +243,7 @@ def read_run_cubes(
         counts = np.memmap(handle, dtype=np.float32, mode="r+", shape=shape)  # owns its mapping
     exposure = np.zeros((len(order), n_pixels))
 
-    def store(obs_id, partial):
+    def keep(obs_id, partial):
         if partial.failed:
             if fail_fast:
                 raise failure_error(partial)
@@ -262,7 +255,7 @@ def read_run_cubes(
         exposure[k] = np.asarray(partial.time[0], dtype=np.float64).reshape(n_pixels)
         return [], True
 
-    options = dict(checkpoint=checkpoint, fail_fast=fail_fast, progress=progress, finish=store)
+    options = dict(checkpoint=checkpoint, fail_fast=fail_fast, progress=progress, finish=keep)
     if scheduler is not None or workers is not None:
         from .distributed import compute_on_dask, dask_client
 
