@@ -1,5 +1,7 @@
 """The effective-area condition column: read from each run's AEFF_2D HDU."""
 
+import gzip
+
 import astropy.units as u
 import numpy as np
 import pytest
@@ -107,3 +109,97 @@ def test_default_conditions_need_two_fitted_runs_per_term():
         "ZEN_PNT:cos:2,MUONEFF:log:2,AEFF_1TEV:log:1", DEFAULT_CONDITIONS, table(10)
     )
     assert len(named) == 3
+
+
+def _lean_off(monkeypatch):
+    monkeypatch.setattr("bgcube.data.irf.read_table_hdu", lambda *a, **k: None)
+
+
+def _lean_calls(monkeypatch):
+    """Record whether each read of an AEFF_2D table took the lean reader."""
+    from bgcube.data import irf
+
+    calls, original = [], irf.read_table_hdu
+
+    def spy(*args, **kwargs):
+        table = original(*args, **kwargs)
+        calls.append(table is not None)
+        return table
+
+    monkeypatch.setattr(irf, "read_table_hdu", spy)
+    return calls
+
+
+@pytest.mark.parametrize("energy_major", [False, True])
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_lean_read_gives_astropys_values(tmp_path, monkeypatch, energy_major, gzipped):
+    path = _aeff_file(tmp_path / "aeff.fits", energy_major)
+    if gzipped:
+        path = tmp_path / "aeff.fits.gz"
+        path.write_bytes(gzip.compress((tmp_path / "aeff.fits").read_bytes()))
+    points = [(1.0, 0.5), (0.07, 0.0), (300.0, 3.0), (2.5, 1.3)]
+    with monkeypatch.context() as patch:
+        calls = _lean_calls(patch)
+        lean = [effective_area_at(path, "AEFF", e * u.TeV, t * u.deg) for e, t in points]
+    assert calls and all(calls)
+    _lean_off(monkeypatch)
+    reference = [effective_area_at(path, "AEFF", e * u.TeV, t * u.deg) for e, t in points]
+    assert [a.value for a in lean] == [a.value for a in reference]
+
+
+def test_dr1_areas_read_lean_equal_astropys(shared_data, monkeypatch):
+    store = DataStore.from_dir(shared_data / "hess-dl3-dr1")
+    with monkeypatch.context() as patch:
+        calls = _lean_calls(patch)
+        lean = with_effective_area(store, store.obs_table)[EFFECTIVE_AREA_COLUMN]
+    assert len(calls) == len(store.obs_ids) and all(calls)  # every run read lean
+    _lean_off(monkeypatch)
+    reference = with_effective_area(store, store.obs_table)[EFFECTIVE_AREA_COLUMN]
+    assert np.array_equal(np.asarray(lean), np.asarray(reference))  # bit for bit
+    assert lean.unit == reference.unit
+
+
+def _patched(path, keyword, value):
+    data = bytearray(path.read_bytes())
+    at = data.index(f"{keyword:8}= ".encode(), 2880)
+    data[at : at + 80] = f"{keyword:8}= {value:20}".ljust(80).encode()
+    out = path.with_name("patched.fits.gz")
+    out.write_bytes(gzip.compress(bytes(data)))
+    return out
+
+
+@pytest.mark.parametrize(
+    "keyword, value, match",
+    [
+        ("TDIM5", "'(12,6)'", r"EFFAREA of shape \(60,\).*TDIM5 = '\(12,6\)'"),
+        ("TDIM5", "'(12,5'", r"EFFAREA of shape \(60,\).*TDIM5 = '\(12,5'"),
+        ("TDIM5", "'(6,5)'", r"EFFAREA of shape \(5, 6\).*TDIM5 = '\(6,5\)'"),
+        ("TFORM5", "'60Z'", r"column EFFAREA \(TFORM5 = '60Z'\).*no FITS binary-table format"),
+        ("TFORM1", "'12X'", r"column ENERG_LO holds bool values \(TFORM1 = '12X'"),
+    ],
+)
+def test_a_malformed_tdim_or_tform_names_file_hdu_and_column(
+    tmp_path, monkeypatch, keyword, value, match
+):
+    import warnings
+
+    path = _patched(_aeff_file(tmp_path / "aeff.fits"), keyword, value)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # astropy's VerifyWarning on the TDIM it ignores
+        with pytest.raises(FileFormatError, match=match) as lean:
+            effective_area_at(path, "AEFF")
+        _lean_off(monkeypatch)
+        with pytest.raises(FileFormatError) as reference:
+            effective_area_at(path, "AEFF")
+    assert "patched.fits.gz" in str(lean.value) and "'AEFF'" in str(lean.value)
+    assert str(lean.value) == str(reference.value)  # the same error, whichever reader
+
+
+def test_a_nan_in_the_table_is_read_as_astropy_reads_it(tmp_path, monkeypatch):
+    with fits.open(_aeff_file(tmp_path / "aeff.fits")) as hdus:
+        hdus["AEFF"].data["EFFAREA"][0, 0, 0] = np.nan
+        hdus.writeto(tmp_path / "nan.fits")
+    lean = effective_area_at(tmp_path / "nan.fits", "AEFF", 2 * u.TeV, 1.0 * u.deg)
+    _lean_off(monkeypatch)
+    reference = effective_area_at(tmp_path / "nan.fits", "AEFF", 2 * u.TeV, 1.0 * u.deg)
+    assert lean.value == reference.value

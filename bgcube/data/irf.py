@@ -9,6 +9,7 @@ any observation-index column. It is not derived from the run's counts.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import astropy.units as u
@@ -17,6 +18,7 @@ import numpy as np
 from ..binning import EFFECTIVE_AREA_COLUMN as AEFF_COLUMN
 from ..errors import FileFormatError, ObservationError
 from ..io.fits import read_fits_table
+from ..io.lean_fits import read_header, read_table_hdu
 
 if TYPE_CHECKING:
     from astropy.table import Table
@@ -37,6 +39,8 @@ AEFF_ENERGY = 1.0 * u.TeV
 AEFF_OFFSET = 0.5 * u.deg
 
 _COLUMNS = ("ENERG_LO", "ENERG_HI", "THETA_LO", "THETA_HI", "EFFAREA")
+#: A binary-table column format (astropy's ``TFORMAT_RE``, before any option).
+_TFORM = re.compile(r" *[0-9]*[LXBIJKAEDCMPQ]")
 
 
 def effective_area_at(
@@ -70,34 +74,38 @@ def effective_area_at(
     Raises
     ------
     FileFormatError
-        A column is missing or its shape does not match the axes.
+        The file or HDU cannot be read, a column is missing, is not numeric
+        or has a format (TFORM) FITS does not know, or the shape of EFFAREA
+        (its TDIM) does not match the axes; the message names file, HDU
+        and column.
     """
-    table = read_fits_table(filename, hdu, "effective area")
-    missing = [c for c in _COLUMNS if c not in table.colnames]
-    if missing:
-        raise FileFormatError(
-            f"effective area table lacks column(s) {', '.join(missing)} "
-            f"(an AEFF_2D table has {', '.join(_COLUMNS)})",
-            filename=filename,
-            hdu=hdu,
-        )
-    row = table[0]
+    cells = _first_row(filename, hdu)
+    for name, (value, _) in cells.items():
+        if np.asarray(value).dtype.kind not in "fiu":
+            raise FileFormatError(
+                f"column {name} holds {np.asarray(value).dtype} values"
+                f"{_format_cards(filename, hdu, name)}, expected numbers",
+                filename=filename,
+                hdu=hdu,
+            )
+
+    def quantity(name, unit):
+        value, column_unit = cells[name]
+        return u.Quantity(value, column_unit or unit).to_value(unit)
 
     def axis(lo, hi, unit):
-        lo = u.Quantity(row[lo], table[lo].unit or unit).to_value(unit)
-        hi = u.Quantity(row[hi], table[hi].unit or unit).to_value(unit)
-        return np.ravel(lo), np.ravel(hi)
+        return np.ravel(quantity(lo, unit)), np.ravel(quantity(hi, unit))
 
     e_lo, e_hi = axis("ENERG_LO", "ENERG_HI", u.TeV)
     t_lo, t_hi = axis("THETA_LO", "THETA_HI", u.deg)
-    area = u.Quantity(row["EFFAREA"], table["EFFAREA"].unit or u.m**2).to_value(u.m**2)
+    area = quantity("EFFAREA", u.m**2)
     area = np.asarray(area, dtype=np.float64)
     if area.shape == (e_lo.size, t_lo.size):  # written energy-major
         area = area.T
     if area.shape != (t_lo.size, e_lo.size):
         raise FileFormatError(
             f"EFFAREA of shape {area.shape} does not match {t_lo.size} offset x "
-            f"{e_lo.size} energy bins",
+            f"{e_lo.size} energy bins{_format_cards(filename, hdu, 'EFFAREA')}",
             filename=filename,
             hdu=hdu,
         )
@@ -107,6 +115,108 @@ def effective_area_at(
     t = float(u.Quantity(offset, u.deg).to_value(u.deg))
     per_offset = np.array([np.interp(x, log_e, a) for a in area])
     return float(np.interp(t, theta, per_offset)) * u.m**2
+
+
+def _first_row(filename, hdu) -> dict:
+    """The first row's cell and the unit of each AEFF_2D column: ``{name: (value, unit)}``.
+
+    Read by the lean reader of `bgcube.io.lean_fits` (the file decompressed
+    only through the HDU) where the table is plain, else by astropy's
+    ``Table.read``; the values, units and errors are the same either way.
+
+    Raises
+    ------
+    FileFormatError
+        The file or HDU cannot be read, or a column is missing.
+    """
+    lean = read_table_hdu(filename, hdu, _COLUMNS, read_ahead=False)
+    if lean is not None:
+        cells = _lean_cells(lean, filename, hdu)
+        if cells is not None:
+            return cells
+    try:
+        table = read_fits_table(filename, hdu, "effective area")
+    except FileFormatError as exc:
+        bad = _bad_format(filename, hdu)
+        if bad is None:
+            raise
+        raise FileFormatError(
+            f"cannot read the effective area: column {bad}, which is no FITS binary-table format",
+            filename=filename,
+            hdu=hdu,
+        ) from exc
+    _check_columns(table.colnames, filename, hdu)
+    row = table[0]
+    return {name: (row[name], table[name].unit) for name in _COLUMNS}
+
+
+def _lean_cells(lean, filename, hdu) -> dict | None:
+    """`_first_row` from a lean table, or None where astropy's ``Table.read`` would
+    differ (no row, a masked value, a unit astropy would not give the same)."""
+    names = lean.columns.names
+    if len(set(names)) != len(names) or int(lean.header["NAXIS2"]) < 1:
+        return None
+    if any(name not in names for name in _COLUMNS):
+        _check_columns(names, filename, hdu)
+    cells = {}
+    for column in lean.columns:
+        if column.name not in _COLUMNS:
+            continue
+        i = names.index(column.name) + 1
+        value = lean.data.field(column.name)[0]
+        if f"TNULL{i}" in lean.header or np.isnan(value).any():
+            return None  # astropy's table masks them
+        unit = column.unit
+        if unit is not None:
+            if not isinstance(unit, str):
+                return None
+            unit = u.Unit(unit, format="fits", parse_strict="warn")  # as astropy's Table.read
+        cells[column.name] = (value, unit)
+    return cells
+
+
+def _cards(filename, hdu) -> dict:
+    """``{column name: [(keyword, value) of its TFORM and TDIM]}`` from the HDU's
+    header, for messages; empty where the header cannot be read."""
+    header = read_header(filename, hdu)
+    if header is None:
+        return {}
+    cards = {}
+    try:
+        for i in range(1, int(header.get("TFIELDS", 0)) + 1):
+            name = str(header.get(f"TTYPE{i}", ""))
+            keys = [k for k in (f"TFORM{i}", f"TDIM{i}") if k in header]
+            cards[name] = [(k, header[k]) for k in keys]
+    except (KeyError, ValueError, TypeError):
+        return {}
+    return cards
+
+
+def _format_cards(filename, hdu, name) -> str:
+    """`` (TFORM5 = '576E', TDIM5 = '(96,7)')`` of a column, or ``''``."""
+    cards = _cards(filename, hdu).get(name)
+    return f" ({', '.join(f'{k} = {v!r}' for k, v in cards)})" if cards else ""
+
+
+def _bad_format(filename, hdu) -> str | None:
+    """``"EFFAREA (TFORM5 = '576Z')"`` for the first AEFF_2D column whose TFORM is
+    no binary-table format, else None."""
+    for name, cards in _cards(filename, hdu).items():
+        for key, value in cards:
+            if name in _COLUMNS and key.startswith("TFORM") and not _TFORM.match(str(value)):
+                return f"{name} ({key} = {value!r})"
+    return None
+
+
+def _check_columns(names, filename, hdu) -> None:
+    missing = [c for c in _COLUMNS if c not in names]
+    if missing:
+        raise FileFormatError(
+            f"effective area table lacks column(s) {', '.join(missing)} "
+            f"(an AEFF_2D table has {', '.join(_COLUMNS)})",
+            filename=filename,
+            hdu=hdu,
+        )
 
 
 def with_effective_area(store: DataStore, table: Table, messages: list[str] | None = None) -> Table:

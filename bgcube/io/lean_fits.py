@@ -3,7 +3,8 @@
 Reading a run through ``astropy.io.fits`` costs about twice the bytes'
 decompression: every card of every header it passes is parsed, and each
 table builds column definitions, a record array and its checks. A build
-needs a few keywords and a few scalar columns of one table, so
+needs a few keywords and a few columns of one table (scalars, or
+fixed-length arrays such as those of an ``AEFF_2D`` table), so
 `read_table_hdu` walks the headers itself (a card's value is parsed only
 when asked for, as astropy parses it), decompresses a gzipped file only
 through that table (`bgcube.io.prefetch.FileBytes`: the response
@@ -13,7 +14,8 @@ columns as NumPy views of the table's bytes.
 
 It handles the plain case and nothing else: a file it does not fully
 understand (a missing HDU, a damaged or truncated header, a scaled
-column, a vector column, a long-string keyword, ...) gives None, and the
+column, a string or variable-length column, a TDIM that does not match its
+column's repeat count, a long-string keyword, ...) gives None, and the
 caller reads it with astropy as before, which reports any error in the
 usual way. The objects it returns answer what bgcube's readers ask of an
 astropy ``BinTableHDU`` (``name``, ``header``, ``columns``, ``data.field``);
@@ -29,7 +31,7 @@ import numpy as np
 
 from . import prefetch as _prefetch
 
-__all__ = ["LeanHeader", "LeanTableHDU", "read_table_hdu"]
+__all__ = ["LeanHeader", "LeanTableHDU", "read_table_hdu", "read_header"]
 
 _BLOCK = 2880
 _CARD = 80
@@ -42,6 +44,8 @@ _COMMENTARY = ("", "COMMENT", "HISTORY", "CONTINUE")
 _TFORM = re.compile(r" *([0-9]*)([LXBIJKAEDCMPQ])(.*)\Z")
 _WIDTH = {"L": 1, "B": 1, "I": 2, "J": 4, "K": 8, "A": 1, "E": 4, "D": 8, "C": 8, "M": 16}
 _NUMERIC = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
+#: astropy's pattern of a TDIM value (`astropy.io.fits.column.TDIM_RE`).
+_TDIM = re.compile(r"\(\s*(?P<dims>(?:\d+\s*)(?:,\s*\d+\s*)*\s*)\)\s*")
 
 
 class _Unsupported(Exception):
@@ -150,11 +154,17 @@ class LeanHeader:
 
 
 class LeanColumn:
-    """A column of a `LeanTableHDU`: ``name``, ``format`` (TFORM) and ``unit`` (TUNIT or None)."""
+    """A column of a `LeanTableHDU`: ``name``, ``format`` (TFORM) and ``unit`` (TUNIT or None).
 
-    def __init__(self, name, format, unit, offset, dtype):
+    ``dtype`` is None for a column this reader does not give (`_LeanData.field`
+    refuses it); ``shape`` is the shape of one row's cell: ``()`` for a
+    scalar, ``(r,)`` for ``rE`` etc. without TDIM, the TDIM reversed (as
+    astropy gives it, C order) with one.
+    """
+
+    def __init__(self, name, format, unit, offset, dtype, shape=()):
         self.name, self.format, self.unit = name, format, unit
-        self.offset, self.dtype = offset, dtype
+        self.offset, self.dtype, self.shape = offset, dtype, tuple(shape)
 
 
 class LeanColumns(list):
@@ -167,21 +177,34 @@ class LeanColumns(list):
 
 
 class _LeanData:
-    """The rows of a table: ``field(name)`` as astropy's ``FITS_rec.field`` for plain columns."""
+    """The rows of a table: ``field(name)`` as astropy's ``FITS_rec.field`` for plain columns
+    (numbers, one per row or a fixed-length array per row)."""
 
     def __init__(self, data, columns, n_rows, row_bytes):
         self._data, self._columns = data, columns
         self._n, self._row = n_rows, row_bytes
 
     def field(self, name):
-        """One column's values (a big-endian view of the table's bytes, read-only)."""
+        """One column's values (a big-endian view of the table's bytes, read-only).
+
+        Shape ``(NAXIS2,) + column.shape``, as astropy gives it.
+        """
         matches = [c for c in self._columns if c.name == name]
         matches = matches or [c for c in self._columns if c.name.upper() == str(name).upper()]
         if not matches or matches[0].dtype is None:
             raise KeyError(f"no plain column {name!r}")
         col = matches[0]
+        strides = [self._row]
+        step = col.dtype.itemsize
+        for size in reversed(col.shape):  # C order within a cell
+            strides.insert(1, step)
+            step *= size
         return np.ndarray(
-            (self._n,), dtype=col.dtype, buffer=self._data, offset=col.offset, strides=(self._row,)
+            (self._n, *col.shape),
+            dtype=col.dtype,
+            buffer=self._data,
+            offset=col.offset,
+            strides=tuple(strides),
         )
 
 
@@ -222,21 +245,33 @@ def _columns(header, row_bytes):
             width = 8 if code == "P" else 16
         else:
             width = repeat * _WIDTH[code]
-        plain = (
-            repeat == 1
-            and code in _NUMERIC
+        shape = None
+        if (
+            code in _NUMERIC
             and not m[3].strip()
-            and not any(f"{k}{i}" in header for k in ("TSCAL", "TZERO", "TDIM"))
-        )
+            and not any(f"{k}{i}" in header for k in ("TSCAL", "TZERO"))
+        ):
+            shape = _cell_shape(repeat, header.get(f"TDIM{i}"))
         name = header.get(f"TTYPE{i}", "")
         unit = header.get(f"TUNIT{i}")
-        columns.append(
-            LeanColumn(str(name), tform, unit, offset, np.dtype(_NUMERIC[code]) if plain else None)
-        )
+        dtype = None if shape is None else np.dtype(_NUMERIC[code])
+        columns.append(LeanColumn(str(name), tform, unit, offset, dtype, shape or ()))
         offset += width
     if offset != row_bytes:
         raise _Unsupported("column widths do not add up to NAXIS1")
     return columns
+
+
+def _cell_shape(repeat, tdim):
+    """The shape of a numeric column's cell, or None where astropy decides (an
+    empty column, a TDIM that is no string, unparsable or not ``repeat`` values)."""
+    if tdim is None:
+        return () if repeat == 1 else ((repeat,) if repeat > 1 else None)
+    m = _TDIM.match(tdim) if isinstance(tdim, str) and repeat > 1 else None
+    if m is None:
+        return None
+    shape = tuple(int(d) for d in m["dims"].split(","))[::-1]
+    return shape if int(np.prod(shape)) == repeat else None
 
 
 def _read_header(source, offset):
@@ -308,7 +343,9 @@ def _locate(source, hdu):
         i += 1
 
 
-def read_table_hdu(path, hdu="EVENTS", columns=None) -> LeanTableHDU | None:
+def read_table_hdu(
+    path, hdu="EVENTS", columns=None, *, read_ahead: bool = True
+) -> LeanTableHDU | None:
     """A binary table HDU of a FITS file (gzipped or not), or None where astropy must read it.
 
     Takes the file's bytes from `bgcube.io.prefetch` where another thread
@@ -321,7 +358,13 @@ def read_table_hdu(path, hdu="EVENTS", columns=None) -> LeanTableHDU | None:
         The HDU's name (EXTNAME, any case) or index.
     columns : sequence of str, optional
         Columns that will be read: None is given unless each one the table
-        has is a plain scalar number (no TSCAL, TZERO, TDIM, no repeat).
+        has is a number or a fixed-length array of numbers (TFORM ``E``,
+        ``96E``, ...; no TSCAL or TZERO; a TDIM, if any, that holds the
+        column's repeat count).
+    read_ahead : bool
+        Tell `bgcube.io.prefetch` how far this file was needed, so that the
+        next files are decompressed as far (the event lists of a build);
+        False for a read outside that sequence.
 
     Returns
     -------
@@ -345,7 +388,8 @@ def read_table_hdu(path, hdu="EVENTS", columns=None) -> LeanTableHDU | None:
         # handed on), so it never grows under the view
         view = memoryview(source.buffer).toreadonly()[start : start + n_table]
         table = LeanTableHDU(header, view)
-        _prefetch.note_needed(start + n_table)
+        if read_ahead:
+            _prefetch.note_needed(start + n_table)
     except Exception:  # unusual or damaged: astropy's read answers or reports it
         if source is not None:
             _prefetch.put_back(path, source)  # the astropy read takes its bytes
@@ -355,3 +399,26 @@ def read_table_hdu(path, hdu="EVENTS", columns=None) -> LeanTableHDU | None:
         _prefetch.put_back(path, source)
         return None
     return table
+
+
+def read_header(path, hdu="EVENTS") -> LeanHeader | None:
+    """The header of one HDU of a FITS file (gzipped or not), or None where astropy must read it.
+
+    The file is decompressed only through that header.
+
+    Parameters
+    ----------
+    path : str or path
+    hdu : str or int
+        The HDU's name (EXTNAME, any case) or index.
+
+    Returns
+    -------
+    header : LeanHeader or None
+        None for a file this reader does not handle (or cannot read).
+    """
+    try:
+        header, _, _ = _locate(_prefetch.FileBytes(path), hdu)
+    except Exception:  # unusual or damaged: astropy's read answers or reports it
+        return None
+    return header
