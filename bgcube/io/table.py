@@ -44,6 +44,7 @@ __all__ = [
     "cube_from_table",
     "cube_to_table",
     "cube_to_table_hdu",
+    "cube_table_parts",
     "header_meta",
     "meta_to_header",
 ]
@@ -380,8 +381,32 @@ def cube_to_table(cube: CubeLike, *, legacy: bool = False) -> Table:
     -------
     table : `~astropy.table.Table`
     """
-    x_name, y_name, e_name, data_name = _column_names(cube, legacy)
+    columns, meta = cube_table_parts(cube, legacy=legacy)
     table = Table()
+    for name, values in columns:
+        table[name] = values
+    table.meta.update(meta)
+    return table
+
+
+def cube_table_parts(cube: CubeLike, *, legacy: bool = False) -> tuple[list, dict]:
+    """The columns and header keywords of `cube_to_table`, without building the Table.
+
+    Parameters
+    ----------
+    cube : FOVCube
+    legacy : bool
+        As in `cube_to_table`.
+
+    Returns
+    -------
+    columns : list of (str, `~astropy.units.Quantity`)
+        Name and one-row value (leading axis of length 1) of each column, in order.
+    meta : dict
+        The table's ``meta``, in order.
+    """
+    x_name, y_name, e_name, data_name = _column_names(cube, legacy)
+    columns = []
     for name, axis in (
         (x_name, cube.detx_axis),
         (y_name, cube.dety_axis),
@@ -390,24 +415,23 @@ def cube_to_table(cube: CubeLike, *, legacy: bool = False) -> Table:
         edges = axis.edges
         if not legacy:
             edges = edges.to(axis.canonical_unit)
-        table[f"{name}_LO"] = u.Quantity(edges[np.newaxis, :-1])
-        table[f"{name}_HI"] = u.Quantity(edges[np.newaxis, 1:])
+        columns.append((f"{name}_LO", u.Quantity(edges[np.newaxis, :-1])))
+        columns.append((f"{name}_HI", u.Quantity(edges[np.newaxis, 1:])))
     data = cube.quantity
     layout = "fovcube" if legacy else "energy-fastest"
-    table[data_name] = u.Quantity(to_layout(data.value, layout)[np.newaxis], data.unit)
-    table.meta["EXTNAME"] = cube.scheme_dict["hdu_fits_name"]
-    table.meta[LAYOUT_KEYWORD] = layout
+    columns.append((data_name, u.Quantity(to_layout(data.value, layout)[np.newaxis], data.unit)))
+    meta = {"EXTNAME": cube.scheme_dict["hdu_fits_name"], LAYOUT_KEYWORD: layout}
     if not legacy:
         keywords = GADF_KEYWORDS if cube.scheme == "bg_cube" else BGCUBE_KEYWORDS
-        table.meta.update(keywords)
+        meta.update(keywords)
         if cube.scheme != "bg_cube":
-            table.meta["HDUCLAS1"] = str(cube.scheme or "GENERIC").upper()
-        table.meta["FOVALIGN"] = str(cube.meta.get("FOVALIGN", "RADEC"))
+            meta["HDUCLAS1"] = str(cube.scheme or "GENERIC").upper()
+        meta["FOVALIGN"] = str(cube.meta.get("FOVALIGN", "RADEC"))
     for key, value in cube.meta.items():
         key = str(key).upper()
-        if key not in table.meta and key not in FORMAT_KEYWORDS:
-            table.meta[key] = value
-    return table
+        if key not in meta and key not in FORMAT_KEYWORDS:
+            meta[key] = value
+    return columns, meta
 
 
 def cube_to_table_hdu(cube: CubeLike, *, legacy: bool = False) -> fits.BinTableHDU:

@@ -34,6 +34,7 @@ from ..cube import FOVCube
 from ..data.fov import sky_to_fov
 from ..errors import BgcubeError
 from ..io.fits import open_fits
+from ..io.lean_fits import read_header
 
 __all__ = [
     "SASH_CREATOR",
@@ -78,12 +79,18 @@ def gammapy_forced_alignment(header) -> str | None:
 def events_forced_alignment(store, obs_id) -> str | None:
     """`gammapy_forced_alignment` of a run of a data store (reads its EVENTS header).
 
+    The header is read by `bgcube.io.lean_fits.read_header` (the file
+    decompressed only through it) where it can be, else by astropy.
+
     Raises
     ------
     ObservationError
         If the run has no events row or file.
     """
     filename, hdu = store.hdu_location(obs_id, "events")
+    header = read_header(filename, hdu)
+    if header is not None:
+        return gammapy_forced_alignment(header)
     with open_fits(filename, memmap=False) as hdulist:
         header = hdulist[hdu].header if hdu in hdulist else hdulist[1].header
         return gammapy_forced_alignment(header)

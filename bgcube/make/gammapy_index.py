@@ -34,7 +34,8 @@ from astropy.table import Table
 from ..data.store import HDU_INDEX, OBS_INDEX
 from ..errors import ObservationError
 from ..io.atomic import check_writable
-from ..io.files import cube_to_hdulist, hdulist_bytes, write_fits_bytes, write_table
+from ..io.files import write_fits_bytes, write_table
+from ..io.lean_write import cube_file_bytes
 from .gammapy_alignment import check_alignment, events_forced_alignment, store_for_gammapy
 from .output_paths import check_transfers, input_hdu_rows, transfer_input_files
 
@@ -205,15 +206,16 @@ def _alignment(models, obs_id) -> str:
 
 
 def _write_cubes(cubes, paths, overwrite):
-    """Write cubes to files (table format): each file is built here while another
-    thread compresses and writes the one before (zlib releases the GIL); the
-    first error is raised once every file has been tried."""
+    """Write cubes to files (table format): each file's bytes are built here
+    (`bgcube.io.lean_write.cube_file_bytes`, those astropy writes) while another
+    thread compresses and writes the one before (ISA-L and zlib release the
+    GIL); the first error is raised once every file has been tried."""
     futures = []
     with ThreadPoolExecutor(max_workers=1) as pool:
         for cube, path in zip(cubes, paths, strict=True):
             if len(futures) >= 4:
                 futures[-4].exception()  # wait: a few files' bytes in memory at most
-            data = hdulist_bytes(cube_to_hdulist(cube, "table"))
+            data = cube_file_bytes(cube)
             futures.append(pool.submit(write_fits_bytes, data, path, overwrite))
     for future in futures:
         future.result()
