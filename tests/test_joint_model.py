@@ -19,6 +19,7 @@ from bgcube.fit.joint import (
 from bgcube.fit.joint_basis import bspline_basis, clamped_knots, difference_penalty
 from bgcube.fit.joint_fitting import fit_joint_model, night_labels
 from bgcube.fit.joint_groups import group_effects
+from bgcube.fit.joint_problem import Problem
 from bgcube.fit.joint_solver import JointData, fit_joint
 
 #: A small model family for fast tests: 15 energy bins, 10 x 10 pixels.
@@ -314,6 +315,40 @@ def test_fit_is_the_same_on_every_backend(simulated, xp_nocupy):
     np.testing.assert_allclose(coef_a, reference.coef_a, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(effect, reference.group_effect, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(run_effect, reference.run_effect, rtol=1e-7, atol=1e-9)
+
+
+def test_fit_in_chunks_of_runs_is_the_same_fit(simulated, xp_nocupy):
+    # 40 runs in chunks of 7 (on JAX one compiled loop over 6 chunks, the last
+    # padded with runs of zero exposure) against all runs at once
+    table, truth, counts, exposure, mu, fitted = simulated
+    features = run_features(fitted.conditions, table)
+    spatial = run_features(fitted.spatial_conditions, table)
+    nights = night_labels(np.arange(len(table)) // 3 * 86400.0, 6.0)
+    groups = (nights[:, None] == np.unique(nights)[None, :]).astype(float)
+    sigma = np.full(groups.shape[1], 0.1)
+    with jax_x64():
+        data, design = _problem(SPEC, counts, exposure, features, spatial, xp_nocupy, groups, sigma)
+        data = dataclasses.replace(data, run_sigma=0.05)
+        problem = Problem(data, design, chunk=7)
+        assert len(list(problem.chunks())) == 6 and 6 * problem.chunk > len(table)
+        whole, parts = (fit_joint(data, design, chunk=c) for c in (len(table), 7))
+        whole, parts = (
+            {
+                f: to_numpy(getattr(s, f))
+                for f in (
+                    "coef_a",
+                    "coef_s",
+                    "group_effect",
+                    "run_effect",
+                    "covariance",
+                    "run_predicted",
+                )
+            }
+            for s in (whole, parts)
+        )
+    for field, value in whole.items():
+        assert parts[field].shape == value.shape, field
+        np.testing.assert_allclose(parts[field], value, rtol=1e-9, atol=1e-12, err_msg=field)
 
 
 def test_run_effects_equal_a_group_level_of_one_run_each(simulated):

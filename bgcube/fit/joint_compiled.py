@@ -1,14 +1,24 @@
-"""The joint fit's objective and Newton system as compiled JAX programs.
+"""The joint fit as compiled JAX programs, and its loop over chunks of runs.
 
-On JAX, `bgcube.fit.joint_solver` evaluates each of them through one
-``jax.jit`` per method and problem shapes (kept for later fits of the same
-shapes, e.g. the folds of a cross-validation) instead of operation by
-operation, each of which XLA would otherwise compile on its own.
+On JAX, `bgcube.fit.joint_problem.Problem.call` runs each method (the
+Newton system, the objective, the Newton step, ...) through one ``jax.jit``
+per method and problem shapes, kept for later fits of the same shapes (the
+folds of a cross-validation), instead of operation by operation: XLA would
+otherwise compile each eager operation on its own.
+
+`over_chunks` is the loop over chunks of runs that bounds the fit's memory.
+On NumPy and the other eager backends it is a Python loop. Inside a JAX
+program it is one ``jax.lax.fori_loop`` over chunks of equal size (the
+last one padded with runs of zero exposure, which add exactly zero), so the
+program is compiled once whatever the number of runs, instead of once per
+chunk.
 """
 
 from __future__ import annotations
 
-__all__ = ["jax_program"]
+from ..array.namespace import is_jax
+
+__all__ = ["jax_program", "over_chunks"]
 
 
 _PROGRAMS: dict = {}
@@ -31,3 +41,73 @@ def jax_program(problem, name: str):
             _PROGRAMS.clear()
         program = _PROGRAMS[key] = jax.jit(run)
     return program
+
+
+def over_chunks(xp, chunk: int, inputs: tuple, body) -> tuple[tuple, tuple]:
+    """Apply ``body`` to chunks of rows of ``inputs``: its sums added, its rows concatenated.
+
+    Parameters
+    ----------
+    xp : namespace
+        The arrays' namespace.
+    chunk : int
+        Rows per chunk.
+    inputs : tuple of arrays
+        Per-run arrays, all with the same number of rows (first axis).
+    body : callable
+        ``body(rows) -> (sums, per_row)``, with ``rows`` the chunk's rows of
+        each input; ``sums`` a tuple of arrays summed over the chunks,
+        ``per_row`` a tuple of arrays with one row per input row. A row of
+        zeros in every input must give zero sums (the padding on JAX).
+
+    Returns
+    -------
+    sums, per_row : tuple of arrays
+    """
+    n = inputs[0].shape[0]
+    if n <= chunk or not is_jax(xp) or not _tracing(inputs):
+        total, parts = None, []
+        for lo in range(0, n, chunk):
+            sums, rows = body(tuple(x[lo : min(lo + chunk, n), ...] for x in inputs))
+            total = (
+                sums if total is None else tuple(t + s for t, s in zip(total, sums, strict=True))
+            )
+            parts.append(rows)
+        return total, tuple(
+            p[0] if len(p) == 1 else xp.concat(p, axis=0) for p in zip(*parts, strict=True)
+        )
+    import jax
+
+    n_chunks = -(-n // chunk)
+    pad = n_chunks * chunk - n
+    padded = tuple(
+        xp.concat([x, xp.zeros((pad, *x.shape[1:]), dtype=x.dtype)], axis=0) if pad else x
+        for x in inputs
+    )
+
+    def rows_of(i):
+        return tuple(jax.lax.dynamic_slice_in_dim(x, i * chunk, chunk) for x in padded)
+
+    shapes = jax.eval_shape(body, rows_of(0))
+    sums0 = tuple(xp.zeros(s.shape, dtype=s.dtype) for s in shapes[0])
+    rows0 = tuple(xp.zeros((n_chunks * chunk, *s.shape[1:]), dtype=s.dtype) for s in shapes[1])
+
+    def step(i, carry):
+        total, rows = carry
+        sums, part = body(rows_of(i))
+        total = tuple(t + s for t, s in zip(total, sums, strict=True))
+        rows = tuple(
+            jax.lax.dynamic_update_slice_in_dim(r, p, i * chunk, 0)
+            for r, p in zip(rows, part, strict=True)
+        )
+        return total, rows
+
+    total, rows = jax.lax.fori_loop(0, n_chunks, step, (sums0, rows0))
+    return total, tuple(r[:n, ...] for r in rows)
+
+
+def _tracing(arrays) -> bool:
+    """Whether JAX is tracing these arrays (inside a compiled program)."""
+    import jax
+
+    return any(isinstance(x, jax.core.Tracer) for x in arrays)

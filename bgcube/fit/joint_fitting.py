@@ -10,11 +10,12 @@ night effect from the *other* runs of its night.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
 
-from ..array.namespace import get_namespace, jax_x64
+from ..array.namespace import get_namespace, is_jax, jax_x64
 from ..backend import to_numpy
 from ..errors import FitError
 from .joint import (
@@ -157,7 +158,8 @@ def fit_joint_model(
         member = _membership(nights[use])
         groups, group_sigma = member, np.full(member.shape[1], float(spec.night_sigma))
     xp = get_namespace(backend)
-    with jax_x64():
+    # JAX's 64-bit types for this fit only; on the other backends JAX is not imported
+    with jax_x64() if is_jax(xp) else contextlib.nullcontext():
 
         def arr(x):
             return None if x is None else xp.asarray(np.ascontiguousarray(x))

@@ -1,11 +1,12 @@
 """The joint fit's problem: expected counts, objective and Newton system, run by run in chunks.
 
-`Problem` precomputes the products one fit needs from its `JointData` and
-`JointDesign`, and evaluates, for given coefficients and group and run
-effects, the expected counts (for a chunk of runs at a time), the
-penalised negative log-likelihood and its gradient and Hessian blocks; its
-`Problem.solve` eliminates the run and group effects by Schur complements.
-On JAX the objective and the Newton system run as compiled programs
+`Problem` holds one fit's `JointData`, `JointDesign` and shapes, and
+evaluates, for given coefficients and group and run effects, the expected
+counts (for a chunk of runs at a time), the penalised negative
+log-likelihood with its gradient and Hessian blocks (`Problem.newton_system`)
+and the Newton step (`Problem.solve` eliminates the run and group effects by
+Schur complements), both at once in `Problem.newton`. On JAX each method
+called through `Problem.call` runs as one compiled program
 (`bgcube.fit.joint_compiled`). `bgcube.fit.joint_solver.fit_joint` iterates.
 """
 
@@ -16,7 +17,7 @@ import dataclasses
 import math
 
 from ..array.namespace import array_namespace, is_jax
-from .joint_compiled import jax_program
+from .joint_compiled import jax_program, over_chunks
 from .joint_data import DATA_ARRAYS, DESIGN_ARRAYS, JointData, JointDesign
 
 __all__ = ["Problem", "CHUNK_BYTES", "runs_per_chunk"]
@@ -38,30 +39,28 @@ def _outer_rows(x, y, xp):
 
 
 class Problem:
-    """Precomputed products of one fit (shapes, one-hot groups, penalties)."""
+    """One fit's shapes and numbers; its methods compute from the data and design arrays.
+
+    Every product of the arrays is computed inside the methods (none is
+    held), so that on JAX each method is one compiled program and nothing
+    runs operation by operation (XLA compiles each eager operation apart).
+    """
 
     def __init__(self, data: JointData, design: JointDesign, chunk: int | None = None):
-        xp = array_namespace(data.exposure)
-        self.xp = xp
+        self.xp = array_namespace(data.exposure)
         self.d, self.g = data, design
         self.n_runs, self.n_pixels = data.exposure.shape
         self.n_energy = data.energy_width.shape[0]
         if chunk is None:
             chunk = runs_per_chunk(self.n_energy * self.n_pixels)
-        self.chunk = max(int(chunk), 1)
+        # chunks of equal size (the last one padded on JAX): at most one run of padding each
+        n_chunks = -(-self.n_runs // max(int(chunk), 1))
+        self.chunk = max(-(-self.n_runs // max(n_chunks, 1)), 1)
         self.q, self.k = data.features.shape[1], design.energy_basis.shape[1]
         self.m = data.spatial_features.shape[1]
         self.l, self.j = design.spatial_energy_basis.shape[1], design.spatial_basis.shape[1]
         self.n_a, self.n_s = self.q * self.k, self.m * self.l * self.j
-        self.mask = data.fit_mask > 0
-        self.de = data.energy_width
-        dtype = data.exposure.dtype
-        if data.groups is not None and data.groups.shape[1] > 0:
-            self.onehot = xp.astype(data.groups, dtype)
-            self.precision = 1.0 / xp.astype(data.group_sigma, dtype) ** 2
-            self.n_groups = data.groups.shape[1]
-        else:
-            self.n_groups, self.onehot = 0, None
+        self.n_groups = 0 if data.groups is None else int(data.groups.shape[1])
         sigma = float(data.run_sigma or 0.0)
         if not sigma >= 0:
             raise ValueError(f"run_sigma must be >= 0, got {sigma}")
@@ -70,24 +69,55 @@ class Problem:
         if not tail > 0:
             raise ValueError(f"run_tail must be > 0, got {tail}")
         self.run_edge = tail * sigma if sigma > 0 else 0.0  # Huber: exponential beyond
-        zeros_as = xp.zeros((self.n_a, self.n_s), dtype=dtype)
-        self.penalty = xp.concat(
+
+    # products of the arrays, computed where they are used
+    def _onehot(self):
+        if self.n_groups == 0:
+            return None
+        return self.xp.astype(self.d.groups, self.d.exposure.dtype)
+
+    def _group_precision(self):
+        return 1.0 / self.xp.astype(self.d.group_sigma, self.d.exposure.dtype) ** 2
+
+    def _penalty(self):
+        xp, g = self.xp, self.g
+        zeros_as = xp.zeros((self.n_a, self.n_s), dtype=self.d.exposure.dtype)
+        return xp.concat(
             [
-                xp.concat([design.penalty_a, zeros_as], axis=1),
-                xp.concat([zeros_as.T, design.penalty_s], axis=1),
+                xp.concat([g.penalty_a, zeros_as], axis=1),
+                xp.concat([zeros_as.T, g.penalty_s], axis=1),
             ],
             axis=0,
         )
-        u = data.spatial_features
-        self.uu = _outer_rows(u, u, xp)  # (R, M*M)
-        self.fu = _outer_rows(data.features, u, xp)  # (R, Q*M)
-        self.ff = _outer_rows(data.features, data.features, xp)
-        self.bb = _outer_rows(design.energy_basis, design.energy_basis, xp)
-        self.ss = _outer_rows(design.spatial_energy_basis, design.spatial_energy_basis, xp)
-        self.gg = _outer_rows(design.spatial_basis, design.spatial_basis, xp)
-        self.bs = xp.reshape(
-            design.energy_basis[:, :, None] * design.spatial_energy_basis[:, None, :],
-            (self.n_energy, self.k * self.l),
+
+    def start(self):
+        """Initial ``(theta, delta, eps)``: the pooled spectrum of all runs, flat elsewhere."""
+        xp, d, g = self.xp, self.d, self.g
+        dtype = d.exposure.dtype
+        de = d.energy_width
+        per_run = xp.sum(d.exposure * d.solid_angle[None, :], axis=1)
+        exposure = xp.sum(d.fit_mask * per_run[:, None], axis=0) * de
+        counts = xp.sum(d.counts_run, axis=0)
+        weight = xp.where(exposure > 0, counts + 1.0, 0.0)
+        safe = xp.where(exposure > 0, exposure, 1.0)
+        y = xp.where(exposure > 0, xp.log((counts + 0.5) / safe), 0.0)
+        b = g.energy_basis
+        k = b.shape[1]
+        penalty = g.penalty_a[:k, :k] + 1e-3 * xp.eye(k, dtype=dtype)
+        lhs = b.T @ (weight[:, None] * b) + penalty
+        intercept = xp.linalg.solve(lhs, b.T @ (weight * y))
+        rest = xp.zeros(self.n_a + self.n_s - k, dtype=dtype)
+        theta = xp.concat([intercept, rest])
+        delta = xp.zeros(self.n_groups, dtype=dtype)
+        eps = None if self.run_precision is None else xp.zeros(self.n_runs, dtype=dtype)
+        return theta, delta, eps
+
+    def advance(self, theta, delta, eps, step, step_d, step_e, t):
+        """The point ``t`` of the way along a Newton step."""
+        return (
+            theta + t * step,
+            delta if step_d is None else delta + t * step_d,
+            eps if step_e is None else eps + t * step_e,
         )
 
     def run_prior(self, eps):
@@ -114,8 +144,8 @@ class Problem:
         xp, d, g = self.xp, self.d, self.g
         coef_a, coef_s = self.split(theta)
         a = d.features @ coef_a @ g.energy_basis.T
-        if self.onehot is not None and delta is not None:
-            a = a + (self.onehot @ delta)[:, None]
+        if self.n_groups and delta is not None:
+            a = a + (self._onehot() @ delta)[:, None]
         if eps is not None:
             a = a + eps[:, None]
         s = xp.stack(
@@ -127,73 +157,65 @@ class Problem:
         for lo in range(0, self.n_runs, self.chunk):
             yield lo, min(lo + self.chunk, self.n_runs)
 
+    def _mu(self, a, s, fit_mask, exposure, spatial_features):
+        """Expected counts, shape (n, E, P), of the runs whose rows are given."""
+        xp, d = self.xp, self.d
+        mask = fit_mask > 0
+        w = xp.where(mask, xp.exp(xp.where(mask, a, 0.0)), 0.0) * d.energy_width[None, :]
+        n = a.shape[0]
+        eta = xp.reshape(spatial_features @ s, (n, self.n_energy, self.n_pixels))
+        return w[:, :, None] * (exposure * d.solid_angle[None, :])[:, None, :] * xp.exp(eta)
+
     def expected(self, a, s, lo, hi):
         """Expected counts of runs lo:hi, shape (n, E, P)."""
-        xp, d = self.xp, self.d
-        mask = self.mask[lo:hi, :]
-        w = xp.where(mask, xp.exp(xp.where(mask, a[lo:hi, :], 0.0)), 0.0) * self.de[None, :]
-        eta = xp.reshape(d.spatial_features[lo:hi, :] @ s, (hi - lo, self.n_energy, self.n_pixels))
-        return (
-            w[:, :, None]
-            * (d.exposure[lo:hi, :] * d.solid_angle[None, :])[:, None, :]
-            * xp.exp(eta)
+        d = self.d
+        return self._mu(
+            a[lo:hi, :], s, d.fit_mask[lo:hi, :], d.exposure[lo:hi, :], d.spatial_features[lo:hi, :]
         )
 
-    def run_energy_sums(self, a, s):
-        """Expected counts per (run, energy), shape (R, E)."""
-        xp = self.xp
-        return xp.concat(
-            [xp.sum(self.expected(a, s, lo, hi), axis=2) for lo, hi in self.chunks()], axis=0
-        )
+    def _over_runs(self, a, s, body, *more):
+        """``body(mu, rows)`` chunk by chunk of runs: its sums added, its rows concatenated.
 
-    def objective(self, theta, delta, eps=None) -> float:
-        """Penalised negative log-likelihood (up to a constant)."""
-        return float(self.call("objective_array", theta, delta, eps))
+        ``rows`` are the chunk's rows of ``more`` (per-run arrays) and
+        ``mu`` its expected counts; see `bgcube.fit.joint_compiled.over_chunks`.
+        """
+        d = self.d
 
-    def objective_array(self, theta, delta, eps=None):
+        def chunk_body(rows):
+            a_r, mask_r, exposure_r, spatial_r, *rest = rows
+            return body(self._mu(a_r, s, mask_r, exposure_r, spatial_r), rest)
+
+        inputs = (a, d.fit_mask, d.exposure, d.spatial_features, *more)
+        return over_chunks(self.xp, self.chunk, inputs, chunk_body)
+
+    def _value(self, theta, delta, eps, a, s, total):
+        """The objective from the terms and the total expected counts ``total``."""
         xp, d = self.xp, self.d
-        a, s = self.terms(theta, delta, eps)
-        a_masked = xp.where(self.mask, a, 0.0)
+        a_masked = xp.where(d.fit_mask > 0, a, 0.0)
         counts_s = xp.reshape(d.counts_pixel, (self.m, -1))
         value = (
-            xp.sum(self.run_energy_sums(a, s))
+            total
             - xp.sum(d.counts_run * a_masked)
             - xp.sum(counts_s * s)
-            + 0.5 * xp.sum(theta * (self.penalty @ theta))
+            + 0.5 * xp.sum(theta * (self._penalty() @ theta))
         )
-        if self.onehot is not None:
-            value = value + 0.5 * xp.sum(self.precision * delta * delta)
+        if self.n_groups:
+            value = value + 0.5 * xp.sum(self._group_precision() * delta * delta)
         if eps is not None:
             value = value + xp.sum(self.run_prior(eps)[0])
         return value
 
     # ------------------------------------------------------------------
-    # on JAX: the objective and the Newton system each one compiled program
-    _ARRAYS = (
-        "mask",
-        "de",
-        "onehot",
-        "precision",
-        "penalty",
-        "uu",
-        "fu",
-        "ff",
-        "bb",
-        "ss",
-        "gg",
-        "bs",
-    )
-
+    # on JAX: each method called through `call` is one compiled program
     def call(self, name: str, *args):
         """``self.<name>(*args)``; on JAX through one ``jax.jit`` per method and shapes."""
         if not is_jax(self.xp):
             return getattr(self, name)(*args)
         return jax_program(self, name)(self.arrays(), *args)
 
-    def arrays(self) -> tuple[dict, dict, dict]:
-        """This problem's arrays: its own, its data's and its design's, by name."""
+    def arrays(self) -> tuple[dict, dict]:
+        """This problem's arrays: its data's and its design's, by name."""
         return (
-            {k: getattr(self, k) for k in self._ARRAYS},
             {f: getattr(self.d, f) for f in DATA_ARRAYS},
             {f: getattr(self.g, f) for f in DESIGN_ARRAYS},
         )
@@ -207,43 +229,50 @@ class Problem:
 
     def with_arrays(self, arrays) -> Problem:
         """A copy of this problem holding ``arrays`` (e.g. JAX tracers) instead of its own."""
-        own, data, design = arrays
+        data, design = arrays
         clone = copy.copy(self)
-        for k, v in own.items():
-            setattr(clone, k, v)
         clone.d = dataclasses.replace(self.d, **data)
         clone.g = dataclasses.replace(self.g, **design)
         return clone
 
     def newton_system(self, theta, delta, eps=None):
-        """Gradient (of the log-posterior) and Hessian blocks at ``(theta, delta, eps)``.
+        """Objective, gradient (of the log-posterior) and Hessian blocks at ``(theta, delta, eps)``.
 
         Returns ``grad, hess`` of the globals, ``groups = (grad_d, block,
-        cross)`` or None and ``runs = (grad_e, diagonal, rows)`` or None:
-        the group and run effects' gradients, their Hessian blocks (the run
-        block is diagonal) and their cross terms with the globals.
+        cross)`` or None and ``runs = (grad_e, diagonal, rows, m_tot)`` or
+        None: the group and run effects' gradients, their Hessian blocks
+        (the run block is diagonal) and their cross terms with the globals;
+        then the expected counts per (run, energy) and the objective, from
+        the same expected counts (one pass over the runs for all of them).
         """
         xp, d, g = self.xp, self.d, self.g
         q, k, m, l, j = self.q, self.k, self.m, self.l, self.j  # noqa: E741 (l: spline index)
         n_e, n_p = self.n_energy, self.n_pixels
-        per_run_rows = self.onehot is not None or eps is not None
+        per_run_rows = self.n_groups > 0 or eps is not None
         a, s = self.terms(theta, delta, eps)
-        m_run_parts, u_mu, uu_mu, fu_mu, group_s = [], 0.0, 0.0, 0.0, []
-        for lo, hi in self.chunks():
-            mu = self.expected(a, s, lo, hi)
-            flat = xp.reshape(mu, (hi - lo, n_e * n_p))
-            m_run_parts.append(xp.sum(mu, axis=2))
-            u_mu = u_mu + d.spatial_features[lo:hi, :].T @ flat
-            uu_mu = uu_mu + self.uu[lo:hi, :].T @ flat
-            fu_mu = fu_mu + self.fu[lo:hi, :].T @ flat
+
+        def body(mu, rows):
+            spatial, features = rows
+            n = mu.shape[0]
+            flat = xp.reshape(mu, (n, n_e * n_p))
+            sums = (
+                spatial.T @ flat,  # (M, E*P)
+                _outer_rows(spatial, spatial, xp).T @ flat,  # (M*M, E*P)
+                _outer_rows(features, spatial, xp).T @ flat,  # (Q*M, E*P)
+            )
+            per_run = (xp.sum(mu, axis=2),)
             if per_run_rows:
                 # per run: sum_ep mu BS_el G_pj, times u_rm
-                mg = xp.reshape(flat, ((hi - lo) * n_e, n_p)) @ g.spatial_basis
-                mg = xp.permute_dims(xp.reshape(mg, (hi - lo, n_e, j)), (0, 2, 1))
+                mg = xp.reshape(flat, (n * n_e, n_p)) @ g.spatial_basis
+                mg = xp.permute_dims(xp.reshape(mg, (n, n_e, j)), (0, 2, 1))
                 lj = xp.permute_dims(mg @ g.spatial_energy_basis, (0, 2, 1))  # (n, L, J)
-                per = d.spatial_features[lo:hi, :][:, :, None] * xp.reshape(lj, (hi - lo, 1, l * j))
-                group_s.append(xp.reshape(per, (hi - lo, m * l * j)))
-        m_run = xp.concat(m_run_parts, axis=0)
+                per = spatial[:, :, None] * xp.reshape(lj, (n, 1, l * j))
+                per_run = per_run + (xp.reshape(per, (n, m * l * j)),)
+            return sums, per_run
+
+        (u_mu, uu_mu, fu_mu), per_run = self._over_runs(a, s, body, d.spatial_features, d.features)
+        m_run = per_run[0]
+        penalty = self._penalty()
         r_run = d.counts_run - m_run
         grad_a = d.features.T @ r_run @ g.energy_basis
         r_pix = xp.reshape(d.counts_pixel, (m, n_e * n_p)) - u_mu
@@ -254,17 +283,24 @@ class Problem:
             ]
         )
         grad = xp.concat([xp.reshape(grad_a, (-1,)), xp.reshape(grad_s, (-1,))])
-        grad = grad - self.penalty @ theta
-        h_aa = xp.reshape(self.ff.T @ m_run @ self.bb, (q, q, k, k))
+        grad = grad - penalty @ theta
+        ff = _outer_rows(d.features, d.features, xp)
+        bb = _outer_rows(g.energy_basis, g.energy_basis, xp)
+        h_aa = xp.reshape(ff.T @ m_run @ bb, (q, q, k, k))
         h_aa = xp.reshape(xp.permute_dims(h_aa, (0, 2, 1, 3)), (q * k, q * k))
         # H_SS[(m,l,j),(m',l',j')] = sum_ep uu_mu[mm', e, p] BS_el BS_el' G_pj G_pj'
-        x = xp.reshape(uu_mu, (m * m * n_e, n_p)) @ self.gg  # (M*M*E, J*J)
-        x = xp.permute_dims(xp.reshape(x, (m * m, n_e, j * j)), (0, 2, 1)) @ self.ss
+        gg = _outer_rows(g.spatial_basis, g.spatial_basis, xp)
+        ss = _outer_rows(g.spatial_energy_basis, g.spatial_energy_basis, xp)
+        x = xp.reshape(uu_mu, (m * m * n_e, n_p)) @ gg  # (M*M*E, J*J)
+        x = xp.permute_dims(xp.reshape(x, (m * m, n_e, j * j)), (0, 2, 1)) @ ss
         x = xp.reshape(x, (m, m, j, j, l, l))
         h_ss = xp.reshape(xp.permute_dims(x, (0, 4, 2, 1, 5, 3)), (m * l * j, m * l * j))
         # H_AS[(q,k),(m,l,j)] = sum_ep fu_mu[qm, e, p] B_ek BS_el G_pj
+        bs = xp.reshape(
+            g.energy_basis[:, :, None] * g.spatial_energy_basis[:, None, :], (n_e, k * l)
+        )
         y = xp.reshape(fu_mu, (q * m * n_e, n_p)) @ g.spatial_basis  # (Q*M*E, J)
-        y = xp.permute_dims(xp.reshape(y, (q * m, n_e, j)), (0, 2, 1)) @ self.bs
+        y = xp.permute_dims(xp.reshape(y, (q * m, n_e, j)), (0, 2, 1)) @ bs
         y = xp.reshape(y, (q, m, j, k, l))
         h_as = xp.reshape(xp.permute_dims(y, (0, 3, 1, 4, 2)), (q * k, m * l * j))
         hess = (
@@ -275,34 +311,50 @@ class Problem:
                 ],
                 axis=0,
             )
-            + self.penalty
+            + penalty
         )
+        value = self._value(theta, delta, eps, a, s, xp.sum(m_run))
         if not per_run_rows:
-            return grad, hess, None, None, m_run
+            return grad, hess, None, None, m_run, value
         u_a = _outer_rows(d.features, m_run @ g.energy_basis, xp)  # (R, Q*K)
-        rows = xp.concat([u_a, xp.concat(group_s, axis=0)], axis=1)  # (R, n_globals)
+        rows = xp.concat([u_a, per_run[1]], axis=1)  # (R, n_globals)
         m_tot = xp.sum(m_run, axis=1)
         r_tot = xp.sum(r_run, axis=1)
         groups = runs = None
-        if self.onehot is not None:
-            oh = self.onehot
-            grad_d = oh.T @ r_tot - self.precision * delta
+        if self.n_groups:
+            oh, precision = self._onehot(), self._group_precision()
+            grad_d = oh.T @ r_tot - precision * delta
             block = oh.T @ (m_tot[:, None] * oh)
-            block = block + xp.eye(self.n_groups, dtype=oh.dtype) * self.precision[None, :]
+            block = block + xp.eye(self.n_groups, dtype=oh.dtype) * precision[None, :]
             groups = (grad_d, block, oh.T @ rows)
         if eps is not None:
             _, slope, curvature = self.run_prior(eps)
             runs = (r_tot - slope, m_tot + curvature, rows, m_tot)
-        return grad, hess, groups, runs, m_run
+        return grad, hess, groups, runs, m_run, value
+
+    def newton(self, theta, delta, eps=None):
+        """The Newton step at ``(theta, delta, eps)``, with what the fit needs there.
+
+        Returns ``value, decrement, steps, cov, m_run``: the objective, the
+        Newton decrement (both 0-d arrays), the steps ``(step, step_d,
+        step_e)`` of the globals, group and run effects (None where absent),
+        the globals' covariance and the expected counts per (run, energy).
+        One program on JAX: the line search evaluates it at each trial point.
+        """
+        grad, hess, groups, runs, m_run, value = self.newton_system(theta, delta, eps)
+        step, step_d, step_e, cov, decrement = self.solve(grad, hess, groups, runs)
+        return value, decrement, (step, step_d, step_e), cov, m_run
 
     def solve(self, grad, hess, groups, runs=None):
         """Newton step and the globals' covariance (group and run effects marginalised).
 
-        The run effects are eliminated first (their block is diagonal), then
+        Returns ``step, step_d, step_e, cov, decrement`` (the Newton
+        decrement a 0-d array). The run effects are eliminated first (their block is diagonal), then
         the group effects, each by a Schur complement.
         """
         xp = self.xp
         full_grad, full_groups = grad, groups
+        oh = self._onehot()
         if runs is not None:
             grad_e, diagonal, rows, m_tot = runs
             scaled = rows / diagonal[:, None]
@@ -310,7 +362,6 @@ class Problem:
             grad = grad - scaled.T @ grad_e
             if groups is not None:
                 grad_d, block, cross = groups
-                oh = self.onehot
                 block = block - oh.T @ ((m_tot * m_tot / diagonal)[:, None] * oh)
                 cross = cross - oh.T @ (m_tot[:, None] * scaled)
                 grad_d = grad_d - oh.T @ (m_tot * grad_e / diagonal)
@@ -330,11 +381,11 @@ class Problem:
         if runs is not None:
             shift = rows @ step
             if step_d is not None:
-                shift = shift + m_tot * (self.onehot @ step_d)
+                shift = shift + m_tot * (oh @ step_d)
             step_e = (grad_e - shift) / diagonal
-        decrement = float(xp.sum(full_grad * step))
+        decrement = xp.sum(full_grad * step)
         if full_groups is not None:
-            decrement += float(xp.sum(full_groups[0] * step_d))
+            decrement = decrement + xp.sum(full_groups[0] * step_d)
         if runs is not None:
-            decrement += float(xp.sum(grad_e * step_e))
+            decrement = decrement + xp.sum(grad_e * step_e)
         return step, step_d, step_e, cov, decrement

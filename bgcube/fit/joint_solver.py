@@ -46,28 +46,6 @@ from .joint_problem import Problem
 __all__ = ["JointData", "JointDesign", "JointSolution", "fit_joint", "expected_counts"]
 
 
-def _start(problem: Problem):
-    """Initial coefficients: the pooled spectrum of all runs, flat elsewhere."""
-    xp, d, g = problem.xp, problem.d, problem.g
-    dtype = d.exposure.dtype
-    per_run = xp.sum(d.exposure * d.solid_angle[None, :], axis=1)
-    exposure = xp.sum(d.fit_mask * per_run[:, None], axis=0) * problem.de
-    counts = xp.sum(d.counts_run, axis=0)
-    weight = xp.where(exposure > 0, counts + 1.0, 0.0)
-    safe = xp.where(exposure > 0, exposure, 1.0)
-    y = xp.where(exposure > 0, xp.log((counts + 0.5) / safe), 0.0)
-    b = g.energy_basis
-    k = b.shape[1]
-    penalty = g.penalty_a[:k, :k] + 1e-3 * xp.eye(k, dtype=dtype)
-    lhs = b.T @ (weight[:, None] * b) + penalty
-    intercept = xp.linalg.solve(lhs, b.T @ (weight * y))
-    rest = xp.zeros(problem.n_a + problem.n_s - k, dtype=dtype)
-    theta = xp.concat([intercept, rest])
-    delta = xp.zeros(problem.n_groups, dtype=dtype)
-    eps = None if problem.run_precision is None else xp.zeros(problem.n_runs, dtype=dtype)
-    return theta, delta, eps
-
-
 def fit_joint(
     data: JointData,
     design: JointDesign,
@@ -100,12 +78,16 @@ def fit_joint(
     """
     problem = Problem(data, design, chunk)
     xp = problem.xp
-    theta, delta, eps = _start(problem)
-    value = problem.objective(theta, delta, eps)
+    theta, delta, eps = problem.call("start")
+    # the Newton step at the current point, with its objective value: the line
+    # search evaluates it at each trial point (one compiled program on JAX), so
+    # that an accepted step needs no other pass over the runs
+    state = problem.call("newton", theta, delta, eps)
+    value = float(state[0])
     converged, reason, iteration, decrement = False, "", 0, math.inf
     for iteration in range(1, max_iterations + 1):
-        grad, hess, groups, runs, _ = problem.call("newton_system", theta, delta, eps)
-        step, step_d, step_e, _, decrement = problem.solve(grad, hess, groups, runs)
+        decrement = float(state[1])
+        step, step_d, step_e = state[2]
         if not math.isfinite(decrement):
             reason = f"the Newton step is not finite at iteration {iteration}"
             break
@@ -115,10 +97,11 @@ def fit_joint(
             break
         t = 1.0
         while t > 1e-10:
-            new_theta = theta + t * step
-            new_delta = delta + t * step_d if step_d is not None else delta
-            new_eps = eps + t * step_e if step_e is not None else eps
-            new_value = problem.objective(new_theta, new_delta, new_eps)
+            new_theta, new_delta, new_eps = problem.call(
+                "advance", theta, delta, eps, step, step_d, step_e, t
+            )
+            trial = problem.call("newton", new_theta, new_delta, new_eps)
+            new_value = float(trial[0])
             if math.isfinite(new_value) and new_value <= value - 1e-4 * t * decrement:
                 break
             t *= 0.5
@@ -135,21 +118,22 @@ def fit_joint(
                     f"iteration {iteration} (expected decrease {0.5 * decrement:.2e})"
                 )
             break
-        theta, delta, eps, value = new_theta, new_delta, new_eps, new_value
+        theta, delta, eps, value, state = new_theta, new_delta, new_eps, new_value, trial
     else:
         reason = (
             f"not converged after {max_iterations} iterations "
             f"(expected decrease {0.5 * decrement:.2e} >= {tolerance:g})"
         )
-    grad, hess, groups, runs, _ = problem.call("newton_system", theta, delta, eps)
-    cov = problem.solve(grad, hess, groups, runs)[3]
+    cov = state[3]
+    # each run's expected counts without its group and run effects (zero effects:
+    # the same program again)
+    no_delta = delta * 0.0
+    m_run = problem.call("newton", theta, no_delta, None if eps is None else eps * 0.0)[4]
     coef_a, coef_s = problem.split(theta)
-    a, s = problem.terms(theta, None)
-    m_run = problem.run_energy_sums(a, s)
     return JointSolution(
         coef_a=coef_a,
         coef_s=coef_s,
-        group_effect=delta if problem.onehot is not None else None,
+        group_effect=delta if problem.n_groups else None,
         run_effect=eps,
         covariance=cov,
         converged=converged,
