@@ -4,6 +4,12 @@ Everything in :mod:`bgcube.array` finds its namespace from its array
 arguments with :func:`array_namespace`, or takes ``xp=`` keyword-only.
 This module imports only the standard library and ``array_api_compat``;
 backend libraries are imported lazily, when a backend is asked for by name.
+
+NumPy 2.1 and later is its own namespace here: ``numpy`` itself implements
+the standard as far as the core uses it, and array_api_compat's wrapper of it
+(``array_api_compat.numpy``) clones all of NumPy on import, ``numpy.f2py``
+and ``numpy.testing`` included (about 0.1 s, more than some whole builds).
+Older NumPy gets the wrapper.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import sys
 
 import array_api_compat
 from array_api_compat import device as array_device
@@ -31,9 +38,10 @@ __all__ = [
     "with_jax_x64",
 ]
 
-#: Backend names bgcube knows, and the module providing each namespace.
+#: Backend names bgcube knows, and the module providing each namespace (NumPy
+#: before 2.1: ``array_api_compat.numpy``).
 BACKENDS = {
-    "numpy": "array_api_compat.numpy",
+    "numpy": "numpy",
     "array_api_strict": "array_api_strict",
     "jax": "jax.numpy",
     "cupy": "array_api_compat.cupy",
@@ -55,10 +63,40 @@ def array_namespace(*arrays: Array) -> Namespace:
     Returns
     -------
     xp : module
-        The standard-conforming namespace (array_api_compat's wrapper for
-        NumPy and CuPy, ``jax.numpy`` for JAX).
+        The standard-conforming namespace (``numpy`` itself for NumPy 2.1
+        and later, array_api_compat's wrapper for older NumPy and for CuPy,
+        ``jax.numpy`` for JAX).
     """
-    return array_api_compat.array_namespace(*[a for a in arrays if a is not None])
+    arrays = [a for a in arrays if a is not None]
+    numpy = _numpy_namespace_of(arrays)
+    if numpy is not None:
+        return numpy
+    return array_api_compat.array_namespace(*arrays)
+
+
+def _numpy_namespace_of(arrays):
+    """``numpy`` where ``arrays`` are NumPy arrays (Python scalars aside) and it is its own namespace.
+
+    Otherwise None (array_api_compat decides, as for any other library).
+    """
+    np = sys.modules.get("numpy")  # no NumPy imported: no NumPy array
+    if np is None or not _numpy_is_namespace():
+        return None
+    found = False
+    for a in arrays:
+        if isinstance(a, np.ndarray | np.generic):
+            found = True
+        elif type(a) not in (bool, int, float, complex):
+            return None
+    return np if found else None
+
+
+@functools.cache
+def _numpy_is_namespace() -> bool:
+    """Whether the installed NumPy is used as its own Array API namespace (2.1 and later)."""
+    import numpy as np
+
+    return np.lib.NumpyVersion(np.__version__) >= "2.1.0"
 
 
 def is_jax(xp) -> bool:
@@ -150,6 +188,8 @@ def get_namespace(name: str) -> Namespace:
     """
     if name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; choose one of {sorted(BACKENDS)}")
+    if name == "numpy" and not _numpy_is_namespace():
+        return importlib.import_module("array_api_compat.numpy")
     try:
         xp = importlib.import_module(BACKENDS[name])
     except ImportError as exc:
