@@ -28,6 +28,18 @@ from .cli_support import say_once
 __all__ = ["main", "build_parser"]
 
 
+def _limit_blas() -> None:
+    """BLAS threads of this process: the free cores (`bgcube.blas_threads`)."""
+    from .blas_threads import limit_command_blas
+
+    try:
+        limit_command_blas()
+    except ValueError as exc:  # a bad $BGCUBE_BLAS_THREADS
+        from .cli_support import UsageError
+
+        raise UsageError(str(exc)) from None
+
+
 def _make_models(args) -> int:
     import astropy.units as u
 
@@ -46,6 +58,7 @@ def _make_models(args) -> int:
         from .jax_cache import enable_command_cache
 
         enable_command_cache()
+    _limit_blas()
     start = time.perf_counter()
     result = config.run()
     elapsed = time.perf_counter() - start
@@ -127,6 +140,7 @@ def _print_norms(result, fit_norm, efficiency_column) -> None:
 def _apply_models(args) -> int:
     from .make.apply import apply_models
 
+    _limit_blas()
     result = apply_models(
         args.modeldir,
         args.indir,
@@ -154,6 +168,7 @@ def _apply_models(args) -> int:
 def _demo(args) -> int:
     from .simulate.demo import run_demo
 
+    _limit_blas()
     run_demo(args.outdir, n_obs=args.n_obs, seed=args.seed, overwrite=args.overwrite)
     return 0
 
