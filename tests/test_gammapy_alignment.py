@@ -139,6 +139,26 @@ def _declared_radec(cube):
 
 
 @pytest.mark.gammapy
+def test_forced_alignment_read_lean_equals_astropys(shared_data, monkeypatch):
+    """The EVENTS header alone (bgcube.io.lean_fits.read_header) decides as astropy's."""
+    from bgcube.make import gammapy_alignment
+
+    store = DataStore.from_dir(shared_data / "hess-dl3-dr1")
+    obs_ids = [int(i) for i in store.obs_ids]
+    headers, original = [], gammapy_alignment.read_header
+
+    def spy(*args):
+        header = original(*args)
+        headers.append(header)
+        return header
+
+    monkeypatch.setattr(gammapy_alignment, "read_header", spy)
+    lean = [events_forced_alignment(store, i) for i in obs_ids]
+    assert len(headers) == len(obs_ids) and all(h is not None for h in headers)
+    monkeypatch.setattr(gammapy_alignment, "read_header", lambda *a: None)
+    assert lean == [events_forced_alignment(store, i) for i in obs_ids]
+
+
 def test_dr1_runs_through_gammapy_match_bgcube_in_the_sky(shared_data, tmp_path):
     store = DataStore.from_dir(shared_data / "hess-dl3-dr1").select(obs_ids=list(DR1_RUNS))
     models = _write(store, DR1_RUNS, tmp_path)

@@ -82,7 +82,7 @@ def test_a_tdim_that_does_not_hold_the_column_is_left_to_astropy(tmp_path, tdim)
     prefetch._returned.clear()  # the file given back for astropy's read
 
 
-def test_header_alone_is_read_as_far_as_it_goes(tmp_path):
+def test_a_header_read_alone_is_astropys(tmp_path):
     path = _write(tmp_path / "t.fits.gz")
     header = read_header(path, "table")
     with fits.open(path) as hdus:
