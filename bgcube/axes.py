@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
-from astropy.coordinates import Angle
 
 from ._types import QuantityLike
 from .array.binning import Binning
@@ -68,7 +67,8 @@ class CubeAxis:
         if edges.ndim != 1:
             raise BinningError(f"{name} edges must be one-dimensional, got shape {edges.shape}")
         if edges.unit.is_equivalent(ANGLE_UNIT):
-            edges = Angle(edges)
+            # `edges` (a copy) becomes an Angle when first asked for: astropy.coordinates
+            # takes about 0.1 s to import, and a build needs the numbers only
             canonical = ANGLE_UNIT
         elif edges.unit.is_equivalent(ENERGY_UNIT):
             canonical = ENERGY_UNIT
@@ -82,7 +82,8 @@ class CubeAxis:
             self._binning = Binning.from_edges(values.tolist())
         except BinningError as exc:
             raise BinningError(f"invalid {name} edges: {exc}") from None
-        self._edges = edges
+        self._quantity = edges
+        self._angle = None
         self._canonical = canonical
         self.name = name
         if interp is None:
@@ -219,7 +220,7 @@ class CubeAxis:
         from astropy.table import Table
 
         prefix = prefix or ("ENERG" if self.name == "ENERGY" else self.name)
-        edges = u.Quantity(self._edges)
+        edges = u.Quantity(self._quantity)
         return Table({f"{prefix}_LO": edges[None, :-1], f"{prefix}_HI": edges[None, 1:]})
 
     @property
@@ -228,9 +229,28 @@ class CubeAxis:
         return self._edges
 
     @property
+    def edges_quantity(self) -> u.Quantity:
+        """Bin edges as a plain `~astropy.units.Quantity` (angles: not made an Angle).
+
+        The numbers and unit of `edges`; for DETX/DETY without importing
+        astropy.coordinates, which a build does not otherwise need.
+        """
+        return self._quantity
+
+    @property
+    def _edges(self) -> u.Quantity:
+        if self._canonical is not ANGLE_UNIT:
+            return self._quantity
+        if self._angle is None:
+            from astropy.coordinates import Angle
+
+            self._angle = Angle(self._quantity, copy=False)
+        return self._angle
+
+    @property
     def unit(self) -> u.UnitBase:
         """Unit of the edges."""
-        return self._edges.unit
+        return self._quantity.unit
 
     @property
     def canonical_unit(self) -> u.UnitBase:

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, Self
 
 import astropy.units as u
 import numpy as np
-from astropy.coordinates import Angle
 
 from . import array as _array
 from .array.namespace import compiled
@@ -308,6 +307,8 @@ class FOVCube(OriginalVocabulary, CubeIO, CubeEvaluation):
 
     def make_spectrum(self, coord: QuantityLike) -> u.Quantity:
         """Data of the (DETX, DETY) bin holding ``coord = (x, y)``, one value per energy bin."""
+        from astropy.coordinates import Angle
+
         ix, iy = self.find_coord_bin(Angle(coord).flatten())
         return self.quantity[:, iy, ix]
 

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 import astropy.units as u
 import numpy as np
-from astropy.coordinates import Angle
 
 if TYPE_CHECKING:
+    from astropy.coordinates import Angle
+
     from ._types import QuantityLike
     from .axes import CubeAxis
 
@@ -51,6 +52,8 @@ class OriginalVocabulary:
     @property
     def image_extent(self) -> Angle:
         """``(x_lo, x_hi, y_lo, y_hi)`` of the images."""
+        from astropy.coordinates import Angle
+
         x, y = self.coordx_edges, self.coordy_edges.to(self.coordx_edges.unit)
         return Angle(u.Quantity([x[0], x[-1], y[0], y[-1]]))
 
@@ -92,6 +95,8 @@ class OriginalVocabulary:
         ValueError
             If the position is outside the cube; the message gives the range.
         """
+        from astropy.coordinates import Angle
+
         coord = Angle(coord)
         if coord.shape[:1] != (2,):
             raise ValueError(f"coord must be an (x, y) pair, got shape {coord.shape}")
@@ -125,4 +130,6 @@ class OriginalVocabulary:
         ix, iy = self.find_coord_bin(coord)
         x = self.detx_axis.bin(ix)
         y = self.dety_axis.bin(iy).to(x.unit)
+        from astropy.coordinates import Angle
+
         return Angle(u.Quantity([x[0], x[1], y[0], y[1]]))

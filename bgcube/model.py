@@ -260,8 +260,8 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
         scale = float((u.Unit("1 / (TeV s sr)") * counts.unit).to(RATE_UNIT))
         meta = dict(counts.meta, SOLIDANG="EXACT" if exact_solid_angle else "FLAT")
         self.background_cube = FOVCube(
-            counts.coordx_edges,
-            counts.coordy_edges,
+            counts.detx_axis.edges_quantity,
+            counts.dety_axis.edges_quantity,
             counts.energy_edges,
             data=rate * scale,
             scheme="bg_cube",

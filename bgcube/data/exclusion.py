@@ -274,8 +274,10 @@ class ExclusionRegions:
         if not ecsv:
             write_table(self.to_table(), filename, overwrite)
             return
+        from ..io.ecsv import write_ecsv
+
         with atomic_output(filename, overwrite=overwrite) as tmp:
-            self.to_table().write(tmp, format="ascii.ecsv", overwrite=True)
+            write_ecsv(self.to_table(), tmp)
 
     def near(
         self, ra: QuantityLike, dec: QuantityLike, max_offset: QuantityLike

@@ -72,8 +72,8 @@ def fill_observation(
     inside = excluded_events(observation, regions)
     fraction = None
     if len(regions):
-        fraction = observation_kept_fraction(
-            observation, regions, counts.coordx_edges, counts.coordy_edges
+        fraction = observation_kept_fraction(  # edges in deg, as floats: no Angles made
+            observation, regions, counts.detx_axis.edges_canonical, counts.dety_axis.edges_canonical
         )
     kept = events.select(~inside) if inside.any() else events
     before = float(counts.xp.sum(counts.data))

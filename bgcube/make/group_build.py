@@ -19,7 +19,7 @@ import astropy.units as u
 import numpy as np
 
 from ..backend import to_numpy
-from ..binning import define_cube_binning
+from ..binning import cube_edges
 from ..data.store import HDU_INDEX, OBS_INDEX, DataStore
 from ..errors import ObservationError
 from ..io.atomic import check_writable
@@ -93,7 +93,7 @@ def build_group_models(
     plans = {}
     for gid in group_ids:
         rows = grouped[np.asarray(grouped["GROUP_ID"]) == gid]
-        edges = define_cube_binning(rows, config.method)
+        edges = cube_edges(rows, config.method)
         plans[gid] = [
             RunTask.make(
                 obs_id,

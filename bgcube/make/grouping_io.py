@@ -38,9 +38,10 @@ class GroupsIO:
             If the file exists and ``overwrite`` is False.
         """
         from ..io.atomic import atomic_output
+        from ..io.ecsv import write_ecsv
 
         with atomic_output(filename, overwrite=overwrite) as tmp:
-            self.table.write(tmp, format="ascii.ecsv", overwrite=True)
+            write_ecsv(self.table, tmp)
 
     @classmethod
     def read(cls, filename: PathLike) -> Self:

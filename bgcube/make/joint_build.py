@@ -10,7 +10,6 @@ from __future__ import annotations
 from ..data.store import DataStore
 from .config import DEFAULT_AZIMUTH_EDGES, DEFAULT_ZENITH_EDGES, resolve_exclusion
 from .group_build import store_files
-from .joint import make_joint_models
 from .results import MakeModelsResult
 
 __all__ = ["make_joint_build", "check_no_joint_options"]
@@ -116,6 +115,8 @@ def make_joint_build(store, outdir, obs_table, config, indir, per_observation):
         check_dask_options(scheduler, workers)
         if not isinstance(indir, DataStore):
             source = store_files(indir)
+    from .joint import make_joint_models  # the joint fit's modules, for joint builds only
+
     joint = make_joint_models(
         store,
         outdir,

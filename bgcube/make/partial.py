@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 import astropy.units as u
 import numpy as np
-from astropy.coordinates import Angle
 
 from ..backend import to_numpy
 from ..data.exclusion import ExclusionRegions
@@ -110,8 +109,8 @@ class RunTask:
         ----------
         obs_id : int
         store : StoreFiles or DataStore
-        edges : (Angle, Angle, Quantity)
-            DETX, DETY and energy edges (`~bgcube.binning.define_cube_binning`).
+        edges : (Quantity, Quantity, Quantity)
+            DETX, DETY and energy edges (`~bgcube.binning.cube_edges`).
         regions : `~bgcube.data.exclusion.ExclusionRegions`
         alignment, time_convention : str
         backend : str
@@ -121,8 +120,8 @@ class RunTask:
         return cls(
             obs_id=int(obs_id),
             store=store,
-            detx_edges=_floats(Angle(detx).to_value(u.deg)),
-            dety_edges=_floats(Angle(dety).to_value(u.deg)),
+            detx_edges=_floats(u.Quantity(detx).to_value(u.deg)),
+            dety_edges=_floats(u.Quantity(dety).to_value(u.deg)),
             energy_edges=_floats(u.Quantity(energy).to_value(u.TeV)),
             exclusion=tuple(_floats(a) for a in (regions.ra, regions.dec, regions.radius)),
             alignment=alignment,
@@ -169,8 +168,8 @@ class RunTask:
 def _empty_model(detx_edges, dety_edges, energy_edges, time_convention, backend):
     """The template of `RunTask.empty_model` (never handed out itself)."""
     return FOVCubeBackgroundModel.set_cube_binning(
-        Angle(np.array(detx_edges), u.deg),
-        Angle(np.array(dety_edges), u.deg),
+        u.Quantity(np.array(detx_edges), u.deg),
+        u.Quantity(np.array(dety_edges), u.deg),
         np.array(energy_edges) * u.TeV,
         backend=backend,
         time_convention=time_convention,

@@ -43,7 +43,6 @@ from .config import (
 )
 from .group_build import build_group_models
 from .guard import guarded_build
-from .joint import DEFAULT_FIT_GLAT_MIN
 from .joint_build import check_no_joint_options, make_joint_build
 from .per_observation import PER_OBSERVATION_METHODS
 from .results import OUTPUT_NAMES, GroupResult, MakeModelsResult
@@ -102,7 +101,7 @@ def make_models(
     model: str = "joint",
     conditions: Sequence[str] | None = None,
     spatial_conditions: Sequence[str] | None = None,
-    fit_glat_min: float = DEFAULT_FIT_GLAT_MIN,
+    fit_glat_min: float = BuildConfig.fit_glat_min,
     night_sigma: float | None = None,
     run_sigma: float | None = None,
     config: BuildConfig | None = None,
