@@ -232,7 +232,7 @@ class CubeAxis:
     def edges_quantity(self) -> u.Quantity:
         """Bin edges as a plain `~astropy.units.Quantity` (angles: not made an Angle).
 
-        The numbers and unit of `edges`; for DETX/DETY without importing
+        The numbers and unit of ``edges``; for DETX/DETY without importing
         astropy.coordinates, which a build does not otherwise need.
         """
         return self._quantity

@@ -1,7 +1,7 @@
 """ECSV files of plain tables, the bytes of astropy's writer without its YAML module.
 
 ``Table.write(format='ascii.ecsv')`` dumps the header with astropy's YAML
-dumper (`astropy.io.misc.yaml`), whose import loads astropy.coordinates
+dumper (``astropy.io.misc.yaml``), whose import loads astropy.coordinates
 (frames, time scales: about 0.1 s, more than the rest of a short build needs).
 bgcube writes small ECSV files in every build (observation groups, exclusion
 regions), so it writes the tables it can here: columns of numbers, booleans

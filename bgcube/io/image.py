@@ -94,7 +94,7 @@ def cube_to_image_hdulist(cube: CubeLike) -> fits.HDUList:
     for i, (name, axis) in enumerate(
         (("coordx_fits_name", cube.detx_axis), ("coordy_fits_name", cube.dety_axis)), start=1
     ):
-        edges = axis.edges.to(axis.canonical_unit)
+        edges = axis.edges_quantity.to(axis.canonical_unit)
         if axis.nbin == 1 or _uniform(edges.value):
             _linear_wcs(header, i, cube.scheme_dict[name], edges)
     _energy_wcs(header, cube.energy_axis.edges)
@@ -114,7 +114,7 @@ def cube_to_image_hdulist(cube: CubeLike) -> fits.HDUList:
     )
     columns = []
     for prefix, axis in (("DETX", cube.detx_axis), ("DETY", cube.dety_axis)):
-        values, unit = axis.edges.value, format_unit(axis.edges.unit)
+        values, unit = axis.edges_quantity.value, format_unit(axis.unit)
         n = axis.nbin
         columns.append(fits.Column(f"{prefix}_LO", f"{n}D", unit=unit, array=values[None, :-1]))
         columns.append(fits.Column(f"{prefix}_HI", f"{n}D", unit=unit, array=values[None, 1:]))

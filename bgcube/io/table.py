@@ -412,7 +412,7 @@ def cube_table_parts(cube: CubeLike, *, legacy: bool = False) -> tuple[list, dic
         (y_name, cube.dety_axis),
         (e_name, cube.energy_axis),
     ):
-        edges = axis.edges
+        edges = axis.edges_quantity
         if not legacy:
             edges = edges.to(axis.canonical_unit)
         columns.append((f"{name}_LO", u.Quantity(edges[np.newaxis, :-1])))
