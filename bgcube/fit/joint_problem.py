@@ -120,17 +120,30 @@ class Problem:
             eps if step_e is None else eps + t * step_e,
         )
 
-    def run_prior(self, eps):
-        """Huber prior of the run effects: value, gradient and (reweighted) curvature per run."""
+    def run_prior(self, eps, expected=None, exact=0.0):
+        """Huber prior of the run effects: value, gradient and Newton curvature per run.
+
+        Inside the edge the curvature is the prior's precision. Beyond it
+        the prior is linear (curvature 0); the Newton curvature there is its
+        secant slope / eps ``c``, a majoriser of the prior, which keeps the
+        first steps from throwing runs far across the edge. With ``exact``
+        1 and each run's ``expected`` counts (its likelihood's own
+        curvature), ``c`` is shrunk to ``c * c / (c + expected)``: close to
+        the exact 0 where the counts dominate, and still ``c`` for a run
+        with few expected counts. The fit switches to it near the optimum:
+        the secant alone made the common level of all runs converge linearly
+        (21 Newton iterations on the H.E.S.S. DR1 instead of 9).
+        """
         xp, prec, edge = self.xp, self.run_precision, self.run_edge
         if not math.isfinite(edge):
             return 0.5 * prec * eps * eps, prec * eps, xp.full_like(eps, prec)
         size = xp.abs(eps)
         inside = size <= edge
         value = xp.where(inside, 0.5 * prec * eps * eps, prec * edge * (size - 0.5 * edge))
-        # curvature beyond the edge: the secant slope / eps (iteratively reweighted,
-        # a majoriser of the prior), positive even for a run with few expected counts
-        curvature = prec * xp.where(inside, 1.0, edge / xp.where(inside, 1.0, size))
+        secant = prec * edge / xp.where(inside, 1.0, size)
+        if expected is not None:
+            secant = secant * (1.0 - exact) + exact * secant * secant / (secant + expected)
+        curvature = xp.where(inside, prec, secant)
         return value, prec * xp.clip(eps, -edge, edge), curvature
 
     def split(self, theta):
@@ -235,7 +248,7 @@ class Problem:
         clone.g = dataclasses.replace(self.g, **design)
         return clone
 
-    def newton_system(self, theta, delta, eps=None):
+    def newton_system(self, theta, delta, eps=None, exact=0.0):
         """Objective, gradient (of the log-posterior) and Hessian blocks at ``(theta, delta, eps)``.
 
         Returns ``grad, hess`` of the globals, ``groups = (grad_d, block,
@@ -244,6 +257,8 @@ class Problem:
         (the run block is diagonal) and their cross terms with the globals;
         then the expected counts per (run, energy) and the objective, from
         the same expected counts (one pass over the runs for all of them).
+        ``exact`` (0 or 1) chooses the run effects' curvature beyond the
+        Huber edge (see `run_prior`).
         """
         xp, d, g = self.xp, self.d, self.g
         q, k, m, l, j = self.q, self.k, self.m, self.l, self.j  # noqa: E741 (l: spline index)
@@ -328,11 +343,11 @@ class Problem:
             block = block + xp.eye(self.n_groups, dtype=oh.dtype) * precision[None, :]
             groups = (grad_d, block, oh.T @ rows)
         if eps is not None:
-            _, slope, curvature = self.run_prior(eps)
+            _, slope, curvature = self.run_prior(eps, m_tot, exact)
             runs = (r_tot - slope, m_tot + curvature, rows, m_tot)
         return grad, hess, groups, runs, m_run, value
 
-    def newton(self, theta, delta, eps=None):
+    def newton(self, theta, delta, eps=None, exact=0.0):
         """The Newton step at ``(theta, delta, eps)``, with what the fit needs there.
 
         Returns ``value, decrement, steps, cov, m_run``: the objective, the
@@ -341,7 +356,7 @@ class Problem:
         the globals' covariance and the expected counts per (run, energy).
         One program on JAX: the line search evaluates it at each trial point.
         """
-        grad, hess, groups, runs, m_run, value = self.newton_system(theta, delta, eps)
+        grad, hess, groups, runs, m_run, value = self.newton_system(theta, delta, eps, exact)
         step, step_d, step_e, cov, decrement = self.solve(grad, hess, groups, runs)
         return value, decrement, (step, step_d, step_e), cov, m_run
 
@@ -349,8 +364,8 @@ class Problem:
         """Newton step and the globals' covariance (group and run effects marginalised).
 
         Returns ``step, step_d, step_e, cov, decrement`` (the Newton
-        decrement a 0-d array). The run effects are eliminated first (their block is diagonal), then
-        the group effects, each by a Schur complement.
+        decrement a 0-d array). The run effects are eliminated first (their
+        block is diagonal), then the group effects, each by a Schur complement.
         """
         xp = self.xp
         full_grad, full_groups = grad, groups

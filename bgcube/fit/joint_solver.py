@@ -45,6 +45,12 @@ from .joint_problem import Problem
 
 __all__ = ["JointData", "JointDesign", "JointSolution", "fit_joint", "expected_counts"]
 
+#: Half the Newton decrement (log-likelihood units) below which the run effects
+#: beyond the Huber edge get the exact curvature instead of the secant majoriser
+#: (see `bgcube.fit.joint_problem.Problem.run_prior`): quadratic convergence
+#: near the optimum, without the secant's slow linear tail.
+EXACT_BELOW = 1.0
+
 
 def fit_joint(
     data: JointData,
@@ -82,7 +88,8 @@ def fit_joint(
     # the Newton step at the current point, with its objective value: the line
     # search evaluates it at each trial point (one compiled program on JAX), so
     # that an accepted step needs no other pass over the runs
-    state = problem.call("newton", theta, delta, eps)
+    exact = 0.0  # the run effects' curvature beyond the Huber edge: the secant, then exact
+    state = problem.call("newton", theta, delta, eps, exact)
     value = float(state[0])
     converged, reason, iteration, decrement = False, "", 0, math.inf
     for iteration in range(1, max_iterations + 1):
@@ -95,12 +102,14 @@ def fit_joint(
             converged = True
             reason = f"converged: expected decrease {0.5 * decrement:.2e} < {tolerance:g}"
             break
+        if 0.5 * decrement < EXACT_BELOW:  # near the optimum: Newton's own curvature
+            exact = 1.0
         t = 1.0
         while t > 1e-10:
             new_theta, new_delta, new_eps = problem.call(
                 "advance", theta, delta, eps, step, step_d, step_e, t
             )
-            trial = problem.call("newton", new_theta, new_delta, new_eps)
+            trial = problem.call("newton", new_theta, new_delta, new_eps, exact)
             new_value = float(trial[0])
             if math.isfinite(new_value) and new_value <= value - 1e-4 * t * decrement:
                 break
@@ -128,7 +137,8 @@ def fit_joint(
     # each run's expected counts without its group and run effects (zero effects:
     # the same program again)
     no_delta = delta * 0.0
-    m_run = problem.call("newton", theta, no_delta, None if eps is None else eps * 0.0)[4]
+    no_eps = None if eps is None else eps * 0.0
+    m_run = problem.call("newton", theta, no_delta, no_eps, exact)[4]
     coef_a, coef_s = problem.split(theta)
     return JointSolution(
         coef_a=coef_a,
