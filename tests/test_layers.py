@@ -31,6 +31,7 @@ LAYERS = (
         "bgcube.__main__",
         "bgcube.describe",
         "bgcube.jax_cache",
+        "bgcube.blas_threads",
     ),
     ("bgcube.simulate",),
     ("bgcube.make",),
