@@ -78,6 +78,10 @@ def from_numpy(array, backend=None, *, device=None, dtype=None):
     if dtype is None and _same_library(array, xp):  # already there: no trip through the host
         return array if device is None else _to_device(array, device)
     host = np.asarray(array, dtype=dtype)
+    if backend_name(xp) == "jax":  # jnp.asarray compiles a program per shape, device_put none
+        import jax
+
+        return jax.device_put(host, device)
     if device is None:
         return xp.asarray(host)
     return xp.asarray(host, device=device)

@@ -188,3 +188,19 @@ def test_to_backend_array_without_the_host(xp_nocupy):
     np.testing.assert_array_equal(back, host)
     same = to_backend_array(there, xp_nocupy)
     assert same is not there
+
+
+def test_from_numpy_on_jax_compiles_nothing(caplog):
+    jax = pytest.importorskip("jax")
+    from bgcube.array.namespace import jax_x64
+    from bgcube.backend import from_numpy
+
+    host = np.arange(77.0).reshape(7, 11) * 0.5
+    with jax_x64():
+        with jax.log_compiles(True), caplog.at_level("DEBUG"):
+            there = from_numpy(host, "jax")
+        # jnp.asarray would compile a program for each new shape; device_put none
+        assert not [r for r in caplog.records if "ompil" in r.getMessage()]
+        assert isinstance(there, jax.Array) and there.dtype == jax.numpy.float64
+        assert there.devices() == {jax.devices()[0]}  # the default device
+        np.testing.assert_array_equal(to_numpy(there), host)

@@ -16,7 +16,7 @@ import math
 import numpy as np
 
 from ..array.namespace import get_namespace, is_jax, jax_x64
-from ..backend import to_numpy
+from ..backend import from_numpy, to_numpy
 from ..errors import FitError
 from .joint import (
     DEFAULT_CONDITIONS,
@@ -162,7 +162,7 @@ def fit_joint_model(
     with jax_x64() if is_jax(xp) else contextlib.nullcontext():
 
         def arr(x):
-            return None if x is None else xp.asarray(np.ascontiguousarray(x))
+            return None if x is None else from_numpy(np.ascontiguousarray(x), xp)
 
         data = JointData(
             arr(exposure[use]),
