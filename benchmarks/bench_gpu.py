@@ -14,7 +14,11 @@ It writes ``RESULTS_DIR/bench_gpu.md`` with:
 * **make-models**: a simulated GADF data set (``bgcube.simulate``, written
   once to a temporary folder) built with ``backend='numpy'``, ``'jax'`` and
   ``'cupy'``: wall time of a first (compiling) and a second call, and
-  whether the cubes equal NumPy's (counts exactly, times to 1e-12).
+  whether the cubes equal NumPy's (counts exactly, times to 1e-12);
+* **joint fit**: the joint model fitted to a simulated archive of per-run
+  cubes (``bench_joint_fit``'s, default 300 runs) on each backend: wall
+  time of a first (compiling) and a second fit, Newton iterations, and the
+  largest difference of the coefficients from NumPy's.
 """
 
 from __future__ import annotations
@@ -136,6 +140,27 @@ def bench_make_models(backends, n_runs, rate_hz):
     return rows
 
 
+def bench_joint_fit(backends, n_runs):
+    from bench_joint_fit import _simulated
+
+    from bgcube.fit.joint_fitting import fit_joint_model
+
+    counts, exposure, thresholds, table = _simulated(n_runs)
+    rows, reference = [], None
+    for name, _, _ in backends:
+        times = []
+        for _ in range(2):
+            start = time.perf_counter()
+            model = fit_joint_model(counts, exposure, thresholds, table, backend=name)
+            times.append(time.perf_counter() - start)
+        coef = np.concatenate([model.coef_a.ravel(), model.coef_s.ravel()])
+        reference = coef if reference is None else reference
+        diff = float(np.max(np.abs(coef - reference)))
+        rows.append([name, times[0], times[1], int(model.meta["NITER"]), diff])
+        print(f"joint fit {name:6s} first {times[0]:.2f} s, second {times[1]:.2f} s", flush=True)
+    return rows
+
+
 def _same_cubes(result, reference):
     for a, b in zip(result.groups, reference.groups, strict=True):
         if (a.model is None) != (b.model is None):
@@ -158,6 +183,7 @@ def main(argv=None):
     parser.add_argument("--dtypes", default="float32,float64")
     parser.add_argument("--runs", type=int, default=20, help="simulated runs for make-models")
     parser.add_argument("--rate", type=float, default=60.0, help="background rate per run, Hz")
+    parser.add_argument("--joint-runs", type=int, default=300, help="runs for the joint fit")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     backends = available_backends()
@@ -165,6 +191,7 @@ def main(argv=None):
     dtypes = [np.dtype(d).type for d in args.dtypes.split(",")]
     fill_rows = bench_fill(backends, sizes, dtypes)
     mm_rows = bench_make_models(backends, args.runs, args.rate) if args.runs > 0 else []
+    joint_rows = bench_joint_fit(backends, args.joint_runs) if args.joint_runs > 0 else []
     lines = [
         "# bgcube on the GPU machine",
         "",
@@ -191,10 +218,20 @@ def main(argv=None):
         f"| {b} | {t0:.2f} | {t1:.2f} | {n} | {'yes' if ok else 'NO'} |"
         for b, t0, t1, n, ok in mm_rows
     ]
+    lines += [
+        "",
+        f"## Joint fit, {args.joint_runs} simulated runs",
+        "",
+        "| backend | first fit [s] | second fit [s] | Newton iterations | max coefficient "
+        "difference from NumPy |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [f"| {b} | {t0:.2f} | {t1:.2f} | {it} | {d:.1e} |" for b, t0, t1, it, d in joint_rows]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_gpu.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     bad = [r for r in fill_rows if not r[4]] + [r for r in mm_rows if not r[4]]
+    bad += [r for r in joint_rows if not r[4] < 1e-6]
     return 1 if bad else 0
 
 

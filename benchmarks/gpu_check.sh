@@ -43,7 +43,7 @@ PACKAGES=(array-api-compat array-api-strict astropy pyerfa astropy-iers-data pyy
 #: test modules that exercise the array backends (the rest is backend-independent)
 TESTS=(tests/test_array_core.py tests/test_fill_exactness.py tests/test_cube.py
        tests/test_stream.py tests/test_precision.py tests/test_fill_events_public.py
-       tests/test_device_chain.py)
+       tests/test_device_chain.py tests/test_joint_model.py)
 
 while [ $# -gt 0 ]; do
     case "$1" in
