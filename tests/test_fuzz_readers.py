@@ -1,7 +1,8 @@
 """Fuzz tests of every file reader: damaged files read correctly or raise a BgcubeError.
 
 Each test starts from a valid file written by bgcube (a cube table in the
-GADF and the legacy layout, an image file, a model file, a simulated event
+GADF and the legacy layout, an image file, a model file, an AEFF_2D table
+(read for its effective area at 1 TeV), a simulated event
 file with its GTI, the obs-index and hdu-index of a simulated data set, an
 exclusion table in FITS and ECSV, an observation-group ECSV) and applies
 random damage (`_fuzz_damage`): missing, extra or renamed columns, wrong
@@ -127,6 +128,7 @@ def workdir(tmp_path_factory):
         root / "exclusion.ecsv"
     )
     ObservationGroups.from_bins([0, 20, 40, 60], [0, 180, 360]).write(root / "groups.ecsv")
+    _aeff_hdulist().writeto(root / "aeff.fits")
     make_test_dataset(
         root / "ds",
         n_obs=2,
@@ -171,6 +173,32 @@ def _check_cube(cube):
     for axis in (cube.detx_axis, cube.dety_axis, cube.energy_axis):
         edges = axis.edges_canonical
         assert np.all(np.isfinite(edges)) and np.all(np.diff(edges) > 0)
+
+
+def _aeff_hdulist():
+    """A GADF AEFF_2D table (12 energy x 5 offset bins, EFFAREA with TDIM)."""
+    from astropy.io import fits
+
+    e_edges, t_edges = np.geomspace(0.1, 100, 13), np.linspace(0.0, 2.5, 6)
+    area = np.outer(3.0 - 0.5 * (t_edges[1:] + t_edges[:-1]), np.arange(1.0, 13.0)) * 1e4
+    columns = [
+        fits.Column("ENERG_LO", "12E", "TeV", array=e_edges[None, :-1]),
+        fits.Column("ENERG_HI", "12E", "TeV", array=e_edges[None, 1:]),
+        fits.Column("THETA_LO", "5E", "deg", array=t_edges[None, :-1]),
+        fits.Column("THETA_HI", "5E", "deg", array=t_edges[None, 1:]),
+        fits.Column("EFFAREA", "60E", "m2", dim="(12,5)", array=area[None]),
+    ]
+    hdu = fits.BinTableHDU.from_columns(columns, name="AEFF")
+    hdu.header["HDUCLAS4"] = "AEFF_2D"
+    return fits.HDUList([fits.PrimaryHDU(), hdu])
+
+
+def read_aeff(path):
+    from bgcube.data.irf import effective_area_at
+
+    area = effective_area_at(path, "AEFF").to_value(u.m**2)
+    assert np.isfinite(area)
+    return area
 
 
 def read_cube(format):
@@ -340,6 +368,7 @@ FITS_FILES = {
     "cube_image": ("cube_image.fits", read_cube("image")),
     "model": ("model.fits", read_model),
     "exclusion_fits": ("exclusion.fits", read_exclusion),
+    "aeff_2d": ("aeff.fits", read_aeff),
 }
 
 

@@ -203,3 +203,47 @@ def test_a_nan_in_the_table_is_read_as_astropy_reads_it(tmp_path, monkeypatch):
     _lean_off(monkeypatch)
     reference = effective_area_at(tmp_path / "nan.fits", "AEFF", 2 * u.TeV, 1.0 * u.deg)
     assert lean.value == reference.value
+
+
+def _edited(path, edit):
+    with fits.open(path) as hdus:
+        table = Table(hdus["AEFF"].data)
+        for name in table.colnames:
+            table[name].unit = hdus["AEFF"].columns[name].unit
+        table = edit(table)
+        hdu = fits.table_to_hdu(table)
+        hdu.name = "AEFF"
+        out = path.with_name("edited.fits")
+        fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(out)
+    return out
+
+
+def _set_unit(table, name, unit):
+    table[name].unit = unit
+    return table
+
+
+def _scaled(table, name, factor):
+    table[name] = table[name] * factor
+    return table
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda t: t[:0], "has no rows"),
+        (lambda t: _set_unit(t, "ENERG_LO", "s"), "column ENERG_LO has unit s, expected TeV"),
+        (lambda t: _scaled(t, "ENERG_LO", 0.0), "finite and positive"),
+        (lambda t: _scaled(t, "THETA_HI", np.nan), "THETA_LO/THETA_HI must be finite"),
+        (lambda t: _scaled(t, "EFFAREA", np.inf), "EFFAREA is not finite"),
+    ],
+)
+def test_bad_values_are_named_errors(tmp_path, monkeypatch, edit, match):
+    path = _edited(_aeff_file(tmp_path / "aeff.fits"), edit)
+    with pytest.raises(FileFormatError, match=match) as lean:
+        effective_area_at(path, "AEFF")
+    assert "edited.fits" in str(lean.value)
+    _lean_off(monkeypatch)
+    with pytest.raises(FileFormatError) as reference:
+        effective_area_at(path, "AEFF")
+    assert str(lean.value) == str(reference.value)

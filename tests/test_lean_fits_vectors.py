@@ -108,3 +108,20 @@ def test_values_of_a_tdim_astropy_ignores_are_astropys(tmp_path):
     assert lean_fits._cell_shape(1, None) == ()
     assert lean_fits._cell_shape(1, "(1)") is None
     assert lean_fits._cell_shape(0, None) is None
+
+
+def test_a_read_outside_the_build_leaves_the_read_ahead_alone(tmp_path):
+    """``read_ahead=False`` (the effective-area reads) does not change how far the
+    read-ahead decompresses the next event files."""
+    from bgcube.io import prefetch
+
+    path = _write(tmp_path / "t.fits.gz")
+    before = prefetch._needed[0]
+    try:
+        prefetch.note_needed(123)
+        assert read_table_hdu(path, "TABLE", read_ahead=False) is not None
+        assert prefetch._needed[0] == 123
+        assert read_table_hdu(path, "TABLE") is not None
+        assert prefetch._needed[0] > 2880  # through the table's data
+    finally:
+        prefetch.note_needed(before)

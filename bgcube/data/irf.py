@@ -75,9 +75,11 @@ def effective_area_at(
     ------
     FileFormatError
         The file or HDU cannot be read, a column is missing, is not numeric
-        or has a format (TFORM) FITS does not know, or the shape of EFFAREA
-        (its TDIM) does not match the axes; the message names file, HDU
-        and column.
+        or has a format (TFORM) FITS does not know or a unit of another
+        kind, the shape of EFFAREA (its TDIM) does not match the axes, the
+        bins are not finite and increasing (energies positive), the table
+        has no rows, or the area there is not finite; the message names
+        file, HDU and column.
     """
     cells = _first_row(filename, hdu)
     for name, (value, _) in cells.items():
@@ -89,9 +91,15 @@ def effective_area_at(
                 hdu=hdu,
             )
 
+    def error(message):
+        return FileFormatError(message, filename=filename, hdu=hdu)
+
     def quantity(name, unit):
         value, column_unit = cells[name]
-        return u.Quantity(value, column_unit or unit).to_value(unit)
+        try:
+            return u.Quantity(value, column_unit or unit).to_value(unit)
+        except (u.UnitsError, ValueError, TypeError):
+            raise error(f"column {name} has unit {column_unit!s}, expected {unit}") from None
 
     def axis(lo, hi, unit):
         return np.ravel(quantity(lo, unit)), np.ravel(quantity(hi, unit))
@@ -103,18 +111,31 @@ def effective_area_at(
     if area.shape == (e_lo.size, t_lo.size):  # written energy-major
         area = area.T
     if area.shape != (t_lo.size, e_lo.size):
-        raise FileFormatError(
+        raise error(
             f"EFFAREA of shape {area.shape} does not match {t_lo.size} offset x "
-            f"{e_lo.size} energy bins{_format_cards(filename, hdu, 'EFFAREA')}",
-            filename=filename,
-            hdu=hdu,
+            f"{e_lo.size} energy bins{_format_cards(filename, hdu, 'EFFAREA')}"
         )
+    if e_lo.size != e_hi.size or t_lo.size != t_hi.size:
+        raise error(
+            f"ENERG_LO/ENERG_HI hold {e_lo.size}/{e_hi.size} values and THETA_LO/THETA_HI "
+            f"{t_lo.size}/{t_hi.size}: each pair must hold as many"
+        )
+    if not (np.all(np.isfinite(e_lo) & (e_lo > 0)) and np.all(np.isfinite(e_hi) & (e_hi > 0))):
+        raise error("ENERG_LO and ENERG_HI must be finite and positive")
     log_e = 0.5 * (np.log10(e_lo) + np.log10(e_hi))
     theta = 0.5 * (t_lo + t_hi)
+    for name, centres in (("ENERG_LO/ENERG_HI", log_e), ("THETA_LO/THETA_HI", theta)):
+        if centres.size == 0 or not np.all(
+            np.isfinite(centres) & (np.diff(centres, prepend=-np.inf) > 0)
+        ):
+            raise error(f"the bins of {name} must be finite and increasing")
     x = float(np.log10(u.Quantity(energy, u.TeV).to_value(u.TeV)))
     t = float(u.Quantity(offset, u.deg).to_value(u.deg))
     per_offset = np.array([np.interp(x, log_e, a) for a in area])
-    return float(np.interp(t, theta, per_offset)) * u.m**2
+    value = float(np.interp(t, theta, per_offset))
+    if not np.isfinite(value):
+        raise error(f"EFFAREA is not finite at {x:g} (log10 TeV) and {t:g} deg")
+    return value * u.m**2
 
 
 def _first_row(filename, hdu) -> dict:
@@ -146,6 +167,8 @@ def _first_row(filename, hdu) -> dict:
             hdu=hdu,
         ) from exc
     _check_columns(table.colnames, filename, hdu)
+    if len(table) == 0:
+        raise FileFormatError("effective area table has no rows", filename=filename, hdu=hdu)
     row = table[0]
     return {name: (row[name], table[name].unit) for name in _COLUMNS}
 
@@ -187,7 +210,7 @@ def _cards(filename, hdu) -> dict:
             name = str(header.get(f"TTYPE{i}", ""))
             keys = [k for k in (f"TFORM{i}", f"TDIM{i}") if k in header]
             cards[name] = [(k, header[k]) for k in keys]
-    except (KeyError, ValueError, TypeError):
+    except Exception:  # a card astropy cannot parse either: the message goes without
         return {}
     return cards
 
