@@ -152,10 +152,8 @@ class JointBackgroundModel(JointModelIO):
         """
         f = run_features(self.conditions, row)[0]
         uvec = run_features(self.spatial_conditions, row)[0]
-        log_energy = np.atleast_1d(np.asarray(log_energy, dtype=np.float64))
-        a = self.spec.energy_basis(log_energy) @ (f @ self.coef_a)  # (E,)
-        bs = self.spec.spatial_energy_basis(log_energy)
-        g = self.spec.spatial_basis(detx, dety)
+        be, bs, g = _bases(self.spec, log_energy, detx, dety)
+        a = be @ (f @ self.coef_a)  # (E,)
         shape = np.tensordot(uvec, self.coef_s, axes=1)  # (L, J)
         s = bs @ shape @ g.T
         return a[:, None] + s + float(night_effect)
@@ -252,13 +250,15 @@ class JointBackgroundModel(JointModelIO):
         centres = 0.5 * (xy[1:] + xy[:-1])
         gx, gy = np.meshgrid(centres, centres)
         log_e = 0.5 * (np.log10(e[1:]) + np.log10(e[:-1]))
-        rate = np.exp(self.log_rate(row, log_e, gx.ravel(), gy.ravel(), night_effect))
-        data = rate.reshape(log_e.size, centres.size, centres.size) * 1e-6  # 1/TeV -> 1/MeV
+        rate = self.log_rate(row, log_e, gx.ravel(), gy.ravel(), night_effect)
+        np.exp(rate, out=rate)
+        rate *= 1e-6  # 1/TeV -> 1/MeV
         cube = FOVCube(
             coordx_edges=xy * u.deg,
             coordy_edges=xy * u.deg,
             energy_edges=e * u.TeV,
-            data=data * u.Unit("1 / (MeV s sr)"),
+            data=rate.reshape(log_e.size, centres.size, centres.size),
+            unit=_RATE_UNIT,
             scheme="bg_cube",
         )
         cube.meta.update(
@@ -276,6 +276,34 @@ class JointBackgroundModel(JointModelIO):
             return 0.0
         hit = np.flatnonzero(np.asarray(self.runs["OBS_ID"]) == int(obs_id))
         return float(self.runs["NIGHT_EFFECT"][hit[0]]) if hit.size else 0.0
+
+
+_RATE_UNIT = u.Unit("1 / (MeV s sr)")
+_BASES: dict = {}  # the last grid's bases: a build evaluates every run on one grid
+
+
+def _bases(spec, log_energy, detx, dety):
+    """The model's bases at these energies and points, shape (E, K), (E, L) and (P, J).
+
+    They depend on the grid, not on the run: the last grid's are kept, so
+    that the per-run cubes of a build compute them once.
+    """
+    log_energy = np.atleast_1d(np.asarray(log_energy, dtype=np.float64))
+    detx = np.ravel(np.asarray(detx, dtype=np.float64))
+    dety = np.ravel(np.asarray(dety, dtype=np.float64))
+    key = (spec, log_energy.tobytes(), detx.tobytes(), dety.tobytes())
+    bases = _BASES.get(key)
+    if bases is None:
+        bases = (
+            spec.energy_basis(log_energy),
+            spec.spatial_energy_basis(log_energy),
+            spec.spatial_basis(detx, dety),
+        )
+        for b in bases:
+            b.flags.writeable = False
+        _BASES.clear()
+        _BASES[key] = bases
+    return bases
 
 
 def _row_get(row, name):
