@@ -233,3 +233,18 @@ def test_per_run_file_headers_need_no_astropy_header(monkeypatch):
         patch.setattr(lean_write.fits, "Header", None)  # any use of it would fail
         data = lean_write.cube_file_bytes(cube)
     assert bytes(data) == expected
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+@pytest.mark.parametrize("meta", META[:2] + META[5:6])
+def test_cube_table_files_are_astropys_bytes(tmp_path, legacy, meta):
+    """FOVCube.write(format='table') writes what astropy writes for cube_to_hdulist."""
+    from bgcube.io.files import cube_to_hdulist
+
+    cube = small_model().background_cube
+    cube.meta.update(meta)
+    cube.write(tmp_path / "c.fits", format="table", legacy=legacy)
+    expected = astropy_bytes(cube_to_hdulist(cube, "table", legacy=legacy))
+    assert (tmp_path / "c.fits").read_bytes() == expected
+    cube.write(tmp_path / "c.fits.gz", format="table", legacy=legacy)
+    assert gzip.decompress((tmp_path / "c.fits.gz").read_bytes()) == expected

@@ -384,4 +384,9 @@ def write_cube(
     OutputExistsError
         If the file exists and ``overwrite`` is false.
     """
+    if format == "table":  # the bytes of cube_to_hdulist, without astropy's HDU objects
+        from .lean_write import cube_file_bytes
+
+        write_fits_bytes(cube_file_bytes(cube, legacy=legacy), filename, overwrite)
+        return
     write_hdulist(cube_to_hdulist(cube, format, legacy=legacy), filename, overwrite)
