@@ -288,6 +288,13 @@ def write_table(table, filename, overwrite=False) -> None:
     through `write_hdulist`: gzipped for a ``.gz`` name, never replacing a
     file without ``overwrite``.
     """
+    from .lean_table import table_hdu_bytes
+    from .lean_write import primary_hdu_bytes
+
+    hdu = table_hdu_bytes(table)  # plain tables without astropy's HDU objects (same bytes)
+    if hdu is not None:
+        write_fits_bytes(primary_hdu_bytes() + hdu, filename, overwrite)
+        return
     write_hdulist(fits.HDUList([fits.PrimaryHDU(), fits.table_to_hdu(table)]), filename, overwrite)
 
 
