@@ -396,4 +396,11 @@ def write_cube(
 
         write_fits_bytes(cube_file_bytes(cube, legacy=legacy), filename, overwrite)
         return
+    if format == "image":  # the same bytes, without HDU objects, where the cards allow
+        from .lean_image import image_file_bytes
+
+        data = image_file_bytes(cube)
+        if data is not None:
+            write_fits_bytes(data, filename, overwrite)
+            return
     write_hdulist(cube_to_hdulist(cube, format, legacy=legacy), filename, overwrite)

@@ -126,6 +126,13 @@ def write_model(
         data = primary_hdu_bytes() + b"".join(table_hdu_bytes(c, legacy=legacy) for c in cubes)
         write_fits_bytes(data, filename, overwrite)
         return
+    if format == "image" and model.background_cube is not None:
+        from .lean_image import image_file_bytes  # the same bytes, without HDU objects
+
+        data = image_file_bytes(_with_time(model.background_cube, model.time_convention))
+        if data is not None:
+            write_fits_bytes(data, filename, overwrite)
+            return
     write_hdulist(model_to_hdulist(model, format, legacy=legacy), filename, overwrite)
 
 
