@@ -220,3 +220,18 @@ def test_partial_decompression_of_several_members_and_damage(tmp_path, monkeypat
     assert not same
     with pytest.raises(Exception):  # noqa: B017 - the whole file: gzip's own error
         source.full()
+
+
+def test_a_gzipped_file_is_read_only_as_far_as_its_decompression_goes(tmp_path):
+    """The compressed bytes are read as far as `ensure` needs them; `full` reads the rest."""
+    rng = np.random.default_rng(4)
+    data = rng.integers(0, 255, 3_000_000, dtype=np.uint8).tobytes()  # hardly compressible
+    path = tmp_path / "big.gz"
+    path.write_bytes(gzip.compress(data) + gzip.compress(b"second member"))
+    source = prefetch.FileBytes(path)
+    assert source.ensure(5000) and bytes(source.buffer[:5000]) == data[:5000]
+    assert len(source._raw) < path.stat().st_size // 10  # the first few blocks only
+    assert source.ensure(2_000_000) and bytes(source.buffer[:2_000_000]) == data[:2_000_000]
+    assert len(source._raw) < path.stat().st_size
+    assert source.ensure(len(data) + 13) and bytes(source.buffer) == data + b"second member"
+    assert prefetch.FileBytes(path).full() == data + b"second member"

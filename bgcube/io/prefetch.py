@@ -46,6 +46,9 @@ except ImportError:  # pragma: no cover - isal is a dependency; zlib does the sa
 
 #: Bytes decompressed at least per step of `FileBytes.ensure` (a step releases the GIL).
 _STEP = 1 << 15
+#: Compressed bytes of a gzipped file read at least at a time (the file is read only
+#: as far as its decompression goes: a header alone needs the first few kB).
+_RAW_STEP = 1 << 16
 
 
 def gunzip(data: bytes) -> bytes:
@@ -72,22 +75,34 @@ class FileBytes:
     Parameters
     ----------
     path : str or path
-        The file: a gzipped one is read into memory at once, an
-        uncompressed one as far as asked.
+        The file: read as far as asked (a gzipped one as far as its
+        decompression needs, then all of it for `full`).
     """
 
     def __init__(self, path):
         self.path = path
         with open(path, "rb") as f:
-            self.gzipped = f.read(2) == _GZIP_MAGIC
-            f.seek(0)
-            self._raw = f.read() if self.gzipped else b""
+            head = f.read(_RAW_STEP)
+        self.gzipped = head[:2] == _GZIP_MAGIC
+        self._raw = bytearray(head) if self.gzipped else bytearray()  # compressed, read so far
+        self._raw_done = not self.gzipped or len(head) < _RAW_STEP
         self._full = None
         self._out = bytearray()
         self._z = _decompressobj(31) if self.gzipped else None
         self._member = self._raw  # compressed data of the member being decompressed
         self._pos = 0  # bytes of it fed to the decompressor
         self._end = False
+
+    def _read_raw(self, size=-1) -> bool:
+        """Read ``size`` more compressed bytes (all the rest for -1); False at the file's end."""
+        if self._raw_done:
+            return False
+        with open(self.path, "rb") as f:
+            f.seek(len(self._raw))
+            chunk = f.read(size)
+        self._raw += chunk
+        self._raw_done = size < 0 or len(chunk) < size
+        return bool(chunk)
 
     @property
     def buffer(self):
@@ -124,11 +139,15 @@ class FileBytes:
             chunk = self._member[self._pos : self._pos + size]
             self._pos += len(chunk)
             self._out += z.decompress(chunk, size)
+        elif self._member is self._raw and self._read_raw(max(_RAW_STEP, size)):
+            return  # more of the file read: the next step decompresses it
         else:
             self._end = True  # truncated: `full` raises the error
             return
         if z.eof:
-            rest = z.unused_data + self._member[self._pos :]
+            if self._member is self._raw:
+                self._read_raw()  # another member may follow: the rest of the file
+            rest = bytes(z.unused_data) + bytes(self._member[self._pos :])
             if rest[:2] == _GZIP_MAGIC:  # another gzip member
                 self._z, self._member, self._pos = _decompressobj(31), rest, 0
             else:
@@ -143,7 +162,11 @@ class FileBytes:
             As `gzip.decompress` does, for a damaged gzipped file.
         """
         if self._full is None:
-            self._full = gunzip(self._raw) if self.gzipped else read_file_bytes(self.path)
+            if self.gzipped:
+                self._read_raw()
+                self._full = gunzip(bytes(self._raw))
+            else:
+                self._full = read_file_bytes(self.path)
         return self._full
 
 
