@@ -15,7 +15,8 @@ What it does, in one run:
    each file is a multi-member gzip of its own headers and that data, which
    readers see as one stream), with its obs-index and hdu-index;
 2. for each variant and for the first ``--small-runs`` runs and all runs, in a
-   fresh interpreter each: ``bgcube make-models`` (defaults: zenith groups,
+   fresh interpreter each: ``bgcube make-models --model MODEL`` (``--model``:
+   ``groups`` by default, ``joint`` for the default build; otherwise defaults:
    exclusion 'auto', smoothing, files written) and a bare astropy read of the
    columns it needs (ENERGY, RA, DEC, TIME); wall time and the process's peak
    resident memory;
@@ -163,7 +164,7 @@ def _measure(args):
     return json.loads(result.stdout)
 
 
-def build_and_read(archive, n_runs, workdir):
+def build_and_read(archive, n_runs, workdir, model="groups"):
     """make-models (first ``n_runs`` runs) and the bare read of the same runs, fresh processes."""
     from astropy.table import Table
 
@@ -182,7 +183,7 @@ def build_and_read(archive, n_runs, workdir):
             "bgcube",
             "make-models",
             "--model",
-            "groups",
+            model,
             str(archive),
             str(out),
             "--obs-ids",
@@ -208,6 +209,12 @@ def main(argv=None):
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--model",
+        choices=("groups", "joint"),
+        default="groups",
+        help="make-models --model (joint: the default build, per-run files and the fit)",
+    )
     args = parser.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="bgcube_archive_", dir=args.folder))
     rows, timings = [], {}
@@ -224,7 +231,7 @@ def main(argv=None):
             size = sum(f.stat().st_size for f in archive.rglob("*") if f.is_file())
             timings[f"write {variant}"] = time.perf_counter() - start
             for n in sorted({min(args.small_runs, args.runs), args.runs}):
-                row = build_and_read(archive, n, base)
+                row = build_and_read(archive, n, base, args.model)
                 row.update(variant=variant, size=size * n / args.runs)
                 rows.append(row)
                 m, b = row["make"], row["bare"]
@@ -241,10 +248,11 @@ def main(argv=None):
         else:
             print(f"archive kept in {base}")
     lines = [
-        "# make-models on a simulated archive",
+        f"# make-models --model {args.model} on a simulated archive",
         "",
         "Written by `python benchmarks/bench_archive.py "
-        f"--runs {args.runs} --events-per-run {args.events_per_run:.3g}`; each step in a fresh "
+        f"--runs {args.runs} --events-per-run {args.events_per_run:.3g} --model {args.model}`; "
+        "each step in a fresh "
         "interpreter (start-up and imports included), files in the page cache as written.",
         "",
         f"- machine: {machine_description()}",
