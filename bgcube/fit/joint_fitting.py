@@ -18,6 +18,7 @@ import numpy as np
 from ..array.namespace import get_namespace, is_jax, jax_x64
 from ..backend import from_numpy, to_numpy
 from ..errors import FitError
+from ..io.scratch import release_rows
 from .joint import (
     DEFAULT_CONDITIONS,
     DEFAULT_SPATIAL_CONDITIONS,
@@ -142,7 +143,8 @@ def fit_joint_model(
         )
     thresholds = np.nan_to_num(np.asarray(thresholds, dtype=np.float64), nan=0.0)
     mask = (e[:-1][None, :] >= thresholds[:, None] * (1 - 1e-3)).astype(np.float64)
-    counts_run = counts.sum(axis=2, dtype=np.float64) * mask  # (R, E), fit bins only
+    use = np.flatnonzero(fitted)
+    counts_run, pixel_counts = _count_sums(counts, mask, spatial, fitted)
     centres = 0.5 * (xy[1:] + xy[:-1])
     gx, gy = np.meshgrid(centres, centres)
     log_e = 0.5 * (np.log10(e[1:]) + np.log10(e[:-1]))
@@ -152,7 +154,6 @@ def fit_joint_model(
         start = obs_table["TSTART"] if "TSTART" in obs_table.colnames else np.arange(n_runs) * 1e6
         nights = night_labels(np.asarray(start, dtype=np.float64), spec.night_gap_hours)
     nights = np.asarray(nights)
-    use = np.flatnonzero(fitted)
     groups = group_sigma = None
     if spec.night_sigma > 0:
         member = _membership(nights[use])
@@ -168,7 +169,7 @@ def fit_joint_model(
             arr(exposure[use]),
             arr(mask[use]),
             arr(counts_run[use]),
-            arr(_pixel_counts(counts, mask, spatial, use)),
+            arr(pixel_counts),
             arr(np.diff(e)),
             arr(solid_angle),
             arr(features[use]),
@@ -249,16 +250,29 @@ def fit_joint_model(
     )
 
 
-def _pixel_counts(counts, mask, spatial, use) -> np.ndarray:
-    """Counts per (spatial feature, energy, pixel) of the runs ``use``, fit bins only."""
-    out = np.zeros((spatial.shape[1],) + counts.shape[1:])
+def _count_sums(counts, mask, spatial, fitted) -> tuple[np.ndarray, np.ndarray]:
+    """The sums of the counts the fit needs, in one pass over the runs, chunk by chunk.
+
+    Returns the counts per (run, energy), shape (R, E), and per (spatial
+    feature, energy, pixel) over the ``fitted`` runs, shape (M, E, P), fit
+    bins only. The pages of a memory-mapped ``counts`` (a build's scratch
+    file) are given back after each chunk, so memory stays bounded.
+    """
+    n_runs = counts.shape[0]
+    counts_run = np.zeros((n_runs, counts.shape[1]))
+    pixel = np.zeros((spatial.shape[1],) + counts.shape[1:])
     chunk = runs_per_chunk(int(np.prod(counts.shape[1:])))
-    for lo in range(0, use.size, chunk):
-        rows = use[lo : lo + chunk]
-        out += np.einsum(
-            "rm,re,rep->mep", spatial[rows], mask[rows], counts[rows].astype(np.float64)
-        )
-    return out
+    for lo in range(0, n_runs, chunk):
+        hi = min(lo + chunk, n_runs)
+        block = np.asarray(counts[lo:hi], dtype=np.float64)
+        counts_run[lo:hi] = block.sum(axis=2) * mask[lo:hi]
+        rows = np.flatnonzero(fitted[lo:hi])
+        if rows.size:
+            pixel += np.einsum(
+                "rm,re,rep->mep", spatial[lo:hi][rows], mask[lo:hi][rows], block[rows]
+            )
+        release_rows(counts, lo, hi)
+    return counts_run, pixel
 
 
 def _rows(data: JointData, lo: int, hi: int) -> JointData:

@@ -22,7 +22,6 @@ writes
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,7 @@ from ..fit.joint import (
 from ..fit.joint_fitting import MIN_FIT_RUNS, fit_joint_model
 from ..io.atomic import check_writable
 from ..io.files import write_table
+from ..io.scratch import release_rows, scratch_array
 from .checkpoint import Checkpoint
 from .gammapy_index import planned_files, write_observation_backgrounds
 from .partial import RunTask, compute_serial, failure_error
@@ -223,8 +223,10 @@ def read_run_cubes(
     exact for counts below 2**24 per bin) in a scratch file that is
     memory-mapped (an unnamed temporary file in the folder ``scratch``,
     default the system's temporary folder, deleted when the cubes are), the
-    exposures in memory. Memory thus holds about 5 kB per run, not the
-    cubes: an archive of any number of runs is read in bounded memory.
+    exposures in memory; each run's pages of the file are given back as
+    soon as they are written (`bgcube.io.scratch.release_rows`). Memory
+    thus holds about 5 kB per run, not the cubes: an archive of any number
+    of runs is read in bounded memory.
 
     Raises
     ------
@@ -238,9 +240,7 @@ def read_run_cubes(
     n_energy = spec.energy_edges().size - 1
     n_pixels = (spec.fov_edges(spec.fit_pixel).size - 1) ** 2
     shape = (len(order), n_energy, n_pixels)
-    with tempfile.TemporaryFile(dir=None if scratch is None else str(scratch)) as handle:
-        handle.truncate(int(np.prod(shape)) * 4)
-        counts = np.memmap(handle, dtype=np.float32, mode="r+", shape=shape)  # owns its mapping
+    counts = scratch_array(shape, np.float32, scratch)
     exposure = np.zeros((len(order), n_pixels))
 
     def keep(obs_id, partial):
@@ -252,6 +252,7 @@ def read_run_cubes(
             return [], False
         k = order[obs_id]
         counts[k] = np.asarray(partial.counts, dtype=np.float32).reshape(n_energy, n_pixels)
+        release_rows(counts, k, k + 1)  # kept in the file, not in this process's memory
         exposure[k] = np.asarray(partial.time[0], dtype=np.float64).reshape(n_pixels)
         return [], True
 
@@ -275,6 +276,7 @@ def read_run_cubes(
     if rows.size < len(order):  # keep the runs read, in order (rows move up in place)
         for new, old in enumerate(rows):
             counts[new] = counts[old]
+            release_rows(counts, min(new, old), max(new, old) + 1)
         counts = counts[: rows.size]
         exposure = exposure[rows]
     return RunCubes(good, counts, exposure, failed)
