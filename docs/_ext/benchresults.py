@@ -18,6 +18,7 @@ ORDER = (
     "make_models",
     "joint_fit",
     "archive",
+    "archive_joint",
     "fill",
     "fill_events",
     "stream",
