@@ -202,14 +202,26 @@ def test_lock_in_process(tmp_path):
     assert not (tmp_path / LOCK_NAME).exists()
 
 
+#: The bgcube command with each run's fill slowed down by 50 ms: a DR1 group build
+#: (about 1 s) is then still reading its runs half a second after taking its lock.
+SLOW_BUILD = """
+import sys, time
+import bgcube.make.partial as partial
+fill = partial.fill_observation
+def slow(*args, **kwargs):
+    time.sleep(0.05)
+    return fill(*args, **kwargs)
+partial.fill_observation = slow
+from bgcube.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_a_killed_build_resumes(shared_data, tmp_path):
     """SIGKILL a real build on the H.E.S.S. DR1 runs mid-way; --resume then completes it."""
     indir = shared_data / "hess-dl3-dr1"
     outdir = tmp_path / "out"
-    command = [
-        sys.executable,
-        "-m",
-        "bgcube",
+    arguments = [
         "make-models",
         "--model",
         "groups",
@@ -219,7 +231,9 @@ def test_a_killed_build_resumes(shared_data, tmp_path):
         "--exclusion",
         "none",
     ]
-    build = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
+    command = [sys.executable, "-m", "bgcube", *arguments]
+    slow = [sys.executable, "-c", SLOW_BUILD, *arguments]
+    build = subprocess.Popen(slow, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
     for _ in range(3000):  # until the build holds its lock (at most 5 min)
         if (outdir / LOCK_NAME).exists() or build.poll() is not None:
             break
