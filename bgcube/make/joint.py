@@ -28,7 +28,6 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
-from astropy.coordinates import Angle, SkyCoord
 
 from ..binning import EFFECTIVE_AREA_COLUMN
 from ..data.irf import with_effective_area
@@ -149,6 +148,8 @@ def condition_table(store, obs_table, conditions=None, messages=None):
 def _galactic_latitude(obs_table) -> np.ndarray:
     if "GLAT_PNT" in obs_table.colnames:
         return np.asarray(u.Quantity(obs_table["GLAT_PNT"], u.deg).to_value(u.deg))
+    from astropy.coordinates import SkyCoord  # only for tables without GLAT_PNT
+
     coords = SkyCoord(obs_table["RA_PNT"], obs_table["DEC_PNT"], unit="deg")
     return coords.galactic.b.deg
 
@@ -199,7 +200,7 @@ def run_tasks(store, obs_ids, spec, regions) -> list:
     """One `~bgcube.make.partial.RunTask` per run on the spec's fit binning (RADEC, ONTIME)."""
     e = spec.energy_edges()
     xy = spec.fov_edges(spec.fit_pixel)
-    edges = (Angle(xy, u.deg), Angle(xy, u.deg), e * u.TeV)
+    edges = (xy * u.deg, xy * u.deg, e * u.TeV)
     return [
         RunTask.make(obs_id, store, edges, regions, "RADEC", "ONTIME")
         for obs_id in sorted(int(i) for i in obs_ids)
