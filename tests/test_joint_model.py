@@ -297,13 +297,18 @@ def _problem(spec, counts, exposure, features, spatial, xp=np, groups=None, sigm
     return data, design
 
 
+def _nights(n_runs, per_night):
+    """Night labels of ``n_runs`` runs, ``per_night`` a night, their one-hot groups and widths 0.1."""
+    nights = night_labels(np.arange(n_runs) // per_night * 86400.0, 6.0)
+    groups = (nights[:, None] == np.unique(nights)[None, :]).astype(float)
+    return nights, groups, np.full(groups.shape[1], 0.1)
+
+
 def test_fit_is_the_same_on_every_backend(simulated, xp_nocupy):
     table, truth, counts, exposure, mu, fitted = simulated
     features = run_features(fitted.conditions, table)
     spatial = run_features(fitted.spatial_conditions, table)
-    nights = night_labels(np.arange(len(table)) // 2 * 86400.0, 6.0)  # two runs a night
-    groups = (nights[:, None] == np.unique(nights)[None, :]).astype(float)
-    sigma = np.full(groups.shape[1], 0.1)
+    nights, groups, sigma = _nights(len(table), 2)  # two runs a night
     data, design = _problem(SPEC, counts, exposure, features, spatial, np, groups, sigma)
     reference = fit_joint(dataclasses.replace(data, run_sigma=0.05), design)
     with jax_x64():
@@ -323,9 +328,7 @@ def test_fit_in_chunks_of_runs_is_the_same_fit(simulated, xp_nocupy):
     table, truth, counts, exposure, mu, fitted = simulated
     features = run_features(fitted.conditions, table)
     spatial = run_features(fitted.spatial_conditions, table)
-    nights = night_labels(np.arange(len(table)) // 3 * 86400.0, 6.0)
-    groups = (nights[:, None] == np.unique(nights)[None, :]).astype(float)
-    sigma = np.full(groups.shape[1], 0.1)
+    nights, groups, sigma = _nights(len(table), 3)
     with jax_x64():
         data, design = _problem(SPEC, counts, exposure, features, spatial, xp_nocupy, groups, sigma)
         data = dataclasses.replace(data, run_sigma=0.05)
@@ -358,9 +361,7 @@ def test_run_effects_equal_a_group_level_of_one_run_each(simulated):
     features = run_features(fitted.conditions, table)
     spatial = run_features(fitted.spatial_conditions, table)
     n = len(table)
-    nights = night_labels(np.arange(n) // 3 * 86400.0, 6.0)
-    groups = (nights[:, None] == np.unique(nights)[None, :]).astype(float)
-    sigma = np.full(groups.shape[1], 0.1)
+    nights, groups, sigma = _nights(n, 3)
     data, design = _problem(SPEC, counts, exposure, features, spatial, np, groups, sigma)
     fast = fit_joint(dataclasses.replace(data, run_sigma=0.05), design)
     dense_groups = np.concatenate([groups, np.eye(n)], axis=1)
@@ -408,9 +409,7 @@ def test_huber_run_effects_converge_as_fast_as_gaussian_ones(simulated):
     table, truth, counts, exposure, mu, fitted = simulated
     features = run_features(fitted.conditions, table)
     spatial = run_features(fitted.spatial_conditions, table)
-    nights = night_labels(np.arange(len(table)) // 4 * 86400.0, 6.0)
-    groups = (nights[:, None] == np.unique(nights)[None, :]).astype(float)
-    sigma = np.full(groups.shape[1], 0.1)
+    nights, groups, sigma = _nights(len(table), 4)
     run_scatter = np.exp(np.random.default_rng(3).normal(0, 0.07, len(table)))
     night_scatter = np.exp(np.random.default_rng(4).normal(0, 0.1, groups.shape[1]))[nights]
     scattered = np.round(counts * (run_scatter * night_scatter)[:, None, None])

@@ -77,6 +77,25 @@ def _energy_wcs(header, edges: u.Quantity) -> None:
         _linear_wcs(header, 3, "ENER", edges)
 
 
+def _set_image_keywords(header, cube: CubeLike) -> None:
+    """Set the primary header's keywords of ``cube`` (WCS, unit, scheme, meta), in order.
+
+    ``header`` is an astropy Header or `bgcube.io.lean_write`'s keyword list:
+    both writers set the same cards in the same order.
+    """
+    for i, (name, axis) in enumerate(
+        (("coordx_fits_name", cube.detx_axis), ("coordy_fits_name", cube.dety_axis)), start=1
+    ):
+        edges = axis.edges_quantity.to(axis.canonical_unit)
+        if axis.nbin == 1 or _uniform(edges.value):
+            _linear_wcs(header, i, cube.scheme_dict[name], edges)
+    _energy_wcs(header, cube.energy_axis.edges)
+    header["BUNIT"] = format_unit(cube.unit)
+    header["BGSCHEME"] = cube.scheme or "NONE"
+    header["FOVALIGN"] = str(cube.meta.get("FOVALIGN", "RADEC"))
+    meta_to_header(cube.meta, header)
+
+
 def cube_to_image_hdulist(cube: CubeLike) -> fits.HDUList:
     """The cube in the 'image' format (see the module docstring).
 
@@ -90,18 +109,7 @@ def cube_to_image_hdulist(cube: CubeLike) -> fits.HDUList:
         PRIMARY image, EBOUNDS and DETBOUNDS tables.
     """
     primary = fits.PrimaryHDU(data=np.ascontiguousarray(cube.quantity.value))
-    header = primary.header
-    for i, (name, axis) in enumerate(
-        (("coordx_fits_name", cube.detx_axis), ("coordy_fits_name", cube.dety_axis)), start=1
-    ):
-        edges = axis.edges_quantity.to(axis.canonical_unit)
-        if axis.nbin == 1 or _uniform(edges.value):
-            _linear_wcs(header, i, cube.scheme_dict[name], edges)
-    _energy_wcs(header, cube.energy_axis.edges)
-    header["BUNIT"] = format_unit(cube.unit)
-    header["BGSCHEME"] = cube.scheme or "NONE"
-    header["FOVALIGN"] = str(cube.meta.get("FOVALIGN", "RADEC"))
-    meta_to_header(cube.meta, header)
+    _set_image_keywords(primary.header, cube)
 
     energy = cube.energy_axis.edges
     ebounds = fits.BinTableHDU.from_columns(

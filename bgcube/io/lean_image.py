@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .image import DETBOUNDS, EBOUNDS, _energy_wcs, _linear_wcs, _uniform
+from .image import DETBOUNDS, EBOUNDS, _set_image_keywords
 from .lean_write import _card_image, _Keywords
-from .table import meta_to_header
 from .units import format_unit
 
 __all__ = ["image_file_bytes"]
@@ -50,17 +49,7 @@ def image_file_bytes(cube) -> bytes | None:
     if bitpix is None or data.ndim != 3:
         return None
     keywords = _Keywords()  # what cube_to_image_hdulist sets, in its order
-    for i, (name, axis) in enumerate(
-        (("coordx_fits_name", cube.detx_axis), ("coordy_fits_name", cube.dety_axis)), start=1
-    ):
-        edges = axis.edges_quantity.to(axis.canonical_unit)
-        if axis.nbin == 1 or _uniform(edges.value):
-            _linear_wcs(keywords, i, cube.scheme_dict[name], edges)
-    _energy_wcs(keywords, cube.energy_axis.edges)
-    keywords["BUNIT"] = format_unit(cube.unit)
-    keywords["BGSCHEME"] = cube.scheme or "NONE"
-    keywords["FOVALIGN"] = str(cube.meta.get("FOVALIGN", "RADEC"))
-    meta_to_header(cube.meta, keywords)
+    _set_image_keywords(keywords, cube)
     items = keywords.items()
     kinds = [key in _COMMENTARY for key, _ in items]
     if any(a and not b for a, b in zip(kinds, kinds[1:], strict=False)):
