@@ -194,6 +194,43 @@ def test_info_describes_a_joint_model(built, capsys):
     assert "12 (12 fitted)" in out
 
 
+def test_build_on_array_api_strict_moves_nothing_to_the_host(built, dataset, tmp_path, monkeypatch):
+    """The default build with the fit on a strict Array API backend (as on CuPy, which
+    refuses implicit conversions): no array goes to the host through ``__array__``, and
+    the files hold the NumPy build's numbers."""
+    import gzip
+
+    array_api_strict = pytest.importorskip("array_api_strict")
+    refused = []
+
+    def refuse(self, *args, **kwargs):
+        refused.append(self.shape)
+        raise TypeError("implicit conversion of a device array to NumPy")
+
+    monkeypatch.setattr(type(array_api_strict.asarray(0.0)), "__array__", refuse)
+    outdir = tmp_path / "models"
+    result = make_models(
+        dataset.path,
+        outdir,
+        exclusion="none",
+        progress=False,
+        fit_glat_min=0.0,
+        backend="array_api_strict",
+    )
+    assert refused == []
+    assert result.joint.model.meta["BACKEND"] == "array_api_strict"
+    reference = built[1].joint.model
+    for name in ("coef_a", "coef_s", "covariance"):
+        np.testing.assert_allclose(
+            getattr(result.joint.model, name), getattr(reference, name), rtol=1e-9, atol=1e-12
+        )
+    files = sorted((built[0] / "bkg").glob("*.fits.gz"))
+    assert len(files) == len(dataset.obs_ids)
+    for path in files:
+        ours = gzip.decompress((outdir / "bkg" / path.name).read_bytes())
+        assert ours == gzip.decompress(path.read_bytes()), path.name
+
+
 def test_run_cubes_go_to_a_scratch_file_and_skip_unreadable_runs(dataset, tmp_path):
     """Each run's counts are stored as read (memory-mapped float32); a missing run is left out."""
     import shutil
