@@ -292,7 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("numpy", "jax", "cupy"),
         default="numpy",
         help="array backend for the cubes (default: %(default)s); with jax, compiled "
-        "programs are kept in $BGCUBE_JAX_CACHE (default ~/.cache/bgcube/jax; 'off': none)",
+        "programs are kept in $BGCUBE_JAX_CACHE (default ~/.cache/bgcube/jax; 'off': none); "
+        "where JAX has no GPU or TPU the build computes on NumPy ($BGCUBE_RUN_CHAIN=device: "
+        "on JAX)",
     )
     mm.add_argument("--no-smooth", action="store_true", help="do not smooth the rate")
     mm.add_argument(

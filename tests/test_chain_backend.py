@@ -50,16 +50,19 @@ def test_an_imported_jax_is_asked(env):
     assert cb.accelerator_available("jax") == (jax.default_backend() != "cpu")
 
 
-def test_only_a_plain_group_build_is_host_only(env):
+def test_only_a_plain_group_build_or_a_joint_build_is_host_only(env):
     env.setenv(cb.ENV_VAR, "host")
     plain = dict(indir="in", outdir="out", model="groups", backend="jax")
     assert cb.host_only(BuildConfig(**plain))
     assert not cb.host_only(BuildConfig(**{**plain, "backend": "numpy"}))
-    assert not cb.host_only(BuildConfig(**{**plain, "model": "joint"}))
+    assert cb.host_only(BuildConfig(**{**plain, "model": "joint"}))  # its fit on the host
+    assert cb.fit_backend("jax") == "numpy"
     assert not cb.host_only(BuildConfig(**{**plain, "model_type": "2d"}))
     assert not cb.host_only(BuildConfig(**{**plain, "per_observation": "group"}))
     env.setenv(cb.ENV_VAR, "device")
     assert not cb.host_only(BuildConfig(**plain))
+    assert not cb.host_only(BuildConfig(**{**plain, "model": "joint"}))
+    assert cb.fit_backend("jax") == "jax"
 
 
 def _python(code, **env_extra):

@@ -9,12 +9,20 @@ seconds. There, a group build runs its per-run chain on NumPy (the same
 cubes: the chain of `bgcube.make.device_chain` gives NumPy's counts and
 times, tested) and moves each group's summed model to JAX when it is first
 used (`DeferredModel`), so a build that only writes files never imports
-JAX. With an accelerator (a JAX GPU or TPU plugin installed, or
-``JAX_PLATFORMS`` naming one), and for CuPy and array_api_strict, the
-chain runs on the device (`bgcube.make.device_chain`).
+JAX. The joint build (``--model joint``, the default) follows the same
+rule: its runs are always read into cubes on NumPy, and where the chain
+would run on the host its fit does too (`fit_backend`), so that it takes
+what the NumPy build takes and never imports JAX; its model is NumPy's
+whatever the backend (`~bgcube.fit.joint.JointBackgroundModel` holds
+NumPy arrays), and the files are the NumPy build's, byte for byte but the
+date (their ``BACKEND`` keyword names the backend the fit ran on). With an
+accelerator (a JAX GPU or TPU plugin installed, or ``JAX_PLATFORMS``
+naming one), and for CuPy and array_api_strict, the chain runs on the
+device (`bgcube.make.device_chain`) and the joint fit on the backend.
 
 ``$BGCUBE_RUN_CHAIN`` chooses: ``auto`` (default, as above), ``device``
-(the backend's chain always, e.g. to benchmark XLA on a CPU) or ``host``.
+(the backend's chain and joint fit always, e.g. to benchmark XLA on a CPU)
+or ``host``.
 """
 
 from __future__ import annotations
@@ -23,7 +31,14 @@ import importlib.util
 import os
 import sys
 
-__all__ = ["ENV_VAR", "accelerator_available", "chain_backend", "host_only", "DeferredModel"]
+__all__ = [
+    "ENV_VAR",
+    "accelerator_available",
+    "chain_backend",
+    "fit_backend",
+    "host_only",
+    "DeferredModel",
+]
 
 #: Environment variable: ``auto``, ``device`` or ``host``.
 ENV_VAR = "BGCUBE_RUN_CHAIN"
@@ -102,12 +117,30 @@ def chain_backend(backend: str | None) -> str:
     return backend
 
 
+def fit_backend(backend: str | None) -> str:
+    """The backend a joint build fits its model on: the per-run chain's (`chain_backend`).
+
+    Parameters
+    ----------
+    backend : str or None
+        The build's backend.
+
+    Returns
+    -------
+    backend : str
+        ``'numpy'`` where the chain runs on the host, else ``backend``.
+    """
+    return chain_backend(backend)
+
+
 def host_only(config) -> bool:
-    """Whether a group build of ``config`` needs nothing of its backend during the build.
+    """Whether a build of ``config`` needs nothing of its backend during the build.
 
     True for a group build (BKG_3D, no per-run models) whose chain runs on
     the host: its models are moved to the backend only when used
-    (`DeferredModel`), and the build imports no JAX.
+    (`DeferredModel`); and for a joint build whose fit runs on the host
+    (`fit_backend`): its model is NumPy's on any backend. Such a build
+    imports no JAX.
 
     Parameters
     ----------
@@ -117,9 +150,12 @@ def host_only(config) -> bool:
     -------
     host_only : bool
     """
+    if config.backend in (None, "numpy"):
+        return False
+    if config.model == "joint":
+        return fit_backend(config.backend) == "numpy"
     return (
-        config.backend not in (None, "numpy")
-        and config.model == "groups"
+        config.model == "groups"
         and config.model_type == "3d"
         and config.per_observation is None
         and not config.fit_norm

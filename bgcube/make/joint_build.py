@@ -115,6 +115,7 @@ def make_joint_build(store, outdir, obs_table, config, indir, per_observation):
         check_dask_options(scheduler, workers)
         if not isinstance(indir, DataStore):
             source = store_files(indir)
+    from .chain_backend import fit_backend
     from .joint import make_joint_models  # the joint fit's modules, for joint builds only
 
     joint = make_joint_models(
@@ -130,7 +131,7 @@ def make_joint_build(store, outdir, obs_table, config, indir, per_observation):
         conditions=config.conditions,
         spatial_conditions=config.spatial_conditions,
         fit_glat_min=config.fit_glat_min,
-        backend=config.backend,
+        backend=fit_backend(config.backend),  # NumPy where JAX has no accelerator
         overwrite=config.overwrite,
         fail_fast=config.fail_fast,
         progress=config.progress,
