@@ -52,6 +52,7 @@ LAYERS = (
         "bgcube.schemes",
         "bgcube.backend",
         "bgcube.datasets",
+        "bgcube.progress",
         "bgcube.smoothing",
         "bgcube.services",
     ),

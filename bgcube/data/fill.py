@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -11,12 +10,13 @@ import astropy.units as u
 import numpy as np
 
 from ..errors import BgcubeError
+from ..progress import progress_bar
 from .exclusion import ExclusionRegions, excluded_events, observation_kept_fraction
 
 if TYPE_CHECKING:
     from .._types import ModelLike
 
-__all__ = ["ObservationFill", "fill_observation", "fill_observations", "progress_bar"]
+__all__ = ["ObservationFill", "fill_observation", "fill_observations"]
 
 
 @dataclass
@@ -87,17 +87,6 @@ def fill_observation(
         n_filled=int(round(after - before)),
         time=time,
     )
-
-
-def progress_bar(iterable, total=None, desc=None, enabled=None):
-    """Wrap ``iterable`` in a tqdm progress bar when writing to a terminal."""
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        return iterable
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, unit="obs", leave=False)
 
 
 def fill_observations(

@@ -19,6 +19,7 @@ from ..binning import EFFECTIVE_AREA_COLUMN as AEFF_COLUMN
 from ..errors import FileFormatError, ObservationError
 from ..io.fits import read_fits_table
 from ..io.lean_fits import read_header, read_table_hdu
+from ..progress import progress_bar
 
 if TYPE_CHECKING:
     from astropy.table import Table
@@ -242,7 +243,12 @@ def _check_columns(names, filename, hdu) -> None:
         )
 
 
-def with_effective_area(store: DataStore, table: Table, messages: list[str] | None = None) -> Table:
+def with_effective_area(
+    store: DataStore,
+    table: Table,
+    messages: list[str] | None = None,
+    progress: bool | None = False,
+) -> Table:
     """``table`` with the column `AEFF_COLUMN` from each run's AEFF_2D HDU, where all have one.
 
     The table is copied, never changed in place. Where a run has no
@@ -255,6 +261,8 @@ def with_effective_area(store: DataStore, table: Table, messages: list[str] | No
     table : `~astropy.table.Table`
         Observation-index rows (column OBS_ID).
     messages : list of str, optional
+    progress : bool, optional
+        Show a progress bar (None: when stderr is a terminal).
 
     Returns
     -------
@@ -263,7 +271,8 @@ def with_effective_area(store: DataStore, table: Table, messages: list[str] | No
     if AEFF_COLUMN in table.colnames:
         return table
     values = []
-    for obs_id in np.asarray(table["OBS_ID"]):
+    obs_ids = np.asarray(table["OBS_ID"])
+    for obs_id in progress_bar(obs_ids, len(obs_ids), "effective areas", progress):
         try:
             filename, hdu = store.hdu_location(int(obs_id), "aeff")
         except ObservationError:

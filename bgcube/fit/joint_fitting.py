@@ -78,6 +78,7 @@ def fit_joint_model(
     nights=None,
     backend: str = "numpy",
     meta=None,
+    on_step=None,
 ) -> JointBackgroundModel:
     """Fit the joint model and estimate each run's night effect without its own counts.
 
@@ -104,6 +105,9 @@ def fit_joint_model(
         Array backend of the fit ('numpy', 'jax', 'cupy', 'array_api_strict').
     meta : dict, optional
         Provenance stored with the model.
+    on_step : callable, optional
+        ``on_step(iteration, expected_decrease)`` at each Newton iteration
+        (`bgcube.fit.joint_solver.fit_joint`), e.g. a progress bar.
 
     Returns
     -------
@@ -180,7 +184,7 @@ def fit_joint_model(
             float(spec.run_tail),
         )
         design_x = type(design)(*(arr(getattr(design, f)) for f in design.__dataclass_fields__))
-        solution = fit_joint(data, design_x)
+        solution = fit_joint(data, design_x, on_step=on_step)
         coef_a = to_numpy(solution.coef_a)
         coef_s = to_numpy(solution.coef_s)
         covariance = to_numpy(solution.covariance)

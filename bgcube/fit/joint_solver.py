@@ -39,6 +39,7 @@ array_api_strict); float64 arrays are expected (on JAX, work inside
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from .joint_data import JointData, JointDesign, JointSolution
 from .joint_problem import Problem
@@ -59,6 +60,7 @@ def fit_joint(
     max_iterations: int = 100,
     tolerance: float = 1e-6,
     chunk: int | None = None,
+    on_step: Callable[[int, float], None] | None = None,
 ) -> JointSolution:
     """Fit the joint model by penalised Poisson likelihood (damped Newton).
 
@@ -75,6 +77,9 @@ def fit_joint(
         Runs whose expected-counts cubes are held in memory at once
         (default: as many as fit in about 32 MiB per cube,
         `~bgcube.fit.joint_problem.CHUNK_BYTES`).
+    on_step : callable, optional
+        ``on_step(iteration, expected_decrease)`` at each Newton iteration
+        (e.g. a progress bar, `bgcube.progress.StepProgress`).
 
     Returns
     -------
@@ -95,6 +100,8 @@ def fit_joint(
     for iteration in range(1, max_iterations + 1):
         decrement = float(state[1])
         step, step_d, step_e = state[2]
+        if on_step is not None:
+            on_step(iteration, 0.5 * decrement)
         if not math.isfinite(decrement):
             reason = f"the Newton step is not finite at iteration {iteration}"
             break

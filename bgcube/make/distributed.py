@@ -35,7 +35,7 @@ import uuid
 import warnings
 from contextlib import contextmanager
 
-from ..data.fill import progress_bar
+from ..progress import progress_bar
 from .partial import (
     PairwiseSum,
     PartialCubes,

@@ -36,6 +36,7 @@ from ..errors import ObservationError
 from ..io.atomic import check_writable
 from ..io.files import write_fits_bytes, write_table
 from ..io.lean_write import cube_file_bytes
+from ..progress import progress_bar
 from .gammapy_alignment import check_alignment, events_forced_alignment, store_for_gammapy
 from .output_paths import check_transfers, input_hdu_rows, transfer_input_files
 
@@ -143,7 +144,7 @@ def _new_hdu_index(store, outdir, obs_ids, input_paths="relative"):
 
 
 def write_observation_backgrounds(
-    models, store, outdir, *, overwrite=False, input_paths="relative"
+    models, store, outdir, *, overwrite=False, input_paths="relative", progress=False
 ):
     """Write per-run BKG_3D files, a new HDU index and a copy of the observation index.
 
@@ -161,6 +162,8 @@ def write_observation_backgrounds(
         Replace existing files (checked for every file before writing any).
     input_paths : {'relative', 'absolute', 'copy', 'link'}
         How the new HDU index reaches the input files (`bgcube.make.output_paths`).
+    progress : bool, optional
+        Show a progress bar over the runs' files (None: when stderr is a terminal).
 
     Returns
     -------
@@ -187,7 +190,8 @@ def write_observation_backgrounds(
         for obs_id, f in zip(obs_ids, forced, strict=True)
     )
     (outdir / BKG_SUBDIR).mkdir(parents=True, exist_ok=True)
-    _write_cubes(cubes, planned[2:], overwrite)
+    bar = progress_bar(cubes, len(obs_ids), "per-run files", progress)
+    _write_cubes(bar, planned[2:], overwrite)
     copied = transfer_input_files(transfers, input_paths, overwrite)
     write_table(hdu_index, planned[0], overwrite)
     obs_table = store.obs_table.copy()

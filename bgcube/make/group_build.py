@@ -164,7 +164,12 @@ def build_group_models(
                 progress=config.progress,
             )
             files += write_observation_backgrounds(
-                observations, store, outdir, overwrite=overwrite, input_paths=config.input_paths
+                observations,
+                store,
+                outdir,
+                overwrite=overwrite,
+                input_paths=config.input_paths,
+                progress=config.progress,
             )
         if not config.keep_checkpoint:
             checkpoint.remove()

@@ -44,6 +44,7 @@ from ..fit.joint_fitting import MIN_FIT_RUNS, fit_joint_model
 from ..io.atomic import check_writable
 from ..io.files import write_table
 from ..io.scratch import release_rows, scratch_array
+from ..progress import StepProgress
 from .checkpoint import Checkpoint
 from .gammapy_index import planned_files, write_observation_backgrounds
 from .partial import RunTask, compute_serial, failure_error
@@ -131,7 +132,7 @@ def _n_terms(conditions) -> int:
     return 1 + sum(int(c.degree) for c in conditions)
 
 
-def condition_table(store, obs_table, conditions=None, messages=None):
+def condition_table(store, obs_table, conditions=None, messages=None, progress=False):
     """The runs' table with the columns bgcube derives from their IRFs, where needed.
 
     With the default conditions (``conditions`` None) or conditions naming
@@ -139,10 +140,11 @@ def condition_table(store, obs_table, conditions=None, messages=None):
     run's effective area (`bgcube.data.irf.with_effective_area`); where a
     run has none, the column is not added (``messages`` says why) and the
     default conditions leave it out. The input table is never changed.
+    ``progress`` shows a bar over the runs (None: when stderr is a terminal).
     """
     named = DEFAULT_CONDITIONS if conditions is None else resolve_conditions(conditions, ())
     needed = any(c.column == EFFECTIVE_AREA_COLUMN for c in named)
-    return with_effective_area(store, obs_table, messages) if needed else obs_table
+    return with_effective_area(store, obs_table, messages, progress) if needed else obs_table
 
 
 def _galactic_latitude(obs_table) -> np.ndarray:
@@ -381,7 +383,7 @@ def make_joint_models(
     spec = spec or JointModelSpec()
     fitted, note = fit_run_mask(obs_table, fit_glat_min)
     messages = [note] if note else []
-    obs_table = condition_table(store, obs_table, conditions, messages)
+    obs_table = condition_table(store, obs_table, conditions, messages, progress)
     fit_table = obs_table[np.flatnonzero(fitted)]
     conditions = resolve_conditions(conditions, DEFAULT_CONDITIONS, fit_table, messages)
     spatial_conditions = resolve_conditions(
@@ -432,18 +434,20 @@ def make_joint_models(
         table = obs_table[rows]
         thresholds = np.array([energy_threshold(obs_table, i) or 0.0 for i in good])
         counts, exposure = cubes.counts, cubes.exposure
-        model = fit_joint_model(
-            counts,
-            exposure,
-            thresholds,
-            table,
-            fitted=fitted[rows],
-            spec=spec,
-            conditions=conditions,
-            spatial_conditions=spatial_conditions,
-            backend=backend,
-            meta=provenance,
-        )
+        with StepProgress("joint fit", progress) as on_step:
+            model = fit_joint_model(
+                counts,
+                exposure,
+                thresholds,
+                table,
+                fitted=fitted[rows],
+                spec=spec,
+                conditions=conditions,
+                spatial_conditions=spatial_conditions,
+                backend=backend,
+                meta=provenance,
+                on_step=on_step,
+            )
 
         files = []
         write_table(obs_table, planned[0], overwrite)
@@ -457,6 +461,7 @@ def make_joint_models(
             outdir,
             overwrite=overwrite,
             input_paths=input_paths,
+            progress=progress,
         )
     if not keep_checkpoint:
         checkpoint.remove()

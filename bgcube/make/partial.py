@@ -27,11 +27,12 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..data.exclusion import ExclusionRegions
-from ..data.fill import fill_observation, progress_bar
+from ..data.fill import fill_observation
 from ..data.store import DataStore
 from ..errors import BgcubeError, ObservationError
 from ..io.prefetch import Prefetcher, spare_core
 from ..model import FOVCubeBackgroundModel
+from ..progress import progress_bar
 
 __all__ = [
     "StoreFiles",

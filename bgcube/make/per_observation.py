@@ -39,10 +39,11 @@ from ..backend import to_numpy
 from ..binning import ENERGY_THRESHOLD_COLUMNS
 from ..cube import FOVCube
 from ..data.exclusion import ExclusionRegions
-from ..data.fill import fill_observation, progress_bar
+from ..data.fill import fill_observation
 from ..data.store import zenith_of
 from ..errors import BgcubeError
 from ..model import FOVCubeBackgroundModel
+from ..progress import progress_bar
 from .norms import fit_efficiency_scaling, poisson_norm
 from .zenith_interpolation import (
     _mix,
