@@ -153,6 +153,7 @@ def _apply_models(args) -> int:
         overwrite=args.overwrite,
         fail_fast=args.fail_fast,
         model_type=args.model_type,
+        progress=False if args.no_progress else None,
     )
     for obs_id, reason in result.left_out:
         print(say_once(f"left out OBS_ID {obs_id}: {reason}"), file=sys.stderr)

@@ -94,8 +94,8 @@ def _add_apply_models(sub):
         "apply-models",
         help="write the background of other runs from a model folder, for Gammapy",
         description="For every selected run of the GADF data set INDIR, write its background "
-        "from the models in MODELDIR (as written by make-models: the group models "
-        "interpolated in cos zenith) as a BKG_3D file under OUTDIR/bkg/, with an "
+        "from the models in MODELDIR (as written by make-models: the joint model evaluated "
+        "at the run's conditions, or the group models interpolated in cos zenith) as a BKG_3D file under OUTDIR/bkg/, with an "
         "hdu-index.fits.gz and obs-index.fits.gz such that Gammapy's "
         "DataStore.from_dir(OUTDIR) gives these runs with the new background and all "
         "their other HDUs. Runs outside the model's range of conditions (zenith, optical "
@@ -124,6 +124,7 @@ def _add_apply_models(sub):
         action="store_true",
         help="stop at the first unreadable run (default: report it and go on)",
     )
+    am.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,13 @@ from numpy.testing import assert_allclose
 from bgcube import FOVCube
 from bgcube.cli import main
 from bgcube.data import DataStore
-from bgcube.errors import BgcubeError, DataNotFoundError, ObservationError, OutputExistsError
+from bgcube.errors import (
+    BgcubeError,
+    ConditionError,
+    DataNotFoundError,
+    ObservationError,
+    OutputExistsError,
+)
 from bgcube.make import make_models
 from bgcube.make.apply import apply_models
 from bgcube.make.gammapy_index import BKG_SUBDIR, bkg_file_name
@@ -238,6 +244,53 @@ def test_a_new_kind_of_model_plugs_in(sim, tmp_path, monkeypatch):
     result = apply_models(tmp_path / "m", indir, tmp_path / "B", obs_ids=ids[:2])
     written = FOVCube.read(tmp_path / "B" / BKG_SUBDIR / bkg_file_name(ids[0]))
     assert_allclose(np.asarray(written.data), 1e-9) and result.applied == sorted(ids[:2])
+
+
+@pytest.mark.parametrize("with_check", [True, False], ids=["check", "no check"])
+def test_runs_are_written_one_cube_at_a_time(sim, tmp_path, monkeypatch, with_check):
+    """An archive's runs are never held all at once: each run's cube is made just before
+    it is written; a run the model cannot take is found first (by ``check``, where the
+    source has one, without making its cube) and nothing of it is written."""
+    import gc
+    import weakref
+
+    indir, models, ids = sim
+    flat = load_model_source(models).cubes[0]
+    made, alive, most = [], weakref.WeakSet(), [0]
+
+    class Flat:
+        validity = Validity({"ZEN_PNT": (0.0, 90.0)})
+
+        def background(self, row):
+            if int(row["OBS_ID"]) == ids[1]:
+                raise ConditionError("no MUONEFF for this run")
+            gc.collect()
+            cube = flat.copy(data=np.full(flat.shape, 1e-9 * int(row["OBS_ID"])))
+            made.append(int(row["OBS_ID"]))
+            alive.add(cube)
+            most[0] = max(most[0], len(alive))
+            return cube
+
+    if with_check:
+        Flat.check = lambda self, row: (
+            Flat.background(self, row) if int(row["OBS_ID"]) == ids[1] else None
+        )
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "bg_flat_model.txt").write_text("flat")
+    import bgcube.make.model_source as ms
+
+    monkeypatch.setattr(ms, "LOADERS", list(ms.LOADERS))
+    register_loader("bg_flat_model.txt", lambda folder: Flat())
+    result = apply_models(tmp_path / "m", indir, tmp_path / "B", obs_ids=ids)
+    applied = [i for i in sorted(ids) if i != ids[1]]
+    assert result.applied == applied
+    assert [i for i, _ in result.left_out] == [ids[1]]
+    assert made == (applied if with_check else applied + applied)  # without check: twice
+    assert most[0] <= 2  # the cube being made and at most the one before it
+    assert not (tmp_path / "B" / BKG_SUBDIR / bkg_file_name(ids[1])).exists()
+    for obs_id in applied:
+        written = FOVCube.read(tmp_path / "B" / BKG_SUBDIR / bkg_file_name(obs_id))
+        assert_allclose(np.asarray(written.data).max(), 1e-9 * obs_id, rtol=1e-12)
 
 
 def test_command_line(sim, tmp_path, capsys):

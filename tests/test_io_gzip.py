@@ -9,7 +9,7 @@ import pytest
 from bgcube.cube import FOVCube
 from bgcube.errors import OutputExistsError
 from bgcube.io.files import GZIP_LEVEL, gzip_bytes
-from bgcube.make.gammapy_index import _write_cubes
+from bgcube.make.gammapy_index import write_cube_files
 
 
 def test_compressible_data_get_the_usual_gzip_level():
@@ -45,7 +45,7 @@ def _cubes(n):
 def test_cubes_written_in_the_background_are_those_written_one_by_one(tmp_path):
     cubes = _cubes(7)
     paths = [tmp_path / f"bkg_{i}.fits.gz" for i in range(7)]
-    _write_cubes(cubes, paths, overwrite=False)
+    write_cube_files(cubes, paths, overwrite=False)
     for cube, path in zip(cubes, paths, strict=True):
         cube.write(tmp_path / "one.fits.gz", format="table", overwrite=True)
         assert path.read_bytes() == (tmp_path / "one.fits.gz").read_bytes()
@@ -56,6 +56,6 @@ def test_a_failed_file_is_raised_after_the_others_are_written(tmp_path):
     paths = [tmp_path / f"bkg_{i}.fits.gz" for i in range(6)]
     paths[1].write_bytes(b"there")
     with pytest.raises(OutputExistsError):
-        _write_cubes(cubes, paths, overwrite=False)
+        write_cube_files(cubes, paths, overwrite=False)
     assert paths[1].read_bytes() == b"there"
     assert all(p.exists() for p in paths)

@@ -40,9 +40,16 @@ from ..data.store import HDU_INDEX, OBS_INDEX, DataStore
 from ..errors import BgcubeError, ConditionError, ObservationError
 from ..io.atomic import check_writable
 from ..io.files import write_table
+from ..progress import progress_bar
 from ..radial import RadialBackground
 from .gammapy_alignment import events_forced_alignment
-from .gammapy_index import BKG_HDU_NAME, BKG_SUBDIR, bkg_file_name, observation_bkg_cube
+from .gammapy_index import (
+    BKG_HDU_NAME,
+    BKG_SUBDIR,
+    bkg_file_name,
+    observation_bkg_cube,
+    write_cube_files,
+)
 from .gammapy_index import _ontime_scale as ontime_scale
 from .guard import guarded_build
 from .model_source import load_model_source, row_value
@@ -97,6 +104,7 @@ def apply_models(
     fail_fast: bool = False,
     model_type: str = "3d",
     source: Any = None,
+    progress: bool | None = None,
 ) -> ApplyResult:
     """Write each selected run's background from a model folder, as a Gammapy data store.
 
@@ -127,6 +135,8 @@ def apply_models(
         and write per-run BKG_2D files.
     source : ModelSource, optional
         An already loaded model source (then ``modeldir`` is only recorded).
+    progress : bool, optional
+        Progress bars over the runs (default: when stderr is a terminal).
 
     Returns
     -------
@@ -157,56 +167,21 @@ def apply_models(
     store = selection.apply(DataStore.from_dir(indir))
     result = ApplyResult(source=source)
 
-    cubes = {}
     table = store.obs_table
     if EFFECTIVE_AREA_COLUMN in getattr(source, "condition_columns", ()):
-        table = with_effective_area(store, table)
-    for row in table:
-        obs_id = int(row["OBS_ID"])
-        reasons = source.validity.reasons(row)
-        if reasons and not extrapolate:
-            result.left_out.append((obs_id, "; ".join(reasons)))
-            continue
-        try:
-            forced = events_forced_alignment(store, obs_id)
-        except ObservationError as exc:
-            if fail_fast:
-                raise
-            result.left_out.append((obs_id, str(exc)))
-            continue
-        try:
-            cube = source.background(row)
-        except ConditionError as exc:  # e.g. a run without the IRF a condition comes from
-            if fail_fast:
-                raise
-            result.left_out.append((obs_id, str(exc)))
-            continue
-        time_convention = str(cube.meta.get("BKG_TIME", "ONTIME")).upper()
-        if isinstance(cube, RadialBackground):  # radially symmetric: no alignment to care for
-            scale = ontime_scale(store.obs_table, obs_id, time_convention)
-            cube = cube.copy(data=cube.data * scale)
-            cube.meta.update(BKG_TIME="ONTIME", OBS_ID=obs_id)
-        else:
-            model = PerObservationModel(
-                obs_id,
-                int(cube.meta.get("BKG_GRP", -1)),
-                float(np.cos(np.radians(row_value(row, "ZEN_PNT")))),
-                cube.to_backend("numpy"),
-                time_convention,
-            )
-            cube = observation_bkg_cube(model, store.obs_table, forced)
-        if reasons:
-            cube.meta["BKG_EXTR"] = True
-            result.extrapolated.append(obs_id)
-        cubes[obs_id] = cube
-    if not cubes:
+        table = with_effective_area(store, table, progress=progress)
+    # first the runs that take the models (nothing is evaluated or held), then each run's
+    # cube made and written one at a time: memory holds a few cubes whatever the number of runs
+    plan = _plan(source, store, table, result, extrapolate=extrapolate, fail_fast=fail_fast)
+    if not plan:
         why = "; ".join(f"OBS_ID {i}: {r}" for i, r in result.left_out[:10])
         more = f" (and {len(result.left_out) - 10} more)" if len(result.left_out) > 10 else ""
         raise ObservationError(
             f"no selected run can take these models: {why}{more}"
             + ("" if extrapolate else "; use extrapolate (--extrapolate) to write them anyway")
         )
-    result.applied = sorted(cubes)
+    result.applied = [obs_id for obs_id, *_ in plan]
+    result.extrapolated = [obs_id for obs_id, _, _, outside in plan if outside]
 
     columns, transfers = input_hdu_rows(store, result.applied, outdir, input_paths)
     bkg_files = [outdir / BKG_SUBDIR / bkg_file_name(i) for i in result.applied]
@@ -223,17 +198,18 @@ def apply_models(
     }
     (outdir / BKG_SUBDIR).mkdir(parents=True, exist_ok=True)
     result.files += transfer_input_files(transfers, input_paths, overwrite)
-    for obs_id, path in zip(result.applied, bkg_files, strict=True):
-        if isinstance(cubes[obs_id], RadialBackground):
-            cubes[obs_id].write(path, overwrite=overwrite)
-        else:
-            cubes[obs_id].write(path, format="table", overwrite=overwrite)
+    classes = {}  # OBS_ID -> HDU_CLASS, as each cube is made
+    cubes = (
+        _run_cube(source, store, table[k], forced, outside, classes)
+        for _, k, forced, outside in plan
+    )
+    write_cube_files(
+        progress_bar(cubes, len(plan), "per-run files", progress), bkg_files, overwrite
+    )
     for obs_id in result.applied:
         columns["OBS_ID"].append(obs_id)
         columns["HDU_TYPE"].append("bkg")
-        columns["HDU_CLASS"].append(
-            "bkg_2d" if isinstance(cubes[obs_id], RadialBackground) else "bkg_3d"
-        )
+        columns["HDU_CLASS"].append(classes[obs_id])
         columns["FILE_DIR"].append(BKG_SUBDIR)
         columns["FILE_NAME"].append(bkg_file_name(obs_id))
         columns["HDU_NAME"].append(BKG_HDU_NAME)
@@ -251,3 +227,55 @@ def apply_models(
     write_table(obs_table, planned[1], overwrite)
     result.files += planned
     return result
+
+
+def _plan(source, store, table, result, *, extrapolate, fail_fast):
+    """``(OBS_ID, row, forced FOVALIGN, outside the validity)`` of each run that takes the
+    models, in ascending OBS_ID; the others go to ``result.left_out`` with their reason.
+
+    A run whose conditions the model cannot be evaluated at (`ConditionError`) is found by
+    the source's ``check(row)`` where it has one (no cube is made), else by making its cube.
+    """
+    check = getattr(source, "check", None) or source.background
+    plan = []
+    for k, row in enumerate(table):
+        obs_id = int(row["OBS_ID"])
+        reasons = source.validity.reasons(row)
+        if reasons and not extrapolate:
+            result.left_out.append((obs_id, "; ".join(reasons)))
+            continue
+        try:
+            forced = events_forced_alignment(store, obs_id)
+            check(row)
+        except (ObservationError, ConditionError) as exc:
+            if fail_fast:
+                raise
+            result.left_out.append((obs_id, str(exc)))
+            continue
+        plan.append((obs_id, k, forced, bool(reasons)))
+    return sorted(plan)
+
+
+def _run_cube(source, store, row, forced, outside, classes):
+    """The cube written for one run: per ONTIME, aligned for Gammapy (3D), or BKG_2D."""
+    obs_id = int(row["OBS_ID"])
+    cube = source.background(row)
+    time_convention = str(cube.meta.get("BKG_TIME", "ONTIME")).upper()
+    if isinstance(cube, RadialBackground):  # radially symmetric: no alignment to care for
+        scale = ontime_scale(store.obs_table, obs_id, time_convention)
+        cube = cube.copy(data=cube.data * scale)
+        cube.meta.update(BKG_TIME="ONTIME", OBS_ID=obs_id)
+        classes[obs_id] = "bkg_2d"
+    else:
+        model = PerObservationModel(
+            obs_id,
+            int(cube.meta.get("BKG_GRP", -1)),
+            float(np.cos(np.radians(row_value(row, "ZEN_PNT")))),
+            cube.to_backend("numpy"),
+            time_convention,
+        )
+        cube = observation_bkg_cube(model, store.obs_table, forced)
+        classes[obs_id] = "bkg_3d"
+    if outside:
+        cube.meta["BKG_EXTR"] = True
+    return cube

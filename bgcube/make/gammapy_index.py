@@ -31,6 +31,7 @@ import astropy.units as u
 import numpy as np
 from astropy.table import Table
 
+from ..cube import FOVCube
 from ..data.store import HDU_INDEX, OBS_INDEX
 from ..errors import ObservationError
 from ..io.atomic import check_writable
@@ -47,6 +48,7 @@ __all__ = [
     "planned_files",
     "write_observation_backgrounds",
     "observation_bkg_cube",
+    "write_cube_files",
 ]
 
 #: Folder of the per-run files, inside the output folder.
@@ -191,7 +193,7 @@ def write_observation_backgrounds(
     )
     (outdir / BKG_SUBDIR).mkdir(parents=True, exist_ok=True)
     bar = progress_bar(cubes, len(obs_ids), "per-run files", progress)
-    _write_cubes(bar, planned[2:], overwrite)
+    write_cube_files(bar, planned[2:], overwrite)
     copied = transfer_input_files(transfers, input_paths, overwrite)
     write_table(hdu_index, planned[0], overwrite)
     obs_table = store.obs_table.copy()
@@ -209,17 +211,33 @@ def _alignment(models, obs_id) -> str:
     return str(models[obs_id].cube.meta.get("FOVALIGN", "RADEC"))
 
 
-def _write_cubes(cubes, paths, overwrite):
-    """Write cubes to files (table format): each file's bytes are built here
-    (`bgcube.io.lean_write.cube_file_bytes`, those astropy writes) while another
-    thread compresses and writes the one before (ISA-L and zlib release the
-    GIL); the first error is raised once every file has been tried."""
+def write_cube_files(cubes, paths, overwrite):
+    """Write cubes to files, one at a time: a few cubes in memory whatever their number.
+
+    A `~bgcube.FOVCube`'s file bytes (table format) are built here
+    (`bgcube.io.lean_write.cube_file_bytes`, those astropy writes) while
+    another thread compresses and writes the one before (ISA-L and zlib
+    release the GIL); any other cube (e.g. a `~bgcube.radial.RadialBackground`)
+    is written by its own ``write``. The first error is raised once every
+    file has been tried.
+
+    Parameters
+    ----------
+    cubes : iterable of `~bgcube.FOVCube` or `~bgcube.radial.RadialBackground`
+    paths : sequence of path
+        One file name per cube (``.gz``: gzipped).
+    overwrite : bool
+        Replace existing files.
+    """
     futures = []
     with ThreadPoolExecutor(max_workers=1) as pool:
         for cube, path in zip(cubes, paths, strict=True):
             if len(futures) >= 4:
                 futures[-4].exception()  # wait: a few files' bytes in memory at most
-            data = cube_file_bytes(cube)
-            futures.append(pool.submit(write_fits_bytes, data, path, overwrite))
+            if isinstance(cube, FOVCube):
+                data = cube_file_bytes(cube)
+                futures.append(pool.submit(write_fits_bytes, data, path, overwrite))
+            else:
+                futures.append(pool.submit(cube.write, path, overwrite=overwrite))
     for future in futures:
         future.result()

@@ -1,7 +1,7 @@
 """Model folders as model sources: the small interface behind ``bgcube apply-models``.
 
 A *model source* is what a model folder becomes once loaded. It has two
-members::
+members (and an optional third)::
 
     class ModelSource(Protocol):
         validity: Validity
@@ -14,6 +14,10 @@ members::
   (the time the rate is per). Any binning; any backend (it is moved to the host).
   A radially symmetric source returns a `~bgcube.radial.RadialBackground`
   instead (written as BKG_2D; `bgcube.make.radial_models`).
+* ``check(row)`` (optional): raises `~bgcube.errors.ConditionError` for a
+  run the model cannot be evaluated for, without making its cube;
+  ``apply_models`` finds such runs before writing anything (a source
+  without it has each run's cube made once more for that).
 * ``validity``: the range of conditions the model was built for
   (`Validity`: a closed range per observation-index column, e.g. ZEN_PNT,
   MUONEFF, SAFE_ENERGY_LO). ``apply_models`` leaves out a run outside it
@@ -285,6 +289,10 @@ class GroupModels:
             )
         return cls(cubes, nodes, validity, ids)
 
+    def check(self, row) -> None:
+        """Raise `~bgcube.errors.FileFormatError` if the run has no zenith angle (no cube is made)."""
+        zenith_interpolation_weights(row, self.cos_zenith)
+
     def background(self, row) -> FOVCube:
         """The group models interpolated linearly in the run's cos(zenith).
 
@@ -332,6 +340,12 @@ class JointModelSource:
         from ..fit.joint import JOINT_MODEL_FILE, JointBackgroundModel
 
         return cls(JointBackgroundModel.read(Path(modeldir) / JOINT_MODEL_FILE))
+
+    def check(self, row) -> None:
+        """Raise `~bgcube.errors.ConditionError` if the model cannot be evaluated for the run
+        (a condition column missing, or its value not finite), without evaluating it."""
+        for condition in (*self.model.conditions, *self.model.spatial_conditions):
+            condition.raw(row)
 
     def background(self, row) -> FOVCube:
         """The run's rate cube, per ONTIME, 1/(MeV s sr), RADEC."""
