@@ -38,7 +38,7 @@ PYTHON="${PYTHON:-python3}"
 #: (about 17 MiB). Left out to stay under 40 MiB: numba/llvmlite (45 MiB; the NumPy kernel
 #: is not what a GPU check is for), matplotlib and its dependencies (27 MiB; plots only),
 #: scipy (37 MiB; a reference in two tests, which skip without it)
-PACKAGES=(array-api-compat array-api-strict astropy pyerfa astropy-iers-data pyyaml packaging
+PACKAGES=(array-api-compat array-api-strict flatbuffers astropy pyerfa astropy-iers-data pyyaml packaging
           tqdm pytest pluggy iniconfig pygments hypothesis attrs sortedcontainers)
 #: test modules that exercise the array backends (the rest is backend-independent)
 TESTS=(tests/test_array_core.py tests/test_fill_exactness.py tests/test_cube.py

@@ -39,7 +39,13 @@ def jax_program(problem, name: str):
 
         if len(_PROGRAMS) >= 32:
             _PROGRAMS.clear()
-        program = _PROGRAMS[key] = jax.jit(run)
+        program = jax.jit(run)
+        from .joint_stored import StoredProgram, program_folder
+
+        folder = program_folder()  # the command's: traced programs kept on disk
+        if folder is not None:
+            program = StoredProgram(program, name, key, folder)
+        _PROGRAMS[key] = program
     return program
 
 
