@@ -20,7 +20,10 @@ What it does, in one run:
    exclusion 'auto', smoothing, files written) and a bare astropy read of the
    columns it needs (ENERGY, RA, DEC, TIME); wall time and the process's peak
    resident memory;
-3. writes a table: events/s end to end, time against the bare read, peak RSS,
+3. ``bgcube apply-models`` of those models to the same runs (a fresh
+   interpreter): wall time, time per run and peak RSS (does memory grow with
+   the number of runs?);
+4. writes a table: events/s end to end, time against the bare read, peak RSS,
    and time per event for the small and the full archive (does it grow with
    the number of runs?).
 
@@ -192,10 +195,27 @@ def build_and_read(archive, n_runs, workdir, model="groups"):
             "--overwrite",
         ]
     )
+    applied = workdir / f"applied_{archive.name}_{n_runs}"
+    apply = _measure(
+        [
+            sys.executable,
+            "-m",
+            "bgcube",
+            "apply-models",
+            str(out),
+            str(archive),
+            str(applied),
+            "--obs-ids",
+            f"@{runs_file}",
+            "--no-progress",
+            "--overwrite",
+        ]
+    )
     bare = _measure([sys.executable, "-c", BARE, str(files_file)])
     n_events = int(bare["stdout"].split()[-1])
     shutil.rmtree(out, ignore_errors=True)
-    return {"runs": n_runs, "events": n_events, "make": make, "bare": bare}
+    shutil.rmtree(applied, ignore_errors=True)
+    return {"runs": n_runs, "events": n_events, "make": make, "bare": bare, "apply": apply}
 
 
 def main(argv=None):
@@ -239,7 +259,8 @@ def main(argv=None):
                     f"{variant:5s} {n:5d} runs {row['events']:.3e} events: make-models "
                     f"{m['wall']:.1f} s ({row['events'] / m['wall'] / 1e6:.2f} M/s, "
                     f"{m['rss_kib'] / 1024:.0f} MiB), bare read {b['wall']:.1f} s "
-                    f"({b['rss_kib'] / 1024:.0f} MiB)",
+                    f"({b['rss_kib'] / 1024:.0f} MiB), apply-models {row['apply']['wall']:.1f} s "
+                    f"({row['apply']['rss_kib'] / 1024:.0f} MiB)",
                     flush=True,
                 )
     finally:
@@ -263,8 +284,9 @@ def main(argv=None):
         f"- versions: {versions('numpy', 'astropy', 'numba')}",
         "",
         "| variant | runs | events | size [MB] | make-models [s] | M events/s | bare read [s] "
-        "| make / bare | ns per event | peak RSS make [MiB] | peak RSS bare [MiB] |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| make / bare | ns per event | peak RSS make [MiB] | peak RSS bare [MiB] "
+        "| apply-models [s] | ms per run | peak RSS apply [MiB] |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         m, b = r["make"], r["bare"]
@@ -272,7 +294,9 @@ def main(argv=None):
             f"| {r['variant']} | {r['runs']} | {r['events']:.3e} | {r['size'] / 1e6:.0f} | "
             f"{m['wall']:.1f} | {r['events'] / m['wall'] / 1e6:.2f} | {b['wall']:.1f} | "
             f"{m['wall'] / b['wall']:.2f} | {m['wall'] / r['events'] * 1e9:.0f} | "
-            f"{m['rss_kib'] / 1024:.0f} | {b['rss_kib'] / 1024:.0f} |"
+            f"{m['rss_kib'] / 1024:.0f} | {b['rss_kib'] / 1024:.0f} | "
+            f"{r['apply']['wall']:.1f} | {r['apply']['wall'] / r['runs'] * 1e3:.1f} | "
+            f"{r['apply']['rss_kib'] / 1024:.0f} |"
         )
     print()
     publish("\n".join(lines), args.output, write=not args.no_write)
