@@ -234,6 +234,25 @@ def test_numba_threads_and_blocks_match_reference(numba_fill, dtype):
         np.testing.assert_array_equal(flat.reshape(expected.shape), expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_table_axis_special_values(numba_fill, dtype):
+    """The lookup table's range test on bit patterns: signs, zeros, infinities, NaN,
+    subnormals and the values next to every edge are binned like searchsorted does."""
+    edges = np.geomspace(0.1, 100, 21).astype(dtype).astype(np.float64)
+    axis = Binning.from_edges(edges)
+    other = Binning.from_edges([0.0, 1.0])
+    assert numba_fill.axis_plan(axis)[0] == numba_fill.TABLE
+    special = [0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, -0.5, -edges[3], 1e6]
+    special += [float(np.finfo(dtype).tiny) / 4, float(np.finfo(dtype).max)]
+    near = [np.nextafter(edges.astype(dtype), d) for d in (-np.inf, np.inf)]
+    energy = np.concatenate([np.array(special).astype(dtype), edges.astype(dtype), *near])
+    half = np.full(len(energy), 0.5, dtype)
+    expected = reference_counts(energy, half, half, (axis, other, other))
+    flat, bad = numba_fill.fill(energy, half, half, (axis, other, other), count_nonfinite=True)
+    np.testing.assert_array_equal(flat.reshape(expected.shape), expected)
+    assert bad == 4  # +-inf and the two NaN
+
+
 def test_numba_axis_plans(numba_fill):
     """Linear edges use arithmetic, positive edges a lookup table, others a search."""
     plan = numba_fill.axis_plan

@@ -18,15 +18,21 @@ paths use, `bgcube.array._flat_index.axis_plan`):
   on the top bits of the float64 value. The bit pattern of positive floats
   grows with the value, so ``bits >> shift`` slices the axis into pieces of
   at most one edge each; the table holds the bin of each slice's start and
-  one comparison with the next edge finishes the job. No ``log`` is taken.
+  one comparison with the next edge finishes the job. No ``log`` is taken,
+  and the loop works on the bit patterns in integers only (the range test
+  too: one unsigned comparison).
 * any other edges: a binary search.
 
 Events are cut into blocks of :data:`BLOCK`; for each block every axis
-writes its bin (``-1`` outside) into a small buffer, then one loop adds the
-weights. Each thread fills its own float64 histogram (Python threads; the
-kernel releases the GIL), taking tasks of :data:`TASK` events in turn until
-none is left, so a thread slowed down by other work on its core holds no
-one up. The partial histograms are added at the end.
+adds ``stride * bin`` into a small int64 buffer of flat indices (an index
+of ``nE*ny*nx`` or more once any axis is outside), then one loop adds the
+weights. Each method is its own small loop over a slice of the block, so
+that the loads are contiguous and the arithmetic compiles to vector code.
+
+Each thread fills its own float64 histogram (Python threads; the kernel
+releases the GIL), taking tasks of :data:`TASK` events in turn until none
+is left, so a thread slowed down by other work on its core holds no one
+up. The partial histograms are added at the end.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.extending import intrinsic
 
 from ._flat_index import axis_plan as _shared_axis_plan
 
@@ -118,6 +126,16 @@ def _slice_table(edges):
     return None
 
 
+@intrinsic
+def _bits(typingctx, value):
+    """The bit pattern of a float64, as an int64 (no memory round trip)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return numba.types.int64(numba.types.float64), codegen
+
+
 @numba.njit(cache=True, nogil=True, inline="always")
 def _exact_bin(v, edges, i):
     """Move estimate ``i`` to the bin whose ``[lo, hi)`` holds ``v`` (``v`` inside)."""
@@ -131,53 +149,77 @@ def _exact_bin(v, edges, i):
 
 
 @numba.njit(cache=True, nogil=True)
-def _add_axis(values, start, n, plan, stride, flat, scratch):
-    """Add ``stride * bin`` of ``values[start:start + n]`` to ``flat[:n]`` (``-inf`` outside).
+def _linear_axis(values, lo, hi, scale, near, edges, stride, out, index):
+    """``LINEAR``: arithmetic, then the values near an edge checked against the true edges."""
+    n_near = 0
+    for j in range(values.shape[0]):
+        v = np.float64(values[j])
+        s = (v - lo) * scale
+        f = np.floor(s)
+        r = s - f
+        inside = (v >= lo) & (v < hi)
+        n_near += inside & ((r < near) | (r > 1.0 - near))
+        index[j] += np.int64(f * stride) if inside else out  # the cast is used inside only
+    if n_near > 0:  # rare: check the values near an edge against the true edges
+        for j in range(values.shape[0]):
+            v = np.float64(values[j])
+            if (v >= lo) & (v < hi):
+                i = np.int64(np.floor((v - lo) * scale))  # the estimate added above
+                index[j] += stride * (_exact_bin(v, edges, i) - i)
 
-    ``scratch`` is a float64 buffer of at least ``n`` values.
+
+@numba.njit(cache=True, nogil=True)
+def _table_axis(values, lo, hi, shift, key0, upper, table, stride, out, index):
+    """``TABLE``: the lookup table on the float64 bit pattern, in integers only.
+
+    ``upper`` holds the bit patterns of the upper edges: positive floats
+    compare as their bit patterns do. ``b - bits(lo)``, unsigned, is below
+    ``bits(hi) - bits(lo)`` exactly when ``lo <= v < hi`` (negative values,
+    zeros, infinities and NaN included), and then the key is in the table.
+    """
+    bits_lo = np.uint64(_bits(lo))
+    span = np.uint64(_bits(hi)) - bits_lo
+    key0 = np.uint64(key0)
+    for j in range(values.shape[0]):
+        b = _bits(np.float64(values[j]))
+        inside = np.uint64(b) - bits_lo < span
+        key = np.uint64(b >> shift) - key0 if inside else np.uint64(0)
+        i = table[key] + (b >= upper[key])
+        index[j] += i * stride if inside else out
+
+
+@numba.njit(cache=True, nogil=True)
+def _search_axis(values, lo, hi, nbin, edges, stride, out, index):
+    """``SEARCH``: a binary search in the edges."""
+    for j in range(values.shape[0]):
+        v = np.float64(values[j])
+        if (v >= lo) & (v < hi):
+            i, step = 0, 1
+            while step * 2 < nbin:
+                step *= 2
+            while step > 0:
+                if i + step < nbin and v >= edges[i + step]:
+                    i += step
+                step //= 2
+            index[j] += i * stride
+        else:
+            index[j] += out
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_axis(values, plan, stride, out, index):
+    """Add ``stride * bin`` of each value to ``index[:len(values)]`` (``out`` outside the axis).
+
+    One small function per method: each loop keeps its own registers, and the
+    ``LINEAR`` loop compiles to vector code.
     """
     method, nbin, lo, hi, scale, near, shift, key0, edges, table = plan
     if method == LINEAR:
-        n_near = 0
-        for j in range(n):
-            v = np.float64(values[start + j])
-            s = (v - lo) * scale
-            f = np.floor(s)
-            r = s - f
-            inside = (v >= lo) & (v < hi)
-            n_near += inside & ((r < near) | (r > 1.0 - near))
-            flat[j] += f * stride if inside else -np.inf
-        if n_near > 0:  # rare: check the values near an edge against the true edges
-            for j in range(n):
-                v = np.float64(values[start + j])
-                if (v >= lo) & (v < hi):
-                    f = np.floor((v - lo) * scale)  # the estimate added above
-                    flat[j] += stride * (_exact_bin(v, edges, int(f)) - f)
+        _linear_axis(values, lo, hi, scale, near, edges, stride, out, index)
     elif method == TABLE:
-        for j in range(n):
-            scratch[j] = np.float64(values[start + j])
-        bits = scratch.view(np.int64)
-        last = table.shape[0] - 1
-        for j in range(n):
-            v = scratch[j]
-            inside = (v >= lo) & (v < hi)
-            key = min(max((bits[j] >> shift) - key0, 0), last)
-            i = table[key] + (v >= edges[key])
-            flat[j] += i * stride if inside else -np.inf
+        _table_axis(values, lo, hi, shift, key0, edges.view(np.int64), table, stride, out, index)
     else:
-        for j in range(n):
-            v = np.float64(values[start + j])
-            if (v >= lo) & (v < hi):
-                i, step = 0, 1
-                while step * 2 < nbin:
-                    step *= 2
-                while step > 0:
-                    if i + step < nbin and v >= edges[i + step]:
-                        i += step
-                    step //= 2
-                flat[j] += i * stride
-            else:
-                flat[j] = -np.inf
+        _search_axis(values, lo, hi, nbin, edges, stride, out, index)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -191,24 +233,26 @@ def _fill_range(energy, dety, detx, weights, start, stop, plans, counts, bad):
     plan_e, plan_y, plan_x = plans
     ny = plan_y[1]
     nx = plan_x[1]
-    overflow = counts.shape[0] - 1
+    total = counts.shape[0] - 1
     weighted = weights.shape[0] > 0
-    flat = np.empty(BLOCK)
-    scratch = np.empty(BLOCK)
+    index = np.empty(BLOCK, dtype=np.int64)
     for block in range(start, stop, BLOCK):
-        n = min(BLOCK, stop - block)
-        flat[:] = 0.0
-        _add_axis(energy, block, n, plan_e, ny * nx, flat, scratch)
-        _add_axis(dety, block, n, plan_y, nx, flat, scratch)
-        _add_axis(detx, block, n, plan_x, 1, flat, scratch)
+        end = min(block + BLOCK, stop)
+        n = end - block
+        # slices: indices from 0, so the loads are contiguous (no negative-index wraparound)
+        e, y, x = energy[block:end], dety[block:end], detx[block:end]
+        w = weights[block:end] if weighted else weights
+        index[:] = 0
+        _add_axis(e, plan_e, ny * nx, total, index)
+        _add_axis(y, plan_y, nx, total, index)
+        _add_axis(x, plan_x, 1, total, index)
         for j in range(n):
-            f = flat[j]
-            if f >= 0.0:
-                counts[int(f)] += weights[block + j] if weighted else 1.0
+            i = index[j]  # >= total when any axis is outside
+            if i < total:
+                counts[i] += w[j] if weighted else 1.0
             else:
-                counts[overflow] += weights[block + j] if weighted else 1.0
-                k = block + j
-                if not (np.isfinite(energy[k]) and np.isfinite(dety[k]) and np.isfinite(detx[k])):
+                counts[total] += w[j] if weighted else 1.0
+                if not (np.isfinite(e[j]) and np.isfinite(y[j]) and np.isfinite(x[j])):
                     bad[0] += 1
 
 
