@@ -211,18 +211,30 @@ def numba_fill():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_numba_threads_and_blocks_match_reference(numba_fill, dtype):
-    """Many blocks, ragged blocks and tasks, several threads: the exact counts."""
+@pytest.mark.parametrize("fused", [True, False])
+def test_numba_threads_and_blocks_match_reference(numba_fill, dtype, fused):
+    """Many blocks, ragged blocks and tasks, several threads, the three axes in one
+    loop (``fused``) or one by one, events on edges: the exact counts."""
     rng = np.random.default_rng(7)
     n = 3 * numba_fill.BLOCK * 5 + 17
+    detx_edges = np.linspace(-4.0, 4.0, 9) if fused else [-4.0, -1.0, 0.0, 0.3, 4.0]
     axes = (
         Binning.from_edges(np.geomspace(0.1, 100, 21)),
         Binning.from_edges(np.linspace(-4.0, 4.0, 61)),
-        Binning.from_edges([-4.0, -1.0, 0.0, 0.3, 4.0]),
+        Binning.from_edges(detx_edges),
     )
+    methods = [numba_fill.axis_plan(b)[0] for b in axes]
+    assert (methods[2] == numba_fill.LINEAR) == fused
     energy = np.exp(rng.uniform(np.log(0.05), np.log(200), n)).astype(dtype)
     dety = rng.normal(0, 2.5, n).astype(dtype)
-    detx = rng.choice(np.array([-4.0, -1.0, 0.0, 0.3, 4.0, 1.0, np.nan]), n).astype(dtype)
+    # values on the edges in the first and last blocks (redone against the edges), none
+    # in the others (the fast loops decide them)
+    first, last = slice(0, numba_fill.BLOCK, 97), slice(-numba_fill.BLOCK, None, 89)
+    energy[first] = np.asarray(axes[0].edges, dtype)[rng.integers(0, 21, len(energy[first]))]
+    dety[last] = np.asarray(axes[1].edges, dtype)[rng.integers(0, 61, len(dety[last]))]
+    detx = rng.uniform(-4.5, 4.5, n).astype(dtype)
+    detx[::101] = np.nan
+    detx[first] = rng.choice(np.array(detx_edges, dtype), len(detx[first]))
     weights = rng.integers(0, 5, n).astype(np.float64)
     expected = reference_counts(energy, dety, detx, axes, weights)
     for threads in (1, 2, 3):
@@ -235,13 +247,18 @@ def test_numba_threads_and_blocks_match_reference(numba_fill, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_numba_table_axis_special_values(numba_fill, dtype):
-    """The lookup table's range test on bit patterns: signs, zeros, infinities, NaN,
-    subnormals and the values next to every edge are binned like searchsorted does."""
-    edges = np.geomspace(0.1, 100, 21).astype(dtype).astype(np.float64)
+@pytest.mark.parametrize("method", ["LOG", "TABLE"])
+def test_numba_positive_axis_special_values(numba_fill, dtype, method):
+    """The log axis (log2 estimate) and the lookup table (range test on bit patterns):
+    signs, zeros, infinities, NaN, subnormals and the values on and next to every edge
+    are binned like searchsorted does."""
+    edges = np.geomspace(0.1, 100, 21)
+    if method == "TABLE":  # no longer a log axis
+        edges[5] *= 1.01
+    edges = edges.astype(dtype).astype(np.float64)
     axis = Binning.from_edges(edges)
     other = Binning.from_edges([0.0, 1.0])
-    assert numba_fill.axis_plan(axis)[0] == numba_fill.TABLE
+    assert numba_fill.axis_plan(axis)[0] == getattr(numba_fill, method)
     special = [0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, -0.5, -edges[3], 1e6]
     special += [float(np.finfo(dtype).tiny) / 4, float(np.finfo(dtype).max)]
     near = [np.nextafter(edges.astype(dtype), d) for d in (-np.inf, np.inf)]
@@ -254,16 +271,39 @@ def test_numba_table_axis_special_values(numba_fill, dtype):
 
 
 def test_numba_axis_plans(numba_fill):
-    """Linear edges use arithmetic, positive edges a lookup table, others a search."""
+    """Linear and log edges use arithmetic, other positive edges a lookup table, others a
+    search."""
     plan = numba_fill.axis_plan
     assert plan(Binning.from_edges(np.linspace(-4, 4, 61)))[0] == numba_fill.LINEAR
-    assert plan(Binning.from_edges(np.geomspace(0.1, 100, 21)))[0] == numba_fill.TABLE
+    assert plan(Binning.from_edges(np.geomspace(0.1, 100, 21)))[0] == numba_fill.LOG
+    assert plan(Binning.from_edges(np.geomspace(1e-310, 1e-300, 21)))[0] == numba_fill.TABLE
     assert plan(Binning.from_edges([0.5, 0.7, 3.0, 8.0]))[0] == numba_fill.TABLE
     assert plan(Binning.from_edges([-1.0, 0.7, 3.0, 8.0]))[0] == numba_fill.SEARCH
     # edges closer than any float slice the table can afford: binary search
     lo = 1.0
     tight = [lo, np.nextafter(lo, 2), np.nextafter(np.nextafter(lo, 2), 2), 1e300]
     assert plan(Binning.from_edges(tight))[0] == numba_fill.SEARCH
+
+
+def test_numba_log2_estimate_is_within_its_bound(numba_fill):
+    """The polynomial log2 of a log axis errs by less than the bound its margin assumes."""
+    import numba
+
+    from bgcube.array import _numba_kernel
+
+    log2 = numba.njit(lambda v: np.array([_numba_kernel._log2(x) for x in v]))
+    mantissas = np.linspace(1.0, 2.0, 1 << 20, endpoint=False)
+    rng = np.random.default_rng(3)
+    values = np.concatenate(
+        [
+            mantissas,
+            mantissas * 2.0**-1000,
+            mantissas * 2.0**1000,
+            10 ** rng.uniform(-300, 300, 10**5),
+        ]
+    )
+    error = np.abs(log2(values) - np.log2(values))
+    assert error.max() < _numba_kernel.LOG2_ERROR / 1.5
 
 
 # --- the array paths' flat index ----------------------------------------------------

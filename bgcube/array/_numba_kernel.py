@@ -1,0 +1,341 @@
+"""The loops of the compiled fill (numba), driven by `bgcube.array._numba_fill`.
+
+Every compiled function is in this one module: numba's cache checks the
+source file of each function it loads, not of the functions it calls.
+
+An axis is binned by one of four methods (:func:`axis_plan` picks it):
+
+* ``LINEAR`` and ``LOG``: the position in bins, ``s = (g(v) - origin) *
+  scale`` with ``g(v) = v`` or an estimate of ``log2(v)`` (:func:`_log2`: the
+  exponent and a polynomial of the mantissa, no library call, so the loop
+  compiles to vector code). ``floor(s)`` is the bin unless the fractional
+  part of ``s`` is within the plan's margin of 0 or 1; the margin bounds the
+  error of ``s`` plus the largest distance of an edge from its ideal uniform
+  position, so a value far from that is binned exactly. A value near an
+  edge is "unsure" and decided against the true edges (:func:`_exact_axis`).
+* ``TABLE`` (positive edges): a lookup table on the top bits of the float64
+  value. The bit pattern of positive floats grows with the value, so
+  ``bits >> shift`` slices the axis into pieces of at most one edge each;
+  the table holds the bin of each slice's start and one comparison with the
+  next edge finishes the job, in integers only (the range test too: one
+  unsigned comparison).
+* ``SEARCH`` (any other edges): a binary search.
+
+Each loop adds ``stride * bin`` to a buffer of int64 flat indices, and
+``out`` (the overflow index) for values outside the axis.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba.extending import intrinsic
+
+from ._flat_index import axis_plan as _shared_axis_plan
+
+__all__ = ["axis_plan", "LINEAR", "LOG", "TABLE", "SEARCH", "BLOCK"]
+
+LINEAR, LOG, TABLE, SEARCH = 0, 1, 2, 3
+#: Events per block: the per-block buffers stay in the L1/L2 cache.
+BLOCK = 2048
+#: Largest lookup table (entries) before falling back to a binary search.
+MAX_TABLE = 1 << 16
+#: Largest margin (in bins) of a ``LOG`` axis: beyond it, unsure values are too many.
+MAX_LOG_MARGIN = 1e-3
+#: Bound on ``|_log2(v) - log2(v)|`` for normal positive ``v`` (the polynomial's
+#: error is 5.6e-8, the rounding of its evaluation far less; a test checks it).
+LOG2_ERROR = 1e-7
+#: Smallest normal float64: ``_log2`` reads the exponent of normal values only.
+FLOAT64_TINY = 2.2250738585072014e-308
+#: ``log2(1 + x)`` on ``[0, 1)``: degree 8, Chebyshev interpolation, power basis.
+C0, C1, C2, C3, C4 = 5.6422440275483154e-08, 1.442685851294528, -0.7210957682030537, 0.4781764415123899, -0.34542933660333985  # fmt: skip
+C5, C6, C7, C8 = 0.2380419836756127, -0.13314692748387624, 0.04943336843736993, -0.008665699320087797  # fmt: skip
+MANTISSA, ONE = (1 << 52) - 1, 1023 << 52
+
+
+@functools.lru_cache(maxsize=256)
+def axis_plan(binning):
+    """How the kernel bins one axis, as a tuple of fixed types for numba.
+
+    The ``LINEAR`` scale and margin come from the plan every array path uses,
+    `bgcube.array._flat_index.axis_plan`; ``LOG`` works in ``log2`` with its
+    own margin; positive edges otherwise get a lookup table.
+
+    Parameters
+    ----------
+    binning : bgcube.array.binning.Binning
+        The axis (edges in canonical units).
+
+    Returns
+    -------
+    plan : tuple
+        ``(method, nbin, lo, hi, origin, scale, near, shift, key0, edges,
+        table)``: ``edges`` float64 and ``table`` int64 arrays (read-only).
+        For ``LINEAR`` and ``LOG``, ``near`` is the margin. For ``TABLE``,
+        ``table[k]`` is the bin of slice ``k``'s first value and ``edges[k]``
+        the upper edge of that bin.
+    """
+    plan = _shared_axis_plan(binning, allow_single=False)
+    lo, hi, nbin = plan.lo, plan.hi, plan.nbin
+    edges = np.asarray(plan.edges, dtype=np.float64)
+    empty = np.zeros(1, dtype=np.int64)
+    edges.flags.writeable = False
+    if binning.kind == "linear" and plan.method == "arithmetic":
+        return (LINEAR, nbin, lo, hi, lo, plan.scale, plan.margin, 0, 0, edges, empty)
+    if binning.kind == "log" and FLOAT64_TINY <= lo and math.isfinite(hi):
+        origin, top = math.log2(lo), math.log2(hi)
+        scale = nbin / (top - origin)
+        deviation = max(abs((math.log2(e) - origin) * scale - i) for i, e in enumerate(edges))
+        # _log2's error, and the rounding of e + p, of the subtraction and of s, generously
+        rounding = 1e-12 * (1.0 + abs(origin) + abs(top))
+        margin = 2.0 * deviation + (LOG2_ERROR + rounding) * scale + 1e-12 * (1.0 + nbin)
+        if margin < MAX_LOG_MARGIN:
+            return (LOG, nbin, lo, hi, origin, scale, margin, 0, 0, edges, empty)
+    if lo > 0:
+        table = _slice_table(edges)
+        if table is not None:
+            shift, key0, bins = table
+            # the edge after each slice's bin, so both loads depend on the key only
+            upper = edges[bins + 1]
+            bins.flags.writeable = upper.flags.writeable = False
+            return (TABLE, nbin, lo, hi, lo, 1.0, 0.0, shift, key0, upper, bins)
+    return (SEARCH, nbin, lo, hi, lo, 1.0, 0.0, 0, 0, edges, empty)
+
+
+def _slice_table(edges):
+    """Lookup table over float64 bits with at most one edge per slice, or None."""
+    lo, hi, nbin = float(edges[0]), float(edges[-1]), len(edges) - 1
+    k_lo = int(np.float64(lo).view(np.int64))
+    k_hi = int(np.float64(hi).view(np.int64))
+    for mantissa_bits in range(0, 53):
+        shift = 52 - mantissa_bits
+        key0, key1 = k_lo >> shift, k_hi >> shift
+        if key1 - key0 + 2 > MAX_TABLE:
+            return None
+        keys = np.arange(key0, key1 + 2, dtype=np.int64)
+        starts = (keys << shift).view(np.float64)
+        # bin of each slice's first value (unclipped: -1 below lo, nbin from hi)
+        bins = np.searchsorted(edges, starts, side="right") - 1
+        if np.all(np.diff(bins) <= 1):
+            return shift, key0, np.clip(bins[:-1], 0, nbin - 1).astype(np.int64)
+    return None
+
+
+@intrinsic
+def _bits(typingctx, value):
+    """The bit pattern of a float64, as an int64 (no memory round trip)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return numba.types.int64(numba.types.float64), codegen
+
+
+@intrinsic
+def _float(typingctx, bits):
+    """The float64 of a bit pattern (the inverse of :func:`_bits`)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return numba.types.float64(numba.types.int64), codegen
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _log2(v):
+    """``log2(v)`` within :data:`LOG2_ERROR` for normal positive ``v`` (else meaningless)."""
+    b = _bits(v)
+    x = _float((b & MANTISSA) | ONE) - 1.0  # the mantissa, in [0, 1)
+    p = ((((((((C8 * x + C7) * x + C6) * x + C5) * x + C4) * x + C3) * x + C2) * x + C1) * x) + C0
+    return np.float64((b >> 52) - 1023) + p
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _position(v, plan, log):
+    """``(floor(s), inside, sure)`` of ``v`` on a ``LINEAR`` or ``LOG`` (``log``) axis.
+
+    ``sure``: ``v`` is inside and ``floor(s)`` is its bin.
+    """
+    lo, hi, origin, scale, near = plan[2], plan[3], plan[4], plan[5], plan[6]
+    s = ((_log2(v) if log else v) - origin) * scale
+    f = np.floor(s)
+    r = s - f
+    inside = (v >= lo) & (v < hi)
+    return f, inside, inside & (r >= near) & (r <= 1.0 - near)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _arithmetic_axis(values, plan, stride, out, index, log):
+    n_unsure = 0
+    for j in range(values.shape[0]):
+        f, inside, sure = _position(np.float64(values[j]), plan, log)
+        n_unsure += inside != sure
+        index[j] += np.int64(f * stride) if inside else out  # the cast is used inside only
+    return n_unsure
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"contract"})
+def _log_axis(values, plan, stride, out, index):
+    """``LOG``; the number of unsure values (fused multiply-adds in the polynomial)."""
+    return _arithmetic_axis(values, plan, stride, out, index, True)
+
+
+@numba.njit(cache=True, nogil=True)
+def _linear_axis(values, plan, stride, out, index):
+    """``LINEAR``; the number of unsure values."""
+    return _arithmetic_axis(values, plan, stride, out, index, False)
+
+
+@numba.njit(cache=True, nogil=True)
+def _table_axis(values, lo, hi, shift, key0, upper, table, stride, out, index):
+    """``TABLE``: the lookup table on the float64 bit pattern, in integers only.
+
+    ``upper`` holds the bit patterns of the upper edges: positive floats
+    compare as their bit patterns do. ``b - bits(lo)``, unsigned, is below
+    ``bits(hi) - bits(lo)`` exactly when ``lo <= v < hi`` (negative values,
+    zeros, infinities and NaN included), and then the key is in the table.
+    """
+    bits_lo = np.uint64(_bits(lo))
+    span = np.uint64(_bits(hi)) - bits_lo
+    key0 = np.uint64(key0)
+    for j in range(values.shape[0]):
+        b = _bits(np.float64(values[j]))
+        inside = np.uint64(b) - bits_lo < span
+        key = np.uint64(b >> shift) - key0 if inside else np.uint64(0)
+        i = table[key] + (b >= upper[key])
+        index[j] += i * stride if inside else out
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _search(v, edges):
+    """Binary search: the bin whose ``[lo, hi)`` holds ``v`` (``v`` inside)."""
+    nbin = edges.shape[0] - 1
+    i, step = 0, 1
+    while step * 2 < nbin:
+        step *= 2
+    while step > 0:
+        if i + step < nbin and v >= edges[i + step]:
+            i += step
+        step //= 2
+    return i
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _exact_bin(v, edges, i):
+    """Move estimate ``i`` to the bin whose ``[lo, hi)`` holds ``v`` (``v`` inside)."""
+    nbin = edges.shape[0] - 1
+    i = min(max(i, 0), nbin - 1)
+    while v < edges[i]:
+        i -= 1
+    while v >= edges[i + 1]:
+        i += 1
+    return i
+
+
+@numba.njit(cache=True, nogil=True)
+def _add_axis(values, plan, stride, out, index):
+    """Add ``stride * bin`` of each value to ``index`` (``out`` outside the axis).
+
+    Returns the number of unsure values (``LINEAR``, ``LOG``): their terms
+    may be one bin off, and :func:`_exact_axis` must redo the block.
+    """
+    method, lo, hi, shift, key0, edges, table = plan[0], plan[2], plan[3], plan[7], plan[8], plan[9], plan[10]  # fmt: skip
+    if method == LINEAR:
+        return _linear_axis(values, plan, stride, out, index)
+    if method == LOG:
+        return _log_axis(values, plan, stride, out, index)
+    if method == TABLE:
+        _table_axis(values, lo, hi, shift, key0, edges.view(np.int64), table, stride, out, index)
+        return 0
+    for j in range(values.shape[0]):
+        v = np.float64(values[j])
+        index[j] += stride * _search(v, edges) if (v >= lo) & (v < hi) else out
+    return 0
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"contract"})
+def _exact_axis(values, plan, stride, out, index):
+    """:func:`_add_axis`, every value decided against the true edges (slow, for rare blocks)."""
+    method, edges = plan[0], plan[9]
+    if method != LINEAR and method != LOG:
+        _add_axis(values, plan, stride, out, index)
+        return
+    for j in range(values.shape[0]):
+        v = np.float64(values[j])
+        f, inside, sure = _position(v, plan, method == LOG)
+        index[j] += stride * _exact_bin(v, edges, int(f)) if inside else out
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fused(e, y, x, plans, total, index, log):
+    n_unsure = 0
+    plan_e, plan_y, plan_x = plans
+    ny, nx = plan_y[1], plan_x[1]
+    for j in range(e.shape[0]):
+        fe, inside_e, sure_e = _position(np.float64(e[j]), plan_e, log)
+        fy, inside_y, sure_y = _position(np.float64(y[j]), plan_y, False)
+        fx, inside_x, sure_x = _position(np.float64(x[j]), plan_x, False)
+        inside = inside_e & inside_y & inside_x
+        sure = sure_e & sure_y & sure_x
+        n_unsure += inside != sure
+        index[j] = np.int64((fe * ny + fy) * nx + fx) if sure else total
+    return n_unsure
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"contract"})
+def fused_index(e, y, x, plans, total, index):
+    """All three flat indices in one vector loop: energy ``LOG`` or ``LINEAR``, FoV ``LINEAR``.
+
+    Writes ``index[:len(e)]`` (``total`` outside the cube and for unsure
+    events) and returns the number of unsure events inside the cube.
+    """
+    if plans[0][0] == LOG:
+        return _fused(e, y, x, plans, total, index, True)
+    return _fused(e, y, x, plans, total, index, False)
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_range(energy, dety, detx, weights, start, stop, plans, fused, counts, bad):
+    """Add events ``start:stop`` into ``counts`` (flat, float64, one overflow bin).
+
+    ``fused``: the axes suit :func:`fused_index`. ``bad[0]`` counts the
+    events with a NaN or infinite coordinate; they are looked for only among
+    the events outside the cube (the rare branch), so the count costs
+    nothing for events inside.
+    """
+    plan_e, plan_y, plan_x = plans
+    ny = plan_y[1]
+    nx = plan_x[1]
+    total = counts.shape[0] - 1
+    limit = np.uint64(total)  # unsigned: a negative index could only be a bug, not a write
+    weighted = weights.shape[0] > 0
+    index = np.empty(BLOCK, dtype=np.int64)
+    for block in range(start, stop, BLOCK):
+        end = min(block + BLOCK, stop)
+        n = end - block
+        e, y, x = energy[block:end], dety[block:end], detx[block:end]
+        w = weights[block:end] if weighted else weights
+        if fused:
+            unsure = fused_index(e, y, x, plans, total, index)
+        else:
+            index[:n] = 0
+            unsure = _add_axis(e, plan_e, ny * nx, total, index)
+            unsure += _add_axis(y, plan_y, nx, total, index)
+            unsure += _add_axis(x, plan_x, 1, total, index)
+        if unsure > 0:  # rare: redo the block against the true edges
+            index[:n] = 0
+            _exact_axis(e, plan_e, ny * nx, total, index)
+            _exact_axis(y, plan_y, nx, total, index)
+            _exact_axis(x, plan_x, 1, total, index)
+        for j in range(n):
+            i = np.uint64(index[j])  # >= total when any axis is outside
+            if i < limit:
+                counts[i] += w[j] if weighted else 1.0
+            else:
+                counts[total] += w[j] if weighted else 1.0
+                if not (np.isfinite(e[j]) and np.isfinite(y[j]) and np.isfinite(x[j])):
+                    bad[0] += 1
