@@ -28,8 +28,11 @@ warm-up:
   host, `bgcube.make.chain_backend`), and with the chain on XLA
   (``BGCUBE_RUN_CHAIN=device``) without the compilation cache
   (``BGCUBE_JAX_CACHE=off``: every program compiled, as on a first run) and
-  with one (a fresh folder, filled by the first repeat); joint: without
-  and with the cache.
+  with one (a fresh folder, filled by the first repeat); joint: as a user
+  runs it (on a JAX without accelerator the fit runs on NumPy), and with
+  the fit on XLA (``BGCUBE_RUN_CHAIN=device``, as on a GPU) without and with
+  the cache (with it, the command also keeps the fit's traced programs,
+  `bgcube.fit.joint_stored`).
 
 The steps take turns ``--repeat`` times (so a busy spell of the machine
 slows all of them alike); each time is the best of its runs (and the
@@ -68,6 +71,7 @@ FRESH_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECOD
 BARE = "bare astropy read (ENERGY, RA, DEC, TIME)"
 BARE_FRESH = "bare read (fresh interpreter)"
 JAX_GROUPS = "bgcube make-models --model groups --backend jax"
+JAX_JOINT = "bgcube make-models --model joint --backend jax"
 BARE_SCRIPT = """
 import sys
 sys.path.insert(0, {folder!r})
@@ -135,11 +139,12 @@ def main(argv=None):
                     f"{JAX_GROUPS}, chain on XLA (compile cache)": command(
                         "groups", "jax", cache, chain="device"
                     ),
-                    "bgcube make-models --model joint --backend jax (no compile cache)": command(
-                        "joint", "jax"
+                    JAX_JOINT: command("joint", "jax"),
+                    f"{JAX_JOINT}, fit on XLA (no compile cache)": command(
+                        "joint", "jax", chain="device"
                     ),
-                    "bgcube make-models --model joint --backend jax (compile cache)": command(
-                        "joint", "jax", cache
+                    f"{JAX_JOINT}, fit on XLA (compile cache)": command(
+                        "joint", "jax", cache, chain="device"
                     ),
                 }
             )
