@@ -55,9 +55,11 @@ def _make_models(args) -> int:
     from .make.chain_backend import host_only
 
     if config.backend == "jax" and not host_only(config):  # compiled programs kept on disk
-        from .jax_cache import enable_command_cache
+        from .jax_cache import enable_command_cache, limit_command_lapack
 
         enable_command_cache()
+        if config.model == "joint":  # its fit's small linear systems: one LAPACK thread
+            limit_command_lapack()
     _limit_blas()
     start = time.perf_counter()
     result = config.run()

@@ -19,7 +19,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["ENV_VAR", "cache_folder", "enable_command_cache", "program_folder"]
+__all__ = [
+    "ENV_VAR",
+    "cache_folder",
+    "enable_command_cache",
+    "program_folder",
+    "limit_command_lapack",
+]
 
 #: Environment variable naming the cache folder, or ``off``.
 ENV_VAR = "BGCUBE_JAX_CACHE"
@@ -93,3 +99,49 @@ def program_folder() -> Path | None:
     folder : pathlib.Path or None
     """
     return _PROGRAMS[0]
+
+
+def limit_command_lapack() -> int:
+    """One thread for the LAPACK that JAX's CPU programs call (the command's process only).
+
+    On a CPU, XLA calls LAPACK (SciPy's OpenBLAS) from its own threads for
+    the joint fit's small systems (a few hundred unknowns), where
+    OpenBLAS's threads cost more than they compute: inverting the fit's
+    180 x 180 Hessian of the H.E.S.S. DR1 took 130 ms with two threads on a
+    busy 2-core machine and 1 ms with one. The library loaded by JAX's
+    first linear-algebra program is loaded here and limited to one thread;
+    a BLAS thread count the user chose (`bgcube.blas_threads.USER_VARIABLES`,
+    ``$BGCUBE_BLAS_THREADS``) is kept. Nothing is done when JAX computes on
+    an accelerator.
+
+    Returns
+    -------
+    n_limited : int
+        The number of libraries limited.
+    """
+    from .blas_threads import ENV_VAR as BLAS_VAR
+    from .blas_threads import USER_VARIABLES
+
+    if any(os.environ.get(name, "").strip() for name in (*USER_VARIABLES, BLAS_VAR)):
+        return 0
+    import jax
+
+    if jax.default_backend() != "cpu":
+        return 0
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - a dependency
+        return 0
+    before = {lib.filepath for lib in ThreadpoolController().lib_controllers}
+    try:  # what JAX takes its CPU LAPACK from
+        import scipy.linalg.cython_lapack  # noqa: F401
+    except ImportError:
+        return 0
+    loaded = [
+        lib
+        for lib in ThreadpoolController().lib_controllers
+        if lib.filepath not in before and lib.user_api == "blas"
+    ]
+    for lib in loaded:
+        lib.set_num_threads(1)
+    return len(loaded)

@@ -91,3 +91,22 @@ def test_the_command_on_jax_fills_its_cache(dataset, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert any(folder.iterdir())  # compiled programs were written there
+
+
+def test_the_command_gives_jax_lapack_one_thread_unless_the_user_chose():
+    pytest.importorskip("jax")
+    pytest.importorskip("scipy")
+    code = """
+        import jax
+        from threadpoolctl import ThreadpoolController
+        from bgcube.jax_cache import limit_command_lapack
+
+        before = {lib.filepath for lib in ThreadpoolController().lib_controllers}
+        n = limit_command_lapack()
+        new = [lib for lib in ThreadpoolController().lib_controllers
+               if lib.filepath not in before and lib.user_api == "blas"]
+        print(n, len(new), all(lib.num_threads == 1 for lib in new))
+        """
+    n, n_new, one = _run(code, JAX_PLATFORMS="cpu")
+    assert n == n_new and one == "True"
+    assert _run(code, JAX_PLATFORMS="cpu", OPENBLAS_NUM_THREADS="2")[0] == "0"
