@@ -77,6 +77,7 @@ class StepProgress:
         if self._bar is not None:
             self._bar.set_postfix_str(f"expected decrease {expected_decrease:.1e}", refresh=False)
             self._bar.update(step - self._bar.n)
+            self._bar.refresh()  # a fit takes few steps, each long enough to show
 
     def __exit__(self, *exc) -> None:
         if self._bar is not None:
