@@ -23,15 +23,12 @@ __all__ = [
     "ENV_VAR",
     "cache_folder",
     "enable_command_cache",
-    "program_folder",
     "limit_command_lapack",
 ]
 
 #: Environment variable naming the cache folder, or ``off``.
 ENV_VAR = "BGCUBE_JAX_CACHE"
 _OFF = ("0", "off", "no", "false", "none")
-#: The folder of the joint fit's traced programs, set by `enable_command_cache`.
-_PROGRAMS: list = [None]
 
 
 def cache_folder(environ=None) -> Path | None:
@@ -71,8 +68,10 @@ def enable_command_cache() -> Path | None:
     """
     import jax
 
+    from .fit.joint_stored import set_program_folder
+
     folder = cache_folder()
-    _PROGRAMS[0] = None if folder is None else folder / "programs"
+    set_program_folder(None if folder is None else folder / "programs")
     configured = jax.config.jax_compilation_cache_dir
     if configured:
         return Path(configured)
@@ -86,19 +85,6 @@ def enable_command_cache() -> Path | None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return folder
-
-
-def program_folder() -> Path | None:
-    """Where the command keeps the joint fit's traced programs (`bgcube.fit.joint_stored`).
-
-    ``programs`` in the cache folder once `enable_command_cache` ran in this
-    process (the command's), else None: a Python session keeps none.
-
-    Returns
-    -------
-    folder : pathlib.Path or None
-    """
-    return _PROGRAMS[0]
 
 
 def limit_command_lapack() -> int:

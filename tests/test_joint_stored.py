@@ -24,14 +24,14 @@ def _fit(dataset, outdir, monkeypatch, folder):
     from bgcube.make import make_models
 
     monkeypatch.setenv(cb.ENV_VAR, "device")
-    monkeypatch.setattr(jax_cache, "_PROGRAMS", [folder])
+    monkeypatch.setattr(joint_stored, "_FOLDER", [folder])
     monkeypatch.setattr(joint_compiled, "_PROGRAMS", {})
     result = make_models(dataset, outdir, backend="jax", progress=False, fit_glat_min=0.0)
     return result.joint.model
 
 
 def test_the_library_keeps_no_program():
-    assert jax_cache.program_folder() is None and joint_stored.program_folder() is None
+    assert joint_stored.program_folder() is None
 
 
 def test_programs_are_kept_read_back_and_replaced_when_damaged(dataset, tmp_path, monkeypatch):

@@ -26,21 +26,30 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["StoredProgram", "program_folder"]
+__all__ = ["StoredProgram", "program_folder", "set_program_folder"]
 
 #: The source files whose code the programs run (their digest is part of a program's key).
 _SOURCES = ("joint_problem.py", "joint_compiled.py", "joint_data.py", "joint_stored.py")
 
 
+_FOLDER: list = [None]
+
+
+def set_program_folder(folder) -> None:
+    """Keep the fit's programs in ``folder`` from now on (None: keep none).
+
+    Called by the ``bgcube`` command only (`bgcube.jax_cache.enable_command_cache`).
+    """
+    _FOLDER[0] = None if folder is None else Path(folder)
+
+
 def program_folder() -> Path | None:
     """The folder the fit's programs are kept in, or None (nothing kept).
 
-    None unless the command keeps programs (`bgcube.jax_cache.program_folder`),
-    or where JAX cannot serialize programs (no ``flatbuffers``).
+    None unless the command set one (`set_program_folder`), or where JAX
+    cannot serialize programs (no ``flatbuffers``).
     """
-    from ..jax_cache import program_folder as command_folder
-
-    folder = command_folder()
+    folder = _FOLDER[0]
     if folder is None or importlib.util.find_spec("flatbuffers") is None:
         return None
     return folder
