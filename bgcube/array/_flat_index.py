@@ -16,9 +16,10 @@ thing for three axes at once, cheaply enough for the fill:
   faster than in float64, with the margin widened to match.
 * Binnings for which no such margin exists (irregular edges, extreme
   ranges) use ``searchsorted``.
-* :func:`axis_plan` is the one plan of an axis for every fill path: the
-  compiled NumPy fill (`bgcube.array._numba_fill`) takes its method, scale
-  and margin too.
+* :func:`axis_plan` is the plan of an axis for every array path; the
+  compiled NumPy fill (`bgcube.array._numba_kernel`) starts from it too
+  (a linear axis takes its scale and margin; a log axis works in ``log2``
+  with a margin of its own).
 * The three axis terms add up to the flat index in float64 (exact: they
   are integers far below 2**53) and are converted to integers once.
 * On eager backends (NumPy, array_api_strict) the events are processed in
