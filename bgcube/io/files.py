@@ -351,14 +351,20 @@ def gzip_bytes(data: bytes) -> bytes:
 
 
 def _gzip_fast(data) -> bytes:
-    """Nearly incompressible ``data`` gzipped fast (time stamp 0)."""
+    """Nearly incompressible ``data`` gzipped fast (time stamp 0).
+
+    Through ISA-L's zlib-like compressor, which releases the GIL while it
+    works (``isal.igzip.compress`` holds it: a file compressed in another
+    thread then stalled the thread making the next one); the same bytes.
+    """
     try:
-        from isal import igzip
+        from isal import isal_zlib
     except ImportError:  # pragma: no cover - isal is a dependency
         # wbits 31: a gzip header and trailer, time stamp 0
         deflate = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31, 8, zlib.Z_RLE)
         return deflate.compress(data) + deflate.flush()
-    return igzip.compress(data, _ISAL_LEVEL, mtime=0)
+    deflate = isal_zlib.compressobj(_ISAL_LEVEL, isal_zlib.DEFLATED, 31)
+    return deflate.compress(data) + deflate.flush()
 
 
 #: ISA-L's level for nearly incompressible data: 1 (2 is the same, 3 slower for 0.01%).
