@@ -333,8 +333,11 @@ class FOVCube(OriginalVocabulary, CubeIO, CubeEvaluation):
             arrays (plain arrays taken in TeV and deg) or tuples
             ``(energy, dety, detx)`` in TeV, deg, deg as yielded by
             `~bgcube.data.chunks.iter_event_chunks`. A single one is
-            accepted too. Columns already in TeV/deg as float32 or float64
-            are filled without a copy; others are converted in slices.
+            accepted too. float32 and float64 columns are filled without a
+            copy: on NumPy with numba, one in another unit (energy in GeV)
+            or big-endian (as read from FITS) is converted inside the
+            compiled fill, to the values converting it first gives; other
+            columns are converted in slices.
             Arrays of the cube's backend (e.g. JAX) go to the fill as they are.
         weights : list of array, optional
             One weight array per event list (any backend; not sent through

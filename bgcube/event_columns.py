@@ -19,6 +19,11 @@ and yields the three columns in TeV, deg and deg:
 * arrays of another backend (JAX, CuPy, ...) in a mapping or tuple are
   passed on untouched (no trip through the host).
 
+`stored_event_columns` gives the columns as they are stored, with the
+factor of each to its canonical unit, for the compiled NumPy fill, which
+converts them block by block in its threads (no copy at all) to the values
+`iter_event_columns` would give.
+
 Plain arrays (in a mapping or tuple) carry no unit and are taken to be in
 TeV and deg already.
 """
@@ -40,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "iter_event_columns",
+    "stored_event_columns",
     "CONVERT_CHUNK",
     "EVENT_COLUMN_UNITS",
     "event_coordinates",
@@ -104,6 +110,49 @@ def iter_event_columns(events, *, dtype=None, chunk_size=CONVERT_CHUNK):
             r[start:stop] if r is not None else _convert(c[start:stop], f, dtype)
             for r, c, f in zip(ready, columns, factors, strict=True)
         )
+
+
+def stored_event_columns(events):
+    """``(energy, dety, detx)`` of ``events`` as stored, and each one's factor to TeV, deg, deg.
+
+    Parameters
+    ----------
+    events : Table, QTable, mapping or tuple
+        One event list (see the module docstring).
+
+    Returns
+    -------
+    columns : tuple of numpy.ndarray or None
+        1-D float32 or float64 arrays of one length, views of the stored
+        data (any byte order and stride); None where a column is of another
+        type (integers) or backend, or for a bgcube `EventList` (whose
+        columns are canonical already): `iter_event_columns` handles those.
+    factors : tuple of float
+        The unit factor of each column (1 for plain arrays).
+
+    Raises
+    ------
+    bgcube.errors.EventDataError
+        As `iter_event_columns`.
+    """
+    if _is_event_list(events):
+        return None, (1.0, 1.0, 1.0)
+    columns, factors = _columns_and_factors(events)
+    if not all(_is_float(c) for c in columns):
+        return None, tuple(factors)
+    if any(c.shape != columns[0].shape or c.ndim != 1 for c in columns):
+        shapes = [c.shape for c in columns]
+        raise EventDataError(f"event columns must be 1-D arrays of one length, got {shapes}")
+    return tuple(columns), tuple(factors)
+
+
+def _is_float(column):
+    """A NumPy float32 or float64 array, in either byte order."""
+    return (
+        isinstance(column, np.ndarray)
+        and column.dtype.kind == "f"
+        and column.dtype.itemsize in (4, 8)
+    )
 
 
 def _usable(column, factor, dtype):

@@ -1,10 +1,16 @@
 """Filling a cube from one event list: the work behind `FOVCube.fill_events`.
 
-The columns come from `~bgcube.event_columns.iter_event_columns`
-(no copy where a column is already in TeV/deg as float32 or float64,
-conversion in cache-sized slices otherwise) and go to the array core's
-`~bgcube.array.fill_histogram`, which on NumPy with numba also counts the
-events with a NaN or infinite coordinate in the same pass. Nothing is
+On NumPy with numba, float32 and float64 columns go to the compiled fill
+as they are stored (`~bgcube.event_columns.stored_event_columns`): a
+column in another unit (energy in GeV), in big-endian byte order (as
+astropy reads FITS data) or strided (a table's row layout) is converted
+block by block inside the fill's threads, to the values converting it
+first would give, and no copy of it is made. Other columns come from
+`~bgcube.event_columns.iter_event_columns` (no copy where a column is
+already in TeV/deg as float32 or float64, conversion in cache-sized slices
+otherwise) and go to the array core's `~bgcube.array.fill_histogram`,
+which on NumPy with numba also counts the events with a NaN or infinite
+coordinate in the same pass. Nothing is
 converted to NumPy on the way: weights and columns of the cube's backend
 stay on its device, and the only value read back is the number of dropped
 events (one scalar per event list) that the warning needs.
@@ -19,7 +25,12 @@ import numpy as np
 
 from . import array as _array
 from .errors import DroppedEventsWarning
-from .event_columns import CONVERT_CHUNK, _describe_events, iter_event_columns
+from .event_columns import (
+    CONVERT_CHUNK,
+    _describe_events,
+    iter_event_columns,
+    stored_event_columns,
+)
 
 __all__ = ["fill_event_list"]
 
@@ -49,6 +60,54 @@ def _weights_on(weights, xp, device):
     return xp.asarray(weights, device=device)
 
 
+def _fused_fill(cube, events, weights, method):
+    """Counts, dropped and events of one NumPy fill with conversion in the kernel, or None.
+
+    None where the compiled fill does not apply (no numba, another method,
+    a small fill while numba is not loaded, a column neither float32 nor
+    float64).
+    """
+    if method not in ("auto", "numba"):
+        return None
+    columns, factors = stored_event_columns(events)
+    if columns is None:
+        return None
+    n = int(columns[0].shape[0])
+    if method == "auto" and _array.default_fill_method(np, n) != "numba":
+        return None
+    if weights is not None and tuple(weights.shape) != (n,):
+        return None  # the array core's check names the shapes
+    from .array import _numba_fill
+
+    flat, n_bad = _numba_fill.fill(
+        *columns, cube.binnings, weights, count_nonfinite=True, factors=factors
+    )
+    return flat.reshape(tuple(b.nbin for b in cube.binnings)), n_bad, n
+
+
+def _fill_columns(cube, events, weights, method, on_numpy):
+    """Counts, dropped and events of one fill from `iter_event_columns`, slice by slice."""
+    xp, dev = cube.xp, cube.device
+    # on NumPy the fill reads the columns in place; other backends take a
+    # column in one transfer, so it is converted whole
+    chunk = CONVERT_CHUNK if on_numpy else None
+    total, n_bad, n_events = None, 0, 0
+    for columns in iter_event_columns(events, dtype=None, chunk_size=chunk):
+        energy, dety, detx = (
+            c if on_numpy and isinstance(c, np.ndarray) else xp.asarray(c, device=dev)
+            for c in columns
+        )
+        n = int(energy.shape[0])
+        w = None if weights is None else weights[n_events : n_events + n]
+        counts, bad = _array.fill_histogram(
+            energy, dety, detx, cube.binnings, w, method=method, count_nonfinite=True
+        )
+        total = counts if total is None else total + counts
+        n_bad = n_bad + bad
+        n_events += n
+    return total, n_bad, n_events
+
+
 def fill_event_list(cube, events, weights=None, *, index=None, method="auto"):
     """Add the counts of one event list to ``cube.data`` (float64 accumulation).
 
@@ -73,23 +132,11 @@ def fill_event_list(cube, events, weights=None, *, index=None, method="auto"):
     xp, dev = cube.xp, cube.device
     on_numpy = _array.backend_name(xp) == "numpy"
     w_all = _weights_on(weights, xp, dev)
-    # on NumPy the fill reads the columns in place; other backends take a
-    # column in one transfer, so it is converted whole
-    chunk = CONVERT_CHUNK if on_numpy else None
-    total, n_bad, n_events = None, 0, 0
-    for columns in iter_event_columns(events, dtype=None, chunk_size=chunk):
-        energy, dety, detx = (
-            c if on_numpy and isinstance(c, np.ndarray) else xp.asarray(c, device=dev)
-            for c in columns
-        )
-        n = int(energy.shape[0])
-        w = None if w_all is None else w_all[n_events : n_events + n]
-        counts, bad = _array.fill_histogram(
-            energy, dety, detx, cube.binnings, w, method=method, count_nonfinite=True
-        )
-        total = counts if total is None else total + counts
-        n_bad = n_bad + bad
-        n_events += n
+    fused = _fused_fill(cube, events, w_all, method) if on_numpy else None
+    if fused is not None:
+        total, n_bad, n_events = fused
+    else:
+        total, n_bad, n_events = _fill_columns(cube, events, w_all, method, on_numpy)
     n_bad = int(n_bad)  # the one value read back from the device
     if n_bad:
         warnings.warn(

@@ -6,7 +6,8 @@ path, to the last count: every bin is ``[lo, hi)`` and a value's bin is
 decided by comparing it, in float64, with the true edges.
 
 How one axis is binned (``LINEAR``, ``LOG``, ``TABLE`` or ``SEARCH``, the
-plan built on the one the array paths use): see `bgcube.array._numba_kernel`.
+plan built on the one the array paths use): see `bgcube.array._numba_kernel`
+and `bgcube.array._numba_plan`.
 
 Events are cut into blocks of :data:`BLOCK` and every block goes through
 a small int64 buffer of flat indices (``nE*ny*nx`` or more once any axis is
@@ -18,6 +19,12 @@ margin of an edge (an "unsure" event: about one block in a thousand for a
 log energy axis, almost never for a linear one) is redone against the true
 edges. The loops read slices of the blocks, so that the loads are contiguous
 (no negative-index wraparound) and the arithmetic compiles to vector code.
+
+Columns in another unit (``factors``), in big-endian byte order (as astropy
+reads FITS data), strided, or of mixed float32/float64 types are read as
+they are stored and converted block by block inside the threads
+(`bgcube.array._numba_kernel._fill_range_converted`): no converted copy
+of a column is made, and the counts are those of converting it first.
 
 Each thread fills its own float64 histogram (Python threads; the kernel
 releases the GIL), taking tasks of :data:`TASK` events in turn until none
@@ -34,7 +41,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._numba_kernel import BLOCK, LINEAR, LOG, SEARCH, TABLE, _fill_range, axis_plan
+from ._numba_kernel import BLOCK, LINEAR, LOG, SEARCH, TABLE, _fill_range, _fill_range_converted
+from ._numba_plan import axis_plan
 
 __all__ = [
     "fill",
@@ -63,13 +71,57 @@ def _n_threads() -> int:
         return os.cpu_count() or 1
 
 
-def fill(energy, dety, detx, binnings, weights=None, *, threads=None, count_nonfinite=False):
+def _stored(column):
+    """A float column as the converting kernel reads it (a native uint view if big-endian)."""
+    dtype = column.dtype
+    if column.ndim != 1 or dtype.kind != "f" or dtype.itemsize not in (4, 8):
+        return None
+    if dtype.isnative:
+        return column
+    return column.view(np.uint32 if dtype.itemsize == 4 else np.uint64)
+
+
+def _direct(column, factor):
+    """The column if the converting kernel reads it as it is, else an empty array of its type.
+
+    Read as it is: native, contiguous, writeable (so its numba type is the
+    buffer's) and factor 1.
+    """
+    flags = column.flags
+    if factor == 1.0 and column.dtype.isnative and flags.c_contiguous and flags.writeable:
+        return column
+    return np.empty(0, dtype=np.float32 if column.dtype.itemsize == 4 else np.float64)
+
+
+def _plain(columns, factors):
+    """Whether the columns go to the kernel as they are: native, contiguous, one type, factor 1."""
+    return (
+        all(f == 1.0 for f in factors)
+        and all(c.dtype.isnative and c.flags.c_contiguous for c in columns)
+        and len({c.dtype for c in columns}) == 1
+        and columns[0].dtype in (np.float32, np.float64)
+    )
+
+
+def fill(
+    energy,
+    dety,
+    detx,
+    binnings,
+    weights=None,
+    *,
+    threads=None,
+    count_nonfinite=False,
+    factors=None,
+):
     """Histogram NumPy events into a flat float64 array of ``nE*ny*nx`` counts.
 
     Parameters
     ----------
     energy, dety, detx : numpy.ndarray
-        1-D event coordinates (TeV, deg, deg), float32 or float64, one length.
+        1-D event coordinates, one length: float32 or float64 in any byte
+        order and with any stride (read in place), or any other type
+        (converted to float64 first).
     binnings : tuple of Binning
         ``(energy, dety, detx)`` axes.
     weights : numpy.ndarray, optional
@@ -80,6 +132,11 @@ def fill(energy, dety, detx, binnings, weights=None, *, threads=None, count_nonf
     count_nonfinite : bool
         Also return the number of events with a NaN or infinite coordinate,
         counted in the same pass over the events.
+    factors : tuple of 3 float, optional
+        Factor of each column to its canonical unit (TeV, deg, deg): a value
+        ``v`` is binned as ``float64(v) * factor``, rounded to float32 for a
+        float32 column (what ``(v.astype(float64) * factor).astype(v.dtype)``
+        gives). Default: 1 for all.
 
     Returns
     -------
@@ -88,12 +145,18 @@ def fill(energy, dety, detx, binnings, weights=None, *, threads=None, count_nonf
     n_nonfinite : int
         Only with ``count_nonfinite``.
     """
-    arrays = [np.ascontiguousarray(a) for a in (energy, dety, detx)]
-    dtype = np.result_type(*arrays)
-    if dtype not in (np.float32, np.float64):
-        dtype = np.float64
-    arrays = [a.astype(dtype, copy=False) for a in arrays]
-    n_events = arrays[0].shape[0]
+    factors = (1.0, 1.0, 1.0) if factors is None else tuple(float(f) for f in factors)
+    columns = [np.asarray(a) for a in (energy, dety, detx)]
+    # integers and other types: converted to float64 first
+    columns = [c if _stored(c) is not None else c.astype(np.float64) for c in columns]
+    if _plain(columns, factors):
+        kernel, arrays, extra = _fill_range, columns, ()
+    else:
+        kernel, arrays = _fill_range_converted, [_stored(c) for c in columns]
+        direct = tuple(_direct(c, f) for c, f in zip(columns, factors, strict=True))
+        arrays.append(direct)
+        extra = (np.array(factors, dtype=np.float64),)
+    n_events = columns[0].shape[0]
     w = np.zeros(0) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
     plans = tuple(axis_plan(b) for b in binnings)
     fused = plans[0][0] in (LINEAR, LOG) and plans[1][0] == LINEAR and plans[2][0] == LINEAR
@@ -104,7 +167,7 @@ def fill(energy, dety, detx, binnings, weights=None, *, threads=None, count_nonf
     counts = np.zeros((threads, nbins + 1))
     bad = np.zeros((threads, 1), dtype=np.int64)
     if threads == 1:
-        _fill_range(*arrays, w, 0, n_events, plans, fused, counts[0], bad[0])
+        kernel(*arrays, w, 0, n_events, plans, fused, counts[0], bad[0], *extra)
         return (counts[0, :-1], int(bad[0, 0])) if count_nonfinite else counts[0, :-1]
     # Threads take tasks of TASK events from a shared counter, each adding into
     # its own histogram: a thread slowed down by other work on its core does
@@ -115,9 +178,8 @@ def fill(energy, dety, detx, binnings, weights=None, *, threads=None, count_nonf
     def work(row):
         while (task := next(tasks)) < n_tasks:
             start = task * TASK
-            _fill_range(
-                *arrays, w, start, min(start + TASK, n_events), plans, fused, counts[row], bad[row]
-            )
+            stop = min(start + TASK, n_events)
+            kernel(*arrays, w, start, stop, plans, fused, counts[row], bad[row], *extra)
 
     # a pool per call: no threads outlive the call (safe across fork)
     with ThreadPoolExecutor(max_workers=threads - 1) as pool:

@@ -3,7 +3,8 @@
 Every compiled function is in this one module: numba's cache checks the
 source file of each function it loads, not of the functions it calls.
 
-An axis is binned by one of four methods (:func:`axis_plan` picks it):
+An axis is binned by one of four methods (`bgcube.array._numba_plan.axis_plan`
+picks it):
 
 * ``LINEAR`` and ``LOG``: the position in bins, ``s = (g(v) - origin) *
   scale`` with ``g(v) = v`` or an estimate of ``log2(v)`` (:func:`_log2`: the
@@ -23,29 +24,29 @@ An axis is binned by one of four methods (:func:`axis_plan` picks it):
 
 Each loop adds ``stride * bin`` to a buffer of int64 flat indices, and
 ``out`` (the overflow index) for values outside the axis.
+
+Columns not in the canonical unit or byte order (energy in GeV, big-endian
+FITS data) are converted block by block by :func:`_fill_range_converted`,
+in the threads that fill, into small float64 buffers (:func:`_convert`):
+the value ``v * factor`` in float64, rounded to float32 where the column
+is float32, exactly what converting the column first with NumPy gives
+(`bgcube.event_columns`), so the counts are the same to the last event.
+A big-endian column comes as a native unsigned view of its bytes
+(:func:`_stored_value` swaps them back).
 """
 
 from __future__ import annotations
-
-import functools
-import math
 
 import numba
 import numpy as np
 from llvmlite import ir
 from numba.extending import intrinsic
 
-from ._flat_index import axis_plan as _shared_axis_plan
-
-__all__ = ["axis_plan", "LINEAR", "LOG", "TABLE", "SEARCH", "BLOCK"]
+__all__ = ["LINEAR", "LOG", "TABLE", "SEARCH", "BLOCK"]
 
 LINEAR, LOG, TABLE, SEARCH = 0, 1, 2, 3
 #: Events per block: the per-block buffers stay in the L1/L2 cache.
 BLOCK = 2048
-#: Largest lookup table (entries) before falling back to a binary search.
-MAX_TABLE = 1 << 16
-#: Largest margin (in bins) of a ``LOG`` axis: beyond it, unsure values are too many.
-MAX_LOG_MARGIN = 1e-3
 #: Bound on ``|_log2(v) - log2(v)|`` for normal positive ``v`` (the polynomial's
 #: error is 5.6e-8, the rounding of its evaluation far less; a test checks it).
 LOG2_ERROR = 1e-7
@@ -55,74 +56,6 @@ FLOAT64_TINY = 2.2250738585072014e-308
 C0, C1, C2, C3, C4 = 5.6422440275483154e-08, 1.442685851294528, -0.7210957682030537, 0.4781764415123899, -0.34542933660333985  # fmt: skip
 C5, C6, C7, C8 = 0.2380419836756127, -0.13314692748387624, 0.04943336843736993, -0.008665699320087797  # fmt: skip
 MANTISSA, ONE = (1 << 52) - 1, 1023 << 52
-
-
-@functools.lru_cache(maxsize=256)
-def axis_plan(binning):
-    """How the kernel bins one axis, as a tuple of fixed types for numba.
-
-    The ``LINEAR`` scale and margin come from the plan every array path uses,
-    `bgcube.array._flat_index.axis_plan`; ``LOG`` works in ``log2`` with its
-    own margin; positive edges otherwise get a lookup table.
-
-    Parameters
-    ----------
-    binning : bgcube.array.binning.Binning
-        The axis (edges in canonical units).
-
-    Returns
-    -------
-    plan : tuple
-        ``(method, nbin, lo, hi, origin, scale, near, shift, key0, edges,
-        table)``: ``edges`` float64 and ``table`` int64 arrays (read-only).
-        For ``LINEAR`` and ``LOG``, ``near`` is the margin. For ``TABLE``,
-        ``table[k]`` is the bin of slice ``k``'s first value and ``edges[k]``
-        the upper edge of that bin.
-    """
-    plan = _shared_axis_plan(binning, allow_single=False)
-    lo, hi, nbin = plan.lo, plan.hi, plan.nbin
-    edges = np.asarray(plan.edges, dtype=np.float64)
-    empty = np.zeros(1, dtype=np.int64)
-    edges.flags.writeable = False
-    if binning.kind == "linear" and plan.method == "arithmetic":
-        return (LINEAR, nbin, lo, hi, lo, plan.scale, plan.margin, 0, 0, edges, empty)
-    if binning.kind == "log" and FLOAT64_TINY <= lo and math.isfinite(hi):
-        origin, top = math.log2(lo), math.log2(hi)
-        scale = nbin / (top - origin)
-        deviation = max(abs((math.log2(e) - origin) * scale - i) for i, e in enumerate(edges))
-        # _log2's error, and the rounding of e + p, of the subtraction and of s, generously
-        rounding = 1e-12 * (1.0 + abs(origin) + abs(top))
-        margin = 2.0 * deviation + (LOG2_ERROR + rounding) * scale + 1e-12 * (1.0 + nbin)
-        if margin < MAX_LOG_MARGIN:
-            return (LOG, nbin, lo, hi, origin, scale, margin, 0, 0, edges, empty)
-    if lo > 0:
-        table = _slice_table(edges)
-        if table is not None:
-            shift, key0, bins = table
-            # the edge after each slice's bin, so both loads depend on the key only
-            upper = edges[bins + 1]
-            bins.flags.writeable = upper.flags.writeable = False
-            return (TABLE, nbin, lo, hi, lo, 1.0, 0.0, shift, key0, upper, bins)
-    return (SEARCH, nbin, lo, hi, lo, 1.0, 0.0, 0, 0, edges, empty)
-
-
-def _slice_table(edges):
-    """Lookup table over float64 bits with at most one edge per slice, or None."""
-    lo, hi, nbin = float(edges[0]), float(edges[-1]), len(edges) - 1
-    k_lo = int(np.float64(lo).view(np.int64))
-    k_hi = int(np.float64(hi).view(np.int64))
-    for mantissa_bits in range(0, 53):
-        shift = 52 - mantissa_bits
-        key0, key1 = k_lo >> shift, k_hi >> shift
-        if key1 - key0 + 2 > MAX_TABLE:
-            return None
-        keys = np.arange(key0, key1 + 2, dtype=np.int64)
-        starts = (keys << shift).view(np.float64)
-        # bin of each slice's first value (unclipped: -1 below lo, nbin from hi)
-        bins = np.searchsorted(edges, starts, side="right") - 1
-        if np.all(np.diff(bins) <= 1):
-            return shift, key0, np.clip(bins[:-1], 0, nbin - 1).astype(np.int64)
-    return None
 
 
 @intrinsic
@@ -143,6 +76,23 @@ def _float(typingctx, bits):
         return builder.bitcast(args[0], ir.DoubleType())
 
     return numba.types.float64(numba.types.int64), codegen
+
+
+@intrinsic
+def _stored_value(typingctx, raw):
+    """A stored value as a float: a float as it is; a uint64 or uint32 (the bytes
+    of a big-endian float64 or float32) byte-swapped and reinterpreted."""
+    if isinstance(raw, numba.types.Float):
+        return raw(raw), lambda context, builder, signature, args: args[0]
+    floats = {numba.types.uint64: ir.DoubleType(), numba.types.uint32: ir.FloatType()}
+    if raw not in floats:
+        return None
+    out = numba.types.float64 if raw == numba.types.uint64 else numba.types.float32
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(builder.bswap(args[0]), floats[raw])
+
+    return out(raw), codegen
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -299,43 +249,102 @@ def fused_index(e, y, x, plans, total, index):
 
 
 @numba.njit(cache=True, nogil=True)
-def _fill_range(energy, dety, detx, weights, start, stop, plans, fused, counts, bad):
-    """Add events ``start:stop`` into ``counts`` (flat, float64, one overflow bin).
+def _convert(raw, factor, out):
+    """``out[j] = float64(value_j) * factor``, rounded once to ``out``'s type (no fast-math)."""
+    for j in range(raw.shape[0]):
+        out[j] = np.float64(_stored_value(raw[j])) * factor
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_block(e, y, x, w, plans, fused, counts, bad, index):
+    """Add the events of one block (at most :data:`BLOCK`) into ``counts``.
 
     ``fused``: the axes suit :func:`fused_index`. ``bad[0]`` counts the
     events with a NaN or infinite coordinate; they are looked for only among
     the events outside the cube (the rare branch), so the count costs
-    nothing for events inside.
+    nothing for events inside. ``w`` is empty for unit weights.
     """
     plan_e, plan_y, plan_x = plans
     ny = plan_y[1]
     nx = plan_x[1]
     total = counts.shape[0] - 1
     limit = np.uint64(total)  # unsigned: a negative index could only be a bug, not a write
+    weighted = w.shape[0] > 0
+    n = e.shape[0]
+    if fused:
+        unsure = fused_index(e, y, x, plans, total, index)
+    else:
+        index[:n] = 0
+        unsure = _add_axis(e, plan_e, ny * nx, total, index)
+        unsure += _add_axis(y, plan_y, nx, total, index)
+        unsure += _add_axis(x, plan_x, 1, total, index)
+    if unsure > 0:  # rare: redo the block against the true edges
+        index[:n] = 0
+        _exact_axis(e, plan_e, ny * nx, total, index)
+        _exact_axis(y, plan_y, nx, total, index)
+        _exact_axis(x, plan_x, 1, total, index)
+    for j in range(n):
+        i = np.uint64(index[j])  # >= total when any axis is outside
+        if i < limit:
+            counts[i] += w[j] if weighted else 1.0
+        else:
+            counts[total] += w[j] if weighted else 1.0
+            if not (np.isfinite(e[j]) and np.isfinite(y[j]) and np.isfinite(x[j])):
+                bad[0] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_range(energy, dety, detx, weights, start, stop, plans, fused, counts, bad):
+    """Add events ``start:stop`` into ``counts`` (flat, float64, one overflow bin)."""
     weighted = weights.shape[0] > 0
     index = np.empty(BLOCK, dtype=np.int64)
     for block in range(start, stop, BLOCK):
         end = min(block + BLOCK, stop)
-        n = end - block
-        e, y, x = energy[block:end], dety[block:end], detx[block:end]
         w = weights[block:end] if weighted else weights
-        if fused:
-            unsure = fused_index(e, y, x, plans, total, index)
+        e, y, x = energy[block:end], dety[block:end], detx[block:end]
+        _fill_block(e, y, x, w, plans, fused, counts, bad, index)
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_range_converted(
+    energy, dety, detx, direct, weights, start, stop, plans, fused, counts, bad, factors
+):
+    """:func:`_fill_range` of stored columns, converted block by block (:func:`_convert`).
+
+    ``direct[k]`` is column ``k`` itself where it needs no conversion
+    (native, contiguous, factor 1), else an empty array of the type its
+    values are rounded to (float32 for a float32 column, else float64);
+    ``factors[k]`` is its unit factor. A converted column may be a uint
+    view of big-endian data.
+    """
+    weighted = weights.shape[0] > 0
+    index = np.empty(BLOCK, dtype=np.int64)
+    direct_e, direct_y, direct_x = direct
+    convert_e, convert_y, convert_x = (
+        direct_e.shape[0] == 0,
+        direct_y.shape[0] == 0,
+        direct_x.shape[0] == 0,
+    )
+    buffer_e = np.empty(BLOCK, dtype=direct_e.dtype)
+    buffer_y = np.empty(BLOCK, dtype=direct_y.dtype)
+    buffer_x = np.empty(BLOCK, dtype=direct_x.dtype)
+    for block in range(start, stop, BLOCK):
+        end = min(block + BLOCK, stop)
+        n = end - block
+        w = weights[block:end] if weighted else weights
+        if convert_e:
+            _convert(energy[block:end], factors[0], buffer_e)
+            e = buffer_e[:n]
         else:
-            index[:n] = 0
-            unsure = _add_axis(e, plan_e, ny * nx, total, index)
-            unsure += _add_axis(y, plan_y, nx, total, index)
-            unsure += _add_axis(x, plan_x, 1, total, index)
-        if unsure > 0:  # rare: redo the block against the true edges
-            index[:n] = 0
-            _exact_axis(e, plan_e, ny * nx, total, index)
-            _exact_axis(y, plan_y, nx, total, index)
-            _exact_axis(x, plan_x, 1, total, index)
-        for j in range(n):
-            i = np.uint64(index[j])  # >= total when any axis is outside
-            if i < limit:
-                counts[i] += w[j] if weighted else 1.0
-            else:
-                counts[total] += w[j] if weighted else 1.0
-                if not (np.isfinite(e[j]) and np.isfinite(y[j]) and np.isfinite(x[j])):
-                    bad[0] += 1
+            e = direct_e[block:end]
+        if convert_y:
+            _convert(dety[block:end], factors[1], buffer_y)
+            y = buffer_y[:n]
+        else:
+            y = direct_y[block:end]
+        if convert_x:
+            _convert(detx[block:end], factors[2], buffer_x)
+            x = buffer_x[:n]
+        else:
+            x = direct_x[block:end]
+        _fill_block(e, y, x, w, plans, fused, counts, bad, index)

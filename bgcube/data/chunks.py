@@ -4,15 +4,21 @@ Uncompressed FITS files are memory-mapped, so a chunk reads only its rows
 of the columns asked for: peak memory is about one chunk, whatever the
 number of events. Gzipped files are decompressed whole by astropy, so they
 are bounded by the file, not the chunk.
+
+With ``dtype=None`` a chunk holds the columns as stored (views of the
+file's data, big-endian, each with its unit): ``FOVCube.fill_events``
+converts them inside its compiled fill, block by block, so no converted
+copy of a chunk is ever made.
 """
 
 from __future__ import annotations
 
+import astropy.units as u
 import numpy as np
 
 from ..errors import FileFormatError
 from ..io.fits import get_hdu, open_fits
-from .events import _to_canonical
+from .events import EVENT_UNITS, _to_canonical
 
 __all__ = ["iter_event_chunks", "DEFAULT_CHUNK_SIZE"]
 
@@ -42,15 +48,20 @@ def iter_event_chunks(
     columns : sequence of str
         Columns to read, in the order yielded; ENERGY in TeV, DETX/DETY in
         deg (converted from the column's unit).
-    dtype : numpy dtype
+    dtype : numpy dtype or None
         Floating type of the yielded arrays (float32 halves memory and is
-        binned exactly all the same).
+        binned exactly all the same). None: the columns as stored, each a
+        `~astropy.units.Quantity` view of the file's data in the column's
+        unit (the canonical one where the file gives none), for
+        ``FOVCube.fill_events``, which converts them in its compiled fill
+        exactly as this reader would.
 
     Yields
     ------
-    chunk : tuple of numpy.ndarray
-        One 1-D array per column, in canonical units; pass it to
-        ``HistogramFiller.fill(*chunk)``.
+    chunk : tuple of numpy.ndarray or of astropy.units.Quantity
+        One 1-D array per column, in canonical units (Quantities in the
+        stored units with ``dtype=None``); pass it to
+        ``HistogramFiller.fill(*chunk)`` or ``FOVCube.fill_events(chunk)``.
 
     Raises
     ------
@@ -85,8 +96,19 @@ def iter_event_chunks(
             ]
             fields = [table.data.field(available[c.upper()]) for c in columns]
             n_rows = len(fields[0]) if fields else 0
+            if dtype is None:  # views as stored, each with its unit
+                stored = [units.get(c.upper()) or EVENT_UNITS.get(c.upper()) for c in columns]
+                stored = [None if unit is None else u.Unit(unit) for unit in stored]
             for start in range(0, n_rows, chunk_size):
                 stop = min(start + chunk_size, n_rows)
+                if dtype is None:
+                    yield tuple(
+                        field[start:stop]
+                        if unit is None
+                        else u.Quantity(field[start:stop], unit, copy=False)
+                        for field, unit in zip(fields, stored, strict=True)
+                    )
+                    continue
                 yield tuple(
                     _read_slice(field, start, stop, factor, dtype)
                     for field, factor in zip(fields, factors, strict=True)
