@@ -272,3 +272,15 @@ def test_integer_columns_keep_the_converting_path():
         data = _cube().fill_events(events).data
     np.testing.assert_array_equal(data, _portable(events, np.float64))
     assert data.sum() == np.count_nonzero(np.arange(1, 1001) * 1e-3 >= 0.1)
+
+
+def test_which_loop_converts():
+    """The index loop converts contiguous columns itself, except a float64 product on a
+    linear axis (it could be fused into the next subtraction); others go through buffers."""
+    plans = [numba_fill.axis_plan(b) for b in _axes(np.float64)]
+    double, single = [np.zeros(10)] * 3, [np.zeros(10, np.float32)] * 3
+    assert numba_fill._in_loop(double, (1e-3, 1.0, 1.0), plans, True)  # GeV on the log axis
+    assert not numba_fill._in_loop(double, (1.0, 1 / 60, 1.0), plans, True)
+    assert numba_fill._in_loop(single, (1e-6, 1 / 60, 1.0), plans, True)
+    assert not numba_fill._in_loop([_layout(np.zeros(10), "rows")] * 3, (1.0,) * 3, plans, True)
+    assert not numba_fill._in_loop(double, (1e-3, 1.0, 1.0), plans, False)

@@ -41,7 +41,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._numba_kernel import BLOCK, LINEAR, LOG, SEARCH, TABLE, _fill_range, _fill_range_converted
+from ._numba_kernel import (
+    BLOCK,
+    LINEAR,
+    LOG,
+    SEARCH,
+    TABLE,
+    _fill_range,
+    _fill_range_converted,
+    _fill_range_stored,
+)
 from ._numba_plan import axis_plan
 
 __all__ = [
@@ -91,6 +100,19 @@ def _direct(column, factor):
     if factor == 1.0 and column.dtype.isnative and flags.c_contiguous and flags.writeable:
         return column
     return np.empty(0, dtype=np.float32 if column.dtype.itemsize == 4 else np.float64)
+
+
+def _in_loop(columns, factors, plans, fused):
+    """Whether the fused index loop converts the values itself (`_fill_range_stored`).
+
+    Contiguous columns only (strided loads stop its vector code), and a
+    float64 product only on a ``LOG`` axis, whose loop reads its bits (on a
+    ``LINEAR`` axis the product could be fused into the next subtraction).
+    """
+    return fused and all(
+        c.flags.c_contiguous and (f == 1.0 or c.dtype.itemsize == 4 or plan[0] == LOG)
+        for c, f, plan in zip(columns, factors, plans, strict=True)
+    )
 
 
 def _plain(columns, factors):
@@ -149,17 +171,21 @@ def fill(
     columns = [np.asarray(a) for a in (energy, dety, detx)]
     # integers and other types: converted to float64 first
     columns = [c if _stored(c) is not None else c.astype(np.float64) for c in columns]
+    plans = tuple(axis_plan(b) for b in binnings)
+    fused = plans[0][0] in (LINEAR, LOG) and plans[1][0] == LINEAR and plans[2][0] == LINEAR
     if _plain(columns, factors):
         kernel, arrays, extra = _fill_range, columns, ()
-    else:
-        kernel, arrays = _fill_range_converted, [_stored(c) for c in columns]
-        direct = tuple(_direct(c, f) for c, f in zip(columns, factors, strict=True))
-        arrays.append(direct)
+    else:  # converted in the index loop or block by block into buffers
+        kernel = (
+            _fill_range_stored
+            if _in_loop(columns, factors, plans, fused)
+            else _fill_range_converted
+        )
+        arrays = [_stored(c) for c in columns]
+        arrays.append(tuple(_direct(c, f) for c, f in zip(columns, factors, strict=True)))
         extra = (np.array(factors, dtype=np.float64),)
     n_events = columns[0].shape[0]
     w = np.zeros(0) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
-    plans = tuple(axis_plan(b) for b in binnings)
-    fused = plans[0][0] in (LINEAR, LOG) and plans[1][0] == LINEAR and plans[2][0] == LINEAR
     nbins = math.prod(b.nbin for b in binnings)
     if threads is None:
         threads = _n_threads()

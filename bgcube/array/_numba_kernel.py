@@ -40,7 +40,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 from llvmlite import ir
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 __all__ = ["LINEAR", "LOG", "TABLE", "SEARCH", "BLOCK"]
 
@@ -93,6 +93,32 @@ def _stored_value(typingctx, raw):
         return builder.bitcast(builder.bswap(args[0]), floats[raw])
 
     return out(raw), codegen
+
+
+def _scaled(raw, factor):
+    """A stored value in its canonical unit, as :func:`_convert` gives it (compiled only).
+
+    In a loop with fast-math ``contract``, a float64 product may be fused
+    into a following subtraction (an FMA, rounded once): the caller uses it
+    only where none follows (a ``LOG`` axis reads its bits) or the factor
+    is 1. A float32 product is rounded by its conversion, which nothing
+    fuses across.
+    """
+
+
+@overload(_scaled, inline="always")
+def _scaled_impl(raw, factor):
+    if raw in (numba.types.float32, numba.types.uint32):  # rounded to float32, then exact
+
+        def single(raw, factor):
+            return np.float64(np.float32(np.float64(_stored_value(raw)) * factor))
+
+        return single
+
+    def double(raw, factor):  # only on LOG axes, whose loop reads the bits of the product
+        return np.float64(_stored_value(raw)) * factor
+
+    return double
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -236,6 +262,32 @@ def _fused(e, y, x, plans, total, index, log):
     return n_unsure
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _fused_stored(e, y, x, plans, total, index, log, factors):
+    """:func:`_fused` of stored columns, each value converted in the loop (:func:`_scaled`)."""
+    n_unsure = 0
+    plan_e, plan_y, plan_x = plans
+    ny, nx = plan_y[1], plan_x[1]
+    f_e, f_y, f_x = factors[0], factors[1], factors[2]
+    for j in range(e.shape[0]):
+        fe, inside_e, sure_e = _position(_scaled(e[j], f_e), plan_e, log)
+        fy, inside_y, sure_y = _position(_scaled(y[j], f_y), plan_y, False)
+        fx, inside_x, sure_x = _position(_scaled(x[j], f_x), plan_x, False)
+        inside = inside_e & inside_y & inside_x
+        sure = sure_e & sure_y & sure_x
+        n_unsure += inside != sure
+        index[j] = np.int64((fe * ny + fy) * nx + fx) if sure else total
+    return n_unsure
+
+
+@numba.njit(cache=True, nogil=True, fastmath={"contract"})
+def fused_index_stored(e, y, x, plans, total, index, factors):
+    """:func:`fused_index` of stored columns (any byte order and unit)."""
+    if plans[0][0] == LOG:
+        return _fused_stored(e, y, x, plans, total, index, True, factors)
+    return _fused_stored(e, y, x, plans, total, index, False, factors)
+
+
 @numba.njit(cache=True, nogil=True, fastmath={"contract"})
 def fused_index(e, y, x, plans, total, index):
     """All three flat indices in one vector loop: energy ``LOG`` or ``LINEAR``, FoV ``LINEAR``.
@@ -348,3 +400,47 @@ def _fill_range_converted(
         else:
             x = direct_x[block:end]
         _fill_block(e, y, x, w, plans, fused, counts, bad, index)
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_range_stored(
+    energy, dety, detx, direct, weights, start, stop, plans, fused, counts, bad, factors
+):
+    """:func:`_fill_range_converted` for the axes of :func:`fused_index` (``fused``).
+
+    The values are converted in the index loop itself (no buffer, no
+    extra pass); only a block with an unsure event is converted into
+    buffers and redone by :func:`_fill_block`. For contiguous columns
+    only (strided loads would stop the loop's vector code), and a float64
+    column with a factor other than 1 on a ``LOG`` axis only (see
+    :func:`_scaled`).
+    """
+    total = counts.shape[0] - 1
+    limit = np.uint64(total)
+    weighted = weights.shape[0] > 0
+    index = np.empty(BLOCK, dtype=np.int64)
+    buffer_e = np.empty(BLOCK, dtype=direct[0].dtype)
+    buffer_y = np.empty(BLOCK, dtype=direct[1].dtype)
+    buffer_x = np.empty(BLOCK, dtype=direct[2].dtype)
+    f_e, f_y, f_x = factors[0], factors[1], factors[2]
+    for block in range(start, stop, BLOCK):
+        end = min(block + BLOCK, stop)
+        n = end - block
+        w = weights[block:end] if weighted else weights
+        e, y, x = energy[block:end], dety[block:end], detx[block:end]
+        if fused_index_stored(e, y, x, plans, total, index, factors) > 0:  # rare
+            _convert(e, f_e, buffer_e)
+            _convert(y, f_y, buffer_y)
+            _convert(x, f_x, buffer_x)
+            b_e, b_y, b_x = buffer_e[:n], buffer_y[:n], buffer_x[:n]
+            _fill_block(b_e, b_y, b_x, w, plans, fused, counts, bad, index)
+            continue
+        for j in range(n):
+            i = np.uint64(index[j])  # >= total when any axis is outside
+            if i < limit:
+                counts[i] += w[j] if weighted else 1.0
+            else:
+                counts[total] += w[j] if weighted else 1.0
+                finite = np.isfinite(_scaled(e[j], f_e)) and np.isfinite(_scaled(y[j], f_y))
+                if not (finite and np.isfinite(_scaled(x[j], f_x))):
+                    bad[0] += 1
