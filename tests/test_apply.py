@@ -225,6 +225,17 @@ def test_apply_refuses_unsafe_or_empty_requests(sim, tmp_path):
     apply_models(models, indir, tmp_path / "B", obs_ids=ids[5:6], extrapolate=True, overwrite=True)
 
 
+def test_group_models_check_a_run_has_a_zenith_angle(sim):
+    from bgcube.errors import FileFormatError
+
+    indir, models, ids = sim
+    source = load_model_source(models)
+    assert source.check({"ZEN_PNT": 30.0}) is None
+    assert source.check({"ALT_PNT": 60.0}) is None
+    with pytest.raises(FileFormatError, match="no ZEN_PNT or ALT_PNT"):
+        source.check({"OBS_ID": 1})
+
+
 def test_a_new_kind_of_model_plugs_in(sim, tmp_path, monkeypatch):
     indir, models, ids = sim
     flat = load_model_source(models).cubes[0]

@@ -94,6 +94,36 @@ def test_apply_models_uses_the_joint_model(built, dataset, tmp_path):
     )
 
 
+def test_a_run_without_a_condition_value_is_left_out_before_any_cube(built, dataset, tmp_path):
+    """The joint model's ``check`` finds a run whose MUONEFF is missing without evaluating the
+    model; apply-models leaves that run out with the reason and writes the others."""
+    import shutil
+
+    from astropy.table import Table
+
+    from bgcube.make.model_source import JointModelSource
+
+    source = JointModelSource.read(built[0])
+    row = {k: dataset.obs_table[0][k] for k in dataset.obs_table.colnames}
+    assert source.check(row) is None
+    with pytest.raises(ConditionError, match="MUONEFF"):
+        source.check({**row, "MUONEFF": np.nan})
+    with pytest.raises(ConditionError, match="MUONEFF"):
+        source.check({k: v for k, v in row.items() if k != "MUONEFF"})
+
+    copy = tmp_path / "data"
+    shutil.copytree(dataset.path, copy)
+    index = Table.read(copy / "obs-index.fits.gz")
+    index["MUONEFF"][1] = np.nan
+    index.write(copy / "obs-index.fits.gz", overwrite=True)
+    lost = int(index["OBS_ID"][1])
+    result = apply_models(built[0], copy, tmp_path / "applied")
+    assert [i for i, _ in result.left_out] == [lost]
+    assert "MUONEFF" in result.left_out[0][1]
+    assert lost not in result.applied and len(result.applied) == len(index) - 1
+    assert not (tmp_path / "applied" / "bkg" / f"bkg_obs_{lost:06d}.fits.gz").exists()
+
+
 def test_missing_or_constant_condition_fails_before_writing(dataset, tmp_path):
     before = _digest(dataset.path)
     with pytest.raises(ConditionError, match="'NOPE' is not in the observation index"):
