@@ -12,7 +12,9 @@ float32 and in float64, it times:
   whose columns are Quantities in TeV and deg (the path users call);
 * the same with a dict of plain arrays, with the energy in GeV, and with a
   Table as astropy reads it from a FITS file (big-endian columns in rows,
-  energy in GeV): both converted inside the compiled fill;
+  energy in GeV; rows of the three columns, and rows like a DL3 EVENTS row
+  with EVENT_ID, TIME, RA and DEC besides): converted inside the compiled
+  fill;
 * the events of that FITS file read with ``iter_event_chunks`` in chunks of
   1M rows and filled chunk by chunk, as stored (``dtype=None``: converted in
   the fill) and as the reader converts them (``dtype`` of the events);
@@ -24,9 +26,10 @@ float32 and in float64, it times:
 The contenders are timed in interleaved rounds (see :func:`run`), so that
 the ratios compare runs made at about the same time.
 
-The acceptance ratios: the Table paths (TeV, GeV, read from FITS) within
-1.2x of the core, and at least 2x both fast-histogram and boost-histogram
-2 threads.
+The acceptance ratios: the Table paths (TeV, GeV, read from FITS) and the
+chunk reader within 1.2x of the core, and at least 2x both fast-histogram
+and boost-histogram 2 threads. ``bench_fill_strided.py`` measures what
+merely reading a Table read from FITS costs.
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ BINNINGS = (
 TABLE = "fill_events([Table]) TeV/deg"
 GEV = "fill_events([Table]) energy in GeV"
 FITS = "fill_events([Table read from FITS]) GeV, big-endian rows"
+FITS_WIDE = "fill_events([Table read from FITS]) GeV, DL3-like rows"
+CHUNKS = "iter_event_chunks(dtype=None) + fill_events"
 CORE = "core fill_histogram"
 FAST = "fast-histogram (log10 E)"
 BOOST = "boost-histogram 2 threads"
@@ -102,8 +107,31 @@ def _model():
     )
 
 
+def fits_table(energy, dety, detx, folder, wide=False):
+    """The events written to ``folder``/events[_wide].fits (energy in GeV), read back by astropy.
+
+    ``wide``: rows like a DL3 EVENTS row, with EVENT_ID, TIME, RA and DEC
+    besides the three columns the fill reads (36 bytes a row in float32, 56
+    in float64, against 12 and 24). Returns the path and the Table (its
+    columns big-endian views of the rows).
+    """
+    columns = {}
+    if wide:
+        columns["EVENT_ID"] = np.arange(len(energy), dtype=np.int64)
+        columns["TIME"] = np.linspace(0.0, 1800.0, len(energy))
+        columns["RA"] = (dety + 83.6).astype(energy.dtype) * u.deg
+        columns["DEC"] = (detx + 22.0).astype(energy.dtype) * u.deg
+    columns["ENERGY"] = (energy.astype(np.float64) * 1e3).astype(energy.dtype) * u.GeV
+    columns["DETY"] = dety * u.deg
+    columns["DETX"] = detx * u.deg
+    path = Path(folder) / f"events{'_wide' if wide else ''}.fits"
+    Table(columns, copy=False).write(path, format="fits")
+    fits.setval(path, "EXTNAME", value="EVENTS", ext=1)
+    return path, Table.read(path)
+
+
 def contenders(energy, dety, detx, folder):
-    """(name, timed call, counts call or None) on the same events (a FITS file in ``folder``)."""
+    """(name, timed call, counts call or None) on the same events (FITS files in ``folder``)."""
     table = Table(
         {"ENERGY": energy * u.TeV, "DETY": dety * u.deg, "DETX": detx * u.deg}, copy=False
     )
@@ -116,10 +144,8 @@ def contenders(energy, dety, detx, folder):
         copy=False,
     )
     columns = {"ENERGY": energy, "DETY": dety, "DETX": detx}
-    path = Path(folder) / "events.fits"
-    gev.write(path, format="fits")
-    fits.setval(path, "EXTNAME", value="EVENTS", ext=1)
-    from_fits = Table.read(path)  # big-endian, strided rows
+    path, from_fits = fits_table(energy, dety, detx, folder)  # big-endian, strided rows
+    wide = fits_table(energy, dety, detx, folder, wide=True)[1]
     model = _model()
 
     def public(events):
@@ -144,7 +170,8 @@ def contenders(energy, dety, detx, folder):
         ("fill_events([dict of arrays])", public(columns), None),
         (GEV, public(gev), public(gev)),
         (FITS, public(from_fits), public(from_fits)),
-        ("iter_event_chunks(dtype=None) + fill_events", chunks(None), chunks(None)),
+        (FITS_WIDE, public(wide), public(wide)),
+        (CHUNKS, chunks(None), chunks(None)),
         ("iter_event_chunks(dtype) + fill_events", chunks(energy.dtype), None),
         (CORE, lambda: fill_histogram(energy, dety, detx, BINNINGS), None),
         (CORE_1, _one_thread(lambda: fill_histogram(energy, dety, detx, BINNINGS)), None),
@@ -207,7 +234,7 @@ def report_tables(rows, n):
         t = {r[1]: r[2] for r in rows if r[0] == dtype}
         checks = [
             (f"{path} within 1.2x of the core", t[path] / t[CORE], "<=", 1.2)
-            for path in (TABLE, GEV, FITS)
+            for path in (TABLE, GEV, FITS, FITS_WIDE, CHUNKS)
         ]
         for other in (FAST, BOOST):
             if other in t:
