@@ -62,7 +62,8 @@ CORE = "core fill_histogram (native contiguous columns)"
 def _sum_columns(e, y, x, start, stop):
     """Sum of three columns' values (byte-swapped where they are uint views)."""
     s = 0.0
-    for j in range(start, stop):
+    for i in range(start, stop):
+        j = np.uint64(i)  # unsigned: no wraparound test in the loop
         s += np.float64(_stored_value(e[j])) + np.float64(_stored_value(y[j]))
         s += np.float64(_stored_value(x[j]))
     return s
@@ -72,8 +73,8 @@ def _sum_columns(e, y, x, start, stop):
 def _sum_words(words, start, stop):
     """Integer sum of the words ``start:stop`` (contiguous; as integers: no denormals)."""
     s = np.uint64(0)
-    for j in range(start, stop):
-        s += words[j]
+    for i in range(start, stop):
+        s += words[np.uint64(i)]
     return s
 
 
