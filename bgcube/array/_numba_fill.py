@@ -22,9 +22,15 @@ edges. The loops read slices of the blocks, so that the loads are contiguous
 
 Columns in another unit (``factors``), in big-endian byte order (as astropy
 reads FITS data), strided, or of mixed float32/float64 types are read as
-they are stored and converted block by block inside the threads
-(`bgcube.array._numba_kernel._fill_range_converted`): no converted copy
-of a column is made, and the counts are those of converting it first.
+they are stored: no converted copy of a column is made, and the counts are
+those of converting it first. A column in a smaller unit (factor at most 1:
+GeV, MeV, arcmin) is binned against its axis moved to that unit
+(`bgcube.array._stored_edges`: each edge becomes the least stored value
+that reaches it once converted), so it is read as it is. Other factors,
+and big-endian or strided columns, are converted inside the threads: in the
+index loop for contiguous columns, block by block into buffers otherwise
+(the three columns of a table's rows with nothing left to convert are
+copied out of the rows in one pass).
 
 Each thread fills its own float64 histogram (Python threads; the kernel
 releases the GIL), taking tasks of :data:`TASK` events in turn until none
@@ -52,6 +58,7 @@ from ._numba_kernel import (
     _fill_range_stored,
 )
 from ._numba_plan import axis_plan
+from ._stored_edges import stored_binning
 
 __all__ = [
     "fill",
@@ -115,6 +122,19 @@ def _in_loop(columns, factors, plans, fused):
     )
 
 
+def _in_stored_units(columns, binnings, factors):
+    """The binnings and factors to fill with: an axis moved to a column's stored unit
+    (`bgcube.array._stored_edges`) where that bins its values exactly as converting them
+    would, so the column is read as it is (factor 1)."""
+    binnings, factors = list(binnings), list(factors)
+    for k, column in enumerate(columns):
+        if factors[k] != 1.0:
+            moved = stored_binning(binnings[k], factors[k], column.dtype.name)
+            if moved is not None:
+                binnings[k], factors[k] = moved, 1.0
+    return tuple(binnings), tuple(factors)
+
+
 def _plain(columns, factors):
     """Whether the columns go to the kernel as they are: native, contiguous, one type, factor 1."""
     return (
@@ -171,6 +191,7 @@ def fill(
     columns = [np.asarray(a) for a in (energy, dety, detx)]
     # integers and other types: converted to float64 first
     columns = [c if _stored(c) is not None else c.astype(np.float64) for c in columns]
+    binnings, factors = _in_stored_units(columns, binnings, factors)
     plans = tuple(axis_plan(b) for b in binnings)
     fused = plans[0][0] in (LINEAR, LOG) and plans[1][0] == LINEAR and plans[2][0] == LINEAR
     if _plain(columns, factors):
