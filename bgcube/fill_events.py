@@ -2,10 +2,11 @@
 
 On NumPy with numba, float32 and float64 columns go to the compiled fill
 as they are stored (`~bgcube.event_columns.stored_event_columns`): a
-column in another unit (energy in GeV), in big-endian byte order (as
-astropy reads FITS data) or strided (a table's row layout) is converted
-block by block inside the fill's threads, to the values converting it
-first would give, and no copy of it is made. Other columns come from
+column in a smaller unit (energy in GeV) is binned against its axis moved
+to that unit, one in another unit, in big-endian byte order (as astropy
+reads FITS data) or strided (a table's row layout) is converted inside the
+fill's threads; the counts are those of converting first, and no copy of
+a column is made. Other columns come from
 `~bgcube.event_columns.iter_event_columns` (no copy where a column is
 already in TeV/deg as float32 or float64, conversion in cache-sized slices
 otherwise) and go to the array core's `~bgcube.array.fill_histogram`,
