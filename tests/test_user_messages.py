@@ -301,3 +301,22 @@ def test_axis_labels_in_the_sources_use_one_unit_style():
         if pattern.search(line)
     ]
     assert not offenders, f"labels with '(unit)' instead of '[unit]': {offenders}"
+
+
+def test_a_file_given_where_a_folder_is_expected(built, tmp_path, capsys):
+    """The index or model file named instead of its folder: the message says which."""
+    index = built.path / "hdu-index.fits.gz"
+    status = main(["make-models", str(index), str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert status != 0
+    assert f"data store folder {str(index)!r} is a file" in err
+    assert "hdu-index.fits.gz and obs-index.fits.gz" in err
+    assert "Traceback" not in err
+    model_file = tmp_path / "bg_joint_model.fits.gz"
+    model_file.write_bytes(b"")
+    status = main(["apply-models", str(model_file), str(built.path), str(tmp_path / "applied")])
+    err = capsys.readouterr().err
+    assert status != 0
+    assert f"model folder {str(model_file)!r} is a file" in err
+    assert "bg_joint_model.fits.gz or bg_observation_groups.ecsv" in err
+    assert not (tmp_path / "applied").exists()

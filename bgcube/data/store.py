@@ -144,6 +144,11 @@ class DataStore:
             If an index cannot be read or lacks required columns.
         """
         base = Path(base_dir)
+        if base.is_file():
+            raise DataNotFoundError(
+                f"data store folder {str(base)!r} is a file: give the folder holding "
+                f"{hdu_index} and {obs_index}"
+            )
         if not base.is_dir():
             raise DataNotFoundError(f"data store folder {str(base)!r} does not exist")
         return cls.from_files(base / hdu_index, base / obs_index)

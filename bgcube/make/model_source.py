@@ -375,12 +375,17 @@ def load_model_source(modeldir) -> ModelSource:
         The folder does not exist or holds no known model file.
     """
     folder = Path(modeldir)
+    known = " or ".join(name for name, _ in LOADERS)
+    if folder.is_file():
+        raise DataNotFoundError(
+            f"model folder {str(folder)!r} is a file: give the folder make-models wrote, "
+            f"the one holding {known}"
+        )
     if not folder.is_dir():
         raise DataNotFoundError(f"model folder {str(folder)!r} does not exist")
     for filename, loader in LOADERS:
         if (folder / filename).is_file():
             return loader(folder)
-    known = ", ".join(name for name, _ in LOADERS)
     raise DataNotFoundError(
         f"model folder {str(folder)!r} holds none of the model files bgcube knows ({known}); "
         "make it with bgcube make-models"
