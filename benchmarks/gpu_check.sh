@@ -83,8 +83,8 @@ else
     say "wheels: no folder $WHEELS (prepare it with --prepare-wheels where there is network)"
 fi
 say "plan: pip install --no-index --no-deps --target $OUT/site $WHEELS/*.whl"
-say "plan: BGCUBE_BACKENDS=cupy pytest ${TESTS[*]}"
-say "plan: BGCUBE_BACKENDS=jax JAX_PLATFORMS=cuda pytest ${TESTS[*]}"
+say "plan: BGCUBE_BACKENDS=cupy BGCUBE_HYPOTHESIS_PROFILE=quick pytest ${TESTS[*]}"
+say "plan: BGCUBE_BACKENDS=jax JAX_PLATFORMS=cuda BGCUBE_HYPOTHESIS_PROFILE=quick pytest ${TESTS[*]}"
 say "plan: python benchmarks/bench_gpu.py --out $OUT"
 
 # --- the GPU ---------------------------------------------------------------------
@@ -123,7 +123,8 @@ cd "$REPO"
 status=0
 run_tests() {  # backend, extra environment
     local backend=$1; shift
-    env BGCUBE_BACKENDS="$backend" "$@" timeout 100 "$PYTHON" -m pytest -q -p no:cacheprovider \
+    # the "quick" Hypothesis profile: fewer examples, so fewer array shapes to compile
+    env BGCUBE_BACKENDS="$backend" BGCUBE_HYPOTHESIS_PROFILE=quick "$@" timeout 100 "$PYTHON" -m pytest -q -p no:cacheprovider \
         "${TESTS[@]}" > "$OUT/tests_$backend.txt" 2>&1
     local rc=$?
     say "tests on $backend: exit $rc, $(tail -1 "$OUT/tests_$backend.txt")"

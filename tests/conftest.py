@@ -18,6 +18,11 @@ settings.register_profile(
     "ci", max_examples=40, deadline=None, print_blob=True, derandomize=True, database=None
 )
 settings.register_profile("long", max_examples=1000, deadline=None, print_blob=True)
+# "quick": the same fixed examples, fewer of them, for a one-shot check under a time limit
+# (benchmarks/gpu_check.sh: every new array shape is a new program to compile on a GPU)
+settings.register_profile(
+    "quick", max_examples=10, deadline=None, print_blob=True, derandomize=True, database=None
+)
 settings.load_profile(os.environ.get("BGCUBE_HYPOTHESIS_PROFILE", "ci"))
 
 #: Backends of the test matrix; BGCUBE_BACKENDS=numpy,jax narrows it (nox does).

@@ -31,6 +31,7 @@ def test_dry_run_gets_as_far_as_the_gpu_and_says_what_it_found(tmp_path):
     assert "wheels: no folder" in text and "--prepare-wheels" in text
     assert f"--target {out}/site" in text  # the plan: nothing installed outside the results
     assert "BGCUBE_BACKENDS=cupy" in text and "BGCUBE_BACKENDS=jax JAX_PLATFORMS=cuda" in text
+    assert text.count("BGCUBE_HYPOTHESIS_PROFILE=quick") == 2  # fewer shapes to compile
     assert "GPUs: nvidia-smi" in text
     if _cuda_gpus():
         assert "GPU found; dry run stops here" in text
@@ -44,3 +45,12 @@ def test_unknown_option_is_refused():
         ["bash", str(SCRIPT), "--bogus"], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 64 and "unknown option --bogus" in result.stderr
+
+
+def test_the_quick_profile_explores_fewer_fixed_examples():
+    """The profile gpu_check.sh runs the tests with: fewer examples than CI's, the same each run."""
+    from hypothesis import settings
+
+    quick, ci = settings.get_profile("quick"), settings.get_profile("ci")
+    assert quick.max_examples < ci.max_examples
+    assert quick.derandomize and quick.deadline is None
