@@ -216,8 +216,9 @@ def write_cube_files(cubes, paths, overwrite):
 
     A `~bgcube.FOVCube`'s file bytes (table format) are built here
     (`bgcube.io.lean_write.cube_file_bytes`, those astropy writes) while
-    another thread compresses and writes the one before (ISA-L and zlib
-    release the GIL); any other cube (e.g. a `~bgcube.radial.RadialBackground`)
+    two other threads compress and write the ones before (ISA-L and zlib
+    release the GIL; one thread alone kept the others waiting on it: the
+    105 DR1 files in 0.53-0.74 s instead of 0.68-0.88 s); any other cube (e.g. a `~bgcube.radial.RadialBackground`)
     is written by its own ``write``. The first error is raised once every
     file has been tried.
 
@@ -230,7 +231,7 @@ def write_cube_files(cubes, paths, overwrite):
         Replace existing files.
     """
     futures = []
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    with ThreadPoolExecutor(max_workers=2) as pool:
         for cube, path in zip(cubes, paths, strict=True):
             if len(futures) >= 4:
                 futures[-4].exception()  # wait: a few files' bytes in memory at most
