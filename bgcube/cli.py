@@ -64,9 +64,12 @@ def _make_models(args) -> int:
     start = time.perf_counter()
     result = config.run()
     elapsed = time.perf_counter() - start
-    print("\n".join(result.summary_table().pformat(max_lines=-1, max_width=-1)))
+    from .make.report import shortened_rows
+
+    table = result.summary_table()
+    print("\n".join(shortened_rows(table)))
     if result.joint is not None:
-        return _report_joint(result, config, elapsed)
+        return _report_joint(result, config, elapsed, table)
     _print_norms(result, config.fit_norm, config.efficiency_column)
     for obs_id, reason in result.failed:
         print(say_once(f"left out OBS_ID {obs_id}: {reason}"), file=sys.stderr)
@@ -82,17 +85,23 @@ def _make_models(args) -> int:
         + (f"{len(result.reused)} run(s) reused from the checkpoint, " if result.reused else "")
         + f"{elapsed:.1f} s"
     )
-    from .make.report import relative_names
-
-    print(f"{len(result.files)} file(s) written under {config.outdir}:")
-    for name in relative_names(result.files, config.outdir):
-        print(f"  {name}")
+    _print_files(result.files, config.outdir)
     return 0
 
 
-def _report_joint(result, config, elapsed) -> int:
+def _print_files(files, outdir) -> None:
+    """The files written, a folder of many files (the per-run ones) on one line."""
+    from .make.report import file_listing
+
+    print(f"{len(files)} file(s) written under {outdir}:")
+    for line in file_listing(files, outdir):
+        print(f"  {line}")
+
+
+def _report_joint(result, config, elapsed, table) -> int:
     """The end of a joint build's report: the fit, notes, files."""
-    from .make.report import relative_names
+    from .fit.joint import JOINT_MODEL_FILE
+    from .make import report
 
     joint = result.joint
     model, runs = joint.model, joint.model.runs
@@ -111,9 +120,12 @@ def _report_joint(result, config, elapsed) -> int:
         f"run-to-run scatter {model.spec.run_sigma:g}; "
         f"{len(result.failed)} run(s) left out, {elapsed:.1f} s"
     )
-    print(f"{len(result.files)} file(s) written under {config.outdir}:")
-    for name in relative_names(result.files, config.outdir):
-        print(f"  {name}")
+    if len(runs) > report.LISTED:  # the table above was shortened
+        print(
+            f"{report.ratio_summary(table)}; every run's counts and prediction: the RUNS "
+            f"table of {config.outdir}/{JOINT_MODEL_FILE}"
+        )
+    _print_files(result.files, config.outdir)
     return 0
 
 

@@ -1,11 +1,12 @@
-"""What a build found, for people: the per-run norms and the efficiency scaling.
+"""What a build found, for people: the per-run norms, the efficiency scaling, the listings.
 
 `norm_summary` turns the per-run models of a build
 (`~bgcube.make.pipeline.MakeModelsResult.observations`) into one table row
 per group; `efficiency_law` gives the one efficiency scaling all norms
 follow when they come from the runs' optical efficiency. The command
 prints both; the same numbers are in each per-run file (keywords BKG_NORM,
-BKG_EFF).
+BKG_EFF). `shortened_rows` and `file_listing` keep what the command prints
+about thousands of runs to a screenful.
 """
 
 from __future__ import annotations
@@ -13,7 +14,18 @@ from __future__ import annotations
 import numpy as np
 from astropy.table import Table
 
-__all__ = ["norm_summary", "efficiency_law", "relative_names"]
+__all__ = [
+    "norm_summary",
+    "efficiency_law",
+    "relative_names",
+    "shortened_rows",
+    "file_listing",
+    "ratio_summary",
+]
+
+#: Rows of a per-run table, and files of one folder, listed in full; longer
+#: listings show their first and last ones.
+LISTED = 20
 
 
 def norm_summary(observations) -> Table:
@@ -98,3 +110,85 @@ def relative_names(files, outdir) -> list[str]:
         except ValueError:
             names.append(str(path))
     return names
+
+
+def shortened_rows(table: Table, limit: int | None = None) -> list[str]:
+    """A table as printed lines: every row up to ``limit``, else the first and last ones.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+    limit : int, optional
+        Most rows printed (default ``LISTED``); a longer table shows
+        ``limit // 2`` rows at each end around a ``...`` line.
+
+    Returns
+    -------
+    lines : list of str
+        The header lines and the rows, as `~astropy.table.Table.pformat` writes them.
+    """
+    limit = LISTED if limit is None else limit
+    lines = table.pformat(max_lines=-1, max_width=-1)
+    n_header = len(lines) - len(table)
+    if len(table) <= limit:
+        return lines
+    half = limit // 2
+    return [*lines[: n_header + half], "...", *lines[len(lines) - half :]]
+
+
+def file_listing(files, outdir, limit: int | None = None) -> list[str]:
+    """The files written, relative to ``outdir``; a folder with many files on one line.
+
+    Parameters
+    ----------
+    files : sequence of path
+    outdir : path
+        The output folder the names are relative to.
+    limit : int, optional
+        Files of one subfolder named one by one up to this number (default
+        ``LISTED``); beyond
+        it, the folder is one line with its count and its first and last
+        file (e.g. ``bkg/: 105 files, bkg_obs_020136.fits.gz ...
+        bkg_obs_047829.fits.gz``).
+
+    Returns
+    -------
+    lines : list of str
+        In the order of ``files``; a shortened folder where its first file was.
+    """
+    limit = LISTED if limit is None else limit
+    names = relative_names(files, outdir)
+    folders: dict[str, list[str]] = {}
+    for name in names:
+        folder, sep, _ = name.rpartition("/")
+        if sep and not name.startswith("/"):
+            folders.setdefault(folder, []).append(name)
+    lines = []
+    for name in names:
+        folder, sep, base = name.rpartition("/")
+        inside = folders.get(folder) if sep else None
+        if inside is None or len(inside) <= limit:
+            lines.append(name)
+        elif name == inside[0]:
+            first, last = (n.rpartition("/")[2] for n in (inside[0], inside[-1]))
+            lines.append(f"{folder}/: {len(inside)} files, {first} ... {last}")
+    return lines
+
+
+def ratio_summary(table: Table) -> str:
+    """One line on the OBS/PRED column of a joint build's run table (its median and spread).
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+        With an ``OBS/PRED`` column (observed over predicted counts per run,
+        `~bgcube.make.joint.JointBuildResult.summary_table`).
+
+    Returns
+    -------
+    line : str
+        E.g. ``OBS/PRED of the 105 runs: median 1.003, 16-84% 0.902-1.121``.
+    """
+    ratio = np.asarray(table["OBS/PRED"], dtype=float)
+    lo, mid, hi = np.nanpercentile(ratio, [16, 50, 84])
+    return f"OBS/PRED of the {len(ratio)} runs: median {mid:.3f}, 16-84% {lo:.3f}-{hi:.3f}"
