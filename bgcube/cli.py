@@ -171,6 +171,12 @@ def _apply_models(args) -> int:
     )
     for obs_id, reason in result.left_out:
         print(say_once(f"left out OBS_ID {obs_id}: {reason}"), file=sys.stderr)
+    if result.outside:
+        print(
+            f"note: {len(result.outside)} run(s) left out for conditions outside the model's "
+            "range; --extrapolate writes them too",
+            file=sys.stderr,
+        )
     extra = f" ({len(result.extrapolated)} extrapolated)" if result.extrapolated else ""
     print(
         f"{len(result.applied)} run(s) written{extra}, {len(result.left_out)} left out; "

@@ -362,3 +362,26 @@ def test_make_models_per_run_output_moves_alone(sim, tmp_path, rule):
         obs = store.obs(obs_id, required_irf=[])
         assert len(obs.events.table) > 0 and obs.bkg is not None
     assert Table.read(tmp_path / "moved" / "hdu-index.fits.gz").meta["BGPATHS"] == rule
+
+
+def test_runs_outside_the_conditions_among_others_are_named_with_the_option(
+    dr1_split, tmp_path, capsys
+):
+    """Some runs outside the model's range, others inside: those are written, the command
+    says how many were left out for their conditions and which option writes them."""
+    indir, root, even, odd = dr1_split
+    source = load_model_source(root / "A")
+    rows = DataStore.from_dir(indir).obs_table
+    outside = [int(r["OBS_ID"]) for r in rows if source.validity.reasons(r)]
+    inside = [int(r["OBS_ID"]) for r in rows if not source.validity.reasons(r)]
+    chosen = [outside[0], inside[0]]
+    result = apply_models(root / "A", indir, tmp_path / "api", obs_ids=chosen)
+    assert result.applied == [inside[0]] and result.outside == [outside[0]]
+    ids = ",".join(str(i) for i in chosen)
+    argv = ["apply-models", str(root / "A"), str(indir), str(tmp_path / "cli"), "--obs-ids", ids]
+    assert main([*argv, "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "note: 1 run(s) left out for conditions outside the model's range" in err
+    assert "--extrapolate writes them too" in err
+    assert main([*argv, "--no-progress", "--extrapolate", "--overwrite"]) == 0
+    assert "--extrapolate writes them too" not in capsys.readouterr().err

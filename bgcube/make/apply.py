@@ -74,6 +74,8 @@ class ApplyResult:
     left_out: list = field(default_factory=list)
     #: OBS_IDs written although outside the model's range (``extrapolate=True``).
     extrapolated: list = field(default_factory=list)
+    #: OBS_IDs left out only for being outside the model's range (``extrapolate=False``).
+    outside: list = field(default_factory=list)
     #: Files written.
     files: list = field(default_factory=list)
     #: The model source used.
@@ -243,6 +245,7 @@ def _plan(source, store, table, result, *, extrapolate, fail_fast):
         reasons = source.validity.reasons(row)
         if reasons and not extrapolate:
             result.left_out.append((obs_id, "; ".join(reasons)))
+            result.outside.append(obs_id)
             continue
         try:
             forced = events_forced_alignment(store, obs_id)
