@@ -40,6 +40,20 @@ def best_time(func, *, min_repeats=5, min_total=1.0, max_repeats=50):
     return min(times)
 
 
+def best_of_rounds(calls, rounds, min_total=1.0):
+    """Best wall time of each call (seconds), the calls taking turns ``rounds`` times.
+
+    ``calls`` maps a name to a function; taking turns, a busy spell of the
+    machine slows every contender alike (see `best_time`).
+    """
+    best = {}
+    for _ in range(rounds):
+        for name, func in calls.items():
+            seconds = best_time(func, min_total=min_total)
+            best[name] = min(best.get(name, seconds), seconds)
+    return best
+
+
 def machine_description():
     """One line about the machine, and the load average now."""
     cpu = platform.processor() or platform.machine()

@@ -49,7 +49,7 @@ from _common import (  # noqa: E402
     ENERGY_EDGES,
     EVENTS_DESCRIPTION,
     FOV_EDGES,
-    best_time,
+    best_of_rounds,
     load_average,
     machine_description,
     make_events,
@@ -202,11 +202,8 @@ def run(n, dtypes, rounds=ROUNDS):
         )
         with tempfile.TemporaryDirectory() as folder:
             entries = contenders(energy, dety, detx, folder)
-            best = {}
-            for _ in range(rounds):
-                for name, call, _counts in entries:
-                    seconds = best_time(call, min_total=ROUND_SECONDS)
-                    best[name] = min(best.get(name, seconds), seconds)
+            calls = {name: call for name, call, _counts in entries}
+            best = best_of_rounds(calls, rounds, min_total=ROUND_SECONDS)
             counted = {name: None if c is None else np.asarray(c()) for name, _, c in entries}
         for name, _call, _counts in entries:
             expected = reference if name == TABLE else gev_reference

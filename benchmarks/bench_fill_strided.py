@@ -42,7 +42,7 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 from _common import (  # noqa: E402
     EVENTS_DESCRIPTION,
-    best_time,
+    best_of_rounds,
     load_average,
     machine_description,
     make_events,
@@ -180,11 +180,8 @@ def run(n, dtypes, rounds=ROUNDS):
         energy, dety, detx = make_events(n, dtype=dtype)
         with tempfile.TemporaryDirectory() as folder:
             entries = contenders(energy, dety, detx, folder)
-            best = {}
-            for _ in range(rounds):
-                for name, call, _row in entries:
-                    seconds = best_time(call, min_total=ROUND_SECONDS)
-                    best[name] = min(best.get(name, seconds), seconds)
+            calls = {name: call for name, call, _row in entries}
+            best = best_of_rounds(calls, rounds, min_total=ROUND_SECONDS)
         for name, _call, _row in entries:
             rows.append((np.dtype(dtype).name, name, best[name]))
             print(f"{np.dtype(dtype).name:8s} {name:70s} {n / best[name] / 1e6:8.1f} M/s", flush=True)  # fmt: skip
