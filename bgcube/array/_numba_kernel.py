@@ -322,21 +322,39 @@ def _copy_rows(e, y, x, start, n, out_e, out_y, out_x):
         out_x[j] = _stored_value(x[k])
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _scatter(index, n, w, e, y, x, f_e, f_y, f_x, counts, bad):
+    """Add the ``n`` events of a block to their bins: ``index[j]``, or the overflow bin
+    (the last of ``counts``) when any axis is outside. ``bad[0]`` counts the events with
+    a NaN or infinite value once converted with its factor (:func:`_scaled`); they are
+    looked for only among the events outside the cube (the rare branch), so the count
+    costs nothing for events inside. ``w`` is empty for unit weights."""
+    total = counts.shape[0] - 1
+    limit = np.uint64(total)  # unsigned: a negative index could only be a bug, not a write
+    weighted = w.shape[0] > 0
+    for j in range(n):
+        i = np.uint64(index[j])  # >= total when any axis is outside
+        if i < limit:
+            counts[i] += w[j] if weighted else 1.0
+        else:
+            counts[total] += w[j] if weighted else 1.0
+            finite = np.isfinite(_scaled(e[j], f_e)) and np.isfinite(_scaled(y[j], f_y))
+            if not (finite and np.isfinite(_scaled(x[j], f_x))):
+                bad[0] += 1
+
+
 @numba.njit(cache=True, nogil=True)
 def _fill_block(e, y, x, w, plans, fused, counts, bad, index):
     """Add the events of one block (at most :data:`BLOCK`) into ``counts``.
 
     ``fused``: the axes suit :func:`fused_index`. ``bad[0]`` counts the
-    events with a NaN or infinite coordinate; they are looked for only among
-    the events outside the cube (the rare branch), so the count costs
-    nothing for events inside. ``w`` is empty for unit weights.
+    events with a NaN or infinite coordinate (:func:`_scatter`). ``w`` is
+    empty for unit weights.
     """
     plan_e, plan_y, plan_x = plans
     ny = plan_y[1]
     nx = plan_x[1]
     total = counts.shape[0] - 1
-    limit = np.uint64(total)  # unsigned: a negative index could only be a bug, not a write
-    weighted = w.shape[0] > 0
     n = e.shape[0]
     if fused:
         unsure = fused_index(e, y, x, plans, total, index)
@@ -350,14 +368,7 @@ def _fill_block(e, y, x, w, plans, fused, counts, bad, index):
         _exact_axis(e, plan_e, ny * nx, total, index)
         _exact_axis(y, plan_y, nx, total, index)
         _exact_axis(x, plan_x, 1, total, index)
-    for j in range(n):
-        i = np.uint64(index[j])  # >= total when any axis is outside
-        if i < limit:
-            counts[i] += w[j] if weighted else 1.0
-        else:
-            counts[total] += w[j] if weighted else 1.0
-            if not (np.isfinite(e[j]) and np.isfinite(y[j]) and np.isfinite(x[j])):
-                bad[0] += 1
+    _scatter(index, n, w, e, y, x, 1.0, 1.0, 1.0, counts, bad)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -439,7 +450,6 @@ def _fill_range_stored(
     :func:`_scaled`).
     """
     total = counts.shape[0] - 1
-    limit = np.uint64(total)
     weighted = weights.shape[0] > 0
     index = np.empty(BLOCK, dtype=np.int64)
     buffer_e = np.empty(BLOCK, dtype=direct[0].dtype)
@@ -458,12 +468,4 @@ def _fill_range_stored(
             b_e, b_y, b_x = buffer_e[:n], buffer_y[:n], buffer_x[:n]
             _fill_block(b_e, b_y, b_x, w, plans, fused, counts, bad, index)
             continue
-        for j in range(n):
-            i = np.uint64(index[j])  # >= total when any axis is outside
-            if i < limit:
-                counts[i] += w[j] if weighted else 1.0
-            else:
-                counts[total] += w[j] if weighted else 1.0
-                finite = np.isfinite(_scaled(e[j], f_e)) and np.isfinite(_scaled(y[j], f_y))
-                if not (finite and np.isfinite(_scaled(x[j], f_x))):
-                    bad[0] += 1
+        _scatter(index, n, w, e, y, x, f_e, f_y, f_x, counts, bad)
