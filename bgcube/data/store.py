@@ -139,7 +139,7 @@ class DataStore:
         Raises
         ------
         DataNotFoundError
-            If the folder or an index file does not exist.
+            If the folder or an index file does not exist, or the folder is a file.
         FileFormatError
             If an index cannot be read or lacks required columns.
         """

@@ -372,7 +372,7 @@ def load_model_source(modeldir) -> ModelSource:
     Raises
     ------
     DataNotFoundError
-        The folder does not exist or holds no known model file.
+        The folder does not exist, is a file, or holds no known model file.
     """
     folder = Path(modeldir)
     known = " or ".join(name for name, _ in LOADERS)

@@ -165,13 +165,13 @@ def file_listing(files, outdir, limit: int | None = None) -> list[str]:
             folders.setdefault(folder, []).append(name)
     lines = []
     for name in names:
-        folder, sep, base = name.rpartition("/")
-        inside = folders.get(folder) if sep else None
-        if inside is None or len(inside) <= limit:
+        folder, _, base = name.rpartition("/")
+        inside = folders.get(folder, ())  # top-level and absolute names: none
+        if len(inside) <= limit:
             lines.append(name)
         elif name == inside[0]:
-            first, last = (n.rpartition("/")[2] for n in (inside[0], inside[-1]))
-            lines.append(f"{folder}/: {len(inside)} files, {first} ... {last}")
+            last = inside[-1].rpartition("/")[2]
+            lines.append(f"{folder}/: {len(inside)} files, {base} ... {last}")
     return lines
 
 
