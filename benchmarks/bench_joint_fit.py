@@ -11,8 +11,9 @@ spec: 101 energy bins x 25 x 25 pixels), with conditions like the DR1 runs'
 a 5 % scatter, a few runs a night), so the time is the
 fit's alone; for DR1 the counts and exposure cubes are read first (that time
 is reported apart). The fit's cost per Newton iteration is linear in the
-number of runs (the expected-counts cubes are computed for 256 runs at a
-time), so the time per run and iteration should stay flat.
+number of runs (the expected-counts cubes are computed a chunk of runs at a
+time, `bgcube.fit.joint_problem.CHUNK_BYTES`), so the time per run and
+iteration should stay flat.
 """
 
 from __future__ import annotations

@@ -24,7 +24,12 @@ __all__ = ["Problem", "CHUNK_BYTES", "runs_per_chunk"]
 
 #: Bytes of one (runs, energy, pixels) array of expected counts, which sets how
 #: many runs are computed at once (a handful of such arrays are alive at a time).
-CHUNK_BYTES = 32 * 2**20
+#: Below the C library's largest threshold for mapping an allocation fresh from
+#: the kernel (glibc: 32 MiB), freed arrays are reused instead of mapped and
+#: zero-filled page by page again: the DR1 fit took 26 000 page faults with
+#: 32 MiB, 400 with 16 MiB, and 15-30% less time
+#: (``benchmarks/bench_fit_chunk.py``).
+CHUNK_BYTES = 16 * 2**20
 
 
 def runs_per_chunk(bins_per_run: int) -> int:

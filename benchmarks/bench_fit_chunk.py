@@ -1,0 +1,158 @@
+"""The joint fit's time against the size of its chunks of runs, side by side in one process.
+
+    python benchmarks/bench_fit_chunk.py                  # writes results/fit_chunk.md
+    python benchmarks/bench_fit_chunk.py --no-write --rounds 2
+
+The joint fit computes the expected counts of a chunk of runs at a time
+(`bgcube.fit.joint_problem.CHUNK_BYTES`: the bytes of one such float64
+array), so that its memory is bounded whatever the number of runs. How
+large a chunk should be is a matter of the machine's caches and of its
+memory allocator: this script fits the same cubes with several chunk sizes,
+taking turns ``--rounds`` times (a busy spell of the machine slows every
+size alike), with NumPy's BLAS on one thread and on the threads the
+``bgcube`` command would give it (`bgcube.blas_threads`), and reports each
+size's best wall and CPU time and how far its coefficients are from those
+of the first size.
+
+Data: the H.E.S.S. DL3 DR1 (105 runs read into the fit binning first, if
+the dataset is found) and a simulated archive of ``--runs`` runs (the
+counts drawn from a known joint model, `bench_joint_fit._simulated`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import load_average, machine_description, publish  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results" / "fit_chunk.md"
+SIZES_MIB = (32, 16, 8)
+
+
+def _dr1():
+    """DR1's fit inputs, or None if the dataset is not found."""
+    from bgcube.data import DataStore
+    from bgcube.datasets import get_path
+    from bgcube.fit.joint import JointModelSpec
+    from bgcube.make.joint import condition_table, fit_run_mask, read_run_cubes, run_tasks
+    from bgcube.make.per_observation import energy_threshold
+    from bgcube.make.pipeline import resolve_exclusion
+
+    try:
+        store = DataStore.from_dir(get_path("hess-dl3-dr1"))
+    except Exception as exc:  # noqa: BLE001 - the dataset is optional here
+        print(f"DR1 left out: {exc}", file=sys.stderr)
+        return None
+    spec = JointModelSpec()
+    regions = resolve_exclusion("auto", store.obs_table)
+    cubes = read_run_cubes(run_tasks(store, store.obs_ids, spec, regions), spec, progress=False)
+    table = condition_table(store, store.obs_table)
+    thresholds = np.array([energy_threshold(table, i) or 0.0 for i in cubes.obs_ids])
+    fitted, _ = fit_run_mask(table, 10.0)
+    return np.asarray(cubes.counts), cubes.exposure, thresholds, table, fitted
+
+
+def _fit(inputs):
+    from bgcube.fit.joint_fitting import fit_joint_model
+
+    counts, exposure, thresholds, table, fitted = inputs
+    return fit_joint_model(counts, exposure, thresholds, table, fitted=fitted)
+
+
+def _coefficients(model):
+    return np.concatenate([np.ravel(model.coef_a), np.ravel(model.coef_s)])
+
+
+def _compare(inputs, sizes, threads, rounds):
+    """``{(threads, MiB): (best wall, its CPU, max |coefficient difference|, iterations)}``."""
+    from threadpoolctl import threadpool_limits
+
+    from bgcube.fit import joint_problem
+
+    best, reference = {}, None
+    for _ in range(rounds):
+        for n_threads in threads:
+            for size in sizes:
+                joint_problem.CHUNK_BYTES = int(size * 2**20)
+                with threadpool_limits(n_threads, user_api="blas"):
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    model = _fit(inputs)
+                    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                coef = _coefficients(model)
+                if reference is None:
+                    reference = coef
+                diff = float(np.max(np.abs(coef - reference)))
+                key = (n_threads, size)
+                if key not in best or wall < best[key][0]:
+                    best[key] = (wall, cpu, diff, int(model.meta["NITER"]))
+    return best
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=1000, help="simulated runs (0: none)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--sizes", default=",".join(str(s) for s in SIZES_MIB), help="chunk sizes, MiB"
+    )
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+
+    from bgcube.blas_threads import command_blas_threads
+    from bgcube.fit import joint_problem
+
+    default_mib = joint_problem.CHUNK_BYTES / 2**20
+    sizes = [float(s) for s in args.sizes.split(",")]
+    command = command_blas_threads()
+    threads = [1, 2]
+    datasets = []
+    dr1 = _dr1()
+    if dr1 is not None:
+        datasets.append(("H.E.S.S. DR1", dr1))
+    if args.runs:
+        from bench_joint_fit import _simulated
+
+        counts, exposure, thresholds, table = _simulated(args.runs)
+        datasets.append((f"simulated, {args.runs} runs", (counts, exposure, thresholds, table, None)))
+    load_before = load_average()
+    lines = [
+        "# The joint fit against the size of its chunks of runs",
+        "",
+        f"`python benchmarks/bench_fit_chunk.py --runs {args.runs} --rounds {args.rounds}`; "
+        f"{machine_description()}; load average before {load_before}, after "
+        "{after}. bgcube's chunk size when this ran: "
+        f"{default_mib:g} MiB. Each size's best of {args.rounds} turns, in one process. "
+        f"The bgcube command would give BLAS {command or 'its default number of'} thread(s) "
+        "at this load.",
+        "",
+        "| data | runs | BLAS threads | chunk MiB | runs per chunk | fit wall s | fit CPU s "
+        "| Newton iterations | max abs coefficient difference to the first size |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, inputs in datasets:
+        n_runs = inputs[0].shape[0]
+        bins = int(np.prod(inputs[0].shape[1:]))
+        best = _compare(inputs, sizes, threads, args.rounds)
+        for (n_threads, size), (wall, cpu, diff, niter) in best.items():
+            per_chunk = max(1, int(size * 2**20) // (8 * bins))
+            n_chunks = -(-n_runs // per_chunk)  # chunks of equal size, as the fit makes them
+            per_chunk = -(-n_runs // n_chunks)
+            lines.append(
+                f"| {name} | {n_runs} | {n_threads} | {size:g} | {per_chunk} | "
+                f"{wall:.3f} | {cpu:.3f} | {niter} | {diff:.1e} |"
+            )
+    joint_problem.CHUNK_BYTES = int(default_mib * 2**20)
+    report = "\n".join(lines).replace("{after}", load_average())
+    publish(report, RESULTS, write=not args.no_write)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
