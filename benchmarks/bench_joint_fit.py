@@ -90,7 +90,7 @@ def _one(kind):
     from bgcube.blas_threads import limit_command_blas
     from bgcube.fit.joint_fitting import fit_joint_model
 
-    blas = limit_command_blas()  # as the bgcube command does: the free cores
+    blas = limit_command_blas()  # as the bgcube command does: one thread
 
     read = 0.0
     if kind == "dr1":
@@ -162,8 +162,7 @@ def main(argv=None):
         "",
         f"`python benchmarks/bench_joint_fit.py`; {machine_description()}; "
         f"load average {load_average()} at the end. Each fit in its own process, with NumPy's "
-        "BLAS limited as the `bgcube` command limits it (`bgcube.blas_threads`: the cores the "
-        "load leaves free).",
+        "BLAS limited as the `bgcube` command limits it (`bgcube.blas_threads`).",
         "",
         "| data | runs (fitted) | input cubes MiB | read s | fit s | Newton iterations "
         "| fit ms per run and iteration | peak RSS MiB | BLAS threads |",

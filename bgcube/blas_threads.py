@@ -1,16 +1,23 @@
-"""BLAS threads of the ``bgcube`` command's own process: the cores the machine leaves free.
+"""BLAS threads of the ``bgcube`` command's own process: one, unless the user chose.
 
 NumPy's BLAS (OpenBLAS) starts one thread per core for each matrix product
-large enough. On a machine whose cores other processes keep busy, those
-threads wait on each other: on a shared 2-core machine at a load of 3, the
-default DR1 build took 15 s with two BLAS threads and 7-9 s with one, and
-used twice the CPU time. The products of a bgcube build (the joint fit's
-sums over runs, the models' rate cubes) have small inner dimensions and
-gain little from threads even on an idle machine.
+large enough, and those threads keep a core busy waiting for the next
+product for a while after each one. The products of a bgcube build (the
+joint fit's sums over runs, the models' rate cubes) have small inner
+dimensions and gain little from threads, while bgcube's own threads (reading
+the next run ahead, compressing and writing the per-run files, the compiled
+fill) need the cores those waiting threads take:
 
-The ``bgcube`` command therefore limits BLAS, in its own process, to the
-cores the 1-minute load average leaves free (at least one). Where the user
-chose a number of threads for BLAS (``OPENBLAS_NUM_THREADS``,
+* on a shared 2-core machine at a load of 3, the default DR1 build took 15 s
+  with two BLAS threads and 7-9 s with one;
+* on the same machine at a load of about 1, writing DR1's 105 per-run files
+  took 0.68-0.72 s with one BLAS thread and 0.80-0.91 s with two, and 1.0 s
+  of CPU instead of 1.6-1.8 s; the fit alone is 0.1 s faster on two
+  (0.34 s against 0.43 s), for twice its CPU time; the whole command used
+  3.2-3.7 s of CPU instead of 4.5-4.9 s, and no more wall time.
+
+The ``bgcube`` command therefore gives BLAS one thread in its own process.
+Where the user chose a number of threads for BLAS (``OPENBLAS_NUM_THREADS``,
 ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``) it is kept; ``$BGCUBE_BLAS_THREADS``
 sets the number for bgcube's command alone (``0`` or ``off``: BLAS's own
 default). The library never does this: a Python session's threads stay the
@@ -32,24 +39,19 @@ _OFF = ("0", "off", "no", "false", "none")
 _LIMIT = None  # the command's limit, alive as long as the process
 
 
-def command_blas_threads(environ=None, cpu_count=None, load=None) -> int | None:
+def command_blas_threads(environ=None) -> int | None:
     """The BLAS threads the command uses, or None to leave BLAS as it is.
 
     Parameters
     ----------
     environ : mapping, optional
         Environment variables (default ``os.environ``).
-    cpu_count : int, optional
-        Cores this process may use (default: its CPU affinity).
-    load : float, optional
-        1-minute load average (default ``os.getloadavg()``).
 
     Returns
     -------
     threads : int or None
         ``$BGCUBE_BLAS_THREADS`` when set to a number; None when it is
-        ``off`` or the user set one of `USER_VARIABLES`; else the cores the
-        load leaves free, at least 1.
+        ``off`` or the user set one of `USER_VARIABLES`; else 1.
 
     Raises
     ------
@@ -72,17 +74,7 @@ def command_blas_threads(environ=None, cpu_count=None, load=None) -> int | None:
         return threads or None
     if any(environ.get(name, "").strip() for name in USER_VARIABLES):
         return None
-    if cpu_count is None:
-        try:
-            cpu_count = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):  # not Linux
-            cpu_count = os.cpu_count() or 1
-    if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):  # no load average (Windows): all cores
-            load = 0.0
-    return max(1, int(cpu_count) - int(round(float(load))))
+    return 1
 
 
 def limit_command_blas(environ=None) -> int | None:

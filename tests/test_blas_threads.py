@@ -1,4 +1,4 @@
-"""The bgcube command's BLAS threads: the free cores, the user's choice kept, the library untouched."""
+"""The bgcube command's BLAS threads: one, the user's choice kept, the library untouched."""
 
 import subprocess
 import sys
@@ -10,21 +10,18 @@ from bgcube.blas_threads import ENV_VAR, command_blas_threads
 pytest.importorskip("threadpoolctl")
 
 
-@pytest.mark.parametrize(
-    ("cpus", "load", "expected"),
-    [(2, 0.0, 2), (2, 0.6, 1), (2, 3.5, 1), (16, 4.2, 12), (1, 0.0, 1)],
-)
-def test_free_cores_from_the_load(cpus, load, expected):
-    assert command_blas_threads({}, cpu_count=cpus, load=load) == expected
+def test_one_thread_unless_the_user_chose():
+    assert command_blas_threads({}) == 1
+    assert command_blas_threads({"PATH": "/bin", "OPENBLAS_NUM_THREADS": " "}) == 1
 
 
 def test_the_users_choice_is_kept():
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        assert command_blas_threads({name: "4"}, cpu_count=8, load=7.0) is None
-    assert command_blas_threads({ENV_VAR: "3"}, cpu_count=2, load=9.0) == 3
+        assert command_blas_threads({name: "4"}) is None
+    assert command_blas_threads({ENV_VAR: "3"}) == 3
     assert command_blas_threads({ENV_VAR: "3", "OMP_NUM_THREADS": "1"}) == 3
     for off in ("off", "0", "No"):
-        assert command_blas_threads({ENV_VAR: off}, cpu_count=2, load=9.0) is None
+        assert command_blas_threads({ENV_VAR: off}) is None
 
 
 @pytest.mark.parametrize("bad", ["two", "-1", "1.5"])
@@ -63,6 +60,12 @@ def test_the_command_limits_blas_in_its_own_process():
     lines = _probe("limit", **{ENV_VAR: "1", "OPENBLAS_NUM_THREADS": "2"})
     assert lines[0] == "1"
     assert lines[1] == "[2] [1]"  # the process's BLAS had 2 threads, then 1
+
+
+def test_the_command_gives_blas_one_thread_by_default():
+    lines = _probe("limit")
+    assert lines[0] == "1"
+    assert lines[1].endswith(" [1]")
 
 
 def test_importing_bgcube_leaves_blas_alone():
