@@ -1,4 +1,5 @@
-"""Gzipped output: the same bytes for the same content, incompressible data written quickly."""
+"""Gzipped output: the same bytes for the same content, incompressible data written quickly
+(stored uncompressed, or at ISA-L's fastest level)."""
 
 import gzip
 
@@ -17,14 +18,56 @@ def test_compressible_data_get_the_usual_gzip_level():
     assert gzip_bytes(data) == gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
 
 
-def test_incompressible_data_round_trip_at_about_the_same_size():
+def _stored_blocks(packed):
+    """The deflate blocks' types (BTYPE) of a gzip stream made of stored blocks, else None."""
+    pos, types = 10, []  # after gzip's 10-byte header (no name, no extra fields)
+    while True:
+        head = packed[pos]
+        types.append((head >> 1) & 3)
+        if types[-1] != 0:
+            return None
+        size = int.from_bytes(packed[pos + 1 : pos + 3], "little")
+        assert int.from_bytes(packed[pos + 3 : pos + 5], "little") == size ^ 0xFFFF
+        pos += 5 + size
+        if head & 1:  # the last block
+            assert len(packed) == pos + 8  # then the CRC-32 and the size
+            return types
+
+
+def test_float64_noise_is_stored_uncompressed():
     rng = np.random.default_rng(1)
     data = bytes(2880) + np.exp(rng.normal(size=80_000)).astype(">f8").tobytes()
     packed = gzip_bytes(data)
     assert gzip.decompress(packed) == data
     assert packed == gzip_bytes(data)  # deterministic (time stamp 0)
-    usual = gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
-    assert packed != usual and len(packed) < 1.01 * len(usual) and len(packed) < len(data)
+    assert packed[4:8] == bytes(4)  # MTIME 0
+    assert _stored_blocks(packed)  # deflate's stored blocks only
+    assert len(data) < len(packed) < 1.001 * len(data)
+
+
+def test_a_real_rate_cube_is_stored_and_read_back_by_astropy(tmp_path):
+    from astropy.io import fits
+
+    rng = np.random.default_rng(3)
+    x, e = np.linspace(-2, 2, 51) * u.deg, np.geomspace(0.1, 100, 102) * u.TeV
+    rate = np.exp(rng.normal(-20.0, 3.0, size=(101, 50, 50)))
+    cube = FOVCube(x, x, e, data=rate * u.Unit("1 / (MeV s sr)"), scheme="bg_cube")
+    path = tmp_path / "bkg.fits.gz"
+    cube.write(path, format="table")
+    assert _stored_blocks(path.read_bytes())
+    with fits.open(path) as hdulist:
+        stored = np.asarray(hdulist[1].data["BKG"][0])  # in FITS's axis order
+        assert np.array_equal(np.sort(stored, axis=None), np.sort(rate, axis=None))
+    assert np.array_equal(np.asarray(FOVCube.read(path).data), rate)
+
+
+def test_data_deflate_shrinks_a_little_get_isal_fastest_level():
+    rng = np.random.default_rng(1)
+    blocks = rng.integers(0, 256, size=(3000, 100), dtype=np.uint8)
+    data = np.concatenate([blocks, np.zeros((3000, 20), np.uint8)], axis=1).tobytes()
+    packed = gzip_bytes(data)
+    assert gzip.decompress(packed) == data
+    assert _stored_blocks(packed) is None and len(packed) < 0.9 * len(data)
     from isal import igzip
 
     assert packed == igzip.compress(data, 1, mtime=0)  # ISA-L's fastest level
