@@ -155,8 +155,10 @@ class JointBackgroundModel(JointModelIO):
         be, bs, g = _bases(self.spec, log_energy, detx, dety)
         a = be @ (f @ self.coef_a)  # (E,)
         shape = np.tensordot(uvec, self.coef_s, axes=1)  # (L, J)
-        s = bs @ shape @ g.T
-        return a[:, None] + s + float(night_effect)
+        s = bs @ shape @ g.T  # a new array: the terms are added in place
+        s += a[:, None]
+        s += float(night_effect)
+        return s
 
     def gradient(
         self, row: Mapping[str, Any], log_energy: ArrayLike, detx: ArrayLike, dety: ArrayLike

@@ -367,8 +367,7 @@ def _gzip_stored(data) -> bytes:
 
     zlib's level 0, which releases the interpreter's lock while it copies.
     """
-    deflate = zlib.compressobj(0, zlib.DEFLATED, 31)  # wbits 31: gzip header, time stamp 0
-    return deflate.compress(data) + deflate.flush()
+    return zlib.compress(data, 0, wbits=31)  # wbits 31: a gzip header, time stamp 0
 
 
 def _gzip_fast(data) -> bytes:

@@ -105,8 +105,9 @@ def observation_bkg_cube(model, obs_table, forced_alignment=None):
         BKG_GRP, and BKG_EFF (the run's optical efficiency) when the norm
         came from it.
     """
-    scale = _ontime_scale(obs_table, model.obs_id, model.time_convention)
-    cube = model.cube.copy(data=model.cube.data * (model.norm * scale))
+    factor = model.norm * _ontime_scale(obs_table, model.obs_id, model.time_convention)
+    # a factor of 1 (a joint model's runs, an ONTIME model without norm) copies nothing
+    cube = model.cube.copy(data=model.cube.data if factor == 1.0 else model.cube.data * factor)
     cube.meta.update(
         BKG_TIME="ONTIME",
         OBS_ID=int(model.obs_id),
