@@ -120,7 +120,9 @@ def main(argv=None):
         from bench_joint_fit import _simulated
 
         counts, exposure, thresholds, table = _simulated(args.runs)
-        datasets.append((f"simulated, {args.runs} runs", (counts, exposure, thresholds, table, None)))
+        datasets.append(
+            (f"simulated, {args.runs} runs", (counts, exposure, thresholds, table, None))
+        )
     load_before = load_average()
     lines = [
         "# The joint fit against the size of its chunks of runs",
