@@ -8,7 +8,8 @@ bgcube's angles become `~astropy.coordinates.Angle` only when asked for)
 nor ``array_api_compat.numpy`` (which clones all of NumPy, ``numpy.f2py``
 and ``numpy.testing`` included). A group build on the H.E.S.S. DR1 runs
 stays that lean to the end: its ECSV files are written without astropy's
-YAML dumper, which imports astropy.coordinates.
+YAML dumper, which imports astropy.coordinates. The default (joint) build
+loads the joint fit and nothing else heavy.
 """
 
 import os
@@ -121,3 +122,23 @@ def test_dr1_group_build_stays_lean(shared_data, tmp_path):
     assert _heavy_modules_after(code, extra=("dask", "bgcube.make.joint")) == "[]"
     assert (tmp_path / "out" / "bg_observation_groups.ecsv").is_file()
     assert np.all([p.stat().st_size > 0 for p in (tmp_path / "out").iterdir() if p.is_file()])
+
+
+def test_dr1_joint_build_stays_lean(shared_data, tmp_path):
+    """The default build needs the joint fit, and nothing else heavy: its SASH runs' models
+    are mirrored for Gammapy without making Angles (astropy.coordinates)."""
+    indir = shared_data / "hess-dl3-dr1"
+    if not indir.is_dir():
+        pytest.skip(f"no H.E.S.S. DL3 DR1 under {shared_data}")
+    code = f"""
+        from bgcube.cli import main
+        assert main(["make-models", "--no-progress",
+                     {str(indir)!r}, {str(tmp_path / "out")!r}]) == 0
+    """
+    heavy = [m for m in HEAVY if m != "bgcube.fit"]
+    watched = _heavy_modules_after(code, extra=("dask",)).strip("[]").replace("'", "")
+    loaded = [m.strip() for m in watched.split(",") if m.strip()]
+    assert [m for m in loaded if m in heavy] == []
+    assert "bgcube.fit" in loaded  # the build did fit
+    files = sorted((tmp_path / "out" / "bkg").glob("bkg_obs_*.fits.gz"))
+    assert len(files) == 105

@@ -105,13 +105,14 @@ def mirror_detx(cube) -> FOVCube:
     align = str(cube.meta.get("FOVALIGN", "RADEC")).upper()
     if align not in ("RADEC", _MIRRORED):
         raise BgcubeError(f"cannot mirror a cube with FOVALIGN={align!r} (RADEC only)")
-    edges = cube.coordx_edges
+    # the edges as Quantities: an Angle would import astropy.coordinates for nothing
+    edges = cube.detx_axis.edges_quantity
     data = np.asarray(to_numpy(cube.data))[..., ::-1]
     meta = dict(cube.meta, FOVALIGN=_MIRRORED if align == "RADEC" else "RADEC")
     return FOVCube(
         -edges[::-1],
-        cube.coordy_edges,
-        cube.energy_edges,
+        cube.dety_axis.edges_quantity,
+        cube.energy_axis.edges_quantity,
         data=np.ascontiguousarray(data),
         scheme=cube.scheme,
         unit=cube.unit,
