@@ -90,7 +90,7 @@ def _one(kind):
     from bgcube.blas_threads import limit_command_blas
     from bgcube.fit.joint_fitting import fit_joint_model
 
-    blas = limit_command_blas()  # as the bgcube command does: one thread
+    blas = limit_command_blas()  # as the bgcube command does
 
     read = 0.0
     if kind == "dr1":

@@ -1,12 +1,12 @@
-"""BLAS threads of the ``bgcube`` command's own process: one, unless the user chose.
+"""BLAS threads of the ``bgcube`` command's own process: the cores nothing else uses.
 
 NumPy's BLAS (OpenBLAS) starts one thread per core for each matrix product
 large enough, and those threads keep a core busy waiting for the next
 product for a while after each one. The products of a bgcube build (the
 joint fit's sums over runs, the models' rate cubes) have small inner
 dimensions and gain little from threads, while bgcube's own threads (reading
-the next run ahead, compressing and writing the per-run files, the compiled
-fill) need the cores those waiting threads take:
+the next run ahead, compressing and writing the per-run files in two threads)
+need the cores those waiting threads take:
 
 * on a shared 2-core machine at a load of 3, the default DR1 build took 15 s
   with two BLAS threads and 7-9 s with one;
@@ -16,19 +16,20 @@ fill) need the cores those waiting threads take:
   (0.34 s against 0.43 s), for twice its CPU time; the whole command used
   3.2-3.7 s of CPU instead of 4.5-4.9 s, and no more wall time.
 
-The ``bgcube`` command therefore gives BLAS one thread in its own process.
-Where the user chose a number of threads for BLAS (``OPENBLAS_NUM_THREADS``,
-``OMP_NUM_THREADS``, ``MKL_NUM_THREADS``) it is kept; ``$BGCUBE_BLAS_THREADS``
-sets the number for bgcube's command alone (``0`` or ``off``: BLAS's own
-default). The library never does this: a Python session's threads stay the
-user's.
+The ``bgcube`` command therefore gives BLAS, in its own process, the cores
+that neither the 1-minute load average nor bgcube's two writer threads take
+(at least one): one on a 2-core machine. Where the user chose a number of
+threads for BLAS (``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``,
+``MKL_NUM_THREADS``) it is kept; ``$BGCUBE_BLAS_THREADS`` sets the number
+for bgcube's command alone (``0`` or ``off``: BLAS's own default). The
+library never does this: a Python session's threads stay the user's.
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["ENV_VAR", "USER_VARIABLES", "command_blas_threads", "limit_command_blas"]
+__all__ = ["ENV_VAR", "USER_VARIABLES", "OWN_THREADS", "command_blas_threads", "limit_command_blas"]
 
 #: Environment variable setting the command's BLAS threads (``0``/``off``: BLAS's default).
 ENV_VAR = "BGCUBE_BLAS_THREADS"
@@ -37,21 +38,28 @@ USER_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _OFF = ("0", "off", "no", "false", "none")
 
 _LIMIT = None  # the command's limit, alive as long as the process
+#: Threads of bgcube's own beside its main thread (the per-run files' writers).
+OWN_THREADS = 2
 
 
-def command_blas_threads(environ=None) -> int | None:
+def command_blas_threads(environ=None, cpu_count=None, load=None) -> int | None:
     """The BLAS threads the command uses, or None to leave BLAS as it is.
 
     Parameters
     ----------
     environ : mapping, optional
         Environment variables (default ``os.environ``).
+    cpu_count : int, optional
+        Cores this process may use (default: its CPU affinity).
+    load : float, optional
+        1-minute load average (default ``os.getloadavg()``).
 
     Returns
     -------
     threads : int or None
         ``$BGCUBE_BLAS_THREADS`` when set to a number; None when it is
-        ``off`` or the user set one of `USER_VARIABLES`; else 1.
+        ``off`` or the user set one of `USER_VARIABLES`; else the cores the
+        load and bgcube's `OWN_THREADS` leave free, at least 1.
 
     Raises
     ------
@@ -74,7 +82,17 @@ def command_blas_threads(environ=None) -> int | None:
         return threads or None
     if any(environ.get(name, "").strip() for name in USER_VARIABLES):
         return None
-    return 1
+    if cpu_count is None:
+        try:
+            cpu_count = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):  # not Linux
+            cpu_count = os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # no load average (Windows): all cores
+            load = 0.0
+    return max(1, int(cpu_count) - int(round(float(load))) - OWN_THREADS)
 
 
 def limit_command_blas(environ=None) -> int | None:

@@ -29,7 +29,7 @@ __all__ = ["main", "build_parser"]
 
 
 def _limit_blas() -> None:
-    """BLAS threads of this process: one, unless the user chose (`bgcube.blas_threads`)."""
+    """BLAS threads of this process: the free cores (`bgcube.blas_threads`)."""
     from .blas_threads import limit_command_blas
 
     try:
