@@ -263,3 +263,84 @@ def test_a_short_build_holds_its_runs_in_memory_and_saves_them_when_stopped(
     saved.clear()
     first = _interrupted_build(dataset, tmp_path / "c", 3)
     assert sorted(saved) == sorted(f"obs{i}.npz" for i in first.calls)  # held, then saved
+
+
+def _task_and_partial(dataset, counts, time):
+    """A run's task on a binning of ``counts``' shape, with a partial of these cubes."""
+    from bgcube.data.fill import ObservationFill
+
+    store = DataStore.from_dir(dataset.path)
+    n_e, n_y, n_x = counts.shape
+    edges = (
+        np.linspace(-2, 2, n_x + 1) * u.deg,
+        np.linspace(-2, 2, n_y + 1) * u.deg,
+        np.geomspace(0.1, 100, n_e + 1) * u.TeV,
+    )
+    obs_id = int(store.obs_ids[0])
+    task = RunTask.make(obs_id, store, edges, ExclusionRegions.empty(), "RADEC", "ONTIME")
+    fill = ObservationFill(obs_id, 10, 1, 9, 1800.0 * u.s)
+    return store, task, PartialCubes(counts, time, (fill,))
+
+
+def _saved_and_loaded(store, task, partial, folder):
+    """The arrays saved for ``partial`` and the partial a resumed checkpoint loads back."""
+    from bgcube.make.checkpoint import Checkpoint
+
+    checkpoint = Checkpoint.open(folder, store=store, tasks=[task], outputs=[])
+    checkpoint.start()
+    checkpoint.save(task, partial)
+    checkpoint.wait()
+    with np.load(folder / CHECKPOINT_DIR / "runs" / f"obs{task.obs_id}.npz") as data:
+        saved = {k: data[k] for k in ("counts", "time")}
+    resumed = Checkpoint.open(folder, store=store, tasks=[task], outputs=[], resume=True)
+    return saved, resumed.load(task)
+
+
+def test_runs_are_saved_compactly_and_load_back_exactly(dataset, tmp_path):
+    """Whole counts as float32, a time cube the same in every energy bin as one image."""
+    rng = np.random.default_rng(5)
+    counts = rng.poisson(3.0, (6, 4, 5)).astype(np.float64)
+    counts[0, 0, 0] = 2.0**24 - 1  # the largest whole count float32 holds exactly
+    time = np.broadcast_to(rng.uniform(0, 1800, (4, 5)), (6, 4, 5)).copy()
+    store, task, partial = _task_and_partial(dataset, counts, time)
+    saved, loaded = _saved_and_loaded(store, task, partial, tmp_path)
+    assert saved["counts"].dtype == np.float32 and saved["time"].shape == (4, 5)
+    assert loaded.counts.dtype == np.float64 and loaded.time.dtype == np.float64
+    assert np.array_equal(loaded.counts, counts) and np.array_equal(loaded.time, time)
+    assert loaded.fills == partial.fills
+
+
+@pytest.mark.parametrize("case", ["fractional counts", "huge count", "time per energy", "nan"])
+def test_runs_that_cannot_be_compacted_are_saved_whole(dataset, tmp_path, case):
+    rng = np.random.default_rng(6)
+    counts = rng.poisson(3.0, (3, 4, 5)).astype(np.float64)
+    time = np.broadcast_to(rng.uniform(0, 1800, (4, 5)), (3, 4, 5)).copy()
+    if case == "fractional counts":
+        counts[1, 2, 3] = 0.1  # float32 would round it
+    elif case == "huge count":
+        counts[2, 0, 1] = 2.0**24 + 1  # float32 would round it
+    elif case == "time per energy":
+        time[2] *= 0.5  # e.g. a threshold that depends on the energy
+    else:
+        counts[0, 0, 0] = np.nan
+    store, task, partial = _task_and_partial(dataset, counts, time)
+    saved, loaded = _saved_and_loaded(store, task, partial, tmp_path)
+    whole_counts = case != "time per energy"
+    assert (saved["counts"].dtype == np.float64) == whole_counts
+    assert (saved["time"].ndim == 3) == (case == "time per energy")
+    assert np.array_equal(loaded.counts, counts, equal_nan=True)
+    assert np.array_equal(loaded.time, time)
+
+
+def test_a_checkpoint_of_the_earlier_format_is_discarded(dataset, tmp_path):
+    """Format 1 saved two float64 cubes per run: its runs are not reused, and a message says so."""
+    import json
+
+    first = _interrupted_build(dataset, tmp_path, 2)
+    manifest = tmp_path / CHECKPOINT_DIR / "manifest.json"
+    old = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps(dict(old, format=1)))
+    store = ScriptedStore(DataStore.from_dir(dataset.path))
+    result = make_models(store, tmp_path, progress=False, resume=True, model="groups")
+    assert result.reused == [] and len(store.calls) == N_OBS and len(first.calls) == 2
+    assert any("discarded" in m and "checkpoint format" in m for m in result.messages)

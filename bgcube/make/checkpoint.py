@@ -20,6 +20,10 @@ saved runs instead of reading them again. On resume
 Runs that could not be read are not saved: they are tried again.
 A successful build removes the folder (unless asked to keep it).
 
+A run is saved compactly (`_compact`): its counts as float32 where that
+is exact (whole counts below 2**24 a bin are), its time cube as one image where
+it is the same in every energy bin (the time of a pixel does not depend on
+the energy), about a quarter of the two float64 cubes.
 Saving costs about as much as reading a small run, so a checkpoint that
 will be removed holds its first `SAVE_AFTER_S` seconds of runs in memory
 (`Checkpoint.save`): a build that finishes sooner saves none, and one
@@ -56,7 +60,9 @@ __all__ = ["Checkpoint", "CHECKPOINT_DIR", "index_checksum"]
 #: Name of the checkpoint folder inside the output folder.
 CHECKPOINT_DIR = ".bgcube-checkpoint"
 _MANIFEST = "manifest.json"
-_FORMAT = 1
+#: 2: counts stored as float32 where that is exact, a time cube the same in every
+#: energy bin as one image (1: both float64 cubes).
+_FORMAT = 2
 #: Manifest entries that must match for any saved run to be reused.
 _BUILD_KEYS = ("format", "bgcube", "index_checksum", "time_convention", "alignment", "exclusion")
 
@@ -262,38 +268,28 @@ class Checkpoint:
         """
         if partial.failed or len(partial.fills) != 1:
             return
+        arrays = _compact(partial)
         if (
             not self.keep
             and self._started is not None
             and time.monotonic() - self._started < SAVE_AFTER_S
         ):
-            self._held.append((task, partial))
-            self._held_bytes += sum(getattr(a, "nbytes", 0) for a in (partial.counts, partial.time))
+            self._held.append((task, arrays))
+            self._held_bytes += sum(a.nbytes for a in arrays.values())
             if self._held_bytes <= MAX_HELD_BYTES:
                 return
         self._save_held()
-        self._submit(task, partial)
+        self._submit(task, arrays)
 
     def _save_held(self):
         held, self._held, self._held_bytes = self._held, [], 0
-        for task, partial in held:
-            self._submit(task, partial)
+        for task, arrays in held:
+            self._submit(task, arrays)
 
-    def _submit(self, task, partial):
-        fill = partial.fills[0]
-        info = {
-            "key": self.run_key(task),
-            "obs_id": fill.obs_id,
-            "n_events": fill.n_events,
-            "n_excluded": fill.n_excluded,
-            "n_filled": fill.n_filled,
-            "time_s": float(fill.time.to_value(u.s)),
-        }
-        arrays = {
-            "counts": to_numpy(partial.counts),
-            "time": to_numpy(partial.time),
-            "info": np.array(json.dumps(info)),
-        }
+    def _submit(self, task, arrays):
+        info = json.loads(str(arrays["info"]))
+        info["key"] = self.run_key(task)
+        arrays = dict(arrays, info=np.array(json.dumps(info)))
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bgcube-checkpoint")
         self._pending.append(self._writer.submit(_save_npz, self._path(task.obs_id), arrays))
@@ -338,8 +334,15 @@ class Checkpoint:
             return self._discard(task.obs_id, f"cannot be read ({type(exc).__name__}: {exc})")
         if info.get("key") != self.run_key(task):
             return self._discard(task.obs_id, "made with other settings or input files")
-        if counts.shape != shape or time.shape != shape or counts.dtype != np.float64:
+        if (
+            counts.shape != shape
+            or time.shape not in (shape, shape[1:])
+            or counts.dtype not in (np.float32, np.float64)
+            or time.dtype != np.float64
+        ):
             return self._discard(task.obs_id, f"cubes of shape {counts.shape}, expected {shape}")
+        counts = counts.astype(np.float64)  # exact: float32 only where it held them exactly
+        time = np.array(np.broadcast_to(time, shape))
         fill = ObservationFill(
             obs_id=int(info["obs_id"]),
             n_events=int(info["n_events"]),
@@ -382,6 +385,27 @@ class Checkpoint:
         self._held, self._held_bytes = [], 0
         self.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _compact(partial: PartialCubes) -> dict:
+    """A finished run's arrays as saved: counts as float32 where that is exact, the time
+    cube as one image where it is the same in every energy bin, and what it added."""
+    fill = partial.fills[0]
+    info = {
+        "obs_id": fill.obs_id,
+        "n_events": fill.n_events,
+        "n_excluded": fill.n_excluded,
+        "n_filled": fill.n_filled,
+        "time_s": float(fill.time.to_value(u.s)),
+    }
+    counts = np.asarray(to_numpy(partial.counts), dtype=np.float64)
+    time = np.asarray(to_numpy(partial.time), dtype=np.float64)
+    small = counts.astype(np.float32)
+    if np.array_equal(small, counts):  # exact (no NaN): e.g. whole counts below 2**24
+        counts = small
+    if time.ndim == 3 and np.array_equal(time, np.broadcast_to(time[:1], time.shape)):
+        time = np.ascontiguousarray(time[0])
+    return {"counts": counts, "time": time, "info": np.array(json.dumps(info))}
 
 
 def _save_npz(path, arrays):
