@@ -344,3 +344,25 @@ def test_a_checkpoint_of_the_earlier_format_is_discarded(dataset, tmp_path):
     result = make_models(store, tmp_path, progress=False, resume=True, model="groups")
     assert result.reused == [] and len(store.calls) == N_OBS and len(first.calls) == 2
     assert any("discarded" in m and "checkpoint format" in m for m in result.messages)
+
+
+def test_cubes_on_another_backend_stay_there_until_saved(dataset, tmp_path, monkeypatch):
+    """Held runs on a device are not copied to the host early; their files are compact."""
+    import array_api_strict as xps
+
+    from bgcube.make import checkpoint as ck
+
+    rng = np.random.default_rng(7)
+    counts = rng.poisson(3.0, (3, 4, 5)).astype(np.float64)
+    time = np.broadcast_to(rng.uniform(0, 1800, (4, 5)), (3, 4, 5)).copy()
+    store, task, partial = _task_and_partial(dataset, counts, time)
+    on_device = PartialCubes(xps.asarray(counts), xps.asarray(time), partial.fills)
+    checkpoint = ck.Checkpoint.open(tmp_path, store=store, tasks=[task], outputs=[], keep=False)
+    checkpoint.start()
+    monkeypatch.setattr(ck, "SAVE_AFTER_S", 3600.0)
+    checkpoint.save(task, on_device)
+    assert checkpoint._held[0][1] is on_device  # held as it is
+    checkpoint.wait()  # saved: compact, on the host
+    with np.load(tmp_path / CHECKPOINT_DIR / "runs" / f"obs{task.obs_id}.npz") as data:
+        assert data["counts"].dtype == np.float32 and data["time"].shape == (4, 5)
+        assert np.array_equal(data["counts"], counts)

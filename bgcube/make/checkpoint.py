@@ -268,25 +268,30 @@ class Checkpoint:
         """
         if partial.failed or len(partial.fills) != 1:
             return
-        arrays = _compact(partial)
+        # cubes in host memory are held compact; a device's stay there until saved
+        on_host = isinstance(partial.counts, np.ndarray)
+        item = _compact(partial) if on_host else partial
         if (
             not self.keep
             and self._started is not None
             and time.monotonic() - self._started < SAVE_AFTER_S
         ):
-            self._held.append((task, arrays))
-            self._held_bytes += sum(a.nbytes for a in arrays.values())
+            self._held.append((task, item))
+            cubes = item.values() if on_host else (partial.counts, partial.time)
+            self._held_bytes += sum(getattr(a, "nbytes", 0) for a in cubes)
             if self._held_bytes <= MAX_HELD_BYTES:
                 return
         self._save_held()
-        self._submit(task, arrays)
+        self._submit(task, item)
 
     def _save_held(self):
         held, self._held, self._held_bytes = self._held, [], 0
-        for task, arrays in held:
-            self._submit(task, arrays)
+        for task, item in held:
+            self._submit(task, item)
 
-    def _submit(self, task, arrays):
+    def _submit(self, task, item):
+        """Queue a run's file: ``item`` its `_compact` arrays, or its `PartialCubes`."""
+        arrays = _compact(item) if isinstance(item, PartialCubes) else item
         info = json.loads(str(arrays["info"]))
         info["key"] = self.run_key(task)
         arrays = dict(arrays, info=np.array(json.dumps(info)))
