@@ -45,6 +45,17 @@ def test_float64_noise_is_stored_uncompressed():
     assert len(data) < len(packed) < 1.001 * len(data)
 
 
+def test_the_sample_skips_a_fits_files_end_padding():
+    """FITS pads its data with up to 2879 zero bytes: a sample from the end would count them."""
+    rng = np.random.default_rng(4)
+    noise = np.exp(rng.normal(size=39_961)).astype(">f8").tobytes()
+    pad = -(2880 + len(noise)) % 2880
+    data = bytes(2880) + noise + bytes(pad)
+    assert pad > 2800  # near the most a FITS file has
+    assert _stored_blocks(gzip_bytes(data))
+    assert gzip.decompress(gzip_bytes(data)) == data
+
+
 def test_a_real_rate_cube_is_stored_and_read_back_by_astropy(tmp_path):
     from astropy.io import fits
 
