@@ -37,26 +37,17 @@ SIZES_MIB = (32, 16, 8)
 
 
 def _dr1():
-    """DR1's fit inputs, or None if the dataset is not found."""
-    from bgcube.data import DataStore
-    from bgcube.datasets import get_path
-    from bgcube.fit.joint import JointModelSpec
-    from bgcube.make.joint import condition_table, fit_run_mask, read_run_cubes, run_tasks
-    from bgcube.make.per_observation import energy_threshold
-    from bgcube.make.pipeline import resolve_exclusion
+    """DR1's fit inputs (`bench_joint_fit.dr1_inputs`), or None if the dataset is not found."""
+    from bench_joint_fit import dr1_inputs
+
+    from bgcube.errors import DataNotFoundError
 
     try:
-        store = DataStore.from_dir(get_path("hess-dl3-dr1"))
-    except Exception as exc:  # noqa: BLE001 - the dataset is optional here
+        counts, *rest = dr1_inputs()
+    except DataNotFoundError as exc:  # the dataset is optional here
         print(f"DR1 left out: {exc}", file=sys.stderr)
         return None
-    spec = JointModelSpec()
-    regions = resolve_exclusion("auto", store.obs_table)
-    cubes = read_run_cubes(run_tasks(store, store.obs_ids, spec, regions), spec, progress=False)
-    table = condition_table(store, store.obs_table)
-    thresholds = np.array([energy_threshold(table, i) or 0.0 for i in cubes.obs_ids])
-    fitted, _ = fit_run_mask(table, 10.0)
-    return np.asarray(cubes.counts), cubes.exposure, thresholds, table, fitted
+    return (np.asarray(counts), *rest)
 
 
 def _fit(inputs):

@@ -85,6 +85,26 @@ def _simulated(n_runs, seed=0):
     return counts, exposure, thresholds, table
 
 
+def dr1_inputs():
+    """The H.E.S.S. DR1's fit inputs as the default build makes them: counts, exposure,
+    thresholds (TeV), the runs' table and the fitted runs (|b| >= 10 deg)."""
+    from bgcube.data import DataStore
+    from bgcube.datasets import get_path
+    from bgcube.fit.joint import JointModelSpec
+    from bgcube.make.joint import condition_table, fit_run_mask, read_run_cubes, run_tasks
+    from bgcube.make.per_observation import energy_threshold
+    from bgcube.make.pipeline import resolve_exclusion
+
+    store = DataStore.from_dir(get_path("hess-dl3-dr1"))
+    spec = JointModelSpec()
+    regions = resolve_exclusion("auto", store.obs_table)
+    cubes = read_run_cubes(run_tasks(store, store.obs_ids, spec, regions), spec, progress=False)
+    table = condition_table(store, store.obs_table)
+    thresholds = [energy_threshold(table, i) or 0.0 for i in cubes.obs_ids]
+    fitted, _ = fit_run_mask(table, 10.0)
+    return cubes.counts, cubes.exposure, thresholds, table, fitted
+
+
 def _one(kind):
     """Run one fit in this process; print a JSON line."""
     from bgcube.blas_threads import limit_command_blas
@@ -94,22 +114,8 @@ def _one(kind):
 
     read = 0.0
     if kind == "dr1":
-        from bgcube.data import DataStore
-        from bgcube.datasets import get_path
-        from bgcube.fit.joint import JointModelSpec
-        from bgcube.make.joint import condition_table, fit_run_mask, read_run_cubes, run_tasks
-        from bgcube.make.per_observation import energy_threshold
-        from bgcube.make.pipeline import resolve_exclusion
-
         start = time.perf_counter()
-        store = DataStore.from_dir(get_path("hess-dl3-dr1"))
-        spec = JointModelSpec()
-        regions = resolve_exclusion("auto", store.obs_table)
-        cubes = read_run_cubes(run_tasks(store, store.obs_ids, spec, regions), spec, progress=False)
-        table = condition_table(store, store.obs_table)
-        thresholds = [energy_threshold(table, i) or 0.0 for i in cubes.obs_ids]
-        fitted, _ = fit_run_mask(table, 10.0)
-        counts, exposure = cubes.counts, cubes.exposure
+        counts, exposure, thresholds, table, fitted = dr1_inputs()
         read = time.perf_counter() - start
     else:
         counts, exposure, thresholds, table = _simulated(int(kind))

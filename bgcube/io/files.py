@@ -335,10 +335,11 @@ def gzip_bytes(data: bytes) -> bytes:
       times faster (zlib's, where ISA-L is not installed);
     * data it shrinks by less than 12%, such as float64 rates whose
       mantissas are noise (a 101x50x50 BKG_3D cube shrinks by 4.5% with
-      ISA-L, 32 KiB from its middle by 3.6%), are stored in deflate's uncompressed
-      blocks: 1.2 ms for such a 2 MB cube instead of 3 ms, and every reader
-      inflates it about 9 times faster (Python's gzip, which astropy and so
-      Gammapy use: 1.5 ms instead of 13 ms), for a file 4.7% larger.
+      ISA-L, 32 KiB from its middle by 3.6%), are stored in deflate's
+      uncompressed blocks: 1.2 ms for such a 2 MB cube instead of 3 ms, and
+      every reader inflates it about 9 times faster (Python's gzip, which
+      astropy and so Gammapy use: 1.5 ms instead of 13 ms), for a file 4.7%
+      larger.
 
     Readers see the same bytes either way.
 
@@ -351,9 +352,9 @@ def gzip_bytes(data: bytes) -> bytes:
     compressed : bytes
         A gzip stream.
     """
-    middle = len(data) // 2  # a FITS file's header and end padding (zeros) are not sampled
-    sample = data[middle : middle + _PROBE]
     if len(data) > 4 * _PROBE:
+        middle = len(data) // 2  # a FITS file's header and end padding (zeros) are not sampled
+        sample = data[middle : middle + _PROBE]
         probe = zlib.compressobj(6, zlib.DEFLATED, -15, 8, zlib.Z_RLE)
         size = len(probe.compress(sample)) + len(probe.flush())
         if size > _STORED * len(sample):

@@ -21,9 +21,9 @@ Runs that could not be read are not saved: they are tried again.
 A successful build removes the folder (unless asked to keep it).
 
 A run is saved compactly (`_compact`): its counts as float32 where that
-is exact (whole counts below 2**24 a bin are), its time cube as one image where
-it is the same in every energy bin (the time of a pixel does not depend on
-the energy), about a quarter of the two float64 cubes.
+is exact (whole counts below 2**24 a bin are), its time cube as one image
+where it is the same in every energy bin (the time of a pixel does not
+depend on the energy), about a quarter of the two float64 cubes.
 Saving costs about as much as reading a small run, so a checkpoint that
 will be removed holds its first `SAVE_AFTER_S` seconds of runs in memory
 (`Checkpoint.save`): a build that finishes sooner saves none, and one
@@ -277,7 +277,7 @@ class Checkpoint:
             and time.monotonic() - self._started < SAVE_AFTER_S
         ):
             self._held.append((task, item))
-            cubes = item.values() if on_host else (partial.counts, partial.time)
+            cubes = (item["counts"], item["time"]) if on_host else (partial.counts, partial.time)
             self._held_bytes += sum(getattr(a, "nbytes", 0) for a in cubes)
             if self._held_bytes <= MAX_HELD_BYTES:
                 return
@@ -292,8 +292,7 @@ class Checkpoint:
     def _submit(self, task, item):
         """Queue a run's file: ``item`` its `_compact` arrays, or its `PartialCubes`."""
         arrays = _compact(item) if isinstance(item, PartialCubes) else item
-        info = json.loads(str(arrays["info"]))
-        info["key"] = self.run_key(task)
+        info = dict(arrays["info"], key=self.run_key(task))
         arrays = dict(arrays, info=np.array(json.dumps(info)))
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bgcube-checkpoint")
@@ -394,7 +393,8 @@ class Checkpoint:
 
 def _compact(partial: PartialCubes) -> dict:
     """A finished run's arrays as saved: counts as float32 where that is exact, the time
-    cube as one image where it is the same in every energy bin, and what it added."""
+    cube as one image where it is the same in every energy bin, and what it added (a dict,
+    written as JSON with the run's key)."""
     fill = partial.fills[0]
     info = {
         "obs_id": fill.obs_id,
@@ -410,7 +410,7 @@ def _compact(partial: PartialCubes) -> dict:
         counts = small
     if time.ndim == 3 and np.array_equal(time, np.broadcast_to(time[:1], time.shape)):
         time = np.ascontiguousarray(time[0])
-    return {"counts": counts, "time": time, "info": np.array(json.dumps(info))}
+    return {"counts": counts, "time": time, "info": info}
 
 
 def _save_npz(path, arrays):

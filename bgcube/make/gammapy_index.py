@@ -219,8 +219,8 @@ def write_cube_files(cubes, paths, overwrite):
     (`bgcube.io.lean_write.cube_file_bytes`, those astropy writes) while
     two other threads compress and write the ones before (ISA-L and zlib
     release the GIL; one thread alone kept the others waiting on it: the
-    105 DR1 files in 0.53-0.74 s instead of 0.68-0.88 s); any other cube (e.g. a `~bgcube.radial.RadialBackground`)
-    is written by its own ``write``. The first error is raised once every
+    105 DR1 files in 0.53-0.74 s instead of 0.68-0.88 s); any other cube
+    (e.g. a `~bgcube.radial.RadialBackground`) is written by its own ``write``. The first error is raised once every
     file has been tried.
 
     Parameters
