@@ -421,13 +421,15 @@ def test_several_slices_and_a_ragged_end(xp):
         np.testing.assert_array_equal(to_numpy(counts), expected, err_msg=f"method={method}")
 
 
-def test_numba_thread_count_from_environment(numba_fill, monkeypatch):
+def test_thread_count_from_environment(monkeypatch):
+    from bgcube.array.threads import n_threads
+
     monkeypatch.setenv("BGCUBE_NUM_THREADS", "3")
-    assert numba_fill._n_threads() == 3
+    assert n_threads() == 3
     monkeypatch.setenv("BGCUBE_NUM_THREADS", "0")
-    assert numba_fill._n_threads() == 1
+    assert n_threads() == 1
     monkeypatch.delenv("BGCUBE_NUM_THREADS")
-    assert numba_fill._n_threads() >= 1
+    assert n_threads() >= 1
 
 
 def test_numpy_falls_back_to_bincount_without_numba(monkeypatch):

@@ -354,6 +354,50 @@ def test_fit_in_chunks_of_runs_is_the_same_fit(simulated, xp_nocupy):
         np.testing.assert_allclose(parts[field], value, rtol=1e-9, atol=1e-12, err_msg=field)
 
 
+def test_fit_in_threads_is_exactly_the_fit_in_one_thread(simulated, monkeypatch):
+    # NumPy computes chunks of runs in threads and adds their sums in the chunks'
+    # order: the same numbers, to the last bit, as one chunk after the other
+    import bgcube.fit.joint_problem as joint_problem
+
+    table, truth, counts, exposure, mu, fitted = simulated
+    features = run_features(fitted.conditions, table)
+    spatial = run_features(fitted.spatial_conditions, table)
+    nights, groups, sigma = _nights(len(table), 3)
+    data, design = _problem(SPEC, counts, exposure, features, spatial, np, groups, sigma)
+    data = dataclasses.replace(data, run_sigma=0.05)
+    fits = {}
+    for threads in (1, 3):
+        monkeypatch.setattr(joint_problem, "fit_threads", lambda xp, n=threads: n)
+        problem = Problem(data, design, chunk=7)
+        assert problem.threads == threads and len(list(problem.chunks())) == 6
+        fits[threads] = fit_joint(data, design, chunk=7)
+    for field in ("coef_a", "coef_s", "group_effect", "run_effect", "covariance"):
+        np.testing.assert_array_equal(
+            getattr(fits[3], field), getattr(fits[1], field), err_msg=field
+        )
+    # without a chunk size, each thread gets a chunk at least
+    assert len(list(Problem(data, design).chunks())) == 3
+
+
+def test_fit_threads_leave_blas_threads_their_cores(monkeypatch):
+    import array_api_strict
+    import threadpoolctl
+
+    from bgcube.fit.joint_compiled import fit_threads
+
+    monkeypatch.setenv("BGCUBE_NUM_THREADS", "4")
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        assert fit_threads(np) == 4
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        blas = [
+            i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"
+        ]
+        assert fit_threads(np) == (2 if max(blas, default=1) == 2 else 4)
+    assert fit_threads(array_api_strict) == 1  # only NumPy computes chunks in threads
+    monkeypatch.setenv("BGCUBE_NUM_THREADS", "1")
+    assert fit_threads(np) == 1
+
+
 def test_run_effects_equal_a_group_level_of_one_run_each(simulated):
     # the solver eliminates run effects as a diagonal block: the same fit as
     # run effects written as groups of one run (a dense group block)

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -59,6 +58,7 @@ from ._numba_kernel import (
 )
 from ._numba_plan import axis_plan
 from ._stored_edges import stored_binning
+from .threads import n_threads
 
 __all__ = [
     "fill",
@@ -75,16 +75,6 @@ __all__ = [
 MIN_EVENTS_PER_THREAD = 200_000
 #: Events per task handed to a thread (a few milliseconds of work).
 TASK = 1 << 19
-
-
-def _n_threads() -> int:
-    """``$BGCUBE_NUM_THREADS`` if set (e.g. 1 inside multi-threaded Dask workers), else the CPUs."""
-    if os.environ.get("BGCUBE_NUM_THREADS"):
-        return max(1, int(os.environ["BGCUBE_NUM_THREADS"]))
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _stored(column):
@@ -209,7 +199,7 @@ def fill(
     w = np.zeros(0) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
     nbins = math.prod(b.nbin for b in binnings)
     if threads is None:
-        threads = _n_threads()
+        threads = n_threads()
     threads = max(1, min(threads, n_events // MIN_EVENTS_PER_THREAD))
     counts = np.zeros((threads, nbins + 1))
     bad = np.zeros((threads, 1), dtype=np.int64)

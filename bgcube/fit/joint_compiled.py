@@ -7,8 +7,10 @@ folds of a cross-validation), instead of operation by operation: XLA would
 otherwise compile each eager operation on its own.
 
 `over_chunks` is the loop over chunks of runs that bounds the fit's memory.
-On NumPy and the other eager backends it is a Python loop. Inside a JAX
-program it is one ``jax.lax.fori_loop`` over chunks of equal size (the
+On NumPy it computes the chunks in `bgcube.array.threads.n_threads`
+threads (NumPy and BLAS release the GIL) and adds their sums in the
+chunks' order; on the other eager backends it is a Python loop. Inside a
+JAX program it is one ``jax.lax.fori_loop`` over chunks of equal size (the
 last one padded with runs of zero exposure, which add exactly zero), so the
 program is compiled once whatever the number of runs, instead of once per
 chunk.
@@ -16,9 +18,13 @@ chunk.
 
 from __future__ import annotations
 
-from ..array.namespace import is_jax
+import collections
+from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["jax_program", "over_chunks"]
+from ..array.namespace import backend_name, is_jax
+from ..array.threads import n_threads
+
+__all__ = ["jax_program", "over_chunks", "fit_threads"]
 
 
 _PROGRAMS: dict = {}
@@ -49,7 +55,7 @@ def jax_program(problem, name: str):
     return program
 
 
-def over_chunks(xp, chunk: int, inputs: tuple, body) -> tuple[tuple, tuple]:
+def over_chunks(xp, chunk: int, inputs: tuple, body, threads: int = 1) -> tuple[tuple, tuple]:
     """Apply ``body`` to chunks of rows of ``inputs``: its sums added, its rows concatenated.
 
     Parameters
@@ -65,6 +71,9 @@ def over_chunks(xp, chunk: int, inputs: tuple, body) -> tuple[tuple, tuple]:
         each input; ``sums`` a tuple of arrays summed over the chunks,
         ``per_row`` a tuple of arrays with one row per input row. A row of
         zeros in every input must give zero sums (the padding on JAX).
+    threads : int
+        Threads computing chunks at once on an eager backend (`fit_threads`);
+        the sums are added in the chunks' order whatever their number.
 
     Returns
     -------
@@ -73,8 +82,7 @@ def over_chunks(xp, chunk: int, inputs: tuple, body) -> tuple[tuple, tuple]:
     n = inputs[0].shape[0]
     if n <= chunk or not is_jax(xp) or not _tracing(inputs):
         total, parts = None, []
-        for lo in range(0, n, chunk):
-            sums, rows = body(tuple(x[lo : min(lo + chunk, n), ...] for x in inputs))
+        for sums, rows in _chunk_results(n, chunk, inputs, body, threads):
             total = (
                 sums if total is None else tuple(t + s for t, s in zip(total, sums, strict=True))
             )
@@ -117,3 +125,48 @@ def _tracing(arrays) -> bool:
     import jax
 
     return any(isinstance(x, jax.core.Tracer) for x in arrays)
+
+
+def fit_threads(xp) -> int:
+    """Threads that compute chunks of runs at once: on NumPy, the cores BLAS leaves; else 1.
+
+    That is `n_threads` divided by the threads of NumPy's BLAS (as
+    ``threadpoolctl`` finds them): two chunks each running a multi-threaded
+    matrix product at once would slow both (on 2 cores, a DR1 fit took up to
+    4x longer so). The ``bgcube`` command runs BLAS on one thread
+    (`bgcube.blas_threads`), so its fit has a thread per core.
+    """
+    if backend_name(xp) != "numpy":
+        return 1
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = max(
+            (i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"), default=1
+        )
+    except Exception:  # pragma: no cover - threadpoolctl is a dependency; without it, one thread
+        return 1
+    return max(1, n_threads() // max(int(blas), 1))
+
+
+def _chunk_results(n: int, chunk: int, inputs: tuple, body, threads: int):
+    """``body`` of each chunk of rows, in the chunks' order.
+
+    With ``threads`` > 1 and several chunks, the chunks are computed in that
+    many threads, at most two chunks per thread at a time (memory stays
+    bounded); the results are those of one thread.
+    """
+    bounds = [(lo, min(lo + chunk, n)) for lo in range(0, n, chunk)]
+    threads = min(len(bounds), int(threads))
+    if threads <= 1:
+        for lo, hi in bounds:
+            yield body(tuple(x[lo:hi, ...] for x in inputs))
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="bgcube-fit") as pool:
+        pending = collections.deque()
+        for lo, hi in bounds:
+            pending.append(pool.submit(body, tuple(x[lo:hi, ...] for x in inputs)))
+            if len(pending) >= 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
