@@ -16,7 +16,7 @@ import astropy.units as u
 import numpy as np
 
 from ..binning import EFFECTIVE_AREA_COLUMN as AEFF_COLUMN
-from ..errors import FileFormatError, ObservationError
+from ..errors import BgcubeError, FileFormatError
 from ..io.fits import read_fits_table
 from ..io.lean_fits import read_header, read_table_hdu
 from ..progress import progress_bar
@@ -248,12 +248,16 @@ def with_effective_area(
     table: Table,
     messages: list[str] | None = None,
     progress: bool | None = False,
+    failed: list[tuple[int, str]] | None = None,
 ) -> Table:
     """``table`` with the column `AEFF_COLUMN` from each run's AEFF_2D HDU, where all have one.
 
     The table is copied, never changed in place. Where a run has no
     effective area in the store (no ``aeff`` row in the HDU index) the
-    column is not added and ``messages`` (a list) says why.
+    column is not added and ``messages`` (a list) says why. A run whose
+    AEFF_2D HDU cannot be read (a missing, truncated or malformed file)
+    raises, or, where ``failed`` (a list) is given, gets NaN and its
+    ``(OBS_ID, reason)`` is appended to ``failed``: the caller leaves it out.
 
     Parameters
     ----------
@@ -263,28 +267,41 @@ def with_effective_area(
     messages : list of str, optional
     progress : bool, optional
         Show a progress bar (None: when stderr is a terminal).
+    failed : list of (int, str), optional
+        Collects the runs whose effective area cannot be read (default: raise).
 
     Returns
     -------
     table : `~astropy.table.Table`
+
+    Raises
+    ------
+    BgcubeError
+        A run's AEFF_2D HDU cannot be read and ``failed`` is None (the message
+        names file and HDU).
     """
     if AEFF_COLUMN in table.colnames:
         return table
-    values = []
-    obs_ids = np.asarray(table["OBS_ID"])
-    for obs_id in progress_bar(obs_ids, len(obs_ids), "effective areas", progress):
-        try:
-            filename, hdu = store.hdu_location(int(obs_id), "aeff")
-        except ObservationError:
+    obs_ids = [int(i) for i in np.asarray(table["OBS_ID"])]
+    for obs_id in obs_ids:
+        if not store.has_hdu(obs_id, "aeff"):
             if messages is not None:
                 messages.append(
-                    f"OBS_ID {int(obs_id)} has no effective area (aeff) in the HDU index: "
+                    f"OBS_ID {obs_id} has no effective area (aeff) in the HDU index: "
                     f"the condition column {AEFF_COLUMN} is not available"
                 )
             return table
-        values.append(effective_area_at(filename, hdu).to_value(u.m**2))
+    values = np.full(len(obs_ids), np.nan)
+    for k, obs_id in enumerate(progress_bar(obs_ids, len(obs_ids), "effective areas", progress)):
+        try:
+            filename, hdu = store.hdu_location(obs_id, "aeff")
+            values[k] = effective_area_at(filename, hdu).to_value(u.m**2)
+        except BgcubeError as exc:
+            if failed is None:
+                raise
+            failed.append((obs_id, str(exc)))
     out = table.copy(copy_data=False)
-    out[AEFF_COLUMN] = np.asarray(values, dtype=np.float64)
+    out[AEFF_COLUMN] = values
     out[AEFF_COLUMN].unit = u.m**2
     out[
         AEFF_COLUMN

@@ -199,6 +199,22 @@ class DataStore:
         new.__dict__.update(self.__dict__, obs_table=table)
         return new
 
+    def has_hdu(self, obs_id: int, hdu_type: str = "events") -> bool:
+        """Whether the HDU index has a row of this HDU_TYPE for the observation.
+
+        Parameters
+        ----------
+        obs_id : int
+        hdu_type : str
+            HDU_TYPE of the HDU index (``'events'``, ``'aeff'``, ...).
+
+        Returns
+        -------
+        listed : bool
+            True even where the file it names is missing (`hdu_location` says so).
+        """
+        return (int(obs_id), hdu_type.lower()) in self._locations
+
     def hdu_location(self, obs_id: int, hdu_type: str = "events") -> tuple[Path, str]:
         """Where an observation's HDU is.
 

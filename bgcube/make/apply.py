@@ -130,7 +130,8 @@ def apply_models(
     overwrite : bool
         Replace existing output files (checked for every file before any is written).
     fail_fast : bool
-        Raise on a run whose events cannot be read (default: report it, leave it out).
+        Raise on a run whose events or effective area cannot be read (default:
+        report it, leave it out).
     model_type : {'3d', '2d'}
         '2d': apply the radially symmetric BKG_2D group models
         (`bgcube.make.radial_models`, from make-models ``model_type='2d'``)
@@ -171,7 +172,11 @@ def apply_models(
 
     table = store.obs_table
     if EFFECTIVE_AREA_COLUMN in getattr(source, "condition_columns", ()):
-        table = with_effective_area(store, table, progress=progress)
+        unread = None if fail_fast else []  # runs whose effective area cannot be read
+        table = with_effective_area(store, table, progress=progress, failed=unread)
+        if unread:
+            result.left_out += unread
+            table = table[~np.isin(np.asarray(table["OBS_ID"]), [i for i, _ in unread])]
     # first the runs that take the models (nothing is evaluated or held), then each run's
     # cube made and written one at a time: memory holds a few cubes whatever the number of runs
     plan = _plan(source, store, table, result, extrapolate=extrapolate, fail_fast=fail_fast)

@@ -132,19 +132,22 @@ def _n_terms(conditions) -> int:
     return 1 + sum(int(c.degree) for c in conditions)
 
 
-def condition_table(store, obs_table, conditions=None, messages=None, progress=False):
+def condition_table(store, obs_table, conditions=None, messages=None, progress=False, failed=None):
     """The runs' table with the columns bgcube derives from their IRFs, where needed.
 
     With the default conditions (``conditions`` None) or conditions naming
     `~bgcube.binning.EFFECTIVE_AREA_COLUMN`, that column is added from each
     run's effective area (`bgcube.data.irf.with_effective_area`); where a
     run has none, the column is not added (``messages`` says why) and the
-    default conditions leave it out. The input table is never changed.
-    ``progress`` shows a bar over the runs (None: when stderr is a terminal).
+    default conditions leave it out. A run whose effective area cannot be
+    read raises, or with ``failed`` (a list) gets NaN and is listed there
+    with its reason. The input table is never changed. ``progress`` shows a
+    bar over the runs (None: when stderr is a terminal).
     """
     named = DEFAULT_CONDITIONS if conditions is None else resolve_conditions(conditions, ())
-    needed = any(c.column == EFFECTIVE_AREA_COLUMN for c in named)
-    return with_effective_area(store, obs_table, messages, progress) if needed else obs_table
+    if not any(c.column == EFFECTIVE_AREA_COLUMN for c in named):
+        return obs_table
+    return with_effective_area(store, obs_table, messages, progress, failed)
 
 
 def _galactic_latitude(obs_table) -> np.ndarray:
@@ -285,6 +288,17 @@ def read_run_cubes(
     return RunCubes(good, counts, exposure, failed)
 
 
+def _readable(obs_table, unread):
+    """The rows of ``obs_table`` not in ``unread`` ((OBS_ID, reason) of runs whose IRF could
+    not be read); ObservationError naming the first reasons when none is left."""
+    if not unread:
+        return obs_table
+    bad = np.isin(np.asarray(obs_table["OBS_ID"]), [i for i, _ in unread])
+    if bad.all():
+        raise ObservationError("no run could be read: " + "; ".join(r for _, r in unread[:3]))
+    return obs_table[~bad]
+
+
 class _PerRunModels(Mapping):
     """Each run's `PerObservationModel`, made when asked (one cube in memory at a time)."""
 
@@ -381,10 +395,12 @@ def make_joint_models(
         too few runs, or a fit that did not converge.
     """
     spec = spec or JointModelSpec()
-    fitted, note = fit_run_mask(obs_table, fit_glat_min)
-    messages = [note] if note else []
-    obs_table = condition_table(store, obs_table, conditions, messages, progress)
-    fit_table = obs_table[np.flatnonzero(fitted)]
+    messages, unread = [], None if fail_fast else []
+    obs_table = condition_table(store, obs_table, conditions, messages, progress, unread)
+    runs_table = _readable(obs_table, unread)  # the runs whose IRF could be read
+    fitted, note = fit_run_mask(runs_table, fit_glat_min)
+    messages += [note] if note else []
+    fit_table = runs_table[np.flatnonzero(fitted)]
     conditions = resolve_conditions(conditions, DEFAULT_CONDITIONS, fit_table, messages)
     spatial_conditions = resolve_conditions(
         spatial_conditions, DEFAULT_SPATIAL_CONDITIONS, fit_table, messages
@@ -394,7 +410,7 @@ def make_joint_models(
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    obs_ids = [int(i) for i in obs_table["OBS_ID"]]
+    obs_ids = [int(i) for i in runs_table["OBS_ID"]]
     planned = [
         outdir / "bg_observation_table.fits.gz",
         outdir / "bg_exclusion_regions.ecsv",
@@ -428,10 +444,10 @@ def make_joint_models(
             workers=workers,
         )
         checkpoint.report()
-        failed, good = cubes.failed, cubes.obs_ids
-        index = {int(i): k for k, i in enumerate(np.asarray(obs_table["OBS_ID"]))}
+        failed, good = sorted((unread or []) + cubes.failed), cubes.obs_ids
+        index = {int(i): k for k, i in enumerate(np.asarray(runs_table["OBS_ID"]))}
         rows = np.array([index[i] for i in good])
-        table = obs_table[rows]
+        table = runs_table[rows]
         thresholds = np.array([energy_threshold(obs_table, i) or 0.0 for i in good])
         counts, exposure = cubes.counts, cubes.exposure
         with StepProgress("joint fit", progress) as on_step:
