@@ -4,7 +4,10 @@ import numpy as np
 from astropy.table import Table
 
 from bgcube.cli import main
-from bgcube.simulate.demo import run_demo
+from bgcube.data.exclusion import ExclusionRegions
+from bgcube.fit.joint import JointBackgroundModel
+from bgcube.simulate import SimulatedDataset
+from bgcube.simulate.demo import delivered_checks, run_demo
 
 
 def test_demo_checks_the_delivered_models_against_the_truth(tmp_path):
@@ -25,6 +28,22 @@ def test_demo_checks_the_delivered_models_against_the_truth(tmp_path):
     assert len(list((tmp_path / "models" / "bkg").glob("*.fits.gz"))) == 10
     written = Table.read(tmp_path / "demo_summary.ecsv")
     assert list(written["ZENITH"]) == list(summary["ZENITH"])
+    # the plotted spectra's statistical errors: small where the runs have counts, large
+    # where the delivered spectrum is an extrapolation (no events above 30 TeV)
+    checks = delivered_checks(
+        SimulatedDataset.read(tmp_path / "dataset"),
+        JointBackgroundModel.read(tmp_path / "models" / "bg_joint_model.fits.gz"),
+        ExclusionRegions.from_table(Table.read(tmp_path / "models" / "bg_exclusion_regions.ecsv")),
+    )
+    e = checks["energy_edges"]
+    energy = np.sqrt(e[1:] * e[:-1])
+    counts = sum(run[1] for run in checks["runs"]).sum(axis=1)
+    assert counts[energy > 30].sum() == 0
+    for k in checks["picks"]:
+        error = checks["spectrum_error"][k]
+        assert error.shape == energy.shape and np.all(np.isfinite(error))
+        assert error[np.argmin(np.abs(energy - 1))] < 0.2
+        assert np.min(error[energy > 30]) > 5 * error[np.argmin(np.abs(energy - 1))]
 
 
 def test_demo_command_refuses_to_overwrite(tmp_path, capsys):
