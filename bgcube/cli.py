@@ -177,6 +177,8 @@ def _apply_models(args) -> int:
             "range; --extrapolate writes them too",
             file=sys.stderr,
         )
+    for message in result.messages:
+        print(f"note: {say_once(message)}", file=sys.stderr)
     extra = f" ({len(result.extrapolated)} extrapolated)" if result.extrapolated else ""
     print(
         f"{len(result.applied)} run(s) written{extra}, {len(result.left_out)} left out; "

@@ -21,7 +21,9 @@ so that ``gammapy.data.DataStore.from_dir(OUTDIR)`` gives these runs with
 the new background. A run outside the model's validity range is reported
 (`ApplyResult.left_out`) and left out, or written anyway with
 ``extrapolate=True`` (its file says ``BKG_EXTR = T``). Nothing under INDIR or
-MODELDIR is written.
+MODELDIR is written. With ``overwrite=True``, the files an earlier bgcube
+build wrote in OUTDIR and this one does not are removed once all are written
+(`bgcube.make.earlier_outputs`; no other file of OUTDIR is touched).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from ..io.atomic import check_writable
 from ..io.files import write_table
 from ..progress import progress_bar
 from ..radial import RadialBackground
+from .earlier_outputs import EarlierOutputs
 from .gammapy_alignment import events_forced_alignment
 from .gammapy_index import (
     BKG_HDU_NAME,
@@ -80,6 +83,11 @@ class ApplyResult:
     files: list = field(default_factory=list)
     #: The model source used.
     source: object = None
+    #: Files of an earlier build in OUTDIR that this one did not write, removed after it
+    #: (``overwrite=True``; `bgcube.make.earlier_outputs`).
+    removed: list = field(default_factory=list)
+    #: Notes for the report.
+    messages: list = field(default_factory=list)
 
 
 def _check_not_inside(outdir, folder, what):
@@ -128,7 +136,10 @@ def apply_models(
         How the output's hdu-index reaches the input files
         (`bgcube.make.output_paths`; 'copy' makes a self-contained folder).
     overwrite : bool
-        Replace existing output files (checked for every file before any is written).
+        Replace existing output files (checked for every file before any is
+        written) and, once all are written, remove the files of an earlier
+        bgcube build in OUTDIR that this one does not write
+        (`bgcube.make.earlier_outputs`).
     fail_fast : bool
         Raise on a run whose events or effective area cannot be read (default:
         report it, leave it out).
@@ -203,6 +214,7 @@ def apply_models(
         "BGPATHS": input_paths,
         **selection.provenance(),
     }
+    earlier = EarlierOutputs(outdir, overwrite, config=True)  # removed once all is written
     (outdir / BKG_SUBDIR).mkdir(parents=True, exist_ok=True)
     result.files += transfer_input_files(transfers, input_paths, overwrite)
     classes = {}  # OBS_ID -> HDU_CLASS, as each cube is made
@@ -233,6 +245,8 @@ def apply_models(
     write_table(hdu_table, planned[0], overwrite)
     write_table(obs_table, planned[1], overwrite)
     result.files += planned
+    result.removed, message = earlier.remove(result.files)
+    result.messages += [message] if message else []
     return result
 
 

@@ -352,9 +352,12 @@ class JointModelSource:
         return self.model.background(row)
 
 
+#: The files that say a folder holds a joint model, and group models.
+JOINT_MODEL_NAME, GROUPS_NAME = "bg_joint_model.fits.gz", "bg_observation_groups.ecsv"
+
 LOADERS: list = [
-    ("bg_joint_model.fits.gz", JointModelSource.read),
-    ("bg_observation_groups.ecsv", GroupModels.read),
+    (JOINT_MODEL_NAME, JointModelSource.read),
+    (GROUPS_NAME, GroupModels.read),
 ]
 
 
@@ -373,6 +376,9 @@ def load_model_source(modeldir) -> ModelSource:
     ------
     DataNotFoundError
         The folder does not exist, is a file, or holds no known model file.
+    FileFormatError
+        The folder holds both a joint model and group models (two builds'
+        outputs: which one is meant cannot be told).
     """
     folder = Path(modeldir)
     known = " or ".join(name for name, _ in LOADERS)
@@ -383,6 +389,14 @@ def load_model_source(modeldir) -> ModelSource:
         )
     if not folder.is_dir():
         raise DataNotFoundError(f"model folder {str(folder)!r} does not exist")
+    kinds = [name for name in (JOINT_MODEL_NAME, GROUPS_NAME) if (folder / name).is_file()]
+    if len(kinds) > 1:
+        raise FileFormatError(
+            f"model folder {str(folder)!r} holds both a joint model ({kinds[0]}) and group "
+            f"models ({kinds[1]}), the outputs of two builds: remove the one not wanted, or "
+            "rebuild into the folder with make-models --overwrite (which removes the other "
+            "build's files)"
+        )
     for filename, loader in LOADERS:
         if (folder / filename).is_file():
             return loader(folder)

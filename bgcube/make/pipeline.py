@@ -41,6 +41,7 @@ from .config import (
     BuildConfig,
     resolve_exclusion,
 )
+from .earlier_outputs import EarlierOutputs
 from .group_build import build_group_models
 from .guard import guarded_build
 from .joint_build import check_no_joint_options, make_joint_build
@@ -168,7 +169,10 @@ def make_models(
     test : bool
         Use only the first few runs (a quick check of a setup).
     overwrite : bool
-        Replace existing output files.
+        Replace existing output files; once the build has written all its
+        files, remove those an earlier bgcube build wrote in OUTDIR and this
+        one does not (`bgcube.make.earlier_outputs`: bgcube's own file names
+        only; ``MakeModelsResult.removed``).
     fail_fast : bool
         Stop at the first unreadable run (default: report it and go on).
     progress : bool, optional
@@ -301,18 +305,23 @@ def _build(indir, outdir, config, min_time) -> MakeModelsResult:
     per_observation = _per_observation_method(config)
     if config.model not in MODEL_KINDS:
         raise ValueError(f"model must be one of {MODEL_KINDS}, got {config.model!r}")
+    earlier = EarlierOutputs(outdir, config.overwrite)  # removed once this build is written
     if config.model == "joint":
-        return make_joint_build(store, outdir, obs_table, config, indir, per_observation)
-    check_no_joint_options(config)
-    return build_group_models(
-        store,
-        outdir,
-        obs_table,
-        config,
-        indir=indir,
-        per_observation=per_observation,
-        min_time=min_time,
-    )
+        result = make_joint_build(store, outdir, obs_table, config, indir, per_observation)
+    else:
+        check_no_joint_options(config)
+        result = build_group_models(
+            store,
+            outdir,
+            obs_table,
+            config,
+            indir=indir,
+            per_observation=per_observation,
+            min_time=min_time,
+        )
+    result.removed, message = earlier.remove(result.files)
+    result.messages += [message] if message else []
+    return result
 
 
 def _selected_runs(indir, config):

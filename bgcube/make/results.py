@@ -80,6 +80,9 @@ class MakeModelsResult:
     messages: list[str] = field(default_factory=list)
     #: The joint build (`bgcube.make.joint.JointBuildResult`) when ``model='joint'``.
     joint: object = None
+    #: Files of an earlier build in OUTDIR that this build did not write, removed
+    #: after it (``overwrite=True``; `bgcube.make.earlier_outputs`).
+    removed: list[Path] = field(default_factory=list)
 
     def summary_table(self) -> Table:
         """One row per group (GROUP_ID, zenith/azimuth range, N_OBS, events, time, cube
