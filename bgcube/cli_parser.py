@@ -390,9 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = sub.add_parser(
         "info",
-        help="describe a background-model or cube file",
-        description="Print the HDUs, axes, units and totals of a FITS file "
-        "written by bgcube or another tool.",
+        help="describe a background-model, cube, DL3 or IRF file",
+        description="List every HDU of a FITS file written by bgcube or another tool "
+        "(name, HDUCLAS keywords, size), say which holds the background model, and "
+        "describe it and every cube (axes, units, totals).",
     )
     info.add_argument("filename")
     return parser

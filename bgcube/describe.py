@@ -1,27 +1,45 @@
-"""A short text description of a FITS file of cubes (``bgcube info``)."""
+"""A short text description of a FITS file (``bgcube info``).
+
+Every HDU is listed (name, HDUCLAS keywords, table rows or image shape), so a
+DL3 or IRF file shows what it holds; the background model is the HDU that
+`bgcube.FOVCube.read` reads (`bgcube.io.files.find_background_hdu`), and it
+and every other cube or BKG_2D table are described in full: axes, unit,
+totals, time convention and provenance.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import astropy.units as u
 import numpy as np
 from astropy.io import fits
 
 from .cube import FOVCube
 from .io.bkg2d import is_bkg_2d_hdu, read_bkg_2d
-from .io.files import cube_from_hdulist
+from .io.files import cube_from_hdulist, find_background_hdu
 from .io.fits import open_fits
+from .io.image import is_cube_image
 from .radial import RadialBackground
 
 __all__ = ["describe_file"]
 
+#: What a file without a background model is said to lack.
+NO_BACKGROUND = (
+    "no background model in this file (no HDU with HDUCLAS4='BKG_3D' or HDUCLAS2='BKG', "
+    "none named BKG or BACKGROUND)"
+)
+
 
 def describe_file(filename) -> str:
-    """Describe each HDU of ``filename``: cubes with axes, unit and totals; other HDUs by kind.
+    """Describe ``filename``: every HDU, its background model and every cube in it.
 
     Parameters
     ----------
     filename : str or path
+        A FITS file: a bgcube model or cube file (table or image format), a
+        GADF DL3 run or IRF file, an original Gammapy FOVCube file, a joint
+        model file.
 
     Returns
     -------
@@ -30,34 +48,77 @@ def describe_file(filename) -> str:
     Raises
     ------
     FileFormatError
-        If the file does not exist or cannot be opened as FITS.
+        If the file does not exist or cannot be opened as FITS, or a cube or
+        BKG_2D table in it cannot be read.
     """
     path = Path(filename)
     lines = [f"{path}"]
     with open_fits(path, memmap=False) as hdulist:
-        joint = hdulist[0].header.get("BGMODEL") == "JOINT"
-        for index, hdu in enumerate([] if joint else hdulist):
+        if hdulist[0].header.get("BGMODEL") == "JOINT":
+            return "\n".join(lines + _describe_joint(path))
+        lines += [_hdu_line(index, hdu) for index, hdu in enumerate(hdulist)]
+        if is_cube_image(hdulist):
+            cube = cube_from_hdulist(hdulist, format="image", filename=str(path), cls=FOVCube)
+            is_rate = cube.unit.is_equivalent(u.Unit("1 / (MeV s sr)"))
+            lines.append(
+                "  background model: the image in HDU PRIMARY (FOVCube.read(..., format='image'))"
+                if is_rate
+                else f"  {NO_BACKGROUND}"
+            )
+            lines.append(_describe_cube("PRIMARY (image format)", cube))
+            lines += _describe_keywords("PRIMARY", hdulist[0].header, hdulist[0].header)
+            return "\n".join(lines)
+        lines.append(_background_line(find_background_hdu(hdulist)))
+        for index, hdu in enumerate(hdulist):
             name = hdu.name or f"#{index}"
             if is_bkg_2d_hdu(hdu):
                 lines.append(
                     _describe_radial(name, read_bkg_2d(path, hdu=index, cls=RadialBackground))
                 )
-                lines += _describe_keywords(name, hdu.header, hdulist[0].header)
             elif isinstance(hdu, fits.BinTableHDU) and _is_cube_table(hdu):
                 cube = cube_from_hdulist(
-                    hdulist, format="table", hdu=index, filename=path, cls=FOVCube
+                    hdulist, format="table", hdu=index, filename=str(path), cls=FOVCube
                 )
                 lines.append(_describe_cube(name, cube))
-                lines += _describe_keywords(name, hdu.header, hdulist[0].header)
             else:
-                kind = type(hdu).__name__
-                shape = getattr(hdu.data, "shape", None) if hdu.data is not None else None
-                lines.append(
-                    f"  HDU {index} {name}: {kind}" + (f", shape {shape}" if shape else "")
-                )
-    if joint:
-        lines += _describe_joint(path)
+                continue
+            lines += _describe_keywords(name, hdu.header, hdulist[0].header)
     return "\n".join(lines)
+
+
+def _hdu_line(index, hdu) -> str:
+    """One HDU: its name, what it holds (rows and columns, image shape) and HDUCLAS keywords."""
+    header = hdu.header
+    if isinstance(hdu, fits.BinTableHDU | fits.TableHDU):
+        rows, columns = header.get("NAXIS2", 0), header.get("TFIELDS", 0)
+        what = f"table, {rows} row{'s' * (rows != 1)}, {columns} column{'s' * (columns != 1)}"
+    elif header.get("NAXIS", 0):
+        naxis = header["NAXIS"]
+        what = f"image {tuple(header.get(f'NAXIS{i}', 0) for i in range(naxis, 0, -1))}"
+    else:
+        what = "header only"
+    classes = [
+        str(header[key]).strip()
+        for key in ("HDUCLAS1", "HDUCLAS2", "HDUCLAS3", "HDUCLAS4")
+        if str(header.get(key, "")).strip()
+    ]
+    if classes:
+        what += f"; HDUCLAS {'/'.join(classes)}"
+    return f"  HDU {index} {hdu.name or '(no name)'}: {what}"
+
+
+def _background_line(hdu) -> str:
+    """Which HDU holds the background model, as `bgcube.FOVCube.read` finds it."""
+    if hdu is None:
+        return f"  {NO_BACKGROUND}"
+    if is_bkg_2d_hdu(hdu) and not _is_cube_table(hdu):
+        return f"  background model: HDU {hdu.name}, a BKG_2D (RadialBackground.read reads it)"
+    if isinstance(hdu, fits.BinTableHDU) and _is_cube_table(hdu):
+        return f"  background model: HDU {hdu.name} (FOVCube.read reads it)"
+    return (
+        f"  background model: HDU {hdu.name}, in a form bgcube does not read "
+        "(neither a BKG_3D nor a BKG_2D table)"
+    )
 
 
 def _describe_joint(path) -> list[str]:

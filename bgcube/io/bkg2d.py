@@ -18,7 +18,7 @@ from astropy.table import Table
 
 from ..errors import FileFormatError
 from .files import write_hdulist
-from .fits import find_hdu, open_fits
+from .fits import find_hdu, hdu_names, open_fits
 
 __all__ = ["read_bkg_2d", "write_bkg_2d", "bkg_2d_table", "is_bkg_2d_hdu", "BKG_2D_KEYWORDS"]
 
@@ -36,11 +36,15 @@ _COLUMNS = ("ENERG_LO", "ENERG_HI", "THETA_LO", "THETA_HI")
 
 
 def is_bkg_2d_hdu(hdu) -> bool:
-    """True for a binary table with ENERG_* and THETA_* columns (a BKG_2D)."""
+    """True for a binary table with ENERG_*, THETA_* and BKG (or BGD) columns (a BKG_2D).
+
+    The data column tells a background from the other IRFs on the same axes
+    (effective area, PSF) that a DL3 or IRF file holds.
+    """
     if not isinstance(hdu, fits.BinTableHDU):
         return False
     names = {n.upper() for n in hdu.columns.names if isinstance(n, str)}  # damaged: None
-    return set(_COLUMNS) <= names
+    return set(_COLUMNS) <= names and bool(names & {"BKG", "BGD"})
 
 
 def bkg_2d_table(model) -> Table:
@@ -84,7 +88,7 @@ def read_bkg_2d(filename, hdu=None, *, cls):
     ----------
     filename : str or path
     hdu : str or int, optional
-        Default: the first HDU with ENERG_* and THETA_* columns.
+        Default: the first HDU with ENERG_*, THETA_* and BKG (or BGD) columns.
     cls : type
         The class to build (`bgcube.radial.RadialBackground` or a subclass);
         io knows no container class, ``RadialBackground.read`` passes itself.
@@ -103,14 +107,16 @@ def read_bkg_2d(filename, hdu=None, *, cls):
             found = [h for h in hdulist if is_bkg_2d_hdu(h)]
             if not found:
                 raise FileFormatError(
-                    "no BKG_2D HDU (columns ENERG_LO/HI, THETA_LO/HI)", filename=filename
+                    "no BKG_2D HDU (columns ENERG_LO/HI, THETA_LO/HI, BKG); HDUs present: "
+                    f"{hdu_names(hdulist)}",
+                    filename=filename,
                 )
             table_hdu = found[0]
         else:
             table_hdu = find_hdu(hdulist, hdu, filename)
             if not is_bkg_2d_hdu(table_hdu):
                 raise FileFormatError(
-                    "not a BKG_2D table (columns ENERG_LO/HI, THETA_LO/HI)",
+                    "not a BKG_2D table (columns ENERG_LO/HI, THETA_LO/HI, BKG)",
                     filename=filename,
                     hdu=hdu,
                 )

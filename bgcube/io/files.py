@@ -30,6 +30,7 @@ __all__ = [
     "FORMATS",
     "open_fits",
     "select_table_hdu",
+    "find_background_hdu",
     "cube_from_hdulist",
     "cube_to_hdulist",
     "read_cube",
@@ -62,6 +63,34 @@ def _has_cube_columns(hdu) -> bool:
     return {"DETX_LO", "DETY_LO"} <= names or {"X_LO", "Y_LO"} <= names
 
 
+def find_background_hdu(hdulist):
+    """The HDU that holds a file's background model, or None.
+
+    The first HDU with HDUCLAS4='BKG_3D'; else the one named BKG or
+    BACKGROUND; else the first with HDUCLAS2='BKG' (a GADF background of
+    any kind, BKG_2D included). `bgcube.FOVCube.read` and ``bgcube info``
+    both look for it this way.
+
+    Parameters
+    ----------
+    hdulist : `~astropy.io.fits.HDUList`
+
+    Returns
+    -------
+    hdu : astropy HDU or None
+    """
+    for hdu in hdulist:
+        if hdu.header.get("HDUCLAS4") == "BKG_3D":
+            return hdu
+    for name in BACKGROUND_HDU_NAMES:
+        if name in hdulist:
+            return hdulist[name]
+    for hdu in hdulist:
+        if str(hdu.header.get("HDUCLAS2", "")).strip().upper() == "BKG":
+            return hdu
+    return None
+
+
 def select_table_hdu(hdulist, hdu=None, scheme=None, filename=None):
     """Return the table HDU holding a cube.
 
@@ -70,8 +99,8 @@ def select_table_hdu(hdulist, hdu=None, scheme=None, filename=None):
     hdulist : `~astropy.io.fits.HDUList`
     hdu : int or str, optional
         Explicit choice. Default: the scheme's HDU name (e.g. BACKGROUND,
-        COUNTS); else the HDU with HDUCLAS4='BKG_3D'; else BKG or
-        BACKGROUND; else the only table with DETX_LO/DETY_LO columns.
+        COUNTS); else the background HDU (`find_background_hdu`); else the
+        only table with DETX_LO/DETY_LO columns.
     scheme : str or None, optional
     filename : str, optional
         For messages.
@@ -91,10 +120,9 @@ def select_table_hdu(hdulist, hdu=None, scheme=None, filename=None):
         if scheme == "bg_cube":
             wanted.extend(BACKGROUND_HDU_NAMES)
     else:
-        bkg_3d = [h for h in hdulist if h.header.get("HDUCLAS4") == "BKG_3D"]
-        if bkg_3d:
-            return bkg_3d[0]
-        wanted.extend(BACKGROUND_HDU_NAMES)
+        found = find_background_hdu(hdulist)
+        if found is not None:
+            return found
     for name in wanted:
         if name in hdulist:
             return hdulist[name]
@@ -103,8 +131,9 @@ def select_table_hdu(hdulist, hdu=None, scheme=None, filename=None):
         if len(tables) == 1:
             return tables[0]
     raise FileFormatError(
-        f"cannot tell which HDU holds the cube (looked for {wanted or 'a BKG_3D table'}); "
-        f"HDUs present: {names}; pass hdu=...",
+        "cannot tell which HDU holds the cube (looked for "
+        + (f"{wanted}" if wanted else "HDUCLAS4='BKG_3D', HDU BKG or BACKGROUND, HDUCLAS2='BKG'")
+        + f"); HDUs present: {names}; pass hdu=...",
         filename=filename,
     )
 

@@ -38,7 +38,13 @@ from .units import format_unit, parse_unit
 if TYPE_CHECKING:
     from .._types import BackendLike, CubeLike
 
-__all__ = ["cube_to_image_hdulist", "cube_from_image_hdulist", "EBOUNDS", "DETBOUNDS"]
+__all__ = [
+    "cube_to_image_hdulist",
+    "cube_from_image_hdulist",
+    "is_cube_image",
+    "EBOUNDS",
+    "DETBOUNDS",
+]
 
 #: Extension names of the bounds tables.
 EBOUNDS = "EBOUNDS"
@@ -216,6 +222,14 @@ def _spatial_edges(hdulist, header, shape, filename):
         values = header[f"CRVAL{i}"] + header[f"CDELT{i}"] * (pixel_edges - crpix)
         result.append(u.Quantity(values, unit))
     return result
+
+
+def is_cube_image(hdulist: fits.HDUList) -> bool:
+    """True for a file in the 'image' format: a 3D primary image and an EBOUNDS table.
+
+    Only the headers are looked at (the data are not read).
+    """
+    return hdulist[0].header.get("NAXIS") == 3 and EBOUNDS in hdulist
 
 
 def cube_from_image_hdulist(
