@@ -9,11 +9,12 @@ demo OUTDIR
 apply-models MODELDIR INDIR OUTDIR
     Write the background of (other) runs from a model folder, as a Gammapy data store.
 info FILE
-    Describe a background-model or cube file.
+    Describe a background-model, cube, DL3 or IRF file: its HDUs and background model.
 
 Every sub-command exits with status 0 on success, 1 on bad input (with a
-one-line reason on stderr), 2 on a usage error and 130 when interrupted
-(Ctrl-C); ``--debug`` shows the traceback of an error. The error handling and
+one-line reason on stderr), 2 on a usage error, 130 when interrupted
+(Ctrl-C) and, silently, 141 when the reader of its output has gone (``| head``);
+``--debug`` shows the traceback of an error. The error handling and
 the option checks are in `bgcube.cli_support`.
 """
 

@@ -8,7 +8,9 @@ one line on stderr and an exit status:
 * 1: bad input, a missing package, a file-system error (full disk,
   read-only folder), or any other failure: ``bgcube COMMAND: error: ...``;
 * 2: a usage error (an option value that cannot work);
-* 130: interrupted (Ctrl-C), at any moment: ``bgcube COMMAND: interrupted``.
+* 130: interrupted (Ctrl-C), at any moment: ``bgcube COMMAND: interrupted``;
+* 141 (128 + SIGPIPE, as for a command the signal ends): the reader of the
+  output closed the pipe (``bgcube info FILE | head -3``); nothing is said.
 
 No traceback is shown unless ``--debug`` is given (anywhere on the command
 line) or the environment variable ``BGCUBE_DEBUG`` is set. Warnings are shown
@@ -19,11 +21,13 @@ with an ``outdir``, ``backend`` or ``workers`` option is checked the same way.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import importlib.util
 import os
 import re
+import select
 import signal
 import sys
 import threading
@@ -35,7 +39,7 @@ from .errors import BgcubeError
 
 __all__ = ["UsageError", "run_command", "check_options", "one_line", "say_once", "install_hint"]
 
-EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE_CLOSED = 1, 2, 130, 141
 
 #: Extras of pyproject.toml that provide optional packages, by import name.
 _EXTRAS = {
@@ -245,6 +249,30 @@ def _format_warning(message, category, filename, lineno, line=None):
     return f"bgcube: warning: {' '.join(str(message).split())}\n"
 
 
+def _reader_gone() -> bool:
+    """True if the reader of stdout or stderr closed its pipe; stdout then goes to devnull.
+
+    As the Python documentation advises for SIGPIPE: the output left in the
+    buffer is thrown away (os.devnull on file descriptor 1), so Python's own
+    flush at exit does not fail again. A broken pipe elsewhere (a socket to a
+    Dask scheduler) is an error like any other.
+    """
+    gone = False
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            poller = select.poll()
+            poller.register(stream.fileno(), select.POLLOUT)  # POLLERR/POLLHUP always come
+            gone |= any(e & (select.POLLERR | select.POLLHUP) for _, e in poller.poll(0))
+        except (AttributeError, OSError, ValueError):  # no poll (Windows), no file descriptor
+            continue
+    if gone:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.dup2(devnull, sys.stderr.fileno())
+    return gone
+
+
 def run_command(build_parser, commands, argv=None) -> int:
     """Parse ``argv``, check the options, run the sub-command; return the exit status.
 
@@ -281,7 +309,9 @@ def run_command(build_parser, commands, argv=None) -> int:
             if not debug:
                 warnings.formatwarning = _format_warning
             check_options(args)
-            return commands[args.command](args)
+            status = commands[args.command](args)
+            sys.stdout.flush()  # a reader gone is seen here, not as Python exits
+            return status
         except KeyboardInterrupt:
             _set_sigint(signal.SIG_IGN)  # a second Ctrl-C while we tidy up
             if debug:
@@ -291,6 +321,8 @@ def run_command(build_parser, commands, argv=None) -> int:
         except SystemExit:
             raise
         except Exception as exc:
+            if isinstance(exc, BrokenPipeError) and _reader_gone():
+                return EXIT_PIPE_CLOSED
             if debug:
                 traceback.print_exc()
             status = EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR

@@ -241,6 +241,41 @@ def test_a_real_command_line_error_has_no_traceback(indir):
     assert result.returncode == 1 and "Traceback" in result.stderr
 
 
+def closed_stdout_run(*argv):
+    """Run the command with stdout a pipe whose reader is gone (``| head`` that has quit)."""
+    argv, env = command(*argv)
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    process.stdout.close()  # before the command writes: every write meets EPIPE
+    _, err = process.communicate(timeout=300)
+    return process.returncode, err
+
+
+def test_a_closed_pipe_ends_the_command_silently(indir, tmp_path):
+    """``bgcube ... | head``: status 141 as for SIGPIPE, nothing on stderr, the work done."""
+    from bgcube import FOVCube
+
+    out = tmp_path / "out"
+    status, err = closed_stdout_run("make-models", "--model", "groups", indir, out, "--no-progress")
+    assert (status, err) == (141, "")
+    assert FOVCube.read(out / "bg_cube_model_group0_table.fits.gz").shape[0] > 0
+    status, err = closed_stdout_run("info", out / "bg_cube_model_group0_table.fits.gz")
+    assert (status, err) == (141, "")
+
+
+def test_a_broken_pipe_elsewhere_is_an_error(tmp_path, capsys, monkeypatch):
+    """A BrokenPipeError while stdout is fine (a socket, a subprocess) is reported."""
+    import bgcube.cli as cli
+
+    def broken(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setitem(cli._COMMANDS, "info", broken)
+    status, _, err = run_main(capsys, "info", tmp_path / "x.fits")
+    assert status == 1 and "bgcube info: error: Broken pipe (EPIPE)" in err
+
+
 # --- Ctrl-C at any moment ------------------------------------------------------------
 
 
