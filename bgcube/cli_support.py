@@ -88,9 +88,13 @@ def say_once(text: str) -> str:
     return re.sub(r"((?:[^:;]{1,80}): )(?:\1)+", r"\1", text)
 
 
-def _checkpoint_hint(args) -> str:
+def _checkpoint_hint(args, exc: BaseException) -> str:
+    """Where the finished runs are saved, where running the build again can continue it:
+    after an interruption or a failure of the system (a full disk, an I/O error, memory),
+    not after an error of the input or the options, which the same build would hit again."""
     outdir = getattr(args, "outdir", None)
-    if not outdir:
+    system = isinstance(exc, OSError | MemoryError) and not isinstance(exc, BgcubeError)
+    if not outdir or not (system or isinstance(exc, KeyboardInterrupt)):
         return ""
     folder = Path(outdir) / ".bgcube-checkpoint"
     if folder.is_dir() and any(folder.rglob("*.npz")):
@@ -312,11 +316,12 @@ def run_command(build_parser, commands, argv=None) -> int:
             status = commands[args.command](args)
             sys.stdout.flush()  # a reader gone is seen here, not as Python exits
             return status
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             _set_sigint(signal.SIG_IGN)  # a second Ctrl-C while we tidy up
             if debug:
                 traceback.print_exc()
-            print(f"{name}: interrupted{_checkpoint_hint(args) if args else ''}", file=sys.stderr)
+            hint = _checkpoint_hint(args, exc) if args else ""
+            print(f"{name}: interrupted{hint}", file=sys.stderr)
             return EXIT_INTERRUPTED
         except SystemExit:
             raise
@@ -330,7 +335,7 @@ def run_command(build_parser, commands, argv=None) -> int:
                 exc, BgcubeError | OSError | ValueError | ImportError | MemoryError
             )
             if foreseeable:
-                message = one_line(exc) + (_checkpoint_hint(args) if args else "")
+                message = one_line(exc) + (_checkpoint_hint(args, exc) if args else "")
             else:
                 message = (
                     f"internal error ({type(exc).__name__}: {one_line(exc)}); "

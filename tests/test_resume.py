@@ -202,7 +202,8 @@ def test_command_line_resume(dataset, reference, tmp_path, capsys, monkeypatch):
         )
         == 1
     )
-    assert "--resume" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("--resume") == 1 and "holds the checkpoint" in err  # the advice said once
     assert (
         main(
             [

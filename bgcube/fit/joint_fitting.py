@@ -30,10 +30,27 @@ from .joint_groups import group_effects
 from .joint_problem import runs_per_chunk
 from .joint_solver import JointData, expected_counts, fit_joint
 
-__all__ = ["fit_joint_model", "night_labels", "MIN_FIT_RUNS"]
+__all__ = ["fit_joint_model", "night_labels", "min_fit_runs", "MIN_FIT_RUNS"]
 
 #: Fewest runs a joint fit accepts (besides at least two per condition feature).
 MIN_FIT_RUNS = 5
+
+
+def min_fit_runs(conditions) -> int:
+    """Fewest fitted runs a joint fit with these (spectral) conditions accepts.
+
+    Two per feature (the level and each power of each condition), and at
+    least `MIN_FIT_RUNS`.
+
+    Parameters
+    ----------
+    conditions : sequence of `~bgcube.fit.joint.Condition`
+
+    Returns
+    -------
+    n_runs : int
+    """
+    return max(MIN_FIT_RUNS, 2 * (1 + sum(int(c.degree) for c in conditions)))
 
 
 def night_labels(start_seconds, gap_hours: float) -> np.ndarray:
@@ -132,7 +149,7 @@ def fit_joint_model(
     spatial_conditions = tuple(c.fitted_to(fit_table) for c in spatial_conditions)
     features = run_features(conditions, obs_table)
     spatial = run_features(spatial_conditions, obs_table)
-    n_needed = max(MIN_FIT_RUNS, 2 * features.shape[1])
+    n_needed = min_fit_runs(conditions)
     if int(fitted.sum()) < n_needed:
         raise FitError(
             f"the joint model needs at least {n_needed} runs to fit {features.shape[1] - 1} "

@@ -47,6 +47,7 @@ from ..io.scratch import release_rows, scratch_array
 from ..progress import StepProgress
 from .checkpoint import Checkpoint
 from .gammapy_index import planned_files, write_observation_backgrounds
+from .joint_run_count import check_enough_runs
 from .partial import RunTask, compute_serial, failure_error
 from .per_observation import PerObservationModel, energy_threshold
 
@@ -407,6 +408,7 @@ def make_joint_models(
     )
     for c in (*conditions, *spatial_conditions):  # missing or constant: fail before any work
         c.fitted_to(fit_table)
+    check_enough_runs(len(fit_table), conditions, n_selected=len(obs_table), unread=unread or ())
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -448,6 +450,9 @@ def make_joint_models(
         index = {int(i): k for k, i in enumerate(np.asarray(runs_table["OBS_ID"]))}
         rows = np.array([index[i] for i in good])
         table = runs_table[rows]
+        check_enough_runs(
+            int(fitted[rows].sum()), conditions, n_selected=len(obs_table), unread=failed
+        )
         thresholds = np.array([energy_threshold(obs_table, i) or 0.0 for i in good])
         counts, exposure = cubes.counts, cubes.exposure
         with StepProgress("joint fit", progress) as on_step:
