@@ -193,7 +193,9 @@ class BuildConfig:
         Raises
         ------
         FileFormatError
-            An unknown section or field, or a field in the wrong section.
+            An unknown section or field, a field in the wrong section, or a
+            value of the wrong type or out of range
+            (`bgcube.make.config_schema`); the message names file and key.
         """
         fields = {f.name: f for f in dataclasses.fields(cls)}
         if not isinstance(data, dict):
@@ -224,10 +226,9 @@ class BuildConfig:
                     f"unknown section or build option {key!r}; sections: {list(SECTIONS)}",
                     filename=filename,
                 )
-        for name in ("zenith_edges", "azimuth_edges"):
-            if name in values and values[name] is not None:
-                values[name] = tuple(float(v) for v in values[name])
-        return cls(**values)
+        from .config_schema import check_config_values
+
+        return cls(**check_config_values(values, filename))
 
     def write(self, filename, *, overwrite: bool = False) -> None:
         """Write the config as YAML, atomically (refusing to replace a file unless asked)."""
@@ -251,7 +252,8 @@ class BuildConfig:
         bgcube.errors.DataNotFoundError
             If the file does not exist.
         FileFormatError
-            If it is not YAML or holds unknown options.
+            If it is not YAML, holds unknown options or a value of the wrong
+            type or out of range (naming the file and the key).
         """
         import yaml
 
