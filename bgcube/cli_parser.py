@@ -384,8 +384,22 @@ def build_parser() -> argparse.ArgumentParser:
         "reconstructed models with the truth and write the model files and PNG plots.",
     )
     demo.add_argument("outdir", help="output folder (created if missing)")
-    demo.add_argument("--n-obs", type=int, default=20, help="number of runs (default: %(default)s)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    demo.add_argument(
+        "--n-obs",
+        type=int,
+        default=20,
+        metavar="N",
+        help="number of runs, at least 10: the joint model's condition terms need them "
+        "(default: %(default)s)",
+    )
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="SEED",
+        help="random seed, an integer >= 0; the same seed gives the same data and models "
+        "(default: %(default)s)",
+    )
     demo.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
     info = sub.add_parser(

@@ -158,6 +158,9 @@ def check_options(args) -> None:
             f"--n-obs must be >= {DEMO_MIN_RUNS} (the demo fits the joint model, "
             f"whose four condition terms need ten runs), got {n_obs}"
         )
+    seed = getattr(args, "seed", None)
+    if seed is not None and seed < 0:
+        raise UsageError(f"--seed: expected an integer >= 0, got {seed}")
     min_obs = getattr(args, "min_observations", None)
     if min_obs is not None and min_obs < 1:
         raise UsageError(f"--min-observations must be >= 1, got {min_obs}")

@@ -137,6 +137,49 @@ def test_demo_with_no_runs_is_refused_and_leaves_nothing(tmp_path, capsys):
     assert not (tmp_path / "demo").exists()
 
 
+@pytest.mark.parametrize(
+    "options, text",
+    [
+        (["--seed", "-1"], "--seed: expected an integer >= 0, got -1"),
+        (["--n-obs", "9"], "--n-obs must be >= 10"),
+    ],
+)
+def test_demo_options_are_refused_before_anything_is_done(
+    tmp_path, capsys, monkeypatch, options, text
+):
+    import bgcube.simulate.demo as demo
+
+    def simulate(*args, **kwargs):
+        raise AssertionError("the demo started")
+
+    monkeypatch.setattr(demo, "make_test_dataset", simulate)
+    status, out, err = run_main(capsys, "demo", tmp_path / "demo", *options)
+    assert (status, out) == (2, "") and text in err
+    assert_one_line(err)
+    assert not (tmp_path / "demo").exists()
+    with pytest.raises(ValueError, match="must be .*>= "):  # the library refuses too, silently
+        demo.run_demo(
+            tmp_path / "demo",
+            n_obs=9 if "--n-obs" in options else 10,
+            seed=-1 if "--seed" in options else 0,
+            echo=lambda *a, **k: pytest.fail("printed"),
+        )
+    assert not (tmp_path / "demo").exists()
+
+
+def test_demo_help_says_the_limits():
+    import argparse
+
+    from bgcube.cli_parser import build_parser
+
+    parser = build_parser()
+    demo = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[
+        "demo"
+    ]
+    helps = {a.dest: a.help for a in demo._actions}
+    assert "at least 10" in helps["n_obs"] and ">= 0" in helps["seed"]
+
+
 def test_a_failed_demo_removes_what_it_started(tmp_path, capsys, monkeypatch):
     import bgcube.simulate.demo as demo
 

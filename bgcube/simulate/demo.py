@@ -17,6 +17,7 @@ Output folder layout::
 
 from __future__ import annotations
 
+import numbers
 import shutil
 import time
 from pathlib import Path
@@ -49,7 +50,7 @@ def run_demo(outdir, n_obs=20, seed=0, *, overwrite=False, progress=None, echo=p
     n_obs : int
         Number of simulated runs (default 20, at least 10).
     seed : int
-        Random seed: the same seed gives the same data set and models.
+        Random seed, >= 0: the same seed gives the same data set and models.
     overwrite : bool
         Replace the files of an earlier demo in ``outdir``.
     progress : bool, optional
@@ -63,11 +64,18 @@ def run_demo(outdir, n_obs=20, seed=0, *, overwrite=False, progress=None, echo=p
     -------
     summary : `~astropy.table.Table`
         One row per zenith band (see `delivered_checks`).
+
+    Raises
+    ------
+    ValueError
+        ``n_obs`` below 10 or ``seed`` not an integer >= 0 (before anything is written).
     """
     if int(n_obs) < 10:
         raise ValueError(
             f"n_obs must be >= 10 (the joint model fits four condition terms), got {n_obs}"
         )
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     outdir = Path(outdir)
     created = not outdir.exists()
     try:
