@@ -106,8 +106,9 @@ def _report_joint(result, config, elapsed, table) -> int:
 
     joint = result.joint
     model, runs = joint.model, joint.model.runs
-    for obs_id, reason in result.failed:
+    for obs_id, reason in [*result.failed, *joint.outside]:
         print(say_once(f"left out OBS_ID {obs_id}: {reason}"), file=sys.stderr)
+    _print_outside(joint.extrapolated, joint.outside)
     for message in result.messages:
         print(f"note: {say_once(message)}", file=sys.stderr)
     conditions = ", ".join(c.name for c in model.conditions) or "none"
@@ -119,7 +120,9 @@ def _report_joint(result, config, elapsed, table) -> int:
         f"spectrum depends on {conditions}; field-of-view shape on {spatial}; "
         f"night effects (sigma {model.spec.night_sigma:g}) from the other runs of each night, "
         f"run-to-run scatter {model.spec.run_sigma:g}; "
-        f"{len(result.failed)} run(s) left out, {elapsed:.1f} s"
+        f"{len(result.failed) + len(joint.outside)} run(s) left out, "
+        + (f"{len(joint.extrapolated)} extrapolated, " if joint.extrapolated else "")
+        + f"{elapsed:.1f} s"
     )
     if len(runs) > report.LISTED:  # the table above was shortened
         print(
@@ -128,6 +131,14 @@ def _report_joint(result, config, elapsed, table) -> int:
         )
     _print_files(result.files, config.outdir)
     return 0
+
+
+def _print_outside(extrapolated, left_out) -> None:
+    """The runs outside the model's range: written extrapolated, or left out (same rule)."""
+    from .make.extrapolation import report_lines
+
+    for line in report_lines(extrapolated, left_out):
+        print(line, file=sys.stderr)
 
 
 def _print_norms(result, fit_norm, efficiency_column) -> None:
@@ -172,12 +183,10 @@ def _apply_models(args) -> int:
     )
     for obs_id, reason in result.left_out:
         print(say_once(f"left out OBS_ID {obs_id}: {reason}"), file=sys.stderr)
-    if result.outside:
-        print(
-            f"note: {len(result.outside)} run(s) left out for conditions outside the model's "
-            "range; --extrapolate writes them too",
-            file=sys.stderr,
-        )
+    _print_outside(
+        [(i, result.outside_reasons[i]) for i in result.extrapolated],
+        [(i, result.outside_reasons[i]) for i in result.outside],
+    )
     for message in result.messages:
         print(f"note: {say_once(message)}", file=sys.stderr)
     extra = f" ({len(result.extrapolated)} extrapolated)" if result.extrapolated else ""

@@ -67,6 +67,20 @@ def _add_selection_options(parser):
     )
 
 
+def _add_extrapolate_option(parser):
+    """--extrapolate / --no-extrapolate: one rule in make-models and apply-models."""
+    parser.add_argument(
+        "--extrapolate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="runs whose conditions (zenith, optical efficiency, effective area) lie "
+        "outside the range of the runs the model was fitted to get the model "
+        "extrapolated: written and flagged (BKG_EXTR = T in their files, named in the "
+        "report; the default), or left out with --no-extrapolate. make-models and "
+        "apply-models treat a run alike",
+    )
+
+
 def _add_input_paths_options(parser):
     """--input-paths and --copy-events (`bgcube.make.output_paths`)."""
     paths = parser.add_mutually_exclusive_group()
@@ -99,7 +113,9 @@ def _add_apply_models(sub):
         "hdu-index.fits.gz and obs-index.fits.gz such that Gammapy's "
         "DataStore.from_dir(OUTDIR) gives these runs with the new background and all "
         "their other HDUs. Runs outside the model's range of conditions (zenith, optical "
-        "efficiency, energy threshold of its runs) are reported and left out.",
+        "efficiency, effective area of the runs it was fitted to) are written with the "
+        "model extrapolated, flagged and named in the report (as make-models does), or "
+        "left out with --no-extrapolate.",
     )
     am.add_argument("modeldir", help="model folder (the make-models output)")
     am.add_argument("indir", help="data set folder (with hdu-index.fits.gz and obs-index.fits.gz)")
@@ -112,11 +128,7 @@ def _add_apply_models(sub):
         help="write per-run BKG_3D models, or BKG_2D from the group models of "
         "make-models --model-type 2d (default: %(default)s)",
     )
-    am.add_argument(
-        "--extrapolate",
-        action="store_true",
-        help="also write runs outside the model's range of conditions",
-    )
+    _add_extrapolate_option(am)
     _add_input_paths_options(am)
     am.add_argument("--overwrite", action="store_true", help="replace existing output files")
     am.add_argument(
@@ -217,9 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=10.0,
         metavar="DEG",
         help="fit the runs at least this far from the Galactic plane, where "
-        "sources contaminate the counts least; every run still gets a model "
-        "(0: fit all runs; default: %(default)s)",
+        "sources contaminate the counts least; every run still gets a model, "
+        "see --extrapolate (0: fit all runs; default: %(default)s)",
     )
+    _add_extrapolate_option(joint)
     joint.add_argument(
         "--night-sigma",
         type=float,

@@ -18,7 +18,8 @@ The data are found through ``bgcube.datasets.get_path('hess-dl3-dr1')``
 3. ``bgcube apply-models`` writes the background of the apply half into
    ``OUTDIR/applied`` (group models interpolated in cos zenith; runs outside
    the zenith, muon-efficiency and threshold range of the build half are
-   left out), a folder that Gammapy's ``DataStore.from_dir`` reads.
+   left out, ``--no-extrapolate``), a folder that Gammapy's
+   ``DataStore.from_dir`` reads.
 4. The PKS 2155-304 runs of the apply half are reduced with Gammapy
    (``MapDatasetMaker``, ``SafeMaskMaker`` offset < 2 deg and the runs'
    safe energy threshold from the effective area, ``FoVBackgroundMaker``
@@ -150,6 +151,7 @@ def run(outdir, overwrite=False):
             str(outdir / "applied"),
             "--obs-ids",
             ",".join(map(str, apply)),
+            "--no-extrapolate",
             *extra,
         ]
     )

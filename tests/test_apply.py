@@ -65,6 +65,7 @@ def dr1_split(shared_data, tmp_path_factory):
                 str(root / "B"),
                 "--obs-ids",
                 ",".join(map(str, odd)),
+                "--no-extrapolate",
             ]
         )
         == 0
@@ -108,12 +109,14 @@ def test_dr1_runs_outside_the_conditions_are_left_out_or_extrapolated(dr1_split,
     outside = [int(r["OBS_ID"]) for r in store.obs_table if source.validity.reasons(r)]
     assert outside  # DR1 has runs outside the conditions of the even runs
     with pytest.raises(
-        ObservationError, match=rf"OBS_ID {outside[0]}: .*outside the model's range.*--extrapolate"
+        ObservationError,
+        match=rf"OBS_ID {outside[0]}: .*outside the model's range.*without --no-extrapolate",
     ):
-        apply_models(root / "A", indir, tmp_path / "x", obs_ids=outside[:2])
+        apply_models(root / "A", indir, tmp_path / "x", obs_ids=outside[:2], extrapolate=False)
     assert not (tmp_path / "x" / "hdu-index.fits.gz").exists()
-    result = apply_models(root / "A", indir, tmp_path / "y", obs_ids=outside[:2], extrapolate=True)
+    result = apply_models(root / "A", indir, tmp_path / "y", obs_ids=outside[:2])  # the default
     assert result.applied == result.extrapolated == sorted(outside[:2])
+    assert set(result.outside_reasons) == set(outside[:2]) and not result.outside
     assert FOVCube.read(tmp_path / "y" / BKG_SUBDIR / bkg_file_name(outside[0])).meta["BKG_EXTR"]
 
 
@@ -367,21 +370,24 @@ def test_make_models_per_run_output_moves_alone(sim, tmp_path, rule):
 def test_runs_outside_the_conditions_among_others_are_named_with_the_option(
     dr1_split, tmp_path, capsys
 ):
-    """Some runs outside the model's range, others inside: those are written, the command
-    says how many were left out for their conditions and which option writes them."""
+    """Some runs outside the model's range, others inside: by default all are written, the
+    command names the extrapolated ones; with --no-extrapolate those are left out, and the
+    command says how many and what the default does."""
     indir, root, even, odd = dr1_split
     source = load_model_source(root / "A")
     rows = DataStore.from_dir(indir).obs_table
     outside = [int(r["OBS_ID"]) for r in rows if source.validity.reasons(r)]
     inside = [int(r["OBS_ID"]) for r in rows if not source.validity.reasons(r)]
     chosen = [outside[0], inside[0]]
-    result = apply_models(root / "A", indir, tmp_path / "api", obs_ids=chosen)
+    result = apply_models(root / "A", indir, tmp_path / "api", obs_ids=chosen, extrapolate=False)
     assert result.applied == [inside[0]] and result.outside == [outside[0]]
     ids = ",".join(str(i) for i in chosen)
     argv = ["apply-models", str(root / "A"), str(indir), str(tmp_path / "cli"), "--obs-ids", ids]
-    assert main([*argv, "--no-progress"]) == 0
+    assert main([*argv, "--no-progress", "--no-extrapolate"]) == 0
     err = capsys.readouterr().err
     assert "note: 1 run(s) left out for conditions outside the model's range" in err
-    assert "--extrapolate writes them too" in err
-    assert main([*argv, "--no-progress", "--extrapolate", "--overwrite"]) == 0
-    assert "--extrapolate writes them too" not in capsys.readouterr().err
+    assert "without it they are written, flagged BKG_EXTR = T" in err
+    assert main([*argv, "--no-progress", "--overwrite"]) == 0
+    err = capsys.readouterr().err
+    assert f"extrapolated OBS_ID {outside[0]}: " in err and "left out" not in err
+    assert "note: 1 run(s) written with the model extrapolated" in err

@@ -18,9 +18,11 @@ files in MODELDIR, and new kinds of models plug in with
 * ``obs-index.fits.gz``: these runs' rows of the input observation index.
 
 so that ``gammapy.data.DataStore.from_dir(OUTDIR)`` gives these runs with
-the new background. A run outside the model's validity range is reported
-(`ApplyResult.left_out`) and left out, or written anyway with
-``extrapolate=True`` (its file says ``BKG_EXTR = T``). Nothing under INDIR or
+the new background. A run outside the model's validity range gets the model
+extrapolated: it is written, flagged (its file says ``BKG_EXTR = T``;
+`ApplyResult.extrapolated`), or with ``extrapolate=False`` reported and left
+out (`ApplyResult.left_out`), the rule make-models follows for the runs it
+builds from (`bgcube.make.extrapolation`). Nothing under INDIR or
 MODELDIR is written. With ``overwrite=True``, the files an earlier bgcube
 build wrote in OUTDIR and this one does not are removed once all are written
 (`bgcube.make.earlier_outputs`; no other file of OUTDIR is touched).
@@ -45,6 +47,7 @@ from ..io.files import write_table
 from ..progress import progress_bar
 from ..radial import RadialBackground
 from .earlier_outputs import EarlierOutputs
+from .extrapolation import flag_extrapolated
 from .gammapy_alignment import events_forced_alignment
 from .gammapy_index import (
     BKG_HDU_NAME,
@@ -75,10 +78,13 @@ class ApplyResult:
     applied: list = field(default_factory=list)
     #: (OBS_ID, reason) of the selected runs left out.
     left_out: list = field(default_factory=list)
-    #: OBS_IDs written although outside the model's range (``extrapolate=True``).
+    #: OBS_IDs written although outside the model's range (``extrapolate=True``, the default).
     extrapolated: list = field(default_factory=list)
     #: OBS_IDs left out only for being outside the model's range (``extrapolate=False``).
     outside: list = field(default_factory=list)
+    #: OBS_ID -> why it is outside the model's range, for the runs of ``extrapolated``
+    #: and ``outside``.
+    outside_reasons: dict = field(default_factory=dict)
     #: Files written.
     files: list = field(default_factory=list)
     #: The model source used.
@@ -108,7 +114,7 @@ def apply_models(
     obs_ids: Sequence[int] | str | None = None,
     exclude_obs_ids: Sequence[int] | str | None = None,
     select: str | None = None,
-    extrapolate: bool = False,
+    extrapolate: bool = True,
     input_paths: str = "relative",
     overwrite: bool = False,
     fail_fast: bool = False,
@@ -130,8 +136,10 @@ def apply_models(
     obs_ids, exclude_obs_ids, select
         Run selection, see `bgcube.make.selection.RunSelection`.
     extrapolate : bool
-        Also write runs outside the model's validity range (default: they
-        are reported in ``left_out`` and left out).
+        Write the runs outside the model's validity range too, flagged
+        ``BKG_EXTR = T`` and listed in ``extrapolated`` (default); False
+        leaves them out (listed in ``left_out`` and ``outside``). The rule of
+        ``make_models`` (`bgcube.make.extrapolation`).
     input_paths : {'relative', 'absolute', 'copy', 'link'}
         How the output's hdu-index reaches the input files
         (`bgcube.make.output_paths`; 'copy' makes a self-contained folder).
@@ -196,7 +204,11 @@ def apply_models(
         more = f" (and {len(result.left_out) - 10} more)" if len(result.left_out) > 10 else ""
         raise ObservationError(
             f"no selected run can take these models: {why}{more}"
-            + ("" if extrapolate else "; use extrapolate (--extrapolate) to write them anyway")
+            + (
+                ""
+                if extrapolate
+                else "; without --no-extrapolate (extrapolate=False) they are written, flagged"
+            )
         )
     result.applied = [obs_id for obs_id, *_ in plan]
     result.extrapolated = [obs_id for obs_id, _, _, outside in plan if outside]
@@ -262,6 +274,8 @@ def _plan(source, store, table, result, *, extrapolate, fail_fast):
     for k, row in enumerate(table):
         obs_id = int(row["OBS_ID"])
         reasons = source.validity.reasons(row)
+        if reasons:
+            result.outside_reasons[obs_id] = "; ".join(reasons)
         if reasons and not extrapolate:
             result.left_out.append((obs_id, "; ".join(reasons)))
             result.outside.append(obs_id)
@@ -298,6 +312,4 @@ def _run_cube(source, store, row, forced, outside, classes):
         )
         cube = observation_bkg_cube(model, store.obs_table, forced)
         classes[obs_id] = "bkg_3d"
-    if outside:
-        cube.meta["BKG_EXTR"] = True
-    return cube
+    return flag_extrapolated(cube) if outside else cube

@@ -106,6 +106,7 @@ class BuildConfig:
     efficiency_column: str | None = _field("per_observation")
     outdir: str | None = _field("outputs")
     input_paths: str = _field("outputs", "relative")
+    extrapolate: bool = _field("outputs", True)
     overwrite: bool = _field("outputs", False, provenance=False)
     backend: str = _field("execution", "numpy")
     fail_fast: bool = _field("execution", False)

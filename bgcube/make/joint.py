@@ -15,7 +15,10 @@ writes
   ``obs-index.fits.gz``: every run's model as BKG_3D for Gammapy
   (`bgcube.make.gammapy_index`), each evaluated at the run's conditions and
   scaled by its night effect, which is estimated from the *other* runs of
-  its night only;
+  its night only; a run outside the range of the fitted runs' conditions
+  is extrapolated and flagged (``BKG_EXTR``; EXTRAPOLATED in the RUNS
+  table), or left out with ``extrapolate=False``, as apply-models does
+  (`bgcube.make.extrapolation`);
 * ``bg_observation_table.fits.gz`` (the selected runs, with the selection
   in its header) and ``bg_exclusion_regions.ecsv``.
 """
@@ -46,8 +49,10 @@ from ..io.files import write_table
 from ..io.scratch import release_rows, scratch_array
 from ..progress import StepProgress
 from .checkpoint import Checkpoint
+from .extrapolation import flag_extrapolated, outside_reasons
 from .gammapy_index import planned_files, write_observation_backgrounds
 from .joint_run_count import check_enough_runs
+from .model_source import JointModelSource
 from .partial import RunTask, compute_serial, failure_error
 from .per_observation import PerObservationModel, energy_threshold
 
@@ -77,8 +82,14 @@ class JointBuildResult:
     files: list = field(default_factory=list)
     messages: list = field(default_factory=list)
 
+    #: (OBS_ID, reason) of the runs written with the model extrapolated (`bgcube.make.extrapolation`).
+    extrapolated: list = field(default_factory=list)
+    #: (OBS_ID, reason) of the runs left out for it (``extrapolate=False``).
+    outside: list = field(default_factory=list)
+
     def summary_table(self):
-        """One row per run: OBS_ID, FITTED, NIGHT, counts, prediction, night norm."""
+        """One row per run: OBS_ID, FITTED, NIGHT, counts, prediction, night norm,
+        and EXTRAPOLATED where the model file has it."""
         runs = self.model.runs.copy()
         runs["NIGHT_NORM"] = np.round(np.exp(np.asarray(runs["NIGHT_EFFECT"])), 4)
         ratio = np.asarray(runs["N_COUNTS"]) / (
@@ -86,9 +97,8 @@ class JointBuildResult:
         )
         runs["OBS/PRED"] = np.round(ratio, 4)
         runs["N_PREDICTED"] = np.round(np.asarray(runs["N_PREDICTED"]), 1)
-        return runs[
-            "OBS_ID", "FITTED", "NIGHT", "N_COUNTS", "N_PREDICTED", "NIGHT_NORM", "OBS/PRED"
-        ]
+        names = ["OBS_ID", "FITTED", "NIGHT", "N_COUNTS", "N_PREDICTED", "NIGHT_NORM", "OBS/PRED"]
+        return runs[names + (["EXTRAPOLATED"] if "EXTRAPOLATED" in runs.colnames else [])]
 
 
 def resolve_conditions(conditions, default, table=None, messages=None):
@@ -305,9 +315,12 @@ class _PerRunModels(Mapping):
 
     alignment = "RADEC"  # every cube of a joint model
 
-    def __init__(self, model, obs_ids, table):
+    def __init__(self, model, obs_ids, table, written=None, extrapolated=()):
         self.model, self.table = model, table
         self.rows = {int(i): k for k, i in enumerate(obs_ids)}
+        if written is not None:  # the runs written: the others are left out
+            self.rows = {i: k for i, k in self.rows.items() if i in set(written)}
+        self.extrapolated = set(extrapolated)
         self.zenith = (
             np.radians(np.asarray(u.Quantity(table["ZEN_PNT"], u.deg).to_value(u.deg)))
             if "ZEN_PNT" in table.colnames
@@ -324,11 +337,14 @@ class _PerRunModels(Mapping):
         k = self.rows[int(obs_id)]
         runs = self.model.runs
         effect = float(runs["NIGHT_EFFECT"][k])
+        cube = self.model.background(self.table[k], night_effect=effect)
+        if int(obs_id) in self.extrapolated:
+            flag_extrapolated(cube)
         return PerObservationModel(
             obs_id=int(obs_id),
             group_id=int(runs["NIGHT"][k]),
             cos_zenith=float(np.cos(self.zenith[k])),
-            cube=self.model.background(self.table[k], night_effect=effect),
+            cube=cube,
             time_convention="ONTIME",
             norm=1.0,
             n_counts=float(runs["N_COUNTS"][k]),
@@ -357,6 +373,7 @@ def make_joint_models(
     workers=None,
     task_store=None,
     provenance=None,
+    extrapolate=True,
 ) -> JointBuildResult:
     """Build, fit and write the joint background model of the selected runs.
 
@@ -384,6 +401,11 @@ def make_joint_models(
         How the tasks find the data store (for Dask workers; default ``store``).
     provenance : dict, optional
         FITS keywords stored with the model.
+    extrapolate : bool
+        Write the runs outside the range of the fitted runs' conditions too,
+        flagged (default), or leave them out: the rule of apply-models
+        (`bgcube.make.extrapolation`). Every run is in the RUNS table, with
+        EXTRAPOLATED.
 
     Returns
     -------
@@ -470,20 +492,27 @@ def make_joint_models(
                 on_step=on_step,
             )
 
+        # the rule of apply-models for runs outside the fitted runs' conditions
+        outside = outside_reasons(JointModelSource(model).validity, table)
+        model.runs["EXTRAPOLATED"] = np.isin(np.asarray(model.runs["OBS_ID"]), list(outside))
+        written = [i for i in good if extrapolate or i not in outside]
         files = []
         write_table(obs_table, planned[0], overwrite)
         regions.write(planned[1], overwrite=overwrite)
         model.write(planned[2], overwrite=overwrite)
         files += planned[:3]
-        per_run = _PerRunModels(model, good, table)
-        files += write_observation_backgrounds(
-            per_run,
-            store.select(obs_ids=good),
-            outdir,
-            overwrite=overwrite,
-            input_paths=input_paths,
-            progress=progress,
-        )
+        if written:
+            files += write_observation_backgrounds(
+                _PerRunModels(model, good, table, written, outside),
+                store.select(obs_ids=written),
+                outdir,
+                overwrite=overwrite,
+                input_paths=input_paths,
+                progress=progress,
+            )
     if not keep_checkpoint:
         checkpoint.remove()
-    return JointBuildResult(model, good, failed, files, messages + list(checkpoint.messages))
+    result = JointBuildResult(model, good, failed, files, messages + list(checkpoint.messages))
+    result.extrapolated = [(i, outside[i]) for i in written if i in outside]
+    result.outside = [(i, outside[i]) for i in good if i in outside and i not in written]
+    return result

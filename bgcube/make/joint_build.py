@@ -138,6 +138,7 @@ def make_joint_build(store, outdir, obs_table, config, indir, per_observation):
         input_paths=config.input_paths,
         resume=config.resume,
         keep_checkpoint=config.keep_checkpoint,
+        extrapolate=config.extrapolate,
     )
     return MakeModelsResult(
         [], joint.failed, joint.files, "ONTIME", {}, messages=joint.messages, joint=joint

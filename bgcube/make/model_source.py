@@ -318,13 +318,17 @@ class JointModelSource:
     ``background(row)`` evaluates the model at the run's conditions; a run
     of the model's own build also gets its night effect (estimated there
     from the other runs of its night), any other run none. ``validity``:
-    the range of each condition column and of the safe energy threshold
-    over the fitted runs.
+    the range of each condition column over the fitted runs, as the model
+    file keeps it (the same for a model just fitted and one read back, so
+    that make-models and apply-models judge a run alike;
+    `bgcube.make.extrapolation`).
     """
 
     def __init__(self, model):
         self.model = model
-        self.validity = Validity(dict(model.validity))
+        self.validity = Validity(
+            {k: v for k, v in dict(model.validity).items() if k in self.condition_columns}
+        )
 
     @property
     def condition_columns(self) -> tuple:

@@ -103,6 +103,7 @@ def make_models(
     conditions: Sequence[str] | None = None,
     spatial_conditions: Sequence[str] | None = None,
     fit_glat_min: float = BuildConfig.fit_glat_min,
+    extrapolate: bool = True,
     night_sigma: float | None = None,
     run_sigma: float | None = None,
     config: BuildConfig | None = None,
@@ -227,7 +228,14 @@ def make_models(
         (default ``ZEN_PNT:cos:1``; an empty list for one shape for all runs).
     fit_glat_min : float
         Joint model: fit the runs at least this far from the Galactic plane,
-        deg (default 10; 0 fits all runs). Every run gets a model.
+        deg (default 10; 0 fits all runs). Every run gets a model (see
+        ``extrapolate``).
+    extrapolate : bool
+        Joint model: also write the runs whose conditions lie outside the
+        range of the fitted runs' (the model extrapolated), flagged
+        ``BKG_EXTR = T`` in their files and EXTRAPOLATED in the RUNS table
+        (default); False leaves them out. The rule of ``apply_models``
+        (`bgcube.make.extrapolation`).
     night_sigma : float, optional
         Joint model: prior width of the night effect (natural log of the
         rate; default 0.1; 0 for none).
