@@ -209,6 +209,7 @@ def _schema() -> dict[str, Callable]:
         "efficiency_column": text,
         "outdir": text,
         "input_paths": _choice(*INPUT_PATH_RULES),
+        "extrapolate": flag,
         "overwrite": flag,
         "backend": _choice(*BACKENDS),
         "fail_fast": flag,
