@@ -142,6 +142,37 @@ def test_invalid_format(tmp_path):
         coded_cube().write(tmp_path / "x.fits", format="csv")
 
 
+BAD_ARGUMENTS = [
+    ({"scheme": "foo"}, r"invalid scheme 'foo'; known schemes: \['bg_counts_cube', 'bg_cube', "),
+    ({"format": "tab"}, r"invalid format 'tab'; expected one of \('table', 'image'\)"),
+    ({"layout": "xyz"}, r"invalid layout 'xyz'; expected one of \['energy-fastest', "),
+    ({"backend": "nope"}, r"unknown backend 'nope'; choose one of \['array_api_strict', "),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), BAD_ARGUMENTS)
+def test_a_bad_read_argument_is_refused_before_the_file_is_read(tmp_path, kwargs, message):
+    """The argument is named with its valid values; the file (fine or missing) is not blamed."""
+    path = tmp_path / "x.fits"
+    coded_cube().write(path)
+    for target in (path, tmp_path / "missing.fits"):
+        with pytest.raises(ValueError, match=message) as excinfo:
+            FOVCube.read(target, **kwargs)
+        assert not isinstance(excinfo.value, BgcubeError)  # not a FileFormatError
+    if "format" in kwargs or "backend" in kwargs:
+        with pytest.raises(ValueError, match=message) as excinfo:
+            FOVCubeBackgroundModel.read(tmp_path / "missing.fits", **kwargs)
+        assert not isinstance(excinfo.value, BgcubeError)
+
+
+def test_a_bad_scheme_on_the_original_fovcube_file(shared_data):
+    path = shared_data / "gammapy-extra-background" / "bg_cube_model_test1.fits"
+    with pytest.raises(ValueError, match="invalid scheme 'foo'") as excinfo:
+        FOVCube.read(path, format="table", scheme="foo")
+    assert "cannot read" not in str(excinfo.value) and str(path) not in str(excinfo.value)
+    assert FOVCube.read(path, format="table", scheme="bg_cube").shape == (14, 24, 24)
+
+
 def test_image_without_ebounds(tmp_path):
     path = tmp_path / "image.fits"
     hdulist = coded_cube().to_hdulist("image")

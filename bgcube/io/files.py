@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from astropy.io import fits
 
+from ..backend import namespace_of
 from ..errors import FileFormatError
 from ..schemes import scheme_dict
 from .atomic import atomic_output
 from .fits import find_hdu, hdu_names, open_fits
-from .formats import BACKGROUND_HDU_NAMES
+from .formats import BACKGROUND_HDU_NAMES, LAYOUTS
 from .image import cube_from_image_hdulist, cube_to_image_hdulist
 from .table import cube_from_table_hdu, cube_to_table_hdu
 
@@ -30,6 +31,7 @@ __all__ = [
     "FORMATS",
     "open_fits",
     "select_table_hdu",
+    "check_read_arguments",
     "find_background_hdu",
     "cube_from_hdulist",
     "cube_to_hdulist",
@@ -54,6 +56,33 @@ FORMATS = ("table", "image")
 def _check_format(format):
     if format not in FORMATS:
         raise ValueError(f"invalid format {format!r}; expected one of {FORMATS}")
+
+
+def check_read_arguments(format="table", scheme=None, layout=None, backend=None) -> None:
+    """Check the arguments of a read before any file is opened.
+
+    A wrong argument is the caller's mistake, not the file's: it is refused
+    before reading, whatever the file holds.
+
+    Parameters
+    ----------
+    format, scheme, layout, backend
+        As given to `read_cube` (``scheme`` and ``layout`` may be None).
+
+    Raises
+    ------
+    ValueError
+        An unknown format, scheme, layout or backend name; the message names
+        the argument and its valid values.
+    bgcube.array.namespace.BackendUnavailableError
+        A backend whose library is not installed (an `ImportError`).
+    """
+    _check_format(format)
+    scheme_dict(scheme)
+    if layout is not None and layout not in LAYOUTS:
+        raise ValueError(f"invalid layout {layout!r}; expected one of {sorted(LAYOUTS)} or None")
+    if backend is not None:
+        namespace_of(backend)
 
 
 def _has_cube_columns(hdu) -> bool:
@@ -157,7 +186,7 @@ def cube_from_hdulist(
     -------
     cube : cls
     """
-    _check_format(format)
+    check_read_arguments(format, scheme, layout, backend)
     if format == "image":
         hdu = 0 if hdu is None else hdu
         find_hdu(hdulist, hdu, filename)
@@ -216,11 +245,15 @@ def read_cube(
 
     Raises
     ------
+    ValueError
+        An unknown ``format``, ``scheme``, ``layout`` or ``backend``, before
+        the file is opened (`check_read_arguments`).
     MissingFileError
         If the file does not exist (a ``FileNotFoundError`` and a `FileFormatError`).
     FileFormatError
         If the file cannot be read as asked; the message names file, HDU and problem.
     """
+    check_read_arguments(format, scheme, layout, backend)
     with open_fits(filename, memmap=False) as hdulist:
         return cube_from_hdulist(
             hdulist,

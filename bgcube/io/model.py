@@ -24,6 +24,7 @@ from ..backend import to_numpy
 from ..errors import FileFormatError
 from .files import (
     FORMATS,
+    check_read_arguments,
     cube_from_hdulist,
     cube_to_hdulist,
     select_table_hdu,
@@ -153,8 +154,7 @@ def _time_convention(cubes, filename, default):
 
 def model_from_hdulist(hdulist, format="table", *, backend=None, filename=None, cls, cube_cls):
     """Read a background model from an open HDUList (see `read_model`)."""
-    if format not in FORMATS:
-        raise ValueError(f"invalid format {format!r}; expected one of {FORMATS}")
+    check_read_arguments(format, backend=backend)
     cubes = {}
     default_time = DEFAULT_FILE_TIME
     if format == "image":
@@ -201,9 +201,12 @@ def read_model(
 
     Raises
     ------
+    ValueError
+        An unknown ``format`` or ``backend``, before the file is opened.
     FileFormatError
         If the file has no background cube or a cube cannot be read.
     """
+    check_read_arguments(format, backend=backend)
     with open_fits(filename, memmap=False) as hdulist:
         return model_from_hdulist(
             hdulist, format, backend=backend, filename=str(filename), cls=cls, cube_cls=cube_cls
