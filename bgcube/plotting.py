@@ -24,6 +24,7 @@ from .backend import to_numpy
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.colors import Colormap
     from matplotlib.figure import Figure
 
     from ._types import ArrayLike, CubeLike, QuantityLike
@@ -34,9 +35,19 @@ __all__ = [
     "radial_profile",
     "peek",
     "log_axis_errors",
+    "empty_bin_cmap",
+    "EMPTY_BIN_COLOURS",
     "LEGEND_OUTSIDE",
 ]
 
+
+#: Colours for empty bins, in order of preference (`empty_bin_cmap`): greys, then vivid colours.
+EMPTY_BIN_COLOURS = ("0.8", "0.6", "0.45", "magenta", "lime")
+#: Least RGB distance (0 to sqrt(3)) from every colour of a map for an empty-bin colour.
+_FAR_FROM_MAP = 0.25
+
+#: Gap between an image and its colour bar, and the bar's width, as fractions of the image width.
+COLORBAR_PAD, COLORBAR_WIDTH = 0.04, 0.05
 
 #: Where legends go: outside the Axes, to the right, so that they never hide data.
 LEGEND_OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0), "borderaxespad": 0.0}
@@ -67,6 +78,39 @@ def log_axis_errors(values: ArrayLike, errors: ArrayLike, floor: float = 0.1) ->
     return np.vstack([lower, errors])
 
 
+def empty_bin_cmap(cmap: str | Colormap | None = None) -> Colormap:
+    """The colour map ``cmap`` with empty (masked) bins drawn in a colour it does not use.
+
+    Masked bins get a map's 'bad' colour, transparent by default: white shows
+    through, as ``afmhot`` draws its hottest values (``RdBu_r`` a ratio of 1).
+    It becomes the first of `EMPTY_BIN_COLOURS` far from every colour of the
+    map (light grey for ``afmhot``, darker grey for ``RdBu_r``, magenta for
+    ``gray``); the map's colours and colour bar are unchanged; a bad colour
+    set by the caller is kept. Every image plot of bgcube draws with it.
+
+    Parameters
+    ----------
+    cmap : str or `~matplotlib.colors.Colormap`, optional
+        A colour map or its name (default: matplotlib's default map).
+
+    Returns
+    -------
+    cmap : `~matplotlib.colors.Colormap`
+        A copy, with the same name.
+    """
+    import matplotlib as mpl
+    from matplotlib.colors import to_rgb
+
+    cmap = mpl.colormaps.get_cmap(cmap)
+    if cmap.get_bad()[3] > 0:  # chosen by the caller
+        return cmap
+    colours = cmap(np.linspace(0.0, 1.0, cmap.N))[:, :3]
+    distance = [np.min(np.linalg.norm(colours - to_rgb(c), axis=1)) for c in EMPTY_BIN_COLOURS]
+    far = [c for c, d in zip(EMPTY_BIN_COLOURS, distance, strict=True) if d >= _FAR_FROM_MAP]
+    bad = far[0] if far else EMPTY_BIN_COLOURS[int(np.argmax(distance))]
+    return cmap.with_extremes(bad=bad)
+
+
 def _label(name, unit) -> str:
     """``'name [unit]'``, or just ``name`` for a dimensionless quantity."""
     unit = u.Unit(unit)
@@ -85,7 +129,7 @@ def _axes(ax):
         return ax
     import matplotlib.pyplot as plt
 
-    return plt.figure().add_subplot()
+    return plt.figure(layout="constrained").add_subplot()
 
 
 def _bin_range(lo, hi, unit) -> str:
@@ -114,8 +158,9 @@ def plot_image(
     ax : `~matplotlib.axes.Axes`
         The image is ``ax.images[-1]``, drawn with ``origin='lower'`` over
         ``cube.image_extent``, with a colour bar labelled with the data name
-        and unit. Zero and non-finite bins are masked (left blank); an
-        image with no other bin gets a note instead of a colour bar.
+        and unit next to it. Zero and non-finite bins are masked, drawn in
+        a colour the map does not use (`empty_bin_cmap`); an image with no
+        other bin gets a note instead of a colour bar.
 
     Raises
     ------
@@ -126,10 +171,11 @@ def plot_image(
     index = cube.find_energy_bin(u.Quantity(energy))
     lo, hi = cube.energy_axis.bin(index)
     image = to_numpy(cube.data[index, ...])
-    # empty (zero) and non-finite bins are masked: shown as the background, not as a colour
+    # empty (zero) and non-finite bins are masked: the map's 'bad' colour, not one of its own
     masked = np.ma.masked_where(~np.isfinite(image) | (image == 0), image)
     extent = cube.image_extent
     style = {"cmap": "afmhot", "interpolation": "nearest", **(style_kwargs or {})}
+    style["cmap"] = empty_bin_cmap(style["cmap"])
     artist = ax.imshow(masked, origin="lower", extent=extent.value, **style)
     names = cube.scheme_dict
     ax.set_title(f"{names['energy_plot_name']} = {_bin_range(lo.value, hi.value, lo.unit)}")
@@ -145,9 +191,31 @@ def plot_image(
             transform=ax.transAxes,
         )
         return ax
-    colorbar = ax.figure.colorbar(artist, ax=ax)
+    colorbar = _colorbar(artist, ax)
     colorbar.set_label(_data_label(cube))
     return ax
+
+
+def _colorbar(artist, ax):
+    """A colour bar right next to the image of ``ax``, as tall as it.
+
+    Under constrained layout (`peek`, a new figure) it is an inset of ``ax``,
+    so it follows the image where the layout shrinks the Axes to keep its
+    aspect (a bar taken from the grid cell would stay at the cell's edge).
+    Elsewhere it takes its room from ``ax`` (``mpl_toolkits.axes_grid1``).
+    """
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    figure = ax.figure
+    if isinstance(figure.get_layout_engine(), ConstrainedLayoutEngine):
+        cax = ax.inset_axes([1.0 + COLORBAR_PAD, 0.0, COLORBAR_WIDTH, 1.0])
+        return figure.colorbar(artist, cax=cax)
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+    cax = make_axes_locatable(ax).append_axes(
+        "right", size=f"{100 * COLORBAR_WIDTH:g}%", pad=f"{100 * COLORBAR_PAD:g}%"
+    )
+    return figure.colorbar(artist, cax=cax)
 
 
 def plot_spectrum(

@@ -229,3 +229,86 @@ def test_peek_shows_only_energies_with_data_and_spectra_leave_gaps():
         assert np.isnan(y[0]) and np.isnan(y[-1]) and np.all(y[1:3] == 1.0)
     finally:
         plt.close(figure)
+
+
+# --- empty bins and colour bars ------------------------------------------------------
+
+
+def pixel_colour(ax, x, y):
+    """RGB (0-1) of the rendered pixel at data coordinates ``(x, y)`` of ``ax`` (Agg)."""
+    figure = ax.figure
+    figure.canvas.draw()
+    rgba = np.asarray(figure.canvas.buffer_rgba())
+    px, py = ax.transData.transform((x, y))
+    return rgba[int(rgba.shape[0] - py), int(px), :3] / 255.0
+
+
+def cube_with_empty_bins():
+    """A counts cube whose 1 TeV image is empty at DETX, DETY = (-2.75, -1.75) deg."""
+    cube = make_cube("bg_counts_cube")
+    data = cube.quantity.value.copy()
+    data[:, 0, 0] = 0.0
+    data[:, 3, 5] = data.max() * 10  # the hottest bin (the colour map's maximum)
+    cube.data = data
+    return cube
+
+
+@pytest.mark.parametrize("cmap", [None, "gray", "RdBu_r", "viridis"])
+def test_an_empty_bin_is_drawn_in_a_colour_the_map_does_not_use(cmap):
+    cube = cube_with_empty_bins()
+    style = None if cmap is None else {"cmap": cmap}
+    ax = cube.plot_image(1 * u.TeV, style_kwargs=style)
+    base = matplotlib.colormaps[cmap or "afmhot"]
+    empty = pixel_colour(ax, -2.75, -1.75)
+    hottest = pixel_colour(ax, -0.25, -0.25)
+    np.testing.assert_allclose(hottest, base(1.0)[:3], atol=0.02)  # the map's maximum
+    colours = base(np.linspace(0, 1, base.N))[:, :3]
+    assert np.min(np.linalg.norm(colours - empty, axis=1)) > 0.2  # no colour of the map
+    assert np.linalg.norm(empty - np.asarray(matplotlib.colors.to_rgb("white"))) > 0.2
+    # the colour bar shows the map unchanged
+    bar = ax.images[0].colorbar
+    np.testing.assert_array_equal(bar.cmap(np.linspace(0, 1, 256)), base(np.linspace(0, 1, 256)))
+
+
+def test_afmhot_empty_bins_are_light_grey_and_a_chosen_bad_colour_is_kept():
+    from bgcube.plotting import empty_bin_cmap
+
+    assert matplotlib.colors.to_hex(empty_bin_cmap("afmhot").get_bad()) == "#cccccc"
+    chosen = matplotlib.colormaps["afmhot"].with_extremes(bad="blue")
+    ax = cube_with_empty_bins().plot_image(1 * u.TeV, style_kwargs={"cmap": chosen})
+    np.testing.assert_allclose(pixel_colour(ax, -2.75, -1.75), [0, 0, 1], atol=0.02)
+
+
+def colour_bar_gaps(figure):
+    """For each image of ``figure``: (gap to its colour bar, height difference), image widths."""
+    figure.canvas.draw()
+    gaps = []
+    for ax in [ax for ax in figure.axes if ax.images]:
+        image = ax.get_window_extent()
+        bar = ax.images[0].colorbar.ax.get_window_extent()
+        gaps.append(((bar.x0 - image.x1) / image.width, abs(bar.height - image.height)))
+    return gaps
+
+
+@pytest.mark.parametrize("n_energies", [3, 2, 5])
+def test_peek_colour_bars_sit_next_to_their_images(n_energies):
+    fig = make_cube().peek(n_energies=n_energies)
+    gaps = colour_bar_gaps(fig)
+    assert len(gaps) == n_energies
+    for gap, height in gaps:
+        assert 0 <= gap <= 0.1 and height < 2  # pixels
+    renderer = fig.canvas.get_renderer()
+    bars = [ax.images[0].colorbar.ax for ax in fig.axes if ax.images]
+    assert all(b.get_tightbbox(renderer).x1 <= fig.bbox.x1 for b in bars)  # label inside
+
+
+def test_a_new_figure_keeps_its_colour_bar_next_to_the_image():
+    ax = make_cube().plot_image(1 * u.TeV)
+    ((gap, height),) = colour_bar_gaps(ax.figure)
+    assert 0 <= gap <= 0.1 and height < 2
+    bar = ax.images[0].colorbar.ax
+    assert bar.get_tightbbox(ax.figure.canvas.get_renderer()).x1 <= ax.figure.bbox.x1
+    fig, (left, right) = plt.subplots(1, 2)  # the caller's Axes, no layout engine
+    make_cube().plot_image(1 * u.TeV, ax=left)
+    ((gap, height),) = colour_bar_gaps(fig)
+    assert 0 <= gap <= 0.1 and height < 2

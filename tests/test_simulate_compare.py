@@ -184,6 +184,8 @@ def test_plot_comparison(dataset, tmp_path):
     assert filename.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     visible = [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
     assert len(visible) == 6
+    ratio_images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert ratio_images and all(im.get_cmap().get_bad()[3] == 1 for im in ratio_images)  # not white
     assert ("matplotlib.pyplot" in sys.modules) == had_pyplot  # no pyplot state touched
     with pytest.raises(OutputExistsError):
         comparison.plot(filename)

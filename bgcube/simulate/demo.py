@@ -268,6 +268,8 @@ def plot_delivered(checks, folder, overwrite=False):
     """Spectra (delivered and true, three runs) and the delivered / true ratio image."""
     import matplotlib.pyplot as plt
 
+    from ..plotting import empty_bin_cmap
+
     e = checks["energy_edges"]
     e_centre = np.sqrt(e[1:] * e[:-1])
     fig, ax = plt.subplots(figsize=(6, 4), layout="constrained")
@@ -306,7 +308,7 @@ def plot_delivered(checks, folder, overwrite=False):
     ratio = (predicted[k] / np.where(expected[k] > 0, expected[k], np.nan)).reshape(n, n)
     fig, ax = plt.subplots(figsize=(5, 4), layout="constrained")
     xy = checks["fov_edges"]
-    mesh = ax.pcolormesh(xy, xy, ratio, vmin=0.8, vmax=1.2, cmap="RdBu_r")
+    mesh = ax.pcolormesh(xy, xy, ratio, vmin=0.8, vmax=1.2, cmap=empty_bin_cmap("RdBu_r"))
     fig.colorbar(mesh, ax=ax, label="delivered / true, all runs")
     ax.set(
         xlabel="DETX [deg]", ylabel="DETY [deg]", aspect="equal", title=f"E = {e_centre[k]:.2g} TeV"

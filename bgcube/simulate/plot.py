@@ -16,7 +16,7 @@ import numpy as np
 from astropy.coordinates import Angle
 
 from ..backend import to_numpy
-from ..plotting import LEGEND_OUTSIDE, log_axis_errors
+from ..plotting import LEGEND_OUTSIDE, empty_bin_cmap, log_axis_errors
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -60,7 +60,7 @@ def _ratio_images(fig, axes, comparison, energy_bins, ratio_range):
             comparison.ratio[ie],
             origin="lower",
             extent=extent,
-            cmap="RdBu_r",
+            cmap=empty_bin_cmap("RdBu_r"),  # bins without a ratio: grey, not white (= 1)
             vmin=ratio_range[0],
             vmax=ratio_range[1],
             interpolation="nearest",
