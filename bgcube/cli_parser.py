@@ -63,7 +63,8 @@ def _add_selection_options(parser):
         metavar="CONDITION",
         help="keep runs whose obs-index row satisfies a condition, e.g. "
         '"ZEN_PNT < 40 and N_TELS >= 3" (comparisons, and, or, not, '
-        "numbers, strings and column names only)",
+        "numbers, strings and column names only; a name with '-' in backquotes: "
+        "\"`DATE-OBS` >= '2005-01-01'\")",
     )
 
 

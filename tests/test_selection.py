@@ -28,6 +28,7 @@ def table():
             "ZEN_PNT": np.array([10.0, 35.0, 45.0, 20.0, 60.0]) * u.deg,
             "N_TELS": [4, 3, 4, 2, 3],
             "OBJECT": np.array([b"Crab  ", b"PKS 2155-304", b"Crab", b"Off", b"PKS 2155-304"]),
+            "DATE-OBS": ["2004-03-26", "2004-05-01", "2004-07-02", "2004-01-01", "2005-02-03"],
         }
     )
 
@@ -59,6 +60,8 @@ def test_parse_obs_ids_list_and_file(tmp_path):
         ("OBJECT in ('Crab', 'Off') and N_TELS != 2", [1, 3]),
         ("OBJECT not in ['Crab']", [2, 4, 5]),
         ("ZEN_PNT > -1.5e1", [1, 2, 3, 4, 5]),
+        ("`DATE-OBS` >= '2004-06' and `N_TELS` > 2", [3, 5]),  # backquoted names
+        ("`date-obs` < '2004-06' or OBJECT == 'a`b'", [1, 2, 4]),  # a backquote in a string
     ],
 )
 def test_conditions(table, condition, expected):
@@ -80,6 +83,10 @@ def test_conditions(table, condition, expected):
         ("ZEN_PNT <", "not a valid condition"),
         ("ZEN_PNT < True", "not a number or a string"),
         ("OBJECT in ('Crab',) == 1", "cannot be chained"),
+        ("DATE-OBS > '2004'", r"BinOp 'DATE - OBS' is not allowed.*backquotes: `DATE-OBS`"),
+        ("`DATE-OBS > '2004'", "a backquote is not closed"),
+        ("`` > '2004'", "empty backquotes"),
+        ("`DATE-END` > '2004'", "no column 'DATE-END'"),
     ],
 )
 def test_forbidden_constructs_are_named(table, condition, message):

@@ -17,7 +17,9 @@ subscripts, ...) is refused with a message naming the construct, and an
 unknown name with a message listing the columns. Numbers compare with a
 column's values in the column's own unit (deg for ZEN_PNT); strings compare
 with whitespace-stripped text. A column name is matched exactly, else
-ignoring case.
+ignoring case. A column whose name is not a Python name (``DATE-OBS``,
+``TIME-OBS``) is written in backquotes, as in pandas' ``DataFrame.query``:
+``"`DATE-OBS` >= '2005-01-01'"``.
 
 `parse_obs_ids` reads the command-line form of a run list: ``"1,2,3"``
 or ``"@file"`` (one id a line; blank lines and ``#`` comments ignored).
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import ast
 import operator
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +107,40 @@ def parse_obs_ids(text) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
+#: A quoted string (left as it is) or a backquoted column name.
+_BACKQUOTED = re.compile(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|`([^`]*)`""")
+
+
+def _unquote_columns(text: str) -> tuple[str, dict]:
+    """``text`` with each backquoted column name replaced by a Python name.
+
+    Returns the text and the mapping from each stand-in name to the column name.
+    """
+    names = {}
+
+    def replace(match):
+        if match.group(1) is not None:  # a string constant: unchanged
+            return match.group(1)
+        column = match.group(2).strip()
+        if not column:
+            raise SelectionError(f"selection {text!r}: empty backquotes (give a column name)")
+        stand_in = f"_bgcube_column_{len(names)}_"
+        names[stand_in] = column
+        return stand_in
+
+    out = _BACKQUOTED.sub(replace, text)
+    if "`" in _BACKQUOTED.sub("", text):  # what is left outside strings and pairs
+        raise SelectionError(f"selection {text!r}: a backquote is not closed")
+    return out, names
+
+
+def _names_only(node) -> bool:
+    """Whether ``node`` is names joined by arithmetic (``DATE - OBS``: a hyphenated name)."""
+    if isinstance(node, ast.BinOp):
+        return _names_only(node.left) and _names_only(node.right)
+    return isinstance(node, ast.Name)
+
+
 def _describe(node) -> str:
     try:
         return f"{type(node).__name__} {ast.unparse(node)!r}"
@@ -134,10 +171,14 @@ def parse_condition(text, columns=None) -> ast.Expression:
     """
     if not isinstance(text, str) or not text.strip():
         raise SelectionError(f"a selection condition must be a non-empty string, got {text!r}")
+    source, quoted = _unquote_columns(text.strip())
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(source, mode="eval")
     except SyntaxError as exc:
         raise SelectionError(f"selection {text!r} is not a valid condition: {exc.msg}") from None
+    for node in ast.walk(tree):  # backquoted names back to the columns they stand for
+        if isinstance(node, ast.Name) and node.id in quoted:
+            node.id = quoted[node.id]
 
     def check(node, top=False):
         if isinstance(node, ast.BoolOp):
@@ -194,6 +235,12 @@ def parse_condition(text, columns=None) -> ast.Expression:
         elif isinstance(node, ast.Name):
             if columns is not None:
                 _column_name(node.id, columns, text)
+        elif _names_only(node):  # e.g. DATE-OBS read as DATE - OBS
+            name = ast.unparse(node).replace(" ", "")
+            raise SelectionError(
+                f"selection {text!r}: {_describe(node)} is not allowed (no arithmetic); a "
+                f"column whose name holds '-' or '+' goes in backquotes: `{name}`"
+            )
         else:
             raise SelectionError(
                 f"selection {text!r}: {_describe(node)} is not allowed (only column names, "
