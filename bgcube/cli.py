@@ -25,6 +25,7 @@ import time
 
 from .cli_parser import build_parser
 from .cli_support import say_once
+from .cli_usage import command_line_text
 
 __all__ = ["main", "build_parser"]
 
@@ -70,12 +71,14 @@ def _make_models(args) -> int:
     table = result.summary_table()
     print("\n".join(shortened_rows(table)))
     if result.joint is not None:
-        return _report_joint(result, config, elapsed, table)
+        return _report_joint(result, config, elapsed, table, args)
     _print_norms(result, config.fit_norm, config.efficiency_column)
     for obs_id, reason in result.failed:
         print(say_once(f"left out OBS_ID {obs_id}: {reason}"), file=sys.stderr)
     for message in getattr(result, "messages", []):
-        print(f"note: {say_once(message)}", file=sys.stderr)
+        print(
+            f"note: {say_once(command_line_text(message, build_parser(), args))}", file=sys.stderr
+        )
     n_obs = sum(len(g.obs_ids) for g in result.groups)
     total = sum((g.time for g in result.groups), 0 * u.s)
     print(
@@ -99,7 +102,7 @@ def _print_files(files, outdir) -> None:
         print(f"  {line}")
 
 
-def _report_joint(result, config, elapsed, table) -> int:
+def _report_joint(result, config, elapsed, table, args) -> int:
     """The end of a joint build's report: the fit, notes, files."""
     from .fit.joint import JOINT_MODEL_FILE
     from .make import report
@@ -110,7 +113,9 @@ def _report_joint(result, config, elapsed, table) -> int:
         print(say_once(f"left out OBS_ID {obs_id}: {reason}"), file=sys.stderr)
     _print_outside(joint.extrapolated, joint.outside)
     for message in result.messages:
-        print(f"note: {say_once(message)}", file=sys.stderr)
+        print(
+            f"note: {say_once(command_line_text(message, build_parser(), args))}", file=sys.stderr
+        )
     conditions = ", ".join(c.name for c in model.conditions) or "none"
     spatial = ", ".join(c.name for c in model.spatial_conditions) or "none"
     n_fit = int(sum(runs["FITTED"]))

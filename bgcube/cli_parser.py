@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from . import __version__
+from .cli_usage import OneLineParser
 
 __all__ = ["build_parser"]
 
@@ -118,9 +119,15 @@ def _add_apply_models(sub):
         "model extrapolated, flagged and named in the report (as make-models does), or "
         "left out with --no-extrapolate.",
     )
-    am.add_argument("modeldir", help="model folder (the make-models output)")
-    am.add_argument("indir", help="data set folder (with hdu-index.fits.gz and obs-index.fits.gz)")
-    am.add_argument("outdir", help="output folder (created if missing; not inside INDIR)")
+    am.add_argument("modeldir", metavar="MODELDIR", help="model folder (the make-models output)")
+    am.add_argument(
+        "indir",
+        metavar="INDIR",
+        help="data set folder (with hdu-index.fits.gz and obs-index.fits.gz)",
+    )
+    am.add_argument(
+        "outdir", metavar="OUTDIR", help="output folder (created if missing; not inside INDIR)"
+    )
     _add_selection_options(am)
     am.add_argument(
         "--model-type",
@@ -142,10 +149,11 @@ def _add_apply_models(sub):
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``bgcube`` command."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="bgcube",
-        description="Build, inspect and validate 3D background models (DETX, DETY, energy) "
-        "for Imaging Atmospheric Cherenkov Telescopes.",
+        description="Build 3D background models (DETX, DETY, energy) for Imaging Atmospheric "
+        "Cherenkov Telescopes from GADF DL3 data, write them for other runs as Gammapy data "
+        "stores, describe their files, and run a simulated demo.",
     )
     parser.add_argument("--version", action="version", version=f"bgcube {__version__}")
     parser.add_argument(
@@ -153,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="show the traceback of an error (accepted anywhere on the line)",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     sub.required = True
 
     mm = sub.add_parser(
@@ -173,32 +181,38 @@ def build_parser() -> argparse.ArgumentParser:
         "bg_cube_model_group<ID>_table.fits.gz (COUNTS, LIVETIME, BACKGROUND; the HDU named "
         "LIVETIME holds the time chosen with --time, ONTIME by default, as its BKG_TIME "
         "keyword says) and bg_cube_model_group<ID>_image.fits.gz per group.",
+        add_help=False,
     )
     mm.add_argument(
         "indir",
         nargs="?",
         default=None,
+        metavar="INDIR",
         help="data set folder (with hdu-index.fits.gz and obs-index.fits.gz)",
     )
     mm.add_argument(
         "outdir",
         nargs="?",
         default=None,
+        metavar="OUTDIR",
         help="output folder (created if missing); the build is recorded in "
         "OUTDIR/bgcube-config.yaml",
     )
-    mm.add_argument(
+    general = mm.add_argument_group("general options")
+    general.add_argument("-h", "--help", action="help", help="show this help message and exit")
+    joint = mm.add_argument_group("joint model (the default)")
+    groups = mm.add_argument_group("group models (--model groups only)")
+    general.add_argument(
         "--config",
         default=None,
         metavar="FILE.yaml",
         help="build configuration (e.g. an earlier OUTDIR/bgcube-config.yaml, "
         "which repeats that build); options given here win",
     )
-    mm.add_argument(
+    general.add_argument(
         "--test", action="store_true", help="use only the first 10 runs (a quick check)"
     )
-    joint = mm.add_argument_group("the joint model (default)")
-    joint.add_argument(
+    general.add_argument(
         "--model",
         choices=("joint", "groups"),
         default="joint",
@@ -212,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="COL[:T[:N]],...",
         help="observation-index columns the spectrum depends on, each with a "
-        "transform (cos, log, linear) and a polynomial degree; AEFF_1TEV is each run's "
+        "transform (cos, log, linear) and a polynomial degree; a column alone, e.g. "
+        "ZEN_PNT, is ZEN_PNT:cos:1 (cos for ZEN_PNT and ALT_PNT, log for MUONEFF, DEADC and "
+        "AEFF_1TEV, linear for others; degree 1); AEFF_1TEV is each run's "
         "effective area at 1 TeV and 0.5 deg, read from its AEFF_2D HDU (default: "
         "ZEN_PNT:cos:2,MUONEFF:log:2,AEFF_1TEV:log:1, leaving out a column the data lack)",
     )
@@ -227,11 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
     joint.add_argument(
         "--fit-glat-min",
         type=float,
-        default=10.0,
+        default=None,
         metavar="DEG",
         help="fit the runs at least this far from the Galactic plane, where "
         "sources contaminate the counts least; every run still gets a model, "
-        "see --extrapolate (0: fit all runs; default: %(default)s)",
+        "see --extrapolate (0: fit all runs; default: 10)",
     )
     _add_extrapolate_option(joint)
     joint.add_argument(
@@ -251,21 +267,21 @@ def build_parser() -> argparse.ArgumentParser:
         "log of the rate: how much one run may weigh in the fit and in its "
         "night's effect (0: runs weigh by their counts; default: 0.07)",
     )
-    mm.add_argument(
+    groups.add_argument(
         "--method",
         choices=("default", "michi"),
         default="default",
-        help="cube binning: 'default' 0.1-100 TeV; 'michi' starts at the lowest "
-        "energy threshold of the group (default: %(default)s)",
+        help="energy binning of the cubes: 'default', 0.1-100 TeV (the default); 'michi', "
+        "from the lowest energy threshold of the group's runs to 100 TeV",
     )
-    mm.add_argument(
+    groups.add_argument(
         "--zenith-edges",
         type=_float_list,
         default=None,
         metavar="Z0,Z1,...",
         help="zenith bin edges of the groups in deg (default: 0,20,30,40,50,60,70)",
     )
-    mm.add_argument(
+    groups.add_argument(
         "--azimuth-edges",
         type=_float_list,
         default=None,
@@ -273,14 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="azimuth bin edges in deg; bins may wrap through north, e.g. "
         "-90,90,270 (default: 0,360, one bin)",
     )
-    mm.add_argument(
+    groups.add_argument(
         "--min-observations",
         type=int,
         default=1,
         metavar="N",
         help="merge groups with fewer runs into a zenith neighbour (default: %(default)s)",
     )
-    mm.add_argument(
+    general.add_argument(
         "--exclusion",
         default="auto",
         metavar="FILE|auto|none",
@@ -288,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
         "circles around each run's target and known sources, or 'none' "
         "(default: %(default)s)",
     )
-    mm.add_argument(
+    groups.add_argument(
         "--time",
         choices=("ONTIME", "LIVETIME"),
         default="ONTIME",
@@ -296,23 +312,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="observation time the model is normalised by (default: %(default)s, "
         "as Gammapy predicts background)",
     )
-    mm.add_argument(
+    groups.add_argument(
         "--alignment",
         choices=("RADEC", "ALTAZ"),
         default="RADEC",
         help="field-of-view alignment of the models (default: %(default)s)",
     )
-    mm.add_argument(
+    general.add_argument(
         "--backend",
         choices=("numpy", "jax", "cupy"),
         default="numpy",
         help="array backend for the cubes (default: %(default)s); with jax, compiled "
         "programs are kept in $BGCUBE_JAX_CACHE (default ~/.cache/bgcube/jax; 'off': none); "
-        "where JAX has no GPU or TPU the build computes on NumPy ($BGCUBE_RUN_CHAIN=device: "
-        "on JAX)",
+        "where JAX has no GPU or TPU the build computes on NumPy",
     )
-    mm.add_argument("--no-smooth", action="store_true", help="do not smooth the rate")
-    mm.add_argument(
+    groups.add_argument("--no-smooth", action="store_true", help="do not smooth the rate")
+    groups.add_argument(
         "--smooth-passes",
         type=int,
         default=None,
@@ -320,23 +335,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="number of k5a smoothing passes (default: 3-5 chosen by the counts, "
         "as the original; 1 suits groups of few runs)",
     )
-    mm.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    mm.add_argument(
+    general.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    general.add_argument(
         "--fail-fast",
         action="store_true",
         help="stop at the first unreadable run (default: report it and go on)",
     )
-    mm.add_argument("--no-progress", action="store_true", help="no progress bar")
-    mm.add_argument(
+    general.add_argument("--no-progress", action="store_true", help="no progress bar")
+    groups.add_argument(
         "--per-observation",
-        choices=("group", "interpolate"),
+        choices=("none", "group", "interpolate"),
         default=None,
         help="also write a BKG_3D model per run (its group's model, or the group "
         "models interpolated in cos zenith) under OUTDIR/bkg/ with a new "
         "hdu-index.fits.gz and obs-index.fits.gz, so that Gammapy's "
         "DataStore.from_dir(OUTDIR) uses them (default: none)",
     )
-    norm = mm.add_mutually_exclusive_group()
+    norm = groups.add_mutually_exclusive_group()
     norm.add_argument(
         "--fit-norm",
         action="store_true",
@@ -351,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         "obs-index column (e.g. MUONEFF): A*(eff/eff_ref)**index, fitted once "
         "over all runs (implies --per-observation group if not given)",
     )
-    where = mm.add_mutually_exclusive_group()
+    where = general.add_mutually_exclusive_group()
     where.add_argument(
         "--scheduler",
         default=None,
@@ -367,20 +382,20 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="run on a local Dask cluster of N worker processes (default: serial)",
     )
-    mm.add_argument(
+    general.add_argument(
         "--resume",
         action="store_true",
         help="continue an interrupted build into OUTDIR: runs saved in its "
         "checkpoint (OUTDIR/.bgcube-checkpoint) are not read again",
     )
-    mm.add_argument(
+    general.add_argument(
         "--keep-checkpoint",
         action="store_true",
         help="keep the checkpoint folder after a successful build",
     )
-    _add_selection_options(mm)
-    _add_input_paths_options(mm)
-    mm.add_argument(
+    _add_selection_options(general)
+    _add_input_paths_options(general)
+    groups.add_argument(
         "--model-type",
         choices=("3d", "2d"),
         default="3d",
@@ -397,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run the make-models pipeline on it exactly as on real data, compare the "
         "reconstructed models with the truth and write the model files and PNG plots.",
     )
-    demo.add_argument("outdir", help="output folder (created if missing)")
+    demo.add_argument("outdir", metavar="OUTDIR", help="output folder (created if missing)")
     demo.add_argument(
         "--n-obs",
         type=int,
@@ -410,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed",
         type=int,
         default=0,
-        metavar="SEED",
+        metavar="N",
         help="random seed, an integer >= 0; the same seed gives the same data and models "
         "(default: %(default)s)",
     )
@@ -423,5 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(name, HDUCLAS keywords, size), say which holds the background model, and "
         "describe it and every cube (axes, units, totals).",
     )
-    info.add_argument("filename")
+    info.add_argument(
+        "filename",
+        metavar="FILE",
+        help="a FITS file: a bgcube model or cube (bg_joint_model.fits.gz, a group model, "
+        "a per-run BKG_3D file) or any other",
+    )
     return parser

@@ -193,19 +193,19 @@ def test_command_line(dataset, tmp_path, capsys):
                 "1",
             ]
         )
-        == 1
+        == 2
     )
     err = capsys.readouterr().err
-    assert "group models" in err and "--model groups" in err
+    assert "--smooth-passes only applies to the group models: add --model groups" in err
     assert main(["make-models", str(dataset.path), str(tmp_path / "o"), "--night-sigma", "-1"]) == 2
     assert main(["make-models", str(dataset.path), str(tmp_path / "o"), "--run-sigma", "-1"]) == 2
     err = capsys.readouterr().err
     assert "--run-sigma must be >= 0, got -1" in err
     # a joint-model option with the group models is an error, not silently ignored
     argv = ["make-models", str(dataset.path), str(tmp_path / "p"), "--no-progress"]
-    assert main([*argv, "--model", "groups", "--run-sigma", "0.1"]) == 1
+    assert main([*argv, "--model", "groups", "--run-sigma", "0.1"]) == 2
     err = capsys.readouterr().err
-    assert "run_sigma belong(s) to the joint model" in err
+    assert "--run-sigma only applies to the joint model" in err
     assert not (tmp_path / "p").exists()
     assert (
         main(

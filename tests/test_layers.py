@@ -28,6 +28,7 @@ LAYERS = (
         "bgcube.cli",
         "bgcube.cli_parser",
         "bgcube.cli_support",
+        "bgcube.cli_usage",
         "bgcube.__main__",
         "bgcube.describe",
         "bgcube.jax_cache",

@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_AZIMUTH_EDGES",
     "MODEL_KINDS",
     "resolve_exclusion",
+    "FIELD_OF_DEST",
 ]
 
 #: Zenith bins of the observation groups, deg.
@@ -89,7 +90,7 @@ class BuildConfig:
     model: str = _field("model", "joint")
     conditions: Any = _field("model")
     spatial_conditions: Any = _field("model")
-    fit_glat_min: float = _field("model", 10.0)
+    fit_glat_min: float | None = _field("model")
     night_sigma: float | None = _field("model")
     run_sigma: float | None = _field("model")
     method: str = _field("binning", "default")
@@ -314,8 +315,13 @@ def section_key(section: str, name: str) -> str:
     return f"{section}.{name}"
 
 
-#: Command-line destinations that are not field names: dest -> field.
-_RENAMED_OPTIONS = {"efficiency_norm": "efficiency_column"}
+#: Command-line destinations that are not field names: dest -> the field they set.
+FIELD_OF_DEST = {
+    "efficiency_norm": "efficiency_column",
+    "no_smooth": "smooth",
+    "smooth_passes": "smooth",
+    "no_progress": "progress",
+}
 
 
 def config_from_args(args, build_parser) -> BuildConfig:
@@ -341,8 +347,8 @@ def config_from_args(args, build_parser) -> BuildConfig:
     given = {k: v for k, v in vars(args).items() if k in defaults and v != defaults[k]}
     names = {f.name for f in dataclasses.fields(BuildConfig)}
     for dest, value in given.items():
-        name = _RENAMED_OPTIONS.get(dest, dest)
-        if name in names:
+        name = FIELD_OF_DEST.get(dest, dest)
+        if name in names and dest not in ("no_smooth", "smooth_passes", "no_progress"):
             setattr(config, name, value)
     if given.get("no_smooth"):
         config.smooth = False

@@ -53,6 +53,7 @@ from .extrapolation import flag_extrapolated, outside_reasons
 from .gammapy_index import planned_files, write_observation_backgrounds
 from .joint_run_count import check_enough_runs
 from .model_source import JointModelSource
+from .option_text import OptionText
 from .partial import RunTask, compute_serial, failure_error
 from .per_observation import PerObservationModel, energy_threshold
 
@@ -182,9 +183,10 @@ def fit_run_mask(obs_table, glat_min: float):
         return np.ones(n, bool), None
     mask = np.abs(_galactic_latitude(obs_table)) >= glat_min
     if mask.sum() < MIN_FIT_RUNS:
-        return np.ones(n, bool), (
+        return np.ones(n, bool), OptionText(
             f"only {int(mask.sum())} run(s) at |b| >= {glat_min:g} deg: the joint model is "
-            f"fitted to all {n} runs (set fit_glat_min=0 to say so)"
+            f"fitted to all {n} runs ({{verb}} {{0}} to say so)",
+            ("fit_glat_min", 0.0),
         )
     return mask, None
 
@@ -361,7 +363,7 @@ def make_joint_models(
     spec=None,
     conditions=None,
     spatial_conditions=None,
-    fit_glat_min=DEFAULT_FIT_GLAT_MIN,
+    fit_glat_min: float | None = DEFAULT_FIT_GLAT_MIN,
     backend="numpy",
     overwrite=False,
     fail_fast=False,
@@ -391,8 +393,9 @@ def make_joint_models(
         log MUONEFF, each to second order, and the log of the effective
         area at 1 TeV, taken from each run's IRF where all runs have one) and
         `~bgcube.fit.joint.DEFAULT_SPATIAL_CONDITIONS` (cos zenith).
-    fit_glat_min : float
-        Fit the runs at ``|b| >=`` this (deg); 0 fits all runs.
+    fit_glat_min : float, optional
+        Fit the runs at ``|b| >=`` this (deg); 0 fits all runs (None:
+        `DEFAULT_FIT_GLAT_MIN`).
     backend : str
         Array backend of the fit.
     overwrite, fail_fast, progress, input_paths, resume, keep_checkpoint, scheduler, workers
@@ -421,6 +424,8 @@ def make_joint_models(
     messages, unread = [], None if fail_fast else []
     obs_table = condition_table(store, obs_table, conditions, messages, progress, unread)
     runs_table = _readable(obs_table, unread)  # the runs whose IRF could be read
+    if fit_glat_min is None:
+        fit_glat_min = DEFAULT_FIT_GLAT_MIN
     fitted, note = fit_run_mask(runs_table, fit_glat_min)
     messages += [note] if note else []
     fit_table = runs_table[np.flatnonzero(fitted)]

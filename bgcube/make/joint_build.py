@@ -1,8 +1,10 @@
 """The joint build of make-models from a build configuration.
 
-`make_joint_build` refuses the options of the group models, turns the
-configuration into a `~bgcube.fit.joint.JointModelSpec` and the provenance
-keywords, and runs `bgcube.make.joint.make_joint_models`.
+`check_model_options` refuses the options that do not apply to the model
+built (of the group models with the joint model, and the reverse);
+`make_joint_build` turns the configuration into a
+`~bgcube.fit.joint.JointModelSpec` and the provenance keywords, and runs
+`bgcube.make.joint.make_joint_models`.
 """
 
 from __future__ import annotations
@@ -10,46 +12,133 @@ from __future__ import annotations
 from ..data.store import DataStore
 from .config import DEFAULT_AZIMUTH_EDGES, DEFAULT_ZENITH_EDGES, resolve_exclusion
 from .group_build import store_files
+from .option_text import OptionError, OptionText, option_list
 from .results import MakeModelsResult
 
-__all__ = ["make_joint_build", "check_no_joint_options"]
+__all__ = ["make_joint_build", "check_model_options"]
 
 
-def _refuse(given: dict, belongs_to: str) -> None:
-    """Raise naming the options given (True in ``given``) that belong to the other kind."""
-    names = [name for name, is_given in given.items() if is_given]
-    if names:
-        raise ValueError(f"{', '.join(names)} belong(s) to {belongs_to}")
+#: Options of the group models only, and why the joint model has no use for them.
+_GROUP_ONLY = {
+    "method": "has no groups",
+    "zenith_edges": "has no groups",
+    "azimuth_edges": "has no groups",
+    "min_observations": "has no groups",
+    "min_time": "has no groups",
+    "smooth": "has no k5a smoothing",
+    "per_observation": "writes a model per run by itself",
+    "fit_norm": "writes a model per run by itself",
+    "efficiency_column": "writes a model per run by itself",
+    "alignment": "is built in RADEC alignment",
+    "time_convention": "is a rate per ONTIME",
+    "model_type": "is a 3D model",
+}
+#: Options of the joint model only, and their defaults.
+_JOINT_ONLY = {
+    "conditions": None,
+    "spatial_conditions": None,
+    "fit_glat_min": None,
+    "night_sigma": None,
+    "run_sigma": None,
+    "extrapolate": True,
+}
 
 
-def _check_no_group_options(config) -> None:
-    """The joint model has no groups or k5a smoothing: refuse their options."""
-    given = {
-        "method": config.method != "default",
-        "zenith_edges": tuple(config.zenith_edges) != tuple(DEFAULT_ZENITH_EDGES),
-        "azimuth_edges": tuple(config.azimuth_edges) != tuple(DEFAULT_AZIMUTH_EDGES),
-        "min_observations": config.min_observations != 1,
-        "smooth": config.smooth is not True,
+def _group_options_given(config, min_time) -> list[str]:
+    defaults = {
+        "method": "default",
+        "zenith_edges": tuple(DEFAULT_ZENITH_EDGES),
+        "azimuth_edges": tuple(DEFAULT_AZIMUTH_EDGES),
+        "min_observations": 1,
+        "fit_norm": False,
+        "alignment": "RADEC",
+        "time_convention": "ONTIME",
+        "model_type": "3d",
     }
-    _refuse(
-        given,
-        "the group models (--model groups, model='groups'); the joint model has no groups "
-        "or k5a smoothing",
-    )
+    given = [
+        name
+        for name in _GROUP_ONLY
+        if name not in ("min_time", "smooth", "per_observation", "efficiency_column")
+        and _value(config, name) != defaults[name]
+    ]
+    if config.smooth is not True:  # smooth=1 (one pass) equals True
+        given.append("smooth")
+    if min_time is not None and min_time.to_value("s") != 0:
+        given.append("min_time")
+    if config.per_observation not in (None, "none"):
+        given.append("per_observation")
+    if config.efficiency_column is not None:
+        given.append("efficiency_column")
+    return [name for name in _GROUP_ONLY if name in given]  # in a fixed order
 
 
-def check_no_joint_options(config) -> None:
-    """The group models have no conditions, night or run effects: refuse their options."""
-    names = ("conditions", "spatial_conditions", "night_sigma", "run_sigma")
-    _refuse(
-        {name: getattr(config, name) is not None for name in names},
-        "the joint model (model='joint', the default); the group models have no conditions, "
-        "night or run effects",
-    )
+def _value(config, name):
+    value = getattr(config, name)
+    return tuple(value) if name.endswith("_edges") else value
 
 
-def make_joint_build(store, outdir, obs_table, config, indir, per_observation):
-    """The joint build (`bgcube.make.joint`), after checking the options that do not apply.
+def check_model_options(config, min_time=None) -> None:
+    """Refuse the options that do not apply to the model built, and other bad pairs.
+
+    Parameters
+    ----------
+    config : `~bgcube.make.config.BuildConfig`
+    min_time : `~astropy.units.Quantity`, optional
+        ``make_models``'s ``min_time`` (a group-model option).
+
+    Raises
+    ------
+    bgcube.make.option_text.OptionError
+        Group-model options with the joint model, joint-model options with
+        the group models, both ``fit_norm`` and ``efficiency_column``, or a
+        negative ``night_sigma`` or ``run_sigma``; the message names the
+        options (`~bgcube.make.option_text.OptionText`).
+    """
+    if config.fit_norm and config.efficiency_column is not None:
+        raise OptionError(
+            OptionText(
+                "{0} and {1} are alternatives; give one of them",
+                ("fit_norm",),
+                ("efficiency_column",),
+            )
+        )
+    if config.model == "joint":
+        given = _group_options_given(config, min_time)
+        if given:
+            why = ", ".join(dict.fromkeys(_GROUP_ONLY[name] for name in given))
+            n = len(given)
+            raise OptionError(
+                OptionText(
+                    f"{option_list(n)} only appl{'ies' if n == 1 else 'y'} to the group models: "
+                    f"{{verb}} {{{n}}} (the joint model, the default, {why})",
+                    *((name,) for name in given),
+                    ("model", "groups"),
+                )
+            )
+    else:
+        given = [
+            name for name, default in _JOINT_ONLY.items() if getattr(config, name) is not default
+        ]
+        if given:
+            n = len(given)
+            raise OptionError(
+                OptionText(
+                    f"{option_list(n)} only appl{'ies' if n == 1 else 'y'} to the joint model "
+                    f"({{{n}}}, the default); the group models have no conditions, night or run "
+                    f"effects or fitted runs: leave {'it' if n == 1 else 'them'} out with {{{n + 1}}}",
+                    *((name,) for name in given),
+                    ("model", "joint"),
+                    ("model", "groups"),
+                )
+            )
+    for name in ("night_sigma", "run_sigma"):
+        value = getattr(config, name)
+        if value is not None and not value >= 0:
+            raise OptionError(OptionText(f"{{0}} must be >= 0, got {value}", (name,)))
+
+
+def make_joint_build(store, outdir, obs_table, config, indir):
+    """The joint build (`bgcube.make.joint`) of a configuration checked by `check_model_options`.
 
     Parameters
     ----------
@@ -61,8 +150,6 @@ def make_joint_build(store, outdir, obs_table, config, indir, per_observation):
     config : `~bgcube.make.config.BuildConfig`
     indir : str, path or `~bgcube.data.store.DataStore`
         What ``make_models`` was given (a folder is re-opened by Dask workers).
-    per_observation : str or None
-        The per-run models asked for (an error here).
 
     Returns
     -------
@@ -74,33 +161,11 @@ def make_joint_build(store, outdir, obs_table, config, indir, per_observation):
     from .. import __version__
     from ..fit.joint import JointModelSpec
 
-    _check_no_group_options(config)
-    not_joint = {
-        "per_observation": per_observation is not None,
-        "fit_norm": bool(config.fit_norm),
-        "efficiency_column": config.efficiency_column is not None,
-    }
-    _refuse(
-        not_joint,
-        "the group models (--model groups, model='groups'); the joint model writes a model "
-        "per run by itself",
-    )
-    if (config.alignment, config.time_convention, config.model_type) != ("RADEC", "ONTIME", "3d"):
-        raise ValueError(
-            "the joint model is built in RADEC alignment, per ONTIME, as a 3D model; "
-            "for ALTAZ, LIVETIME or BKG_2D use the group models (--model groups)"
-        )
     spec = JointModelSpec()
-    night_sigma = config.night_sigma
-    if night_sigma is not None:
-        if not night_sigma >= 0:
-            raise ValueError(f"night_sigma must be >= 0, got {night_sigma}")
-        spec = dataclasses.replace(spec, night_sigma=float(night_sigma))
-    run_sigma = config.run_sigma
-    if run_sigma is not None:
-        if not run_sigma >= 0:
-            raise ValueError(f"run_sigma must be >= 0, got {run_sigma}")
-        spec = dataclasses.replace(spec, run_sigma=float(run_sigma))
+    if config.night_sigma is not None:
+        spec = dataclasses.replace(spec, night_sigma=float(config.night_sigma))
+    if config.run_sigma is not None:
+        spec = dataclasses.replace(spec, run_sigma=float(config.run_sigma))
     regions = resolve_exclusion(config.exclusion, obs_table)
     provenance = {
         "BGCVERS": __version__,

@@ -44,7 +44,7 @@ from .config import (
 from .earlier_outputs import EarlierOutputs
 from .group_build import build_group_models
 from .guard import guarded_build
-from .joint_build import check_no_joint_options, make_joint_build
+from .joint_build import check_model_options, make_joint_build
 from .per_observation import PER_OBSERVATION_METHODS
 from .results import OUTPUT_NAMES, GroupResult, MakeModelsResult
 from .selection import RunSelection
@@ -102,7 +102,7 @@ def make_models(
     model: str = "joint",
     conditions: Sequence[str] | None = None,
     spatial_conditions: Sequence[str] | None = None,
-    fit_glat_min: float = BuildConfig.fit_glat_min,
+    fit_glat_min: float | None = None,
     extrapolate: bool = True,
     night_sigma: float | None = None,
     run_sigma: float | None = None,
@@ -178,13 +178,13 @@ def make_models(
         Stop at the first unreadable run (default: report it and go on).
     progress : bool, optional
         Progress bar (default: when stderr is a terminal).
-    per_observation : {None, 'group', 'interpolate'}
+    per_observation : {None, 'none', 'group', 'interpolate'}
         Also make a model per run (`bgcube.make.per_observation`): its
         group's model, or the group models interpolated linearly in
         cos(zenith); write each as a BKG_3D file in ``OUTDIR/bkg/`` with a new
         ``hdu-index.fits.gz`` and ``obs-index.fits.gz`` in OUTDIR so that
         ``gammapy.data.DataStore.from_dir(OUTDIR)`` uses them
-        (`bgcube.make.gammapy_index`). Default None: group models only.
+        (`bgcube.make.gammapy_index`). Default None (or 'none'): group models only.
     fit_norm : bool
         Scale each run's model by a norm fitted to its own events outside the
         exclusion regions above its energy threshold (implies
@@ -226,7 +226,7 @@ def make_models(
     spatial_conditions : sequence of str, optional
         Joint model: the columns the field-of-view shape depends on
         (default ``ZEN_PNT:cos:1``; an empty list for one shape for all runs).
-    fit_glat_min : float
+    fit_glat_min : float, optional
         Joint model: fit the runs at least this far from the Galactic plane,
         deg (default 10; 0 fits all runs). Every run gets a model (see
         ``extrapolate``).
@@ -309,22 +309,21 @@ def _jax_x64_for_jax_backend(function):
 @_jax_x64_for_jax_backend
 def _build(indir, outdir, config, min_time) -> MakeModelsResult:
     """Select the runs, check the options and build the joint or the group models."""
-    store, obs_table = _selected_runs(indir, config)
-    per_observation = _per_observation_method(config)
     if config.model not in MODEL_KINDS:
         raise ValueError(f"model must be one of {MODEL_KINDS}, got {config.model!r}")
+    check_model_options(config, min_time)
+    store, obs_table = _selected_runs(indir, config)
     earlier = EarlierOutputs(outdir, config.overwrite)  # removed once this build is written
     if config.model == "joint":
-        result = make_joint_build(store, outdir, obs_table, config, indir, per_observation)
+        result = make_joint_build(store, outdir, obs_table, config, indir)
     else:
-        check_no_joint_options(config)
         result = build_group_models(
             store,
             outdir,
             obs_table,
             config,
             indir=indir,
-            per_observation=per_observation,
+            per_observation=_per_observation_method(config),
             min_time=min_time,
         )
     result.removed, message = earlier.remove(result.files)
@@ -343,8 +342,6 @@ def _selected_runs(indir, config):
         store = store.select(obs_ids=sorted(store.obs_ids.tolist())[:TEST_N_OBS])
     if len(store) == 0:
         raise ObservationError("no observation selected")
-    if config.fit_norm and config.efficiency_column is not None:
-        raise ValueError("fit_norm and efficiency_column are alternatives; give one of them")
     obs_table = store.obs_table.copy()
     obs_table.meta.update(selection.provenance())
     return store, obs_table
@@ -352,7 +349,7 @@ def _selected_runs(indir, config):
 
 def _per_observation_method(config) -> str | None:
     """``per_observation``, 'group' when a norm is asked for without it; checked."""
-    per_observation = config.per_observation
+    per_observation = None if config.per_observation == "none" else config.per_observation
     if (config.fit_norm or config.efficiency_column is not None) and per_observation is None:
         per_observation = "group"
     if per_observation is not None and per_observation not in PER_OBSERVATION_METHODS:
