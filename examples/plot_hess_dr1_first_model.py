@@ -5,10 +5,12 @@
 `bgcube.datasets`): on the documentation site it is executed only where the
 data are present.
 
-``make_models`` reads the obs- and hdu-index of the data set, groups the
-runs in zenith and builds one model per group, exactly as
-``bgcube make-models INDIR OUTDIR --test`` does. ``test=True`` keeps the
-first 10 runs, so this takes a few seconds. The outputs go to a temporary
+``make_models(..., model="groups")`` reads the obs- and hdu-index of the
+data set, groups the runs in zenith and builds one model per group (the
+original algorithm), exactly as
+``bgcube make-models INDIR OUTDIR --model groups --test`` does (without
+``--model groups`` the command fits the joint model instead). ``test=True``
+keeps the first 10 runs, so this takes a few seconds. The outputs go to a temporary
 folder, removed at the end.
 
 This work made use of data from the H.E.S.S. DL3 public test data release 1
