@@ -52,7 +52,7 @@ def _flag_names(parser: argparse.ArgumentParser, args: argparse.Namespace, field
     from .make.option_text import python_setting
 
     command = _subparser(parser, args.command)
-    defaults = vars(command.parse_args([]))
+    defaults = {action.dest: action.default for action in command._actions}
     by_field: dict[str, list] = {}
     for action in command._actions:
         if action.option_strings:
