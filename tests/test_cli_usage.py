@@ -16,6 +16,7 @@ import pytest
 
 from bgcube.cli import build_parser, main
 from bgcube.make import make_models
+from bgcube.make.config import BuildConfig
 from bgcube.make.option_text import OptionError, OptionText
 from bgcube.simulate.dataset import make_test_dataset
 
@@ -144,6 +145,9 @@ def test_group_models_record_no_joint_options(dataset, tmp_path, capsys):
     assert not (out / "bkg").exists()
     config = yaml.safe_load((out / "bgcube-config.yaml").read_text())
     assert config["model"]["fit_glat_min"] is None
+    assert config["per_observation"]["per_observation"] == "none"
+    again = BuildConfig.read(out / "bgcube-config.yaml")  # the file repeats the build
+    assert again.fit_glat_min is None and again.per_observation == "none"
 
 
 # --- argparse's errors: one line, by the sub-command ----------------------------------
