@@ -16,6 +16,7 @@ from bgcube.data.fov import (
     rotate_fov,
     sky_to_fov,
 )
+from bgcube.data.horizontal import altaz_directions
 
 HESS = EarthLocation(lon=16.5002 * u.deg, lat=-23.2718 * u.deg, height=1835 * u.m)
 
@@ -134,6 +135,36 @@ def test_altaz_frame_is_mirrored_relative_to_radec():
         )
         pa = np.degrees(np.arctan2(x, y))[0]
         assert _ang_diff(pa, angle[k] - 90.0) < 0.01
+
+
+def test_field_rotation_agrees_with_astropy_altaz():
+    # the angle from ERFA directly against the same construction with astropy's AltAz frame
+    rng = np.random.default_rng(4)
+    for _ in range(6):
+        t0 = Time("2004-01-01", scale="utc") + rng.uniform(0, 5 * 365) * u.day
+        times = t0 + np.arange(0.0, 1800.0, 60.0) * u.s
+        ra0, dec0 = rng.uniform(0, 360), rng.uniform(-85, 20)
+        ref = fov_to_sky(0.0, 0.1, ra0, dec0)
+        pair = SkyCoord([ra0, float(ref[0])] * u.deg, [dec0, float(ref[1])] * u.deg)
+        altaz = pair.reshape(2, 1).transform_to(AltAz(obstime=times, location=HESS))
+        x, y = np.radians(
+            sky_to_fov(altaz[1].az.deg, altaz[1].alt.deg, altaz[0].az.deg, altaz[0].alt.deg)
+        )
+        expected = np.degrees(np.arctan2(np.cos(y) * np.sin(x), np.sin(y)))
+        angle = altaz_field_rotation(times, ra0, dec0, HESS)
+        up = altaz[0].alt.deg > 5
+        assert np.max(_ang_diff(angle, expected)[up], initial=0.0) < 5e-4
+        az, alt = altaz_directions([ra0], [dec0], times, HESS)
+        assert az.shape == alt.shape == (1, times.size)
+        assert np.max(np.abs(alt[0] - altaz[0].alt.deg)) < 5e-4
+    # times over several days (one setup per day), in a 2-D array
+    times = Time("2004-03-26T02:57:46") + np.array([[0.0, 0.4], [3.2, 10.7]]) * u.day
+    angle = altaz_field_rotation(times, 83.63, 22.01, HESS)
+    assert angle.shape == (2, 2)
+    for i in range(2):
+        for j in range(2):
+            single = altaz_field_rotation(times[i : i + 1, j], 83.63, 22.01, HESS)[0]
+            assert _ang_diff(angle[i, j], single) < 2e-4  # one setup for the day
 
 
 def test_altaz_bad_method():

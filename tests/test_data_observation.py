@@ -304,6 +304,32 @@ def test_times_from_gti_and_deadc(tmp_path):
         obs.observation_time("LIVETIME")
 
 
+def test_gti_read_lean_is_astropys(tmp_path, monkeypatch):
+    # the lean reader (plain tables) and astropy's give the same GTI, units and MJDREF included
+    import gzip
+
+    from bgcube.data import header as header_module
+
+    gti = fits.BinTableHDU.from_columns(
+        [
+            fits.Column("START", "D", unit="min", array=[0.0, 10.0]),
+            fits.Column("STOP", "D", unit="min", array=[5.0, 12.5]),
+        ],
+        name="GTI",
+    )
+    gti.header.update(MJDREFI=51910, MJDREFF=7.428703703703703e-4, TIMESYS="TT")
+    path = tmp_path / "gti.fits.gz"
+    with gzip.open(path, "wb") as f:
+        fits.HDUList([fits.PrimaryHDU(), gti]).writeto(f)
+    assert header_module.read_table_hdu(path, "GTI", ("START", "STOP")) is not None
+    lean = GTI.read(path)
+    monkeypatch.setattr(header_module, "read_table_hdu", lambda *a, **k: None)
+    reference = GTI.read(path)
+    assert lean.start.tolist() == reference.start.tolist() == [0.0, 600.0]
+    assert lean.stop.tolist() == reference.stop.tolist() == [300.0, 750.0]
+    assert lean.time_ref == reference.time_ref and lean.ontime == 450 * u.s
+
+
 def test_obs_id_mismatch_and_missing_file(tmp_path):
     path = tmp_path / "run.fits"
     write_run(path, n=5, header={"OBS_ID": 7})

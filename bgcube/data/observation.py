@@ -251,12 +251,12 @@ class Observation:
     def field_rotation(self, times: Time, *, step: QuantityLike = 10 * u.s) -> np.ndarray:
         """Angle from the RADEC to the ALTAZ field-of-view frame at ``times``, deg.
 
-        `bgcube.data.fov.field_rotation_grid` (astropy ``AltAz``) on a grid of
-        ``step`` over the times asked for, interpolated linearly (about
-        1e-3 deg from the exact angle). The grid is kept, so the events'
-        DETX/DETY and the exclusion's kept fraction of one run share one
-        astropy transform (it costs 10-30 ms; the rest microseconds). A
-        request outside the grid makes a grid covering both.
+        `bgcube.data.fov.field_rotation_grid` (the horizontal coordinates of
+        astropy's ``AltAz``, computed with ERFA) on a grid of ``step`` over the
+        times asked for, interpolated linearly (about 1e-3 deg from the exact
+        angle). The grid is kept, so the events' DETX/DETY and the exclusion's
+        kept fraction of one run share one grid (about 2 ms). A request
+        outside the grid makes a grid covering both.
 
         Parameters
         ----------
