@@ -140,6 +140,25 @@ def test_apply_overwrite_keeps_only_its_runs_and_copies(dr1, tmp_path, capsys):
     assert [p.name for p in (out / "data").rglob("*") if p.is_file()] == ["my_notes.txt"]
 
 
+def test_a_data_stores_own_indexes_are_kept(dr1, tmp_path):
+    # an output folder that holds another data store's indexes (not written by bgcube:
+    # no BGPATHS): a group build writes no index and must not remove them
+    import shutil
+
+    indir, obs_ids = dr1
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("hdu-index.fits.gz", "obs-index.fits.gz"):
+        shutil.copy(indir / name, out / name)
+    before = {
+        name: (out / name).read_bytes() for name in ("hdu-index.fits.gz", "obs-index.fits.gz")
+    }
+    assert EarlierOutputs(out, True).found == set()
+    make_models(indir, out, model="groups", obs_ids=obs_ids[:6], overwrite=True, progress=False)
+    for name, data in before.items():
+        assert (out / name).read_bytes() == data
+
+
 def test_a_failed_build_removes_nothing(dr1, tmp_path, monkeypatch):
     indir, ids = dr1
     models, out = tmp_path / "models", tmp_path / "applied"

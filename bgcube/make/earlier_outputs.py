@@ -13,7 +13,9 @@ own outputs only.
 Only files bgcube itself writes are ever removed, recognised by their
 names (`is_bgcube_output`):
 
-* ``hdu-index.fits.gz``, ``obs-index.fits.gz``, ``bkg/bkg_obs_<OBS_ID>.fits.gz``;
+* ``hdu-index.fits.gz`` and ``obs-index.fits.gz`` where the HDU index is
+  bgcube's (header keyword BGPATHS: a data store's own indexes are kept),
+  ``bkg/bkg_obs_<OBS_ID>.fits.gz``;
 * ``bg_joint_model.fits.gz``; ``bg_observation_table.fits.gz``,
   ``bg_observation_table_grouped.fits.gz``, ``bg_observation_groups.ecsv``,
   ``bg_exclusion_regions.ecsv``; per group ``bg_cube_model_group<ID>_table.fits.gz``,
@@ -123,8 +125,28 @@ def earlier_outputs(outdir, *, config=False) -> set[Path]:
     for path in candidates:
         if (path.is_file() or path.is_symlink()) and is_bgcube_output(path, outdir, config=config):
             found.add(path)
+    if not _bgcube_hdu_index(outdir / HDU_INDEX):
+        # a data store's own indexes (no BGPATHS: not written by bgcube) are never removed
+        found -= {outdir / HDU_INDEX, outdir / OBS_INDEX}
     found.update(p for p in _listed_copies(outdir) if p.is_file() or p.is_symlink())
     return found
+
+
+def _bgcube_hdu_index(path: Path) -> bool:
+    """Whether ``path`` is an HDU index bgcube wrote (its header has BGPATHS)."""
+    if not path.is_file():
+        return False
+    from ..io.lean_fits import read_header
+
+    header = read_header(path, 1)
+    if header is None:  # unusual or damaged: astropy reads it, or nothing is known to be ours
+        from astropy.io import fits
+
+        try:
+            header = fits.getheader(path, 1)
+        except (OSError, ValueError, IndexError, KeyError, TypeError):
+            return False
+    return "BGPATHS" in header
 
 
 class EarlierOutputs:
