@@ -333,11 +333,10 @@ def run_command(build_parser, commands, argv=None) -> int:
                 return EXIT_PIPE_CLOSED
             if debug:
                 traceback.print_exc()
-            option_text = sys.modules.get("bgcube.make.option_text")  # imported if raised
-            if args is not None and option_text and isinstance(exc, option_text.OptionError):
-                from .cli_usage import command_line_text  # the options named as typed
+            if args is not None:  # build options named as typed; their conflicts: usage
+                from .cli_usage import named_as_typed
 
-                exc = UsageError(command_line_text(exc.text, parser, args))
+                exc = named_as_typed(exc, parser, args, UsageError)
             status = EXIT_USAGE if isinstance(exc, UsageError) else EXIT_ERROR
             foreseeable = isinstance(
                 exc, BgcubeError | OSError | ValueError | ImportError | MemoryError

@@ -16,8 +16,9 @@ where there are several for one keyword.
 from __future__ import annotations
 
 import argparse
+import sys
 
-__all__ = ["OneLineParser", "command_line_text"]
+__all__ = ["OneLineParser", "command_line_text", "named_as_typed"]
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -123,3 +124,34 @@ def command_line_text(text, parser: argparse.ArgumentParser, args: argparse.Name
     if not isinstance(text, OptionText) or getattr(args, "command", None) is None:
         return str(text)
     return text.render(_flag_names(parser, args, FIELD_OF_DEST), verb="add")
+
+
+def named_as_typed(exc: BaseException, parser, args, usage_error: type) -> BaseException:
+    """An error of the build whose message names options, with them named as typed.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The error; its message is an `~bgcube.make.option_text.OptionText`
+        or not (then ``exc`` is returned as it is).
+    parser : argparse.ArgumentParser
+    args : argparse.Namespace
+        The parsed command line.
+    usage_error : type
+        The exception of a usage error (exit status 2).
+
+    Returns
+    -------
+    exc : BaseException
+        ``usage_error(message)`` for an `~bgcube.make.option_text.OptionError`
+        (options that cannot work); else ``exc`` with its message rewritten.
+    """
+    option_text = sys.modules.get("bgcube.make.option_text")  # imported where raised
+    message = exc.args[0] if exc.args else None
+    if option_text is None or not isinstance(message, option_text.OptionText):
+        return exc
+    text = command_line_text(message, parser, args)
+    if isinstance(exc, option_text.OptionError):
+        return usage_error(text)
+    exc.args = (text, *exc.args[1:])
+    return exc

@@ -6,8 +6,9 @@ import shutil
 
 import pytest
 
-from bgcube.cli import main
+from bgcube.cli import build_parser, main
 from bgcube.cli_support import UsageError, _checkpoint_hint
+from bgcube.cli_usage import command_line_text
 from bgcube.data import DataStore
 from bgcube.errors import ConditionError, FitError, ObservationError, OutputExistsError
 from bgcube.fit.joint import parse_condition
@@ -60,7 +61,7 @@ def test_runs_left_out_as_unreadable_are_counted(dataset, tmp_path, capsys):
         in message
     )
     assert "does not exist" in message  # the first one's reason
-    assert "use fewer conditions or lower degrees (--conditions)" in message
+    assert "use fewer conditions or lower degrees (conditions)" in message  # Python's names
     # the runs read are kept, yet the advice is not to resume: the same build fails again
     assert list((outdir / CHECKPOINT_DIR).rglob("*.npz"))
     args = ["make-models", str(copy), str(tmp_path / "cli"), "--obs-ids", ",".join(map(str, ids))]
@@ -68,6 +69,7 @@ def test_runs_left_out_as_unreadable_are_counted(dataset, tmp_path, capsys):
     assert main([*args, *options, "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "could not be read" in err and "--resume" not in err
+    assert "use fewer conditions or lower degrees (--conditions)" in err  # the command's
     assert list((tmp_path / "cli" / CHECKPOINT_DIR).rglob("*.npz"))
 
 
@@ -78,7 +80,13 @@ def test_runs_not_fitted_for_their_latitude_are_said():
     message = str(info.value)
     assert "needs at least 8 runs to fit its 3 condition term(s)" in message
     assert "4 run(s) near the Galactic plane are not fitted" in message
-    assert "(--fit-glat-min 0)" in message and "(--conditions)" in message
+    assert "(fit_glat_min=0)" in message and "(conditions)" in message
+    assert "use the group models (model='groups')" in message
+    parser = build_parser()
+    args = parser.parse_args(["make-models", "in", "out"])
+    text = command_line_text(info.value.args[0], parser, args)
+    assert "not fitted (--fit-glat-min)" in text and "(--fit-glat-min 0)" in text
+    assert "(--conditions)" in text and "(--model groups)" in text
     check_enough_runs(8, conditions, n_selected=8)  # enough: no error
 
 
