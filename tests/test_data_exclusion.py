@@ -15,7 +15,7 @@ from bgcube.data.exclusion import (
     kept_fraction,
     observation_kept_fraction,
 )
-from bgcube.data.fov import fov_to_sky, sky_to_fov
+from bgcube.data.fov import altaz_fov_to_radec_fov, fov_to_sky, sky_to_fov
 from bgcube.data.observation import GTI, Observation
 from bgcube.errors import FileFormatError, OutputExistsError
 
@@ -34,8 +34,11 @@ def circle_solid_angle(radius_deg):
     return 2 * np.pi * (1 - np.cos(np.radians(radius_deg)))
 
 
-def brute_force_kept(regions, ra0, dec0, ex, ey, n):
-    """Reference: sub-sample every pixel, no shortcut."""
+def brute_force_kept(regions, ra0, dec0, ex, ey, n, angle=None):
+    """Reference: sub-sample every pixel, map it to the sky, no shortcut.
+
+    With ``angle``, the ALTAZ frame at that field rotation.
+    """
     out = np.empty((ey.size - 1, ex.size - 1))
     frac = (np.arange(n) + 0.5) / n
     for j in range(ey.size - 1):
@@ -44,6 +47,8 @@ def brute_force_kept(regions, ra0, dec0, ex, ey, n):
             sy = ey[j] + (ey[j + 1] - ey[j]) * frac
             gx, gy = np.meshgrid(sx, sy)
             w = np.cos(np.radians(gy))
+            if angle is not None:
+                gx, gy = altaz_fov_to_radec_fov(gx, gy, angle)
             kept = ~regions.contains(*fov_to_sky(gx, gy, ra0, dec0))
             out[j, i] = (w * kept).sum() / w.sum()
     return out
@@ -126,6 +131,23 @@ def test_kept_fraction_equals_brute_force():
     fast = kept_fraction(regions, RA0, DEC0, ex * u.deg, ey * u.deg, oversample=6)
     ref = brute_force_kept(regions, RA0, DEC0, ex, ey, 6)
     np.testing.assert_allclose(fast, ref, atol=1e-12)
+
+
+def test_altaz_kept_fractions_equal_brute_force_at_each_rotation():
+    # the maps of several field rotations at once, tested in the field-of-view frame,
+    # against each rotation's sub-pixels mapped to the sky one by one
+    from bgcube.data.exclusion_fraction import _kept_fraction
+
+    ex, ey = np.linspace(-2, 2, 11), np.linspace(-1.5, 2.5, 9)
+    ras, decs = fov_to_sky([0.3, -1.2, 1.9], [0.1, 2.0, -1.4], RA0, DEC0)
+    regions = ExclusionRegions(ras, decs, [0.45, 0.8, 0.2])
+    angles = [-170.0, -35.5, 0.0, 12.25, 91.0]
+    maps = _kept_fraction(regions, ex, ey, 6, (RA0, DEC0), angles)
+    assert maps.shape == (len(angles), ey.size - 1, ex.size - 1)
+    for angle, fraction in zip(angles, maps, strict=True):
+        ref = brute_force_kept(regions, RA0, DEC0, ex, ey, 6, angle=angle)
+        np.testing.assert_allclose(fraction, ref, atol=1e-12)
+        assert np.any(fraction < 1) and np.any(fraction == 1)
 
 
 def test_no_regions_gives_ones():

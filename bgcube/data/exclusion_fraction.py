@@ -15,7 +15,7 @@ import astropy.units as u
 import numpy as np
 
 from ..errors import EventDataError, ObservationError
-from .fov import FOV_ALIGNMENTS, altaz_fov_to_radec_fov, as_degrees, fov_to_sky, sky_to_fov
+from .fov import FOV_ALIGNMENTS, as_degrees, radec_fov_to_altaz_fov, sky_to_fov
 
 if TYPE_CHECKING:
     from .._types import QuantityLike
@@ -41,8 +41,9 @@ def kept_fraction(
     """Fraction of each (DETY, DETX) pixel outside the regions, for a RADEC pointing.
 
     Each pixel is split into ``oversample x oversample`` sub-pixels, whose
-    centres are mapped to the sky with `bgcube.data.fov.fov_to_sky` and
-    weighted by their solid angle (``cos DETY``). Pixels whose centre is
+    centres are tested against the circles (their centres taken into the
+    field-of-view frame with `bgcube.data.fov.sky_to_fov`: the same angular
+    distances) and weighted by their solid angle (``cos DETY``). Pixels whose centre is
     farther than radius + half-diagonal from every circle are 1 and pixels
     within radius - half-diagonal of a circle are 0 without sub-sampling
     (this gives the same numbers as sub-sampling them).
@@ -72,9 +73,7 @@ def kept_fraction(
     )
     cached = _KEPT_CACHE.get(key)
     if cached is None:
-        cached = _kept_fraction(
-            regions, ex, ey, oversample, lambda x, y: fov_to_sky(x, y, *pointing), pointing
-        )
+        cached = _kept_fraction(regions, ex, ey, oversample, pointing)
         if len(_KEPT_CACHE) >= _KEPT_CACHE_SIZE:
             _KEPT_CACHE.pop(next(iter(_KEPT_CACHE)))
         _KEPT_CACHE[key] = cached
@@ -86,11 +85,33 @@ _KEPT_CACHE = {}
 _KEPT_CACHE_SIZE = 256
 
 
-def _kept_fraction(regions, detx_edges, dety_edges, oversample, to_sky, pointing):
-    """`kept_fraction` for any field-of-view -> sky mapping ``to_sky(detx, dety)``."""
+def _cos_sin(degrees):
+    """Cosine and sine of angles in deg, as `_unit_vectors` computes them."""
+    radians = np.radians(degrees)
+    return np.cos(radians), np.sin(radians)
+
+
+def _kept_fraction(regions, detx_edges, dety_edges, oversample, pointing, angles=None):
+    """`kept_fraction` of a RADEC pointing, or of ALTAZ maps at field rotations ``angles``.
+
+    The test is made in the field-of-view frame: the frames differ from the
+    sky by rotations and a reflection, which keep angular distances, so a
+    point is inside a circle where its unit vector (from DETX, DETY as
+    longitude and latitude) and that of the circle's centre in the same frame
+    are within the radius. The points' vectors are the same for every run
+    and map; only the few centres are transformed.
+
+    Parameters
+    ----------
+    angles : numpy.ndarray, optional
+        Field rotations, deg (`bgcube.data.fov.radec_fov_to_altaz_fov`): one
+        ALTAZ map each, shape ``(n_angles, ny, nx)``; default one RADEC map,
+        shape ``(ny, nx)``.
+    """
     ex, ey = as_degrees(detx_edges), as_degrees(dety_edges)
     nx, ny = ex.size - 1, ey.size - 1
-    out = np.ones((ny, nx))
+    maps = 1 if angles is None else int(np.size(angles))
+    out = np.ones((maps, ny, nx))
     if oversample < 1 or int(oversample) != oversample:
         raise ValueError(f"oversample must be a positive integer, got {oversample}")
     oversample = int(oversample)
@@ -98,31 +119,54 @@ def _kept_fraction(regions, detx_edges, dety_edges, oversample, to_sky, pointing
     max_reach = np.hypot(np.abs(ex).max(), np.abs(ey).max())
     regions = regions.near(*pointing, max_reach + 1.0)
     if len(regions) == 0:
-        return out
-    cx, cy = np.meshgrid(0.5 * (ex[1:] + ex[:-1]), 0.5 * (ey[1:] + ey[:-1]))
-    ra, dec = to_sky(cx, cy)
-    # distance of each pixel centre to each circle, minus the radius
-    px, py, pz = _unit_vectors(ra, dec)
-    rx, ry, rz = _unit_vectors(regions.ra, regions.dec)
-    margin = np.full(cx.shape, np.inf)  # min over circles of (distance - radius)
+        return out if angles is not None else out[0]
+    # the circles' centres in each map's frame: shape (maps, circles)
+    fx, fy = sky_to_fov(regions.ra, regions.dec, *pointing)
+    if angles is None:
+        fx, fy = fx[None, :], fy[None, :]
+    else:
+        angles = np.asarray(angles, dtype=np.float64).reshape(-1, 1)
+        fx, fy = radec_fov_to_altaz_fov(fx[None, :], fy[None, :], angles)
+    centres = _unit_vectors(fx, fy)
+    # unit vectors of the pixel centres, (ny, nx): cos and sin of each axis once
+    (cos_x, sin_x), (cos_y, sin_y) = (
+        _cos_sin(0.5 * (edges[1:] + edges[:-1])) for edges in (ex, ey)
+    )
+    px, py, pz = (
+        cos_y[:, None] * cos_x,
+        cos_y[:, None] * sin_x,
+        np.broadcast_to(sin_y[:, None], half_diag.shape),
+    )
+    margin = np.full(out.shape, np.inf)  # min over circles of (distance - radius)
     for i in range(len(regions)):
-        cos_sep = np.clip(rx[i] * px + ry[i] * py + rz[i] * pz, -1.0, 1.0)
-        margin = np.minimum(margin, np.degrees(np.arccos(cos_sep)) - regions.radius[i])
+        cos_sep = (
+            centres[0][:, i, None, None] * px
+            + centres[1][:, i, None, None] * py
+            + centres[2][:, i, None, None] * pz
+        )
+        distance = np.degrees(np.arccos(np.clip(cos_sep, -1.0, 1.0)))
+        margin = np.minimum(margin, distance - regions.radius[i])
     tol = 1e-9
     out[margin <= -half_diag - tol] = 0.0
     partial = np.nonzero(np.abs(margin) < half_diag + tol)
     if partial[0].size == 0:
-        return out
-    iy, ix = partial
+        return out if angles is not None else out[0]
+    im, iy, ix = partial
     frac = (np.arange(oversample) + 0.5) / oversample  # sub-pixel centres in [0, 1]
-    sub_x = ex[ix][:, None] + np.diff(ex)[ix][:, None] * frac[None, :]  # (n, k)
-    sub_y = ey[iy][:, None] + np.diff(ey)[iy][:, None] * frac[None, :]
-    gx = np.broadcast_to(sub_x[:, None, :], (ix.size, oversample, oversample))
-    gy = np.broadcast_to(sub_y[:, :, None], (ix.size, oversample, oversample))
-    weight = np.cos(np.radians(gy))
-    kept = ~regions.contains(*to_sky(gx, gy))
-    out[iy, ix] = (weight * kept).sum(axis=(1, 2)) / weight.sum(axis=(1, 2))
-    return out
+    # cos and sin of every sub-pixel column and row of the binning, then of the partial pixels'
+    sub_cos_x, sub_sin_x = _cos_sin(ex[:-1, None] + np.diff(ex)[:, None] * frac[None, :])
+    sub_cos_y, sub_sin_y = _cos_sin(ey[:-1, None] + np.diff(ey)[:, None] * frac[None, :])
+    weight = np.broadcast_to(sub_cos_y[iy][:, :, None], (ix.size, oversample, oversample))
+    sx = weight * sub_cos_x[ix][:, None, :]  # unit vectors of the sub-pixels: (n, k, k)
+    sy = weight * sub_sin_x[ix][:, None, :]
+    sz = sub_sin_y[iy][:, :, None]
+    inside = np.zeros(weight.shape, dtype=bool)
+    cos_r = np.cos(np.radians(regions.radius))
+    for i in range(len(regions)):  # on or inside the edge, as ExclusionRegions.contains
+        c = [v[im, i][:, None, None] for v in centres]
+        inside |= c[0] * sx + c[1] * sy + c[2] * sz >= cos_r[i]
+    out[im, iy, ix] = (weight * ~inside).sum(axis=(1, 2)) / weight.sum(axis=(1, 2))
+    return out if angles is not None else out[0]
 
 
 def excluded_events(observation: Any, regions: Any) -> np.ndarray:
@@ -239,13 +283,12 @@ def observation_kept_fraction(
         )
     times = _sample_times(observation, u.Quantity(time_step, u.s).to_value(u.s))
     angles = observation.field_rotation(times, step=time_step)
+    gathered = _gather_angles(angles, float(as_degrees(max_rotation)))
+    fractions = _kept_fraction(  # every gathering's map at once
+        regions, detx_edges, dety_edges, oversample, pointing, [a for a, _ in gathered]
+    )
     total = 0.0
-    for angle, weight in _gather_angles(angles, float(as_degrees(max_rotation))):
-
-        def to_sky(x, y, angle=angle):
-            return fov_to_sky(*altaz_fov_to_radec_fov(x, y, angle), *pointing)
-
-        fraction = _kept_fraction(regions, detx_edges, dety_edges, oversample, to_sky, pointing)
+    for fraction, (_, weight) in zip(fractions, gathered, strict=True):
         total = total + weight * fraction
     return total / angles.size
 
