@@ -154,7 +154,7 @@ def delivered_checks(dataset, model, regions, *, min_expected=10.0):
     """
     import astropy.units as u
 
-    from ..make.joint import read_run_cubes, run_tasks
+    from ..make.joint_runs import read_run_cubes, run_tasks
 
     spec = model.spec
     store = dataset.data_store()
