@@ -45,6 +45,23 @@ def test_float64_noise_is_stored_uncompressed():
     assert len(data) < len(packed) < 1.001 * len(data)
 
 
+@pytest.mark.parametrize("size", [0, 1, 65534, 65535, 65536, 3 * 65535 + 7])
+def test_stored_stream_at_block_boundaries(size):
+    # the stream of stored blocks, assembled by bgcube, inflates to the data with
+    # Python's gzip and with zlib, and has the header zlib writes
+    import zlib
+
+    from bgcube.io.files import _gzip_stored
+
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    packed = _gzip_stored(data)
+    assert gzip.decompress(packed) == data
+    assert zlib.decompress(packed, wbits=31) == data
+    assert packed[:10] == zlib.compress(b"", 0, wbits=31)[:10]
+    assert len(_stored_blocks(packed)) == max(1, -(-size // 65535))
+    assert _gzip_stored(bytearray(data)) == packed == _gzip_stored(memoryview(data))
+
+
 def test_the_sample_skips_a_fits_files_end_padding():
     """FITS pads its data with up to 2879 zero bytes: a sample from the end would count them."""
     rng = np.random.default_rng(4)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import struct
 import zlib
 from typing import TYPE_CHECKING
 
@@ -398,7 +399,7 @@ def gzip_bytes(data: bytes) -> bytes:
     * data it shrinks by less than 12%, such as float64 rates whose
       mantissas are noise (a 101x50x50 BKG_3D cube shrinks by 4.5% with
       ISA-L, 32 KiB from its middle by 3.6%), are stored in deflate's
-      uncompressed blocks: 1.2 ms for such a 2 MB cube instead of 3 ms, and
+      uncompressed blocks: 0.3 ms for such a 2 MB cube instead of 3 ms, and
       every reader inflates it about 9 times faster (Python's gzip, which
       astropy and so Gammapy use: 1.5 ms instead of 13 ms), for a file 4.7%
       larger.
@@ -426,12 +427,33 @@ def gzip_bytes(data: bytes) -> bytes:
     return gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
 
 
+#: The gzip header zlib writes (time stamp 0, "fastest" flag, Unix), and the most bytes
+#: a stored deflate block holds.
+_GZIP_HEADER, _STORED_BLOCK = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x04\x03", 0xFFFF
+
+
 def _gzip_stored(data) -> bytes:
     """``data`` in a gzip stream of uncompressed deflate blocks (time stamp 0).
 
-    zlib's level 0, which releases the interpreter's lock while it copies.
+    The stream is assembled here (header, blocks of 65535 bytes each after
+    its 5-byte header, CRC-32 and size) with ISA-L's CRC-32: 0.3 ms for a
+    2 MB cube instead of 1.6 ms through zlib's level 0, whose CRC-32 was most
+    of it; what readers inflate is the same.
     """
-    return zlib.compress(data, 0, wbits=31)  # wbits 31: a gzip header, time stamp 0
+    try:
+        from isal.isal_zlib import crc32
+    except ImportError:  # pragma: no cover - isal is a dependency; zlib's is the same number
+        crc32 = zlib.crc32
+    view = memoryview(data).cast("B")
+    n = len(view)
+    parts = [_GZIP_HEADER]
+    for start in range(0, max(n, 1), _STORED_BLOCK):  # an empty stream has one empty block
+        block = view[start : start + _STORED_BLOCK]
+        final = start + _STORED_BLOCK >= n
+        parts.append(struct.pack("<BHH", final, len(block), len(block) ^ 0xFFFF))
+        parts.append(block)
+    parts.append(struct.pack("<II", crc32(view) & 0xFFFFFFFF, n & 0xFFFFFFFF))
+    return b"".join(parts)
 
 
 def _gzip_fast(data) -> bytes:
