@@ -138,6 +138,11 @@ def orient(stored, nbins: dict, dialect: str, *, layout=None, column="", filenam
 
 
 def to_layout(data: np.ndarray, layout: str) -> np.ndarray:
-    """Arrange a ``[ENERGY, DETY, DETX]`` array in ``layout`` for storage (C-contiguous)."""
+    """A ``[ENERGY, DETY, DETX]`` array in ``layout``'s axis order for storage.
+
+    A view (transposed, not copied): its C order is the stored order, and the
+    writer copies it once, into the file's bytes (big-endian), instead of
+    copying it here first.
+    """
     names = LAYOUTS[layout]
-    return np.ascontiguousarray(np.transpose(data, [CUBE_AXES.index(a) for a in names]))
+    return np.transpose(data, [CUBE_AXES.index(a) for a in names])

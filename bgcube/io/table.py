@@ -419,7 +419,8 @@ def cube_table_parts(cube: CubeLike, *, legacy: bool = False) -> tuple[list, dic
         columns.append((f"{name}_HI", u.Quantity(edges[np.newaxis, 1:])))
     data = cube.quantity
     layout = "fovcube" if legacy else "energy-fastest"
-    columns.append((data_name, u.Quantity(to_layout(data.value, layout)[np.newaxis], data.unit)))
+    stored = to_layout(data.value, layout)[np.newaxis]  # a view: copied once, by the writer
+    columns.append((data_name, u.Quantity(stored, data.unit, copy=False)))
     meta = {"EXTNAME": cube.scheme_dict["hdu_fits_name"], LAYOUT_KEYWORD: layout}
     if not legacy:
         keywords = GADF_KEYWORDS if cube.scheme == "bg_cube" else BGCUBE_KEYWORDS

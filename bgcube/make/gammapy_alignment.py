@@ -113,7 +113,7 @@ def mirror_detx(cube) -> FOVCube:
         -edges[::-1],
         cube.dety_axis.edges_quantity,
         cube.energy_axis.edges_quantity,
-        data=np.ascontiguousarray(data),
+        data=data,  # a reversed view: the file's writer copies it once
         scheme=cube.scheme,
         unit=cube.unit,
         meta=meta,
