@@ -136,14 +136,7 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
             "counts=" + ("-" if counts is None else f"{counts:.6g}"),
             f"time added ({self.time_convention}, largest per bin)="
             + ("-" if time is None else f"{time * float(self.livetime_cube.unit.to(u.s)):.6g} s"),
-            "rate="
-            + (
-                "-"
-                if rate is None
-                else "computed"
-                if bool(rate.xp.any(rate.data != 0))
-                else "not computed (all zero)"
-            ),
+            "rate=" + _rate_state(rate),
             f"backend={cube.backend!r}",
         ]
         return f"FOVCubeBackgroundModel({', '.join(parts)})"
@@ -292,6 +285,10 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
             time cubes (Cash statistic, JAX), which are kept; the fitted
             expected counts add up to the observed counts. See
             `bgcube.fit.smooth_by_fit`, which also returns the fit result.
+            The first fit of a model and cube shape in a process imports
+            JAX and compiles the fit (about 8 s for the flexible model on a
+            20x60x60 cube on 2 cores, ``benchmarks/results/fit.md``); later
+            fits of that shape take under a second.
         model : None, str or `bgcube.fit.RateModel`
             ``method='fit'``: the model ('flexible', the default, or
             'gaussian', or a model instance).
@@ -361,3 +358,17 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
         figure : `~matplotlib.figure.Figure`
         """
         return service("peek")(self, **kwargs)
+
+
+def _rate_state(rate) -> str:
+    """How the background cube came to be, for the model's repr."""
+    if rate is None:
+        return "-"
+    if not bool(rate.xp.any(rate.data != 0)):
+        return "not computed (all zero)"
+    if str(rate.meta.get("SMOOTH", "")).upper() == "FIT":
+        model = rate.meta.get("FITMODEL", "a rate model")
+        statistic = rate.meta.get("FITSTAT")
+        cash = "" if statistic is None else f", Cash statistic {float(statistic):.6g}"
+        return f"fitted ({model}{cash})"
+    return "computed"

@@ -44,7 +44,10 @@ def test_smooth_fit_keeps_counts_and_time_and_the_total():
     model, _ = simulated()
     counts = model.counts_cube.data.copy()
     time = model.livetime_cube.data.copy()
+    assert "rate=computed" in repr(model)
     assert model.smooth(method="fit") is model
+    # the model says how its rate came to be
+    assert "rate=fitted (flexible, Cash statistic " in repr(model)
     np.testing.assert_array_equal(model.counts_cube.data, counts)
     np.testing.assert_array_equal(model.livetime_cube.data, time)
     cube = model.background_cube
