@@ -62,7 +62,8 @@ def altaz_directions(
     dc = np.radians(np.atleast_1d(np.asarray(dec, dtype=np.float64)))[:, None]
     az = np.empty((rc.shape[0], utc.size))
     zenith = np.empty_like(az)
-    # one setup (the CIRS place of the directions) per day of times; the Earth's rotation per time
+    # one setup (the CIRS place of the directions) per day of times; the Earth's rotation per
+    # time. Days are counted from jd1.min() + jd2.min(), at or before the earliest time.
     day = np.floor((utc.jd1 - utc.jd1.min()) + (utc.jd2 - utc.jd2.min())) if utc.size else []
     for d in np.unique(day):
         sel = np.flatnonzero(day == d)

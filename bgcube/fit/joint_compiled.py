@@ -132,8 +132,10 @@ def fit_threads(xp) -> int:
 
     That is `n_threads` divided by the threads of NumPy's BLAS (as
     ``threadpoolctl`` finds them): two chunks each running a multi-threaded
-    matrix product at once would slow both (on 2 cores, a DR1 fit took up to
-    4x longer so). The ``bgcube`` command runs BLAS on one thread
+    matrix product at once would slow both (on 2 cores, two fit threads with
+    two BLAS threads fitted 1000 simulated runs in 6.95 s, against 4.36 s with
+    one BLAS thread: ``benchmarks/results/fit_threads.md``). The ``bgcube``
+    command runs BLAS on one thread
     (`bgcube.blas_threads`), so its fit has a thread per core.
     """
     if backend_name(xp) != "numpy":

@@ -101,6 +101,9 @@ def mirror_detx(cube) -> FOVCube:
 
     ``mirrored.evaluate(detx=-x, ...) == cube.evaluate(detx=x, ...)``: the
     DETX edges are negated and reversed and the data reversed along DETX.
+    On NumPy the mirrored data are a reversed view of ``cube``'s (no copy:
+    a file's writer copies them once); copy them before changing them in
+    place.
     """
     align = str(cube.meta.get("FOVALIGN", "RADEC")).upper()
     if align not in ("RADEC", _MIRRORED):
