@@ -235,3 +235,17 @@ def test_a_gzipped_file_is_read_only_as_far_as_its_decompression_goes(tmp_path):
     assert len(source._raw) < path.stat().st_size
     assert source.ensure(len(data) + 13) and bytes(source.buffer) == data + b"second member"
     assert prefetch.FileBytes(path).full() == data + b"second member"
+
+
+def test_readers_of_one_file_count_the_furthest_bytes_needed(tmp_path):
+    before = prefetch._needed[0], prefetch._needed_file[0]
+    try:
+        prefetch.note_needed(5000, tmp_path / "a.fits.gz")  # its effective area
+        prefetch.note_needed(3000, tmp_path / "a.fits.gz")  # then its events, before it
+        assert prefetch._needed[0] == 5000
+        prefetch.note_needed(2000, tmp_path / "b.fits.gz")  # the next file: its own
+        assert prefetch._needed[0] == 2000
+        prefetch.note_needed(1000)  # a reader that names no file
+        assert prefetch._needed[0] == 1000
+    finally:
+        prefetch._needed[0], prefetch._needed_file[0] = before

@@ -3,44 +3,22 @@ cannot be: make-models and apply-models go on without it, and --fail-fast stops 
 
 import shutil
 
-import astropy.units as u
 import numpy as np
 import pytest
+from _irf_helpers import CONDITIONS, aeff_hdu
 from astropy.io import fits
 from astropy.table import Table, vstack
 
 from bgcube.binning import EFFECTIVE_AREA_COLUMN
 from bgcube.cli import main
 from bgcube.data import DataStore
-from bgcube.errors import FileFormatError
+from bgcube.data.irf import with_effective_area
+from bgcube.errors import FileFormatError, ObservationError
 from bgcube.fit.joint import JOINT_MODEL_FILE, JointBackgroundModel
 from bgcube.make import make_models
 from bgcube.make.apply import apply_models
 from bgcube.make.gammapy_index import BKG_SUBDIR, bkg_file_name
 from bgcube.simulate import make_test_dataset
-
-CONDITIONS = f"ZEN_PNT:cos:1,{EFFECTIVE_AREA_COLUMN}:log:1"
-
-
-def _aeff_hdu(scale):
-    """An AEFF_2D table: ``scale`` m2 x a smooth function of energy and offset."""
-    e_edges = np.logspace(-1, 2, 13)
-    t_edges = np.linspace(0.0, 2.5, 6)
-    lg = 0.5 * (np.log10(e_edges[1:]) + np.log10(e_edges[:-1]))
-    t = 0.5 * (t_edges[1:] + t_edges[:-1])
-    area = scale * (2.0 + lg[None, :]) * (3.0 - t[:, None])
-    table = Table()
-    for name, value, unit in (
-        ("ENERG_LO", e_edges[:-1], "TeV"),
-        ("ENERG_HI", e_edges[1:], "TeV"),
-        ("THETA_LO", t_edges[:-1], "deg"),
-        ("THETA_HI", t_edges[1:], "deg"),
-        ("EFFAREA", area, "m2"),
-    ):
-        table[name] = u.Quantity(value[None, ...], unit)
-    hdu = fits.table_to_hdu(table)
-    hdu.name = "AEFF"
-    return hdu
 
 
 def _with_effective_areas(source, folder):
@@ -50,7 +28,7 @@ def _with_effective_areas(source, folder):
     rows = []
     for k, obs_id in enumerate(sorted(set(int(i) for i in hdu_index["OBS_ID"]))):
         name = f"aeff_{obs_id:06d}.fits.gz"
-        fits.HDUList([fits.PrimaryHDU(), _aeff_hdu(1e5 * (1.0 + 0.13 * k))]).writeto(
+        fits.HDUList([fits.PrimaryHDU(), aeff_hdu(1e5 * (1.0 + 0.13 * k))]).writeto(
             folder / "data" / name
         )
         rows.append((obs_id, "aeff", "aeff_2d", "data", name, "AEFF", 0))
@@ -112,10 +90,14 @@ def test_a_run_with_an_unreadable_effective_area_is_left_out_of_the_joint_build(
 
 
 def test_fail_fast_stops_at_the_unreadable_effective_area(folders, tmp_path):
+    # read with the run's events (one pass over the files): stops as an unreadable event
+    # file does, before any model is written, the runs read before kept for --resume
     _, damaged, victim = folders
-    with pytest.raises(FileFormatError, match=f"aeff_{victim:06d}.fits.gz', HDU 'AEFF'"):
+    match = f"OBS_ID {victim}: file .*aeff_{victim:06d}.fits.gz', HDU 'AEFF'"
+    with pytest.raises(ObservationError, match=match):
         _build(damaged, tmp_path / "out", fail_fast=True)
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out" / JOINT_MODEL_FILE).exists()
+    assert not (tmp_path / "out" / BKG_SUBDIR).exists()
 
 
 def test_the_default_command_reports_the_run_and_goes_on(folders, tmp_path, capsys):
@@ -128,7 +110,8 @@ def test_the_default_command_reports_the_run_and_goes_on(folders, tmp_path, caps
     assert main([*args[:2], str(tmp_path / "ff"), "--fail-fast", "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and f"aeff_{victim:06d}" in err
-    assert not (tmp_path / "ff").exists()
+    # nothing but the runs read before it, kept for --resume
+    assert [p.name for p in (tmp_path / "ff").iterdir()] == [".bgcube-checkpoint"]
 
 
 def test_apply_models_leaves_the_run_out(folders, tmp_path, capsys):
@@ -152,7 +135,6 @@ def test_apply_models_leaves_the_run_out(folders, tmp_path, capsys):
 
 def test_a_missing_effective_area_file_is_a_run_left_out_not_a_condition(folders, tmp_path):
     """A listed AEFF_2D file that is missing leaves its run out; the others keep the column."""
-    from bgcube.data.irf import with_effective_area
 
     intact, _, victim = folders
     copy = tmp_path / "data"
@@ -169,7 +151,21 @@ def test_a_missing_effective_area_file_is_a_run_left_out_not_a_condition(folders
     assert EFFECTIVE_AREA_COLUMN not in store.obs_table.colnames
 
 
-def test_reading_the_effective_areas_shows_a_bar(folders, tmp_path, capsys):
+def test_reading_the_effective_areas_shows_a_bar(folders, capsys):
     intact, _, _ = folders
-    _build(intact, tmp_path / "out", progress=True)
+    store = DataStore.from_dir(intact)
+    with_effective_area(store, store.obs_table, progress=True)
     assert "effective areas:" in capsys.readouterr().err
+
+
+def test_a_build_reads_the_effective_areas_with_the_runs(folders, tmp_path, capsys):
+    intact, _, _ = folders
+    store = DataStore.from_dir(intact)
+    result = _build(intact, tmp_path / "out", progress=True)
+    err = capsys.readouterr().err
+    assert "runs:" in err and "effective areas:" not in err  # no pass of their own
+    expected = with_effective_area(store, store.obs_table)[EFFECTIVE_AREA_COLUMN]
+    runs = result.joint.model.runs
+    assert np.array_equal(np.asarray(runs["OBS_ID"]), np.asarray(store.obs_ids))
+    written = Table.read(tmp_path / "out" / "bg_observation_table.fits.gz")
+    assert np.array_equal(np.asarray(written[EFFECTIVE_AREA_COLUMN]), np.asarray(expected))

@@ -22,6 +22,8 @@ from ..io.lean_fits import read_header, read_table_hdu
 from ..progress import progress_bar
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from astropy.table import Table
 
     from .._types import PathLike, QuantityLike
@@ -49,6 +51,8 @@ def effective_area_at(
     hdu: str | int,
     energy: QuantityLike = AEFF_ENERGY,
     offset: QuantityLike = AEFF_OFFSET,
+    *,
+    hand_on: bool = False,
 ) -> u.Quantity:
     """Effective area of a GADF ``AEFF_2D`` table at one energy and offset.
 
@@ -66,6 +70,11 @@ def effective_area_at(
         Energy (default 1 TeV).
     offset : `~astropy.coordinates.Angle` or `~astropy.units.Quantity`
         Offset from the pointing (default 0.5 deg).
+    hand_on : bool
+        The file is read next by a build (the run's events): the bytes
+        decompressed here are kept for that read, and the files of the next
+        runs are decompressed ahead as far (`bgcube.io.prefetch`), so that
+        a gzipped file holding both HDUs is decompressed once.
 
     Returns
     -------
@@ -82,7 +91,7 @@ def effective_area_at(
         has no rows, or the area there is not finite; the message names
         file, HDU and column.
     """
-    cells = _first_row(filename, hdu)
+    cells = _first_row(filename, hdu, hand_on)
     for name, (value, _) in cells.items():
         if np.asarray(value).dtype.kind not in "fiu":
             raise FileFormatError(
@@ -139,7 +148,7 @@ def effective_area_at(
     return value * u.m**2
 
 
-def _first_row(filename, hdu) -> dict:
+def _first_row(filename, hdu, hand_on=False) -> dict:
     """The first row's cell and the unit of each AEFF_2D column: ``{name: (value, unit)}``.
 
     Read by the lean reader of `bgcube.io.lean_fits` (the file decompressed
@@ -151,7 +160,7 @@ def _first_row(filename, hdu) -> dict:
     FileFormatError
         The file or HDU cannot be read, or a column is missing.
     """
-    lean = read_table_hdu(filename, hdu, _COLUMNS, read_ahead=False)
+    lean = read_table_hdu(filename, hdu, _COLUMNS, read_ahead=hand_on, hand_on=hand_on)
     if lean is not None:
         cells = _lean_cells(lean, filename, hdu)
         if cells is not None:
@@ -249,6 +258,7 @@ def with_effective_area(
     messages: list[str] | None = None,
     progress: bool | None = False,
     failed: list[tuple[int, str]] | None = None,
+    known: Mapping[int, float] | None = None,
 ) -> Table:
     """``table`` with the column `AEFF_COLUMN` from each run's AEFF_2D HDU, where all have one.
 
@@ -269,6 +279,10 @@ def with_effective_area(
         Show a progress bar (None: when stderr is a terminal).
     failed : list of (int, str), optional
         Collects the runs whose effective area cannot be read (default: raise).
+    known : mapping of int to float, optional
+        Values already read, m2, by OBS_ID (e.g. by a build, in the same pass
+        as the events): those runs are not read again (NaN: it could not be
+        read, the caller has the reason).
 
     Returns
     -------
@@ -291,8 +305,11 @@ def with_effective_area(
                     f"the condition column {AEFF_COLUMN} is not available"
                 )
             return table
-    values = np.full(len(obs_ids), np.nan)
-    for k, obs_id in enumerate(progress_bar(obs_ids, len(obs_ids), "effective areas", progress)):
+    known = {} if known is None else {int(i): float(v) for i, v in known.items()}
+    values = np.array([known.get(i, np.nan) for i in obs_ids])
+    todo = [k for k, obs_id in enumerate(obs_ids) if obs_id not in known]
+    for k in progress_bar(todo, len(todo), "effective areas", progress if todo else False):
+        obs_id = obs_ids[k]
         try:
             filename, hdu = store.hdu_location(obs_id, "aeff")
             values[k] = effective_area_at(filename, hdu).to_value(u.m**2)

@@ -344,7 +344,7 @@ def _locate(source, hdu):
 
 
 def read_table_hdu(
-    path, hdu="EVENTS", columns=None, *, read_ahead: bool = True
+    path, hdu="EVENTS", columns=None, *, read_ahead: bool = True, hand_on: bool = False
 ) -> LeanTableHDU | None:
     """A binary table HDU of a FITS file (gzipped or not), or None where astropy must read it.
 
@@ -365,6 +365,11 @@ def read_table_hdu(
         Tell `bgcube.io.prefetch` how far this file was needed, so that the
         next files are decompressed as far (the event lists of a build);
         False for a read outside that sequence.
+    hand_on : bool
+        Give the file's bytes decompressed so far to the next reader of the
+        same file (`bgcube.io.prefetch.put_back`; the table then holds a
+        copy of its own bytes): a build that reads a run's effective area
+        and then its events decompresses the file once.
 
     Returns
     -------
@@ -384,12 +389,12 @@ def read_table_hdu(
         n_table = int(header["NAXIS1"]) * int(header["NAXIS2"])
         if not source.ensure(start + n_table):
             raise _Unsupported("truncated data")
-        # a view, not a copy: nothing reads this file's buffer further (it is not
-        # handed on), so it never grows under the view
+        # a view, not a copy, unless the buffer is handed on (its next reader may
+        # grow it, which a view would forbid)
         view = memoryview(source.buffer).toreadonly()[start : start + n_table]
-        table = LeanTableHDU(header, view)
+        table = LeanTableHDU(header, memoryview(bytes(view)) if hand_on else view)
         if read_ahead:
-            _prefetch.note_needed(start + n_table)
+            _prefetch.note_needed(start + n_table, path)
     except Exception:  # unusual or damaged: astropy's read answers or reports it
         if source is not None:
             _prefetch.put_back(path, source)  # the astropy read takes its bytes
@@ -398,6 +403,9 @@ def read_table_hdu(
     if any(c.name.upper() in wanted and c.dtype is None for c in table.columns):
         _prefetch.put_back(path, source)
         return None
+    if hand_on:
+        view.release()
+        _prefetch.put_back(path, source)
     return table
 
 

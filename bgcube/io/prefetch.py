@@ -228,19 +228,25 @@ def put_back(path, source):
             _returned[_key(path)] = source
 
 
-#: Bytes the last reader needed of a file (`note_needed`): how far the next file is
-#: decompressed ahead.
+#: Bytes the readers of the last file needed (`note_needed`): how far the next file is
+#: decompressed ahead; and that file's key.
 _needed = [0]
+_needed_file = [None]
 
 
-def note_needed(n: int) -> None:
+def note_needed(n: int, path=None) -> None:
     """Tell the read-ahead how many (decompressed) bytes of a file a reader needed.
 
     The next files are decompressed that far ahead (and 10% more), in one
     call that holds no lock of the interpreter's: the thread reading ahead
     runs no Python to speak of, so it never keeps the reader waiting.
+    Readers of several HDUs of one file (``path`` given: e.g. a run's
+    effective area, then its events) count the furthest of them.
     """
-    _needed[0] = int(n)
+    key = _key(path)
+    if key is not None and key == _needed_file[0]:
+        n = max(int(n), _needed[0])
+    _needed[0], _needed_file[0] = int(n), key
 
 
 def _read_ahead(path, hdu):

@@ -354,7 +354,8 @@ class Checkpoint:
             n_filled=int(info["n_filled"]),
             time=info["time_s"] * u.s,
         )
-        return PartialCubes(counts, time, (fill,))
+        areas = ((fill.obs_id, float(info["area_m2"])),) if "area_m2" in info else ()
+        return PartialCubes(counts, time, (fill,), areas=areas)
 
     def _discard(self, obs_id, reason):
         self.discarded.append((int(obs_id), reason))
@@ -403,6 +404,8 @@ def _compact(partial: PartialCubes) -> dict:
         "n_filled": fill.n_filled,
         "time_s": float(fill.time.to_value(u.s)),
     }
+    if partial.areas:  # the run's effective area, read in the same pass (RunTask.effective_area)
+        info["area_m2"] = float(partial.areas[0][1])
     counts = np.asarray(to_numpy(partial.counts), dtype=np.float64)
     time = np.asarray(to_numpy(partial.time), dtype=np.float64)
     small = counts.astype(np.float32)

@@ -319,15 +319,18 @@ def compute_partial_on_backend(task, backend=None):
     partial : `~bgcube.make.partial.PartialCubes`
         Its cubes on the backend's device (float64).
     """
-    from .partial import PartialCubes, StoreFiles
+    from .partial import PartialCubes, StoreFiles, run_effective_area
 
     backend = task.backend if backend is None else backend
     namespace_of(backend)  # an unknown or missing backend fails here, for every run alike
     store = task.store.open() if isinstance(task.store, StoreFiles) else task.store
+    areas, failed = run_effective_area(task, store)
+    if failed:
+        return PartialCubes(failed=failed, areas=areas)
     model = task.empty_model(backend=backend, copy=False)  # read only: binning, unit, device
     try:
         observation = store.observation(task.obs_id, fov_alignment=None)
         counts, time, fill = observation_cubes(model, observation, task.regions(), task.alignment)
     except BgcubeError as exc:
-        return PartialCubes(failed=((task.obs_id, str(exc)),))
-    return PartialCubes(counts, time, (fill,))
+        return PartialCubes(failed=((task.obs_id, str(exc)),), areas=areas)
+    return PartialCubes(counts, time, (fill,), areas=areas)

@@ -201,6 +201,66 @@ def _readable(obs_table, unread):
     return obs_table[~bad]
 
 
+def _fit_setup(obs_table, unread, conditions, spatial_conditions, fit_glat_min, messages):
+    """The readable runs, which are fitted, and the resolved conditions, checked.
+
+    Returns ``(runs_table, fitted, conditions, spatial_conditions)``; raises
+    `~bgcube.errors.ConditionError` or `~bgcube.errors.FitError` as
+    `make_joint_models` says.
+    """
+    runs_table = _readable(obs_table, unread)  # the runs whose IRF could be read
+    fitted, note = fit_run_mask(runs_table, fit_glat_min)
+    messages += [note] if note else []
+    fit_table = runs_table[np.flatnonzero(fitted)]
+    conditions = resolve_conditions(conditions, DEFAULT_CONDITIONS, fit_table, messages)
+    spatial_conditions = resolve_conditions(
+        spatial_conditions, DEFAULT_SPATIAL_CONDITIONS, fit_table, messages
+    )
+    for c in (*conditions, *spatial_conditions):  # missing or constant: fail before any work
+        c.fitted_to(fit_table)
+    check_enough_runs(len(fit_table), conditions, n_selected=len(obs_table), unread=unread or ())
+    return runs_table, fitted, conditions, spatial_conditions
+
+
+def _areas_in_read_pass(store, obs_table, conditions) -> bool:
+    """Whether the runs' effective areas are wanted, not known yet and there for every run:
+    then they are read in the pass over the runs' events (`RunTask.effective_area`)."""
+    named = DEFAULT_CONDITIONS if conditions is None else resolve_conditions(conditions, ())
+    if EFFECTIVE_AREA_COLUMN in obs_table.colnames or not any(
+        c.column == EFFECTIVE_AREA_COLUMN for c in named
+    ):
+        return False
+    return all(store.has_hdu(int(i), "aeff") for i in np.asarray(obs_table["OBS_ID"]))
+
+
+def _check_before_reading(obs_table, conditions, spatial_conditions, fit_glat_min):
+    """What `_fit_setup` checks that needs no effective area, before the runs are read:
+    each condition the user named (but the area) is in the table and not constant, and
+    enough runs are left for them."""
+    fitted, _ = fit_run_mask(obs_table, fit_glat_min)
+    fit_table = obs_table[np.flatnonzero(fitted)]
+    named = [
+        c
+        for given in (conditions, spatial_conditions)
+        if given is not None
+        for c in resolve_conditions(given, ())
+        if c.column != EFFECTIVE_AREA_COLUMN
+    ]
+    for c in named:
+        c.fitted_to(fit_table)
+    spectral = () if conditions is None else resolve_conditions(conditions, ())
+    check_enough_runs(len(fit_table), spectral, n_selected=len(obs_table))
+
+
+def _with_areas(store, obs_table, cubes, messages, progress):
+    """``(obs_table with the effective-area column, runs whose area could not be read)``,
+    from the areas read with the events (`RunCubes.areas`); a run without one there
+    (none was saved with it) is read now."""
+    table = with_effective_area(store, obs_table, messages, progress, known=cubes.areas)
+    lost = {i for i, a in cubes.areas.items() if not np.isfinite(a)}
+    return table, [(i, r) for i, r in cubes.failed if i in lost]
+
+
 class _PerRunModels(Mapping):
     """Each run's `PerObservationModel`, made when asked (one cube in memory at a time)."""
 
@@ -310,21 +370,21 @@ def make_joint_models(
         too few runs, or a fit that did not converge.
     """
     spec = spec or JointModelSpec()
-    messages, unread = [], None if fail_fast else []
-    obs_table = condition_table(store, obs_table, conditions, messages, progress, unread)
-    runs_table = _readable(obs_table, unread)  # the runs whose IRF could be read
     if fit_glat_min is None:
         fit_glat_min = DEFAULT_FIT_GLAT_MIN
-    fitted, note = fit_run_mask(runs_table, fit_glat_min)
-    messages += [note] if note else []
-    fit_table = runs_table[np.flatnonzero(fitted)]
-    conditions = resolve_conditions(conditions, DEFAULT_CONDITIONS, fit_table, messages)
-    spatial_conditions = resolve_conditions(
-        spatial_conditions, DEFAULT_SPATIAL_CONDITIONS, fit_table, messages
-    )
-    for c in (*conditions, *spatial_conditions):  # missing or constant: fail before any work
-        c.fitted_to(fit_table)
-    check_enough_runs(len(fit_table), conditions, n_selected=len(obs_table), unread=unread or ())
+    messages = []
+    # the effective areas in the same pass as the events (one decompression of a
+    # file holding both), where every run has one; else read first, as the checks need
+    in_pass = _areas_in_read_pass(store, obs_table, conditions)
+    if in_pass:
+        _check_before_reading(obs_table, conditions, spatial_conditions, fit_glat_min)
+        runs_table, unread = obs_table, []
+    else:
+        unread = None if fail_fast else []
+        obs_table = condition_table(store, obs_table, conditions, messages, progress, unread)
+        runs_table, fitted, conditions, spatial_conditions = _fit_setup(
+            obs_table, unread, conditions, spatial_conditions, fit_glat_min, messages
+        )
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -335,7 +395,7 @@ def make_joint_models(
         outdir / JOINT_MODEL_FILE,
     ] + planned_files(outdir, obs_ids)
     source = store if task_store is None else task_store
-    tasks = run_tasks(source, obs_ids, spec, regions)
+    tasks = run_tasks(source, obs_ids, spec, regions, effective_area=in_pass)
     checkpoint = Checkpoint.open(
         outdir,
         store=store,
@@ -362,7 +422,15 @@ def make_joint_models(
             workers=workers,
         )
         checkpoint.report()
-        failed, good = sorted((unread or []) + cubes.failed), cubes.obs_ids
+        if in_pass:  # the checks and the conditions, as before a read without the areas
+            obs_table, unread = _with_areas(store, obs_table, cubes, messages, progress)
+            runs_table, fitted, conditions, spatial_conditions = _fit_setup(
+                obs_table, unread, conditions, spatial_conditions, fit_glat_min, messages
+            )
+            failed = sorted(cubes.failed)  # the runs whose area could not be read among them
+        else:
+            failed = sorted((unread or []) + cubes.failed)
+        good = cubes.obs_ids
         index = {int(i): k for k, i in enumerate(np.asarray(runs_table["OBS_ID"]))}
         rows = np.array([index[i] for i in good])
         table = runs_table[rows]

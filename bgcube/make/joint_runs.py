@@ -9,7 +9,7 @@ read in bounded memory. `bgcube.make.joint` fits the joint model to them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import astropy.units as u
 import numpy as np
@@ -36,21 +36,32 @@ class RunCubes:
         ONTIME x kept fraction per pixel, s.
     failed : list of (int, str)
         Runs that could not be read, with the reason.
+    areas : dict of int to float
+        Effective area at 1 TeV (m2; NaN where it could not be read) of the
+        runs whose task read it (`run_tasks` with ``effective_area``).
     """
 
     obs_ids: list
     counts: np.ndarray
     exposure: np.ndarray
     failed: list
+    areas: dict = field(default_factory=dict)
 
 
-def run_tasks(store, obs_ids, spec, regions) -> list:
-    """One `~bgcube.make.partial.RunTask` per run on the spec's fit binning (RADEC, ONTIME)."""
+def run_tasks(store, obs_ids, spec, regions, *, effective_area: bool = False) -> list:
+    """One `~bgcube.make.partial.RunTask` per run on the spec's fit binning (RADEC, ONTIME).
+
+    With ``effective_area``, each task also reads its run's effective area
+    at 1 TeV (`RunCubes.areas`), in the same pass as the events.
+    """
     e = spec.energy_edges()
     xy = spec.fov_edges(spec.fit_pixel)
     edges = (xy * u.deg, xy * u.deg, e * u.TeV)
     return [
-        RunTask.make(obs_id, store, edges, regions, "RADEC", "ONTIME")
+        replace(
+            RunTask.make(obs_id, store, edges, regions, "RADEC", "ONTIME"),
+            effective_area=effective_area,
+        )
         for obs_id in sorted(int(i) for i in obs_ids)
     ]
 
@@ -91,8 +102,10 @@ def read_run_cubes(
     shape = (len(order), n_energy, n_pixels)
     counts = scratch_array(shape, np.float32, scratch)
     exposure = np.zeros((len(order), n_pixels))
+    areas = {}
 
     def keep(obs_id, partial):
+        areas.update(partial.areas)
         if partial.failed:
             if fail_fast:
                 raise failure_error(partial)
@@ -128,4 +141,4 @@ def read_run_cubes(
             release_rows(counts, min(new, old), max(new, old) + 1)
         counts = counts[: rows.size]
         exposure = exposure[rows]
-    return RunCubes(good, counts, exposure, failed)
+    return RunCubes(good, counts, exposure, failed, areas)

@@ -21,6 +21,7 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import astropy.units as u
 import numpy as np
@@ -28,6 +29,7 @@ import numpy as np
 from ..backend import to_numpy
 from ..data.exclusion import ExclusionRegions
 from ..data.fill import fill_observation
+from ..data.irf import effective_area_at
 from ..data.store import DataStore
 from ..errors import BgcubeError, ObservationError
 from ..io.prefetch import Prefetcher, spare_core
@@ -39,6 +41,7 @@ __all__ = [
     "RunTask",
     "PartialCubes",
     "compute_partial",
+    "run_effective_area",
     "add_partials",
     "PairwiseSum",
     "compute_serial",
@@ -90,6 +93,12 @@ class RunTask:
         or e.g. ``'jax'``, ``'cupy'`` (`~bgcube.make.device_chain`: the
         events go to the device once and the cubes stay there). Not part
         of `settings_digest`: every backend gives the same cubes.
+    effective_area : bool
+        Also read the run's effective area at 1 TeV
+        (`~bgcube.data.irf.effective_area_at`, before the events: a
+        gzipped file holding both is decompressed once) into
+        `PartialCubes.areas`. Not part of `settings_digest`: the cubes are
+        the same.
     """
 
     obs_id: int
@@ -101,6 +110,7 @@ class RunTask:
     alignment: str = "RADEC"
     time_convention: str = "ONTIME"
     backend: str = "numpy"
+    effective_area: bool = False
 
     @classmethod
     def make(cls, obs_id, store, edges, regions, alignment, time_convention, backend="numpy"):
@@ -199,6 +209,9 @@ class PartialCubes:
     caught_warnings : tuple of Warning
         Warnings a run's task emitted in another process, for the driver to
         emit again (not carried into sums).
+    areas : tuple of (int, float)
+        OBS_ID and effective area at 1 TeV (m2; NaN where it could not be
+        read) of each run whose task asked for it (`RunTask.effective_area`).
     """
 
     counts: np.ndarray | None = None
@@ -206,6 +219,7 @@ class PartialCubes:
     fills: tuple = field(default=())
     failed: tuple = field(default=())
     caught_warnings: tuple = field(default=(), compare=False)
+    areas: tuple = field(default=())
 
     @property
     def obs_ids(self) -> list[int]:
@@ -233,7 +247,9 @@ def add_partials(a: PartialCubes, b: PartialCubes) -> PartialCubes:
                 f"cannot add partial cubes of shapes {a.counts.shape} and {b.counts.shape}"
             )
         counts, time = a.counts + b.counts, a.time + b.time
-    return PartialCubes(counts, time, a.fills + b.fills, a.failed + b.failed)
+    return PartialCubes(
+        counts, time, a.fills + b.fills, a.failed + b.failed, areas=a.areas + b.areas
+    )
 
 
 def compute_partial(task: RunTask) -> PartialCubes:
@@ -262,15 +278,38 @@ def compute_partial(task: RunTask) -> PartialCubes:
 
         return compute_partial_on_backend(task)
     store = task.store.open() if isinstance(task.store, StoreFiles) else task.store
+    areas, failed = run_effective_area(task, store)
+    if failed:
+        return PartialCubes(failed=failed, areas=areas)
     model = task.empty_model()
     try:
         observation = store.observation(task.obs_id, fov_alignment=task.alignment)
         fill = fill_observation(model, observation, task.regions())
     except BgcubeError as exc:
-        return PartialCubes(failed=((task.obs_id, str(exc)),))
+        return PartialCubes(failed=((task.obs_id, str(exc)),), areas=areas)
     counts = np.asarray(to_numpy(model.counts_cube.data), dtype=np.float64)
     time = np.asarray(to_numpy(model.livetime_cube.data), dtype=np.float64)
-    return PartialCubes(counts, time, (fill,))
+    return PartialCubes(counts, time, (fill,), areas=areas)
+
+
+def run_effective_area(task: RunTask, store) -> tuple[tuple, tuple]:
+    """``(areas, failed)`` of a task's run: its effective area, where the task asks for it.
+
+    ``areas`` is ``((obs_id, m2),)`` (NaN where it cannot be read, and then
+    ``failed`` is ``((obs_id, reason),)``), or empty where the task does not
+    ask. Read before the run's events: the decompressed bytes of a file
+    holding both are handed on to the events' read.
+    """
+    if not task.effective_area:
+        return (), ()
+    try:
+        filename, hdu = store.hdu_location(task.obs_id, "aeff")
+        events_file = _events_file(task)
+        same = events_file is not None and Path(events_file[0]) == Path(filename)
+        area = effective_area_at(filename, hdu, hand_on=same).to_value(u.m**2)
+    except BgcubeError as exc:
+        return ((task.obs_id, float("nan")),), ((task.obs_id, str(exc)),)
+    return ((task.obs_id, float(area)),), ()
 
 
 class PairwiseSum:
