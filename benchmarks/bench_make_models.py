@@ -36,6 +36,13 @@ warm-up:
   the cache (with it, the command also keeps the fit's traced programs,
   `bgcube.fit.joint_stored`).
 
+* **--before FOLDER** (optional): the default command run from the
+  source folder of an earlier bgcube (e.g. ``git worktree add ../old
+  <commit>``), side by side with this one: what a change gained.
+* **--one-core** (optional): every fresh interpreter runs on one core
+  (Linux), so its wall time is the work it does, whatever the second
+  core's scheduling: how much work a change saved, on a noisy machine.
+
 The steps take turns ``--repeat`` times (so a busy spell of the machine
 slows all of them alike); each time is the best of its runs (and the
 median is given too), wall clock and CPU (of this process, plus that of
@@ -87,6 +94,20 @@ bare_read({files!r})
 """
 
 
+def _revision(folder) -> str:
+    """The short commit of a source folder (a git checkout), or its name."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(folder), "rev-parse", "--short", "HEAD"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return Path(folder).name
+
+
 def _children_cpu() -> float:
     """User and system CPU seconds of the finished child processes so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -99,6 +120,15 @@ def main(argv=None):
     parser.add_argument("--no-jax", dest="jax", action="store_false", help="leave out JAX")
     parser.add_argument("--output", type=Path, default=RESULTS)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument(
+        "--one-core", action="store_true", help="run each fresh interpreter on one core"
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        metavar="FOLDER",
+        help="also run the default command from this source folder of an earlier bgcube",
+    )
     args = parser.parse_args(argv)
 
     from bgcube.datasets import get_path
@@ -106,6 +136,11 @@ def main(argv=None):
 
     indir = get_path("hess-dl3-dr1")
     files = hess_event_files()
+    core = min(os.sched_getaffinity(0)) if args.one_core else None
+
+    def pin():  # in the child, before it starts: one core (--one-core)
+        if core is not None:
+            os.sched_setaffinity(0, {core})
 
     def bare():
         return bare_read(files)
@@ -124,11 +159,15 @@ def main(argv=None):
             folder=str(Path(__file__).resolve().parent), files=[str(f) for f in files]
         )
 
-        def command(model, backend="numpy", cache="off", chain="auto", extra=()):
+        def command(model, backend="numpy", cache="off", chain="auto", extra=(), source=None):
             args = [sys.executable, "-m", "bgcube", "make-models", "--model", model, *extra]
             args += ["--backend", backend, str(indir), str(out), "--overwrite", "--no-progress"]
             env = dict(FRESH_ENV, BGCUBE_JAX_CACHE=cache, BGCUBE_RUN_CHAIN=chain)
-            return lambda: subprocess.run(args, check=True, capture_output=True, env=env)
+            if source is not None:  # an earlier bgcube's source folder, ahead of this one
+                env["PYTHONPATH"] = str(Path(source).resolve())
+            return lambda: subprocess.run(
+                args, check=True, capture_output=True, env=env, preexec_fn=pin
+            )
 
         command("groups")()  # writes the modules' bytecode, as an installation does
         cache = str(Path(tmp) / "jax-cache")
@@ -137,12 +176,21 @@ def main(argv=None):
             "make_models(model='groups') in this process": build("groups"),
             "make_models(model='joint') in this process": build("joint"),
             BARE_FRESH: lambda: subprocess.run(
-                [sys.executable, "-c", script], check=True, capture_output=True, env=FRESH_ENV
+                [sys.executable, "-c", script],
+                check=True,
+                capture_output=True,
+                env=FRESH_ENV,
+                preexec_fn=pin,
             ),
             "bgcube make-models --model groups": command("groups"),
             "bgcube make-models --model joint": command("joint"),
             ALTAZ: command("groups", extra=("--alignment", "ALTAZ")),
         }
+        before = None
+        if args.before is not None:
+            before = f"bgcube make-models --model joint, before ({_revision(args.before)})"
+            steps[before] = command("joint", source=args.before)
+            steps[before]()  # its bytecode written
         if args.jax:
             steps.update(
                 {
@@ -183,7 +231,8 @@ def main(argv=None):
         "# make-models against the bare read of the events",
         "",
         "Written by `python benchmarks/bench_make_models.py`; best of "
-        f"{args.repeat} runs, files in the page cache.",
+        f"{args.repeat} runs, files in the page cache"
+        + ("; every fresh interpreter on one core (--one-core)." if args.one_core else "."),
         "",
         f"- machine: {machine_description()}",
         f"- load average (1, 5, 15 min) before: {load_before}; after: {load_average()}",
@@ -225,6 +274,12 @@ def main(argv=None):
         jax_labels = [k for k in wall if k.startswith(f"{label} --backend jax")]
         for jax_label in jax_labels:
             target(f"{jax_label[len(label) + 1 :]} / numpy, --model {model}", jax_label, label, 1.5)
+    if before is not None:
+        joint = "bgcube make-models --model joint"
+        lines.append(
+            f"- {joint} / the same {before[len(joint) + 2 :]}: {wall[joint] / wall[before]:.2f}x "
+            f"({medians[joint] / medians[before]:.2f}x) (the change's gain; no target);"
+        )
     groups = "bgcube make-models --model groups"
     lines.append(
         f"- {ALTAZ[len(groups) + 1 :]} / RADEC, --model groups: "
