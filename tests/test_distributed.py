@@ -214,3 +214,29 @@ def test_joint_run_cubes_on_dask_equal_the_serial_ones(client, dataset):
     np.testing.assert_array_equal(np.asarray(on_dask.counts), np.asarray(serial.counts))
     np.testing.assert_array_equal(on_dask.exposure, serial.exposure)
     assert serial.counts.sum() > 0
+
+
+def test_the_effective_areas_read_with_the_runs_come_back_from_dask(client, tmp_path):
+    """Each task reads its run's effective area with the events; Dask returns them as a
+    serial read does, and as they are read on their own."""
+    from _irf_helpers import with_aeff_in_event_files
+
+    from bgcube.data.irf import with_effective_area
+    from bgcube.fit.joint import JointModelSpec
+    from bgcube.make.joint import read_run_cubes, run_tasks
+    from bgcube.make.pipeline import resolve_exclusion
+
+    simulated = make_test_dataset(tmp_path / "sim", n_obs=4, random_state=9)
+    store = DataStore.from_dir(with_aeff_in_event_files(simulated.path, tmp_path / "aeff"))
+    spec = JointModelSpec(energy_step_dex=0.1)
+    tasks = run_tasks(
+        store, store.obs_ids, spec, resolve_exclusion("none", store.obs_table), effective_area=True
+    )
+    serial = read_run_cubes(tasks, spec, progress=False)
+    on_dask = read_run_cubes(tasks, spec, progress=False, scheduler=client)
+    expected = with_effective_area(store, store.obs_table)
+    alone = dict(
+        zip(store.obs_ids.tolist(), np.asarray(expected["AEFF_1TEV"]).tolist(), strict=True)
+    )
+    assert on_dask.areas == serial.areas == alone
+    np.testing.assert_array_equal(np.asarray(on_dask.counts), np.asarray(serial.counts))

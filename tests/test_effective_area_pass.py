@@ -5,8 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
-from _irf_helpers import CONDITIONS, aeff_hdu
-from astropy.io import fits
+from _irf_helpers import CONDITIONS, with_aeff_in_event_files
 from astropy.table import Table
 
 import bgcube.io.prefetch as prefetch
@@ -22,26 +21,7 @@ def one_file_runs(tmp_path_factory):
     """A simulated data set in gzipped files that hold the events and an AEFF HDU after them."""
     root = tmp_path_factory.mktemp("aeff_pass")
     dataset = make_test_dataset(root / "sim", n_obs=8, random_state=3)
-    folder = root / "one_file"
-    shutil.copytree(dataset.path, folder)
-    hdu_index = Table.read(folder / "hdu-index.fits.gz")
-    hdu_index["FILE_NAME"] = hdu_index["FILE_NAME"].astype("U64")
-    events = hdu_index[hdu_index["HDU_TYPE"] == "events"]
-    rows = []
-    for k, row in enumerate(events):
-        path = folder / row["FILE_DIR"].strip() / row["FILE_NAME"].strip()
-        with fits.open(path) as hdus:
-            hdus = fits.HDUList([h.copy() for h in hdus] + [aeff_hdu(1e5 * (1 + 0.1 * k))])
-        hdus.writeto(f"{path}.gz")
-        path.unlink()
-        name = row["FILE_NAME"].strip() + ".gz"
-        rows.append((row["OBS_ID"], "aeff", "aeff_2d", row["FILE_DIR"], name, "AEFF", 0))
-    for row in hdu_index:  # every HDU of a run in its one gzipped file
-        row["FILE_NAME"] = row["FILE_NAME"].strip() + ".gz"
-    for r in rows:
-        hdu_index.add_row(r)
-    hdu_index.write(folder / "hdu-index.fits.gz", overwrite=True)
-    return folder
+    return with_aeff_in_event_files(dataset.path, root / "one_file")
 
 
 def _file_readers(monkeypatch):
@@ -102,3 +82,21 @@ def test_the_same_model_as_with_the_areas_read_first(one_file_runs, tmp_path):
     assert EFFECTIVE_AREA_COLUMN in [c.column for c in in_pass.conditions]
     np.testing.assert_array_equal(in_pass.coef_a, first.coef_a)
     np.testing.assert_array_equal(in_pass.coef_s, first.coef_s)
+
+
+def test_a_resumed_build_takes_the_areas_from_its_checkpoint(one_file_runs, tmp_path, monkeypatch):
+    options = dict(exclusion="none", progress=False, fit_glat_min=0.0, conditions=CONDITIONS)
+    out = tmp_path / "out"
+    first = make_models(one_file_runs, out, keep_checkpoint=True, **options).joint.model
+    readers = _file_readers(monkeypatch)
+    again = make_models(one_file_runs, out, resume=True, overwrite=True, **options).joint.model
+    monkeypatch.undo()
+    store = DataStore.from_dir(one_file_runs)
+    files = {str(store.hdu_location(int(i), "events")[0]) for i in store.obs_ids}
+    sizes = {f: len(prefetch.read_file_bytes(f)) for f in files}
+    runs_read = [r for r in readers if str(r.path) in files]
+    # neither the build nor its read-ahead thread decompressed a restored run's events or
+    # effective area again (a header at most)
+    assert all(len(r.buffer) < sizes[str(r.path)] // 2 for r in runs_read)
+    np.testing.assert_array_equal(again.coef_a, first.coef_a)
+    np.testing.assert_array_equal(again.coef_s, first.coef_s)

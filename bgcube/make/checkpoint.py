@@ -324,6 +324,10 @@ class Checkpoint:
                 self._writer.shutdown()
                 self._writer = None
 
+    def holds(self, task: RunTask) -> bool:
+        """Whether a saved run may be there for `load` (a cheap test: the file exists)."""
+        return self.resumed and self._path(task.obs_id).is_file()
+
     def load(self, task: RunTask) -> PartialCubes | None:
         """A saved run's partial cubes if they are there and still valid, else None."""
         path = self._path(task.obs_id)

@@ -17,6 +17,7 @@ serial and Dask builds equal bit for bit.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import json
@@ -395,13 +396,19 @@ def compute_serial(
     bar = progress_bar(_flatten(plans), total=n_runs, desc="runs", enabled=progress)
     tree, current = None, None
     ahead = Prefetcher(depth=2, enabled=spare_core())  # a busy machine: no second thread
-    files = [_events_file(task) for _, task in _flatten(plans)]
+    # the files of the runs to read (not those a resumed build takes from its checkpoint)
+    files = [
+        None if checkpoint is not None and checkpoint.holds(task) else _events_file(task)
+        for _, task in _flatten(plans)
+    ]
+    to_read = [i for i, f in enumerate(files) if f is not None]
     finished = False
     try:
         for i, (gid, task) in enumerate(bar):
-            # this run's file (if not read yet) and the next one, read by another thread
-            # (decompressed through the events only: the lean reader needs no more)
-            ahead.schedule(files[i : i + 2])
+            # this run's file (if not read yet) and the next one to read, by another thread
+            # (decompressed as far as the last file's readers needed: see bgcube.io.prefetch)
+            k = bisect.bisect_left(to_read, i)
+            ahead.schedule([files[j] for j in to_read[k : k + 2]])
             if gid != current:
                 if tree is not None:
                     sums[current] = _finish(finish, current, tree.result(PartialCubes()))
