@@ -155,10 +155,15 @@ def condition_table(store, obs_table, conditions=None, messages=None, progress=F
     with its reason. The input table is never changed. ``progress`` shows a
     bar over the runs (None: when stderr is a terminal).
     """
-    named = DEFAULT_CONDITIONS if conditions is None else resolve_conditions(conditions, ())
-    if not any(c.column == EFFECTIVE_AREA_COLUMN for c in named):
+    if not _wants_areas(conditions):
         return obs_table
     return with_effective_area(store, obs_table, messages, progress, failed)
+
+
+def _wants_areas(conditions) -> bool:
+    """Whether these conditions (None: the default ones) use the effective area."""
+    named = DEFAULT_CONDITIONS if conditions is None else resolve_conditions(conditions, ())
+    return any(c.column == EFFECTIVE_AREA_COLUMN for c in named)
 
 
 def _galactic_latitude(obs_table) -> np.ndarray:
@@ -225,10 +230,7 @@ def _fit_setup(obs_table, unread, conditions, spatial_conditions, fit_glat_min, 
 def _areas_in_read_pass(store, obs_table, conditions) -> bool:
     """Whether the runs' effective areas are wanted, not known yet and there for every run:
     then they are read in the pass over the runs' events (`RunTask.effective_area`)."""
-    named = DEFAULT_CONDITIONS if conditions is None else resolve_conditions(conditions, ())
-    if EFFECTIVE_AREA_COLUMN in obs_table.colnames or not any(
-        c.column == EFFECTIVE_AREA_COLUMN for c in named
-    ):
+    if EFFECTIVE_AREA_COLUMN in obs_table.colnames or not _wants_areas(conditions):
         return False
     return all(store.has_hdu(int(i), "aeff") for i in np.asarray(obs_table["OBS_ID"]))
 
@@ -239,16 +241,12 @@ def _check_before_reading(obs_table, conditions, spatial_conditions, fit_glat_mi
     enough runs are left for them."""
     fitted, _ = fit_run_mask(obs_table, fit_glat_min)
     fit_table = obs_table[np.flatnonzero(fitted)]
-    named = [
-        c
-        for given in (conditions, spatial_conditions)
-        if given is not None
-        for c in resolve_conditions(given, ())
-        if c.column != EFFECTIVE_AREA_COLUMN
-    ]
-    for c in named:
-        c.fitted_to(fit_table)
-    spectral = () if conditions is None else resolve_conditions(conditions, ())
+    spectral, spatial = (
+        () if c is None else resolve_conditions(c, ()) for c in (conditions, spatial_conditions)
+    )
+    for c in (*spectral, *spatial):
+        if c.column != EFFECTIVE_AREA_COLUMN:
+            c.fitted_to(fit_table)
     check_enough_runs(len(fit_table), spectral, n_selected=len(obs_table))
 
 
