@@ -1,7 +1,9 @@
 """Gzipped output: the same bytes for the same content, incompressible data written quickly
 (stored uncompressed, or at ISA-L's fastest level)."""
 
+import ast
 import gzip
+import threading
 
 import astropy.units as u
 import numpy as np
@@ -11,6 +13,7 @@ from bgcube.cube import FOVCube
 from bgcube.errors import OutputExistsError
 from bgcube.io.files import GZIP_LEVEL, gzip_bytes
 from bgcube.make.gammapy_index import write_cube_files
+from bgcube.radial import RadialBackground
 
 
 def test_compressible_data_get_the_usual_gzip_level():
@@ -130,3 +133,41 @@ def test_a_failed_file_is_raised_after_the_others_are_written(tmp_path):
         write_cube_files(cubes, paths, overwrite=False)
     assert paths[1].read_bytes() == b"there"
     assert all(p.exists() for p in paths)
+
+
+def _radial_models(n):
+    rng = np.random.default_rng(3)
+    energy, offset = np.geomspace(0.1, 100, 7) * u.TeV, np.linspace(0, 2.5, 6) * u.deg
+    rate = u.Unit("1 / (MeV s sr)")
+    return [RadialBackground(energy, offset, rng.random((6, 5)) * rate) for _ in range(n)]
+
+
+def test_radial_models_written_in_the_background_are_those_written_one_by_one(tmp_path):
+    models = _radial_models(5)
+    paths = [tmp_path / f"bkg_{i}.fits.gz" for i in range(5)]
+    write_cube_files(models, paths, overwrite=False)
+    for model, path in zip(models, paths, strict=True):
+        model.write(tmp_path / "one.fits.gz", overwrite=True)
+        assert path.read_bytes() == (tmp_path / "one.fits.gz").read_bytes()
+        back = RadialBackground.read(path)
+        np.testing.assert_array_equal(back.quantity.to_value(model.unit), model.quantity.value)
+
+
+def test_the_writing_threads_never_parse_python_source(tmp_path, monkeypatch):
+    """NumPy parses vector column formats such as '(6,5)f8' with `ast`; on CPython 3.11
+    two threads parsing at once can raise SystemError (AST constructor recursion depth
+    mismatch). Every table is built in the calling thread; the others only compress
+    and write."""
+    threads = []
+    parse = ast.parse
+
+    def recording_parse(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(ast, "parse", recording_parse)
+    models = _radial_models(4) + _cubes(4)
+    paths = [tmp_path / f"bkg_{i}.fits.gz" for i in range(8)]
+    write_cube_files(models, paths, overwrite=False)
+    assert threads, "a BKG_2D table's vector columns are expected to go through ast.parse"
+    assert set(threads) == {threading.current_thread()}

@@ -17,10 +17,17 @@ from astropy.io import fits
 from astropy.table import Table
 
 from ..errors import FileFormatError
-from .files import write_hdulist
+from .files import hdulist_bytes, write_fits_bytes
 from .fits import find_hdu, hdu_names, open_fits
 
-__all__ = ["read_bkg_2d", "write_bkg_2d", "bkg_2d_table", "is_bkg_2d_hdu", "BKG_2D_KEYWORDS"]
+__all__ = [
+    "read_bkg_2d",
+    "write_bkg_2d",
+    "bkg_2d_file_bytes",
+    "bkg_2d_table",
+    "is_bkg_2d_hdu",
+    "BKG_2D_KEYWORDS",
+]
 
 #: Header keywords of a GADF BKG_2D HDU.
 BKG_2D_KEYWORDS = {
@@ -66,8 +73,17 @@ def bkg_2d_table(model) -> Table:
 
 def write_bkg_2d(model, filename, overwrite=False) -> None:
     """Write a `~bgcube.radial.RadialBackground` as a BKG_2D file (atomic; gzipped for ``.gz``)."""
+    write_fits_bytes(bkg_2d_file_bytes(model), filename, overwrite)
+
+
+def bkg_2d_file_bytes(model) -> bytes:
+    """The bytes of the BKG_2D file of a `~bgcube.radial.RadialBackground`, uncompressed.
+
+    An empty primary HDU, then the table of `bkg_2d_table`: what `write_bkg_2d`
+    writes before any compression.
+    """
     hdu = fits.table_to_hdu(bkg_2d_table(model))
-    write_hdulist(fits.HDUList([fits.PrimaryHDU(), hdu]), filename, overwrite)
+    return hdulist_bytes(fits.HDUList([fits.PrimaryHDU(), hdu]))
 
 
 def _edges(table, name, unit, filename, hdu):

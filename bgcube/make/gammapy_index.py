@@ -35,9 +35,11 @@ from ..cube import FOVCube
 from ..data.store import HDU_INDEX, OBS_INDEX
 from ..errors import ObservationError
 from ..io.atomic import check_writable
+from ..io.bkg2d import bkg_2d_file_bytes
 from ..io.files import write_fits_bytes, write_table
 from ..io.lean_write import cube_file_bytes
 from ..progress import progress_bar
+from ..radial import RadialBackground
 from .gammapy_alignment import check_alignment, events_forced_alignment, store_for_gammapy
 from .output_paths import check_transfers, input_hdu_rows, transfer_input_files
 
@@ -215,13 +217,18 @@ def _alignment(models, obs_id) -> str:
 def write_cube_files(cubes, paths, overwrite):
     """Write cubes to files, one at a time: a few cubes in memory whatever their number.
 
-    A `~bgcube.FOVCube`'s file bytes (table format) are built here
-    (`bgcube.io.lean_write.cube_file_bytes`, those astropy writes) while
-    two other threads compress and write the ones before (ISA-L and zlib
-    release the GIL; one thread alone kept the others waiting on it: the
-    105 DR1 files in 0.53-0.74 s instead of 0.68-0.88 s); any other cube
-    (e.g. a `~bgcube.radial.RadialBackground`) is written by its own ``write``. The first error is raised once every
-    file has been tried.
+    Each file's bytes are built here, in the calling thread: a
+    `~bgcube.FOVCube`'s by `bgcube.io.lean_write.cube_file_bytes` (those
+    astropy writes), a `~bgcube.radial.RadialBackground`'s by
+    `bgcube.io.bkg2d.bkg_2d_file_bytes`. Two other threads compress and write
+    the ones before (ISA-L and zlib release the GIL; one thread alone kept
+    the others waiting on it: the 105 DR1 files in 0.53-0.74 s instead of
+    0.68-0.88 s). The writing threads never build astropy tables: NumPy
+    parses a vector column's format with `ast`, and on CPython 3.11 two
+    threads parsing at once can fail with ``SystemError: AST constructor
+    recursion depth mismatch``. A cube of any other type is written by its
+    own ``write``, here. The first error is raised once every file has been
+    tried.
 
     Parameters
     ----------
@@ -232,14 +239,29 @@ def write_cube_files(cubes, paths, overwrite):
         Replace existing files.
     """
     futures = []
+    errors = []
     with ThreadPoolExecutor(max_workers=2) as pool:
         for cube, path in zip(cubes, paths, strict=True):
             if len(futures) >= 4:
                 futures[-4].exception()  # wait: a few files' bytes in memory at most
-            if isinstance(cube, FOVCube):
-                data = cube_file_bytes(cube)
+            data = _file_bytes(cube)
+            if data is not None:
                 futures.append(pool.submit(write_fits_bytes, data, path, overwrite))
-            else:
-                futures.append(pool.submit(cube.write, path, overwrite=overwrite))
+                continue
+            try:
+                cube.write(path, overwrite=overwrite)
+            except Exception as exc:  # raised below, once every file has been tried
+                errors.append(exc)
     for future in futures:
         future.result()
+    if errors:
+        raise errors[0]
+
+
+def _file_bytes(cube):
+    """The uncompressed file bytes of a cube whose bytes bgcube builds itself, else None."""
+    if isinstance(cube, FOVCube):
+        return cube_file_bytes(cube)
+    if isinstance(cube, RadialBackground):
+        return bkg_2d_file_bytes(cube)
+    return None
