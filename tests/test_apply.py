@@ -110,7 +110,7 @@ def test_dr1_runs_outside_the_conditions_are_left_out_or_extrapolated(dr1_split,
     assert outside  # DR1 has runs outside the conditions of the even runs
     with pytest.raises(
         ObservationError,
-        match=rf"OBS_ID {outside[0]}: .*outside the model's range.*without --no-extrapolate",
+        match=rf"OBS_ID {outside[0]}: .*outside the model's range.*without --no-extrapolate .* written, flagged BKG_EXTR = T",
     ):
         apply_models(root / "A", indir, tmp_path / "x", obs_ids=outside[:2], extrapolate=False)
     assert not (tmp_path / "x" / "hdu-index.fits.gz").exists()

@@ -47,7 +47,7 @@ from ..io.files import write_table
 from ..progress import progress_bar
 from ..radial import RadialBackground
 from .earlier_outputs import EarlierOutputs
-from .extrapolation import flag_extrapolated
+from .extrapolation import EXTRAPOLATED_KEYWORD, flag_extrapolated
 from .gammapy_alignment import events_forced_alignment
 from .gammapy_index import (
     BKG_HDU_NAME,
@@ -207,7 +207,10 @@ def apply_models(
             + (
                 ""
                 if extrapolate
-                else "; without --no-extrapolate (extrapolate=False) they are written, flagged"
+                else (
+                    "; without --no-extrapolate (extrapolate=False) the runs outside the "
+                    f"model's range are written, flagged {EXTRAPOLATED_KEYWORD} = T"
+                )
             )
         )
     result.applied = [obs_id for obs_id, *_ in plan]
