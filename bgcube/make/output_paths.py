@@ -105,10 +105,23 @@ def input_hdu_rows(store, obs_ids, outdir, rule="relative", *, skip_types=("bkg"
         k: [] for k in ("OBS_ID", "HDU_TYPE", "HDU_CLASS", "FILE_DIR", "FILE_NAME", "HDU_NAME")
     }
     transfers = {}
+    file_dirs = {}  # the FILE_DIR written for each input folder: one path computation per folder
+    base_text, out_text = str(base), str(outdir)
+    text_columns = {
+        k: [str(v).strip() for v in table[k]]
+        for k in ("HDU_TYPE", "FILE_DIR", "FILE_NAME", "HDU_NAME")
+    }
+    classes = (
+        [str(v).strip() for v in table["HDU_CLASS"]]
+        if "HDU_CLASS" in table.colnames
+        else [""] * len(table)
+    )
     for i in np.nonzero(keep)[0]:
-        row = table[i]
-        source = _abs(base / str(row["FILE_DIR"]).strip() / str(row["FILE_NAME"]).strip())
+        source_text = os.path.abspath(
+            os.path.join(base_text, text_columns["FILE_DIR"][i], text_columns["FILE_NAME"][i])
+        )
         if rule in ("copy", "link"):
+            source = Path(source_text)
             inside = _relative(source, base)
             if inside.startswith("..") or Path(inside).is_absolute():
                 inside = f"external/{source.name}"
@@ -117,18 +130,18 @@ def input_hdu_rows(store, obs_ids, outdir, rule="relative", *, skip_types=("bkg"
             file_dir = _relative(transfers[source].parent, outdir)
             file_name = transfers[source].name
         else:
-            file_dir = (
-                source.parent.as_posix() if rule == "absolute" else _relative(source.parent, outdir)
-            )
-            file_name = source.name
-        columns["OBS_ID"].append(int(row["OBS_ID"]))
-        columns["HDU_TYPE"].append(str(row["HDU_TYPE"]).strip())
-        columns["HDU_CLASS"].append(
-            str(row["HDU_CLASS"]).strip() if "HDU_CLASS" in table.colnames else ""
-        )
+            folder, file_name = os.path.split(source_text)
+            file_dir = file_dirs.get(folder)
+            if file_dir is None:
+                file_dir = file_dirs[folder] = (
+                    Path(folder).as_posix() if rule == "absolute" else _relative(folder, out_text)
+                )
+        columns["OBS_ID"].append(int(obs[i]))
+        columns["HDU_TYPE"].append(text_columns["HDU_TYPE"][i])
+        columns["HDU_CLASS"].append(classes[i])
         columns["FILE_DIR"].append(file_dir)
         columns["FILE_NAME"].append(file_name)
-        columns["HDU_NAME"].append(str(row["HDU_NAME"]).strip())
+        columns["HDU_NAME"].append(text_columns["HDU_NAME"][i])
     return columns, list(transfers.items())
 
 
