@@ -3,9 +3,9 @@
 import sys
 
 try:
-    from .cli import main
+    from .cli import command
 except KeyboardInterrupt:  # Ctrl-C while the command starts
     print("bgcube: interrupted", file=sys.stderr)
     sys.exit(130)
 
-sys.exit(main())
+command()

@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import NoReturn
 
 from .cli_parser import build_parser
 from .cli_support import say_once
 from .cli_usage import command_line_text
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "command", "build_parser"]
 
 
 def _limit_blas() -> None:
@@ -236,5 +237,17 @@ def main(argv=None) -> int:
     return run_command(build_parser, _COMMANDS, argv)
 
 
+def command() -> NoReturn:
+    """The ``bgcube`` executable and ``python -m bgcube``: `main`, then the end of the process.
+
+    The process ends without Python's teardown where that is safe
+    (`bgcube.cli_exit`).
+    """
+    status = main()
+    from .cli_exit import exit_process
+
+    exit_process(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

@@ -26,6 +26,7 @@ PACKAGE = Path(bgcube.__file__).parent
 LAYERS = (
     (
         "bgcube.cli",
+        "bgcube.cli_exit",
         "bgcube.cli_parser",
         "bgcube.cli_support",
         "bgcube.cli_usage",
