@@ -30,13 +30,21 @@ keep = Finalised()
 atexit.register(lambda: open(marker, "w").write("exit handlers ran"))
 if mode == "traced":
     sys.settrace(lambda *args: None)
-if mode == "thread":
+import bgcube.cli
+if mode == "thread":  # a thread still at work when the command has finished
+    done = threading.Event()
+    main = bgcube.cli.main
+    def main_then_done(*args):
+        status = main(*args)
+        done.set()
+        return status
+    bgcube.cli.main = main_then_done
     def late():
-        time.sleep(0.5)
+        done.wait()
+        time.sleep(0.3)
         open(marker + ".thread", "w").write("thread finished")
     threading.Thread(target=late).start()
-from bgcube.cli import command
-command()
+bgcube.cli.command()
 """
 
 
