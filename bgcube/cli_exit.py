@@ -15,7 +15,8 @@ and running the exit handlers, and does so only when that is safe:
 * no other non-daemon thread is running (a thread still writing would be
   cut off);
 * no tracer or profiler is installed (``coverage``, ``cProfile``, a
-  debugger: they report after the program, during the normal exit).
+  debugger, through `sys.settrace`, `sys.setprofile` or, from Python 3.12,
+  `sys.monitoring`: they report after the program, during the normal exit).
 
 Otherwise it exits the usual way (`sys.exit`). `bgcube.cli.main`, which
 returns the status, is unchanged for callers from Python.
@@ -45,6 +46,9 @@ def teardown_needed() -> bool:
     if any(t is not here and not t.daemon and t.is_alive() for t in threading.enumerate()):
         return True
     if sys.gettrace() is not None or sys.getprofile() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)  # Python 3.12+: coverage, cProfile, pdb
+    if monitoring is not None and any(monitoring.get_tool(i) is not None for i in range(6)):
         return True
     return not callable(getattr(atexit, "_run_exitfuncs", None))
 

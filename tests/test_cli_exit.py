@@ -30,6 +30,9 @@ keep = Finalised()
 atexit.register(lambda: open(marker, "w").write("exit handlers ran"))
 if mode == "traced":
     sys.settrace(lambda *args: None)
+if mode == "monitored":  # a tool registered with sys.monitoring (Python 3.12+), as cProfile
+    import types
+    sys.monitoring = types.SimpleNamespace(get_tool=lambda i: "cProfile" if i == 2 else None)
 import bgcube.cli
 if mode == "thread":  # a thread still at work when the command has finished
     done = threading.Event()
@@ -88,9 +91,10 @@ def test_an_error_keeps_its_status_and_message(tmp_path):
     assert "torn down" not in result.stderr
 
 
-def test_a_traced_process_ends_the_usual_way(tmp_path, cube_file):
+@pytest.mark.parametrize("mode", ["traced", "monitored"])
+def test_a_traced_process_ends_the_usual_way(tmp_path, cube_file, mode):
     """coverage, cProfile and debuggers report during the normal exit."""
-    result, marker = run(tmp_path, "traced", "info", cube_file)
+    result, marker = run(tmp_path, mode, "info", cube_file)
     assert result.returncode == 0, result.stderr
     assert marker.read_text() == "exit handlers ran"
     assert "torn down" in result.stderr
