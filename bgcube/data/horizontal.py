@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import astropy.units as u
 import numpy as np
 
+from .ut1 import ut1 as ut1_times
+
 if TYPE_CHECKING:
     from astropy.coordinates import EarthLocation
     from astropy.time import Time
@@ -38,7 +40,8 @@ def altaz_directions(
     ra, dec : array_like
         ICRS directions, deg, shape ``(n,)``.
     times : `~astropy.time.Time`
-        Times (any shape ``S``); UT1 from astropy's IERS tables.
+        Times (any shape ``S``); UT1 as astropy's IERS tables give it
+        (`bgcube.data.ut1`).
     location : `~astropy.coordinates.EarthLocation`
         Observatory location.
 
@@ -51,7 +54,7 @@ def altaz_directions(
 
     shape = np.shape(times.jd1)
     utc = times.utc.ravel()
-    ut1 = times.ut1.ravel()
+    ut1 = ut1_times(times).ravel()
     lon, lat, height = location.to_geodetic()
     elong, phi, hm = (
         float(lon.to_value(u.rad)),
