@@ -3,11 +3,11 @@
 astropy's ``Time.ut1`` interpolates UT1-UTC in its Earth-orientation table
 (``IERS_Auto``), which it builds, once per process, by parsing the IERS-A
 and IERS-B text files of the ``astropy-iers-data`` package with its generic
-CDS reader: about 1.2 s, longer than the rest of an ALTAZ build of the
-H.E.S.S. DR1. For days that table takes from the IERS-B final values (all
+CDS reader: about 1 s, a third of an ALTAZ build of the H.E.S.S. DR1.
+For days that table takes from the IERS-B final values (all
 but its last months; from 1973), its UT1-UTC is that of the IERS-B file,
 linearly interpolated between days. `ut1` reads the two columns it needs
-from the same file with NumPy (about 20 ms, once per process), interpolates
+from the same file (about 30 ms, once per process), interpolates
 them as astropy does, and hands the result to ``Time.delta_ut1_utc``: the UT1
 times are those of ``Time.ut1`` to the last bit (``tests/test_ut1.py`` holds
 this on random times from 1973 to the end of the file).
@@ -21,6 +21,7 @@ cannot read take astropy's own path.
 from __future__ import annotations
 
 import functools
+import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,22 +40,32 @@ _MARGIN_DAYS = 60.0
 _MJD_ZERO = 2400000.5
 
 
-@functools.cache
 def iers_b_ut1_utc() -> tuple[np.ndarray, np.ndarray] | None:
     """MJD and UT1-UTC (s) of the IERS-B file that astropy uses, or None if unreadable.
 
-    Read from ``astropy_iers_data.IERS_B_FILE`` (the EOP 20 C04 series, one
-    line a day at 0h UTC): MJD in characters 16-26, UT1-UTC in 50-62. None
-    when the package or file is missing or its days are not consecutive.
+    The file is the one astropy's ``IERS_B.read`` reads by default
+    (``astropy.utils.iers.iers.IERS_B_FILE``, from ``astropy-iers-data``: the
+    EOP 20 C04 series, one line a day at 0h UTC), read once per process.
     """
     try:
-        from astropy_iers_data import IERS_B_FILE
+        from astropy.utils.iers import iers
 
-        with open(IERS_B_FILE, "rb") as stream:
+        path = os.fspath(iers.IERS_B_FILE)
+    except (ImportError, AttributeError, TypeError):
+        return None
+    return _read_iers_b(path)
+
+
+@functools.lru_cache(maxsize=2)
+def _read_iers_b(path: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """MJD (characters 16-26) and UT1-UTC (50-62) of an EOP C04 file; None if unreadable
+    or if its days are not consecutive."""
+    try:
+        with open(path, "rb") as stream:
             lines = [line for line in stream if not line.startswith(b"#") and line.strip()]
         mjd = np.array([float(line[16:26]) for line in lines])
         delta = np.array([float(line[50:62]) for line in lines])
-    except (ImportError, OSError, ValueError):
+    except (OSError, ValueError):
         return None
     if mjd.size < 2 or not np.all(np.diff(mjd) == 1.0):
         return None
