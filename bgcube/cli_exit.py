@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import signal
 import sys
 import threading
 from typing import NoReturn
@@ -72,6 +73,10 @@ def exit_process(status: int) -> NoReturn:
     """
     if teardown_needed():
         sys.exit(status)
+    try:  # the command is done: a Ctrl-C now would only print a traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except (ValueError, OSError):
+        pass
     _flush_output()
     atexit._run_exitfuncs()  # what the normal exit runs: logging, temporary folders, Dask
     _flush_output()
