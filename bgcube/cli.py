@@ -24,6 +24,7 @@ import sys
 import time
 from typing import NoReturn
 
+from .cli_exit import exit_process
 from .cli_parser import build_parser
 from .cli_support import say_once
 from .cli_usage import command_line_text
@@ -243,10 +244,7 @@ def command() -> NoReturn:
     The process ends without Python's teardown where that is safe
     (`bgcube.cli_exit`).
     """
-    status = main()
-    from .cli_exit import exit_process
-
-    exit_process(status)
+    exit_process(main())
 
 
 if __name__ == "__main__":

@@ -106,3 +106,11 @@ def test_in_process_the_result_is_astropys():
     np.testing.assert_array_equal(ours.jd1, reference.jd1)
     np.testing.assert_array_equal(ours.jd2, reference.jd2)
     assert getattr(times, "_delta_ut1_utc", None) is None
+
+
+def test_times_that_are_not_finite_are_left_to_astropy():
+    from bgcube.data.ut1 import _delta_ut1_utc
+
+    jd1 = np.array([2453000.5, np.nan])
+    assert _delta_ut1_utc(jd1, np.zeros(2)) is None
+    assert _delta_ut1_utc(jd1[:1], np.zeros(1)).shape == (1,)

@@ -12,7 +12,7 @@ them as astropy does, and hands the result to ``Time.delta_ut1_utc``: the UT1
 times are those of ``Time.ut1`` to the last bit (``tests/test_ut1.py`` holds
 this on random times from 1973 to the end of the file).
 
-Times outside that range, a process whose astropy table is already loaded
+Times outside that range (or not finite), a process whose astropy table is already loaded
 (then it costs nothing), a user's own Earth-orientation table
 (``astropy.utils.iers.earth_orientation_table.set``) or a file this module
 cannot read take astropy's own path.
@@ -89,6 +89,8 @@ def _delta_ut1_utc(jd1: np.ndarray, jd2: np.ndarray) -> np.ndarray | None:
     mjd = np.floor(jd1 - _MJD_ZERO + jd2)  # astropy's IERS.mjd_utc
     utc = jd1 - (_MJD_ZERO + mjd) + jd2
     last = mjd_table[-1] - _MARGIN_DAYS
+    if not np.all(np.isfinite(mjd)):
+        return None
     if mjd.size and (np.min(mjd) < _FIRST_MJD or np.max(mjd) + 1.0 > last):
         return None
     i0 = (mjd - mjd_table[0]).astype(np.intp)

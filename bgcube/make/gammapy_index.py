@@ -31,7 +31,6 @@ import astropy.units as u
 import numpy as np
 from astropy.table import Table
 
-from ..cube import FOVCube
 from ..data.store import HDU_INDEX, OBS_INDEX
 from ..errors import ObservationError
 from ..io.atomic import check_writable
@@ -226,9 +225,8 @@ def write_cube_files(cubes, paths, overwrite):
     0.68-0.88 s). The writing threads never build astropy tables: NumPy
     parses a vector column's format with `ast`, and on CPython 3.11 two
     threads parsing at once can fail with ``SystemError: AST constructor
-    recursion depth mismatch``. A cube of any other type is written by its
-    own ``write``, here. The first error is raised once every file has been
-    tried.
+    recursion depth mismatch``. The first error is raised once every file
+    has been tried.
 
     Parameters
     ----------
@@ -239,29 +237,17 @@ def write_cube_files(cubes, paths, overwrite):
         Replace existing files.
     """
     futures = []
-    errors = []
     with ThreadPoolExecutor(max_workers=2) as pool:
         for cube, path in zip(cubes, paths, strict=True):
             if len(futures) >= 4:
                 futures[-4].exception()  # wait: a few files' bytes in memory at most
-            data = _file_bytes(cube)
-            if data is not None:
-                futures.append(pool.submit(write_fits_bytes, data, path, overwrite))
-                continue
-            try:
-                cube.write(path, overwrite=overwrite)
-            except Exception as exc:  # raised below, once every file has been tried
-                errors.append(exc)
+            futures.append(pool.submit(write_fits_bytes, _file_bytes(cube), path, overwrite))
     for future in futures:
         future.result()
-    if errors:
-        raise errors[0]
 
 
 def _file_bytes(cube):
-    """The uncompressed file bytes of a cube whose bytes bgcube builds itself, else None."""
-    if isinstance(cube, FOVCube):
-        return cube_file_bytes(cube)
+    """The uncompressed file bytes of a `~bgcube.FOVCube` or a `~bgcube.radial.RadialBackground`."""
     if isinstance(cube, RadialBackground):
         return bkg_2d_file_bytes(cube)
-    return None
+    return cube_file_bytes(cube)

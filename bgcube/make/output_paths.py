@@ -107,18 +107,14 @@ def input_hdu_rows(store, obs_ids, outdir, rule="relative", *, skip_types=("bkg"
     transfers = {}
     file_dirs = {}  # the FILE_DIR written for each input folder: one path computation per folder
     base_text, out_text = str(base), str(outdir)
-    text_columns = {
-        k: [str(v).strip() for v in table[k]]
-        for k in ("HDU_TYPE", "FILE_DIR", "FILE_NAME", "HDU_NAME")
-    }
-    classes = (
-        [str(v).strip() for v in table["HDU_CLASS"]]
-        if "HDU_CLASS" in table.colnames
-        else [""] * len(table)
-    )
-    for i in np.nonzero(keep)[0]:
+    kept = np.nonzero(keep)[0]
+    names = ["HDU_TYPE", "FILE_DIR", "FILE_NAME", "HDU_NAME"]
+    names += ["HDU_CLASS"] if "HDU_CLASS" in table.colnames else []
+    text = {k: [str(v).strip() for v in table[k][kept]] for k in names}  # the kept rows only
+    text.setdefault("HDU_CLASS", [""] * kept.size)
+    for n, i in enumerate(kept):
         source_text = os.path.abspath(
-            os.path.join(base_text, text_columns["FILE_DIR"][i], text_columns["FILE_NAME"][i])
+            os.path.join(base_text, text["FILE_DIR"][n], text["FILE_NAME"][n])
         )
         if rule in ("copy", "link"):
             source = Path(source_text)
@@ -137,11 +133,11 @@ def input_hdu_rows(store, obs_ids, outdir, rule="relative", *, skip_types=("bkg"
                     Path(folder).as_posix() if rule == "absolute" else _relative(folder, out_text)
                 )
         columns["OBS_ID"].append(int(obs[i]))
-        columns["HDU_TYPE"].append(text_columns["HDU_TYPE"][i])
-        columns["HDU_CLASS"].append(classes[i])
+        columns["HDU_TYPE"].append(text["HDU_TYPE"][n])
+        columns["HDU_CLASS"].append(text["HDU_CLASS"][n])
         columns["FILE_DIR"].append(file_dir)
         columns["FILE_NAME"].append(file_name)
-        columns["HDU_NAME"].append(text_columns["HDU_NAME"][i])
+        columns["HDU_NAME"].append(text["HDU_NAME"][n])
     return columns, list(transfers.items())
 
 
