@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .array.namespace import array_namespace, backend_name, get_namespace
+from .array.namespace import array_namespace, backend_name, check_jax_x64, get_namespace, is_jax
 
 __all__ = ["to_numpy", "from_numpy", "namespace_of", "to_backend_array"]
 
@@ -26,12 +26,19 @@ def namespace_of(backend):
     Returns
     -------
     xp : module
+
+    Raises
+    ------
+    BackendUnavailableError
+        The backend is not installed, or is JAX without its 64-bit types
+        (where data put on it would silently become float32).
     """
     if backend is None:
         return get_namespace("numpy")
-    if isinstance(backend, str):
-        return get_namespace(backend)
-    return backend
+    xp = get_namespace(backend) if isinstance(backend, str) else backend
+    if is_jax(xp):
+        check_jax_x64()
+    return xp
 
 
 def to_numpy(x) -> np.ndarray:

@@ -79,3 +79,37 @@ def test_fill_and_fit_leave_x64_as_it_was():
     assert out[2:4] == ["3", "float64"]
     assert out[4] == "False"
     assert 1.8 < float(out[5]) < 2.2 and out[6] == "False"
+
+
+def test_data_put_on_jax_without_x64_is_refused():
+    """Without x64, JAX would make every float64 cube float32: bgcube refuses, never truncates."""
+    out = _run(
+        """
+        import warnings
+        import astropy.units as u
+        import numpy as np
+        from bgcube import FOVCube, FOVCubeBackgroundModel
+        from bgcube import BackendUnavailableError
+
+        warnings.simplefilter("error")  # not even JAX's own float32 warning may come first
+        edges = np.linspace(-2, 2, 5) * u.deg
+        cube = FOVCube(edges, edges, np.geomspace(1, 100, 3) * u.TeV, scheme="bg_counts_cube")
+        attempts = {
+            "to_backend": lambda: cube.to_backend("jax"),
+            "FOVCube": lambda: FOVCube(edges, edges, [1, 10, 100] * u.TeV, backend="jax"),
+            "set_cube_binning": lambda: FOVCubeBackgroundModel.set_cube_binning(
+                detx_edges=edges, dety_edges=edges,
+                energy_edges=[1, 10, 100] * u.TeV, backend="jax",
+            ),
+        }
+        for name, attempt in attempts.items():
+            try:
+                attempt()
+            except BackendUnavailableError as error:
+                assert "64-bit" in str(error), error
+                print(name, "refused")
+            else:
+                print(name, "accepted")
+        """
+    )
+    assert out == ["to_backend", "refused", "FOVCube", "refused", "set_cube_binning", "refused"]
