@@ -22,10 +22,44 @@ __all__ = [
     "cube_shape",
     "ENERGY_THRESHOLD_COLUMNS",
     "EFFECTIVE_AREA_COLUMN",
+    "row_energy_threshold",
 ]
 
 #: obs-index columns holding a run's lower energy threshold, in order of preference.
 ENERGY_THRESHOLD_COLUMNS = ("SAFE_ENERGY_LO", "ENERGY_THRESHOLD", "E_THRES", "LO_THRES")
+
+
+def row_energy_threshold(row) -> float | None:
+    """A run's lower energy threshold in TeV from its observation-index row, or None.
+
+    Looks in the columns `ENERGY_THRESHOLD_COLUMNS` (SAFE_ENERGY_LO first)
+    and takes the first finite, positive value (in the column's unit, TeV
+    if it has none).
+
+    Parameters
+    ----------
+    row : `~astropy.table.Row` or mapping
+        The run's observation-index row.
+
+    Returns
+    -------
+    threshold : float or None
+        TeV.
+    """
+    names = row.colnames if hasattr(row, "colnames") else list(row.keys())
+    columns = getattr(row, "columns", None)
+    for name in ENERGY_THRESHOLD_COLUMNS:
+        if name not in names:
+            continue
+        value = row[name]
+        if np.ma.is_masked(value):
+            continue
+        unit = getattr(columns[name], "unit", None) if columns is not None else None
+        value = u.Quantity(value, unit or u.TeV).to_value(u.TeV)
+        if np.isfinite(value) and value > 0:
+            return float(value)
+    return None
+
 
 #: Run-table column bgcube adds from each run's effective area (AEFF_2D HDU):
 #: the area at 1 TeV and 0.5 deg offset, m2 (`bgcube.data.irf`).

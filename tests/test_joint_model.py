@@ -212,6 +212,27 @@ def test_background_cube_is_positive_and_finite_everywhere(simulated):
     assert cube.meta["BKG_TIME"] == "ONTIME" and cube.meta["FOVALIGN"] == "RADEC"
 
 
+def test_background_below_the_safe_threshold_holds_the_first_fitted_bin(simulated):
+    """Below a run's threshold (its row's SAFE_ENERGY_LO) the cube is not extrapolated."""
+    import astropy.units as u
+
+    fitted = simulated[-1]
+    e = fitted.spec.energy_edges()
+    row = {"ZEN_PNT": 45.0, "MUONEFF": 0.9, "OBS_ID": 5}
+    free = np.asarray(fitted.background(row).data)  # no threshold in the row: the model
+    threshold = float(e[6])  # an edge: the bins the fit would use start there
+    held = np.asarray(fitted.background({**row, "SAFE_ENERGY_LO": threshold}).data)
+    np.testing.assert_array_equal(held[6:], free[6:])
+    np.testing.assert_array_equal(held[:6], np.broadcast_to(free[6], held[:6].shape))
+    # a threshold inside a bin: that bin is not fitted either, the next one starts the model
+    inside = np.asarray(fitted.background(row, energy_threshold=1.01 * threshold * u.TeV).data)
+    np.testing.assert_array_equal(inside[:7], np.broadcast_to(free[7], inside[:7].shape))
+    np.testing.assert_array_equal(inside[7:], free[7:])
+    # 0 TeV: the model at every energy, whatever the row says
+    zero = fitted.background({**row, "SAFE_ENERGY_LO": threshold}, energy_threshold=0 * u.TeV)
+    np.testing.assert_array_equal(np.asarray(zero.data), free)
+
+
 def test_sparse_data_give_a_defined_model():
     """Few counts and a threshold above most bins: still converged, positive, finite."""
     rng = np.random.default_rng(3)

@@ -56,7 +56,8 @@ from typing import Any
 import astropy.units as u
 import numpy as np
 
-from .._types import ArrayLike
+from .._types import ArrayLike, QuantityLike
+from ..binning import row_energy_threshold
 from ..cube import FOVCube
 from .joint_conditions import (
     DEFAULT_CONDITIONS,
@@ -217,8 +218,18 @@ class JointBackgroundModel(JointModelIO):
         night_effect: float | None = None,
         energy_edges: ArrayLike | None = None,
         fov_edges: ArrayLike | None = None,
+        energy_threshold: QuantityLike | None = None,
     ) -> FOVCube:
         """The background rate cube of one run, per unit ONTIME.
+
+        The model is fitted to each run's bins above its safe energy
+        threshold only. Below the run's threshold the cube holds the rate
+        of its first bin starting at or above it (the bins the fit uses
+        start there), instead of extrapolating the spectrum and its
+        condition terms where no run of these conditions has data (the
+        extrapolation rose by up to five decades at 0.1 TeV for a run
+        at 49 deg zenith). Analyses use a safe mask above the threshold
+        (Gammapy's ``SafeMaskMaker``, ``aeff-default``) either way.
 
         Parameters
         ----------
@@ -231,6 +242,10 @@ class JointBackgroundModel(JointModelIO):
             Default: the spec's energy grid (0.03 dex, edges at 1 TeV x 10^(0.03 k)).
         fov_edges : `~astropy.coordinates.Angle`, optional
             DETX = DETY edges; default +-fov_half_width in output_pixel steps.
+        energy_threshold : `~astropy.units.Quantity`, optional
+            The run's safe energy threshold; default: its row's
+            (`bgcube.binning.row_energy_threshold`: SAFE_ENERGY_LO, ...),
+            none if the row has none. ``0 TeV``: the model at every energy.
 
         Returns
         -------
@@ -253,6 +268,15 @@ class JointBackgroundModel(JointModelIO):
         gx, gy = np.meshgrid(centres, centres)
         log_e = 0.5 * (np.log10(e[1:]) + np.log10(e[:-1]))
         rate = self.log_rate(row, log_e, gx.ravel(), gy.ravel(), night_effect)
+        threshold = (
+            row_energy_threshold(row)
+            if energy_threshold is None
+            else u.Quantity(energy_threshold, u.TeV).to_value(u.TeV)
+        )
+        if threshold:  # the bins the fit leaves out (its mask in fit_joint_model)
+            first = int(np.searchsorted(e[:-1], threshold * (1 - 1e-3)))
+            if 0 < first < log_e.size:
+                rate[:first] = rate[first]
         np.exp(rate, out=rate)
         rate *= 1e-6  # 1/TeV -> 1/MeV
         cube = FOVCube(

@@ -36,7 +36,7 @@ import astropy.units as u
 import numpy as np
 
 from ..backend import to_numpy
-from ..binning import ENERGY_THRESHOLD_COLUMNS
+from ..binning import row_energy_threshold
 from ..cube import FOVCube
 from ..data.exclusion import ExclusionRegions
 from ..data.fill import fill_observation
@@ -146,18 +146,12 @@ def energy_threshold(obs_table, obs_id):
     """A run's lower energy threshold in TeV from the observation index, or None.
 
     Looks in the columns `bgcube.binning.ENERGY_THRESHOLD_COLUMNS`
-    (SAFE_ENERGY_LO first).
+    (SAFE_ENERGY_LO first; `bgcube.binning.row_energy_threshold`).
     """
     rows = np.nonzero(np.asarray(obs_table["OBS_ID"]) == int(obs_id))[0]
     if rows.size == 0:
         return None
-    for name in ENERGY_THRESHOLD_COLUMNS:
-        if name in obs_table.colnames:
-            column = obs_table[name]
-            value = u.Quantity(column[rows[0]], column.unit or u.TeV).to_value(u.TeV)
-            if np.isfinite(value) and value > 0:
-                return float(value)
-    return None
+    return row_energy_threshold(obs_table[rows[0]])
 
 
 def _fit_mask(cube, threshold, max_offset):
