@@ -20,6 +20,7 @@ from .io.bkg2d import is_bkg_2d_hdu, read_bkg_2d
 from .io.files import cube_from_hdulist, find_background_hdu
 from .io.fits import open_fits
 from .io.image import is_cube_image
+from .make.gammapy_alignment import gammapy_forced_alignment
 from .radial import RadialBackground
 
 __all__ = ["describe_file"]
@@ -83,7 +84,23 @@ def describe_file(filename) -> str:
             else:
                 continue
             lines += _describe_keywords(name, hdu.header, hdulist[0].header)
+            lines += _gammapy_alignment_note(hdulist, hdu.header, hdulist[0].header)
     return "\n".join(lines)
+
+
+def _gammapy_alignment_note(hdulist, header, primary) -> list[str]:
+    """A line where Gammapy's DataStore overrides the cube's alignment for the file's run."""
+    if "EVENTS" not in hdulist:
+        return []
+    forced = gammapy_forced_alignment(hdulist["EVENTS"].header)
+    alignment = str(header.get("FOVALIGN", primary.get("FOVALIGN", "RADEC"))).upper()
+    if forced is None or forced == alignment:
+        return []
+    return [
+        f"    Gammapy's DataStore attaches it to this H.E.S.S. run as {forced} "
+        f"whatever FOVALIGN says (as for every run written by SASH): mirrored in DETX "
+        f"against reading it as {alignment}"
+    ]
 
 
 def _hdu_line(index, hdu) -> str:

@@ -134,3 +134,20 @@ def test_info_of_the_reference_dl3_and_irf_files(shared_data, relpath, name, sha
     assert f"background model: HDU {name} (FOVCube.read reads it)" in out
     assert f"HDU {name}: cube (energy, DETY, DETX) = {shape}" in out
     assert FOVCube.read(path).shape == shape
+
+
+def test_info_says_where_gammapy_overrides_the_alignment_of_a_hess_run(tmp_path):
+    """A SASH run's BKG declared RADEC: Gammapy's DataStore attaches it as REVERSE_LON_RADEC."""
+    path = _dl3_file(tmp_path / "run.fits")
+    assert "Gammapy's DataStore" not in describe_file(path)  # not a SASH run
+    with fits.open(path) as hdulist:
+        hdulist["EVENTS"].header["CREATOR"] = "SASH FITS::EventListWriter"
+        hdulist["EVENTS"].header["HDUVERS"] = "0.2"
+        hdulist["BKG"].header["FOVALIGN"] = "RADEC"
+        hdulist.writeto(tmp_path / "sash.fits")
+    text = describe_file(tmp_path / "sash.fits")
+    assert (
+        "Gammapy's DataStore attaches it to this H.E.S.S. run as REVERSE_LON_RADEC whatever "
+        "FOVALIGN says (as for every run written by SASH): mirrored in DETX against reading "
+        "it as RADEC"
+    ) in text
