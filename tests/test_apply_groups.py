@@ -199,6 +199,13 @@ def test_2d_from_folders_without_2d_models_says_how_to_make_them(dataset, tmp_pa
     assert "bg_observation_groups.ecsv" not in err
     assert "joint model" in err and "come from group models" in err
     assert "make-models --model groups --model-type 2d" in err
+    argv = ["apply-models", str(tmp_path / "none"), str(dataset.path), str(tmp_path / "c")]
+    assert main([*argv, "--model-type", "2d"]) == 1
+    assert "does not exist: give the folder of a group build" in capsys.readouterr().err
+    _build(dataset, tmp_path / "radial", model_type="2d")
+    (tmp_path / "radial" / "bg_2d_model_group1.fits.gz").unlink()
+    with pytest.raises(DataNotFoundError, match=r"has no bg_2d_model_group1\.fits\.gz, the model"):
+        apply_models(tmp_path / "radial", dataset.path, tmp_path / "c", model_type="2d")
 
 
 # ---------------------------------------------------------------- H.E.S.S. DR1

@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import DataNotFoundError
 from ..radial import RadialBackground, radial_from_cubes
 from .group_source import GroupFolder, read_group_folder
+from .model_source import JOINT_MODEL_NAME
 from .results import OUTPUT_NAMES
 
 __all__ = [
@@ -106,14 +107,20 @@ class RadialGroupModels:
         Raises
         ------
         DataNotFoundError
-            The folder is not a group build, holds no BKG_2D group model, or
-            lacks that of a group with runs (naming the file).
+            The folder does not exist or is not a group build, holds no
+            BKG_2D group model, or lacks that of a group with runs (naming
+            the file).
         """
         folder = Path(modeldir)
         how = "make them with make-models --model groups --model-type 2d"
-        if folder.is_dir() and not (folder / OUTPUT_NAMES["groups"]).is_file():
-            from .model_source import JOINT_MODEL_NAME
-
+        if not folder.is_dir():
+            raise DataNotFoundError(
+                f"model folder {str(folder)!r} "
+                + ("is a file" if folder.is_file() else "does not exist")
+                + ": give the folder of a group build with BKG_2D models (make-models "
+                "--model groups --model-type 2d)"
+            )
+        if not (folder / OUTPUT_NAMES["groups"]).is_file():
             joint = (folder / JOINT_MODEL_NAME).is_file()
             raise DataNotFoundError(
                 f"model folder {str(folder)!r} "
@@ -121,7 +128,7 @@ class RadialGroupModels:
                 + f": BKG_2D models (--model-type 2d) come from group models only; {how}"
             )
         pattern = RADIAL_MODEL_NAME.format(group_id="*")
-        if folder.is_dir() and not any(folder.glob(pattern)):
+        if not any(folder.glob(pattern)):
             raise DataNotFoundError(
                 f"model folder {str(folder)!r} has no BKG_2D group model "
                 f"({RADIAL_MODEL_NAME.format(group_id='<ID>')}); {how}"
