@@ -111,7 +111,9 @@ def _add_apply_models(sub):
         help="write the background of other runs from a model folder, for Gammapy",
         description="For every selected run of the GADF data set INDIR, write its background "
         "from the models in MODELDIR (as written by make-models: the joint model evaluated "
-        "at the run's conditions, or the group models interpolated in cos zenith) as a BKG_3D file under OUTDIR/bkg/, with an "
+        "at the run's conditions, or the group models as make-models gave its own runs: the "
+        "model of the run's zenith x azimuth group, or the models interpolated in cos zenith) "
+        "as a BKG_3D file under OUTDIR/bkg/, with an "
         "hdu-index.fits.gz and obs-index.fits.gz such that Gammapy's "
         "DataStore.from_dir(OUTDIR) gives these runs with the new background and all "
         "their other HDUs. Runs outside the model's range of conditions (zenith, optical "

@@ -306,9 +306,13 @@ def _run_cube(source, store, row, forced, outside, classes):
         cube.meta.update(BKG_TIME="ONTIME", OBS_ID=obs_id)
         classes[obs_id] = "bkg_2d"
     else:
+        cube = cube.copy(
+            data=cube.data
+        )  # its own meta: BKG_GRP is written where make-models has it
+        group_id = int(cube.meta.pop("BKG_GRP", -1))
         model = PerObservationModel(
             obs_id,
-            int(cube.meta.get("BKG_GRP", -1)),
+            group_id,
             float(np.cos(np.radians(row_value(row, "ZEN_PNT")))),
             cube.to_backend("numpy"),
             time_convention,

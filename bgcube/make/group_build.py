@@ -29,6 +29,7 @@ from .checkpoint import Checkpoint
 from .config import BuildConfig, resolve_exclusion
 from .gammapy_index import planned_files as _per_observation_files
 from .gammapy_index import write_observation_backgrounds
+from .group_source import PER_OBSERVATION_KEYWORD
 from .grouping import ObservationGroups
 from .partial import RunTask, StoreFiles, compute_serial
 from .per_observation import efficiency_of, per_observation_models
@@ -75,6 +76,8 @@ def build_group_models(
     if config.efficiency_column is not None:  # a missing or flat column fails before any work
         efficiency_of(obs_table, config.efficiency_column)
     groups, grouped = _group_runs(obs_table, config, min_time)
+    # the per-run models made, for apply-models to make those of other runs alike
+    grouped.meta[PER_OBSERVATION_KEYWORD] = per_observation or "none"
     regions = resolve_exclusion(config.exclusion, obs_table)
 
     outdir = Path(outdir)

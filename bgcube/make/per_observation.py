@@ -40,13 +40,13 @@ from ..binning import row_energy_threshold
 from ..cube import FOVCube
 from ..data.exclusion import ExclusionRegions
 from ..data.fill import fill_observation
-from ..data.store import zenith_of
 from ..errors import BgcubeError
 from ..model import FOVCubeBackgroundModel
 from ..progress import progress_bar
 from .norms import fit_efficiency_scaling, poisson_norm
 from .zenith_interpolation import (
     _mix,
+    cos_zenith_of,
     cos_zenith_weights,
     group_cos_zenith,
     interpolate_cos_zenith,
@@ -240,7 +240,9 @@ def per_observation_models(
     time_column = time_convention if time_convention in obs_table.colnames else "ONTIME"
     nodes = [group_cos_zenith(obs_table, g.obs_ids, time_column) for g in groups]
     cubes = [g.model.background_cube for g in groups]
-    zenith = dict(zip(np.asarray(obs_table["OBS_ID"]).tolist(), zenith_of(obs_table), strict=True))
+    cos_zenith = dict(
+        zip(np.asarray(obs_table["OBS_ID"]).tolist(), cos_zenith_of(obs_table), strict=True)
+    )
     resampled = {}  # (source group, target group) -> cube; few groups, many runs
 
     def on_binning_of(i, k):
@@ -251,7 +253,7 @@ def per_observation_models(
     out = {}
     runs = [(g, k, obs_id) for k, g in enumerate(groups) for obs_id in g.obs_ids]
     for g, k, obs_id in progress_bar(runs, total=len(runs), desc="runs", enabled=progress):
-        cos_zen = float(np.cos(np.radians(zenith[int(obs_id)])))
+        cos_zen = float(cos_zenith[int(obs_id)])
         weights = [(k, 1.0)]
         if method == "interpolate":
             weights = cos_zenith_weights(nodes, cos_zen)

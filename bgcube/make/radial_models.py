@@ -8,8 +8,9 @@ values. A radial model has many more counts per bin than a 3D one, so it is
 not smoothed.
 
 `RadialGroupModels` is the model source (`bgcube.make.model_source`) of such
-a folder: a run's model is the group models interpolated linearly in
-cos(zenith), on the binning of the group nearest in cos(zenith).
+a folder: a run's model is its own group's model, or the group models
+interpolated linearly in cos(zenith), on the binning of its own group, the
+group and the models chosen as for the 3D models (`bgcube.make.group_source`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import numpy as np
 
 from ..errors import DataNotFoundError
 from ..radial import RadialBackground, radial_from_cubes
-from .model_source import read_group_models, zenith_interpolation_weights
+from .group_source import GroupFolder, read_group_folder
+from .model_source import JOINT_MODEL_NAME
+from .results import OUTPUT_NAMES
 
 __all__ = [
     "MODEL_TYPES",
@@ -72,22 +75,27 @@ def write_radial_group_models(groups, outdir, time_convention, overwrite=False):
 
 
 class RadialGroupModels:
-    """BKG_2D group models of a make-models folder, interpolated in cos(zenith).
+    """BKG_2D group models of a make-models folder, as a model source.
 
     Parameters
     ----------
-    models : list of `~bgcube.radial.RadialBackground`
-    cos_zenith : sequence of float
-        Each group's centre (time-weighted mean cos(zenith) of its runs).
-    validity : `~bgcube.make.model_source.Validity`
-    group_ids : sequence of int, optional
+    folder : `~bgcube.make.group_source.GroupFolder`
+        The groups, with `~bgcube.radial.RadialBackground` models.
     """
 
-    def __init__(self, models, cos_zenith, validity, group_ids=None):
-        self.models = list(models)
-        self.cos_zenith = np.asarray(cos_zenith, dtype=np.float64)
-        self.validity = validity
-        self.group_ids = list(range(len(self.models))) if group_ids is None else list(group_ids)
+    def __init__(self, folder: GroupFolder):
+        self.folder = folder
+        self.validity = folder.validity
+
+    @property
+    def models(self) -> list[RadialBackground]:
+        """The groups' models, in ascending group id."""
+        return list(self.folder.models.values())
+
+    @property
+    def group_ids(self) -> list[int]:
+        """The ids of the groups with a model."""
+        return list(self.folder.models)
 
     def __repr__(self):
         return f"RadialGroupModels(n_groups={len(self.models)}, validity={self.validity.ranges})"
@@ -99,25 +107,51 @@ class RadialGroupModels:
         Raises
         ------
         DataNotFoundError
-            The folder lacks the group files or any BKG_2D group model.
+            The folder does not exist or is not a group build, holds no
+            BKG_2D group model, or lacks that of a group with runs (naming
+            the file).
         """
-        models, nodes, ids, validity = read_group_models(
-            modeldir,
-            lambda folder, group_id: radial_group_files(folder, [group_id])[0],
-            RadialBackground.read,
-        )
-        if not models:
+        folder = Path(modeldir)
+        how = "make them with make-models --model groups --model-type 2d"
+        if not folder.is_dir():
             raise DataNotFoundError(
-                f"model folder {str(modeldir)!r} has no BKG_2D group model "
-                f"({RADIAL_MODEL_NAME}); make it with make-models --model-type 2d"
+                f"model folder {str(folder)!r} "
+                + ("is a file" if folder.is_file() else "does not exist")
+                + ": give the folder of a group build with BKG_2D models (make-models "
+                "--model groups --model-type 2d)"
             )
-        return cls(models, nodes, validity, ids)
+        if not (folder / OUTPUT_NAMES["groups"]).is_file():
+            joint = (folder / JOINT_MODEL_NAME).is_file()
+            raise DataNotFoundError(
+                f"model folder {str(folder)!r} "
+                + (f"holds a joint model ({JOINT_MODEL_NAME})" if joint else "is no group build")
+                + f": BKG_2D models (--model-type 2d) come from group models only; {how}"
+            )
+        pattern = RADIAL_MODEL_NAME.format(group_id="*")
+        if not any(folder.glob(pattern)):
+            raise DataNotFoundError(
+                f"model folder {str(folder)!r} has no BKG_2D group model "
+                f"({RADIAL_MODEL_NAME.format(group_id='<ID>')}); {how}"
+            )
+        return cls(
+            read_group_folder(
+                folder,
+                lambda folder, group_id: radial_group_files(folder, [group_id])[0],
+                RadialBackground.read,
+            )
+        )
+
+    def check(self, row) -> None:
+        """Raise as `~bgcube.make.group_source.GroupFolder.own_group` for a run that cannot
+        take the models (no model is made)."""
+        self.folder.own_group(row)
 
     def background(self, row) -> RadialBackground:
-        """The group models interpolated linearly in the run's cos(zenith)."""
-        k, weights = zenith_interpolation_weights(row, self.cos_zenith)
-        like = self.models[k]
-        data = sum(w * self.models[i].resample(like).data for i, w in weights)
+        """The run's model: its group's, or the models interpolated in cos(zenith)."""
+        gid, weights = self.folder.weights(row)
+        models = self.folder.models
+        like = models[gid]
+        data = sum(w * models[i].resample(like).data for i, w in weights)
         out = like.copy(data=np.asarray(data, dtype=np.float64))
-        out.meta["BKG_GRP"] = self.group_ids[k]
+        out.meta["BKG_GRP"] = gid
         return out

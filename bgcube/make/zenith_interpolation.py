@@ -18,11 +18,30 @@ from ..data.store import zenith_of
 from ..errors import ObservationError
 
 __all__ = [
+    "cos_zenith_of",
     "group_cos_zenith",
     "resample_rate",
     "interpolate_cos_zenith",
     "cos_zenith_weights",
 ]
+
+
+def cos_zenith_of(obs_table):
+    """cos of each run's zenith angle (`~bgcube.data.store.zenith_of`), in the column's precision.
+
+    The one formula of the per-run models of make-models and apply-models: a
+    float32 ZEN_PNT column gives float32 values, the same in both.
+
+    Parameters
+    ----------
+    obs_table : `~astropy.table.Table`
+        Observation index (ZEN_PNT or ALT_PNT, deg).
+
+    Returns
+    -------
+    cos_zenith : numpy.ndarray
+    """
+    return np.cos(np.radians(zenith_of(obs_table)))
 
 
 def group_cos_zenith(obs_table, obs_ids=None, time_column="ONTIME"):
@@ -47,7 +66,7 @@ def group_cos_zenith(obs_table, obs_ids=None, time_column="ONTIME"):
         table = obs_table[keep]
     if len(table) == 0:
         raise ObservationError("cannot compute the centre of a group without observations")
-    cos_zen = np.cos(np.radians(zenith_of(table)))
+    cos_zen = cos_zenith_of(table)
     if time_column in table.colnames:
         weights = u.Quantity(table[time_column], u.s).to_value(u.s)
     else:
