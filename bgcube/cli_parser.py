@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SIGMA",
         help="prior width of the night effect, natural log of the rate, learnt "
-        "from the other runs of a night (0: none; default: 0.1)",
+        "from the other runs of a night: 0 (none) or 0.001 to 10 (default: 0.1)",
     )
     joint.add_argument(
         "--run-sigma",
@@ -265,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIGMA",
         help="width of the run-to-run scatter that no condition explains, natural "
         "log of the rate: how much one run may weigh in the fit and in its "
-        "night's effect (0: runs weigh by their counts; default: 0.07)",
+        "night's effect: 0 (runs weigh by their counts) or 0.001 to 10 (default: 0.07)",
     )
     groups.add_argument(
         "--method",

@@ -135,12 +135,14 @@ def check_options(args) -> None:
         raise UsageError(
             f"--smooth-passes must be >= 1, got {smooth} (use --no-smooth for no smoothing)"
         )
-    night_sigma = getattr(args, "night_sigma", None)
-    if night_sigma is not None and not night_sigma >= 0:
-        raise UsageError(f"--night-sigma must be >= 0, got {night_sigma}")
-    run_sigma = getattr(args, "run_sigma", None)
-    if run_sigma is not None and not run_sigma >= 0:
-        raise UsageError(f"--run-sigma must be >= 0, got {run_sigma}")
+    for option in ("night_sigma", "run_sigma"):
+        if getattr(args, option, None) is not None:
+            from .fit.joint_spec import check_effect_width
+
+            try:
+                check_effect_width(getattr(args, option))
+            except ValueError as exc:
+                raise UsageError(f"--{option.replace('_', '-')}: {exc}") from None
     glat = getattr(args, "fit_glat_min", None)
     if glat is not None and not 0 <= glat <= 90:
         raise UsageError(f"--fit-glat-min must be between 0 and 90 deg, got {glat}")
