@@ -93,13 +93,14 @@ def _checkpoint_hint(args, exc: BaseException) -> str:
     after an interruption or a failure of the system (a full disk, an I/O error, memory),
     not after an error of the input or the options, which the same build would hit again."""
     outdir = getattr(args, "outdir", None)
-    system = isinstance(exc, OSError | MemoryError) and not isinstance(exc, BgcubeError)
-    if not outdir or not (system or isinstance(exc, KeyboardInterrupt)):
+    folder = Path(outdir) / ".bgcube-checkpoint" if outdir else None
+    if folder is None or not folder.is_dir() or not any(folder.rglob("*.npz")):
         return ""
-    folder = Path(outdir) / ".bgcube-checkpoint"
-    if folder.is_dir() and any(folder.rglob("*.npz")):
-        return f"; the finished runs are saved in {str(folder)!r}: add --resume to continue"
-    return ""
+    from .make.checkpoint import worth_resuming
+
+    if not worth_resuming(exc):
+        return ""
+    return f"; the finished runs are saved in {str(folder)!r}: add --resume to continue"
 
 
 # --- option checks: by destination name, for every sub-command ---------------

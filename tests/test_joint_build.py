@@ -207,6 +207,35 @@ def test_a_fit_ending_non_finite_fails_before_writing(dataset, tmp_path, monkeyp
     assert not list(out.rglob("*.fits.gz")) if out.exists() else True
 
 
+def test_a_failed_fit_leaves_nothing_that_blocks_the_corrected_build(
+    dataset, tmp_path, monkeypatch, capsys
+):
+    """An error the same build would hit again removes its checkpoint and the files it
+    created: the corrected build runs without --resume or --overwrite."""
+    import bgcube.fit.joint_fitting as fitting
+    from bgcube.make.checkpoint import CHECKPOINT_DIR
+
+    real = fitting.group_effects
+
+    def broken(*args, **kwargs):
+        delta, left_out = real(*args, **kwargs)
+        return delta, left_out * np.nan
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    argv = ["make-models", str(dataset.path), str(out), "--no-progress", "--fit-glat-min", "0"]
+    with monkeypatch.context() as patch:
+        patch.setattr(fitting, "group_effects", broken)
+        patch.setattr("bgcube.make.checkpoint.SAVE_AFTER_S", 0.0)  # runs saved at once
+        assert main([*argv, "--exclusion", "none"]) == 1
+    err = capsys.readouterr().err
+    assert "non-finite night effects" in err and "--resume" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert main([*argv, "--exclusion", "none"]) == 0, capsys.readouterr().err
+    assert (out / JOINT_MODEL_FILE).is_file() and not (out / CHECKPOINT_DIR).exists()
+
+
 def test_group_options_need_the_groups_model(dataset, tmp_path):
     with pytest.raises(ValueError, match="group models"):
         make_models(dataset.path, tmp_path / "x", smooth=1, progress=False)
