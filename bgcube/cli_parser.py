@@ -412,7 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
         "run the make-models pipeline on it exactly as on real data, compare the "
         "reconstructed models with the truth and write the model files and PNG plots.",
     )
-    demo.add_argument("outdir", metavar="OUTDIR", help="output folder (created if missing)")
+    demo.add_argument(
+        "outdir",
+        metavar="OUTDIR",
+        help="output folder: new (created) or empty, never a data store (a folder holding "
+        "an hdu-index or obs-index file) nor inside one",
+    )
     demo.add_argument(
         "--n-obs",
         type=int,
@@ -429,7 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="random seed, an integer >= 0; the same seed gives the same data and models "
         "(default: %(default)s)",
     )
-    demo.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    demo.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an OUTDIR that holds files (an earlier demo's), replacing the "
+        "demo's files there",
+    )
 
     info = sub.add_parser(
         "info",

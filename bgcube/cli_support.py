@@ -200,10 +200,12 @@ def check_options(args) -> None:
                 "(give an ECSV or FITS table of circles, 'auto' or 'none')"
             )
     indir, outdir = getattr(args, "indir", None), getattr(args, "outdir", None)
-    if indir is not None and outdir is not None:
-        from .make.guard import check_output_outside_input
+    if outdir is not None:
+        from .make.guard import check_output_folder, check_output_outside_input
 
-        check_output_outside_input(indir, outdir)
+        check_output_folder(outdir)
+        if indir is not None:
+            check_output_outside_input(indir, outdir)
 
 
 # --- running a sub-command ------------------------------------------------------
