@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from . import __version__
-from .cli_usage import OneLineParser
+from .cli_usage import NumberList, OneLineParser
 
 __all__ = ["build_parser"]
 
@@ -276,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     groups.add_argument(
         "--zenith-edges",
+        action=NumberList,
         type=_float_list,
         default=None,
         metavar="Z0,Z1,...",
@@ -283,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     groups.add_argument(
         "--azimuth-edges",
+        action=NumberList,
         type=_float_list,
         default=None,
         metavar="A0,A1,...",
