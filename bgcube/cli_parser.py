@@ -188,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         default=None,
         metavar="INDIR",
-        help="data set folder (with hdu-index.fits.gz and obs-index.fits.gz)",
+        help="data set folder (with hdu-index.fits.gz and obs-index.fits.gz); with "
+        "--config, the file's unless given: a single folder given is then OUTDIR",
     )
     mm.add_argument(
         "outdir",
@@ -196,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="OUTDIR",
         help="output folder (created if missing); the build is recorded in "
-        "OUTDIR/bgcube-config.yaml",
+        "OUTDIR/bgcube-config.yaml. With --config, the file's unless given",
     )
     general = mm.add_argument_group("general options")
     general.add_argument("-h", "--help", action="help", help="show this help message and exit")
@@ -207,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="FILE.yaml",
         help="build configuration (e.g. an earlier OUTDIR/bgcube-config.yaml, "
-        "which repeats that build); options given here win",
+        "which repeats that build); options given here win. INDIR and OUTDIR come "
+        "from the file unless given: 'make-models --config FILE NEWOUT' builds the "
+        "file's INDIR into NEWOUT, two folders are INDIR OUTDIR as usual",
     )
     general.add_argument(
         "--test", action="store_true", help="use only the first 10 runs (a quick check)"
