@@ -44,6 +44,16 @@ def _positive_int(text):
     return value
 
 
+def _overwrite_help(command: str, extra: str = "") -> str:
+    """The help of --overwrite (`bgcube.make.earlier_outputs`): what it replaces and removes."""
+    return (
+        f"replace the files this {command} writes in OUTDIR; once it has written them all, "
+        "also remove the files an earlier bgcube command wrote there and this one does not "
+        "(models, hdu-index and obs-index, bkg/bkg_obs_*.fits.gz, input files copied into "
+        f"data/{extra}: bgcube's own file names only; the report says how many)"
+    )
+
+
 def _add_selection_options(parser):
     """--obs-ids, --exclude-obs-ids and --select (`bgcube.make.selection`)."""
     parser.add_argument(
@@ -138,7 +148,11 @@ def _add_apply_models(sub):
     )
     _add_extrapolate_option(am)
     _add_input_paths_options(am)
-    am.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    am.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=_overwrite_help("command", ", bgcube-config.yaml"),
+    )
     am.add_argument(
         "--fail-fast",
         action="store_true",
@@ -340,7 +354,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="number of k5a smoothing passes (default: 3-5 chosen by the counts, "
         "as the original; 1 suits groups of few runs)",
     )
-    general.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    general.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=_overwrite_help("build") + "; and discard the checkpoint of an unfinished build",
+    )
     general.add_argument(
         "--fail-fast",
         action="store_true",

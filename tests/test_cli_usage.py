@@ -299,3 +299,17 @@ def test_help_texts_say_what_they_mean(capsys):
     assert "FILE a FITS file" in info
     apply = " ".join(help_text(capsys, "apply-models").split())
     assert "MODELDIR INDIR OUTDIR" in apply
+
+
+def test_the_help_says_what_overwrite_removes_and_how_config_takes_the_folders(capsys):
+    removed = (
+        "also remove the files an earlier bgcube command wrote there and this one does not "
+        "(models, hdu-index and obs-index, bkg/bkg_obs_*.fits.gz, input files copied into data/"
+    )
+    build = " ".join(help_text(capsys, "make-models").split())
+    assert removed in build and "discard the checkpoint of an unfinished build" in build
+    assert "'make-models --config FILE NEWOUT' builds the file's INDIR into NEWOUT" in build
+    assert "a single folder given is then OUTDIR" in build
+    assert removed + ", bgcube-config.yaml" in " ".join(help_text(capsys, "apply-models").split())
+    demo = " ".join(help_text(capsys, "demo").split())
+    assert "never a data store" in demo and "write into an OUTDIR that holds files" in demo

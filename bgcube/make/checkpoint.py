@@ -155,7 +155,8 @@ class Checkpoint:
     ----------
     folder : `~pathlib.Path`
     messages : list of str
-        What was found, reused or discarded (also logged to ``bgcube.make``).
+        What was found, reused or discarded (also logged to ``bgcube.make`` at INFO
+        level; the build returns them, and the command prints each once, as a note).
     resumed : bool
         Whether an earlier build's saved runs may be reused.
     previous_outputs : set of str
@@ -280,7 +281,7 @@ class Checkpoint:
 
     def _say(self, text):
         self.messages.append(text)
-        log.warning(text)
+        log.info(text)
 
     def _path(self, obs_id) -> Path:
         return self.folder / "runs" / f"obs{int(obs_id)}.npz"
