@@ -54,6 +54,11 @@ def _make_models(args) -> int:
         args.indir, args.outdir = None, args.indir
     config = config_from_args(args, build_parser)
     if config.indir is None or config.outdir is None:
+        if args.config and args.outdir is not None:
+            raise UsageError(
+                f"{args.config} names no input folder (indir): give INDIR OUTDIR "
+                "(one folder after --config is OUTDIR)"
+            )
         raise UsageError("make-models needs INDIR and OUTDIR (or --config FILE.yaml naming them)")
     if args.config:  # the folders may come from the file: check them as the options were
         args.indir, args.outdir = config.indir, config.outdir

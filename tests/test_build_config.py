@@ -187,6 +187,11 @@ def test_one_folder_after_a_config_is_the_output_folder(small_dataset, tmp_path,
     assert main([*argv, "--config", str(first / CONFIG_NAME), str(new)]) == 1
     assert "already exists" in capsys.readouterr().err
     assert _contents(Path(small_dataset.path)) == before and not inside.exists()
+    template = tmp_path / "template.yaml"  # a file naming no folders
+    template.write_text("grouping:\n  min_observations: 1\n")
+    assert main([*argv, "--config", str(template), str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "names no input folder (indir): give INDIR OUTDIR" in err
 
 
 def test_folders_are_required_without_a_config(capsys):
