@@ -50,8 +50,15 @@ def _make_models(args) -> int:
     from .cli_support import UsageError, check_options
     from .make.config import config_from_args
 
+    if args.config and args.indir is not None and args.outdir is None:  # one folder: OUTDIR
+        args.indir, args.outdir = None, args.indir
     config = config_from_args(args, build_parser)
     if config.indir is None or config.outdir is None:
+        if args.config and args.outdir is not None:
+            raise UsageError(
+                f"{args.config} names no input folder (indir): give INDIR OUTDIR "
+                "(one folder after --config is OUTDIR)"
+            )
         raise UsageError("make-models needs INDIR and OUTDIR (or --config FILE.yaml naming them)")
     if args.config:  # the folders may come from the file: check them as the options were
         args.indir, args.outdir = config.indir, config.outdir

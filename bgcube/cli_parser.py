@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from . import __version__
-from .cli_usage import OneLineParser
+from .cli_usage import NumberList, OneLineParser
 
 __all__ = ["build_parser"]
 
@@ -42,6 +42,16 @@ def _positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _overwrite_help(command: str, extra: str = "") -> str:
+    """The help of --overwrite (`bgcube.make.earlier_outputs`): what it replaces and removes."""
+    return (
+        f"replace the files this {command} writes in OUTDIR; once it has written them all, "
+        "also remove the files an earlier bgcube command wrote there and this one does not "
+        "(models, hdu-index and obs-index, bkg/bkg_obs_*.fits.gz, input files copied into "
+        f"data/{extra}: bgcube's own file names only; the report says how many)"
+    )
 
 
 def _add_selection_options(parser):
@@ -140,7 +150,11 @@ def _add_apply_models(sub):
     )
     _add_extrapolate_option(am)
     _add_input_paths_options(am)
-    am.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    am.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=_overwrite_help("command", ", bgcube-config.yaml"),
+    )
     am.add_argument(
         "--fail-fast",
         action="store_true",
@@ -190,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         default=None,
         metavar="INDIR",
-        help="data set folder (with hdu-index.fits.gz and obs-index.fits.gz)",
+        help="data set folder (with hdu-index.fits.gz and obs-index.fits.gz); with "
+        "--config, the file's unless given: a single folder given is then OUTDIR",
     )
     mm.add_argument(
         "outdir",
@@ -198,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="OUTDIR",
         help="output folder (created if missing); the build is recorded in "
-        "OUTDIR/bgcube-config.yaml",
+        "OUTDIR/bgcube-config.yaml. With --config, the file's unless given",
     )
     general = mm.add_argument_group("general options")
     general.add_argument("-h", "--help", action="help", help="show this help message and exit")
@@ -209,7 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="FILE.yaml",
         help="build configuration (e.g. an earlier OUTDIR/bgcube-config.yaml, "
-        "which repeats that build); options given here win",
+        "which repeats that build); options given here win. INDIR and OUTDIR come "
+        "from the file unless given: 'make-models --config FILE NEWOUT' builds the "
+        "file's INDIR into NEWOUT, two folders are INDIR OUTDIR as usual",
     )
     general.add_argument(
         "--test", action="store_true", help="use only the first 10 runs (a quick check)"
@@ -258,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="SIGMA",
         help="prior width of the night effect, natural log of the rate, learnt "
-        "from the other runs of a night (0: none; default: 0.1)",
+        "from the other runs of a night: 0 (none) or 0.001 to 10 (default: 0.1)",
     )
     joint.add_argument(
         "--run-sigma",
@@ -267,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIGMA",
         help="width of the run-to-run scatter that no condition explains, natural "
         "log of the rate: how much one run may weigh in the fit and in its "
-        "night's effect (0: runs weigh by their counts; default: 0.07)",
+        "night's effect: 0 (runs weigh by their counts) or 0.001 to 10 (default: 0.07)",
     )
     groups.add_argument(
         "--method",
@@ -278,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     groups.add_argument(
         "--zenith-edges",
+        action=NumberList,
         type=_float_list,
         default=None,
         metavar="Z0,Z1,...",
@@ -285,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     groups.add_argument(
         "--azimuth-edges",
+        action=NumberList,
         type=_float_list,
         default=None,
         metavar="A0,A1,...",
@@ -337,7 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="number of k5a smoothing passes (default: 3-5 chosen by the counts, "
         "as the original; 1 suits groups of few runs)",
     )
-    general.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    general.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=_overwrite_help("build") + "; and discard the checkpoint of an unfinished build",
+    )
     general.add_argument(
         "--fail-fast",
         action="store_true",
@@ -414,7 +437,12 @@ def build_parser() -> argparse.ArgumentParser:
         "run the make-models pipeline on it exactly as on real data, compare the "
         "reconstructed models with the truth and write the model files and PNG plots.",
     )
-    demo.add_argument("outdir", metavar="OUTDIR", help="output folder (created if missing)")
+    demo.add_argument(
+        "outdir",
+        metavar="OUTDIR",
+        help="output folder: new (created) or empty, never a data store (a folder holding "
+        "an hdu-index or obs-index file) nor inside one",
+    )
     demo.add_argument(
         "--n-obs",
         type=int,
@@ -431,7 +459,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="random seed, an integer >= 0; the same seed gives the same data and models "
         "(default: %(default)s)",
     )
-    demo.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    demo.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an OUTDIR that holds files (an earlier demo's), replacing the "
+        "demo's files there",
+    )
 
     info = sub.add_parser(
         "info",

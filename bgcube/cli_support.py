@@ -93,13 +93,14 @@ def _checkpoint_hint(args, exc: BaseException) -> str:
     after an interruption or a failure of the system (a full disk, an I/O error, memory),
     not after an error of the input or the options, which the same build would hit again."""
     outdir = getattr(args, "outdir", None)
-    system = isinstance(exc, OSError | MemoryError) and not isinstance(exc, BgcubeError)
-    if not outdir or not (system or isinstance(exc, KeyboardInterrupt)):
+    folder = Path(outdir) / ".bgcube-checkpoint" if outdir else None
+    if folder is None or not folder.is_dir() or not any(folder.rglob("*.npz")):
         return ""
-    folder = Path(outdir) / ".bgcube-checkpoint"
-    if folder.is_dir() and any(folder.rglob("*.npz")):
-        return f"; the finished runs are saved in {str(folder)!r}: add --resume to continue"
-    return ""
+    from .make.checkpoint import worth_resuming
+
+    if not worth_resuming(exc):
+        return ""
+    return f"; the finished runs are saved in {str(folder)!r}: add --resume to continue"
 
 
 # --- option checks: by destination name, for every sub-command ---------------
@@ -135,12 +136,14 @@ def check_options(args) -> None:
         raise UsageError(
             f"--smooth-passes must be >= 1, got {smooth} (use --no-smooth for no smoothing)"
         )
-    night_sigma = getattr(args, "night_sigma", None)
-    if night_sigma is not None and not night_sigma >= 0:
-        raise UsageError(f"--night-sigma must be >= 0, got {night_sigma}")
-    run_sigma = getattr(args, "run_sigma", None)
-    if run_sigma is not None and not run_sigma >= 0:
-        raise UsageError(f"--run-sigma must be >= 0, got {run_sigma}")
+    for option in ("night_sigma", "run_sigma"):
+        if getattr(args, option, None) is not None:
+            from .fit.joint_spec import check_effect_width
+
+            try:
+                check_effect_width(getattr(args, option))
+            except ValueError as exc:
+                raise UsageError(f"--{option.replace('_', '-')}: {exc}") from None
     glat = getattr(args, "fit_glat_min", None)
     if glat is not None and not 0 <= glat <= 90:
         raise UsageError(f"--fit-glat-min must be between 0 and 90 deg, got {glat}")
@@ -197,10 +200,12 @@ def check_options(args) -> None:
                 "(give an ECSV or FITS table of circles, 'auto' or 'none')"
             )
     indir, outdir = getattr(args, "indir", None), getattr(args, "outdir", None)
-    if indir is not None and outdir is not None:
-        from .make.guard import check_output_outside_input
+    if outdir is not None:
+        from .make.guard import check_output_folder, check_output_outside_input
 
-        check_output_outside_input(indir, outdir)
+        check_output_folder(outdir)
+        if indir is not None:
+            check_output_outside_input(indir, outdir)
 
 
 # --- running a sub-command ------------------------------------------------------

@@ -4,7 +4,9 @@
 (an unknown option, an invalid choice, a missing argument) is one line on
 stderr, said by the sub-command's own parser, with exit status 2 (argparse
 prints the whole usage first, and reports a sub-command's unknown options
-as the top-level command's).
+as the top-level command's). An option stored with the `NumberList` action
+takes a value that starts with '-' (``--azimuth-edges -90,90,270``), which
+argparse would take for an option.
 
 `command_line_text` turns a message of the build (`bgcube.make.option_text`),
 which names build options by their Python keywords (``smooth``,
@@ -16,9 +18,21 @@ where there are several for one keyword.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
-__all__ = ["OneLineParser", "command_line_text", "named_as_typed"]
+__all__ = ["OneLineParser", "NumberList", "command_line_text", "named_as_typed"]
+
+
+class NumberList(argparse.Action):
+    """Store an option's list of numbers, whose text may start with '-' (see `OneLineParser`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+
+
+#: A value argparse would take for an option: '-' then a digit or a point ('-90,90,270').
+_NEGATIVE = re.compile(r"-[\d.]")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -26,6 +40,8 @@ class OneLineParser(argparse.ArgumentParser):
 
     Unknown arguments are an error of the parser that met them (a
     sub-command's parser for its own options), also in `parse_known_args`.
+    The value of a `NumberList` option may start with '-': ``--opt -1,2``
+    is read as ``--opt=-1,2``.
     """
 
     def error(self, message: str):
@@ -35,10 +51,38 @@ class OneLineParser(argparse.ArgumentParser):
 
     def parse_known_args(self, args=None, namespace=None):
         """Parse the arguments; refuse those this parser does not know (see the class)."""
+        if args is not None:
+            args = self._with_number_lists_joined(list(args))
         namespace, extras = super().parse_known_args(args, namespace)
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return namespace, extras
+
+    def _takes_number_list(self, arg: str) -> bool:
+        """Whether ``arg`` names (or abbreviates) one of this parser's `NumberList` options."""
+        options = self._option_string_actions
+        if not arg.startswith("--") or "=" in arg:
+            return False
+        names = [arg] if arg in options else [s for s in options if s.startswith(arg)]
+        return len(names) == 1 and isinstance(options[names[0]], NumberList)
+
+    def _with_number_lists_joined(self, args: list) -> list:
+        """``args`` with each `NumberList` option joined to a value that starts with '-'."""
+        joined = []
+        for k, arg in enumerate(args):
+            if arg == "--":  # the rest are positional arguments
+                return joined + args[k:]
+            previous = joined[-1] if joined else None
+            if (
+                isinstance(arg, str)
+                and _NEGATIVE.match(arg)
+                and isinstance(previous, str)
+                and self._takes_number_list(previous)
+            ):
+                joined[-1] = f"{previous}={arg}"
+            else:
+                joined.append(arg)
+        return joined
 
 
 def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:

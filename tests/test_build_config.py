@@ -3,6 +3,7 @@
 import dataclasses
 import gzip
 import inspect
+from pathlib import Path
 
 import astropy.units as u
 import pytest
@@ -161,6 +162,36 @@ def test_config_file_repeats_the_build(small_dataset, tmp_path):
     )
     assert BuildConfig.read(other / CONFIG_NAME).smooth is False
     assert _contents(other) != _contents(first)
+
+
+def test_one_folder_after_a_config_is_the_output_folder(small_dataset, tmp_path, capsys):
+    """``--config FILE NEWOUT`` builds the file's INDIR into NEWOUT; INDIR is never written."""
+    first = tmp_path / "first"
+    argv = ["make-models", "--model", "groups", "--no-progress", "--exclusion", "none"]
+    assert main([*argv, str(small_dataset.path), str(first)]) == 0
+    before = _contents(Path(small_dataset.path))
+    new = tmp_path / "new"
+    assert main([*argv, "--config", str(first / CONFIG_NAME), str(new)]) == 0, (
+        capsys.readouterr().err
+    )
+    assert _contents(new) == _contents(first)
+    config = BuildConfig.read(new / CONFIG_NAME)
+    assert (config.indir, config.outdir) == (
+        str(Path(small_dataset.path).resolve()),
+        str(new.resolve()),
+    )
+    # the one folder is checked as OUTDIR: not inside the input, not over existing files
+    inside = Path(small_dataset.path) / "out"
+    assert main([*argv, "--config", str(first / CONFIG_NAME), str(inside)]) == 1
+    assert "lies inside the input data folder" in capsys.readouterr().err
+    assert main([*argv, "--config", str(first / CONFIG_NAME), str(new)]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert _contents(Path(small_dataset.path)) == before and not inside.exists()
+    template = tmp_path / "template.yaml"  # a file naming no folders
+    template.write_text("grouping:\n  min_observations: 1\n")
+    assert main([*argv, "--config", str(template), str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "names no input folder (indir): give INDIR OUTDIR" in err
 
 
 def test_folders_are_required_without_a_config(capsys):

@@ -195,6 +195,50 @@ def test_a_failed_demo_removes_what_it_started(tmp_path, capsys, monkeypatch):
     assert main(["demo", str(tmp_path / "demo"), "--n-obs", "10"]) == 0  # nothing blocks a rerun
 
 
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_demo_never_writes_into_a_data_store(indir, capsys, monkeypatch, overwrite):
+    import bgcube.simulate.demo as demo
+
+    monkeypatch.setattr(demo, "make_test_dataset", lambda *a, **k: pytest.fail("started"))
+    for outdir, text in ((indir, "is a data store"), (indir / "new", "lies inside the data store")):
+        status, out, err = run_main(capsys, "demo", outdir, "--n-obs", "10", *overwrite)
+        assert (status, out) == (1, ""), err
+        assert text in err and "choose a new or empty folder outside any data store" in err
+        assert_one_line(err)
+    assert not (indir / "new").exists()
+
+
+def test_demo_refuses_a_folder_holding_files_without_overwrite(tmp_path, capsys, monkeypatch):
+    import bgcube.simulate.demo as demo
+
+    monkeypatch.setattr(demo, "make_test_dataset", lambda *a, **k: pytest.fail("started"))
+    outdir = tmp_path / "mine"
+    outdir.mkdir()
+    (outdir / "notes.txt").write_text("mine")
+    status, _, err = run_main(capsys, "demo", outdir, "--n-obs", "10")
+    assert status == 1 and "is not empty" in err and "use --overwrite" in err, err
+    assert_one_line(err)
+    assert [p.name for p in outdir.iterdir()] == ["notes.txt"]
+    with pytest.raises(FileExistsError, match="pass overwrite=True"):  # the library refuses too
+        demo.run_demo(outdir, echo=None)
+    assert [p.name for p in outdir.iterdir()] == ["notes.txt"]
+
+
+@pytest.mark.parametrize("command", ["make-models", "demo", "apply-models"])
+def test_an_outdir_that_is_a_file_is_said_so(indir, tmp_path, capsys, command):
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    argv = {
+        "make-models": ["make-models", indir, afile],
+        "demo": ["demo", afile],
+        "apply-models": ["apply-models", tmp_path, indir, afile],
+    }[command]
+    status, _, err = run_main(capsys, *argv)
+    assert status == 1 and f"OUTDIR {str(afile)!r} is a file, not a folder" in err, err
+    assert_one_line(err)
+    assert afile.read_text() == "mine"
+
+
 def test_workers_without_dask(indir, tmp_path, capsys, monkeypatch):
     import importlib.util
 

@@ -193,6 +193,41 @@ def test_a_real_usage_error_is_one_line():
     assert "usage:" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "typed, read",
+    [
+        (["--azimuth-edges", "-90,90,270"], {"azimuth_edges": [-90.0, 90.0, 270.0]}),
+        (["--zenith-edges", "-10,20"], {"zenith_edges": [-10.0, 20.0]}),
+        (["--azimuth-edges=-90,90,270"], {"azimuth_edges": [-90.0, 90.0, 270.0]}),
+        (["--azim", "-.5,90"], {"azimuth_edges": [-0.5, 90.0]}),  # an abbreviation
+        (
+            ["--zenith-edges", "-5,30", "--azimuth-edges", "-90,90"],
+            {"zenith_edges": [-5.0, 30.0], "azimuth_edges": [-90.0, 90.0]},
+        ),
+    ],
+)
+def test_a_list_of_numbers_may_start_with_a_minus(typed, read):
+    args = build_parser().parse_args(["make-models", "--model", "groups", "a", "b", *typed])
+    assert {k: getattr(args, k) for k in read} == read
+    assert (args.indir, args.outdir) == ("a", "b")
+
+
+def test_the_help_example_of_azimuth_edges_builds(dataset, tmp_path, capsys):
+    """The help's example, -90,90,270, and a negative zenith edge (refused for its value)."""
+    out = tmp_path / "out"
+    argv = ["make-models", "--model", "groups", dataset.path, out, "--no-progress"]
+    status, err = run_main(capsys, *argv, "--azimuth-edges", "-90,90,270")
+    assert status == 0, err
+    assert (
+        "azimuth_edges:\n  - -90.0\n  - 90.0\n  - 270.0" in (out / "bgcube-config.yaml").read_text()
+    )
+    status, err = run_main(capsys, *argv[:-2], tmp_path / "z", "--zenith-edges", "-10,20,70")
+    assert status == 2 and "zenith edges must lie in [0, 180] deg" in err, err
+    assert_one_line(err)
+    status, err = run_main(capsys, *argv[:-2], tmp_path / "z", "--azimuth-edges")
+    assert status == 2 and "argument --azimuth-edges: expected one argument" in err
+
+
 # --- help -------------------------------------------------------------------------
 
 
@@ -264,3 +299,17 @@ def test_help_texts_say_what_they_mean(capsys):
     assert "FILE a FITS file" in info
     apply = " ".join(help_text(capsys, "apply-models").split())
     assert "MODELDIR INDIR OUTDIR" in apply
+
+
+def test_the_help_says_what_overwrite_removes_and_how_config_takes_the_folders(capsys):
+    removed = (
+        "also remove the files an earlier bgcube command wrote there and this one does not "
+        "(models, hdu-index and obs-index, bkg/bkg_obs_*.fits.gz, input files copied into data/"
+    )
+    build = " ".join(help_text(capsys, "make-models").split())
+    assert removed in build and "discard the checkpoint of an unfinished build" in build
+    assert "'make-models --config FILE NEWOUT' builds the file's INDIR into NEWOUT" in build
+    assert "a single folder given is then OUTDIR" in build
+    assert removed + ", bgcube-config.yaml" in " ".join(help_text(capsys, "apply-models").split())
+    demo = " ".join(help_text(capsys, "demo").split())
+    assert "never a data store" in demo and "write into an OUTDIR that holds files" in demo

@@ -51,9 +51,37 @@ def test_a_written_config_reads_back_unchanged(tmp_path):
 @pytest.mark.parametrize(
     "section, key, value, expected",
     [
-        ("model", "night_sigma", "abc", "expected a number >= 0, got 'abc'"),
-        ("model", "night_sigma", -1, "expected a number >= 0, got -1"),
-        ("model", "run_sigma", [0.1], "expected a number >= 0, got [0.1]"),
+        (
+            "model",
+            "night_sigma",
+            "abc",
+            "expected 0 (none) or a number between 0.001 and 10, got 'abc'",
+        ),
+        ("model", "night_sigma", -1, "expected 0 (none) or a number between 0.001 and 10, got -1"),
+        (
+            "model",
+            "run_sigma",
+            [0.1],
+            "expected 0 (none) or a number between 0.001 and 10, got [0.1]",
+        ),
+        (
+            "model",
+            "night_sigma",
+            float("inf"),
+            "expected 0 (none) or a number between 0.001 and 10, got inf",
+        ),
+        (
+            "model",
+            "run_sigma",
+            1e-300,
+            "expected 0 (none) or a number between 0.001 and 10, got 1e-300",
+        ),
+        (
+            "model",
+            "run_sigma",
+            1e4,
+            "expected 0 (none) or a number between 0.001 and 10, got 10000.0",
+        ),
         ("model", "fit_glat_min", 95, "expected a number between 0 and 90, got 95"),
         ("model", "fit_glat_min", True, "expected a number between 0 and 90, got True"),
         ("model", "model", "group", "expected one of 'joint', 'groups', got 'group'"),
@@ -90,7 +118,7 @@ def test_the_command_says_it_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == (
         f"bgcube make-models: error: config file {str(path)!r}, key 'night_sigma': "
-        "expected a number >= 0, got 'abc'\n"
+        "expected 0 (none) or a number between 0.001 and 10, got 'abc'\n"
     )
     assert not (tmp_path / "out").exists()
 

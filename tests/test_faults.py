@@ -116,6 +116,38 @@ def test_write_failure_is_one_line_leaves_no_partial_file_and_resumes(
     assert not (outdir / CHECKPOINT_DIR).exists()
 
 
+def test_an_error_the_same_build_would_hit_again_leaves_nothing_behind(
+    dataset, reference, tmp_path, capsys, monkeypatch
+):
+    """A failure of the build itself (not of the system) removes its checkpoint and the
+    files it had written: the corrected build then runs without --resume or --overwrite."""
+    import bgcube.make.group_build as group_build
+    from bgcube.errors import FitError
+
+    def broken(*args, **kwargs):
+        raise FitError("the group model cannot be made")
+
+    outdir = tmp_path / "out"
+    argv = ["make-models", "--model", "groups", str(dataset.path), str(outdir), "--no-progress"]
+    for existed in (False, True):
+        if existed:
+            outdir.mkdir()
+            (outdir / "notes.txt").write_text("kept")
+        with monkeypatch.context() as patch:
+            patch.setattr(group_build, "_group_model", broken)
+            patch.setattr("bgcube.make.checkpoint.SAVE_AFTER_S", 0.0)  # runs saved at once
+            assert main(argv) == 1
+        err = capsys.readouterr().err
+        assert "the group model cannot be made" in err and "--resume" not in err
+        if existed:
+            assert sorted(p.name for p in outdir.iterdir()) == ["notes.txt"]
+        else:
+            assert not outdir.exists()
+    assert main(argv) == 0, capsys.readouterr().err
+    assert_same_models(outdir, reference)
+    assert (outdir / "notes.txt").read_text() == "kept"
+
+
 @pytest.mark.skipif(
     hasattr(os, "geteuid") and os.geteuid() == 0,
     reason="root ignores file permissions, so chmod cannot make a folder "

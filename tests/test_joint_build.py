@@ -1,6 +1,7 @@
 """make-models' default build, the joint model: files, Gammapy outputs, errors, apply-models."""
 
 import hashlib
+import re
 
 import numpy as np
 import pytest
@@ -152,6 +153,89 @@ def test_too_few_runs_is_an_error(dataset, tmp_path):
     assert not (tmp_path / "few" / JOINT_MODEL_FILE).exists()
 
 
+WIDTH_RULE = "expected 0 (none) or a number between 0.001 and 10"
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--night-sigma", "inf"),
+        ("--run-sigma", "inf"),
+        ("--night-sigma", "nan"),
+        ("--run-sigma", "1e-300"),
+        ("--night-sigma", "1e-300"),
+        ("--run-sigma", "1e4"),
+    ],
+)
+def test_effect_widths_the_fit_cannot_take_are_refused_before_any_work(
+    dataset, tmp_path, capsys, option, value
+):
+    out = tmp_path / "out"
+    status = main(["make-models", str(dataset.path), str(out), "--no-progress", option, value])
+    err = capsys.readouterr().err
+    assert status == 2, err
+    assert f"{option}: {WIDTH_RULE}, got " in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def test_effect_widths_are_checked_in_python_too(dataset, tmp_path):
+    from bgcube.fit.joint import JointModelSpec
+
+    rule = re.escape(WIDTH_RULE)
+    with pytest.raises(ValueError, match=f"night_sigma: {rule}, got inf"):
+        make_models(dataset.path, tmp_path / "o", night_sigma=float("inf"), progress=False)
+    with pytest.raises(ValueError, match=f"run_sigma: {rule}, got 1e-300"):
+        JointModelSpec(run_sigma=1e-300)
+    assert not (tmp_path / "o").exists()
+    assert JointModelSpec(night_sigma=0.0, run_sigma=10.0).run_sigma == 10.0
+
+
+def test_a_fit_ending_non_finite_fails_before_writing(dataset, tmp_path, monkeypatch):
+    import bgcube.fit.joint_fitting as fitting
+
+    real = fitting.group_effects
+
+    def broken(*args, **kwargs):
+        delta, left_out = real(*args, **kwargs)
+        return delta, left_out * np.nan
+
+    monkeypatch.setattr(fitting, "group_effects", broken)
+    out = tmp_path / "out"
+    with pytest.raises(FitError, match="ended with non-finite night effects; no model"):
+        make_models(dataset.path, out, exclusion="none", progress=False, fit_glat_min=0.0)
+    assert not list(out.rglob("*.fits.gz")) if out.exists() else True
+
+
+def test_a_failed_fit_leaves_nothing_that_blocks_the_corrected_build(
+    dataset, tmp_path, monkeypatch, capsys
+):
+    """An error the same build would hit again removes its checkpoint and the files it
+    created: the corrected build runs without --resume or --overwrite."""
+    import bgcube.fit.joint_fitting as fitting
+    from bgcube.make.checkpoint import CHECKPOINT_DIR
+
+    real = fitting.group_effects
+
+    def broken(*args, **kwargs):
+        delta, left_out = real(*args, **kwargs)
+        return delta, left_out * np.nan
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    argv = ["make-models", str(dataset.path), str(out), "--no-progress", "--fit-glat-min", "0"]
+    with monkeypatch.context() as patch:
+        patch.setattr(fitting, "group_effects", broken)
+        patch.setattr("bgcube.make.checkpoint.SAVE_AFTER_S", 0.0)  # runs saved at once
+        assert main([*argv, "--exclusion", "none"]) == 1
+    err = capsys.readouterr().err
+    assert "non-finite night effects" in err and "--resume" not in err
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert main([*argv, "--exclusion", "none"]) == 0, capsys.readouterr().err
+    assert (out / JOINT_MODEL_FILE).is_file() and not (out / CHECKPOINT_DIR).exists()
+
+
 def test_group_options_need_the_groups_model(dataset, tmp_path):
     with pytest.raises(ValueError, match="group models"):
         make_models(dataset.path, tmp_path / "x", smooth=1, progress=False)
@@ -200,7 +284,7 @@ def test_command_line(dataset, tmp_path, capsys):
     assert main(["make-models", str(dataset.path), str(tmp_path / "o"), "--night-sigma", "-1"]) == 2
     assert main(["make-models", str(dataset.path), str(tmp_path / "o"), "--run-sigma", "-1"]) == 2
     err = capsys.readouterr().err
-    assert "--run-sigma must be >= 0, got -1" in err
+    assert "--run-sigma: expected 0 (none) or a number between 0.001 and 10, got -1" in err
     # a joint-model option with the group models is an error, not silently ignored
     argv = ["make-models", str(dataset.path), str(tmp_path / "p"), "--no-progress"]
     assert main([*argv, "--model", "groups", "--run-sigma", "0.1"]) == 2

@@ -1,5 +1,7 @@
 """Resumable builds: partial cubes per run, the fixed summation tree, the checkpoint."""
 
+from pathlib import Path
+
 import astropy.units as u
 import numpy as np
 import pytest
@@ -221,6 +223,31 @@ def test_command_line_resume(dataset, reference, tmp_path, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "2 run(s) reused from the checkpoint" in out
     assert not (tmp_path / CHECKPOINT_DIR).exists()
+
+
+def test_the_command_says_each_checkpoint_message_once(dataset, tmp_path):
+    """In a process of its own (as run from a shell, where a logged warning is printed too)."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
+    )
+    argv = [sys.executable, "-m", "bgcube", "make-models", "--model", "groups"]
+    argv += [str(dataset.path), str(tmp_path / "out"), "--no-progress", "--keep-checkpoint"]
+
+    def err_of(*extra):
+        result = subprocess.run([*argv, *extra], capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr
+        return result.stderr
+
+    err_of()
+    err = err_of("--resume")
+    assert err.count("resuming from") == 1 and "note: resuming from" in err, err
+    err = err_of("--overwrite")
+    assert err.count("discarded") == 1 and "note: checkpoint of an earlier build" in err, err
 
 
 def test_a_failed_checkpoint_save_stops_the_build(dataset, tmp_path, monkeypatch):

@@ -135,7 +135,8 @@ def fit_joint_model(
     ConditionError
         A condition column is missing, not finite or constant over the fitted runs.
     FitError
-        Too few runs, or the fit did not converge (the reason is in the message).
+        Too few runs, the fit did not converge (the reason is in the message),
+        or it ended with values that are not finite.
     """
     from astropy.table import Table
 
@@ -233,6 +234,12 @@ def fit_joint_model(
             np.full(member.shape[1], float(spec.night_sigma)),
             run_sigma=float(spec.run_sigma),
         )
+    _check_finite(
+        coefficients=(coef_a, coef_s),
+        covariance=(covariance,),
+        predictions=(predicted,),
+        night_effects=(effect,),
+    )
     runs = Table(
         {
             "OBS_ID": np.asarray(obs_table["OBS_ID"], dtype=np.int64),
@@ -269,6 +276,19 @@ def fit_joint_model(
     return JointBackgroundModel(
         spec, conditions, spatial_conditions, coef_a, coef_s, covariance, runs, validity, info
     )
+
+
+def _check_finite(**parts) -> None:
+    """Raise `FitError` naming the parts of a fit (name -> arrays) that are not all finite."""
+    bad = [
+        name.replace("_", " ")
+        for name, arrays in parts.items()
+        if not all(np.all(np.isfinite(a)) for a in arrays)
+    ]
+    if bad:
+        raise FitError(
+            f"the joint fit ended with non-finite {' and '.join(bad)}; no model is written"
+        )
 
 
 def _count_sums(counts, mask, spatial, fitted) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,10 @@
 coefficients): the energy range and binning, the field-of-view binning of
 the fit and of the written cubes, the B-spline bases and their penalties,
 and the widths of the night and run effects. See `bgcube.fit.joint`.
+
+`check_effect_width` is the one rule for those widths (``night_sigma``,
+``run_sigma``), applied by the spec itself, by ``make_models`` and its
+configuration file and by the ``bgcube make-models`` options.
 """
 
 from __future__ import annotations
@@ -16,7 +20,48 @@ import numpy as np
 from .joint_basis import bspline_basis, clamped_knots, difference_penalty
 from .joint_solver import JointDesign
 
-__all__ = ["JointModelSpec"]
+__all__ = ["JointModelSpec", "check_effect_width", "EFFECT_WIDTH_RANGE", "EFFECT_WIDTH_TEXT"]
+
+#: Smallest and largest positive width of the night and run effects (natural log of the
+#: rate). The fit uses a width through its prior's precision ``1 / width**2``: below
+#: 0.001 (0.1 % in rate, less than the counts of any run can tell) it holds an effect
+#: at 0 as 0 does, and overflows for tiny widths; above 10 (a factor e**10 in rate, no
+#: prior at all) the effects are unbounded and the Newton steps of the fit overflow.
+EFFECT_WIDTH_RANGE = (1e-3, 10.0)
+#: What a width must be, as the messages say it.
+EFFECT_WIDTH_TEXT = (
+    f"0 (none) or a number between {EFFECT_WIDTH_RANGE[0]:g} and {EFFECT_WIDTH_RANGE[1]:g}"
+)
+
+
+def check_effect_width(value) -> float:
+    """A width of the night or run effects (``night_sigma``, ``run_sigma``), checked.
+
+    Parameters
+    ----------
+    value : float
+        The width, natural log of the rate.
+
+    Returns
+    -------
+    value : float
+
+    Raises
+    ------
+    ValueError
+        Not a number, not finite, negative, or positive outside
+        `EFFECT_WIDTH_RANGE`; the message is ``expected EFFECT_WIDTH_TEXT,
+        got VALUE``.
+    """
+    number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool
+    )
+    width = float(value) if number else math.nan
+    lo, hi = EFFECT_WIDTH_RANGE
+    if not (width == 0 or lo <= width <= hi):
+        got = f"{float(value):g}" if number else repr(value)
+        raise ValueError(f"expected {EFFECT_WIDTH_TEXT}, got {got}")
+    return width
 
 
 @dataclass(frozen=True)
@@ -54,6 +99,13 @@ class JointModelSpec:
     night_sigma: float = 0.1
     run_sigma: float = 0.07
     run_tail: float = 0.5
+
+    def __post_init__(self):
+        for name in ("night_sigma", "run_sigma"):
+            try:
+                check_effect_width(getattr(self, name))
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
 
     # ------------------------------------------------------------------
     def energy_edges(self) -> np.ndarray:

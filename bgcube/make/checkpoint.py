@@ -18,7 +18,13 @@ saved runs instead of reading them again. On resume
   recomputed; the messages say how many and which.
 
 Runs that could not be read are not saved: they are tried again.
-A successful build removes the folder (unless asked to keep it).
+A successful build removes the folder (unless asked to keep it). So does a
+build that fails with an error it would hit again (of the input, the
+options or the fit, `worth_resuming`), together with the output files it
+had created, so that the corrected build starts afresh without
+``overwrite``; after an interruption or a failure of the system (a full
+disk, an I/O error, memory) the folder stays, for ``resume``
+(`Checkpoint.handling_errors`).
 
 A run is saved compactly (`_compact`): its counts as float32 where that
 is exact (whole counts below 2**24 a bin are), its time cube as one image
@@ -51,11 +57,11 @@ import numpy as np
 from .. import __version__
 from ..backend import to_numpy
 from ..data.fill import ObservationFill
-from ..errors import OutputExistsError
+from ..errors import BgcubeError, OutputExistsError
 from ..io.atomic import atomic_output
 from .partial import PartialCubes, RunTask, StoreFiles
 
-__all__ = ["Checkpoint", "CHECKPOINT_DIR", "index_checksum"]
+__all__ = ["Checkpoint", "CHECKPOINT_DIR", "index_checksum", "worth_resuming"]
 
 #: Name of the checkpoint folder inside the output folder.
 CHECKPOINT_DIR = ".bgcube-checkpoint"
@@ -119,6 +125,27 @@ def _file_stamps(task: RunTask):
     return stamps
 
 
+def worth_resuming(exc: BaseException) -> bool:
+    """Whether the same build, started again, may get past ``exc`` by resuming.
+
+    True after an interruption (Ctrl-C) or a failure of the system (a full
+    disk, an I/O error, memory); False after an error of the input, the
+    options or the fit (any other exception), which the same build would
+    hit again.
+
+    Parameters
+    ----------
+    exc : BaseException
+
+    Returns
+    -------
+    worth : bool
+    """
+    if not isinstance(exc, Exception):  # KeyboardInterrupt, the process ending
+        return True
+    return isinstance(exc, OSError | MemoryError) and not isinstance(exc, BgcubeError)
+
+
 class Checkpoint:
     """The checkpoint folder of one build.
 
@@ -128,7 +155,8 @@ class Checkpoint:
     ----------
     folder : `~pathlib.Path`
     messages : list of str
-        What was found, reused or discarded (also logged to ``bgcube.make``).
+        What was found, reused or discarded (also logged to ``bgcube.make`` at INFO
+        level; the build returns them, and the command prints each once, as a note).
     resumed : bool
         Whether an earlier build's saved runs may be reused.
     previous_outputs : set of str
@@ -150,6 +178,7 @@ class Checkpoint:
         self._pending = deque()
         self._held, self._held_bytes = [], 0  # finished runs not saved yet (see `save`)
         self._started = None
+        self._new_paths = []  # the outputs and folders that did not exist at `open`
 
     @classmethod
     def open(cls, outdir, *, store, tasks, outputs, resume=False, overwrite=False, keep=True):
@@ -222,6 +251,9 @@ class Checkpoint:
             previous_outputs=previous_outputs,
             keep=keep,
         )
+        new = {Path(p) for p in outputs if not Path(p).exists()}
+        new |= {p.parent for p in new if not p.parent.exists()}
+        checkpoint._new_paths = sorted(new, key=lambda p: len(p.parts), reverse=True)
         if previous is not None:
             n_saved = len(list((folder / "runs").glob("obs*.npz")))
             messages.append(f"resuming from {str(folder)!r}: {n_saved} run(s) saved")
@@ -249,7 +281,7 @@ class Checkpoint:
 
     def _say(self, text):
         self.messages.append(text)
-        log.warning(text)
+        log.info(text)
 
     def _path(self, obs_id) -> Path:
         return self.folder / "runs" / f"obs{int(obs_id)}.npz"
@@ -377,23 +409,47 @@ class Checkpoint:
             )
 
     @contextlib.contextmanager
-    def saving_held_runs_on_error(self):
-        """A block after which the held runs are saved if it fails (see `save`).
+    def handling_errors(self):
+        """A block (the build's work) after which a failure keeps or removes the checkpoint.
 
-        A build that fails after its runs were computed (writing its
-        outputs, say) still leaves every finished run for ``resume``.
+        After an interruption or a failure of the system (`worth_resuming`),
+        the held runs are saved (see `save`): a build that fails after its
+        runs were computed (writing its outputs, say) still leaves every
+        finished run for ``resume``. After an error the same build would
+        hit again, the checkpoint folder is removed, with the output files
+        and folders the build created: the corrected build needs neither
+        ``resume`` nor ``overwrite``.
         """
         try:
             yield self
-        except BaseException:
-            self.wait()
+        except BaseException as exc:
+            if worth_resuming(exc):
+                self.wait()
+            else:
+                self.remove(created=True)
             raise
 
-    def remove(self):
-        """Delete the checkpoint folder (after the saves still being written)."""
+    def remove(self, *, created: bool = False):
+        """Delete the checkpoint folder (after the saves still being written).
+
+        Parameters
+        ----------
+        created : bool
+            Also delete the output files the build created (those of its
+            planned outputs that did not exist when it started), and the
+            folders it created for them if they are left empty.
+        """
         self._held, self._held_bytes = [], 0
-        self.wait()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        try:
+            self.wait()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            for path in self._new_paths if created else ():
+                with contextlib.suppress(OSError):  # a folder not empty: kept
+                    if path.is_dir():
+                        path.rmdir()
+                    else:
+                        path.unlink(missing_ok=True)
 
 
 def _compact(partial: PartialCubes) -> dict:

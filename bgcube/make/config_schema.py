@@ -5,8 +5,8 @@ hold any value for any key; `check_config_values` checks each against the
 field's kind (a number in a range, an integer, true or false, a text, one
 of a few choices, a list of numbers, conditions, run ids) before the build
 starts, and names the file and the key of the first value that does not
-fit, e.g. ``config file 'c.yaml', key 'night_sigma': expected a number >= 0,
-got 'abc'``. Values come back as the build takes them (edges as tuples of
+fit, e.g. ``config file 'c.yaml', key 'fit_glat_min': expected a number between
+0 and 90, got 'abc'``. Values come back as the build takes them (edges as tuples of
 floats, a single run id as a list).
 """
 
@@ -83,6 +83,18 @@ def _number(lo=None, hi=None) -> Callable:
         return float(value)
 
     return check
+
+
+def _effect_width(value):
+    """A width of the night or run effects (`bgcube.fit.joint_spec.check_effect_width`)."""
+    from ..fit.joint_spec import EFFECT_WIDTH_TEXT, check_effect_width
+
+    if not _is_number(value):
+        raise _Expected(EFFECT_WIDTH_TEXT)
+    try:
+        return check_effect_width(value)
+    except ValueError:
+        raise _Expected(EFFECT_WIDTH_TEXT) from None
 
 
 def _integer(lo: int) -> Callable:
@@ -193,8 +205,8 @@ def _schema() -> dict[str, Callable]:
         "conditions": _optional(_conditions),
         "spatial_conditions": _optional(_conditions),
         "fit_glat_min": _optional(_number(0, 90)),
-        "night_sigma": _optional(_number(0)),
-        "run_sigma": _optional(_number(0)),
+        "night_sigma": _optional(_effect_width),
+        "run_sigma": _optional(_effect_width),
         "method": _choice("default", "michi"),
         "alignment": _choice(*FOV_ALIGNMENTS),
         "model_type": _choice("3d", "2d"),

@@ -123,15 +123,15 @@ def build_group_models(
     overwrite = config.overwrite or bool(checkpoint.previous_outputs)
     checkpoint.start()
 
-    files = []
-    write_table(obs_table, planned[0], overwrite)
-    write_table(grouped, planned[1], overwrite)
-    groups.write(planned[2], overwrite=overwrite)
-    regions.write(planned[3], overwrite=overwrite)
-    files += planned[:4]
-
-    # a failure after the runs (e.g. a full disk) saves the runs held in memory, for resume
-    with checkpoint.saving_held_runs_on_error():
+    # a failure of the system (e.g. a full disk) saves the runs held in memory, for resume;
+    # an error the same build would hit again removes the checkpoint and the files created
+    with checkpoint.handling_errors():
+        files = []
+        write_table(obs_table, planned[0], overwrite)
+        write_table(grouped, planned[1], overwrite)
+        groups.write(planned[2], overwrite=overwrite)
+        regions.write(planned[3], overwrite=overwrite)
+        files += planned[:4]
         options = dict(checkpoint=checkpoint, fail_fast=config.fail_fast, progress=config.progress)
         if on_dask:
             with dask_client(scheduler, workers) as client:

@@ -3,6 +3,10 @@
 * `check_output_outside_input`: a build refuses an output folder that is
   its input data folder, lies inside it, or contains it (symbolic links
   resolved), so that nothing under the input folder is ever written.
+* `check_output_folder`: an output folder that is a file is refused.
+* `data_store_around`: the data store (a folder holding an HDU or
+  observation index) an output folder is or lies inside, which a command
+  making a new data set (``bgcube demo``) refuses.
 * `BuildLock`: a lock file ``OUTDIR/.bgcube.lock`` holding the PID, host and
   start time of the build that writes OUTDIR. A second build into the same
   folder refuses while the first runs; the lock of a build that was killed
@@ -28,11 +32,14 @@ from pathlib import Path
 from ..errors import BgcubeError
 
 __all__ = [
+    "OutputFolderError",
     "OutputInsideInputError",
     "OutputLockedError",
     "BuildLock",
     "LOCK_NAME",
+    "check_output_folder",
     "check_output_outside_input",
+    "data_store_around",
     "guarded_build",
     "remove_leftover_temporaries",
 ]
@@ -43,6 +50,10 @@ LOCK_NAME = ".bgcube.lock"
 
 class OutputInsideInputError(BgcubeError, ValueError):
     """The output folder is, lies inside, or contains the input data folder."""
+
+
+class OutputFolderError(BgcubeError, ValueError):
+    """The output folder is a file, or a folder bgcube may not write into."""
 
 
 class OutputLockedError(BgcubeError, OSError):
@@ -97,6 +108,56 @@ def check_output_outside_input(indir, outdir) -> None:
             f"output folder {str(outdir)!r} {relation}; bgcube never writes into its input: "
             "choose an output folder outside the data set"
         )
+
+
+def check_output_folder(outdir) -> None:
+    """Refuse an output folder that exists as something other than a folder.
+
+    Parameters
+    ----------
+    outdir : str or path
+        The output folder (it need not exist).
+
+    Raises
+    ------
+    OutputFolderError
+        If ``outdir`` is a file.
+    """
+    path = Path(outdir).expanduser()
+    if path.exists() and not path.is_dir():
+        raise OutputFolderError(
+            f"OUTDIR {str(outdir)!r} is a file, not a folder: choose a folder "
+            "(it is created if missing)"
+        )
+
+
+#: Names of the index files that make a folder a data store (GADF: gzipped or not).
+_INDEX_NAMES = ("hdu-index.fits.gz", "hdu-index.fits", "obs-index.fits.gz", "obs-index.fits")
+
+
+def data_store_around(outdir) -> Path | None:
+    """The data store folder ``outdir`` is or lies inside, if any.
+
+    A data store folder is one holding an HDU or observation index
+    (``hdu-index.fits[.gz]``, ``obs-index.fits[.gz]``). Symbolic links are
+    resolved.
+
+    Parameters
+    ----------
+    outdir : str or path
+        The output folder (it need not exist).
+
+    Returns
+    -------
+    folder : `~pathlib.Path` or None
+    """
+    out = Path(os.path.realpath(Path(outdir).expanduser()))
+    for folder in (out, *out.parents):
+        for name in _INDEX_NAMES:
+            with contextlib.suppress(OSError):
+                if (folder / name).is_file():
+                    return folder
+    return None
 
 
 def _process_alive(pid: int) -> bool:
@@ -236,8 +297,9 @@ def _only_lock_left(folder: Path) -> bool:
 def guarded_build(function):
     """Decorate a build ``function(indir, outdir, ...)``: input check, lock, clean-up.
 
-    Before the build runs, ``outdir`` is checked against ``indir``
-    (`check_output_outside_input`) and locked (`BuildLock`). If the build
+    Before the build runs, ``outdir`` is checked (`check_output_folder`),
+    checked against ``indir`` (`check_output_outside_input`) and locked
+    (`BuildLock`). If the build
     fails and ``outdir`` did not exist before and holds nothing but empty
     folders, it is removed, so that a failed start leaves nothing behind.
     """
@@ -247,6 +309,7 @@ def guarded_build(function):
     def wrapper(*args, **kwargs):
         bound = signature.bind(*args, **kwargs)
         indir, outdir = bound.arguments["indir"], Path(bound.arguments["outdir"])
+        check_output_folder(outdir)
         check_output_outside_input(indir, outdir)
         existed = outdir.exists()
         outdir.mkdir(parents=True, exist_ok=True)

@@ -407,8 +407,9 @@ def make_joint_models(
         check_writable(path, overwrite or checkpoint.may_replace(path))
     overwrite = overwrite or bool(checkpoint.previous_outputs)
     checkpoint.start()
-    # a failure after the runs (the fit, a full disk) saves the runs held in memory, for resume
-    with checkpoint.saving_held_runs_on_error():
+    # a failure of the system (a full disk) saves the runs held in memory, for resume; an
+    # error the same build would hit again (the fit) removes the checkpoint and files created
+    with checkpoint.handling_errors():
         cubes = read_run_cubes(
             tasks,
             spec,

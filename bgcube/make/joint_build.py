@@ -91,7 +91,8 @@ def check_model_options(config, min_time=None) -> None:
     bgcube.make.option_text.OptionError
         Group-model options with the joint model, joint-model options with
         the group models, both ``fit_norm`` and ``efficiency_column``, or a
-        negative ``night_sigma`` or ``run_sigma``; the message names the
+        ``night_sigma`` or ``run_sigma`` that the fit cannot take
+        (`bgcube.fit.joint_spec.check_effect_width`); the message names the
         options (`~bgcube.make.option_text.OptionText`).
     """
     if config.fit_norm and config.efficiency_column is not None:
@@ -133,8 +134,13 @@ def check_model_options(config, min_time=None) -> None:
             )
     for name in ("night_sigma", "run_sigma"):
         value = getattr(config, name)
-        if value is not None and not value >= 0:
-            raise OptionError(OptionText(f"{{0}} must be >= 0, got {value}", (name,)))
+        if value is not None:
+            from ..fit.joint_spec import check_effect_width
+
+            try:
+                check_effect_width(value)
+            except ValueError as exc:
+                raise OptionError(OptionText(f"{{0}}: {exc}", (name,))) from None
 
 
 def make_joint_build(store, outdir, obs_table, config, indir):

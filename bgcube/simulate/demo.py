@@ -18,6 +18,7 @@ Output folder layout::
 from __future__ import annotations
 
 import numbers
+import os
 import shutil
 import time
 from pathlib import Path
@@ -26,12 +27,14 @@ import numpy as np
 from astropy.table import Table
 
 from ..data.exclusion import ExclusionRegions
+from ..errors import OutputExistsError
 from ..io.atomic import atomic_output
+from ..make.guard import OutputFolderError, check_output_folder, data_store_around
 from ..make.pipeline import make_models
 from .dataset import make_test_background, make_test_dataset
 from .sources import example_sources, sources_table
 
-__all__ = ["run_demo", "delivered_checks"]
+__all__ = ["run_demo", "check_demo_folder", "delivered_checks"]
 
 #: The simulated background scales as (MUONEFF / 0.8) ** this.
 DEMO_EFFICIENCY_INDEX = 1.5
@@ -52,7 +55,8 @@ def run_demo(outdir, n_obs=20, seed=0, *, overwrite=False, progress=None, echo=p
     seed : int
         Random seed, >= 0: the same seed gives the same data set and models.
     overwrite : bool
-        Replace the files of an earlier demo in ``outdir``.
+        Write into a folder that holds files: replace the files of an earlier
+        demo in ``outdir`` (see `check_demo_folder`).
     progress : bool, optional
         Progress bars (default: when stderr is a terminal).
     echo : callable
@@ -69,6 +73,8 @@ def run_demo(outdir, n_obs=20, seed=0, *, overwrite=False, progress=None, echo=p
     ------
     ValueError
         ``n_obs`` below 10 or ``seed`` not an integer >= 0 (before anything is written).
+    OutputFolderError, OutputExistsError
+        An output folder the demo may not write into (`check_demo_folder`).
     """
     if int(n_obs) < 10:
         raise ValueError(
@@ -77,6 +83,7 @@ def run_demo(outdir, n_obs=20, seed=0, *, overwrite=False, progress=None, echo=p
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     outdir = Path(outdir)
+    check_demo_folder(outdir, overwrite)
     created = not outdir.exists()
     try:
         return _run_demo(outdir, n_obs, seed, overwrite, progress, echo)
@@ -84,6 +91,42 @@ def run_demo(outdir, n_obs=20, seed=0, *, overwrite=False, progress=None, echo=p
         if created:  # a failed start leaves nothing behind that would block the next run
             shutil.rmtree(outdir, ignore_errors=True)
         raise
+
+
+def check_demo_folder(outdir, overwrite=False) -> None:
+    """Refuse an output folder the demo may not write into.
+
+    Parameters
+    ----------
+    outdir : path
+        The demo's output folder (it need not exist).
+    overwrite : bool
+        Whether a folder holding files may be written into.
+
+    Raises
+    ------
+    OutputFolderError
+        ``outdir`` is a file, or is (or lies inside) a data store (a folder
+        holding an HDU or observation index): never written, even with
+        ``overwrite``.
+    OutputExistsError
+        ``outdir`` holds files and ``overwrite`` is false.
+    """
+    check_output_folder(outdir)
+    store = data_store_around(outdir)
+    if store is not None:
+        inside = store != Path(os.path.realpath(outdir.expanduser()))
+        where = f"lies inside the data store {str(store)!r}" if inside else "is a data store"
+        raise OutputFolderError(
+            f"output folder {str(outdir)!r} {where} (it holds an HDU or observation index); "
+            "the demo writes a new data set and its models: choose a new or empty folder "
+            "outside any data store"
+        )
+    if not overwrite and outdir.is_dir() and any(outdir.iterdir()):
+        raise OutputExistsError(
+            f"output folder {str(outdir)!r} is not empty; choose a new or empty folder, or "
+            "pass overwrite=True to replace the files of an earlier demo there"
+        )
 
 
 def _run_demo(outdir, n_obs, seed, overwrite, progress, echo):
