@@ -153,29 +153,89 @@ class FOVCube(OriginalVocabulary, CubeIO, CubeEvaluation):
             if unit is not None:
                 data = data.to(unit)
             unit = data.unit
-            data = from_numpy(data.value, backend)
-        elif data is None:
-            data = namespace_of(backend).zeros(self.shape, dtype=namespace_of(backend).float64)
-        elif isinstance(data, np.ndarray) or not hasattr(data, "__array_namespace__"):
-            data = from_numpy(data, backend)
+            data = data.value
         if unit is None:
             unit = names["default_unit"]
         self.unit = _parse_unit(unit) if isinstance(unit, str) else u.Unit(unit)
         _check_scheme_unit(self.scheme, self.unit)
-        if tuple(data.shape) != self.shape:
+        if data is None:
+            xp = namespace_of(backend)
+            self._data = xp.zeros(self.shape, dtype=xp.float64)
+        else:
+            self._data = self._checked_data(data, namespace_of(backend), None)
+
+    # ------------------------------------------------------------------
+    # the data: checked on assignment
+    @property
+    def data(self) -> Array:
+        """Cube values, indexed ``[energy, dety, detx]``, on the cube's backend (unit in `unit`).
+
+        Assigning is checked, as the original's ``cube.data = quantity``
+        idiom needs: a `~astropy.units.Quantity` is converted to `unit`; a
+        NumPy array (or nested list) is put on the cube's backend and
+        device; another backend's array is kept as it is (no copy). The
+        shape must be `shape`, ``(n_energy, n_dety, n_detx)``.
+
+        Raises
+        ------
+        bgcube.errors.DataUnitError
+            A Quantity whose unit is not convertible to `unit`.
+        ValueError
+            Data of another shape.
+        """
+        return self._data
+
+    @data.setter
+    def data(self, value: ArrayLike) -> None:
+        self._data = self._checked_data(value)
+
+    def _checked_data(self, value, xp=None, device=None):
+        """``value`` as the cube's data: in `unit`, on a backend, of shape `shape`.
+
+        ``xp``/``device``: where host data go (default: the current data's
+        backend and device). Cheap for a backend array of the right shape:
+        no copy, no trip through the host.
+        """
+        if isinstance(value, u.Quantity):
+            try:
+                value = value.to_value(self.unit)  # a view if the unit is the same
+            except u.UnitConversionError:
+                from .errors import DataUnitError
+
+                raise DataUnitError(
+                    f"cannot set the data of a cube in '{self.unit}' to a Quantity in "
+                    f"'{value.unit}': the units are not convertible"
+                ) from None
+        if isinstance(value, np.ndarray) or not hasattr(value, "__array_namespace__"):
+            if xp is None:
+                current = self._data
+                if isinstance(current, np.ndarray):
+                    xp = None  # NumPy cube: the array itself
+                else:
+                    xp, device = _array.array_namespace(current), _array.array_device(current)
+            value = np.asarray(value) if xp is None else from_numpy(value, xp, device=device)
+        shape = tuple(getattr(value, "shape", ()))
+        if shape != self.shape:
             raise ValueError(
-                f"data shape {tuple(data.shape)} does not match the axes "
-                f"(energy, dety, detx) = {self.shape}"
+                f"data shape {shape} does not match the axes (energy, dety, detx) = {self.shape}"
             )
-        self.data = data
+        return value
 
     # ------------------------------------------------------------------
     # construction helpers
-    def copy(self, data: Array | None = None) -> Self:
-        """A deep copy, optionally with new ``data`` (same backend)."""
+    def copy(self, data: ArrayLike | None = None) -> Self:
+        """A deep copy, optionally with new ``data`` (checked as assigning `data` is)."""
+        if data is None:
+            return self._with_data(self.xp.asarray(self.data, copy=True))
+        new = self._with_data(self.data)
+        new.data = data  # unit and shape checked; host data go on this cube's backend
+        return new
+
+    def _with_data(self, data: Array) -> Self:
+        """A shallow copy (own ``meta``) holding ``data`` as it is, unchecked."""
         new = _copy.copy(self)
         new.meta = dict(self.meta)
-        new.data = self.xp.asarray(self.data, copy=True) if data is None else data
+        new._data = data
         return new
 
     def to_backend(self, backend: BackendLike, device: Any = None) -> Self:
@@ -194,7 +254,7 @@ class FOVCube(OriginalVocabulary, CubeIO, CubeEvaluation):
             Its data moved by DLPack where the two libraries share a memory
             space (no trip through the host), else copied through the host.
         """
-        return self.copy(data=to_backend_array(self.data, backend, device=device))
+        return self._with_data(to_backend_array(self.data, backend, device=device))
 
     def __repr__(self):
         return (
@@ -372,8 +432,8 @@ class FOVCube(OriginalVocabulary, CubeIO, CubeEvaluation):
         xp = self.xp
         dtype = self.data.dtype
         if dtype != xp.float64 and xp.isdtype(dtype, "real floating"):
-            self.data = xp.astype(self.data, xp.float64)
-        return self.data
+            self._data = xp.astype(self._data, xp.float64)
+        return self._data
 
     # ------------------------------------------------------------------
     # plots (thin: the drawing is bgcube.plotting, matplotlib imported there)
