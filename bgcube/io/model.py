@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from astropy.io import fits
 
 from ..backend import to_numpy
-from ..errors import FileFormatError
+from ..errors import BinningError, DataUnitError, FileFormatError
 from .files import (
     FORMATS,
     check_read_arguments,
@@ -171,7 +171,10 @@ def model_from_hdulist(hdulist, format="table", *, backend=None, filename=None, 
                     hdulist, "table", scheme, backend=backend, filename=filename, cls=cube_cls
                 )
     convention = _time_convention(cubes, filename, default_time)
-    return cls(**cubes, time_convention=convention)
+    try:
+        return cls(**cubes, time_convention=convention)
+    except (BinningError, DataUnitError) as exc:  # cubes of the file that disagree
+        raise FileFormatError(str(exc), filename=filename) from exc
 
 
 def read_model(
