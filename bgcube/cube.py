@@ -17,7 +17,7 @@ from .cube_evaluation import CubeEvaluation
 from .cube_io import CubeIO
 from .cube_vocabulary import OriginalVocabulary
 from .errors import BinningError
-from .fill_events import _is_one_event_list, fill_event_list
+from .fill_events import checked_event_lists, fill_event_list
 from .schemes import scheme_dict
 from .services import service
 
@@ -29,33 +29,6 @@ if TYPE_CHECKING:
     from .array.binning import Binning
 
 __all__ = ["FOVCube"]
-
-
-def _check_event_lists(event_lists) -> None:
-    """Refuse a bare array where event tables are expected, saying what is expected."""
-
-    def bare(obj):
-        return (
-            hasattr(obj, "shape")
-            and not hasattr(obj, "colnames")
-            and not hasattr(obj, "keys")
-            and not getattr(getattr(obj, "dtype", None), "names", None)
-        )
-
-    candidates = [event_lists] if bare(event_lists) else list(event_lists)
-    for obj in candidates:
-        if bare(obj) or isinstance(obj, int | float | str):
-            from .errors import EventDataError
-
-            what = (
-                f"{type(obj).__module__}.{type(obj).__name__} of shape {tuple(obj.shape)}"
-                if hasattr(obj, "shape")
-                else repr(obj)
-            )
-            raise EventDataError(
-                "fill_events expects event lists: astropy Tables (or dicts of arrays) with "
-                f"ENERGY, DETX and DETY columns carrying units, or a list of them; got a {what}"
-            )
 
 
 @functools.lru_cache(maxsize=64)
@@ -400,8 +373,9 @@ class FOVCube(OriginalVocabulary, CubeIO, CubeEvaluation):
             columns are converted in slices.
             Arrays of the cube's backend (e.g. JAX) go to the fill as they are.
         weights : list of array, optional
-            One weight array per event list (any backend; not sent through
-            the host).
+            One weight array per event list, as long as it (any backend; not
+            sent through the host); ``weights=[w]`` for a single event list.
+            Events with a NaN or infinite weight are not counted.
         method : str
             Fill method, see `bgcube.array.fill_histogram`.
 
@@ -409,17 +383,19 @@ class FOVCube(OriginalVocabulary, CubeIO, CubeEvaluation):
         -------
         self : FOVCube
 
+        Raises
+        ------
+        bgcube.errors.EventDataError
+            If ``event_lists`` is not event lists (None, a file name, a bare
+            array, ...) or ``weights`` is not one array per event list.
+
         Warns
         -----
         bgcube.errors.DroppedEventsWarning
-            If events have a NaN or infinite ENERGY, DETX or DETY; the
-            message says how many and which event list.
+            If events have a NaN or infinite ENERGY, DETX, DETY or weight;
+            the message says how many and which event list.
         """
-        if _is_one_event_list(event_lists):
-            event_lists = [event_lists]
-        _check_event_lists(event_lists)
-        for i, events in enumerate(event_lists):
-            w = None if weights is None else weights[i]
+        for i, events, w in checked_event_lists(event_lists, weights):
             fill_event_list(self, events, w, index=i, method=method)
         return self
 
