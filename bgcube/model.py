@@ -310,7 +310,8 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
         n_passes : int, optional
             ``method='k5a'``: number of convolutions; by default 3, 4 or 5
             for >= 1e6, >= 1e5 or fewer total counts in the counts cube, as
-            the original.
+            the original. Required for a model without counts cube (read
+            from a file holding only the background).
         method : {'k5a', 'fit'}
             'k5a' (default): the original kernel smoothing. 'fit': replace
             the background cube by a rate model fitted to the counts and
@@ -336,6 +337,9 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
         ------
         ValueError
             An unknown method, or arguments of the other method.
+        bgcube.errors.ModelStateError
+            ``method='k5a'`` without ``n_passes`` on a model without counts
+            cube, or before `compute_rate`.
         bgcube.fit.FitError
             ``method='fit'`` and the fit did not converge (cube unchanged).
         """
@@ -364,8 +368,14 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
                 "the background cube is empty but the counts cube is not: call compute_rate() "
                 "before smooth()"
             )
+        if n_passes is None and self.counts_cube is None:
+            raise ModelStateError(
+                "this model has no counts_cube (e.g. read from a file holding only the background), "
+                "so the number of smoothing passes cannot be chosen from its counts: give it, "
+                "e.g. smooth(n_passes=3) (by default 3, 4 or 5 passes for >= 1e6, >= 1e5 or "
+                "fewer counts)"
+            )
         if n_passes is None:
-            self._require("counts_cube")
             total = self.counts_cube.xp.sum(self.counts_cube.data)
             n_passes = _array.n_smooth_passes(float(to_numpy(total)))
         _, ey, ex = cube._edges_on_backend()

@@ -137,7 +137,9 @@ def test_not_fits_and_missing_file(tmp_path):
         FOVCube.read(tmp_path / "nowhere.fits")
 
 
-@pytest.mark.parametrize("content", [b"not a FITS file\n", b"", b"x" * 2880])
+@pytest.mark.parametrize(
+    "content", [b"not a FITS file\n", b"", b"x" * 2880], ids=["text", "empty", "2880-bytes"]
+)
 def test_a_file_that_is_not_fits_says_so(tmp_path, content):
     path = tmp_path / "text.fits"
     path.write_bytes(content)

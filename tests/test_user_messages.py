@@ -52,6 +52,17 @@ def test_smooth_before_compute_rate_is_refused():
         model.smooth(-1)
 
 
+def test_smooth_of_a_background_only_model_asks_for_n_passes(shared_data):
+    path = shared_data / "gammapy-extra-background" / "bg_cube_model_test1.fits"
+    model = FOVCubeBackgroundModel.read(path)
+    assert model.counts_cube is None
+    with pytest.raises(ModelStateError, match=r"no counts_cube .* smooth\(n_passes=3\)"):
+        model.smooth()
+    before = model.background_cube.integral_images
+    model.smooth(n_passes=3)
+    np.testing.assert_allclose(model.background_cube.integral_images, before, rtol=1e-10)
+
+
 @pytest.mark.parametrize(
     "scheme, unit", [("bg_cube", "m"), ("bg_cube", "s"), ("bg_livetime_cube", "TeV")]
 )
