@@ -173,3 +173,33 @@ def test_assigning_data_is_checked(xp):
     with pytest.raises(ValueError, match="data shape"):
         cube.copy(data=np.ones((2, 2, 2)))
     assert isinstance(cube.to_backend("numpy").data, np.ndarray)
+
+
+@pytest.mark.parametrize("extrapolate", [False, True])
+def test_evaluate_nonfinite_and_nonpositive_inputs_quietly(xp, extrapolate):
+    """NaN/inf coordinates and E <= 0 give 0 (NaN when extrapolating), with no NumPy warning."""
+    import warnings
+
+    cube = FOVCube(DETX, DETY, ENERGY, data=np.ones((6, 8, 12)), scheme="bg_cube").to_backend(xp)
+    expected = np.nan if extrapolate else 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        at_inf = cube.evaluate(
+            detx=[np.inf, -np.inf, np.nan] * u.deg,
+            dety=0 * u.deg,
+            energy=5 * u.TeV,
+            extrapolate=extrapolate,
+        )
+        at_zero = cube.evaluate(
+            detx=0 * u.deg, dety=0 * u.deg, energy=[-1, 0] * u.TeV, extrapolate=extrapolate
+        )
+        band = cube.evaluate_integral(
+            detx=[np.inf, 0] * u.deg,
+            dety=0 * u.deg,
+            energy_min=[1, -1] * u.TeV,
+            energy_max=[10, 0] * u.TeV,
+            extrapolate=extrapolate,
+        )
+    np.testing.assert_array_equal(at_inf.value, expected)
+    np.testing.assert_array_equal(at_zero.value, expected)
+    np.testing.assert_array_equal(band.value, [0, expected])
