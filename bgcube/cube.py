@@ -416,13 +416,66 @@ class FOVCube(OriginalVocabulary, CubeIO, CubeEvaluation):
     def plot_image(
         self, energy: QuantityLike, ax: Axes | None = None, style_kwargs: dict | None = None
     ) -> Axes:
-        """Image of the energy bin holding ``energy``; see `bgcube.plotting.plot_image`."""
+        """Plot the image of the energy bin holding ``energy``.
+
+        The drawing is `bgcube.plotting.plot_image` (matplotlib is imported
+        there, on the first plot).
+
+        Parameters
+        ----------
+        energy : `~astropy.units.Quantity`
+            One energy inside the cube's energy range (a scalar or an array
+            of one value).
+        ax : `~matplotlib.axes.Axes`, optional
+            Where to draw (default: a new figure, as the original).
+        style_kwargs : dict, optional
+            Passed to `~matplotlib.axes.Axes.imshow` (e.g. ``norm=LogNorm()``,
+            ``cmap``); defaults: ``cmap='afmhot'``, ``interpolation='nearest'``.
+
+        Returns
+        -------
+        ax : `~matplotlib.axes.Axes`
+            The image is ``ax.images[-1]``, drawn over `image_extent`, with a
+            colour bar labelled with the data name and unit; zero and
+            non-finite bins are masked.
+
+        Raises
+        ------
+        ValueError
+            If ``energy`` is not one energy, or is outside the cube.
+        """
         return service("plot_image")(self, energy, ax=ax, style_kwargs=style_kwargs)
 
     def plot_spectrum(
         self, coord: QuantityLike, ax: Axes | None = None, style_kwargs: dict | None = None
     ) -> Axes:
-        """Spectrum of the DETX/DETY bin holding ``coord``; see `bgcube.plotting.plot_spectrum`."""
+        """Plot the spectrum of the DETX/DETY bin holding ``coord``, log-log.
+
+        The drawing is `bgcube.plotting.plot_spectrum`: the bin's values at
+        the logarithmic centres of the energy bins, on a log y axis when any
+        value is positive (zero bins left as gaps).
+
+        Parameters
+        ----------
+        coord : `~astropy.coordinates.Angle`
+            One position ``(detx, dety)`` inside the cube (angles, e.g.
+            ``Angle([0.5, -1], 'deg')``).
+        ax : `~matplotlib.axes.Axes`, optional
+            Where to draw (default: a new figure, as the original).
+        style_kwargs : dict, optional
+            Passed to `~matplotlib.axes.Axes.plot` (e.g. ``color``, ``label``).
+
+        Returns
+        -------
+        ax : `~matplotlib.axes.Axes`
+            The spectrum is ``ax.lines[-1]``; x is energy in the cube's
+            energy unit, y the data in the cube's unit.
+
+        Raises
+        ------
+        ValueError
+            If ``coord`` is not one ``(x, y)`` pair, or is outside the cube.
+        """
         return service("plot_spectrum")(self, coord, ax=ax, style_kwargs=style_kwargs)
 
     def peek(self, **kwargs: Any) -> Figure:

@@ -253,7 +253,7 @@ def plot_spectrum(
     Raises
     ------
     ValueError
-        If ``coord`` is outside the cube.
+        If ``coord`` is not one ``(x, y)`` pair, or is outside the cube.
     """
     coord = Angle(coord)
     ix, iy = cube.find_coord_bin(coord)
