@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 __all__ = ["FOVCube"]
 
 
+def _is_backend_array(value) -> bool:
+    """An array of some backend (JAX, CuPy, array_api_strict, ...), not host data to convert."""
+    return hasattr(value, "__array_namespace__") or hasattr(value, "__dlpack__")
+
+
 @functools.lru_cache(maxsize=64)
 def _parse_unit(text: str) -> u.UnitBase:
     """A unit string parsed once (astropy parses it again on every call)."""
@@ -179,7 +184,7 @@ class FOVCube(OriginalVocabulary, CubeIO, CubeEvaluation):
                     f"cannot set the data of a cube in '{self.unit}' to a Quantity in "
                     f"'{value.unit}': the units are not convertible"
                 ) from None
-        if isinstance(value, np.ndarray) or not hasattr(value, "__array_namespace__"):
+        if isinstance(value, np.ndarray) or not _is_backend_array(value):
             if xp is None:
                 current = self._data
                 if isinstance(current, np.ndarray):
