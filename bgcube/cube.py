@@ -17,7 +17,7 @@ from .cube_evaluation import CubeEvaluation
 from .cube_io import CubeIO
 from .cube_vocabulary import OriginalVocabulary
 from .errors import BinningError
-from .fill_events import _is_one_event_list, fill_event_list
+from .fill_events import checked_event_lists, fill_event_list
 from .schemes import scheme_dict
 from .services import service
 
@@ -31,31 +31,9 @@ if TYPE_CHECKING:
 __all__ = ["FOVCube"]
 
 
-def _check_event_lists(event_lists) -> None:
-    """Refuse a bare array where event tables are expected, saying what is expected."""
-
-    def bare(obj):
-        return (
-            hasattr(obj, "shape")
-            and not hasattr(obj, "colnames")
-            and not hasattr(obj, "keys")
-            and not getattr(getattr(obj, "dtype", None), "names", None)
-        )
-
-    candidates = [event_lists] if bare(event_lists) else list(event_lists)
-    for obj in candidates:
-        if bare(obj) or isinstance(obj, int | float | str):
-            from .errors import EventDataError
-
-            what = (
-                f"{type(obj).__module__}.{type(obj).__name__} of shape {tuple(obj.shape)}"
-                if hasattr(obj, "shape")
-                else repr(obj)
-            )
-            raise EventDataError(
-                "fill_events expects event lists: astropy Tables (or dicts of arrays) with "
-                f"ENERGY, DETX and DETY columns carrying units, or a list of them; got a {what}"
-            )
+def _is_backend_array(value) -> bool:
+    """An array of some backend (JAX, CuPy, array_api_strict, ...), not host data to convert."""
+    return hasattr(value, "__array_namespace__") or hasattr(value, "__dlpack__")
 
 
 @functools.lru_cache(maxsize=64)
@@ -153,29 +131,89 @@ class FOVCube(OriginalVocabulary, CubeIO, CubeEvaluation):
             if unit is not None:
                 data = data.to(unit)
             unit = data.unit
-            data = from_numpy(data.value, backend)
-        elif data is None:
-            data = namespace_of(backend).zeros(self.shape, dtype=namespace_of(backend).float64)
-        elif isinstance(data, np.ndarray) or not hasattr(data, "__array_namespace__"):
-            data = from_numpy(data, backend)
+            data = data.value
         if unit is None:
             unit = names["default_unit"]
         self.unit = _parse_unit(unit) if isinstance(unit, str) else u.Unit(unit)
         _check_scheme_unit(self.scheme, self.unit)
-        if tuple(data.shape) != self.shape:
+        if data is None:
+            xp = namespace_of(backend)
+            self._data = xp.zeros(self.shape, dtype=xp.float64)
+        else:
+            self._data = self._checked_data(data, namespace_of(backend), None)
+
+    # ------------------------------------------------------------------
+    # the data: checked on assignment
+    @property
+    def data(self) -> Array:
+        """Cube values, indexed ``[energy, dety, detx]``, on the cube's backend (unit in `unit`).
+
+        Assigning is checked, as the original's ``cube.data = quantity``
+        idiom needs: a `~astropy.units.Quantity` is converted to `unit`; a
+        NumPy array (or nested list) is put on the cube's backend and
+        device; another backend's array is kept as it is (no copy). The
+        shape must be `shape`, ``(n_energy, n_dety, n_detx)``.
+
+        Raises
+        ------
+        bgcube.errors.DataUnitError
+            A Quantity whose unit is not convertible to `unit`.
+        ValueError
+            Data of another shape.
+        """
+        return self._data
+
+    @data.setter
+    def data(self, value: ArrayLike) -> None:
+        self._data = self._checked_data(value)
+
+    def _checked_data(self, value, xp=None, device=None):
+        """``value`` as the cube's data: in `unit`, on a backend, of shape `shape`.
+
+        ``xp``/``device``: where host data go (default: the current data's
+        backend and device). Cheap for a backend array of the right shape:
+        no copy, no trip through the host.
+        """
+        if isinstance(value, u.Quantity):
+            try:
+                value = value.to_value(self.unit)  # a view if the unit is the same
+            except u.UnitConversionError:
+                from .errors import DataUnitError
+
+                raise DataUnitError(
+                    f"cannot set the data of a cube in '{self.unit}' to a Quantity in "
+                    f"'{value.unit}': the units are not convertible"
+                ) from None
+        if isinstance(value, np.ndarray) or not _is_backend_array(value):
+            if xp is None:
+                current = self._data
+                if isinstance(current, np.ndarray):
+                    xp = None  # NumPy cube: the array itself
+                else:
+                    xp, device = _array.array_namespace(current), _array.array_device(current)
+            value = np.asarray(value) if xp is None else from_numpy(value, xp, device=device)
+        shape = tuple(getattr(value, "shape", ()))
+        if shape != self.shape:
             raise ValueError(
-                f"data shape {tuple(data.shape)} does not match the axes "
-                f"(energy, dety, detx) = {self.shape}"
+                f"data shape {shape} does not match the axes (energy, dety, detx) = {self.shape}"
             )
-        self.data = data
+        return value
 
     # ------------------------------------------------------------------
     # construction helpers
-    def copy(self, data: Array | None = None) -> Self:
-        """A deep copy, optionally with new ``data`` (same backend)."""
+    def copy(self, data: ArrayLike | None = None) -> Self:
+        """A deep copy, optionally with new ``data`` (checked as assigning `data` is)."""
+        if data is None:
+            return self._with_data(self.xp.asarray(self.data, copy=True))
+        new = self._with_data(self.data)
+        new.data = data  # unit and shape checked; host data go on this cube's backend
+        return new
+
+    def _with_data(self, data: Array) -> Self:
+        """A shallow copy (own ``meta``) holding ``data`` as it is, unchecked."""
         new = _copy.copy(self)
         new.meta = dict(self.meta)
-        new.data = self.xp.asarray(self.data, copy=True) if data is None else data
+        new._data = data
         return new
 
     def to_backend(self, backend: BackendLike, device: Any = None) -> Self:
@@ -194,7 +232,7 @@ class FOVCube(OriginalVocabulary, CubeIO, CubeEvaluation):
             Its data moved by DLPack where the two libraries share a memory
             space (no trip through the host), else copied through the host.
         """
-        return self.copy(data=to_backend_array(self.data, backend, device=device))
+        return self._with_data(to_backend_array(self.data, backend, device=device))
 
     def __repr__(self):
         return (
@@ -340,8 +378,9 @@ class FOVCube(OriginalVocabulary, CubeIO, CubeEvaluation):
             columns are converted in slices.
             Arrays of the cube's backend (e.g. JAX) go to the fill as they are.
         weights : list of array, optional
-            One weight array per event list (any backend; not sent through
-            the host).
+            One weight array per event list, as long as it (any backend; not
+            sent through the host); ``weights=[w]`` for a single event list.
+            Events with a NaN or infinite weight are not counted.
         method : str
             Fill method, see `bgcube.array.fill_histogram`.
 
@@ -349,17 +388,19 @@ class FOVCube(OriginalVocabulary, CubeIO, CubeEvaluation):
         -------
         self : FOVCube
 
+        Raises
+        ------
+        bgcube.errors.EventDataError
+            If ``event_lists`` is not event lists (None, a file name, a bare
+            array, ...) or ``weights`` is not one array per event list.
+
         Warns
         -----
         bgcube.errors.DroppedEventsWarning
-            If events have a NaN or infinite ENERGY, DETX or DETY; the
-            message says how many and which event list.
+            If events have a NaN or infinite ENERGY, DETX, DETY or weight;
+            the message says how many and which event list.
         """
-        if _is_one_event_list(event_lists):
-            event_lists = [event_lists]
-        _check_event_lists(event_lists)
-        for i, events in enumerate(event_lists):
-            w = None if weights is None else weights[i]
+        for i, events, w in checked_event_lists(event_lists, weights):
             fill_event_list(self, events, w, index=i, method=method)
         return self
 
@@ -372,21 +413,74 @@ class FOVCube(OriginalVocabulary, CubeIO, CubeEvaluation):
         xp = self.xp
         dtype = self.data.dtype
         if dtype != xp.float64 and xp.isdtype(dtype, "real floating"):
-            self.data = xp.astype(self.data, xp.float64)
-        return self.data
+            self._data = xp.astype(self._data, xp.float64)
+        return self._data
 
     # ------------------------------------------------------------------
     # plots (thin: the drawing is bgcube.plotting, matplotlib imported there)
     def plot_image(
         self, energy: QuantityLike, ax: Axes | None = None, style_kwargs: dict | None = None
     ) -> Axes:
-        """Image of the energy bin holding ``energy``; see `bgcube.plotting.plot_image`."""
+        """Plot the image of the energy bin holding ``energy``.
+
+        The drawing is `bgcube.plotting.plot_image` (matplotlib is imported
+        there, on the first plot).
+
+        Parameters
+        ----------
+        energy : `~astropy.units.Quantity`
+            One energy inside the cube's energy range (a scalar or an array
+            of one value).
+        ax : `~matplotlib.axes.Axes`, optional
+            Where to draw (default: a new figure, as the original).
+        style_kwargs : dict, optional
+            Passed to `~matplotlib.axes.Axes.imshow` (e.g. ``norm=LogNorm()``,
+            ``cmap``); defaults: ``cmap='afmhot'``, ``interpolation='nearest'``.
+
+        Returns
+        -------
+        ax : `~matplotlib.axes.Axes`
+            The image is ``ax.images[-1]``, drawn over `image_extent`, with a
+            colour bar labelled with the data name and unit; zero and
+            non-finite bins are masked.
+
+        Raises
+        ------
+        ValueError
+            If ``energy`` is not one energy, or is outside the cube.
+        """
         return service("plot_image")(self, energy, ax=ax, style_kwargs=style_kwargs)
 
     def plot_spectrum(
         self, coord: QuantityLike, ax: Axes | None = None, style_kwargs: dict | None = None
     ) -> Axes:
-        """Spectrum of the DETX/DETY bin holding ``coord``; see `bgcube.plotting.plot_spectrum`."""
+        """Plot the spectrum of the DETX/DETY bin holding ``coord``, log-log.
+
+        The drawing is `bgcube.plotting.plot_spectrum`: the bin's values at
+        the logarithmic centres of the energy bins, on a log y axis when any
+        value is positive (zero bins left as gaps).
+
+        Parameters
+        ----------
+        coord : `~astropy.coordinates.Angle`
+            One position ``(detx, dety)`` inside the cube (angles, e.g.
+            ``Angle([0.5, -1], 'deg')``).
+        ax : `~matplotlib.axes.Axes`, optional
+            Where to draw (default: a new figure, as the original).
+        style_kwargs : dict, optional
+            Passed to `~matplotlib.axes.Axes.plot` (e.g. ``color``, ``label``).
+
+        Returns
+        -------
+        ax : `~matplotlib.axes.Axes`
+            The spectrum is ``ax.lines[-1]``; x is energy in the cube's
+            energy unit, y the data in the cube's unit.
+
+        Raises
+        ------
+        ValueError
+            If ``coord`` is not one ``(x, y)`` pair, or is outside the cube.
+        """
         return service("plot_spectrum")(self, coord, ax=ax, style_kwargs=style_kwargs)
 
     def peek(self, **kwargs: Any) -> Figure:

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 __all__ = ["CubeEvaluation"]
 
 
+def _quiet_floating_point():
+    """No NumPy floating-point warnings (NaN, inf, log of E <= 0) inside the array core."""
+    return np.errstate(invalid="ignore", divide="ignore", over="ignore")
+
+
 class CubeEvaluation:
     """``evaluate`` and ``evaluate_integral`` (a mixin)."""
 
@@ -65,7 +70,9 @@ class CubeEvaluation:
         -------
         values : `~astropy.units.Quantity`
             Broadcast shape of the inputs, in the cube's unit (float64, on
-            the host).
+            the host). A point with a NaN or infinite coordinate or an
+            energy <= 0 gives 0 (NaN with ``extrapolate=True``), without a
+            NumPy warning.
 
         Raises
         ------
@@ -85,7 +92,10 @@ class CubeEvaluation:
         e = self._coordinate_array("energy", energy, self.energy_axis)
         y = self._coordinate_array("dety", dety, self.dety_axis)
         x = self._coordinate_array("detx", detx, self.detx_axis)
-        values = _array.interpolate_cube(self.data, self.binnings, e, y, x, extrapolate=extrapolate)
+        with _quiet_floating_point():  # NaN, inf, E <= 0: their values are documented
+            values = _array.interpolate_cube(
+                self.data, self.binnings, e, y, x, extrapolate=extrapolate
+            )
         return u.Quantity(to_numpy(values), self.unit, copy=False)
 
     def evaluate_integral(
@@ -117,15 +127,20 @@ class CubeEvaluation:
         -------
         integral : `~astropy.units.Quantity`
             Broadcast shape, in the cube's unit times energy: a rate in
-            1/(MeV s sr) gives 1/(s sr).
+            1/(MeV s sr) gives 1/(s sr). A NaN or infinite position gives
+            0; so does a NaN or infinite band limit without extrapolation
+            (only the part of a band inside the energy axis counts), while
+            with ``extrapolate=True`` a NaN, infinite or non-positive band
+            limit gives NaN. No NumPy warning either way.
         """
         e_lo = self._coordinate_array("energy_min", energy_min, self.energy_axis)
         e_hi = self._coordinate_array("energy_max", energy_max, self.energy_axis)
         y = self._coordinate_array("dety", dety, self.dety_axis)
         x = self._coordinate_array("detx", detx, self.detx_axis)
-        values = _array.integrate_energy_log_log(
-            self.data, self.binnings, e_lo, e_hi, y, x, extrapolate=extrapolate
-        )
+        with _quiet_floating_point():
+            values = _array.integrate_energy_log_log(
+                self.data, self.binnings, e_lo, e_hi, y, x, extrapolate=extrapolate
+            )
         per_energy = [
             b
             for b, p in zip(self.unit.bases, self.unit.powers, strict=True)

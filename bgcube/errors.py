@@ -74,8 +74,9 @@ def truncation_note(filename, message="") -> str:
 
     A gzipped file whose stream ends early (``EOFError`` in ``message``), a
     file with less data than its headers announce (astropy's "buffer is too
-    small") or an uncompressed FITS file whose size is not a whole number of
-    2880-byte blocks looks truncated: an interrupted copy, download or write.
+    small") or an uncompressed FITS file (starting with its SIMPLE card)
+    whose size is not a whole number of 2880-byte blocks looks truncated: an
+    interrupted copy, download or write.
     """
     text = str(message)
     if "EOFError" in text or "end-of-stream" in text:
@@ -87,9 +88,11 @@ def truncation_note(filename, message="") -> str:
         return ""
     try:
         size = os.path.getsize(filename)
+        with open(filename, "rb") as stream:
+            start = stream.read(6)
     except OSError:
         return ""
-    if size % FITS_BLOCK:
+    if size % FITS_BLOCK and start == b"SIMPLE":  # else not FITS at all, not a cut FITS file
         return (
             f"the file looks truncated ({size} bytes is not a whole number of "
             f"{FITS_BLOCK}-byte FITS blocks)"

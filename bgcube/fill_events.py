@@ -19,13 +19,14 @@ events (one scalar per event list) that the warning needs.
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import astropy.units as u
 import numpy as np
 
 from . import array as _array
-from .errors import DroppedEventsWarning
+from .errors import DroppedEventsWarning, EventDataError
 from .event_columns import (
     CONVERT_CHUNK,
     _describe_events,
@@ -33,7 +34,13 @@ from .event_columns import (
     stored_event_columns,
 )
 
-__all__ = ["fill_event_list"]
+__all__ = ["checked_event_lists", "fill_event_list"]
+
+#: What ``fill_events`` takes, for its error messages.
+EXPECTED_EVENTS = (
+    "fill_events expects event lists: astropy Tables (or dicts of arrays) with ENERGY, DETX "
+    "and DETY columns carrying units, or a list of them"
+)
 
 
 def _is_one_event_list(obj) -> bool:
@@ -48,6 +55,120 @@ def _is_one_event_list(obj) -> bool:
         and len(obj) >= 3
         and all(hasattr(a, "shape") and not hasattr(a, "colnames") for a in obj)
     )
+
+
+def _is_bare_array(obj) -> bool:
+    """An array (not a table, mapping or structured array): no event list."""
+    return (
+        hasattr(obj, "shape")
+        and not hasattr(obj, "colnames")
+        and not hasattr(obj, "keys")
+        and not getattr(getattr(obj, "dtype", None), "names", None)
+    )
+
+
+def _describe(obj) -> str:
+    if hasattr(obj, "shape"):
+        return f"a {type(obj).__module__}.{type(obj).__name__} of shape {tuple(obj.shape)}"
+    text = repr(obj)
+    return f"the {type(obj).__name__} {text[:60] + '...' if len(text) > 60 else text}"
+
+
+def _not_event_list(obj) -> EventDataError:
+    if isinstance(obj, str | bytes | os.PathLike):
+        return EventDataError(
+            f"{EXPECTED_EVENTS}; got the file name {os.fsdecode(obj)!r}: read it first, e.g. "
+            "bgcube.EventList.read(filename)"
+        )
+    return EventDataError(f"{EXPECTED_EVENTS}; got {'None' if obj is None else _describe(obj)}")
+
+
+def _check_event_list(events) -> None:
+    if (
+        events is None
+        or _is_bare_array(events)
+        or isinstance(events, int | float | str | bytes | os.PathLike)
+    ):
+        raise _not_event_list(events)
+
+
+def _weight_list(weights, event_lists):
+    """``weights`` as a list of one array per event list (None stays None)."""
+    if weights is None:
+        return None
+    one_array = _is_bare_array(weights) and len(getattr(weights, "shape", ())) <= 1
+    if one_array or isinstance(weights, str | bytes) or not hasattr(weights, "__iter__"):
+        raise EventDataError(
+            f"weights must be a list with one weight array per event list, got {_describe(weights)}"
+            "; for a single event list pass weights=[w]"
+        )
+    weights = list(weights)
+    if hasattr(event_lists, "__len__") and len(weights) != len(event_lists):
+        raise EventDataError(
+            f"weights must hold one weight array per event list: got {len(weights)} weight "
+            f"arrays for {len(event_lists)} event lists"
+        )
+    return weights
+
+
+def checked_event_lists(event_lists, weights=None):
+    """``(index, events, weights)`` of each event list given to ``fill_events``, checked.
+
+    A generator of event lists is read once, each checked as it comes.
+
+    Raises
+    ------
+    bgcube.errors.EventDataError
+        None, a file name, a bare array or a number where event lists are
+        expected; weights that are not one array per event list.
+    """
+    if _is_one_event_list(event_lists):
+        event_lists = [event_lists]
+    if (
+        event_lists is None
+        or isinstance(event_lists, str | bytes | os.PathLike)
+        or _is_bare_array(event_lists)
+        or not hasattr(event_lists, "__iter__")
+    ):
+        raise _not_event_list(event_lists)
+    weights = _weight_list(weights, event_lists)
+    if hasattr(event_lists, "__len__"):  # a sequence: all checked before any is filled
+        for events in event_lists:
+            _check_event_list(events)
+    n = 0
+    for n, events in enumerate(event_lists, start=1):
+        _check_event_list(events)
+        if weights is not None and n > len(weights):
+            raise EventDataError(
+                f"weights must hold one weight array per event list: got {len(weights)} weight "
+                "arrays for more event lists"
+            )
+        yield n - 1, events, None if weights is None else weights[n - 1]
+    if weights is not None and n < len(weights):
+        raise EventDataError(
+            f"weights must hold one weight array per event list: got {len(weights)} weight "
+            f"arrays for {n} event lists"
+        )
+
+
+def _finite_weights(weights, xp, events, index):
+    """``weights`` with NaN and infinite ones set to 0 (not counted), reported by a warning."""
+    if weights is None or not xp.isdtype(weights.dtype, "real floating"):
+        return weights
+    finite = xp.isfinite(weights)
+    n_bad = int(xp.sum(xp.astype(~finite, xp.int64)))  # one value read back
+    if not n_bad:
+        return weights
+    warnings.warn(
+        DroppedEventsWarning(
+            f"{_describe_events(events, index)}: dropped {n_bad} of {int(weights.shape[0])} "
+            "events with a NaN or infinite weight (not counted in any bin)",
+            n_dropped=n_bad,
+            n_events=int(weights.shape[0]),
+        ),
+        stacklevel=5,
+    )
+    return xp.where(finite, weights, xp.zeros_like(weights))
 
 
 def _weights_on(weights, xp, device):
@@ -128,11 +249,12 @@ def fill_event_list(cube, events, weights=None, *, index=None, method="auto"):
     Warns
     -----
     bgcube.errors.DroppedEventsWarning
-        If events have a NaN or infinite ENERGY, DETX or DETY.
+        If events have a NaN or infinite ENERGY, DETX or DETY, or weight
+        (one warning for each).
     """
     xp, dev = cube.xp, cube.device
     on_numpy = _array.backend_name(xp) == "numpy"
-    w_all = _weights_on(weights, xp, dev)
+    w_all = _finite_weights(_weights_on(weights, xp, dev), xp, events, index)
     fused = _fused_fill(cube, events, w_all, method) if on_numpy else None
     if fused is not None:
         total, n_bad, n_events = fused

@@ -11,6 +11,7 @@ from .array.namespace import compiled
 from .backend import from_numpy, to_numpy
 from .cube import FOVCube
 from .errors import ModelStateError, ObservationError
+from .model_checks import check_kept_fraction, check_model_cubes
 from .model_io import ModelIO
 from .model_observations import ObservationFilling
 from .schemes import TIME_CONVENTIONS
@@ -55,6 +56,15 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
         background counts as rate x ONTIME, so ONTIME is the default; the
         original FOVCube used LIVETIME.
 
+    Raises
+    ------
+    bgcube.errors.BinningError
+        If the cubes given do not share one binning (DETX, DETY and energy
+        edges); the message names the cubes and the axis.
+    bgcube.errors.DataUnitError
+        If a cube's scheme or unit is that of another argument (the cubes
+        are swapped) or of none.
+
     Examples
     --------
     >>> import numpy as np, astropy.units as u
@@ -76,6 +86,13 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
             raise ValueError(
                 f"time_convention must be one of {TIME_CONVENTIONS}, got {time_convention!r}"
             )
+        check_model_cubes(
+            {
+                "counts_cube": counts_cube,
+                "livetime_cube": livetime_cube,
+                "background_cube": background_cube,
+            }
+        )
         self.counts_cube = counts_cube
         self.livetime_cube = livetime_cube
         self.background_cube = background_cube
@@ -185,7 +202,8 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
             The observation's ONTIME or LIVETIME (as ``time_convention`` says).
         kept_fraction : array, optional
             Fraction of each (DETY, DETX) pixel outside exclusion regions,
-            shape ``(ny, nx)`` or ``(nE, ny, nx)``; default 1 everywhere.
+            shape ``(ny, nx)`` or ``(nE, ny, nx)``, values in [0, 1]; default
+            1 everywhere.
 
         Returns
         -------
@@ -195,7 +213,9 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
         ------
         bgcube.errors.ObservationError
             If the time is zero, negative, not finite or not a time (a
-            ``ValueError`` subclass); the message gives the value.
+            ``ValueError`` subclass); the message gives the value. If
+            ``kept_fraction`` has another shape, or values outside [0, 1]
+            or NaN.
         """
         self._require("livetime_cube")
         try:
@@ -222,7 +242,9 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
                     f"kept_fraction must have shape (ny, nx) = {cube.shape[1:]} or (nE, ny, nx) = "
                     f"{cube.shape} (the time cube's), got {shape}"
                 )
-            cube.data = cube.data + increment * xp.astype(kept_fraction, xp.float64)
+            fraction = xp.astype(kept_fraction, xp.float64)
+            check_kept_fraction(fraction, xp)
+            cube.data = cube.data + increment * fraction
         return self
 
     def compute_rate(self, exact_solid_angle: bool = False) -> Self:
@@ -239,9 +261,19 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
         Returns
         -------
         self : FOVCubeBackgroundModel
+
+        Raises
+        ------
+        bgcube.errors.BinningError, bgcube.errors.DataUnitError
+            If the counts and time cubes do not share one binning, or are
+            swapped (see the class).
+        bgcube.errors.ModelStateError
+            If no observation time was added.
         """
         self._require("counts_cube", "livetime_cube")
         counts, times = self.counts_cube, self.livetime_cube
+        # either cube may have been reassigned since the model was made
+        check_model_cubes({"counts_cube": counts, "livetime_cube": times})
         if not bool(times.xp.any(times.data > 0)):
             raise ModelStateError(
                 "the time cube is empty: call add_observation_time(...) for each observation "
@@ -278,7 +310,8 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
         n_passes : int, optional
             ``method='k5a'``: number of convolutions; by default 3, 4 or 5
             for >= 1e6, >= 1e5 or fewer total counts in the counts cube, as
-            the original.
+            the original. Required for a model without counts cube (read
+            from a file holding only the background).
         method : {'k5a', 'fit'}
             'k5a' (default): the original kernel smoothing. 'fit': replace
             the background cube by a rate model fitted to the counts and
@@ -304,6 +337,9 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
         ------
         ValueError
             An unknown method, or arguments of the other method.
+        bgcube.errors.ModelStateError
+            ``method='k5a'`` without ``n_passes`` on a model without counts
+            cube, or before `compute_rate`.
         bgcube.fit.FitError
             ``method='fit'`` and the fit did not converge (cube unchanged).
         """
@@ -332,8 +368,14 @@ class FOVCubeBackgroundModel(ObservationFilling, ModelIO):
                 "the background cube is empty but the counts cube is not: call compute_rate() "
                 "before smooth()"
             )
+        if n_passes is None and self.counts_cube is None:
+            raise ModelStateError(
+                "this model has no counts_cube (e.g. read from a file holding only the background), "
+                "so the number of smoothing passes cannot be chosen from its counts: give it, "
+                "e.g. smooth(n_passes=3) (by default 3, 4 or 5 passes for >= 1e6, >= 1e5 or "
+                "fewer counts)"
+            )
         if n_passes is None:
-            self._require("counts_cube")
             total = self.counts_cube.xp.sum(self.counts_cube.data)
             n_passes = _array.n_smooth_passes(float(to_numpy(total)))
         _, ey, ex = cube._edges_on_backend()

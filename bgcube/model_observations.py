@@ -79,7 +79,26 @@ class ObservationFilling:
         -------
         filled : list of `~bgcube.data.fill.ObservationFill`
         failed : list of (OBS_ID, reason)
+
+        Raises
+        ------
+        bgcube.errors.ObservationError
+            If ``observation_table`` is not a table with an OBS_ID column.
+        TypeError
+            If ``data_store`` is not a data store (has no ``fill_model``).
         """
+        if "OBS_ID" not in _columns(observation_table):
+            from .errors import ObservationError
+
+            raise ObservationError(
+                "observation_table must be a table of observations with an OBS_ID column "
+                f"(e.g. data_store.obs_table), got {_describe(observation_table)}"
+            )
+        if not callable(getattr(data_store, "fill_model", None)):
+            raise TypeError(
+                "data_store must be a bgcube DataStore (e.g. DataStore.from_dir(folder)), or an "
+                f"object with its fill_model method; got {_describe(data_store)}"
+            )
         # the store fills the model: the container imports nothing of the data layer
         return data_store.fill_model(
             self,
@@ -89,3 +108,18 @@ class ObservationFilling:
             fail_fast=fail_fast,
             progress=progress,
         )
+
+
+def _columns(obj) -> list:
+    """Column names of a table (or keys of a mapping of columns), else []."""
+    if hasattr(obj, "colnames"):
+        return list(obj.colnames)
+    return list(obj.keys()) if hasattr(obj, "keys") else []
+
+
+def _describe(obj) -> str:
+    if obj is None:
+        return "None"
+    if hasattr(obj, "colnames") or hasattr(obj, "keys"):
+        return f"a {type(obj).__name__} with columns {_columns(obj)}"
+    return f"a {type(obj).__module__}.{type(obj).__name__}"

@@ -165,10 +165,16 @@ def plot_image(
     Raises
     ------
     ValueError
-        If ``energy`` is outside the cube.
+        If ``energy`` is not one energy, or is outside the cube.
     """
+    energy = u.Quantity(energy)
+    if energy.size != 1:
+        raise ValueError(
+            f"energy must be exactly 1 value (the image of one energy bin is drawn), got "
+            f"{energy.size} values: {energy}; call plot_image once per energy"
+        )
+    index = cube.find_energy_bin(energy.reshape(()))
     ax = _axes(ax)
-    index = cube.find_energy_bin(u.Quantity(energy))
     lo, hi = cube.energy_axis.bin(index)
     image = to_numpy(cube.data[index, ...])
     # empty (zero) and non-finite bins are masked: the map's 'bad' colour, not one of its own
@@ -247,11 +253,11 @@ def plot_spectrum(
     Raises
     ------
     ValueError
-        If ``coord`` is outside the cube.
+        If ``coord`` is not one ``(x, y)`` pair, or is outside the cube.
     """
-    ax = _axes(ax)
     coord = Angle(coord)
     ix, iy = cube.find_coord_bin(coord)
+    ax = _axes(ax)
     x_lo, x_hi, y_lo, y_hi = cube.find_coord_bin_edges(coord)
     values = to_numpy(cube.data[:, iy, ix])
     centers = cube.energy_axis.centers

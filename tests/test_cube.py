@@ -142,3 +142,64 @@ def test_to_backend_round_trip(xp):
     np.testing.assert_array_equal(to_numpy(moved.counts_cube.data), model.counts_cube.data)
     back = moved.to_backend("numpy")
     assert isinstance(back.counts_cube.data, np.ndarray)
+
+
+def test_assigning_data_is_checked(xp):
+    """``cube.data = quantity`` (the original's idiom) converts; a wrong unit or shape is refused."""
+    from bgcube.errors import DataUnitError
+
+    cube = FOVCube(DETX, DETY, ENERGY, scheme="bg_cube", backend=xp)
+    backend = cube.backend
+    cube.data = np.ones(cube.shape) * u.Unit("1 / (TeV s sr)")  # converted to 1/(MeV s sr)
+    assert cube.backend == backend and cube.unit == u.Unit("1 / (MeV s sr)")
+    np.testing.assert_allclose(to_numpy(cube.data), 1e-6)
+    value = cube.evaluate(detx=0 * u.deg, dety=0 * u.deg, energy=5 * u.TeV)
+    assert value.to_value("1 / (TeV s sr)") == pytest.approx(1)
+    cube.data = np.full(cube.shape, 2.0)  # a NumPy array goes on the cube's backend
+    assert cube.backend == backend and float(cube.xp.sum(cube.data)) == 2 * cube.data.size
+    on_backend = cube.xp.zeros(cube.shape, dtype=cube.xp.float64)
+    cube.data = on_backend  # a backend array is kept as it is
+    assert cube.data is on_backend
+    with pytest.raises(DataUnitError, match=r"cube in '1 / \(MeV s sr\)' to a Quantity in 's'"):
+        cube.data = np.ones(cube.shape) * u.s
+    with pytest.raises(ValueError, match=r"data shape \(3, 3\) does not match the axes"):
+        cube.data = np.ones((3, 3))
+    with pytest.raises(ValueError, match=r"data shape \(6, 12, 8\) does not match"):
+        cube.data = cube.xp.ones((6, 12, 8))
+    assert cube.data is on_backend  # refused values leave the cube as it was
+    repr(cube)
+    # copy(data=...) is checked the same way; to_backend moves the data as they are
+    assert cube.copy(data=np.ones(cube.shape)).backend == backend
+    with pytest.raises(ValueError, match="data shape"):
+        cube.copy(data=np.ones((2, 2, 2)))
+    assert isinstance(cube.to_backend("numpy").data, np.ndarray)
+
+
+@pytest.mark.parametrize("extrapolate", [False, True])
+def test_evaluate_nonfinite_and_nonpositive_inputs_quietly(xp, extrapolate):
+    """NaN/inf coordinates and E <= 0 give 0 (NaN when extrapolating), with no NumPy warning."""
+    import warnings
+
+    cube = FOVCube(DETX, DETY, ENERGY, data=np.ones((6, 8, 12)), scheme="bg_cube").to_backend(xp)
+    expected = np.nan if extrapolate else 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        at_inf = cube.evaluate(
+            detx=[np.inf, -np.inf, np.nan] * u.deg,
+            dety=0 * u.deg,
+            energy=5 * u.TeV,
+            extrapolate=extrapolate,
+        )
+        at_zero = cube.evaluate(
+            detx=0 * u.deg, dety=0 * u.deg, energy=[-1, 0] * u.TeV, extrapolate=extrapolate
+        )
+        band = cube.evaluate_integral(
+            detx=[np.inf, 0] * u.deg,
+            dety=0 * u.deg,
+            energy_min=[1, -1] * u.TeV,
+            energy_max=[10, 0] * u.TeV,
+            extrapolate=extrapolate,
+        )
+    np.testing.assert_array_equal(at_inf.value, expected)
+    np.testing.assert_array_equal(at_zero.value, expected)
+    np.testing.assert_array_equal(band.value, [0, expected])

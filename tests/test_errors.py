@@ -23,7 +23,7 @@ from astropy.table import Table
 
 from bgcube import CubeAxis, FOVCube, FOVCubeBackgroundModel
 from bgcube.array import Binning
-from bgcube.backend import to_numpy
+from bgcube.backend import from_numpy, to_numpy
 from bgcube.data.events import EventList, count_nonfinite, event_coordinates
 from bgcube.data.observation import Observation
 from bgcube.errors import (
@@ -198,6 +198,48 @@ def test_finite_events_give_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         model.fill_events([_events()])
+
+
+def test_nonfinite_weights_are_dropped_counted_and_reported(xp):
+    table = _events(3)
+    cube = FOVCube(DETX, DETX, ENERGY, scheme="bg_counts_cube").to_backend(xp)
+    weights = from_numpy(np.array([np.nan, 1.0, np.inf]), xp)
+    with pytest.warns(DroppedEventsWarning, match=r"dropped 2 of 3 events with a NaN or infinite "):
+        cube.fill_events([table], weights=[weights])
+    total = float(np.sum(to_numpy(cube.data)))
+    assert total == 1 and np.all(np.isfinite(to_numpy(cube.data)))
+
+
+BAD_FILL_ARGUMENTS = [
+    ("events.fits", {}, r"got the file name 'events.fits': read it first"),
+    (None, {}, r"or a list of them; got None"),
+    (5, {}, r"or a list of them; got the int 5"),
+    ([None], {}, r"or a list of them; got None"),
+    ([_events()], {"weights": np.ones(10)}, r"weights must be a list with one weight array per "),
+    ([_events()], {"weights": [np.ones(10)] * 2}, r"got 2 weight arrays for 1 event lists"),
+    ((e for e in [_events()]), {"weights": [np.ones(10)] * 2}, r"got 2 weight arrays for 1 event"),
+]
+
+
+@pytest.mark.parametrize(("events", "kwargs", "message"), BAD_FILL_ARGUMENTS)
+def test_fill_events_names_what_it_expects(events, kwargs, message):
+    model = FOVCubeBackgroundModel.set_cube_binning(DETX, DETX, ENERGY)
+    with pytest.raises(EventDataError, match=message):
+        model.fill_events(events, **kwargs)
+
+
+def test_fill_events_reads_a_generator_of_event_lists():
+    model = FOVCubeBackgroundModel.set_cube_binning(DETX, DETX, ENERGY)
+    model.fill_events(table for table in [_events(), _events()])
+    assert float(np.sum(model.counts_cube.data)) == 20
+
+
+def test_fill_obs_names_its_arguments():
+    model = FOVCubeBackgroundModel.set_cube_binning(DETX, DETX, ENERGY)
+    with pytest.raises(TypeError, match=r"data_store must be a bgcube DataStore .* got None"):
+        model.fill_obs(Table({"OBS_ID": [1]}), None)
+    with pytest.raises(ObservationError, match=r"with an OBS_ID column .* got None"):
+        model.fill_obs(None, None)
 
 
 def test_count_nonfinite_fast_and_exact_paths():

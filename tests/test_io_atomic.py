@@ -130,3 +130,16 @@ def test_written_file_gets_umask_permissions(tmp_path):
 def test_directory_target(tmp_path):
     with pytest.raises(IsADirectoryError):
         small_cube().write(tmp_path)
+
+
+def test_missing_output_folder_is_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        FileNotFoundError, match=r"cannot write 'nodir/x.fits': its folder 'nodir' does not exist"
+    ) as excinfo:
+        small_cube().write("nodir/x.fits")
+    assert TEMP_MARKER not in str(excinfo.value)
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(NotADirectoryError, match=r"its folder 'afile' is a file, not a folder"):
+        small_cube().write("afile/x.fits")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

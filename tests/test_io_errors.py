@@ -137,6 +137,39 @@ def test_not_fits_and_missing_file(tmp_path):
         FOVCube.read(tmp_path / "nowhere.fits")
 
 
+@pytest.mark.parametrize(
+    "content", [b"not a FITS file\n", b"", b"x" * 2880], ids=["text", "empty", "2880-bytes"]
+)
+def test_a_file_that_is_not_fits_says_so(tmp_path, content):
+    path = tmp_path / "text.fits"
+    path.write_bytes(content)
+    for read in (FOVCube.read, FOVCubeBackgroundModel.read):
+        with pytest.raises(FileFormatError) as excinfo:
+            read(path)
+        check_message(excinfo, "text.fits", "not a FITS file", "'SIMPLE  =   T'")
+        assert "truncated" not in str(excinfo.value)
+
+
+def test_an_image_file_read_as_a_table_says_pass_format_image(tmp_path):
+    path = tmp_path / "image.fits"
+    coded_cube().write(path, format="image")
+    for read in (FOVCube.read, FOVCubeBackgroundModel.read):
+        with pytest.raises(FileFormatError) as excinfo:
+            read(path)
+        check_message(excinfo, "image.fits", "image-format cube file", "pass format='image'")
+        assert read(path, format="image") is not None
+
+
+def test_a_home_folder_path_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cube = coded_cube()
+    cube.write("~/cube.fits")
+    assert (tmp_path / "cube.fits").exists()
+    np.testing.assert_array_equal(FOVCube.read("~/cube.fits").data, cube.data)
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "missing.fits")):
+        FOVCube.read("~/missing.fits")
+
+
 def test_invalid_format(tmp_path):
     with pytest.raises(ValueError, match="invalid format 'csv'"):
         coded_cube().write(tmp_path / "x.fits", format="csv")

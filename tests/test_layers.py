@@ -38,7 +38,7 @@ LAYERS = (
     ("bgcube.simulate",),
     ("bgcube.make",),
     ("bgcube.data", "bgcube.fit", "bgcube.io", "bgcube.plotting"),
-    ("bgcube.model", "bgcube.model_io", "bgcube.model_observations"),
+    ("bgcube.model", "bgcube.model_checks", "bgcube.model_io", "bgcube.model_observations"),
     (
         "bgcube.cube",
         "bgcube.cube_io",

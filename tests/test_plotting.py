@@ -123,6 +123,28 @@ def test_outside_the_cube_is_an_error():
         cube.plot_spectrum(Angle([5, 0], u.deg), ax=plt.figure().add_subplot())
 
 
+def test_more_than_one_energy_or_position_is_an_error_before_drawing():
+    cube = make_cube()
+    with pytest.raises(ValueError, match=r"energy must be exactly 1 value .* got 2 values"):
+        cube.plot_image(energy=[1, 2] * u.TeV)
+    with pytest.raises(ValueError, match=r"coord must be an \(x, y\) pair"):
+        cube.plot_spectrum([0, 0, 0] * u.deg)
+    assert plt.get_fignums() == []  # no empty figure left behind
+    cube.plot_image(energy=[1] * u.TeV)  # one value in an array is fine
+
+
+@pytest.mark.parametrize("name", ["plot_image", "plot_spectrum"])
+def test_plot_methods_have_full_docstrings(name):
+    """``help(FOVCube.plot_image)`` shows the parameters, not a one-liner pointing elsewhere."""
+    import inspect
+
+    doc = inspect.getdoc(getattr(FOVCube, name))
+    argument = {"plot_image": "energy", "plot_spectrum": "coord"}[name]
+    for part in ("Parameters\n----------", f"{argument} : ", "ax : ", "style_kwargs : "):
+        assert part in doc
+    assert "Returns\n-------\nax : `~matplotlib.axes.Axes`" in doc and "Raises" in doc
+
+
 def test_radial_profile_is_the_ring_mean():
     x = np.linspace(-3, 3, 31) * u.deg
     e = np.geomspace(1, 10, 3) * u.TeV

@@ -13,7 +13,13 @@ import pytest
 
 from bgcube import FOVCube, FOVCubeBackgroundModel
 from bgcube.cli import main
-from bgcube.errors import DataUnitError, EventDataError, ModelStateError, ObservationError
+from bgcube.errors import (
+    BinningError,
+    DataUnitError,
+    EventDataError,
+    ModelStateError,
+    ObservationError,
+)
 from bgcube.make.pipeline import make_models
 from bgcube.plotting import log_axis_errors
 from bgcube.simulate.dataset import make_test_dataset
@@ -46,6 +52,17 @@ def test_smooth_before_compute_rate_is_refused():
         model.smooth(-1)
 
 
+def test_smooth_of_a_background_only_model_asks_for_n_passes(shared_data):
+    path = shared_data / "gammapy-extra-background" / "bg_cube_model_test1.fits"
+    model = FOVCubeBackgroundModel.read(path)
+    assert model.counts_cube is None
+    with pytest.raises(ModelStateError, match=r"no counts_cube .* smooth\(n_passes=3\)"):
+        model.smooth()
+    before = model.background_cube.integral_images
+    model.smooth(n_passes=3)
+    np.testing.assert_allclose(model.background_cube.integral_images, before, rtol=1e-10)
+
+
 @pytest.mark.parametrize(
     "scheme, unit", [("bg_cube", "m"), ("bg_cube", "s"), ("bg_livetime_cube", "TeV")]
 )
@@ -75,6 +92,55 @@ def test_kept_fraction_of_the_wrong_shape():
         r"\(4, 4\) or \(nE, ny, nx\) = \(2, 4, 4\).*got \(3, 3\)",
     ):
         empty_model().add_observation_time(1 * u.h, kept_fraction=np.ones((3, 3)))
+
+
+@pytest.mark.parametrize(
+    "value, found",
+    [(2.0, "values from 2 to 2"), (-0.5, "values from -0.5 to -0.5"), (np.nan, "16 NaN")],
+)
+def test_kept_fraction_outside_zero_one_is_refused(value, found):
+    model = empty_model()
+    fraction = np.full((4, 4), value)
+    with pytest.raises(ObservationError, match=rf"kept_fraction must lie in \[0, 1\].*got {found}"):
+        model.add_observation_time(1 * u.h, kept_fraction=fraction)
+    assert float(np.sum(model.livetime_cube.data)) == 0  # nothing added
+    model.add_observation_time(1 * u.h, kept_fraction=np.zeros((2, 4, 4), dtype=bool))
+
+
+def test_model_cubes_must_share_one_binning():
+    model = empty_model()
+    other = FOVCubeBackgroundModel.set_cube_binning(
+        np.linspace(-2, 2, 7) * u.deg, np.linspace(-2, 2, 5) * u.deg, np.geomspace(1, 10, 3) * u.TeV
+    )
+    with pytest.raises(
+        BinningError, match=r"livetime_cube differs from counts_cube in its DETX binning \(6 bins"
+    ):
+        FOVCubeBackgroundModel(counts_cube=model.counts_cube, livetime_cube=other.livetime_cube)
+    with pytest.raises(
+        BinningError, match=r"background_cube differs from livetime_cube in its DETX"
+    ):
+        FOVCubeBackgroundModel(
+            livetime_cube=model.livetime_cube, background_cube=other.background_cube
+        )
+    # a cube reassigned after the model was made is caught before the division
+    model.livetime_cube = other.livetime_cube
+    with pytest.raises(BinningError, match="livetime_cube differs from counts_cube"):
+        model.fill_events(EVENTS).add_observation_time(1 * u.h).compute_rate()
+
+
+def test_swapped_model_cubes_are_named():
+    model = empty_model()
+    with pytest.raises(
+        DataUnitError,
+        match=r"counts_cube holds a cube for livetime_cube \(scheme 'bg_livetime_cube', unit "
+        r"'s'\): are the cubes swapped\?",
+    ):
+        FOVCubeBackgroundModel(counts_cube=model.livetime_cube, livetime_cube=model.counts_cube)
+    time = model.livetime_cube.copy()
+    time.scheme = None  # no scheme: the unit tells
+    with pytest.raises(DataUnitError, match=r"background_cube holds a cube for livetime_cube"):
+        FOVCubeBackgroundModel(background_cube=time)
+    FOVCubeBackgroundModel(counts_cube=model.counts_cube, livetime_cube=time)  # fits by unit
 
 
 def test_fill_events_takes_a_dict_of_columns_and_refuses_a_bare_array():

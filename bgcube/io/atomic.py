@@ -33,6 +33,9 @@ TEMP_MARKER = ".bgcube-tmp-"
 def check_writable(filename, overwrite: bool) -> Path:
     """Return ``filename`` as a Path; raise if it exists and ``overwrite`` is false.
 
+    A leading ``~`` is the user's home folder. The folder need not exist
+    yet (outputs are checked before their folders are made).
+
     Raises
     ------
     OutputExistsError
@@ -80,6 +83,19 @@ def resolve_overwrite(overwrite: bool, clobber, warn_stacklevel: int = 3) -> boo
         stacklevel=warn_stacklevel,
     )
     return bool(overwrite or clobber)
+
+
+def _check_folder(path: Path, filename) -> None:
+    """Refuse a target whose folder is missing or a file, naming it (not the temporary file)."""
+    folder = path.parent
+    if folder.is_dir():
+        return
+    kind, what = (
+        (NotADirectoryError, "is a file, not a folder")
+        if folder.exists()
+        else (FileNotFoundError, "does not exist; create it first")
+    )
+    raise kind(f"cannot write {str(filename)!r}: its folder {str(folder)!r} {what}")
 
 
 def _temporary_name(path: Path) -> Path:
@@ -141,6 +157,9 @@ def atomic_output(filename: str | os.PathLike, overwrite: bool = False) -> Itera
     OutputExistsError
         If ``filename`` exists and ``overwrite`` is false (checked before
         and again when the file is published).
+    FileNotFoundError
+        If the folder of ``filename`` does not exist (``NotADirectoryError``
+        if it is a file); the message names it.
 
     Examples
     --------
@@ -149,8 +168,14 @@ def atomic_output(filename: str | os.PathLike, overwrite: bool = False) -> Itera
     ...     fits.HDUList([fits.PrimaryHDU()]).writeto(tmp, overwrite=True)
     """
     path = check_writable(filename, overwrite)
+    _check_folder(path, filename)
     tmp = _temporary_name(path)
-    _create_exclusive(tmp)
+    try:
+        _create_exclusive(tmp)
+    except OSError as exc:  # e.g. a read-only folder: name the file asked for, not tmp
+        raise type(exc)(
+            exc.errno, f"cannot write {str(filename)!r} ({exc.strerror} in its folder)"
+        ) from exc
     try:
         yield tmp
         _publish(tmp, path, overwrite)

@@ -7,6 +7,7 @@ cube_to_hdulist -> atomic_output``.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import struct
@@ -20,7 +21,7 @@ from ..backend import namespace_of
 from ..errors import FileFormatError
 from ..schemes import scheme_dict
 from .atomic import atomic_output
-from .fits import find_hdu, hdu_names, open_fits
+from .fits import find_hdu, hdu_names, looks_like_image_file, open_fits, user_path
 from .formats import BACKGROUND_HDU_NAMES, LAYOUTS
 from .image import cube_from_image_hdulist, cube_to_image_hdulist
 from .table import cube_from_table_hdu, cube_to_table_hdu
@@ -194,19 +195,43 @@ def cube_from_hdulist(
         return cube_from_image_hdulist(
             hdulist, scheme, hdu=hdu, backend=backend, filename=filename, cls=cls
         )
-    table_hdu = select_table_hdu(hdulist, hdu, scheme, filename)
-    from .bkg2d import is_bkg_2d_hdu
+    with image_format_hint(hdulist, filename, hdu):
+        table_hdu = select_table_hdu(hdulist, hdu, scheme, filename)
+        from .bkg2d import is_bkg_2d_hdu
 
-    if is_bkg_2d_hdu(table_hdu) and not _has_cube_columns(table_hdu):
-        raise FileFormatError(
-            "a BKG_2D table (energy x offset), not a cube: read it with "
-            "bgcube.radial.RadialBackground.read",
-            filename=filename,
-            hdu=table_hdu.name,
+        if is_bkg_2d_hdu(table_hdu) and not _has_cube_columns(table_hdu):
+            raise FileFormatError(
+                "a BKG_2D table (energy x offset), not a cube: read it with "
+                "bgcube.radial.RadialBackground.read",
+                filename=filename,
+                hdu=table_hdu.name,
+            )
+        return cube_from_table_hdu(
+            table_hdu, scheme, layout=layout, backend=backend, filename=filename, cls=cls
         )
-    return cube_from_table_hdu(
-        table_hdu, scheme, layout=layout, backend=backend, filename=filename, cls=cls
-    )
+
+
+@contextlib.contextmanager
+def image_format_hint(hdulist, filename, hdu=None):
+    """Say "pass format='image'" when reading an image-format file as a table fails.
+
+    Raises
+    ------
+    FileFormatError
+        In place of one met reading the table format from a file that is an
+        image-format cube (3D primary image and EBOUNDS), unless ``hdu`` was
+        given; the original error is its cause.
+    """
+    try:
+        yield
+    except FileFormatError as exc:
+        if hdu is not None or not looks_like_image_file(hdulist):
+            raise
+        raise FileFormatError(
+            "this is an image-format cube file (a 3D primary image with EBOUNDS), not a "
+            "table: pass format='image'",
+            filename=filename,
+        ) from exc
 
 
 def read_cube(
@@ -255,6 +280,7 @@ def read_cube(
         If the file cannot be read as asked; the message names file, HDU and problem.
     """
     check_read_arguments(format, scheme, layout, backend)
+    filename = user_path(filename)
     with open_fits(filename, memmap=False) as hdulist:
         return cube_from_hdulist(
             hdulist,

@@ -12,11 +12,56 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import os
 
 from ..errors import FileFormatError, MissingFileError, file_format_errors
 from . import prefetch as _prefetch
 
-__all__ = ["fits_source", "open_fits", "read_fits_table", "find_hdu", "get_hdu", "hdu_names"]
+__all__ = [
+    "fits_source",
+    "open_fits",
+    "read_fits_table",
+    "find_hdu",
+    "get_hdu",
+    "hdu_names",
+    "user_path",
+    "looks_like_image_file",
+]
+
+#: The first bytes of every FITS file: its primary header's first card.
+FITS_START = b"SIMPLE"
+
+
+def user_path(filename):
+    """``filename`` with a leading ``~`` or ``~user`` expanded, as Gammapy's ``make_path``.
+
+    Anything that is not a str, bytes or path (an open file) is returned as it is.
+    """
+    if isinstance(filename, str | bytes | os.PathLike):
+        return os.path.expanduser(filename)
+    return filename
+
+
+def _check_fits_start(source, filename) -> None:
+    """Refuse a file whose (decompressed) bytes do not start as a FITS file does."""
+    here = source.tell()
+    start = source.read(40)
+    source.seek(here)
+    if start.startswith(FITS_START):
+        return
+    what = "the file is empty" if not start else f"it starts with {start[:24]!r}"
+    raise FileFormatError(
+        f"not a FITS file: {what}, where a FITS file starts with the card 'SIMPLE  =   T'",
+        filename=filename,
+    )
+
+
+def looks_like_image_file(hdulist) -> bool:
+    """Whether an open file is a cube in the 'image' format (3D primary image, EBOUNDS)."""
+    try:
+        return hdulist[0].header.get("NAXIS") == 3 and "EBOUNDS" in hdulist
+    except (IndexError, KeyError):
+        return False
 
 
 def hdu_names(hdulist) -> list[str]:
@@ -111,6 +156,7 @@ def open_fits(filename, *, memmap=True):
     Parameters
     ----------
     filename : str or path
+        A leading ``~`` is the user's home folder.
     memmap : bool
         Memory-map the data of an uncompressed file (default); False reads
         them into memory. Gzipped files are always decompressed in memory.
@@ -125,12 +171,14 @@ def open_fits(filename, *, memmap=True):
         If the file does not exist (both a `FileFormatError` and a
         `~bgcube.errors.DataNotFoundError`, i.e. a ``FileNotFoundError``).
     FileFormatError
-        If the file cannot be opened, is not FITS, or is damaged in a way
+        If the file cannot be opened, is not FITS (it does not start with
+        a SIMPLE card: the message says so), or is damaged in a way
         met while the block reads it (truncated, bad header cards,
         undecodable gzip, ...; see `bgcube.errors.file_format_errors`).
     """
     from astropy.io import fits
 
+    filename = user_path(filename)
     try:
         handle = open(filename, "rb")  # bgcube closes it, whatever astropy does
     except FileNotFoundError:
@@ -138,7 +186,9 @@ def open_fits(filename, *, memmap=True):
     except OSError as exc:
         raise FileFormatError(f"cannot read FITS file: {exc}", filename=filename) from exc
     with handle, file_format_errors(filename, what="FITS file"):
-        hdulist = fits.open(fits_source(handle), memmap=memmap)
+        source = fits_source(handle)
+        _check_fits_start(source, filename)
+        hdulist = fits.open(source, memmap=memmap)
         try:
             yield hdulist
         finally:
@@ -168,6 +218,7 @@ def read_fits_table(filename, hdu=1, what="table"):
     from astropy.io import fits
     from astropy.table import Table
 
+    filename = user_path(filename)
     with open(filename, "rb") as handle, file_format_errors(filename, hdu, what):
         with fits.open(fits_source(handle), memmap=False) as hdulist:
             return Table.read(hdulist, hdu=hdu)

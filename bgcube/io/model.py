@@ -21,17 +21,18 @@ from typing import TYPE_CHECKING
 from astropy.io import fits
 
 from ..backend import to_numpy
-from ..errors import FileFormatError
+from ..errors import BinningError, DataUnitError, FileFormatError
 from .files import (
     FORMATS,
     check_read_arguments,
     cube_from_hdulist,
     cube_to_hdulist,
+    image_format_hint,
     select_table_hdu,
     write_fits_bytes,
     write_hdulist,
 )
-from .fits import open_fits
+from .fits import open_fits, user_path
 from .formats import TIME_CONVENTIONS
 from .lean_write import primary_hdu_bytes, table_hdu_bytes
 from .table import cube_to_table_hdu
@@ -162,7 +163,8 @@ def model_from_hdulist(hdulist, format="table", *, backend=None, filename=None, 
             hdulist, "image", "bg_cube", backend=backend, filename=filename, cls=cube_cls
         )
     else:
-        background = select_table_hdu(hdulist, None, "bg_cube", filename)
+        with image_format_hint(hdulist, filename):
+            background = select_table_hdu(hdulist, None, "bg_cube", filename)
         if background.header.get("HDUCLASS") == "GADF":
             default_time = DEFAULT_GADF_TIME
         for name, (extname, scheme) in _HDUS.items():
@@ -171,7 +173,10 @@ def model_from_hdulist(hdulist, format="table", *, backend=None, filename=None, 
                     hdulist, "table", scheme, backend=backend, filename=filename, cls=cube_cls
                 )
     convention = _time_convention(cubes, filename, default_time)
-    return cls(**cubes, time_convention=convention)
+    try:
+        return cls(**cubes, time_convention=convention)
+    except (BinningError, DataUnitError) as exc:  # cubes of the file that disagree
+        raise FileFormatError(str(exc), filename=filename) from exc
 
 
 def read_model(
@@ -207,6 +212,7 @@ def read_model(
         If the file has no background cube or a cube cannot be read.
     """
     check_read_arguments(format, backend=backend)
+    filename = user_path(filename)
     with open_fits(filename, memmap=False) as hdulist:
         return model_from_hdulist(
             hdulist, format, backend=backend, filename=str(filename), cls=cls, cube_cls=cube_cls
