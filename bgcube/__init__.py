@@ -54,6 +54,7 @@ _LAZY = {
     "DataNotFoundError": "bgcube.errors",
     "OutputExistsError": "bgcube.errors",
     "BgcubeWarning": "bgcube.errors",
+    "BuildNoteWarning": "bgcube.errors",
 }
 
 __all__ = [*_LAZY, "__version__"]

@@ -35,7 +35,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-from .errors import BgcubeError
+from .errors import BgcubeError, BuildNoteWarning
 
 __all__ = ["UsageError", "run_command", "check_options", "one_line", "say_once", "install_hint"]
 
@@ -321,7 +321,9 @@ def run_command(build_parser, commands, argv=None) -> int:
             if not debug:
                 warnings.formatwarning = _format_warning
             check_options(args)
-            status = commands[args.command](args)
+            with warnings.catch_warnings():  # the commands print a build's notes themselves
+                warnings.simplefilter("ignore", BuildNoteWarning)
+                status = commands[args.command](args)
             sys.stdout.flush()  # a reader gone is seen here, not as Python exits
             return status
         except KeyboardInterrupt as exc:

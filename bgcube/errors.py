@@ -27,6 +27,7 @@ __all__ = [
     "BgcubeWarning",
     "AmbiguousLayoutWarning",
     "AssumedUnitWarning",
+    "BuildNoteWarning",
     "BgcubeDeprecationWarning",
     "DroppedEventsWarning",
     "file_format_errors",
@@ -162,6 +163,13 @@ class AmbiguousLayoutWarning(BgcubeWarning):
 
 class AssumedUnitWarning(BgcubeWarning):
     """A file gives no unit where one is needed; the message says which unit was assumed."""
+
+
+class BuildNoteWarning(BgcubeWarning):
+    """A note of `~bgcube.make.make_models` or `~bgcube.make.apply_models`: something the
+    build decided that its caller should know (a condition dropped, a limit overridden,
+    files of an earlier build removed). The command prints these as ``note:`` lines; the
+    same texts are in the result's ``messages``."""
 
 
 class BgcubeDeprecationWarning(BgcubeWarning, DeprecationWarning):

@@ -6,13 +6,15 @@ when the build fails), and a model folder holding two builds' models is
 refused instead of one being picked.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from astropy.table import Table
 
 from bgcube.cli import main
 from bgcube.data import DataStore
-from bgcube.errors import FileFormatError, OutputExistsError
+from bgcube.errors import BuildNoteWarning, FileFormatError, OutputExistsError
 from bgcube.fit.joint import JOINT_MODEL_FILE
 from bgcube.make import make_models
 from bgcube.make.apply import apply_models
@@ -202,3 +204,31 @@ def test_a_folder_with_both_kinds_of_models_is_refused(dr1, tmp_path):
         load_model_source(groups)
     assert "\n" not in str(info.value)
     assert main(["apply-models", str(groups), str(indir), str(tmp_path / "out")]) == 1
+
+
+def test_python_callers_get_the_notes_as_warnings_the_command_prints_them_once(
+    dr1, tmp_path, capsys
+):
+    """make_models and apply_models warn each note (BuildNoteWarning, at the caller's line);
+    the command prints it as one note line and no warning line."""
+    indir, ids = dr1
+    out, applied = tmp_path / "models", tmp_path / "applied"
+    make_models(indir, out, obs_ids=ids[:12], progress=False)
+    with pytest.warns(BuildNoteWarning, match="removed 2 file") as caught:
+        result = make_models(indir, out, test=True, overwrite=True, progress=False)
+    assert [str(w.message) for w in caught] == result.messages
+    assert caught[0].filename == __file__  # the warning points at the caller's line
+    apply_models(out, indir, applied, obs_ids=ids[:3], progress=False)
+    with pytest.warns(BuildNoteWarning, match="removed 2 file") as caught:
+        apply_models(out, indir, applied, obs_ids=ids[:1], overwrite=True, progress=False)
+    assert caught[0].filename == __file__
+    capsys.readouterr()
+    args = ["make-models", str(indir), str(out), "--obs-ids", ",".join(map(str, ids[:11]))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BuildNoteWarning)  # one escaping would fail the command
+        assert main([*args, "--overwrite", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("removed") == 0  # 10 runs before, 11 now: nothing to remove
+    assert main([*args[:-1], ",".join(map(str, ids[:10])), "--overwrite", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("removed 1 file") == 1 and "warning" not in err, err

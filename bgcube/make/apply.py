@@ -60,6 +60,7 @@ from .gammapy_index import _ontime_scale as ontime_scale
 from .guard import guarded_build
 from .model_source import load_model_source, row_value
 from .output_paths import check_transfers, input_hdu_rows, transfer_input_files
+from .results import warn_notes
 
 if TYPE_CHECKING:
     from .._types import PathLike
@@ -262,6 +263,7 @@ def apply_models(
     result.files += planned
     result.removed, message = earlier.remove(result.files)
     result.messages += [message] if message else []
+    warn_notes(result.messages, stacklevel=3)  # the caller of guarded_build's wrapper
     return result
 
 

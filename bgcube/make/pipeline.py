@@ -46,7 +46,7 @@ from .group_build import build_group_models
 from .guard import guarded_build
 from .joint_build import check_model_options, make_joint_build
 from .per_observation import PER_OBSERVATION_METHODS
-from .results import OUTPUT_NAMES, GroupResult, MakeModelsResult
+from .results import OUTPUT_NAMES, GroupResult, MakeModelsResult, warn_notes
 from .selection import RunSelection
 
 if TYPE_CHECKING:
@@ -269,7 +269,9 @@ def make_models(
     outdir = config.outdir if outdir is None else outdir
     if indir is None or outdir is None:
         raise ValueError("a build needs an input folder (indir) and an output folder (outdir)")
-    return _build(indir, outdir, config, min_time)
+    result = _build(indir, outdir, config, min_time)
+    warn_notes(result.messages, stacklevel=2)  # the command prints them as notes instead
+    return result
 
 
 @functools.cache

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import astropy.units as u
 from astropy.table import Table
 
+from ..errors import BuildNoteWarning
 from ..model import FOVCubeBackgroundModel
 from .chain_backend import DeferredModel
 
@@ -119,3 +121,17 @@ class MakeModelsResult:
             "SHAPE(E,Y,X)",
         )
         return Table(rows=rows, names=names) if rows else Table(names=names)
+
+
+def warn_notes(messages, stacklevel: int = 3) -> None:
+    """Each note of a build (its result's ``messages``) as a `~bgcube.errors.BuildNoteWarning`.
+
+    Parameters
+    ----------
+    messages : sequence of str
+        The notes.
+    stacklevel : int
+        As `warnings.warn`'s, counted from the caller of this function.
+    """
+    for message in messages:
+        warnings.warn(message, BuildNoteWarning, stacklevel=stacklevel + 1)
