@@ -240,3 +240,20 @@ def test_the_effective_areas_read_with_the_runs_come_back_from_dask(client, tmp_
     )
     assert on_dask.areas == serial.areas == alone
     np.testing.assert_array_equal(np.asarray(on_dask.counts), np.asarray(serial.counts))
+
+
+def test_a_scheduler_nobody_answers_is_one_line_naming_the_option(monkeypatch, tmp_path, capsys):
+    """No scheduler at the address: an error naming the address and --scheduler, not dask's."""
+    import bgcube.make.distributed as module
+
+    monkeypatch.setattr(module, "CONNECT_TIMEOUT", 2)
+    with pytest.raises(module.BgcubeError, match=r"cannot reach the Dask scheduler 'tcp://127"):
+        with dask_client("tcp://127.0.0.1:1"):
+            pass
+    indir = tmp_path / "data"
+    make_test_dataset(indir, n_obs=2, random_state=0)
+    argv = ["make-models", str(indir), str(tmp_path / "out"), "--model", "groups"]
+    assert main([*argv, "--scheduler", "tcp://127.0.0.1:1", "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bgcube make-models: error: cannot reach the Dask scheduler")
+    assert "--scheduler" in err and len(err.splitlines()) == 1

@@ -35,6 +35,7 @@ import uuid
 import warnings
 from contextlib import contextmanager
 
+from ..errors import BgcubeError
 from ..progress import progress_bar
 from .partial import (
     PairwiseSum,
@@ -46,6 +47,9 @@ from .partial import (
 )
 
 __all__ = ["dask_client", "check_dask_options", "compute_on_dask"]
+
+#: Seconds to wait for a Dask scheduler given by its address (dask's own default).
+CONNECT_TIMEOUT = 30
 
 
 def _import_distributed():
@@ -113,7 +117,14 @@ def dask_client(scheduler=None, workers=None):
         yield scheduler
         return
     if scheduler is not None:
-        with distributed.Client(scheduler) as client:
+        try:
+            client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT)
+        except (OSError, TimeoutError) as exc:  # no scheduler there, or none answering
+            raise BgcubeError(
+                f"cannot reach the Dask scheduler {scheduler!r} (the scheduler option, "
+                f"--scheduler) within {CONNECT_TIMEOUT} s: {' '.join(str(exc).split())}"
+            ) from exc
+        with client:
             yield client
         return
     with (
