@@ -330,3 +330,17 @@ def test_far_circles_are_tested_on_the_events_that_reach_them():
     np.testing.assert_array_equal(mask, _contains_every_direction(regions, ra, dec))
     far = np.hypot(detx, dety) > 5
     assert mask[far].sum() > 20 and mask[~far].sum() > 20
+
+
+@pytest.mark.parametrize(
+    ("ra", "dec", "radius", "said", "not_said"),
+    [
+        (np.nan, 0.0, 1.0, "ra=nan deg must be finite", "dec="),
+        (10.0, 95.0, 1.0, "dec=95.0 deg must be in [-90, 90]", "radius="),
+        (10.0, 0.0, 0.0, "radius=0.0 deg must be in (0, 90)", "ra="),
+    ],
+)
+def test_an_invalid_circle_names_what_is_wrong_with_it(ra, dec, radius, said, not_said):
+    with pytest.raises(ValueError, match=r"exclusion circle 0 is invalid: ") as error:
+        ExclusionRegions([ra], [dec], [radius])
+    assert said in str(error.value) and not_said not in str(error.value)

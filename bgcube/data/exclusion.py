@@ -94,10 +94,19 @@ class ExclusionRegions:
         bad = ~(np.isfinite(ra) & (self.radius > 0) & (self.radius < 90) & (np.abs(self.dec) <= 90))
         if np.any(bad):
             i = int(np.argmax(bad))
-            raise ValueError(
-                f"exclusion circle {i} is invalid: ra={ra[i]} deg must be finite, "
-                f"dec={self.dec[i]} deg in [-90, 90] and radius={self.radius[i]} deg in (0, 90)"
-            )
+            problems = [
+                text
+                for failed, text in (
+                    (not np.isfinite(ra[i]), f"ra={ra[i]} deg must be finite"),
+                    (not abs(self.dec[i]) <= 90, f"dec={self.dec[i]} deg must be in [-90, 90]"),
+                    (
+                        not 0 < self.radius[i] < 90,
+                        f"radius={self.radius[i]} deg must be in (0, 90)",
+                    ),
+                )
+                if failed
+            ]
+            raise ValueError(f"exclusion circle {i} is invalid: {'; '.join(problems)}")
         self.ra = ra % 360.0
         self.ra[self.ra >= 360.0] = 0.0  # -1e-300 % 360 rounds to 360
         self.names = [""] * n if names is None else [str(s) for s in names]
