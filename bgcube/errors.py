@@ -20,6 +20,7 @@ __all__ = [
     "BinningError",
     "EventDataError",
     "ObservationError",
+    "RunFailedError",
     "DataNotFoundError",
     "DataUnitError",
     "ModelStateError",
@@ -111,6 +112,12 @@ class EventDataError(BgcubeError, ValueError):
 
 class ObservationError(BgcubeError, ValueError):
     """An observation that cannot enter a model (no time, no pointing, unreadable)."""
+
+
+class RunFailedError(ObservationError):
+    """A build with ``fail_fast`` stopped at a run it could not use (the message says which
+    and why). The runs read before it are kept in the build's checkpoint: once the run is
+    repaired or excluded, the build resumes from them."""
 
 
 class DataUnitError(BgcubeError, ValueError):

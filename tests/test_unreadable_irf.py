@@ -110,8 +110,9 @@ def test_the_default_command_reports_the_run_and_goes_on(folders, tmp_path, caps
     assert main([*args[:2], str(tmp_path / "ff"), "--fail-fast", "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and f"aeff_{victim:06d}" in err
-    # nothing but the runs read before it, kept for --resume
+    # nothing but the runs read before it, kept for --resume once the run is repaired
     assert [p.name for p in (tmp_path / "ff").iterdir()] == [".bgcube-checkpoint"]
+    assert err.rstrip().endswith("add --resume to continue")
 
 
 def test_apply_models_leaves_the_run_out(folders, tmp_path, capsys):

@@ -57,7 +57,7 @@ import numpy as np
 from .. import __version__
 from ..backend import to_numpy
 from ..data.fill import ObservationFill
-from ..errors import BgcubeError, OutputExistsError
+from ..errors import BgcubeError, OutputExistsError, RunFailedError
 from ..io.atomic import atomic_output
 from .partial import PartialCubes, RunTask, StoreFiles
 
@@ -128,10 +128,12 @@ def _file_stamps(task: RunTask):
 def worth_resuming(exc: BaseException) -> bool:
     """Whether the same build, started again, may get past ``exc`` by resuming.
 
-    True after an interruption (Ctrl-C) or a failure of the system (a full
-    disk, an I/O error, memory); False after an error of the input, the
-    options or the fit (any other exception), which the same build would
-    hit again.
+    True after an interruption (Ctrl-C), a failure of the system (a full
+    disk, an I/O error, memory) or a ``fail_fast`` stop at a run that could
+    not be used (`~bgcube.errors.RunFailedError`: the runs before it are
+    kept, to resume once it is repaired or excluded); False after an error
+    of the options, the conditions or the fit (any other exception), which
+    the same build would hit again.
 
     Parameters
     ----------
@@ -142,6 +144,8 @@ def worth_resuming(exc: BaseException) -> bool:
     worth : bool
     """
     if not isinstance(exc, Exception):  # KeyboardInterrupt, the process ending
+        return True
+    if isinstance(exc, RunFailedError):  # fail_fast at one run: repair or exclude it, resume
         return True
     return isinstance(exc, OSError | MemoryError) and not isinstance(exc, BgcubeError)
 

@@ -32,7 +32,7 @@ from ..data.exclusion import ExclusionRegions
 from ..data.fill import fill_observation
 from ..data.irf import effective_area_at
 from ..data.store import DataStore
-from ..errors import BgcubeError, ObservationError
+from ..errors import BgcubeError, RunFailedError
 from ..io.prefetch import Prefetcher, spare_core
 from ..model import FOVCubeBackgroundModel
 from ..progress import progress_bar
@@ -388,7 +388,7 @@ def compute_serial(
 
     Raises
     ------
-    ObservationError
+    RunFailedError
         With ``fail_fast``, naming the first run that cannot be used.
     """
     sums, reused = {}, []
@@ -442,12 +442,12 @@ def _finish(finish, gid, partial):
     return partial if finish is None else finish(gid, partial)
 
 
-def failure_error(partial: PartialCubes) -> ObservationError:
+def failure_error(partial: PartialCubes) -> RunFailedError:
     """The error to raise for the first run of ``partial`` that could not be used."""
     obs_id, reason = partial.failed[0]
     if f"OBS_ID {obs_id}" not in reason:
         reason = f"OBS_ID {obs_id}: {reason}"
-    return ObservationError(reason)
+    return RunFailedError(reason)
 
 
 def _events_file(task):
