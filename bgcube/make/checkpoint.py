@@ -131,7 +131,7 @@ def worth_resuming(exc: BaseException) -> bool:
     True after an interruption (Ctrl-C), a failure of the system (a full
     disk, an I/O error, memory) or a ``fail_fast`` stop at a run that could
     not be used (`~bgcube.errors.RunFailedError`: the runs before it are
-    kept, to resume once it is repaired or excluded); False after an error
+    kept, to resume once its file is repaired); False after an error
     of the options, the conditions or the fit (any other exception), which
     the same build would hit again.
 
@@ -145,7 +145,7 @@ def worth_resuming(exc: BaseException) -> bool:
     """
     if not isinstance(exc, Exception):  # KeyboardInterrupt, the process ending
         return True
-    if isinstance(exc, RunFailedError):  # fail_fast at one run: repair or exclude it, resume
+    if isinstance(exc, RunFailedError):  # fail_fast at one run: repair its file, resume
         return True
     return isinstance(exc, OSError | MemoryError) and not isinstance(exc, BgcubeError)
 
