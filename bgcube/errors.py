@@ -173,7 +173,7 @@ class AssumedUnitWarning(BgcubeWarning):
 
 
 class BuildNoteWarning(BgcubeWarning):
-    """A note of `~bgcube.make.make_models` or `~bgcube.make.apply_models`: something the
+    """A note of `~bgcube.make.make_models` or `~bgcube.make.apply.apply_models`: something the
     build decided that its caller should know (a condition dropped, a limit overridden,
     files of an earlier build removed). The command prints these as ``note:`` lines; the
     same texts are in the result's ``messages``."""
