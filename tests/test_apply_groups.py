@@ -222,22 +222,26 @@ def dr1(shared_data):
     [
         ["--azimuth-edges=-90,90,270", "--per-observation", "group"],
         ["--per-observation", "interpolate"],
+        ["--model", "joint"],
     ],
-    ids=["north-south-group", "interpolate"],
+    ids=["north-south-group", "interpolate", "joint"],
 )
 def test_dr1_apply_writes_what_make_models_wrote(dr1, tmp_path, extra):
     """The runs pointing north (azimuth 16-22 deg) in the north groups, and the runs near a
     group edge (e.g. 23523, zenith 48.6 deg) on their own group's binning."""
     models, applied = tmp_path / "models", tmp_path / "applied"
-    assert (
-        main(["make-models", str(dr1), str(models), "--model", "groups", "--no-progress", *extra])
-        == 0
-    )
+    model = [] if "--model" in extra else ["--model", "groups"]
+    assert main(["make-models", str(dr1), str(models), *model, "--no-progress", *extra]) == 0
     assert main(["apply-models", str(models), str(dr1), str(applied), "--no-progress"]) == 0
     made, written = _bkg_files(models), _bkg_files(applied)
     assert len(made) == 105 and sorted(written) == sorted(made)
     differ = [name for name in made if written[name] != made[name]]
     assert not differ, f"{len(differ)} of 105 files differ: {differ[:5]}"
+    if "joint" in extra:  # BKG_GRP: the run's night; 7 runs flagged extrapolated (BKG_EXTR)
+        headers = [fits.getheader(applied / BKG_SUBDIR / name, 1) for name in sorted(made)]
+        assert [h["BKG_GRP"] for h in headers][-2:] == [59, 59]
+        assert sum(bool(h.get("BKG_EXTR")) for h in headers) == 7
+        assert {h["SOLIDANG"] for h in headers} == {"FLAT"}
     if "group" in extra:
         groups = [_group_of(applied / BKG_SUBDIR / bkg_file_name(i)) for i in (22997, 28341, 23523)]
         assert groups == [3, 3, 7]

@@ -288,7 +288,11 @@ class JointBackgroundModel(JointModelIO):
             scheme="bg_cube",
         )
         cube.meta.update(
-            FOVALIGN="RADEC", BKG_TIME="ONTIME", BKG_MODEL="JOINT", BKG_NGHT=float(night_effect)
+            FOVALIGN="RADEC",
+            BKG_TIME="ONTIME",
+            SOLIDANG="FLAT",  # the fit's pixels: dx * dy (JointModelSpec.fit_pixel squared)
+            BKG_MODEL="JOINT",
+            BKG_NGHT=float(night_effect),
         )
         obs_id = _row_get(row, "OBS_ID")
         if obs_id is not None:

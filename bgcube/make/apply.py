@@ -307,18 +307,17 @@ def _run_cube(source, store, row, forced, outside, classes):
         cube = cube.copy(data=cube.data * scale)
         cube.meta.update(BKG_TIME="ONTIME", OBS_ID=obs_id)
         classes[obs_id] = "bkg_2d"
-    else:
-        cube = cube.copy(
-            data=cube.data
-        )  # its own meta: BKG_GRP is written where make-models has it
-        group_id = int(cube.meta.pop("BKG_GRP", -1))
-        model = PerObservationModel(
-            obs_id,
-            group_id,
-            float(np.cos(np.radians(row_value(row, "ZEN_PNT")))),
-            cube.to_backend("numpy"),
-            time_convention,
-        )
-        cube = observation_bkg_cube(model, store.obs_table, forced)
-        classes[obs_id] = "bkg_3d"
-    return flag_extrapolated(cube) if outside else cube
+        return flag_extrapolated(cube) if outside else cube
+    cube = cube.copy(data=cube.data)  # its own meta: BKG_GRP is written where make-models has it
+    if outside:  # flagged before the run's keywords are added, as make-models does
+        flag_extrapolated(cube)
+    group_id = int(cube.meta.pop("BKG_GRP", -1))
+    model = PerObservationModel(
+        obs_id,
+        group_id,
+        float(np.cos(np.radians(row_value(row, "ZEN_PNT")))),
+        cube.to_backend("numpy"),
+        time_convention,
+    )
+    classes[obs_id] = "bkg_3d"
+    return observation_bkg_cube(model, store.obs_table, forced)

@@ -40,6 +40,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from ..cube import FOVCube
 from ..errors import DataNotFoundError, FileFormatError
 from .group_source import GroupModels
@@ -108,8 +110,16 @@ class JointModelSource:
             condition.raw(row)
 
     def background(self, row) -> FOVCube:
-        """The run's rate cube, per ONTIME, 1/(MeV s sr), RADEC."""
-        return self.model.background(row)
+        """The run's rate cube, per ONTIME, 1/(MeV s sr), RADEC; ``BKG_GRP`` in its ``meta``
+        is the run's night in the model's RUNS table (as make-models writes it), -1 for a
+        run not in it."""
+        cube = self.model.background(row)
+        runs = self.model.runs
+        if runs is not None and "NIGHT" in runs.colnames:
+            hit = np.flatnonzero(np.asarray(runs["OBS_ID"]) == int(row["OBS_ID"]))
+            if hit.size:
+                cube.meta["BKG_GRP"] = int(runs["NIGHT"][hit[0]])
+        return cube
 
 
 #: The files that say a folder holds a joint model, and group models.
