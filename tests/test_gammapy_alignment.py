@@ -5,6 +5,7 @@ import astropy.units as u
 import numpy as np
 import pytest
 from astropy.coordinates import Angle, SkyCoord
+from astropy.io import fits
 from astropy.table import Table
 from numpy.testing import assert_allclose
 
@@ -164,6 +165,9 @@ def test_dr1_runs_through_gammapy_match_bgcube_in_the_sky(shared_data, tmp_path)
     models = _write(store, DR1_RUNS, tmp_path)
     written = Table.read(tmp_path / BKG_SUBDIR / bkg_file_name(DR1_RUNS[0]), hdu="BACKGROUND")
     assert written.meta["FOVALIGN"] == "REVERSE_LON_RADEC"
+    with fits.open(tmp_path / BKG_SUBDIR / bkg_file_name(DR1_RUNS[0])) as hdulist:
+        comment = " ".join(str(c) for c in hdulist["BACKGROUND"].header["COMMENT"])
+    assert "WITHOUT Gammapy's RADEC sign flip" in comment  # the file says why, to any reader
     gammapy_irf = pytest.importorskip("gammapy.irf")
     alone = gammapy_irf.Background3D.read(
         tmp_path / BKG_SUBDIR / bkg_file_name(DR1_RUNS[0]), hdu="BACKGROUND"

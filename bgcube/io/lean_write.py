@@ -162,7 +162,8 @@ def _format_unit(unit) -> str:
 
 class _Keywords:
     """Collects ``header[key] = value`` as `meta_to_header` sets them, in a header's
-    order: a key set again keeps its place, a commentary key adds a card each time."""
+    order: a key set again keeps its place, a commentary key adds a card each time, after
+    every other card (as astropy's header keeps them)."""
 
     def __init__(self):
         self._items, self._index = [], {}
@@ -180,7 +181,9 @@ class _Keywords:
         return key in self._index
 
     def items(self):
-        return list(self._items)
+        # astropy puts a card set after a COMMENT or HISTORY card before it: commentary last
+        regular = [item for item in self._items if item[0] not in _COMMENTARY]
+        return regular + [item for item in self._items if item[0] in _COMMENTARY]
 
 
 _PRINTABLE = frozenset(chr(c) for c in range(32, 127))

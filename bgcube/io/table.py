@@ -90,6 +90,10 @@ def meta_to_header(meta: dict, header: fits.Header) -> None:
     """
     for key, value in meta.items():
         key = str(key).upper()
+        if key == "COMMENT" and value:  # a note for readers (e.g. a mirrored alignment)
+            for text in value if isinstance(value, list | tuple) else [value]:
+                header["COMMENT"] = str(text)
+            continue
         if key in STRUCTURAL_KEYWORDS or key in FORMAT_KEYWORDS or _STRUCTURAL.match(key):
             continue
         if value is None:
