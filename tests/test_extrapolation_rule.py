@@ -104,3 +104,15 @@ def test_report_lines_are_a_screenful():
     assert len(lines) == LISTED + 2
     assert lines[LISTED] == f"... and {100 - LISTED} more run(s) extrapolated"
     assert report_lines([], []) == []
+
+
+def test_a_value_just_beyond_the_range_reads_differently_from_the_edge():
+    from bgcube.make.validity import Validity
+
+    validity = Validity({"MUONEFF": (0.6021, 0.99980136), "ZEN_PNT": (3.829, 52.66)})
+    assert validity.reasons({"MUONEFF": 0.99980628, "ZEN_PNT": 10.0}) == [
+        "MUONEFF = 0.99981 outside the model's range [0.6021, 0.9998]"
+    ]  # 4 digits said 0.9998 for both
+    assert validity.reasons({"MUONEFF": 0.8, "ZEN_PNT": 2.548}) == [
+        "ZEN_PNT = 2.548 outside the model's range [3.829, 52.66]"
+    ]

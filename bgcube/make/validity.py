@@ -71,5 +71,17 @@ class Validity:
         for name, (lo, hi) in self.ranges.items():
             value = row_value(row, name)
             if np.isfinite(value) and not (lo <= value <= hi):
-                out.append(f"{name} = {value:.4g} outside the model's range [{lo:.4g}, {hi:.4g}]")
+                v, a, b = _distinct(value, lo, hi)
+                out.append(f"{name} = {v} outside the model's range [{a}, {b}]")
         return out
+
+
+def _distinct(value: float, lo: float, hi: float) -> tuple[str, str, str]:
+    """``value``, ``lo`` and ``hi`` with 4 significant digits, or as many more as it takes
+    for the value to read differently from the edge it lies beyond."""
+    edge = lo if value < lo else hi
+    for digits in range(4, 18):
+        text = f"{value:.{digits}g}"
+        if text != f"{edge:.{digits}g}":
+            break
+    return text, f"{lo:.{digits}g}", f"{hi:.{digits}g}"
