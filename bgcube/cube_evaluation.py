@@ -7,6 +7,7 @@ base of `bgcube.FOVCube`.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import astropy.units as u
@@ -19,6 +20,12 @@ if TYPE_CHECKING:
     from ._types import QuantityLike
 
 __all__ = ["CubeEvaluation"]
+
+#: Most (energy piece x position) values ``evaluate_integral`` hands the array
+#: core at once: the core's temporaries are arrays of this many float64 values
+#: (512 KiB), so that its memory stays bounded whatever the number of
+#: positions (and small arrays are faster: they stay in cache).
+INTEGRAL_CHUNK = 2**16
 
 
 def _quiet_floating_point():
@@ -138,9 +145,7 @@ class CubeEvaluation:
         y = self._coordinate_array("dety", dety, self.dety_axis)
         x = self._coordinate_array("detx", detx, self.detx_axis)
         with _quiet_floating_point():
-            values = _array.integrate_energy_log_log(
-                self.data, self.binnings, e_lo, e_hi, y, x, extrapolate=extrapolate
-            )
+            values = self._integrate_in_chunks(e_lo, e_hi, y, x, extrapolate)
         per_energy = [
             b
             for b, p in zip(self.unit.bases, self.unit.powers, strict=True)
@@ -149,3 +154,34 @@ class CubeEvaluation:
         unit = self.unit * (per_energy[0] if per_energy else u.TeV)
         canonical = u.Quantity(to_numpy(values), self.unit * self.energy_axis.canonical_unit)
         return canonical.to(unit)
+
+    def _integrate_in_chunks(self, e_lo, e_hi, y, x, extrapolate):
+        """`bgcube.array.integrate_energy_log_log` over slices of the positions.
+
+        The core integrates every energy piece at every position at once,
+        with temporaries of (energy bins + 1) x positions values; here the
+        broadcast positions are flattened and handed over
+        `INTEGRAL_CHUNK` / (energy bins + 1) at a time. Each position's
+        integral is computed alone (its sum over the pieces included), so
+        the values are those of a single call, bit for bit.
+        """
+        xp = self.xp
+        chunk = max(1, INTEGRAL_CHUNK // (self.energy_axis.nbin + 1))
+        coords = xp.broadcast_arrays(e_lo, e_hi, y, x)
+        shape = tuple(coords[0].shape)
+        size = math.prod(shape)
+        if size <= chunk:
+            return _array.integrate_energy_log_log(
+                self.data, self.binnings, e_lo, e_hi, y, x, extrapolate=extrapolate
+            )
+        flat = [xp.reshape(c, (-1,)) for c in coords]
+        parts = [
+            _array.integrate_energy_log_log(
+                self.data,
+                self.binnings,
+                *(c[start : start + chunk] for c in flat),
+                extrapolate=extrapolate,
+            )
+            for start in range(0, size, chunk)
+        ]
+        return xp.reshape(xp.concat(parts), shape)
