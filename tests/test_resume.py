@@ -394,3 +394,18 @@ def test_cubes_on_another_backend_stay_there_until_saved(dataset, tmp_path, monk
     with np.load(tmp_path / CHECKPOINT_DIR / "runs" / f"obs{task.obs_id}.npz") as data:
         assert data["counts"].dtype == np.float32 and data["time"].shape == (4, 5)
         assert np.array_equal(data["counts"], counts)
+
+
+def test_resume_reuses_runs_whatever_the_spelling_of_indir(dataset, tmp_path, monkeypatch):
+    """The same files through a relative path or a symbolic link: every saved run reused."""
+    monkeypatch.chdir(dataset.path.parent)
+    outdir = tmp_path / "out"
+    store = ScriptedStore(DataStore.from_dir(dataset.path.name), interrupt_after=3)
+    with pytest.raises(KeyboardInterrupt):
+        make_models(store, outdir, progress=False, model="groups")
+    link = tmp_path / "link"
+    link.symlink_to(dataset.path.resolve(), target_is_directory=True)
+    second = ScriptedStore(DataStore.from_dir(link))
+    result = make_models(second, outdir, progress=False, resume=True, model="groups")
+    assert sorted(result.reused) == sorted(store.calls)
+    assert not any("recomputed" in m or "discarded" in m for m in result.messages)

@@ -44,6 +44,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 import zipfile
@@ -112,16 +113,23 @@ def _exclusion_digest(task: RunTask) -> str:
 
 
 def _file_stamps(task: RunTask):
-    """(name, size, mtime_ns) of the run's event and GTI files; empty when unknown."""
+    """(resolved path, size, mtime_ns) of the run's event and GTI files; empty when unknown.
+
+    The path is the file's real path (`os.path.realpath`): the same file
+    reached through another spelling of the input folder (relative or
+    absolute, through a symbolic link, from another working directory, as a
+    Dask worker opens it) has the same stamp.
+    """
     store = task.store.open() if isinstance(task.store, StoreFiles) else task.store
     stamps = []
     for hdu_type in ("events", "gti"):
         try:
             path, _ = store.hdu_location(task.obs_id, hdu_type)
-            stat = Path(path).stat()
+            real = os.path.realpath(path)
+            stat = os.stat(real)
         except (AttributeError, OSError, ValueError):  # no such row or file: no stamp
             continue
-        stamps.append([str(path), stat.st_size, stat.st_mtime_ns])
+        stamps.append([real, stat.st_size, stat.st_mtime_ns])
     return stamps
 
 
