@@ -409,3 +409,25 @@ def test_resume_reuses_runs_whatever_the_spelling_of_indir(dataset, tmp_path, mo
     result = make_models(second, outdir, progress=False, resume=True, model="groups")
     assert sorted(result.reused) == sorted(store.calls)
     assert not any("recomputed" in m or "discarded" in m for m in result.messages)
+
+
+def test_a_joint_build_resumed_as_group_models_leaves_no_joint_files(dataset, tmp_path):
+    """The interrupted build's planned files this build does not write are removed, no other."""
+    from bgcube.make.earlier_outputs import JOINT_MODEL_FILE
+
+    # a joint build stopped after writing its files: its checkpoint is still there
+    make_models(dataset.path, tmp_path, progress=False, keep_checkpoint=True, fit_glat_min=0)
+    assert (tmp_path / JOINT_MODEL_FILE).is_file() and (tmp_path / CHECKPOINT_DIR).is_dir()
+    joint_runs = sorted((tmp_path / "bkg").glob("bkg_obs_*.fits.gz"))
+    assert joint_runs
+    (tmp_path / "bkg" / "notes.txt").write_text("mine")
+    (tmp_path / "bg_joint_model.fits.gz.bak").write_text("mine")
+    result = make_models(dataset.path, tmp_path, progress=False, resume=True, model="groups")
+    note = [m for m in result.messages if m.startswith("removed")]
+    assert note and "of the interrupted build that this build does not write" in note[0]
+    assert not (tmp_path / JOINT_MODEL_FILE).exists()
+    assert not any(p.exists() for p in joint_runs)
+    assert not (tmp_path / "hdu-index.fits.gz").exists()
+    assert (tmp_path / "bkg" / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "bg_joint_model.fits.gz.bak").read_text() == "mine"
+    assert all(Path(f).is_file() for f in result.files)

@@ -62,7 +62,13 @@ from ..errors import BgcubeError, OutputExistsError, RunFailedError
 from ..io.atomic import atomic_output
 from .partial import PartialCubes, RunTask, StoreFiles
 
-__all__ = ["Checkpoint", "CHECKPOINT_DIR", "index_checksum", "worth_resuming"]
+__all__ = [
+    "Checkpoint",
+    "CHECKPOINT_DIR",
+    "index_checksum",
+    "planned_outputs",
+    "worth_resuming",
+]
 
 #: Name of the checkpoint folder inside the output folder.
 CHECKPOINT_DIR = ".bgcube-checkpoint"
@@ -106,6 +112,27 @@ def index_checksum(store) -> str:
             digest.update(f"{name}:{values.dtype.str}:{values.shape}".encode())
             digest.update(np.ascontiguousarray(values).tobytes())
     return digest.hexdigest()
+
+
+def planned_outputs(outdir) -> set[str]:
+    """Names of the output files planned by the build whose checkpoint OUTDIR holds.
+
+    Parameters
+    ----------
+    outdir : str or path
+        The output folder.
+
+    Returns
+    -------
+    names : set of str
+        The file names (no folders) the checkpoint's manifest lists; empty
+        when OUTDIR holds no checkpoint or its manifest cannot be read.
+    """
+    folder = Path(outdir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return set()
+    outputs = _read_manifest(folder).get("outputs", ())
+    return {str(name) for name in outputs} if isinstance(outputs, list) else set()
 
 
 def _exclusion_digest(task: RunTask) -> str:
