@@ -100,6 +100,13 @@ def _checkpoint_hint(args, exc: BaseException) -> str:
 
     if not worth_resuming(exc):
         return ""
+    from .errors import RunFailedError
+
+    if isinstance(exc, RunFailedError):  # the saved runs are reused either way
+        return (
+            f"; the finished runs are saved in {str(folder)!r}: repair the run's file or "
+            "leave it out (--exclude-obs-ids), and add --resume to continue"
+        )
     return f"; the finished runs are saved in {str(folder)!r}: add --resume to continue"
 
 
