@@ -199,7 +199,11 @@ def test_command_line_resume(dataset, reference, tmp_path, capsys, monkeypatch):
             )
             == 130
         )
-    assert "add --resume to continue" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith(
+        f"interrupted; the 2 finished run(s) are saved in "
+        f"{str(tmp_path / CHECKPOINT_DIR)!r}: add --resume to continue"
+    ), err
     assert (
         main(
             ["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--no-progress"]
@@ -497,3 +501,9 @@ def test_only_the_runs_near_a_changed_exclusion_circle_are_recomputed(dataset, t
         dataset.path, tmp_path / "fresh", progress=False, exclusion=near, model="groups"
     )
     assert_same_models(result, fresh)
+
+
+def test_resume_without_a_checkpoint_says_it_builds_from_the_start(dataset, tmp_path):
+    result = make_models(dataset.path, tmp_path, progress=False, resume=True, model="groups")
+    assert f"no checkpoint in {str(tmp_path)!r}: building from the start" in result.messages
+    assert result.reused == []

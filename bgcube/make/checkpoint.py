@@ -325,6 +325,8 @@ class Checkpoint:
                 messages.append(f"checkpoint of an earlier build in {str(folder)!r} discarded")
             if previous is None:
                 shutil.rmtree(folder)
+        elif resume:
+            messages.append(f"no checkpoint in {str(Path(outdir))!r}: building from the start")
         checkpoint = cls(
             folder,
             manifest,
