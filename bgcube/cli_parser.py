@@ -411,7 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         action="store_true",
         help="continue an interrupted build into OUTDIR: runs saved in its "
-        "checkpoint (OUTDIR/.bgcube-checkpoint) are not read again",
+        "checkpoint (OUTDIR/.bgcube-checkpoint) are not read again; files of the "
+        "interrupted build that this one does not write are removed",
     )
     general.add_argument(
         "--keep-checkpoint",

@@ -94,13 +94,24 @@ def _checkpoint_hint(args, exc: BaseException) -> str:
     not after an error of the input or the options, which the same build would hit again."""
     outdir = getattr(args, "outdir", None)
     folder = Path(outdir) / ".bgcube-checkpoint" if outdir else None
-    if folder is None or not folder.is_dir() or not any(folder.rglob("*.npz")):
+    if folder is None or not folder.is_dir():
+        return ""
+    n_saved = sum(1 for _ in (folder / "runs").glob("obs*.npz"))  # a listing: cheap
+    if not n_saved:
         return ""
     from .make.checkpoint import worth_resuming
 
     if not worth_resuming(exc):
         return ""
-    return f"; the finished runs are saved in {str(folder)!r}: add --resume to continue"
+    from .errors import RunFailedError
+
+    saved = f"; the {n_saved} finished run(s) are saved in {str(folder)!r}"
+    if isinstance(exc, RunFailedError):  # the saved runs are reused either way
+        return (
+            f"{saved}: repair the run's file or leave it out (--exclude-obs-ids), "
+            "and add --resume to continue"
+        )
+    return f"{saved}: add --resume to continue"
 
 
 # --- option checks: by destination name, for every sub-command ---------------

@@ -117,7 +117,8 @@ class ObservationError(BgcubeError, ValueError):
 class RunFailedError(ObservationError):
     """A build with ``fail_fast`` stopped at a run it could not use (the message says which
     and why). The runs read before it are kept in the build's checkpoint: once the run is
-    repaired (a new copy of its file), the build resumes from them."""
+    repaired (a new copy of its file) or left out (``exclude_obs_ids``), the build resumes
+    from them."""
 
 
 class DataUnitError(BgcubeError, ValueError):

@@ -155,6 +155,22 @@ def test_a_serial_build_interrupted_resumes_on_dask(client, dataset, serial, tmp
     assert_same_models(result, serial)
 
 
+def test_a_serial_build_of_a_relative_indir_resumes_on_dask(
+    client, dataset, serial, tmp_path, monkeypatch
+):
+    """The workers open the files by absolute paths: the saved runs are still reused."""
+    monkeypatch.chdir(dataset.path.parent)
+    first = ScriptedStore(DataStore.from_dir(dataset.path.name), interrupt_after=3)
+    with pytest.raises(KeyboardInterrupt):
+        make_models(first, tmp_path, progress=False, model="groups")
+    result = make_models(
+        dataset.path.name, tmp_path, progress=False, scheduler=client, resume=True, model="groups"
+    )
+    assert sorted(result.reused) == sorted(first.calls)
+    assert not any("recomputed" in m for m in result.messages)
+    assert_same_models(result, serial)
+
+
 def test_command_line_with_a_scheduler(client, dataset, tmp_path, capsys):
     assert (
         main(

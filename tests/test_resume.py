@@ -119,14 +119,15 @@ def test_interrupted_build_resumes_without_recomputing(dataset, reference, tmp_p
     assert not (tmp_path / CHECKPOINT_DIR).exists()
 
 
-def test_changed_settings_discard_the_checkpoint(dataset, tmp_path):
+def test_changed_settings_recompute_the_saved_runs_saying_why(dataset, tmp_path):
     _interrupted_build(dataset, tmp_path, 2, exclusion="none")
     store = ScriptedStore(DataStore.from_dir(dataset.path))
     result = make_models(
         store, tmp_path, progress=False, resume=True, keep_checkpoint=True, model="groups"
     )
     assert result.reused == [] and len(store.calls) == N_OBS
-    assert any("discarded" in m and "exclusion" in m for m in result.messages)
+    message = [m for m in result.messages if "recomputed" in m]
+    assert message and message[0].endswith("): other exclusion regions near it"), message
     assert len(list((tmp_path / CHECKPOINT_DIR / "runs").iterdir())) == N_OBS  # kept on request
 
 
@@ -138,7 +139,7 @@ def test_damaged_or_stale_run_files_are_recomputed(dataset, reference, tmp_path)
     # a run file saved under another binning (e.g. the group changed): its key differs
     with np.load(stale) as data:
         other = dict(data)
-    other["info"] = np.array(str(other["info"]).replace('"key": "', '"key": "0'))
+    other["info"] = np.array(str(other["info"]).replace('"settings": "', '"settings": "0'))
     np.savez_compressed(stale, **other)
     store = ScriptedStore(DataStore.from_dir(dataset.path))
     result = make_models(store, tmp_path, progress=False, resume=True, model="groups")
@@ -146,6 +147,7 @@ def test_damaged_or_stale_run_files_are_recomputed(dataset, reference, tmp_path)
     assert len(store.calls) == N_OBS - 1
     message = [m for m in result.messages if "recomputed" in m][0]
     assert "2 saved run(s)" in message and str(first.calls[0]) in message
+    assert "cannot be read" in message and "other binning or settings (1)" in message
     assert_same_models(result, reference)
 
 
@@ -197,7 +199,11 @@ def test_command_line_resume(dataset, reference, tmp_path, capsys, monkeypatch):
             )
             == 130
         )
-    assert "add --resume to continue" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.rstrip().endswith(
+        f"interrupted; the 2 finished run(s) are saved in "
+        f"{str(tmp_path / CHECKPOINT_DIR)!r}: add --resume to continue"
+    ), err
     assert (
         main(
             ["make-models", "--model", "groups", str(dataset.path), str(tmp_path), "--no-progress"]
@@ -394,3 +400,110 @@ def test_cubes_on_another_backend_stay_there_until_saved(dataset, tmp_path, monk
     with np.load(tmp_path / CHECKPOINT_DIR / "runs" / f"obs{task.obs_id}.npz") as data:
         assert data["counts"].dtype == np.float32 and data["time"].shape == (4, 5)
         assert np.array_equal(data["counts"], counts)
+
+
+def test_resume_reuses_runs_whatever_the_spelling_of_indir(dataset, tmp_path, monkeypatch):
+    """The same files through a relative path or a symbolic link: every saved run reused."""
+    monkeypatch.chdir(dataset.path.parent)
+    outdir = tmp_path / "out"
+    store = ScriptedStore(DataStore.from_dir(dataset.path.name), interrupt_after=3)
+    with pytest.raises(KeyboardInterrupt):
+        make_models(store, outdir, progress=False, model="groups")
+    link = tmp_path / "link"
+    link.symlink_to(dataset.path.resolve(), target_is_directory=True)
+    second = ScriptedStore(DataStore.from_dir(link))
+    result = make_models(second, outdir, progress=False, resume=True, model="groups")
+    assert sorted(result.reused) == sorted(store.calls)
+    assert not any("recomputed" in m or "discarded" in m for m in result.messages)
+
+
+def test_a_joint_build_resumed_as_group_models_leaves_no_joint_files(dataset, tmp_path):
+    """The interrupted build's planned files this build does not write are removed, no other."""
+    from bgcube.make.earlier_outputs import JOINT_MODEL_FILE
+
+    # a joint build stopped after writing its files: its checkpoint is still there
+    make_models(dataset.path, tmp_path, progress=False, keep_checkpoint=True, fit_glat_min=0)
+    assert (tmp_path / JOINT_MODEL_FILE).is_file() and (tmp_path / CHECKPOINT_DIR).is_dir()
+    joint_runs = sorted((tmp_path / "bkg").glob("bkg_obs_*.fits.gz"))
+    assert joint_runs
+    (tmp_path / "bkg" / "notes.txt").write_text("mine")
+    (tmp_path / "bg_joint_model.fits.gz.bak").write_text("mine")
+    result = make_models(dataset.path, tmp_path, progress=False, resume=True, model="groups")
+    note = [m for m in result.messages if m.startswith("removed")]
+    assert note and "of the interrupted build that this build does not write" in note[0]
+    assert not (tmp_path / JOINT_MODEL_FILE).exists()
+    assert not any(p.exists() for p in joint_runs)
+    assert not (tmp_path / "hdu-index.fits.gz").exists()
+    assert (tmp_path / "bkg" / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "bg_joint_model.fits.gz.bak").read_text() == "mine"
+    assert all(Path(f).is_file() for f in result.files)
+
+
+def test_another_run_selection_reuses_the_saved_runs_still_selected(dataset, tmp_path):
+    """A run's saved cubes depend on nothing of the other runs (exclusion 'auto' included)."""
+    first = _interrupted_build(dataset, tmp_path / "out", 4)
+    left_out = min(set(range(1, N_OBS + 1)) - set(first.calls))
+    second = ScriptedStore(DataStore.from_dir(dataset.path))
+    result = make_models(
+        second,
+        tmp_path / "out",
+        progress=False,
+        resume=True,
+        exclude_obs_ids=[left_out],
+        model="groups",
+    )
+    assert sorted(result.reused) == sorted(first.calls)
+    assert sorted(second.calls) == sorted(set(range(1, N_OBS + 1)) - set(first.calls) - {left_out})
+    assert any("the run selection changed" in m and "1 left out" in m for m in result.messages)
+    assert not any("recomputed" in m or "discarded" in m for m in result.messages)
+    fresh = make_models(
+        dataset.path, tmp_path / "fresh", progress=False, exclude_obs_ids=[left_out], model="groups"
+    )
+    assert_same_models(result, fresh)
+
+
+def test_a_joint_build_with_another_run_selection_reuses_the_saved_runs(dataset, tmp_path):
+    from astropy.io import fits
+
+    from bgcube.make.earlier_outputs import JOINT_MODEL_FILE
+
+    store = ScriptedStore(DataStore.from_dir(dataset.path), interrupt_after=4)
+    with pytest.raises(KeyboardInterrupt):
+        make_models(store, tmp_path / "out", progress=False, fit_glat_min=0)
+    second = ScriptedStore(DataStore.from_dir(dataset.path))
+    options = dict(progress=False, fit_glat_min=0, exclude_obs_ids=[N_OBS])
+    result = make_models(second, tmp_path / "out", resume=True, **options)
+    assert sorted(second.calls) == sorted(set(range(1, N_OBS)) - set(store.calls))
+    assert not any("recomputed" in m or "discarded" in m for m in result.messages)
+    make_models(dataset.path, tmp_path / "fresh", **options)
+    resumed, fresh = (fits.getdata(tmp_path / d / JOINT_MODEL_FILE, 1) for d in ("out", "fresh"))
+    assert all(np.array_equal(resumed[c], fresh[c]) for c in fresh.columns.names)
+
+
+def test_only_the_runs_near_a_changed_exclusion_circle_are_recomputed(dataset, tmp_path):
+    store = DataStore.from_dir(dataset.path)
+    far = ExclusionRegions([0.0], [89.0], [0.5])  # far from every simulated pointing
+    first = _interrupted_build(dataset, tmp_path / "out", 4, exclusion=far)
+    target = first.calls[0]
+    row = store.obs_table[np.asarray(store.obs_table["OBS_ID"]) == target][0]
+    near = ExclusionRegions(
+        [0.0, float(row["RA_PNT"]) + 0.5], [89.0, float(row["DEC_PNT"])], [0.5, 0.3]
+    )
+    second = ScriptedStore(store)
+    result = make_models(
+        second, tmp_path / "out", progress=False, resume=True, exclusion=near, model="groups"
+    )
+    assert sorted(result.reused) == sorted(set(first.calls) - {target})
+    assert [m for m in result.messages if "recomputed" in m] == [
+        f"1 saved run(s) recomputed (OBS_ID {target}): other exclusion regions near it"
+    ]
+    fresh = make_models(
+        dataset.path, tmp_path / "fresh", progress=False, exclusion=near, model="groups"
+    )
+    assert_same_models(result, fresh)
+
+
+def test_resume_without_a_checkpoint_says_it_builds_from_the_start(dataset, tmp_path):
+    result = make_models(dataset.path, tmp_path, progress=False, resume=True, model="groups")
+    assert f"no checkpoint in {str(tmp_path)!r}: building from the start" in result.messages
+    assert result.reused == []

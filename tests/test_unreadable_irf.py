@@ -170,3 +170,19 @@ def test_a_build_reads_the_effective_areas_with_the_runs(folders, tmp_path, caps
     assert np.array_equal(np.asarray(runs["OBS_ID"]), np.asarray(store.obs_ids))
     written = Table.read(tmp_path / "out" / "bg_observation_table.fits.gz")
     assert np.array_equal(np.asarray(written[EFFECTIVE_AREA_COLUMN]), np.asarray(expected))
+
+
+def test_leaving_the_run_out_after_a_fail_fast_stop_resumes(folders, tmp_path, capsys):
+    """The runs read before the stop are reused by the build that excludes the failed run."""
+    _, damaged, victim = folders
+    args = ["make-models", str(damaged), str(tmp_path / "ff"), "--no-progress", "--fail-fast"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "repair the run's file or leave it out (--exclude-obs-ids), and add --resume" in err
+    saved = len(list((tmp_path / "ff" / ".bgcube-checkpoint" / "runs").iterdir()))
+    assert saved == 4  # the runs before the victim, the fifth
+    assert main([*args, "--resume", "--exclude-obs-ids", str(victim)]) == 0
+    err = capsys.readouterr().err
+    assert f"resuming from '{tmp_path / 'ff' / '.bgcube-checkpoint'}': 4 run(s) saved" in err
+    assert "the run selection changed (--obs-ids/--exclude-obs-ids/--select: 1 left out)" in err
+    assert "recomputed" not in err and "discarded" not in err

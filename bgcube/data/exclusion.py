@@ -25,6 +25,7 @@ from ..io.fits import read_fits_table
 from .exclusion_fraction import (
     _unit_vectors,
     excluded_events,
+    exclusion_reach,
     kept_fraction,
     observation_kept_fraction,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "kept_fraction",
     "observation_kept_fraction",
     "excluded_events",
+    "exclusion_reach",
     "default_exclusion_regions",
     "KNOWN_SOURCES",
 ]

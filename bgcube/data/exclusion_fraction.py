@@ -20,7 +20,7 @@ from .fov import FOV_ALIGNMENTS, as_degrees, radec_fov_to_altaz_fov, sky_to_fov
 if TYPE_CHECKING:
     from .._types import QuantityLike
 
-__all__ = ["kept_fraction", "observation_kept_fraction", "excluded_events"]
+__all__ = ["kept_fraction", "observation_kept_fraction", "excluded_events", "exclusion_reach"]
 
 
 def _unit_vectors(ra, dec):
@@ -191,13 +191,7 @@ def excluded_events(observation: Any, regions: Any) -> np.ndarray:
             f"OBS_ID {observation.obs_id}: exclusion needs the RA and DEC event columns"
         )
     # only circles that can hold an event: within the largest event offset
-    # hypot(DETX, DETY) bounds the angular distance from the pointing in any alignment
-    if events.detx is not None and events.dety is not None:
-        offset = np.hypot(events.detx, events.dety)
-    else:
-        offset = np.hypot(
-            *sky_to_fov(events.ra, events.dec, observation.ra_pnt, observation.dec_pnt)
-        )
+    offset = _event_offsets(observation)
     reach = float(offset.max()) if offset.size else 0.0
     near = regions.near(observation.ra_pnt, observation.dec_pnt, reach)
     if len(near) < 2:
@@ -217,6 +211,59 @@ def excluded_events(observation: Any, regions: Any) -> np.ndarray:
         if reaching.size:
             inside[reaching] |= near[far].contains(events.ra[reaching], events.dec[reaching])
     return inside
+
+
+def _event_offsets(observation: Any) -> np.ndarray:
+    """Each event's offset from the pointing, deg.
+
+    hypot(DETX, DETY) bounds the angular distance from the pointing in any alignment.
+    """
+    events = observation.events
+    if events.detx is not None and events.dety is not None:
+        return np.hypot(events.detx, events.dety)
+    return np.hypot(*sky_to_fov(events.ra, events.dec, observation.ra_pnt, observation.dec_pnt))
+
+
+#: Margin (deg) added to `exclusion_reach`'s radius: far above any rounding.
+_REACH_MARGIN = 0.01
+
+
+def exclusion_reach(
+    observation: Any, detx_edges, dety_edges, *, event_reach: float | None = None
+) -> tuple[float, float, float]:
+    """The sky circle outside which no exclusion circle changes what an observation adds.
+
+    `excluded_events` tests the circles within the largest event offset of
+    the pointing, `observation_kept_fraction` those within the cube's
+    largest offset plus 1 deg; a circle farther than both (with a margin)
+    from the pointing changes neither the cubes nor the counts of excluded
+    events. A resumed build reuses a saved run when the circles within this
+    one are unchanged (`bgcube.make.checkpoint`), whatever the others.
+
+    Parameters
+    ----------
+    observation : `~bgcube.data.observation.Observation`
+    detx_edges, dety_edges : array_like or `~astropy.units.Quantity`
+        The cube's field-of-view edges, deg.
+    event_reach : float, optional
+        The largest event offset the exclusion test used, deg (default:
+        computed as `excluded_events` does).
+
+    Returns
+    -------
+    ra, dec, radius : float
+        The pointing (ICRS) and the radius, deg.
+    """
+    if event_reach is None:
+        offset = _event_offsets(observation)
+        event_reach = float(np.max(offset)) if offset.size else 0.0
+    events = float(event_reach)
+    ex, ey = as_degrees(detx_edges), as_degrees(dety_edges)
+    cube = float(np.hypot(np.abs(ex).max(), np.abs(ey).max())) + 1.0
+    radius = max(events, cube) + _REACH_MARGIN
+    if not np.isfinite(radius):  # NaN offsets: every circle counts
+        radius = 180.0
+    return float(as_degrees(observation.ra_pnt)), float(as_degrees(observation.dec_pnt)), radius
 
 
 #: Offset (deg) from the pointing within which `excluded_events` tests every event

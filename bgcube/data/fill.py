@@ -11,7 +11,12 @@ import numpy as np
 
 from ..errors import BgcubeError
 from ..progress import progress_bar
-from .exclusion import ExclusionRegions, excluded_events, observation_kept_fraction
+from .exclusion import (
+    ExclusionRegions,
+    excluded_events,
+    exclusion_reach,
+    observation_kept_fraction,
+)
 
 if TYPE_CHECKING:
     from .._types import ModelLike
@@ -34,6 +39,11 @@ class ObservationFill:
         Events that landed inside the cube.
     time : `~astropy.units.Quantity`
         The observation time added (ONTIME or LIVETIME), before exclusion.
+    exclusion_reach : tuple of float or None
+        With exclusion regions: ``(ra, dec, radius)``, deg, the sky circle
+        outside which no exclusion circle changes what the observation
+        added (`~bgcube.data.exclusion_fraction.exclusion_reach`); None
+        without regions (every change of the regions counts).
     """
 
     obs_id: int
@@ -41,6 +51,7 @@ class ObservationFill:
     n_excluded: int
     n_filled: int
     time: u.Quantity
+    exclusion_reach: tuple | None = None
 
 
 def fill_observation(
@@ -70,11 +81,12 @@ def fill_observation(
     # everything that can fail comes before the model is touched
     time = observation.observation_time(model.time_convention)
     inside = excluded_events(observation, regions)
-    fraction = None
+    fraction = reach = None
     if len(regions):
-        fraction = observation_kept_fraction(  # edges in deg, as floats: no Angles made
-            observation, regions, counts.detx_axis.edges_canonical, counts.dety_axis.edges_canonical
-        )
+        edges = (counts.detx_axis.edges_canonical, counts.dety_axis.edges_canonical)
+        # edges in deg, as floats: no Angles made
+        fraction = observation_kept_fraction(observation, regions, *edges)
+        reach = exclusion_reach(observation, *edges)
     kept = events.select(~inside) if inside.any() else events
     before = float(counts.xp.sum(counts.data))
     model.fill_events([kept])
@@ -86,6 +98,7 @@ def fill_observation(
         n_excluded=int(np.count_nonzero(inside)),
         n_filled=int(round(after - before)),
         time=time,
+        exclusion_reach=reach,
     )
 
 

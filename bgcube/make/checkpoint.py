@@ -10,12 +10,26 @@ build. An interrupted build (Ctrl-C, a crash, a lost cluster) leaves the
 folder behind; the same build started again with ``resume=True`` takes the
 saved runs instead of reading them again. On resume
 
-* a manifest made with another bgcube version, input index, time
-  convention, alignment or exclusion discards the whole checkpoint, with a
-  message saying what differs;
-* a run file whose key no longer matches (other binning, event file
-  changed since) or that cannot be read is discarded and the run
-  recomputed; the messages say how many and which.
+* a manifest made with another bgcube version, checkpoint format, time
+  convention or alignment discards the whole checkpoint, with a message
+  saying what differs;
+* a run file whose key no longer matches (other binning, its index rows,
+  its event file or the exclusion circles near it changed since) or that
+  cannot be read is discarded and the run recomputed; the messages say how
+  many, which and why.
+
+A run's key (`Checkpoint.run_key`) covers what its partial cubes depend
+on, and nothing of the other runs: its own rows of the observation and
+HDU indexes, its files (real path, size and modification time), its
+binning (in a group build, the group's: runs selected or left out that
+change it change the key), alignment and time convention, and the
+exclusion circles within its reach (the largest event offset or the
+cube's, `~bgcube.data.exclusion_fraction.exclusion_reach`; exclusion
+'auto' makes circles of the selected runs' targets). So a resumed build
+with another run selection (``obs_ids``, ``exclude_obs_ids``, ``select``)
+reuses the saved runs it still selects, e.g. after a ``fail_fast`` stop,
+with the failed run left out; so does one that reaches the files by another
+path or runs on Dask workers.
 
 Runs that could not be read are not saved: they are tried again.
 A successful build removes the folder (unless asked to keep it). So does a
@@ -44,6 +58,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 import zipfile
@@ -61,16 +76,30 @@ from ..errors import BgcubeError, OutputExistsError, RunFailedError
 from ..io.atomic import atomic_output
 from .partial import PartialCubes, RunTask, StoreFiles
 
-__all__ = ["Checkpoint", "CHECKPOINT_DIR", "index_checksum", "worth_resuming"]
+__all__ = [
+    "Checkpoint",
+    "CHECKPOINT_DIR",
+    "index_checksum",
+    "planned_outputs",
+    "worth_resuming",
+]
 
 #: Name of the checkpoint folder inside the output folder.
 CHECKPOINT_DIR = ".bgcube-checkpoint"
 _MANIFEST = "manifest.json"
-#: 2: counts stored as float32 where that is exact, a time cube the same in every
+#: 3: a run's key of parts (its index rows, files, settings, the exclusion circles near
+#: it); 2: counts stored as float32 where that is exact, a time cube the same in every
 #: energy bin as one image (1: both float64 cubes).
-_FORMAT = 2
+_FORMAT = 3
 #: Manifest entries that must match for any saved run to be reused.
-_BUILD_KEYS = ("format", "bgcube", "index_checksum", "time_convention", "alignment", "exclusion")
+_BUILD_KEYS = ("format", "bgcube", "time_convention", "alignment")
+#: What each part of a run's key covers, as the message of a run recomputed names it.
+_KEY_PARTS = {
+    "index": "its rows of the input index changed",
+    "files": "its event or GTI file changed",
+    "settings": "other binning or settings",
+    "exclusion": "other exclusion regions near it",
+}
 
 #: Saves queued for the background writer before `Checkpoint.save` waits
 #: (bounds the memory held by cubes not yet written).
@@ -107,21 +136,66 @@ def index_checksum(store) -> str:
     return digest.hexdigest()
 
 
-def _exclusion_digest(task: RunTask) -> str:
-    return hashlib.sha256(json.dumps(task.exclusion).encode()).hexdigest()
+def _run_rows(store):
+    """A function giving the SHA-256 of one run's rows of the observation and HDU indexes."""
+    tables = []
+    for table in (store.obs_table, store.hdu_table):
+        columns = [(name, np.ma.getdata(np.asarray(table[name]))) for name in table.colnames]
+        ids = dict(columns).get("OBS_ID")
+        tables.append((columns, None if ids is None else ids.astype(np.int64, copy=False)))
+
+    def digest(obs_id):
+        sha = hashlib.sha256()
+        for columns, ids in tables:
+            rows = np.flatnonzero(ids == int(obs_id)) if ids is not None else []
+            for name, values in columns:
+                picked = np.ascontiguousarray(values[rows])
+                sha.update(f"{name}:{picked.dtype.str}:{picked.shape}".encode())
+                sha.update(picked.tobytes())
+        return sha.hexdigest()
+
+    return digest
+
+
+def planned_outputs(outdir) -> set[str]:
+    """Names of the output files planned by the build whose checkpoint OUTDIR holds.
+
+    Parameters
+    ----------
+    outdir : str or path
+        The output folder.
+
+    Returns
+    -------
+    names : set of str
+        The file names (no folders) the checkpoint's manifest lists; empty
+        when OUTDIR holds no checkpoint or its manifest cannot be read.
+    """
+    folder = Path(outdir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return set()
+    outputs = _read_manifest(folder).get("outputs", ())
+    return {str(name) for name in outputs} if isinstance(outputs, list) else set()
 
 
 def _file_stamps(task: RunTask):
-    """(name, size, mtime_ns) of the run's event and GTI files; empty when unknown."""
+    """(resolved path, size, mtime_ns) of the run's event and GTI files; empty when unknown.
+
+    The path is the file's real path (`os.path.realpath`): the same file
+    reached through another spelling of the input folder (relative or
+    absolute, through a symbolic link, from another working directory, as a
+    Dask worker opens it) has the same stamp.
+    """
     store = task.store.open() if isinstance(task.store, StoreFiles) else task.store
     stamps = []
     for hdu_type in ("events", "gti"):
         try:
             path, _ = store.hdu_location(task.obs_id, hdu_type)
-            stat = Path(path).stat()
+            real = os.path.realpath(path)
+            stat = os.stat(real)
         except (AttributeError, OSError, ValueError):  # no such row or file: no stamp
             continue
-        stamps.append([str(path), stat.st_size, stat.st_mtime_ns])
+        stamps.append([real, stat.st_size, stat.st_mtime_ns])
     return stamps
 
 
@@ -131,7 +205,7 @@ def worth_resuming(exc: BaseException) -> bool:
     True after an interruption (Ctrl-C), a failure of the system (a full
     disk, an I/O error, memory) or a ``fail_fast`` stop at a run that could
     not be used (`~bgcube.errors.RunFailedError`: the runs before it are
-    kept, to resume once its file is repaired); False after an error
+    kept, to resume once its file is repaired or the run left out); False after an error
     of the options, the conditions or the fit (any other exception), which
     the same build would hit again.
 
@@ -169,7 +243,9 @@ class Checkpoint:
         OBS_ID and reason of each saved run that could not be reused.
     """
 
-    def __init__(self, folder, manifest, *, resumed=False, previous_outputs=(), keep=True):
+    def __init__(
+        self, folder, manifest, *, resumed=False, previous_outputs=(), keep=True, store=None
+    ):
         self.folder = Path(folder)
         self.keep = keep
         self.manifest = manifest
@@ -177,7 +253,9 @@ class Checkpoint:
         self.previous_outputs = set(previous_outputs)
         self.messages = []
         self.discarded = []
-        self._index = manifest["index_checksum"]
+        # a run's rows of the index tables (not the whole index: other runs may be selected)
+        self._rows = _run_rows(store) if store is not None else (lambda obs_id: "")
+        self._row_digests = {}
         self._writer = None  # ThreadPoolExecutor of one thread, made at the first save
         self._pending = deque()
         self._held, self._held_bytes = [], 0  # finished runs not saved yet (see `save`)
@@ -219,10 +297,8 @@ class Checkpoint:
         manifest = {
             "format": _FORMAT,
             "bgcube": __version__,
-            "index_checksum": index_checksum(store),
             "time_convention": first.time_convention if first else None,
             "alignment": first.alignment if first else None,
-            "exclusion": _exclusion_digest(first) if first else None,
             "obs_ids": sorted(t.obs_id for t in tasks),
             "outputs": sorted(Path(p).name for p in outputs),
         }
@@ -238,6 +314,7 @@ class Checkpoint:
             previous = _read_manifest(folder) if resume else None
             previous_outputs = (previous or {}).get("outputs", ())
             differs = _differences(previous, manifest)
+            selection = _selection_change(previous, manifest)
             if differs:
                 messages.append(
                     f"checkpoint in {str(folder)!r} discarded: made with a different "
@@ -248,12 +325,15 @@ class Checkpoint:
                 messages.append(f"checkpoint of an earlier build in {str(folder)!r} discarded")
             if previous is None:
                 shutil.rmtree(folder)
+        elif resume:
+            messages.append(f"no checkpoint in {str(Path(outdir))!r}: building from the start")
         checkpoint = cls(
             folder,
             manifest,
             resumed=previous is not None,
             previous_outputs=previous_outputs,
             keep=keep,
+            store=store,
         )
         new = {Path(p) for p in outputs if not Path(p).exists()}
         new |= {p.parent for p in new if not p.parent.exists()}
@@ -261,6 +341,11 @@ class Checkpoint:
         if previous is not None:
             n_saved = len(list((folder / "runs").glob("obs*.npz")))
             messages.append(f"resuming from {str(folder)!r}: {n_saved} run(s) saved")
+            if selection:
+                messages.append(
+                    f"{selection} since the interrupted build: the saved runs still selected "
+                    "are reused"
+                )
         for text in messages:
             checkpoint._say(text)
         return checkpoint
@@ -290,10 +375,42 @@ class Checkpoint:
     def _path(self, obs_id) -> Path:
         return self.folder / "runs" / f"obs{int(obs_id)}.npz"
 
-    def run_key(self, task: RunTask) -> str:
-        """SHA-256 of everything a run's partial cubes depend on."""
-        parts = [self._index, __version__, task.settings_digest(), _file_stamps(task)]
-        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+    def run_key(self, task: RunTask, reach=None) -> dict:
+        """SHA-256 digests of everything a run's partial cubes depend on, by part.
+
+        Parameters
+        ----------
+        task : `~bgcube.make.partial.RunTask`
+        reach : sequence of float, optional
+            ``(ra, dec, radius)``, deg: the exclusion circles within this
+            circle are the only ones that change what the run adds
+            (`~bgcube.data.fill.ObservationFill.exclusion_reach`); default:
+            all of them count.
+
+        Returns
+        -------
+        key : dict of str
+            The digests of `_KEY_PARTS` (nothing of the other runs).
+        """
+        rows = self._row_digests.get(task.obs_id)
+        if rows is None:
+            rows = self._row_digests[task.obs_id] = self._rows(task.obs_id)
+        if reach is None:
+            circles = task.exclusion
+        else:
+            near = task.regions().near(*reach)
+            circles = [[float(v) for v in a] for a in (near.ra, near.dec, near.radius)]
+            circles = [list(c) for c in sorted(zip(*circles, strict=True))]
+        parts = {
+            "index": rows,
+            "files": _file_stamps(task),
+            "settings": [__version__, task.settings_digest(exclusion=False)],
+            "exclusion": circles,
+        }
+        return {
+            name: hashlib.sha256(json.dumps(value).encode()).hexdigest()
+            for name, value in parts.items()
+        }
 
     def save(self, task: RunTask, partial: PartialCubes):
         """Save a finished run's partial cubes (runs that failed are not saved).
@@ -328,7 +445,7 @@ class Checkpoint:
     def _submit(self, task, item):
         """Queue a run's file: ``item`` its `_compact` arrays, or its `PartialCubes`."""
         arrays = _compact(item) if isinstance(item, PartialCubes) else item
-        info = dict(arrays["info"], key=self.run_key(task))
+        info = dict(arrays["info"], key=self.run_key(task, arrays["info"].get("reach")))
         arrays = dict(arrays, info=np.array(json.dumps(info)))
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bgcube-checkpoint")
@@ -376,8 +493,13 @@ class Checkpoint:
                 counts, time = data["counts"], data["time"]
         except Exception as exc:  # a damaged file of any kind: recompute the run
             return self._discard(task.obs_id, f"cannot be read ({type(exc).__name__}: {exc})")
-        if info.get("key") != self.run_key(task):
-            return self._discard(task.obs_id, "made with other settings or input files")
+        saved = info.get("key")
+        key = self.run_key(task, info.get("reach"))
+        if saved != key:
+            changed = [
+                text for name, text in _KEY_PARTS.items() if (saved or {}).get(name) != key[name]
+            ]
+            return self._discard(task.obs_id, ", ".join(changed) or "made with other settings")
         if (
             counts.shape != shape
             or time.shape not in (shape, shape[1:])
@@ -387,12 +509,14 @@ class Checkpoint:
             return self._discard(task.obs_id, f"cubes of shape {counts.shape}, expected {shape}")
         counts = counts.astype(np.float64)  # exact: float32 only where it held them exactly
         time = np.array(np.broadcast_to(time, shape))
+        reach = info.get("reach")
         fill = ObservationFill(
             obs_id=int(info["obs_id"]),
             n_events=int(info["n_events"]),
             n_excluded=int(info["n_excluded"]),
             n_filled=int(info["n_filled"]),
             time=info["time_s"] * u.s,
+            exclusion_reach=None if reach is None else tuple(reach),
         )
         areas = ((fill.obs_id, float(info["area_m2"])),) if "area_m2" in info else ()
         return PartialCubes(counts, time, (fill,), areas=areas)
@@ -407,10 +531,13 @@ class Checkpoint:
         if self.discarded:
             ids = ", ".join(str(i) for i, _ in self.discarded[:10])
             more = "" if len(self.discarded) <= 10 else ", ..."
-            self._say(
-                f"{len(self.discarded)} saved run(s) recomputed (OBS_ID {ids}{more}): "
-                f"{self.discarded[0][1]}"
+            reasons = {}
+            for _, reason in self.discarded:
+                reasons[reason] = reasons.get(reason, 0) + 1
+            why = "; ".join(
+                reason if len(reasons) == 1 else f"{reason} ({n})" for reason, n in reasons.items()
             )
+            self._say(f"{len(self.discarded)} saved run(s) recomputed (OBS_ID {ids}{more}): {why}")
 
     @contextlib.contextmanager
     def handling_errors(self):
@@ -468,6 +595,8 @@ def _compact(partial: PartialCubes) -> dict:
         "n_filled": fill.n_filled,
         "time_s": float(fill.time.to_value(u.s)),
     }
+    if fill.exclusion_reach is not None:  # the exclusion circles that count (run_key)
+        info["reach"] = [float(v) for v in fill.exclusion_reach]
     if partial.areas:  # the run's effective area, read in the same pass (RunTask.effective_area)
         info["area_m2"] = float(partial.areas[0][1])
     counts = np.asarray(to_numpy(partial.counts), dtype=np.float64)
@@ -500,16 +629,29 @@ def _read_manifest(folder):
         return {}
 
 
+def _selection_change(previous, manifest) -> str:
+    """'the run selection changed (...)' when the two builds' runs differ, else ''."""
+    if not previous or "obs_ids" not in previous:
+        return ""
+    before, now = set(previous["obs_ids"]), set(manifest["obs_ids"])
+    if before == now:
+        return ""
+    counts = []
+    if now - before:
+        counts.append(f"{len(now - before)} run(s) added")
+    if before - now:
+        counts.append(f"{len(before - now)} left out")
+    return f"the run selection changed (--obs-ids/--exclude-obs-ids/--select: {', '.join(counts)})"
+
+
 def _differences(previous, manifest):
     if previous is None:
         return []
     if not previous:
         return ["manifest (missing or unreadable)"]
     names = {
-        "index_checksum": "input index",
         "bgcube": "bgcube version",
         "time_convention": "time convention",
-        "exclusion": "exclusion",
         "alignment": "alignment",
         "format": "checkpoint format",
     }

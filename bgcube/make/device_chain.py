@@ -48,7 +48,7 @@ from .. import array as _array
 from ..array import fov as afov
 from ..array.namespace import compiled
 from ..backend import from_numpy, namespace_of, to_numpy
-from ..data.exclusion import observation_kept_fraction
+from ..data.exclusion import exclusion_reach, observation_kept_fraction
 from ..data.fill import ObservationFill
 from ..data.observation import _use_file_fov
 from ..errors import BgcubeError, DroppedEventsWarning, EventDataError, ObservationError
@@ -246,10 +246,14 @@ def observation_cubes(model, observation, regions, alignment="RADEC"):
         n_real = xp.asarray(m, dtype=xp.int64, device=dev)
         detx, dety, valid, reach = transform(ra, dec, detx_f, dety_f, rotation, pointing, n_real)
         parts.append((energy, dety, detx, ra, dec, valid, reach))
-    near = regions[:0]
+    near, reach = regions[:0], 0.0
     if len(regions) and n and has_sky:
         reach = float(to_numpy(xp.max(xp.stack([p[-1] for p in parts]))))  # host read 1
         near = regions.near(observation.ra_pnt, observation.dec_pnt, reach)
+    circle = None
+    if len(regions):  # what a resumed build compares the regions within (checkpoint)
+        edges = (counts.coordx_edges, counts.coordy_edges)
+        circle = exclusion_reach(observation, *edges, event_reach=reach)
     circles = _circle_arrays(near, xp, dev)
     test, exclude = compiled(_inside, xp), compiled(_exclude, xp)
     filled = stats = None
@@ -277,7 +281,12 @@ def observation_cubes(model, observation, regions, alignment="RADEC"):
         fraction = from_numpy(fraction, xp, device=dev, dtype=np.float64)  # (ny, nx): small
     time_cube = compiled(_time_cube, xp, shape=tuple(counts.shape))(fraction, increment)
     fill = ObservationFill(
-        obs_id=observation.obs_id, n_events=n, n_excluded=n_excluded, n_filled=n_filled, time=time
+        obs_id=observation.obs_id,
+        n_events=n,
+        n_excluded=n_excluded,
+        n_filled=n_filled,
+        time=time,
+        exclusion_reach=circle,
     )
     return filled, time_cube, fill
 

@@ -8,7 +8,9 @@ read by Gammapy's ``DataStore.from_dir`` and by ``bgcube apply-models`` as
 if they were part of the new build. `EarlierOutputs` finds them before the
 build and removes them after it has written everything, so that a build
 that fails loses nothing and a finished one leaves its folder holding its
-own outputs only.
+own outputs only. A resumed build (``resume=True``) does the same, without
+``overwrite``, for the files the interrupted build had planned (the names
+its checkpoint lists).
 
 Only files bgcube itself writes are ever removed, recognised by their
 names (`is_bgcube_output`):
@@ -162,11 +164,23 @@ class EarlierOutputs:
     config : bool
         Count ``bgcube-config.yaml`` as an output (``apply-models``, which
         never writes one).
+    interrupted : iterable of str
+        Without ``overwrite``: the names of the files planned by the
+        interrupted build a resumed build continues
+        (`bgcube.make.checkpoint.planned_outputs`); those of bgcube's files
+        found that have one of these names are removed if this build does
+        not write them (a joint build resumed as a group build, say).
     """
 
-    def __init__(self, outdir, overwrite: bool, *, config: bool = False):
+    def __init__(self, outdir, overwrite: bool, *, config: bool = False, interrupted=()):
         self.outdir = Path(os.path.abspath(outdir))
-        self.found = earlier_outputs(outdir, config=config) if overwrite else set()
+        interrupted = set(interrupted)
+        self.of_interrupted = not overwrite and bool(interrupted)
+        self.found = set()
+        if overwrite or interrupted:
+            self.found = earlier_outputs(outdir, config=config)
+        if not overwrite:
+            self.found = {p for p in self.found if p.name in interrupted}
 
     def remove(self, written) -> tuple[list[Path], str | None]:
         """Remove the files found before that are not among ``written``.
@@ -210,7 +224,7 @@ class EarlierOutputs:
             f"{n} in {key}" if key != "." else f"{n} in the folder itself"
             for key, n in sorted(folders.items())
         )
+        which = "the interrupted build" if self.of_interrupted else "an earlier build"
         return removed, (
-            f"removed {len(removed)} file(s) of an earlier build that this build does not "
-            f"write ({where})"
+            f"removed {len(removed)} file(s) of {which} that this build does not write ({where})"
         )

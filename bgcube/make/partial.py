@@ -141,15 +141,23 @@ class RunTask:
             backend="numpy" if backend is None else str(backend),
         )
 
-    def settings_digest(self) -> str:
-        """SHA-256 of what, besides the input files, determines the result."""
+    def settings_digest(self, *, exclusion: bool = True) -> str:
+        """SHA-256 of what, besides the input files, determines the result.
+
+        Parameters
+        ----------
+        exclusion : bool
+            Include the exclusion circles (default); False leaves them to the
+            caller (a checkpoint compares those near the run only).
+        """
         settings = {
             "obs_id": self.obs_id,
             "edges": [self.detx_edges, self.dety_edges, self.energy_edges],
-            "exclusion": self.exclusion,
             "alignment": self.alignment,
             "time_convention": self.time_convention,
         }
+        if exclusion:
+            settings["exclusion"] = self.exclusion
         # repr of a float is exact (shortest round-trip form)
         return hashlib.sha256(json.dumps(settings).encode()).hexdigest()
 

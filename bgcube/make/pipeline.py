@@ -34,6 +34,7 @@ from ..array.namespace import jax_x64
 from ..data.store import DataStore
 from ..errors import ObservationError
 from .chain_backend import host_only
+from .checkpoint import planned_outputs
 from .config import (
     DEFAULT_AZIMUTH_EDGES,
     DEFAULT_ZENITH_EDGES,
@@ -207,7 +208,10 @@ def make_models(
         Continue an interrupted build into the same OUTDIR: runs saved in its
         checkpoint (``OUTDIR/.bgcube-checkpoint``) are reused, not read
         again, if they were made with the same settings and inputs
-        (`bgcube.make.checkpoint`); output files it had planned may be replaced.
+        (`bgcube.make.checkpoint`); output files it had planned may be replaced,
+        and those of them this build does not write (a joint build resumed
+        as group models, say) are removed once it is written
+        (`bgcube.make.earlier_outputs`).
     keep_checkpoint : bool
         Keep the checkpoint folder after a successful build (default: removed).
     model : {'joint', 'groups'}
@@ -315,7 +319,10 @@ def _build(indir, outdir, config, min_time) -> MakeModelsResult:
         raise ValueError(f"model must be one of {MODEL_KINDS}, got {config.model!r}")
     check_model_options(config, min_time)
     store, obs_table = _selected_runs(indir, config)
-    earlier = EarlierOutputs(outdir, config.overwrite)  # removed once this build is written
+    # removed once this build is written: with overwrite, any earlier build's files; on
+    # resume, those the interrupted build planned (e.g. its joint model, now group models)
+    interrupted = planned_outputs(outdir) if config.resume else ()
+    earlier = EarlierOutputs(outdir, config.overwrite, interrupted=interrupted)
     if config.model == "joint":
         result = make_joint_build(store, outdir, obs_table, config, indir)
     else:
