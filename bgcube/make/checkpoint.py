@@ -219,7 +219,7 @@ def worth_resuming(exc: BaseException) -> bool:
     """
     if not isinstance(exc, Exception):  # KeyboardInterrupt, the process ending
         return True
-    if isinstance(exc, RunFailedError):  # fail_fast at one run: repair its file, resume
+    if isinstance(exc, RunFailedError):  # fail_fast at one run: repair it or leave it out, resume
         return True
     return isinstance(exc, OSError | MemoryError) and not isinstance(exc, BgcubeError)
 
