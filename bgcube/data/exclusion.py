@@ -24,6 +24,7 @@ from ..errors import FileFormatError, file_format_errors
 from ..io.fits import read_fits_table
 from .exclusion_fraction import (
     _unit_vectors,
+    event_offsets,
     excluded_events,
     exclusion_reach,
     kept_fraction,
@@ -42,6 +43,7 @@ __all__ = [
     "observation_kept_fraction",
     "excluded_events",
     "exclusion_reach",
+    "event_offsets",
     "default_exclusion_regions",
     "KNOWN_SOURCES",
 ]

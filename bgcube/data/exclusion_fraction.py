@@ -20,7 +20,13 @@ from .fov import FOV_ALIGNMENTS, as_degrees, radec_fov_to_altaz_fov, sky_to_fov
 if TYPE_CHECKING:
     from .._types import QuantityLike
 
-__all__ = ["kept_fraction", "observation_kept_fraction", "excluded_events", "exclusion_reach"]
+__all__ = [
+    "kept_fraction",
+    "observation_kept_fraction",
+    "excluded_events",
+    "exclusion_reach",
+    "event_offsets",
+]
 
 
 def _unit_vectors(ra, dec):
@@ -169,7 +175,7 @@ def _kept_fraction(regions, detx_edges, dety_edges, oversample, pointing, angles
     return out if angles is not None else out[0]
 
 
-def excluded_events(observation: Any, regions: Any) -> np.ndarray:
+def excluded_events(observation: Any, regions: Any, *, offsets=None) -> np.ndarray:
     """Boolean mask of an observation's events inside any region (to drop them).
 
     Parameters
@@ -177,6 +183,9 @@ def excluded_events(observation: Any, regions: Any) -> np.ndarray:
     observation : `~bgcube.data.observation.Observation`
         Events with RA and DEC.
     regions : ExclusionRegions
+    offsets : numpy.ndarray, optional
+        Each event's offset from the pointing, deg, where the caller has them
+        (`event_offsets`); computed here otherwise.
 
     Returns
     -------
@@ -191,7 +200,7 @@ def excluded_events(observation: Any, regions: Any) -> np.ndarray:
             f"OBS_ID {observation.obs_id}: exclusion needs the RA and DEC event columns"
         )
     # only circles that can hold an event: within the largest event offset
-    offset = _event_offsets(observation)
+    offset = event_offsets(observation) if offsets is None else offsets
     reach = float(offset.max()) if offset.size else 0.0
     near = regions.near(observation.ra_pnt, observation.dec_pnt, reach)
     if len(near) < 2:
@@ -213,7 +222,7 @@ def excluded_events(observation: Any, regions: Any) -> np.ndarray:
     return inside
 
 
-def _event_offsets(observation: Any) -> np.ndarray:
+def event_offsets(observation: Any) -> np.ndarray:
     """Each event's offset from the pointing, deg.
 
     hypot(DETX, DETY) bounds the angular distance from the pointing in any alignment.
@@ -255,7 +264,7 @@ def exclusion_reach(
         The pointing (ICRS) and the radius, deg.
     """
     if event_reach is None:
-        offset = _event_offsets(observation)
+        offset = event_offsets(observation)
         event_reach = float(np.max(offset)) if offset.size else 0.0
     events = float(event_reach)
     ex, ey = as_degrees(detx_edges), as_degrees(dety_edges)

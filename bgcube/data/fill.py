@@ -13,6 +13,7 @@ from ..errors import BgcubeError
 from ..progress import progress_bar
 from .exclusion import (
     ExclusionRegions,
+    event_offsets,
     excluded_events,
     exclusion_reach,
     observation_kept_fraction,
@@ -80,13 +81,15 @@ def fill_observation(
     counts = model.counts_cube
     # everything that can fail comes before the model is touched
     time = observation.observation_time(model.time_convention)
-    inside = excluded_events(observation, regions)
+    offsets = event_offsets(observation) if len(regions) else None  # once for both uses
+    inside = excluded_events(observation, regions, offsets=offsets)
     fraction = reach = None
     if len(regions):
         edges = (counts.detx_axis.edges_canonical, counts.dety_axis.edges_canonical)
         # edges in deg, as floats: no Angles made
         fraction = observation_kept_fraction(observation, regions, *edges)
-        reach = exclusion_reach(observation, *edges)
+        largest = float(offsets.max()) if offsets.size else 0.0
+        reach = exclusion_reach(observation, *edges, event_reach=largest)
     kept = events.select(~inside) if inside.any() else events
     before = float(counts.xp.sum(counts.data))
     model.fill_events([kept])
