@@ -175,7 +175,9 @@ def _kept_fraction(regions, detx_edges, dety_edges, oversample, pointing, angles
     return out if angles is not None else out[0]
 
 
-def excluded_events(observation: Any, regions: Any, *, offsets=None) -> np.ndarray:
+def excluded_events(
+    observation: Any, regions: Any, *, offsets: np.ndarray | None = None
+) -> np.ndarray:
     """Boolean mask of an observation's events inside any region (to drop them).
 
     Parameters
