@@ -104,11 +104,16 @@ def _weight_list(weights, event_lists):
         )
     weights = list(weights)
     if hasattr(event_lists, "__len__") and len(weights) != len(event_lists):
-        raise EventDataError(
-            f"weights must hold one weight array per event list: got {len(weights)} weight "
-            f"arrays for {len(event_lists)} event lists"
-        )
+        raise _weight_count_error(len(weights), len(event_lists))
     return weights
+
+
+def _weight_count_error(n_weights, n_lists) -> EventDataError:
+    """Weights not one array per event list (``n_lists``: a count, or 'more')."""
+    return EventDataError(
+        f"weights must hold one weight array per event list: got {n_weights} weight "
+        f"arrays for {n_lists} event lists"
+    )
 
 
 def checked_event_lists(event_lists, weights=None):
@@ -132,23 +137,19 @@ def checked_event_lists(event_lists, weights=None):
     ):
         raise _not_event_list(event_lists)
     weights = _weight_list(weights, event_lists)
-    if hasattr(event_lists, "__len__"):  # a sequence: all checked before any is filled
+    sized = hasattr(event_lists, "__len__")  # counts matched by _weight_list
+    if sized:  # a sequence: all checked before any is filled
         for events in event_lists:
             _check_event_list(events)
     n = 0
     for n, events in enumerate(event_lists, start=1):
-        _check_event_list(events)
-        if weights is not None and n > len(weights):
-            raise EventDataError(
-                f"weights must hold one weight array per event list: got {len(weights)} weight "
-                "arrays for more event lists"
-            )
+        if not sized:  # a generator: each checked as it comes
+            _check_event_list(events)
+            if weights is not None and n > len(weights):
+                raise _weight_count_error(len(weights), "more")
         yield n - 1, events, None if weights is None else weights[n - 1]
     if weights is not None and n < len(weights):
-        raise EventDataError(
-            f"weights must hold one weight array per event list: got {len(weights)} weight "
-            f"arrays for {n} event lists"
-        )
+        raise _weight_count_error(len(weights), n)
 
 
 def _finite_weights(weights, xp, events, index):

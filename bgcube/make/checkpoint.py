@@ -79,7 +79,6 @@ from .partial import PartialCubes, RunTask, StoreFiles
 __all__ = [
     "Checkpoint",
     "CHECKPOINT_DIR",
-    "index_checksum",
     "planned_outputs",
     "worth_resuming",
 ]
@@ -113,27 +112,6 @@ SAVE_AFTER_S = 5.0
 MAX_HELD_BYTES = 64 * 2**20
 
 log = logging.getLogger("bgcube.make")
-
-
-def index_checksum(store) -> str:
-    """SHA-256 of a data store's observation and HDU index contents and base folder.
-
-    Parameters
-    ----------
-    store : `~bgcube.data.store.DataStore`
-
-    Returns
-    -------
-    checksum : str
-        Hex digest; equal for equal index tables, whichever files hold them.
-    """
-    digest = hashlib.sha256(str(Path(store.base_dir).resolve()).encode())
-    for table in (store.obs_table, store.hdu_table):
-        for name in table.colnames:
-            values = np.ma.getdata(np.asarray(table[name]))
-            digest.update(f"{name}:{values.dtype.str}:{values.shape}".encode())
-            digest.update(np.ascontiguousarray(values).tobytes())
-    return digest.hexdigest()
 
 
 def _run_rows(store):

@@ -29,6 +29,7 @@ import socket
 import time
 from pathlib import Path
 
+from ..data.store import HDU_INDEX, OBS_INDEX
 from ..errors import BgcubeError
 
 __all__ = [
@@ -132,7 +133,9 @@ def check_output_folder(outdir) -> None:
 
 
 #: Names of the index files that make a folder a data store (GADF: gzipped or not).
-_INDEX_NAMES = ("hdu-index.fits.gz", "hdu-index.fits", "obs-index.fits.gz", "obs-index.fits")
+_INDEX_NAMES = tuple(
+    name for index in (HDU_INDEX, OBS_INDEX) for name in (index, index.removesuffix(".gz"))
+)
 
 
 def data_store_around(outdir) -> Path | None:
